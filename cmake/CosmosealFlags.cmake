@@ -1,0 +1,20 @@
+# Warning and hardening flags for cosmoseal's own targets (never for third-party code).
+set(COSMOSEAL_WARNINGS -Wall -Wextra -Werror -Wshadow=local -Wnon-virtual-dtor -Wno-missing-field-initializers)
+set(COSMOSEAL_HARDENING -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-plt)
+
+if(COSMOSEAL_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# Apply our flags to a target we own.
+function(cosmoseal_target_flags target)
+  target_compile_options(${target} PRIVATE ${COSMOSEAL_WARNINGS})
+  if(NOT COSMOSEAL_SANITIZE AND NOT CMAKE_BUILD_TYPE STREQUAL "Debug")
+    target_compile_options(${target} PRIVATE ${COSMOSEAL_HARDENING})
+  endif()
+  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
+endfunction()
+
+# Linker hardening for executables.
+set(COSMOSEAL_EXE_LINK_FLAGS -Wl,-z,relro,-z,now -pie)
