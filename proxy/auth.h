@@ -1,0 +1,49 @@
+#pragma once
+
+// Cosmos master-key authentication at the sidecar (ref/cosmos-protocol.md §1):
+//   verify(): the app's Authorization header must be a `type=master` signature made with one of
+//             the configured client keys, over this request's (verb, type, link, date), with a
+//             date within ±15 minutes. Every client key is tried, in constant time over all of
+//             them (no early exit), so the match reveals nothing through timing.
+//   resign(): replaces Authorization with the real account key's signature over exactly the
+//             same string (the x-ms-date sent upstream is the client's, unchanged).
+//
+// Detail codes (401 unless noted): auth.missing, auth.malformed, auth.unsupported_token,
+// auth.missing_date, auth.bad_date, auth.date_skew, auth.bad_signature.
+//
+// One Authenticator per worker thread and Runtime snapshot (it holds reusable HMAC contexts).
+
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "common/headers.h"
+#include "common/status.h"
+#include "crypto/cosmos_auth.h"
+#include "proxy/runtime.h"
+
+namespace cosmoseal::proxy {
+
+inline constexpr int64_t kMaxClockSkewSeconds = 15 * 60;
+
+class Authenticator {
+ public:
+  explicit Authenticator(const Runtime& runtime);
+
+  // Returns the client whose key signed the request.
+  common::StatusOr<const ClientEntry*> verify(std::string_view method,
+                                              const crypto::CosmosResource& resource,
+                                              const common::HeaderMap& headers,
+                                              int64_t now_unix) noexcept;
+  // Re-signs with the account key.
+  common::Status resign(std::string_view method, const crypto::CosmosResource& resource,
+                        common::HeaderMap* headers) noexcept;
+
+ private:
+  const Runtime& runtime_;
+  std::vector<std::unique_ptr<crypto::HmacSha256>> client_macs_;
+  std::unique_ptr<crypto::HmacSha256> account_mac_;
+};
+
+}  // namespace cosmoseal::proxy

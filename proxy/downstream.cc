@@ -1,0 +1,624 @@
+#include "proxy/downstream.h"
+
+#include "common/log.h"
+#include "policy/account_rewrite.h"
+
+namespace cosmoseal::proxy {
+
+using common::Code;
+using common::HeaderMap;
+using common::Status;
+
+namespace {
+
+// Stop reading from the upstream while this much response data waits for a slow app.
+constexpr size_t kDownstreamHighWater = 512 * 1024;
+// Stop reading from the app while this many bytes of pipelined requests wait unparsed.
+constexpr size_t kPipelineHighWater = 256 * 1024;
+// Lingering close: how long we keep reading (and discarding) after our last response.
+constexpr uint64_t kLingerMs = 2000;
+// simdjson needs this many readable bytes past the end of a buffer it parses in place.
+constexpr size_t kJsonPadding = 64;
+
+const Config& configOf(const std::shared_ptr<ThreadState>& s) { return s->runtime->config(); }
+
+Http1Limits requestLimits(const Config& c) {
+  Http1Limits l;
+  l.max_head_bytes = c.limits.max_header_bytes;
+  l.max_headers = c.limits.max_headers;
+  l.max_uri_bytes = c.limits.max_uri_bytes;
+  return l;
+}
+
+// Names listed in a Connection header are hop-by-hop too (RFC 9110 §7.6.1).
+bool nominatedByConnection(const HeaderMap& h, std::string_view name) {
+  for (const common::Header& f : h.fields()) {
+    if (!common::equalsIgnoreCase(f.name, "connection")) continue;
+    std::string_view v = f.value;
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view tok = v.substr(0, comma);
+      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
+      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
+      if (common::equalsIgnoreCase(tok, name)) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+bool isIdempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS";
+}
+
+}  // namespace
+
+// =====================================================================================
+// Exchange
+// =====================================================================================
+
+Exchange::Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> state,
+                   MessageHead head)
+    : conn_(conn), state_(std::move(state)), head_(std::move(head)), started_ns_(uv_hrtime()) {}
+
+Exchange::~Exchange() { abort(); }
+
+Status Exchange::start() noexcept {
+  const Config& cfg = configOf(state_);
+  auto resource = crypto::cosmosResourceFromPath(head_.target);
+  if (!resource.isOk()) {
+    return Status(Code::kInvalidArgument, "route.bad_path",
+                  std::string("cannot interpret the request path: ") +
+                      std::string(resource.status().message()));
+  }
+  resource_ = std::move(resource).value();
+
+  // Direct mode would send documents straight to the backend replicas, in plaintext and
+  // around the sidecar: refuse address resolution loudly.
+  if (!resource_.segments.empty() && resource_.segments[0] == "addresses") {
+    return Status(Code::kPermissionDenied, "discovery.direct_mode_refused",
+                  "Direct (RNTBD) connection mode is not supported through cosmoseal: configure "
+                  "the Cosmos SDK for Gateway mode (.NET: ConnectionMode.Gateway, Java: "
+                  "gatewayMode())");
+  }
+
+  auto client = state_->auth.verify(head_.method, resource_, head_.headers,
+                                    conn_->worker()->shared().clock->unixSeconds());
+  if (!client.isOk()) return client.status();
+  client_ = *client;
+
+  if (resource_.segments.empty() && head_.method == "GET") kind_ = Kind::kAccount;
+
+  if (head_.framing == Framing::kContentLength &&
+      head_.content_length > cfg.limits.max_body_bytes) {
+    return Status(Code::kTooLarge, "http1.body_too_large",
+                  "request body of " + std::to_string(head_.content_length) +
+                      " bytes is over the limit of " + std::to_string(cfg.limits.max_body_bytes));
+  }
+  if (head_.framing == Framing::kContentLength) {
+    body_.reserve(static_cast<size_t>(head_.content_length) + kJsonPadding);
+  }
+  return Status::ok();
+}
+
+Status Exchange::onRequestBody(std::string_view data) noexcept {
+  const Config& cfg = configOf(state_);
+  if (body_.size() + data.size() > cfg.limits.max_body_bytes) {
+    return Status(Code::kTooLarge, "http1.body_too_large",
+                  "request body over the limit of " + std::to_string(cfg.limits.max_body_bytes) +
+                      " bytes");
+  }
+  body_.append(data.data(), data.size());
+  return Status::ok();
+}
+
+void Exchange::onRequestComplete() noexcept {
+  request_complete_ = true;
+  sendUpstream();
+}
+
+void Exchange::sendUpstream() noexcept {
+  waiting_for_upstream_ = true;
+  conn_->worker()->pool().acquire(state_->runtime->upstream(), this);
+}
+
+void Exchange::buildUpstreamHead(std::string* out) noexcept {
+  const Runtime& rt = *state_->runtime;
+  HeaderMap up;
+  for (const common::Header& h : head_.headers.fields()) {
+    if (isHopByHopOrFraming(h.name) || common::equalsIgnoreCase(h.name, "host") ||
+        common::equalsIgnoreCase(h.name, "expect") ||
+        common::equalsIgnoreCase(h.name, "authorization") ||
+        common::equalsIgnoreCase(h.name, "accept-encoding") ||
+        common::equalsIgnoreCase(h.name, "x-ms-cosmos-supported-serialization-formats") ||
+        nominatedByConnection(head_.headers, h.name)) {
+      continue;
+    }
+    up.add(h.name, h.value);
+  }
+  up.add("Host", rt.upstreamHostHeader());
+  // JSON text only: binary (CosmosBinary) bodies could not be inspected, and no compression,
+  // so every response body we must transform is readable as is.
+  up.add("Accept-Encoding", "identity");
+  if (head_.headers.has("x-ms-cosmos-supported-serialization-formats")) {
+    up.add("x-ms-cosmos-supported-serialization-formats", "JsonText");
+  }
+  if (!body_.empty() || head_.method == "POST" || head_.method == "PUT" ||
+      head_.method == "PATCH") {
+    up.add("Content-Length", std::to_string(body_.size()));
+  }
+  up.add("authorization", "");
+  Status s = state_->auth.resign(head_.method, resource_, &up);
+  if (!s.isOk()) up.remove("authorization");  // upstream answers 401; never the client's token
+  out->reserve(out->size() + 512 + body_.size());
+  appendRequestHead(out, head_.method, head_.target, up);
+}
+
+void Exchange::onUpstreamReady(UpstreamConnection* conn) noexcept {
+  waiting_for_upstream_ = false;
+  upstream_ = conn;
+  std::string out;
+  buildUpstreamHead(&out);
+  out.append(body_);
+  conn->setNoBodyExpected(head_.method == "HEAD");
+  conn->send(out);
+  conn->flush(true);
+}
+
+void Exchange::onUpstreamFailed(const Status& status, bool response_started) noexcept {
+  const bool was_reused = upstream_ != nullptr && upstream_->reused();
+  upstream_ = nullptr;
+  waiting_for_upstream_ = false;
+  WorkerStats& st = conn_->worker()->stats();
+  if (!response_started && was_reused && !retried_ && isIdempotent(head_.method) &&
+      status.code() == Code::kBadGateway) {
+    // A pooled connection the server had just closed: retry once, on a fresh connection, and
+    // only for idempotent requests (writes are never retried by cosmoseal).
+    retried_ = true;
+    st.inc(st.upstream_retries);
+    sendUpstream();
+    return;
+  }
+  st.inc(st.upstream_errors);
+  COSMOSEAL_LOG(kWarn) << "upstream error for " << head_.method << " " << head_.target << ": "
+                       << status.toString();
+  if (response_head_sent_) {
+    conn_->abortConnection();
+    return;
+  }
+  done_ = true;
+  conn_->localReply(status, false);
+}
+
+Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
+  response_ = std::move(head);
+  if (kind_ == Kind::kAccount && response_.status == 200 &&
+      response_.framing != Framing::kNone) {
+    const std::string* enc = response_.headers.get("content-encoding");
+    if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
+      return Status(Code::kBadGateway, "upstream.compressed_response",
+                    "the upstream compressed a response that must be rewritten");
+    }
+    buffer_response_ = true;
+    if (response_.framing == Framing::kContentLength) {
+      response_body_.reserve(static_cast<size_t>(response_.content_length) + kJsonPadding);
+    }
+    return Status::ok();
+  }
+  HeaderMap headers = std::move(response_.headers);
+  startResponse(response_.status, response_.reason, std::move(headers), response_.framing,
+                response_.content_length);
+  return Status::ok();
+}
+
+void Exchange::startResponse(int status, std::string_view reason, HeaderMap headers,
+                             Framing framing, uint64_t content_length) noexcept {
+  const Runtime& rt = *state_->runtime;
+  HeaderMap out;
+  for (const common::Header& h : headers.fields()) {
+    if (isHopByHopOrFraming(h.name) || nominatedByConnection(headers, h.name)) continue;
+    if (common::equalsIgnoreCase(h.name, "content-location") ||
+        common::equalsIgnoreCase(h.name, "location")) {
+      out.add(h.name, policy::rewriteAbsoluteUrl(h.value, rt.upstreamOrigin(),
+                                                 conn_->ownOrigin(head_.headers)));
+      continue;
+    }
+    out.add(h.name, h.value);
+  }
+  const bool no_body = head_.method == "HEAD" || status == 204 || status == 304;
+  if (!head_.keep_alive) conn_->setCloseAfterResponse();
+  switch (framing) {
+    case Framing::kContentLength:
+      out.add("Content-Length", std::to_string(content_length));
+      downstream_framing_ = Framing::kContentLength;
+      break;
+    case Framing::kChunked:
+    case Framing::kUntilClose:
+      if (head_.version_minor >= 1) {
+        out.add("Transfer-Encoding", "chunked");
+        downstream_framing_ = Framing::kChunked;
+      } else {
+        conn_->setCloseAfterResponse();
+        downstream_framing_ = Framing::kUntilClose;
+      }
+      break;
+    case Framing::kNone:
+      if (!no_body) out.add("Content-Length", "0");
+      downstream_framing_ = Framing::kNone;
+      break;
+  }
+  if (conn_->mustClose() || conn_->worker()->draining()) {
+    conn_->setCloseAfterResponse();
+    out.add("Connection", "close");
+  }
+  std::string head;
+  head.reserve(512);
+  appendResponseHead(&head, status, reason, out);
+  conn_->write(head);
+  response_head_sent_ = true;
+  conn_->worker()->stats().countStatus(status);
+}
+
+Status Exchange::onUpstreamBody(std::string_view data) noexcept {
+  if (buffer_response_) {
+    const uint64_t limit = configOf(state_).limits.max_response_body_bytes;
+    if (response_body_.size() + data.size() > limit) {
+      return Status(Code::kBadGateway, "upstream.response_too_large",
+                    "upstream response over the buffering limit of " + std::to_string(limit) +
+                        " bytes");
+    }
+    response_body_.append(data.data(), data.size());
+    return Status::ok();
+  }
+  if (downstream_framing_ == Framing::kChunked) {
+    std::string chunk;
+    chunk.reserve(data.size() + 16);
+    appendChunk(&chunk, data);
+    conn_->write(chunk);
+  } else {
+    conn_->write(data);
+  }
+  conn_->flush();
+  if (conn_->queuedBytes() > kDownstreamHighWater && upstream_ != nullptr && !upstream_paused_) {
+    upstream_->pauseReading();
+    upstream_paused_ = true;
+  }
+  return Status::ok();
+}
+
+Status Exchange::finishBufferedResponse() noexcept {
+  std::string body;
+  if (kind_ == Kind::kAccount) {
+    const std::string own = conn_->ownOrigin(head_.headers) + "/";
+    int rewritten = 0;
+    auto r = policy::rewriteAccountDocument(response_body_, own, &rewritten);
+    if (!r.isOk()) {
+      return Status(Code::kBadGateway, "discovery.bad_json",
+                    "cannot rewrite the account document: " + std::string(r.status().message()));
+    }
+    body = std::move(r).value();
+    conn_->worker()->stats().inc(conn_->worker()->stats().discovery_rewrites);
+    COSMOSEAL_LOG(kDebug) << "account discovery: " << rewritten << " endpoint(s) rewritten to "
+                          << own;
+  } else {
+    body = std::move(response_body_);
+  }
+  HeaderMap headers = std::move(response_.headers);
+  startResponse(response_.status, response_.reason, std::move(headers), Framing::kContentLength,
+                body.size());
+  conn_->write(body);
+  return Status::ok();
+}
+
+void Exchange::onUpstreamComplete() noexcept {
+  if (buffer_response_) {
+    Status s = finishBufferedResponse();
+    if (!s.isOk()) {
+      releaseUpstream(false);
+      done_ = true;
+      conn_->worker()->stats().inc(conn_->worker()->stats().upstream_errors);
+      conn_->localReply(s, false);
+      return;
+    }
+  } else if (downstream_framing_ == Framing::kChunked) {
+    conn_->write(kLastChunk);
+  }
+  conn_->flush();
+  releaseUpstream(response_.keep_alive);
+  done_ = true;
+  COSMOSEAL_LOG(kDebug) << head_.method << " " << head_.target << " -> " << response_.status
+                        << " client=" << (client_ ? client_->name : "-") << " "
+                        << (uv_hrtime() - started_ns_) / 1000 << "us";
+  conn_->exchangeDone();  // may retire (and later delete) this exchange: nothing after this
+}
+
+void Exchange::onUpstreamDrained() noexcept {}
+
+void Exchange::onDownstreamDrained() noexcept {
+  if (upstream_paused_ && upstream_ != nullptr) {
+    upstream_->resumeReading();
+    upstream_paused_ = false;
+  }
+}
+
+void Exchange::releaseUpstream(bool reusable) noexcept {
+  if (upstream_ == nullptr) return;
+  UpstreamConnection* u = upstream_;
+  upstream_ = nullptr;
+  if (upstream_paused_) u->resumeReading();
+  upstream_paused_ = false;
+  conn_->worker()->pool().release(u, reusable);
+}
+
+void Exchange::abort() noexcept {
+  if (waiting_for_upstream_) {
+    conn_->worker()->pool().cancel(this);
+    waiting_for_upstream_ = false;
+  }
+  releaseUpstream(false);
+}
+
+void Exchange::fail(const Status& status) noexcept {
+  releaseUpstream(false);
+  if (response_head_sent_) {
+    conn_->abortConnection();
+    return;
+  }
+  done_ = true;
+  conn_->localReply(status, false);
+}
+
+// =====================================================================================
+// DownstreamConnection
+// =====================================================================================
+
+DownstreamConnection::DownstreamConnection(Worker* worker)
+    : worker_(worker),
+      stream_(worker->loop(), this),
+      parser_(Http1Parser::Kind::kRequest, requestLimits(configOf(worker->state())), this) {}
+
+DownstreamConnection::~DownstreamConnection() {
+  if (exchange_) exchange_->abort();
+  exchange_.reset();
+  retired_.clear();
+  if (counted_) {
+    worker_->shared().connections.fetch_sub(1);
+    worker_->stats().dec(worker_->stats().connections_open);
+  }
+}
+
+void DownstreamConnection::accept(uv_stream_t* server) noexcept {
+  if (stream_.init() != 0) return;  // onStreamClosed follows
+  if (uv_accept(server, stream_.uvStream()) != 0) {
+    stream_.closeNow();
+    return;
+  }
+  const Runtime& rt = *worker_->state()->runtime;
+  const uint32_t open = worker_->shared().connections.fetch_add(1) + 1;
+  counted_ = true;
+  WorkerStats& st = worker_->stats();
+  st.inc(st.connections_open);
+  if (open > rt.config().limits.max_connections || worker_->draining()) {
+    st.inc(st.connections_rejected);
+    if (open > rt.config().limits.max_connections) {
+      COSMOSEAL_LOG(kWarn) << "connection refused: " << open - 1
+                           << " connections open (limits.max_connections)";
+    }
+    stream_.closeNow();
+    return;
+  }
+  st.inc(st.connections_accepted);
+  if (rt.listenerTls()) stream_.enableTls(rt.listenerTls(), "");
+  Status s = stream_.startAccepted();
+  if (!s.isOk()) {
+    stream_.closeNow();
+    return;
+  }
+  // The first request must start arriving within the header timeout.
+  phase_ = Phase::kIdle;
+  stream_.armTimer(static_cast<uint64_t>(rt.config().timeouts.header.count()));
+}
+
+void DownstreamConnection::armIdle() noexcept {
+  const Config& c = configOf(worker_->state());
+  stream_.armTimer(static_cast<uint64_t>(c.timeouts.idle.count()));
+}
+
+void DownstreamConnection::retire() noexcept { retired_.clear(); }
+
+void DownstreamConnection::onStreamReady() noexcept {}
+
+void DownstreamConnection::onStreamData(std::string_view data) noexcept {
+  retire();
+  worker_->stats().inc(worker_->stats().bytes_from_clients, data.size());
+  if (phase_ == Phase::kClosing) return;
+  if (phase_ == Phase::kIdle) {
+    phase_ = Phase::kHead;
+    stream_.armTimer(static_cast<uint64_t>(configOf(worker_->state()).timeouts.header.count()));
+  }
+  Status s = parser_.feed(data);
+  if (!s.isOk()) {
+    handleParseError(s);
+    return;
+  }
+  if (parser_.paused() && parser_.bufferedBytes() > kPipelineHighWater) stream_.pauseReading();
+}
+
+Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
+  ++requests_;
+  WorkerStats& st = worker_->stats();
+  st.inc(st.requests);
+  const bool has_body = head.framing != Framing::kNone;
+  const bool expect_continue = head.expect_continue;
+  phase_ = has_body ? Phase::kBody : Phase::kWaiting;
+  if (has_body) {
+    stream_.armTimer(static_cast<uint64_t>(configOf(worker_->state()).timeouts.body.count()));
+  } else {
+    stream_.disarmTimer();
+  }
+  exchange_ = std::make_unique<Exchange>(this, worker_->state(), std::move(head));
+  Status s = exchange_->start();
+  if (!s.isOk()) return s;
+  if (expect_continue && has_body) {
+    stream_.write("HTTP/1.1 100 Continue\r\n\r\n");
+    stream_.flush();
+  }
+  return Status::ok();
+}
+
+Status DownstreamConnection::onMessageBody(std::string_view data) noexcept {
+  stream_.armTimer(static_cast<uint64_t>(configOf(worker_->state()).timeouts.body.count()));
+  if (!exchange_) return Status::ok();
+  return exchange_->onRequestBody(data);
+}
+
+Status DownstreamConnection::onMessageComplete() noexcept {
+  stream_.disarmTimer();
+  phase_ = Phase::kWaiting;
+  if (exchange_) exchange_->onRequestComplete();
+  return Status::ok();
+}
+
+void DownstreamConnection::exchangeDone() noexcept {
+  if (exchange_) retired_.push_back(std::move(exchange_));
+  if (close_after_response_ || worker_->draining()) {
+    phase_ = Phase::kClosing;
+    stream_.closeGracefully(kLingerMs);
+    return;
+  }
+  phase_ = Phase::kIdle;
+  armIdle();
+  if (!stream_.reading()) stream_.resumeReading();
+  if (parser_.bufferedBytes() > 0) phase_ = Phase::kHead;
+  Status s = parser_.resume();
+  if (!s.isOk()) handleParseError(s);
+}
+
+void DownstreamConnection::abortConnection() noexcept {
+  if (exchange_) {
+    exchange_->abort();
+    retired_.push_back(std::move(exchange_));
+  }
+  phase_ = Phase::kClosing;
+  stream_.closeNow(true);
+}
+
+void DownstreamConnection::localReply(const Status& status, bool close) noexcept {
+  if (phase_ == Phase::kClosing) return;
+  if (exchange_) {
+    exchange_->abort();
+    retired_.push_back(std::move(exchange_));
+  }
+  const int code = status.httpStatus();
+  const std::string body = localErrorBody(code, status.detail(), status.message());
+  HeaderMap h;
+  h.add("Content-Type", "application/json");
+  h.add("Content-Length", std::to_string(body.size()));
+  h.add("x-cosmoseal-detail", status.detail());
+  h.add("x-ms-request-charge", "0");
+  if (close || close_after_response_ || worker_->draining()) {
+    close = true;
+    h.add("Connection", "close");
+  }
+  std::string out;
+  appendResponseHead(&out, code, "", h);
+  out += body;
+  stream_.write(out);
+  stream_.flush();
+  WorkerStats& st = worker_->stats();
+  st.inc(st.local_replies);
+  st.countStatus(code);
+  COSMOSEAL_LOG(code >= 500 ? common::LogLevel::kWarn : common::LogLevel::kInfo)
+      << "local reply " << code << " " << status.detail() << ": " << status.message();
+  if (close) {
+    phase_ = Phase::kClosing;
+    stream_.closeGracefully(kLingerMs);
+    return;
+  }
+  exchangeDone();
+}
+
+void DownstreamConnection::handleParseError(const Status& status) noexcept {
+  if (exchange_ && exchange_->responseStarted()) {
+    abortConnection();
+    return;
+  }
+  localReply(status, true);
+}
+
+void DownstreamConnection::onStreamEof(bool) noexcept {
+  // The app closed (or half-closed) its side: whatever is in flight is abandoned.
+  if (exchange_) {
+    exchange_->abort();
+    retired_.push_back(std::move(exchange_));
+  }
+  phase_ = Phase::kClosing;
+  stream_.closeNow();
+}
+
+void DownstreamConnection::onStreamError(const Status& status) noexcept {
+  COSMOSEAL_LOG(kDebug) << "client connection error: " << status.toString();
+  if (exchange_) {
+    exchange_->abort();
+    retired_.push_back(std::move(exchange_));
+  }
+  phase_ = Phase::kClosing;
+  stream_.closeNow();
+}
+
+void DownstreamConnection::onStreamDrained() noexcept {
+  if (exchange_) exchange_->onDownstreamDrained();
+}
+
+void DownstreamConnection::onStreamTimer() noexcept {
+  switch (phase_) {
+    case Phase::kIdle:
+      phase_ = Phase::kClosing;
+      stream_.closeNow();
+      return;
+    case Phase::kHead:
+      localReply(Status(Code::kRequestTimeout, "http1.header_timeout",
+                        "the request head did not arrive within the header timeout"),
+                 true);
+      return;
+    case Phase::kBody:
+      localReply(Status(Code::kRequestTimeout, "http1.body_timeout",
+                        "the request body stalled longer than the body timeout"),
+                 true);
+      return;
+    case Phase::kWaiting:
+    case Phase::kClosing:
+      return;
+  }
+}
+
+void DownstreamConnection::onStreamClosed() noexcept {
+  if (exchange_) exchange_->abort();
+  worker_->connectionClosed(this);  // deletes this
+}
+
+void DownstreamConnection::drain() noexcept {
+  close_after_response_ = true;
+  if (phase_ == Phase::kIdle && parser_.bufferedBytes() == 0) {
+    phase_ = Phase::kClosing;
+    stream_.closeGracefully(kLingerMs);
+  }
+}
+
+std::string DownstreamConnection::ownOrigin(const HeaderMap& request_headers) const {
+  const Config& c = configOf(worker_->state());
+  if (!c.listen.advertise_url.empty()) {
+    std::string u = c.listen.advertise_url;
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    return u;
+  }
+  const std::string scheme = stream_.tlsEnabled() ? "https://" : "http://";
+  const std::string* host = request_headers.get("host");
+  if (host != nullptr && policy::isValidHostHeader(*host)) return scheme + *host;
+  const bool v6 = c.listen.address.find(':') != std::string::npos;
+  return scheme + (v6 ? "[" + c.listen.address + "]" : c.listen.address) + ":" +
+         std::to_string(c.listen.port);
+}
+
+}  // namespace cosmoseal::proxy

@@ -1,0 +1,156 @@
+#pragma once
+
+// DownstreamConnection: one connection from the application (plain or TLS), HTTP/1.1 with
+// keep-alive and in-order pipelining: requests are handled one at a time; bytes of the next
+// request wait, unparsed, in the parser until the current response is finished.
+//
+// Exchange: one request/response through the sidecar: classify, authenticate, collect the body,
+// re-sign, send upstream over a pooled connection, stream or buffer the response back, rewrite
+// what must be rewritten (account discovery, Content-Location).
+//
+// Lifetimes: the Worker owns connections (deleted from Stream::onStreamClosed). A connection owns
+// at most one live Exchange; a finished Exchange is retired and deleted on the next event, never
+// inside its own call stack.
+//
+// Timeouts on the downstream side: header (whole head must arrive in time: slowloris), body
+// (between body reads), idle keep-alive. Upstream timeouts live in UpstreamConnection.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "crypto/cosmos_auth.h"
+#include "proxy/http1.h"
+#include "proxy/stream.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+namespace cosmoseal::proxy {
+
+class DownstreamConnection;
+
+class Exchange final : public UpstreamUser {
+ public:
+  Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> state, MessageHead head);
+  ~Exchange() override;
+
+  // Head received: classify, authenticate, decide. A non-OK status becomes a local reply.
+  common::Status start() noexcept;
+  common::Status onRequestBody(std::string_view data) noexcept;
+  void onRequestComplete() noexcept;
+  // The downstream connection is going away: drop the upstream side.
+  void abort() noexcept;
+  // Downstream write buffer drained (backpressure release).
+  void onDownstreamDrained() noexcept;
+
+  bool expectsBody() const noexcept { return head_.framing != Framing::kNone; }
+  bool responseStarted() const noexcept { return response_head_sent_; }
+
+  // UpstreamUser
+  void onUpstreamReady(UpstreamConnection* conn) noexcept override;
+  void onUpstreamFailed(const common::Status& status, bool response_started) noexcept override;
+  common::Status onUpstreamHead(MessageHead& head) noexcept override;
+  common::Status onUpstreamBody(std::string_view data) noexcept override;
+  void onUpstreamComplete() noexcept override;
+  void onUpstreamDrained() noexcept override;
+
+ private:
+  enum class Kind : uint8_t { kPassThrough, kAccount };
+
+  void sendUpstream() noexcept;
+  void buildUpstreamHead(std::string* out) noexcept;
+  void startResponse(int status, std::string_view reason, common::HeaderMap headers,
+                     Framing framing, uint64_t content_length) noexcept;
+  common::Status finishBufferedResponse() noexcept;
+  void releaseUpstream(bool reusable) noexcept;
+  void fail(const common::Status& status) noexcept;
+
+  DownstreamConnection* conn_;
+  std::shared_ptr<ThreadState> state_;
+  MessageHead head_;
+  crypto::CosmosResource resource_;
+  const ClientEntry* client_ = nullptr;
+  Kind kind_ = Kind::kPassThrough;
+  std::string body_;  // buffered request body
+  bool request_complete_ = false;
+
+  UpstreamConnection* upstream_ = nullptr;
+  bool waiting_for_upstream_ = false;
+  bool retried_ = false;
+
+  // Response.
+  MessageHead response_;
+  bool buffer_response_ = false;
+  std::string response_body_;
+  Framing downstream_framing_ = Framing::kNone;
+  bool response_head_sent_ = false;
+  bool upstream_paused_ = false;
+  bool done_ = false;
+  uint64_t started_ns_ = 0;
+};
+
+class DownstreamConnection final : public Stream::Handler, public Http1Parser::Handler {
+ public:
+  DownstreamConnection(Worker* worker);
+  ~DownstreamConnection() override;
+
+  // Takes the accepted socket from `server`. On failure the connection closes itself.
+  void accept(uv_stream_t* server) noexcept;
+  // Worker is draining: close if idle, else close after the current response.
+  void drain() noexcept;
+  void closeNow() noexcept { stream_.closeNow(); }
+
+  // ---- for Exchange ----
+  Worker* worker() noexcept { return worker_; }
+  void write(std::string_view bytes) noexcept { stream_.write(bytes); }
+  void flush() noexcept { stream_.flush(); }
+  size_t queuedBytes() const noexcept { return stream_.queuedBytes(); }
+  bool tls() const noexcept { return stream_.tlsEnabled(); }
+  // Whether the response being written must end the connection.
+  bool mustClose() const noexcept { return close_after_response_; }
+  void setCloseAfterResponse() noexcept { close_after_response_ = true; }
+  // The exchange finished writing its response.
+  void exchangeDone() noexcept;
+  // The exchange cannot finish cleanly (response partly sent): abort the connection.
+  void abortConnection() noexcept;
+  // A local reply (status + detail code + message), Cosmos-style JSON body.
+  void localReply(const common::Status& status, bool close) noexcept;
+  // "https://localhost:8081" — the origin the app used to reach us.
+  std::string ownOrigin(const common::HeaderMap& request_headers) const;
+
+  // Stream::Handler
+  void onStreamReady() noexcept override;
+  void onStreamData(std::string_view data) noexcept override;
+  void onStreamEof(bool clean) noexcept override;
+  void onStreamError(const common::Status& status) noexcept override;
+  void onStreamDrained() noexcept override;
+  void onStreamTimer() noexcept override;
+  void onStreamClosed() noexcept override;
+  // Http1Parser::Handler
+  common::Status onMessageHead(MessageHead& head) noexcept override;
+  common::Status onMessageBody(std::string_view data) noexcept override;
+  common::Status onMessageComplete() noexcept override;
+
+ private:
+  enum class Phase : uint8_t { kIdle, kHead, kBody, kWaiting, kClosing };
+
+  void armIdle() noexcept;
+  void handleParseError(const common::Status& status) noexcept;
+  void retire() noexcept;
+
+  Worker* worker_;
+  Stream stream_;
+  Http1Parser parser_;
+  std::unique_ptr<Exchange> exchange_;
+  // Finished exchanges, deleted at the start of the next libuv callback (never inside their own
+  // call stack).
+  std::vector<std::unique_ptr<Exchange>> retired_;
+  Phase phase_ = Phase::kIdle;
+  bool close_after_response_ = false;
+  bool counted_ = false;
+  uint64_t requests_ = 0;
+};
+
+}  // namespace cosmoseal::proxy

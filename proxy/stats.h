@@ -1,0 +1,41 @@
+#pragma once
+
+// Per-worker counters. Written only by the owning worker thread (relaxed atomics so the admin
+// thread can read them without locks); the admin endpoint sums them across workers.
+
+#include <atomic>
+#include <cstdint>
+
+namespace cosmoseal::proxy {
+
+struct WorkerStats {
+  using Counter = std::atomic<uint64_t>;
+
+  Counter connections_accepted{0};
+  Counter connections_rejected{0};  // over max_connections
+  Counter connections_open{0};      // gauge
+  Counter requests{0};
+  Counter responses_2xx{0};
+  Counter responses_3xx{0};
+  Counter responses_4xx{0};
+  Counter responses_5xx{0};
+  Counter local_replies{0};  // answered by cosmoseal itself (refusals, errors)
+  Counter upstream_errors{0};
+  Counter upstream_retries{0};
+  Counter bytes_from_clients{0};
+  Counter bytes_to_clients{0};
+  Counter discovery_rewrites{0};
+  Counter upstream_pool_idle{0};  // gauge, refreshed by the worker
+  Counter upstream_pool_live{0};  // gauge
+
+  void inc(Counter& c, uint64_t n = 1) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
+  void dec(Counter& c, uint64_t n = 1) noexcept { c.fetch_sub(n, std::memory_order_relaxed); }
+  void countStatus(int status) noexcept {
+    if (status < 300) inc(responses_2xx);
+    else if (status < 400) inc(responses_3xx);
+    else if (status < 500) inc(responses_4xx);
+    else inc(responses_5xx);
+  }
+};
+
+}  // namespace cosmoseal::proxy

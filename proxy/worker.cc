@@ -1,0 +1,238 @@
+#include "proxy/worker.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+
+#include "common/log.h"
+#include "proxy/downstream.h"
+
+namespace cosmoseal::proxy {
+
+using common::Code;
+using common::Status;
+
+namespace {
+
+Status listenError(const std::string& what, const std::string& address, uint16_t port, int err) {
+  return Status(Code::kFailedPrecondition, "listen.failed",
+                what + " " + address + ":" + std::to_string(port) + ": " + strerror(err));
+}
+
+bool fillAddress(const std::string& address, uint16_t port, struct sockaddr_storage* ss,
+                 socklen_t* len) {
+  std::memset(ss, 0, sizeof(*ss));
+  auto* v4 = reinterpret_cast<struct sockaddr_in*>(ss);
+  if (inet_pton(AF_INET, address.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    *len = sizeof(*v4);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<struct sockaddr_in6*>(ss);
+  if (inet_pton(AF_INET6, address.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    *len = sizeof(*v6);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+common::StatusOr<int> openReusePortListener(const std::string& address, uint16_t port,
+                                            bool probe) {
+  struct sockaddr_storage ss;
+  socklen_t len = 0;
+  if (!fillAddress(address, port, &ss, &len)) {
+    return Status(Code::kFailedPrecondition, "listen.bad_address",
+                  "listen address '" + address + "' is not an IPv4 or IPv6 address");
+  }
+  const int one = 1;
+  if (probe && port != 0) {
+    // Without SO_REUSEPORT this bind fails if anyone is bound to the port, including a stale
+    // cosmoseal that would otherwise silently share our traffic.
+    int p = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (p < 0) return listenError("cannot create a socket for", address, port, errno);
+    setsockopt(p, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(p, reinterpret_cast<struct sockaddr*>(&ss), len) != 0) {
+      const int err = errno;
+      close(p);
+      return listenError("cannot listen on", address, port, err);
+    }
+    close(p);
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return listenError("cannot create a socket for", address, port, errno);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  // libuv 1.44 has no flag for SO_REUSEPORT: set it ourselves, one listener per worker, and the
+  // kernel spreads connections across them.
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    const int err = errno;
+    close(fd);
+    return listenError("cannot set SO_REUSEPORT for", address, port, err);
+  }
+  if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<struct sockaddr*>(&ss), len) != 0) {
+    const int err = errno;
+    close(fd);
+    return listenError("cannot listen on", address, port, err);
+  }
+  if (listen(fd, 1024) != 0) {
+    const int err = errno;
+    close(fd);
+    return listenError("cannot listen on", address, port, err);
+  }
+  return fd;
+}
+
+Worker::Worker(int index, int listen_fd, std::shared_ptr<const Runtime> runtime,
+               SharedState* shared)
+    : index_(index), listen_fd_(listen_fd), shared_(shared), pending_runtime_(std::move(runtime)) {
+  std::memset(&loop_, 0, sizeof(loop_));
+  std::memset(&listener_, 0, sizeof(listener_));
+  std::memset(&async_, 0, sizeof(async_));
+}
+
+Worker::~Worker() {
+  join();
+  if (listen_fd_ >= 0) close(listen_fd_);
+}
+
+Status Worker::start() {
+  std::promise<Status> ready;
+  std::future<Status> ready_f = ready.get_future();
+  thread_ = std::thread([this, &ready] {
+    common::log::setThreadName("worker-" + std::to_string(index_));
+    uv_loop_init(&loop_);
+    uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->onAsync(); });
+    async_.data = this;
+    pool_ = std::make_unique<UpstreamPool>(&loop_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      state_ = std::make_shared<ThreadState>(pending_runtime_);
+      pending_runtime_.reset();
+    }
+    uv_tcp_init(&loop_, &listener_);
+    listener_.data = this;
+    int r = uv_tcp_open(&listener_, listen_fd_);
+    if (r == 0) {
+      listen_fd_ = -1;  // owned by the handle now
+      r = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, &Worker::onConnection);
+    }
+    if (r != 0) {
+      ready.set_value(Status(Code::kFailedPrecondition, "listen.failed",
+                             std::string("worker cannot listen: ") + uv_strerror(r)));
+      draining_ = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+      listener_closed_ = true;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        async_closed_ = true;
+      }
+      uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+      pool_->shutdown();
+      uv_run(&loop_, UV_RUN_DEFAULT);
+    } else {
+      ready.set_value(Status::ok());
+      uv_run(&loop_, UV_RUN_DEFAULT);
+    }
+    state_.reset();
+    pool_.reset();
+    uv_loop_close(&loop_);
+    finished_.store(true);
+  });
+  return ready_f.get();
+}
+
+void Worker::publishRuntime(std::shared_ptr<const Runtime> runtime) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (async_closed_) return;
+  pending_runtime_ = std::move(runtime);
+  uv_async_send(&async_);
+}
+
+void Worker::beginDrain() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (async_closed_) return;
+  drain_requested_ = true;
+  uv_async_send(&async_);
+}
+
+void Worker::forceStop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (async_closed_) return;
+  drain_requested_ = true;
+  stop_requested_ = true;
+  uv_async_send(&async_);
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::onAsync() {
+  std::shared_ptr<const Runtime> rt;
+  bool drain = false;
+  bool stop = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    rt = std::move(pending_runtime_);
+    pending_runtime_.reset();
+    drain = drain_requested_;
+    stop = stop_requested_;
+  }
+  if (rt) state_ = std::make_shared<ThreadState>(std::move(rt));
+  if (drain && !draining_) {
+    draining_ = true;
+    if (!listener_closed_) {
+      listener_closed_ = true;
+      uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
+    }
+    // Copy: drain() may close (and remove) connections synchronously.
+    std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
+    for (DownstreamConnection* c : conns) c->drain();
+  }
+  if (stop) {
+    std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
+    for (DownstreamConnection* c : conns) c->closeNow();
+  }
+  maybeFinish();
+}
+
+void Worker::maybeFinish() {
+  if (!draining_ || !connections_.empty() || async_closed_) return;
+  pool_->shutdown();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    async_closed_ = true;
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+}
+
+void Worker::onConnection(uv_stream_t* server, int status) {
+  auto* self = static_cast<Worker*>(server->data);
+  if (status < 0) {
+    COSMOSEAL_LOG(kWarn) << "accept failed: " << uv_strerror(status);
+    return;
+  }
+  auto* c = new DownstreamConnection(self);
+  self->connections_.insert(c);
+  c->accept(server);
+}
+
+void Worker::connectionClosed(DownstreamConnection* c) noexcept {
+  connections_.erase(c);
+  delete c;
+  stats_.upstream_pool_idle.store(pool_->idleCount(), std::memory_order_relaxed);
+  stats_.upstream_pool_live.store(pool_->liveCount(), std::memory_order_relaxed);
+  maybeFinish();
+}
+
+}  // namespace cosmoseal::proxy
