@@ -1,0 +1,120 @@
+#include "crypto/key_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "crypto/base64.h"
+
+namespace cosmoseal::crypto {
+namespace {
+
+constexpr size_t kMaxKeyFileBytes = 64 * 1024;
+
+common::Status fail(std::string_view detail, std::string message) {
+  return common::failedPrecondition(detail, std::move(message));
+}
+
+// Closes the descriptor on every path.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+common::StatusOr<common::SecretBytes> checkSize(common::SecretBytes key, size_t expected_size,
+                                                std::string_view where) {
+  if (expected_size != 0 && key.size() != expected_size) {
+    return fail("keys.wrong_size", std::string(where) + " holds a " + std::to_string(key.size()) +
+                                       "-byte key; expected " + std::to_string(expected_size) +
+                                       " bytes (base64 of " + std::to_string(expected_size) +
+                                       " random bytes)");
+  }
+  return key;
+}
+
+}  // namespace
+
+std::string formatMode(unsigned mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "%04o", mode & 07777u);
+  return buf;
+}
+
+common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_t expected_size) {
+  Fd f;
+  f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (f.fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      return fail("keys.file_missing", "key file " + path + " does not exist");
+    }
+    return fail("keys.file_unreadable",
+                "cannot open key file " + path + ": " + std::strerror(err));
+  }
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) {
+    return fail("keys.file_unreadable", "cannot stat key file " + path + ": " +
+                                            std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return fail("keys.file_unreadable", "key file " + path + " is not a regular file");
+  }
+  constexpr unsigned kGroupOther = S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH;
+  if ((st.st_mode & kGroupOther) != 0) {
+    return fail("keys.file_permissions",
+                "key file " + path + " has mode " + formatMode(st.st_mode) +
+                    ": group or other may access it; run: chmod 600 " + path +
+                    " (Kubernetes: defaultMode: 0400 on the Secret volume)");
+  }
+  if (st.st_size <= 0) {
+    return fail("keys.bad_key", "key file " + path + " is empty");
+  }
+  if (static_cast<size_t>(st.st_size) > kMaxKeyFileBytes) {
+    return fail("keys.file_unreadable", "key file " + path + " is larger than 64 KiB");
+  }
+  // Read into zeroizing memory; one byte of slack detects growth between fstat and read.
+  common::SecretBytes text(static_cast<size_t>(st.st_size) + 1);
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t r = ::read(f.fd, text.data() + got, text.size() - got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return fail("keys.file_unreadable", "cannot read key file " + path + ": " +
+                                              std::strerror(errno));
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  if (got > static_cast<size_t>(st.st_size)) {
+    return fail("keys.file_unreadable", "key file " + path + " changed while being read");
+  }
+  auto key = decodeKeyText(
+      std::string_view(reinterpret_cast<const char*>(text.data()), got));
+  if (!key.isOk()) {
+    return fail(key.status().detail(),
+                "key file " + path + ": " + std::string(key.status().message()));
+  }
+  return checkSize(std::move(key).value(), expected_size, "key file " + path);
+}
+
+common::StatusOr<common::SecretBytes> keyFromEnv(const std::string& var, size_t expected_size) {
+  const char* v = std::getenv(var.c_str());
+  if (v == nullptr || v[0] == '\0') {
+    return fail("keys.env_missing", "environment variable " + var + " is not set or empty");
+  }
+  auto key = decodeKeyText(v);
+  if (!key.isOk()) {
+    return fail(key.status().detail(),
+                "environment variable " + var + ": " + std::string(key.status().message()));
+  }
+  return checkSize(std::move(key).value(), expected_size, "environment variable " + var);
+}
+
+}  // namespace cosmoseal::crypto

@@ -1,0 +1,102 @@
+#include "crypto/base64.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace cosmoseal::crypto {
+namespace {
+
+TEST(Base64Test, Rfc4648Vectors) {
+  EXPECT_EQ(base64Encode(std::string_view("")), "");
+  EXPECT_EQ(base64Encode(std::string_view("f")), "Zg==");
+  EXPECT_EQ(base64Encode(std::string_view("fo")), "Zm8=");
+  EXPECT_EQ(base64Encode(std::string_view("foo")), "Zm9v");
+  EXPECT_EQ(base64Encode(std::string_view("foob")), "Zm9vYg==");
+  EXPECT_EQ(base64Encode(std::string_view("fooba")), "Zm9vYmE=");
+  EXPECT_EQ(base64Encode(std::string_view("foobar")), "Zm9vYmFy");
+  for (std::string_view s : {"", "f", "fo", "foo", "foob", "fooba", "foobar"}) {
+    auto d = base64Decode(base64Encode(s));
+    ASSERT_TRUE(d.isOk());
+    EXPECT_EQ(*d, s);
+  }
+}
+
+TEST(Base64Test, AppendKeepsExistingContent) {
+  std::string out = "csx1:";
+  const uint8_t b[] = {0xfb, 0xff, 0xbf};
+  base64Append(b, &out);
+  EXPECT_EQ(out, "csx1:+/+/");
+}
+
+TEST(Base64Test, RoundTripAllLengthsAndBytes) {
+  std::mt19937 rng(7);
+  for (size_t n = 0; n < 300; ++n) {
+    std::string s(n, '\0');
+    for (auto& c : s) c = static_cast<char>(rng());
+    const std::string enc = base64Encode(s);
+    EXPECT_EQ(enc.size(), base64EncodedSize(n));
+    auto d = base64Decode(enc);
+    ASSERT_TRUE(d.isOk()) << n;
+    EXPECT_EQ(*d, s);
+  }
+}
+
+TEST(Base64Test, StrictDecoderRefuses) {
+  for (std::string_view bad : {
+           "Zg=",        // length not a multiple of 4
+           "Zg",         // missing padding
+           "Zm9v\n",     // trailing newline
+           "Zm 9v",      // space inside
+           " Zm9v",      // leading space
+           "Zm9v!A==",   // bad character
+           "Zm9-",       // URL-safe alphabet
+           "Zm9_",       //
+           "Z===",       // too much padding
+           "====",       //
+           "Zg==Zg==",   // padding in the middle
+           "Zh==",       // non-canonical: unused bits set ("Zg==" is canonical)
+           "Zm9=",       // non-canonical two-byte tail ("Zm8=" is canonical)
+           "Zg=A",       // '=' then data
+           "Zm9vYg=\0",  //
+       }) {
+    auto d = base64Decode(bad);
+    ASSERT_FALSE(d.isOk()) << bad;
+    EXPECT_EQ(d.status().detail(), "crypto.bad_base64");
+  }
+  // Embedded NUL
+  auto d = base64Decode(std::string_view("Zm\0v", 4));
+  EXPECT_FALSE(d.isOk());
+}
+
+TEST(Base64Test, EveryNonAlphabetByteIsRefused) {
+  for (int c = 0; c < 256; ++c) {
+    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                       (c >= '0' && c <= '9') || c == '+' || c == '/';
+    std::string s = "AAAA";
+    s[1] = static_cast<char>(c);
+    EXPECT_EQ(base64Decode(s).isOk(), alpha) << c;
+  }
+}
+
+TEST(Base64Test, DecodeKeyTextTrimsSurroundingWhitespace) {
+  auto k = decodeKeyText("  Zm9vYmFy\r\n");
+  ASSERT_TRUE(k.isOk());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(k->data()), k->size()), "foobar");
+  auto k2 = decodeKeyText("Zm9vYmFy\n");
+  ASSERT_TRUE(k2.isOk());
+  EXPECT_EQ(k2->size(), 6u);
+}
+
+TEST(Base64Test, DecodeKeyTextRefusesEmptyAndMalformed) {
+  for (std::string_view bad : {"", "\n", "   \n", "Zm9v YmFy", "Zm9v\nYmFy", "not base64!"}) {
+    auto k = decodeKeyText(bad);
+    ASSERT_FALSE(k.isOk()) << bad;
+    EXPECT_EQ(k.status().detail(), "keys.bad_key");
+    EXPECT_EQ(k.status().message().find("Zm9v"), std::string_view::npos)
+        << "key text must never be echoed";
+  }
+}
+
+}  // namespace
+}  // namespace cosmoseal::crypto

@@ -1,0 +1,235 @@
+#include "crypto/cosmos_auth.h"
+
+#include <gtest/gtest.h>
+
+#include "crypto/base64.h"
+
+namespace cosmoseal::crypto {
+namespace {
+
+// The public Cosmos DB emulator key (ref/cosmos-protocol.md §1.3).
+constexpr char kEmulatorKey[] =
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+constexpr char kDate2017[] = "Thu, 27 Apr 2017 00:51:12 GMT";
+constexpr char kDate2026[] = "Sun, 22 Nov 2026 13:05:47 GMT";
+// "b é" in UTF-8, spelled as bytes so the source encoding does not matter.
+constexpr char kBE[] = "b \xc3\xa9";
+
+common::SecretBytes emulatorKey() {
+  auto k = decodeKeyText(kEmulatorKey);
+  EXPECT_TRUE(k.isOk());
+  EXPECT_EQ(k->size(), 64u);
+  return std::move(k).value();
+}
+
+struct SigVector {
+  const char* verb;
+  const char* type;
+  std::string link;
+  const char* date;
+  const char* sig;
+};
+
+std::vector<SigVector> sigVectors() {
+  return {
+      {"GET", "dbs", "dbs/ToDoList", kDate2017, "mM0rMK/7o1MZhQwDitGRoGisPRPx09os/86Jk0YwquY="},
+      {"GET", "", "", kDate2017, "gFB1bRB/PLJTG3bCgMuoVgNzOyFvZAamzEtLuSITjRc="},
+      {"POST", "dbs", "", kDate2017, "CHjhNtQltyEuPdWLf2/f+hSkSlYg+7UuFlwMyv8L7mI="},
+      {"POST", "docs", "dbs/db1/colls/coll1", kDate2017,
+       "9yU9qvx5XX6iRaOMpVLw+sXE8DUynMDSMcADdfsx5eQ="},
+      {"GET", "docs", std::string("dbs/db1/colls/coll1/docs/") + kBE, kDate2017,
+       "8iHozTo/g+qqPKDgy+Do2NXOcIuO9V26f5YcloWFWi4="},
+      {"POST", "sprocs", "dbs/db1/colls/coll1/sprocs/sp1", kDate2017,
+       "vP2R8fiis2h/ALmBPgU5eXpE418anE8vdE46SJCxE3c="},
+      {"GET", "pkranges", "dbs/db1/colls/coll1", kDate2017,
+       "+CvVW7cwN45VFGSYxLNvuqbdnllcXK9dXUs/rjdP4Y8="},
+      {"POST", "docs", "dbs/db full/colls/Items", kDate2026,
+       "uhL/iAY0dN1+V0qTlFMg712fPM3s1Tkw/uePrm/g4bM="},
+      {"GET", "docs", std::string("dbs/db full/colls/Items/docs/") + kBE, kDate2026,
+       "q3B6di6v996GfSl+xCV3tiR/1UhXlqi9JEZ0xXMvX7U="},
+  };
+}
+
+TEST(CosmosAuthTest, AllNineProtocolVectors) {
+  const auto key = emulatorKey();
+  HmacSha256 hmac(key);
+  ASSERT_TRUE(hmac.ok());
+  for (const auto& v : sigVectors()) {
+    SCOPED_TRACE(std::string(v.verb) + " " + v.link);
+    const std::string sts = cosmosStringToSign(v.verb, v.type, v.link, v.date, "");
+    EXPECT_EQ(cosmosSignature(key, sts), v.sig);
+    EXPECT_EQ(hmac.macBase64(sts), v.sig);  // reused context, same answers
+  }
+}
+
+TEST(CosmosAuthTest, StringToSignFirstRowInFull) {
+  EXPECT_EQ(cosmosStringToSign("GET", "dbs", "dbs/ToDoList", kDate2017, ""),
+            "get\ndbs\ndbs/ToDoList\nthu, 27 apr 2017 00:51:12 gmt\n\n");
+  // Link keeps its case; type and verb are lowercased.
+  EXPECT_EQ(cosmosStringToSign("PoSt", "DOCS", "dbs/A/colls/B", "X", ""),
+            "post\ndocs\ndbs/A/colls/B\nx\n\n");
+  // The Date header is used only when x-ms-date is empty.
+  EXPECT_EQ(cosmosStringToSign("GET", "dbs", "", "", kDate2017),
+            "get\ndbs\n\n\nthu, 27 apr 2017 00:51:12 gmt\n");
+  EXPECT_EQ(cosmosStringToSign("GET", "dbs", "", kDate2017, "Mon, 01 Jan 2024 00:00:00 GMT"),
+            "get\ndbs\n\nthu, 27 apr 2017 00:51:12 gmt\n\n");
+}
+
+TEST(CosmosAuthTest, CapturedUrlGivesTheSignedLink) {
+  auto r = cosmosResourceFromPath("/dbs/db%20full/colls/Items/docs/b%20%C3%A9");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->type, "docs");
+  EXPECT_EQ(r->link, std::string("dbs/db full/colls/Items/docs/") + kBE);
+  const auto key = emulatorKey();
+  EXPECT_EQ(cosmosSignature(key, cosmosStringToSign("GET", r->type, r->link, kDate2026, "")),
+            "q3B6di6v996GfSl+xCV3tiR/1UhXlqi9JEZ0xXMvX7U=");
+  ASSERT_EQ(r->segments.size(), 6u);
+  EXPECT_EQ(r->segments[1], "db full");
+  EXPECT_EQ(r->segments[5], kBE);
+}
+
+TEST(CosmosAuthTest, PathTable) {
+  struct Row {
+    const char* path;
+    const char* type;
+    const char* link;
+  };
+  const Row rows[] = {
+      {"/", "", ""},
+      {"", "", ""},
+      {"/dbs", "dbs", ""},
+      {"/dbs/", "dbs", ""},
+      {"/dbs/shop", "dbs", "dbs/shop"},
+      {"/dbs/shop/colls", "colls", "dbs/shop"},
+      {"/dbs/shop/colls/customers", "colls", "dbs/shop/colls/customers"},
+      {"/dbs/shop/colls/customers/docs", "docs", "dbs/shop/colls/customers"},
+      {"/dbs/shop/colls/customers/docs?x=1&y=/a", "docs", "dbs/shop/colls/customers"},
+      {"/dbs/shop/colls/customers/docs/a1", "docs", "dbs/shop/colls/customers/docs/a1"},
+      {"/dbs/shop/colls/customers/pkranges", "pkranges", "dbs/shop/colls/customers"},
+      {"/dbs/shop/colls/customers/sprocs", "sprocs", "dbs/shop/colls/customers"},
+      {"/dbs/shop/colls/customers/udfs", "udfs", "dbs/shop/colls/customers"},
+      {"/dbs/shop/colls/customers/triggers", "triggers", "dbs/shop/colls/customers"},
+      {"/dbs/shop/colls/customers/sprocs/sp1", "sprocs", "dbs/shop/colls/customers/sprocs/sp1"},
+      {"/offers", "offers", ""},
+      {"/offers/AbCd==", "offers", "abcd=="},
+      {"/dbs/shop/users", "users", "dbs/shop"},
+      {"/dbs/shop/users/u1", "users", "dbs/shop/users/u1"},
+      {"/dbs/shop/users/u1/permissions", "permissions", "dbs/shop/users/u1"},
+      {"/dbs/shop/users/u1/permissions/p1", "permissions", "dbs/shop/users/u1/permissions/p1"},
+      {"/dbs/shop/clientencryptionkeys", "clientencryptionkeys", "dbs/shop"},
+      {"/dbs/Shop/colls/Cust+omers/docs/A%2bb", "docs", "dbs/Shop/colls/Cust+omers/docs/A+b"},
+  };
+  for (const auto& row : rows) {
+    auto r = cosmosResourceFromPath(row.path);
+    ASSERT_TRUE(r.isOk()) << row.path;
+    EXPECT_EQ(r->type, row.type) << row.path;
+    EXPECT_EQ(r->link, row.link) << row.path;
+  }
+}
+
+TEST(CosmosAuthTest, BadPathsAreRefused) {
+  for (const char* p : {"/dbs/a%2", "/dbs/a%zz", "/dbs/%", "/dbs//colls", "/dbs/a%2Fb/colls",
+                        "/dbs/a%00b", "/dbs/a#frag"}) {
+    auto r = cosmosResourceFromPath(p);
+    ASSERT_FALSE(r.isOk()) << p;
+    EXPECT_EQ(r.status().detail(), "auth.bad_path") << p;
+  }
+}
+
+TEST(CosmosAuthTest, HeaderEncodeLikeTheJsSdk) {
+  EXPECT_EQ(cosmosAuthorizationHeader("mM0rMK/7o1MZhQwDitGRoGisPRPx09os/86Jk0YwquY="),
+            "type%3Dmaster%26ver%3D1.0%26sig%3DmM0rMK%2F7o1MZhQwDitGRoGisPRPx09os%2F86Jk0YwquY%3D");
+}
+
+TEST(CosmosAuthTest, HeaderParseRoundTripUpperAndLowerHexAndPlus) {
+  const std::string sig = "CHjhNtQltyEuPdWLf2/f+hSkSlYg+7UuFlwMyv8L7mI=";
+  auto p = parseCosmosAuthorization(cosmosAuthorizationHeader(sig));
+  ASSERT_TRUE(p.isOk());
+  EXPECT_EQ(p->type, "master");
+  EXPECT_EQ(p->version, "1.0");
+  EXPECT_EQ(p->sig, sig);
+
+  // .NET style: lower-case hex.
+  auto q = parseCosmosAuthorization(
+      "type%3dmaster%26ver%3d1.0%26sig%3dCHjhNtQltyEuPdWLf2%2ff%2bhSkSlYg%2b7UuFlwMyv8L7mI%3d");
+  ASSERT_TRUE(q.isOk());
+  EXPECT_EQ(q->sig, sig);
+
+  // A literal '+' stays '+', it is not a space.
+  auto r = parseCosmosAuthorization(
+      "type%3Dmaster%26ver%3D1.0%26sig%3DCHjhNtQltyEuPdWLf2/f+hSkSlYg+7UuFlwMyv8L7mI=");
+  ASSERT_TRUE(r.isOk());
+  EXPECT_EQ(r->sig, sig);
+
+  // Not encoded at all, and the first '=' splits (base64 padding survives).
+  auto s = parseCosmosAuthorization("type=master&ver=1.0&sig=" + sig);
+  ASSERT_TRUE(s.isOk());
+  EXPECT_EQ(s->sig, sig);
+
+  auto t = parseCosmosAuthorization("type%3Dresource%26ver%3D1%26sig%3Dabc%3Bdef%3B");
+  ASSERT_TRUE(t.isOk());
+  EXPECT_EQ(t->type, "resource");
+  EXPECT_EQ(t->sig, "abc;def;");
+}
+
+TEST(CosmosAuthTest, MalformedHeaders) {
+  const std::string long_header = "type=master&ver=1.0&sig=" + std::string(1001, 'A');
+  for (const std::string& h :
+       {std::string(""), std::string("type=master&ver=1.0"), std::string("type=master&sig=x"),
+        std::string("type=master&ver=1.0&sig=x&extra=1"),
+        std::string("type=master&ver=1.0&sig=x&sig=y"), std::string("type=master&ver=1.0&sig="),
+        std::string("type=master&ver=1.0&sig"), std::string("type%3Dmaster%2"),
+        std::string("type%3Dmaster%26ver%3D1.0%26sig%3Dab%ZZ"), std::string("&&"),
+        long_header}) {
+    auto p = parseCosmosAuthorization(h);
+    ASSERT_FALSE(p.isOk()) << h;
+    EXPECT_EQ(p.status().detail(), "auth.malformed") << h;
+  }
+  EXPECT_EQ(long_header.size(), 1025u);
+}
+
+TEST(CosmosAuthTest, SignatureEqualsIsStrict) {
+  const std::string a = "mM0rMK/7o1MZhQwDitGRoGisPRPx09os/86Jk0YwquY=";
+  EXPECT_TRUE(signatureEquals(a, a));
+  std::string b = a;
+  b[3] = 'N';
+  EXPECT_FALSE(signatureEquals(a, b));
+  EXPECT_FALSE(signatureEquals(a, a.substr(0, 40)));
+  EXPECT_FALSE(signatureEquals(a, a + "AAAA"));
+  EXPECT_FALSE(signatureEquals(a, "not base64!"));
+  EXPECT_FALSE(signatureEquals("", ""));
+  EXPECT_FALSE(signatureEquals(a, std::string(200, 'A')));
+}
+
+TEST(CosmosAuthTest, HttpDates) {
+  auto t = parseHttpDate(kDate2026);
+  ASSERT_TRUE(t.isOk());
+  EXPECT_EQ(*t, 1795352747);  // the _ts of the sample document in the protocol notes
+  EXPECT_EQ(formatHttpDate(*t), kDate2026);
+  EXPECT_EQ(*parseHttpDate("sun, 22 nov 2026 13:05:47 gmt"), 1795352747);
+  EXPECT_EQ(*parseHttpDate("SUN, 22 NOV 2026 13:05:47 GMT"), 1795352747);
+  EXPECT_EQ(*parseHttpDate("Thu, 1 Jan 1970 00:00:00 GMT"), 0);
+  EXPECT_EQ(*parseHttpDate("Thu, 01 Jan 1970 00:00:00 GMT"), 0);
+  EXPECT_EQ(*parseHttpDate("Thu, 29 Feb 2024 12:00:00 GMT"), 1709208000);
+  EXPECT_EQ(formatHttpDate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+  EXPECT_EQ(formatHttpDate(1709208000), "Thu, 29 Feb 2024 12:00:00 GMT");
+  for (int64_t s : {int64_t{0}, int64_t{951782400}, int64_t{1493254272}, int64_t{4102444799}}) {
+    EXPECT_EQ(*parseHttpDate(formatHttpDate(s)), s);
+  }
+  for (const char* bad :
+       {"", "Sun, 22 Nov 2026 13:05:47", "Sun, 22 Nov 2026 13:05:47 UTC",
+        "Sunday, 22-Nov-26 13:05:47 GMT", "Sun Nov 22 13:05:47 2026", "Sun, 31 Feb 2026 13:05:47 GMT",
+        "Sun, 29 Feb 2025 13:05:47 GMT", "Sun, 22 Nov 2026 24:05:47 GMT",
+        "Sun, 22 Nov 2026 13:60:47 GMT", "Sun, 22 Nov 2026 13:05:60 GMT",
+        "Sun, 00 Nov 2026 13:05:47 GMT", "Xyz, 22 Nov 2026 13:05:47 GMT",
+        "Sun, 22 Nox 2026 13:05:47 GMT", "Sun,  22 Nov 2026 13:05:47 GMT",
+        "Sun, 22 Nov 2026 13:05:47 GMT ", "Sun, 22 Nov 1969 13:05:47 GMT",
+        "Sun, 22 Nov 2026 1:05:47 GMT"}) {
+    auto r = parseHttpDate(bad);
+    ASSERT_FALSE(r.isOk()) << bad;
+    EXPECT_EQ(r.status().detail(), "auth.bad_date");
+  }
+}
+
+}  // namespace
+}  // namespace cosmoseal::crypto
