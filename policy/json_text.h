@@ -1,0 +1,35 @@
+#pragma once
+
+// JSON string-token helpers shared by the transform engine and the query rewriter.
+//
+// Deterministic encryption must give equal ciphertext for equal JSON values, wherever they are
+// written: a document body may spell a string "é" while the SDK's partition-key header spells it
+// "\u00e9", and a SQL literal spells it 'é'. So deterministic plaintexts use the CANONICAL token:
+// the string is unescaped and re-escaped in one fixed form. (Randomized encryption keeps the raw
+// token, byte for byte.)
+//
+// Canonical form: the value's UTF-8 bytes between quotes; only '"' '\\' and control characters
+// are escaped ("\b \f \n \r \t" short forms, other controls as \u00XX with lower-case hex);
+// '/' and every non-ASCII character are written as they are.
+
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace cosmoseal::policy {
+
+// Unescapes a JSON string token INCLUDING its quotes into UTF-8. Rejects bad escapes, lone or
+// mis-ordered surrogates, raw control characters and invalid UTF-8 (detail `policy.bad_string`).
+common::Status unescapeJsonString(std::string_view token, std::string* out);
+
+// Appends the canonical JSON string token (with quotes) for UTF-8 `value` (assumed valid).
+void appendCanonicalJsonString(std::string_view value, std::string* out);
+
+// Canonical form of a JSON string token (with quotes). Errors as unescapeJsonString.
+common::StatusOr<std::string> canonicalStringToken(std::string_view token);
+
+// True if `s` is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool isValidUtf8(std::string_view s) noexcept;
+
+}  // namespace cosmoseal::policy
