@@ -418,13 +418,15 @@ MapReader::MapReader(Loader& loader, const YAML::Node& node, const YAML::Mark& a
   }
   ok_ = true;
   for (auto it = node.begin(); it != node.end(); ++it) {
-    const YAML::Node& k = it->first;
+    // yaml-cpp's iterator hands out a temporary pair: copy the nodes (they are handles).
+    const YAML::Node k = it->first;
+    const YAML::Node v = it->second;
     if (!k.IsScalar()) {
       loader_.error(k.Mark(), path_.empty() ? "(top level)" : path_,
                     std::string("a key is ") + nodeKind(k) + "; expected a plain key name");
       continue;
     }
-    Entry e{k.Scalar(), k, it->second, childPath(k.Scalar())};
+    Entry e{k.Scalar(), k, v, childPath(k.Scalar())};
     bool known = false;
     for (const char* a : allowed) known = known || e.key == a;
     if (!known) {
@@ -629,6 +631,7 @@ void Loader::loadClients(const Entry* e, const YAML::Mark& root_mark, Config* cf
       }
     }
     if (const Entry* kf = m.require("key_file", "the file holding this client's key (base64)")) {
+      c.key_pos = pos(kf->mark());
       path(*kf, &c.key_file);
     }
     if (const Entry* allow = m.require("allow", "a list of rules {database, containers, access}")) {
@@ -975,12 +978,42 @@ void Loader::load(const YAML::Node& root, Config* cfg) {
           "missing while policies are configured; expected a keys section with keyring_file and "
           "kek_file or kek_env");
   }
-  if (const Entry* a = top.get("admin"); cfg->admin.enabled &&
-                                         cfg->admin.port == cfg->listen.port &&
-                                         cfg->admin.address == cfg->listen.address) {
+  auto unspecified = [](const std::string& a) { return a == "0.0.0.0" || a == "::"; };
+  if (const Entry* a = top.get("admin");
+      cfg->admin.enabled && cfg->admin.port == cfg->listen.port &&
+      (cfg->admin.address == cfg->listen.address || unspecified(cfg->admin.address) ||
+       unspecified(cfg->listen.address))) {
     error(a != nullptr ? a->key_node.Mark() : root_mark, "admin.port",
-          std::to_string(cfg->admin.port) + " is also the listen port on " +
-              cfg->admin.address + "; expected a different port");
+          std::to_string(cfg->admin.port) + " is also the listen port (" +
+              cfg->listen.address + " and " + cfg->admin.address +
+              " overlap); expected a different port");
+  }
+  // The sidecar tells clients apart by their keys, and the account key must never be handed to
+  // an app: key files are compared by (resolved) path; equal contents under different names
+  // are for `cosmoseal check`, which reads the files.
+  auto norm = [](const std::string& p) {
+    return std::filesystem::path(p).lexically_normal().string();
+  };
+  const std::string account_key = cfg->upstream.key_file.empty() ? std::string()
+                                                                  : norm(cfg->upstream.key_file);
+  std::map<std::string, size_t> key_owner;
+  for (size_t i = 0; i < cfg->clients.size(); ++i) {
+    const ClientConfig& c = cfg->clients[i];
+    if (c.key_file.empty()) continue;
+    const std::string key_file = norm(c.key_file);
+    YAML::Mark m;
+    m.line = c.key_pos.line - 1;
+    m.column = c.key_pos.column - 1;
+    const std::string kp = "clients[" + std::to_string(i) + "].key_file";
+    if (!account_key.empty() && key_file == account_key) {
+      error(m, kp,
+            "is the upstream account key file; expected a separate client key (the app must "
+            "never hold the account key)");
+    } else if (auto [it, inserted] = key_owner.emplace(key_file, i); !inserted) {
+      error(m, kp,
+            "is also the key file of clients[" + std::to_string(it->second) +
+                "]; expected one key per client (clients are told apart by their keys)");
+    }
   }
 }
 

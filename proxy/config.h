@@ -100,6 +100,7 @@ struct ClientConfig {
   RateConfig rate;
   uint32_t max_in_flight = 0;  // 0 = unlimited
   SourcePos pos;
+  SourcePos key_pos;  // the key_file value (for errors found when the key is read)
   // `rate.burst` defaults to max(1, requests_per_second) when only requests_per_second is set.
 };
 

@@ -480,3 +480,37 @@ TEST_F(DecideTest, AccountRead) {
 
 }  // namespace
 }  // namespace cosmoseal::policy
+
+namespace cosmoseal::policy {
+namespace {
+
+TEST(RouteTest, RandomTargetsNeverMisbehave) {
+  uint32_t state = 777;
+  auto next = [&]() {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  static constexpr char kBytes[] = "/%/%2F%C3%a9..?#dbs/colls/docs/ aZ9\x00\x7f\xff~*+";
+  int ok = 0;
+  for (int iter = 0; iter < 5000; ++iter) {
+    std::string target = "/";
+    const size_t len = next() % 40;
+    for (size_t i = 0; i < len; ++i) target += kBytes[next() % (sizeof(kBytes) - 1)];
+    auto r = classifyRequest("POST", target, sdk());
+    if (!r.isOk()) {
+      ASSERT_EQ(r.status().detail(), "route.bad_path") << target;
+      continue;
+    }
+    ++ok;
+    for (const std::string& seg : r->segments) {
+      ASSERT_FALSE(seg.empty()) << target;
+      ASSERT_EQ(seg.find('/'), std::string::npos) << target;
+      ASSERT_NE(seg, "..") << target;
+    }
+    (void)decideRoute(*r, nullptr);
+  }
+  EXPECT_GT(ok, 0);
+}
+
+}  // namespace
+}  // namespace cosmoseal::policy

@@ -564,9 +564,35 @@ TEST(ConfigErrorTest, Keys) {
 
 TEST(ConfigErrorTest, AdminPortCollision) {
   EXPECT_THAT(errorsOf(std::string(kMinimal) + "admin: { port: 8081 }\n"),
-              HasSubstr("t.yaml:8:1: admin.port: 8081 is also the listen port on 127.0.0.1; "
-                        "expected a different port"));
+              HasSubstr("t.yaml:8:1: admin.port: 8081 is also the listen port (127.0.0.1 and "
+                        "127.0.0.1 overlap); expected a different port"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "admin: { port: 8081, address: 0.0.0.0 }\n"),
+              HasSubstr("t.yaml:8:1: admin.port: 8081 is also the listen port"));
   mustParse(std::string(kMinimal) + "admin: { port: 8081, enabled: false }\n");
+  mustParse(std::string(kMinimal) + "admin: { port: 8081, address: 127.0.0.2 }\n");
+}
+
+TEST(ConfigErrorTest, ClientKeyFiles) {
+  const std::string head = R"(upstream:
+  endpoint: https://acct.documents.azure.com:443/
+  key_file: keys/account
+clients:
+  - name: a
+    key_file: keys/account
+    allow: [ { database: d, containers: [c] } ]
+  - name: b
+    key_file: keys/b
+    allow: [ { database: d, containers: [c] } ]
+  - name: c
+    key_file: ./keys/../keys/b
+    allow: [ { database: d, containers: [c] } ]
+)";
+  std::string msg = errorsOf(head);
+  EXPECT_THAT(msg, HasSubstr("t.yaml:6:15: clients[0].key_file: is the upstream account key "
+                             "file; expected a separate client key"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:12:15: clients[2].key_file: is also the key file of "
+                             "clients[1]; expected one key per client"));
+  EXPECT_EQ(lineCount(msg), 2u) << msg;
 }
 
 // ---- policies: the rules live in policy/, positions come from here ----
