@@ -25,7 +25,7 @@ struct FieldSpec {
   std::string path;  // JSON-pointer-like: "/ssn", "/address", "/cards/*/number"
   FieldMode mode = FieldMode::kRandomized;
   std::string key;   // keyring key name
-  SourcePos pos;
+  SourcePos pos;     // the `path` value (the field entry when the path is missing)
 };
 
 struct ContainerPolicySpec {
@@ -35,7 +35,8 @@ struct ContainerPolicySpec {
   // the proxy learns them from container metadata passing through it.
   std::vector<std::string> partition_key_paths;
   std::vector<FieldSpec> fields;
-  SourcePos pos;
+  SourcePos pos;                // the policy entry
+  SourcePos partition_key_pos;  // the partition_key value (falls back to `pos` when unknown)
 };
 
 }  // namespace cosmoseal::policy

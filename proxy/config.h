@@ -4,11 +4,28 @@
 // never renamed). Parsed from YAML by loadConfigFile(); every error carries file:line:column and
 // what was expected. This header holds no secrets: key *files* are named here and read by
 // loadSecrets() (proxy/runtime.h) into SecretBytes.
+//
+// Loader rules (proxy/config.cc; the full key reference is in the README, "Configuration
+// reference"):
+//   * every error reads "FILE:LINE:COL: <key path>: <what is wrong>; expected <what>" (1-based),
+//     and all problems found are reported, one per line, sorted by position. Key paths look like
+//     "clients[0].allow[1].access". Detail codes: "config.invalid" (content), "config.syntax"
+//     (YAML syntax, at the position yaml-cpp gives), "config.missing" (no such file),
+//     "config.unreadable" (exists but cannot be read, or larger than 4 MiB);
+//   * unknown keys and duplicate keys are errors (typos must not silently fall back to defaults);
+//   * relative file paths (listen.tls.cert/key, upstream.key_file/ca_file, clients[].key_file,
+//     keys.keyring_file/kek_file, audit.path) are resolved against the directory of the config
+//     file (made absolute by loadConfigFile; by parseConfigText, against the directory part of
+//     `name`, left relative if `name` has none);
+//   * durations: "250ms", "5s", "2m", "1h", or a plain integer = milliseconds;
+//     sizes: "512B", "64KiB", "4MiB", "1GiB", or a plain integer = bytes;
+//   * the log level is `log: { level: debug|info|warn|error|off }` (no top-level `log_level`).
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/status.h"
@@ -32,7 +49,9 @@ struct ListenConfig {
   std::optional<TlsFilesConfig> tls;
   ListenMode mode = ListenMode::kGateway;
   // The URL the sidecar advertises in account discovery. Empty: derived per request from the
-  // Host header the app used (validated) and the listener's scheme.
+  // Host header the app used (validated) and the listener's scheme. When set, it is validated as
+  // an http(s) origin and stored as "scheme://host[:port]/" (port only if written, lower-case
+  // host, always one trailing '/').
   std::string advertise_url;
   SourcePos pos;
 };
@@ -81,6 +100,8 @@ struct ClientConfig {
   RateConfig rate;
   uint32_t max_in_flight = 0;  // 0 = unlimited
   SourcePos pos;
+  SourcePos key_pos;  // the key_file value (for errors found when the key is read)
+  // `rate.burst` defaults to max(1, requests_per_second) when only requests_per_second is set.
 };
 
 struct KeysConfig {
@@ -111,7 +132,7 @@ struct TimeoutsConfig {
 };
 
 struct AuditConfig {
-  bool enabled = false;
+  bool enabled = false;  // true when an `audit` section is present, unless `enabled: false`
   std::string path;  // "stdout" or a file
   bool required = false;
   uint32_t queue_size = 65536;
@@ -139,5 +160,10 @@ struct Config {
 common::StatusOr<Config> loadConfigFile(const std::string& path);
 // Same from text (tests); `name` is used as FILE in messages.
 common::StatusOr<Config> parseConfigText(const std::string& text, const std::string& name);
+
+// The scalar syntaxes above, exposed for tests and for command-line flags. Both reject signs,
+// spaces, fractions and unknown units; parseDuration rejects values above 7 days.
+bool parseDuration(std::string_view text, std::chrono::milliseconds* out);
+bool parseSize(std::string_view text, uint64_t* out);
 
 }  // namespace cosmoseal::proxy
