@@ -212,10 +212,14 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
 
   // 2. The keyring.
   crypto::KeyringBuilder builder;
+  std::string older;  // "1, 2" : the versions of NAME already in the keyring
   if (keyring_exists) {
     auto ring = loadKeyringFile(keyring_path, &kek);
     if (!ring.isOk()) return failure(err, ring.status());
     builder = crypto::KeyringBuilder::from(**ring);
+    for (const auto& v : (*ring)->versions()) {
+      if (v.name == name) older += (older.empty() ? "" : ", ") + std::to_string(v.version);
+    }
   }
   const uint32_t previous = builder.maxVersion(name);
   const uint32_t version = previous + 1;
@@ -254,10 +258,10 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   if (!keyring_exists) out << "created keyring " << keyring_path << " (mode 0600)\n";
   out << "added key '" << name << "' version " << version << " (id " << crypto::formatKeyId(id)
       << ") to " << keyring_path << "; it is now the primary version of '" << name << "'\n";
-  if (previous > 0) {
-    out << "versions 1.." << previous << " of '" << name
-        << "' remain in the keyring and still decrypt; reload cosmoseal (SIGHUP) or restart it "
-           "so new values use version "
+  if (!older.empty()) {
+    out << "older version(s) " << older << " of '" << name
+        << "' stay in the keyring and still decrypt; reload (SIGHUP) or restart cosmoseal so "
+           "new values use version "
         << version << "\n";
   }
   return kExitOk;
