@@ -1,6 +1,12 @@
 #include "crypto/base64.h"
 
 #include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define COSMOSEAL_BASE64_AVX2 1
+#endif
 
 namespace cosmoseal::crypto {
 namespace {
@@ -16,12 +22,106 @@ constexpr std::array<uint8_t, 256> makeReverse() {
 }
 constexpr std::array<uint8_t, 256> kReverse = makeReverse();
 
+// Encoder: 12 input bits -> two output characters, as a little-endian uint16 (first character in
+// the low byte). 8 KiB, so the hot loop does one lookup per two characters.
+constexpr std::array<uint16_t, 4096> makePairs() {
+  std::array<uint16_t, 4096> t{};
+  for (unsigned v = 0; v < 4096; ++v) {
+    t[v] = static_cast<uint16_t>(static_cast<uint8_t>(kAlphabet[v >> 6]) |
+                                 (static_cast<uint8_t>(kAlphabet[v & 63]) << 8));
+  }
+  return t;
+}
+constexpr std::array<uint16_t, 4096> kPairs = makePairs();
+
+// Decoder: each character's 6 bits pre-shifted to its place in the 24-bit group, so a quad is
+// four lookups ORed together. Invalid characters set bit 31, which survives the OR.
+constexpr uint32_t kInvalid = 0x80000000u;
+constexpr std::array<uint32_t, 256> makeShifted(int shift) {
+  std::array<uint32_t, 256> t{};
+  for (unsigned c = 0; c < 256; ++c) {
+    t[c] = kReverse[c] == 0xff ? kInvalid : static_cast<uint32_t>(kReverse[c]) << shift;
+  }
+  return t;
+}
+constexpr std::array<uint32_t, 256> kDec0 = makeShifted(18);
+constexpr std::array<uint32_t, 256> kDec1 = makeShifted(12);
+constexpr std::array<uint32_t, 256> kDec2 = makeShifted(6);
+constexpr std::array<uint32_t, 256> kDec3 = makeShifted(0);
+
+#if COSMOSEAL_BASE64_AVX2
+// AVX2 encoder: 24 input bytes -> 32 characters per step (the technique of Muła and Lemire,
+// "Faster Base64 Encoding and Decoding Using AVX2 Instructions", 2018), written from the
+// published description. Returns how many input bytes it consumed (a multiple of 24, leaving
+// at least 4 bytes for the scalar code, since each step reads 28 bytes).
+__attribute__((target("avx2"))) size_t encodeAvx2(const uint8_t* data, size_t n,
+                                                  char* out) noexcept {
+  // Per 128-bit lane, bytes (s0 s1 s2) of each 3-byte group become the 32-bit word
+  // [s1 s0 s2 s1], so the 16-bit halves hold s0:s1 and s1:s2 big-endian.
+  const __m256i spread = _mm256_setr_epi8(1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10,  //
+                                          1, 0, 2, 1, 4, 3, 5, 4, 7, 6, 8, 7, 10, 9, 11, 10);
+  // Shift the four 6-bit fields a b c d into bytes 0..3 (a and c via mulhi, b and d via mullo).
+  const __m256i mask_ac = _mm256_set1_epi32(0x0fc0fc00);
+  const __m256i mul_ac = _mm256_set1_epi32(0x04000040);
+  const __m256i mask_bd = _mm256_set1_epi32(0x003f03f0);
+  const __m256i mul_bd = _mm256_set1_epi32(0x01000010);
+  // 6-bit value -> ASCII offset: class 0 = 26..51 (+71), 1..10 = 52..61 (-4), 11 = 62 (-19),
+  // 12 = 63 (-16), 13 = 0..25 (+65).
+  const __m256i offsets = _mm256_setr_epi8(71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16,
+                                           65, 0, 0,  //
+                                           71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16,
+                                           65, 0, 0);
+  const __m256i k51 = _mm256_set1_epi8(51);
+  const __m256i k26 = _mm256_set1_epi8(26);
+  const __m256i k13 = _mm256_set1_epi8(13);
+  size_t i = 0;
+  for (; i + 28 <= n; i += 24) {
+    const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i));
+    const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(data + i + 12));
+    __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1);
+    v = _mm256_shuffle_epi8(v, spread);
+    const __m256i ac = _mm256_mulhi_epu16(_mm256_and_si256(v, mask_ac), mul_ac);
+    const __m256i bd = _mm256_mullo_epi16(_mm256_and_si256(v, mask_bd), mul_bd);
+    const __m256i idx = _mm256_or_si256(ac, bd);
+    __m256i cls = _mm256_subs_epu8(idx, k51);
+    cls = _mm256_or_si256(cls, _mm256_and_si256(_mm256_cmpgt_epi8(k26, idx), k13));
+    const __m256i chars = _mm256_add_epi8(idx, _mm256_shuffle_epi8(offsets, cls));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i / 3 * 4), chars);
+  }
+  return i;
+}
+
+bool haveAvx2() noexcept {
+  static const bool kHave = __builtin_cpu_supports("avx2");
+  return kHave;
+}
+#endif
+
 bool isSpace(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 }  // namespace
 
 void base64EncodeTo(const uint8_t* data, size_t n, char* out) noexcept {
   size_t i = 0;
+#if COSMOSEAL_BASE64_AVX2
+  if (n >= 28 && haveAvx2()) {
+    i = encodeAvx2(data, n, out);
+    out += i / 3 * 4;
+  }
+#endif
+  // 6 input bytes -> 8 characters per step, reading 8 bytes (so 2 bytes of look-ahead) and
+  // writing one 64-bit word. Byte order: the first input byte holds the top bits.
+  for (; i + 8 <= n; i += 6) {
+    uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    w = __builtin_bswap64(w);
+    const uint64_t chars = uint64_t{kPairs[(w >> 52) & 0xfff]} |
+                           (uint64_t{kPairs[(w >> 40) & 0xfff]} << 16) |
+                           (uint64_t{kPairs[(w >> 28) & 0xfff]} << 32) |
+                           (uint64_t{kPairs[(w >> 16) & 0xfff]} << 48);
+    std::memcpy(out, &chars, 8);
+    out += 8;
+  }
   for (; i + 3 <= n; i += 3) {
     const uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
     out[0] = kAlphabet[v >> 18];
@@ -72,14 +172,13 @@ bool base64DecodeTo(std::string_view in, uint8_t* out, size_t* out_len) noexcept
   size_t o = 0;
   // Every quad but the last has no padding.
   const size_t full = n - 4;
+  // Every quad here is followed by the last quad, which writes at least one byte at out[o + 3]:
+  // so each may store 4 bytes (one 32-bit store; the 4th byte is overwritten next).
   for (size_t i = 0; i < full; i += 4) {
-    const uint8_t a = kReverse[s[i]], b = kReverse[s[i + 1]], c = kReverse[s[i + 2]],
-                  d = kReverse[s[i + 3]];
-    if ((a | b | c | d) & 0xc0) return false;
-    const uint32_t v = (uint32_t{a} << 18) | (uint32_t{b} << 12) | (uint32_t{c} << 6) | d;
-    out[o] = static_cast<uint8_t>(v >> 16);
-    out[o + 1] = static_cast<uint8_t>(v >> 8);
-    out[o + 2] = static_cast<uint8_t>(v);
+    const uint32_t v = kDec0[s[i]] | kDec1[s[i + 1]] | kDec2[s[i + 2]] | kDec3[s[i + 3]];
+    if (v & kInvalid) return false;
+    const uint32_t be = __builtin_bswap32(v << 8);
+    std::memcpy(out + o, &be, 4);
     o += 3;
   }
   const uint8_t* q = s + full;
