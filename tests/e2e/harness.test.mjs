@@ -15,6 +15,7 @@ import { randomKey } from './lib/keys.mjs';
 import { buildConfig } from './lib/cosmoseal.mjs';
 import { toYaml } from './lib/yaml.mjs';
 import { canaryForms } from './lib/front.mjs';
+import { loadManifest, payloadFiles, loadGenerator, payloadBytes, firstRequestTarget } from './lib/payloads.mjs';
 
 const EMULATOR_KEY = 'C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==';
 const D1 = 'Thu, 27 Apr 2017 00:51:12 GMT';
@@ -110,6 +111,50 @@ describe('signature verifier (no network)', () => {
         '      - path: "/ssn"', '        mode: "deterministic"', '        key: "pii"', '',
       ].join('\n'),
     );
+  });
+});
+
+describe('smuggling payloads (files, manifest, placeholders; no network)', () => {
+  test('every .http file has a manifest entry and vice versa; files equal generate.mjs output byte for byte', async () => {
+    const manifest = loadManifest();
+    const files = payloadFiles();
+    const { PAYLOADS, GENERATED } = await loadGenerator();
+    assert.deepEqual(files, Object.keys(PAYLOADS).map((n) => `${n}.http`).sort(), 'files == generator');
+    assert.deepEqual(files, Object.keys(manifest.payloads).filter((n) => n.endsWith('.http')).sort(), 'files == manifest');
+    for (const [n, e] of Object.entries(manifest.payloads)) {
+      if (!n.endsWith('.http')) assert.ok(e.generated && GENERATED[n], `${n}: generated payload exists`);
+      assert.ok(Number.isInteger(e.status) && /^[a-z0-9]+\.[a-z0-9_]+$/.test(e.detail), `${n}: status and detail`);
+    }
+    for (const f of files) {
+      const bytes = fs.readFileSync(new URL(`../security/payloads/${f}`, import.meta.url));
+      assert.ok(bytes.equals(Buffer.from(PAYLOADS[f.slice(0, -5)], 'latin1')), `${f} differs from generate.mjs (line endings mangled?)`);
+    }
+  });
+
+  test('placeholders sit only in request heads, and materialized payloads carry a valid signature', async () => {
+    const key = randomKey();
+    for (const f of payloadFiles()) {
+      const text = fs.readFileSync(new URL(`../security/payloads/${f}`, import.meta.url)).toString('latin1');
+      const headEnd = text.search(/\r?\n\r?\n/);
+      const head = headEnd < 0 ? text : text.slice(0, headEnd);
+      if (/^(content-length|transfer-encoding)\s*:/im.test(head) && headEnd >= 0) {
+        assert.ok(!/\{\{[A-Z]+\}\}/.test(text.slice(headEnd)), `${f}: a placeholder inside a framed body would break its length`);
+      }
+      const bytes = await payloadBytes(f, { host: 'localhost:1', key });
+      assert.ok(!bytes.includes('{{'), `${f}: unreplaced placeholder`);
+      const { method, path: target } = firstRequestTarget(bytes);
+      const m = /authorization: (\S+)/.exec(bytes.toString('latin1'));
+      const dm = /x-ms-date: ([^\r\n]+)/.exec(bytes.toString('latin1'));
+      if (m) {
+        const v = verifyRequest({ method, url: target, headers: { authorization: m[1], 'x-ms-date': dm[1] } }, key);
+        assert.equal(v.reason, 'ok', `${f}: signature`);
+      }
+    }
+    const gen = async (g) => (await payloadBytes(g, { host: 'localhost:1', key })).toString('latin1');
+    assert.ok((await gen('uri-too-long')).split('\r\n')[0].length > 8192 + 20, 'uri-too-long: target over 8 KiB');
+    assert.ok((await gen('too-many-headers')).split('\r\n\r\n')[0].split('\r\n').length - 1 > 100, 'too-many-headers: over 100 fields');
+    const big = (await gen('headers-too-large')).split('\r\n\r\n')[0];
+    assert.ok(big.length > 64 * 1024 && big.split('\r\n').length - 1 < 100, 'headers-too-large: over 64 KiB in under 100 fields');
   });
 });
 
