@@ -154,6 +154,7 @@ describe('foundation: real SDK -> cosmoseal -> signature-checking front -> cosmo
     const bad = await checkConfig(file);
     assert.notEqual(bad.code, 0, 'check must fail on a group/other-readable key file');
     assert.ok(`${bad.stdout}${bad.stderr}`.includes(loose), `the error names ${loose}:\n${bad.stdout}${bad.stderr}`);
+    stack.front.assertClean();
   });
 });
 

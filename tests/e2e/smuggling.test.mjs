@@ -104,6 +104,7 @@ for (const transport of ['tls', 'plain']) {
           s.on('error', reject);
         });
         assert.equal(alpn, 'http/1.1');
+        stack.front.assertClean();
       });
     }
 
