@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, test, before, after } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startStack } from './lib/stack.mjs';
 import { dataPlaneTests } from './lib/scenarios.mjs';
 import { request } from './lib/raw.mjs';
@@ -14,20 +15,8 @@ import { computeSignature, authorizationHeader, signedHeaders } from './lib/auth
 import { checkConfig, writeConfig } from './lib/cosmoseal.mjs';
 import { assertLocalError } from './lib/expect.mjs';
 import { makeClient } from './lib/sdk.mjs';
+import { accountEndpoints } from './lib/cosmos-json.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Every value of every `databaseAccountEndpoint` key anywhere in a JSON value. */
-function accountEndpoints(v, out = []) {
-  if (Array.isArray(v)) v.forEach((x) => accountEndpoints(x, out));
-  else if (v && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'databaseAccountEndpoint') out.push(x);
-      else accountEndpoints(x, out);
-    }
-  }
-  return out;
-}
 
 describe('foundation: real SDK -> cosmoseal -> signature-checking front -> cosmosdb-server', () => {
   let stack;

@@ -62,7 +62,10 @@ describe('signature verifier (no network)', () => {
       ['/addresses/?$resolveFor=dbs%2Fx', 'addresses', ''],
       ['dbs/a/', 'dbs', 'dbs/a'],
     ];
-    for (const [p, type, link] of cases) assert.deepEqual({ type, link }, (({ type: t, link: l }) => ({ type: t, link: l }))(resourceFromPath(p)), p);
+    for (const [p, type, link] of cases) {
+      const got = resourceFromPath(p);
+      assert.deepEqual({ type: got.type, link: got.link }, { type, link }, p);
+    }
   });
 
   test('verifyRequest: header parsing (hex case, plus signs), reasons', () => {

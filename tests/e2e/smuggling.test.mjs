@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { describe, test, before, after } from 'node:test';
 import tls from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startStack } from './lib/stack.mjs';
 import { rawExchange, buildRequest, jsonBody } from './lib/raw.mjs';
 import { loadManifest, payloadBytes } from './lib/payloads.mjs';
 import { assertLocalError } from './lib/expect.mjs';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const manifest = loadManifest();
 const PAYLOAD_TIMEOUT_MS = 2500;
 

@@ -19,6 +19,7 @@ import { runCosmoseal, requireBinary } from '../lib/cosmoseal.mjs';
 import { track, waitExit } from '../lib/procs.mjs';
 import { request } from '../lib/raw.mjs';
 import { randomKey } from '../lib/keys.mjs';
+import { accountEndpoints, withoutSystemProperties } from '../lib/cosmos-json.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));
@@ -98,7 +99,6 @@ function sideBySide(leftTitle, left, rightTitle, right) {
   console.log(out.join('\n'));
 }
 
-const stripSystem = (doc) => (doc ? Object.fromEntries(Object.entries(doc).filter(([k]) => !k.startsWith('_'))) : doc);
 const origin = (u) => {
   try {
     return new URL(u).origin;
@@ -106,17 +106,6 @@ const origin = (u) => {
     return String(u);
   }
 };
-
-function accountEndpoints(v, out = []) {
-  if (Array.isArray(v)) v.forEach((x) => accountEndpoints(x, out));
-  else if (v && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'databaseAccountEndpoint') out.push(x);
-      else accountEndpoints(x, out);
-    }
-  }
-  return out;
-}
 
 // ---- the sample policy (used with --policy) -------------------------------------------------
 const POLICIES = [
@@ -216,7 +205,7 @@ async function main() {
     section('As the app sees it  vs  as stored in Cosmos');
     const direct = stack.direct();
     const { resource: stored } = await direct.database('shop').container('customers').item('cust-1001', 'cust-1001').read();
-    sideBySide('as the app sees it (read through cosmoseal)', app.result.readBack, 'as stored in Cosmos (read directly, real key)', stripSystem(stored));
+    sideBySide('as the app sees it (read through cosmoseal)', app.result.readBack, 'as stored in Cosmos (read directly, real key)', withoutSystemProperties(stored));
     if (WITH_POLICY) {
       for (const p of ['ssn', 'address', 'cards']) {
         check(JSON.stringify(stored?.[p]) !== JSON.stringify(app.result.readBack[p]), `"${p}" is stored encrypted`);
@@ -224,7 +213,7 @@ async function main() {
       check(JSON.stringify(stored?.name) === JSON.stringify(app.result.readBack.name), 'unprotected fields are stored as written');
       check(front.canaryHits.length === 0, `no protected value ever reached the account (${canaries.length} canaries watched)`);
     } else {
-      check(JSON.stringify(stripSystem(stored)) === JSON.stringify(app.result.readBack), 'stored exactly as written (no field policy configured)');
+      check(JSON.stringify(withoutSystemProperties(stored)) === JSON.stringify(app.result.readBack), 'stored exactly as written (no field policy configured)');
     }
 
     section('What cosmoseal refuses');

@@ -21,7 +21,7 @@ import http from 'node:http';
 import https from 'node:https';
 import fs from 'node:fs';
 import { cosmosdbServer } from './deps.mjs';
-import { verifyRequest, resourceFromPath } from './auth.mjs';
+import { verifyRequest } from './auth.mjs';
 
 /** Header the tests' direct client adds to every request (stripped before forwarding). */
 export const ORIGIN_HEADER = 'x-e2e-origin';
@@ -433,4 +433,3 @@ export async function startFront(o) {
   return new Front(o).start();
 }
 
-export { resourceFromPath };

@@ -50,10 +50,9 @@ export function parseResponses(buf, o = {}) {
         const size = parseInt(buf.subarray(p, le).toString('latin1').split(';')[0], 16);
         if (Number.isNaN(size)) return { responses, rest: buf.subarray(off), error: 'bad chunk size in response' };
         if (size === 0) {
-          const end = buf.indexOf('\r\n\r\n', le);
-          const end2 = buf.subarray(le, le + 4).toString('latin1') === '\r\n\r\n' ? le : end;
-          if (end2 < 0) break;
-          p = end2 + 4;
+          const end = buf.indexOf('\r\n\r\n', le); // after optional trailer fields
+          if (end < 0) break;
+          p = end + 4;
           r.complete = true;
           break;
         }

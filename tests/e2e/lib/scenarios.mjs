@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cosmos } from './deps.mjs';
 import { request } from './raw.mjs';
+import { withoutSystemProperties as strip } from './cosmos-json.mjs';
 
 const { ChangeFeedStartFrom, BulkOperationType } = cosmos;
 
@@ -19,12 +20,6 @@ export function sampleCustomers() {
   ];
 }
 
-function strip(doc) {
-  if (!doc) return doc;
-  const out = {};
-  for (const [k, v] of Object.entries(doc)) if (!k.startsWith('_')) out[k] = v;
-  return out;
-}
 
 // The JS SDK resolves point reads that get 404 (statusCode 404, resource undefined) but throws
 // for most other failures (err.code = status): accept both.

@@ -71,8 +71,8 @@ export class Stack {
   }
 
   /** The app's SDK client through cosmoseal, with the named client's key (or `key`). */
-  client(name = 'app', o = {}) {
-    const key = o.key ?? this.clientKeys[name];
+  client(name = 'app', { key: k, ...o } = {}) {
+    const key = k ?? this.clientKeys[name];
     if (!key) throw new Error(`no client named ${name}`);
     const c = proxyClient(this.proxy, key, o);
     this._clients.push(c);
