@@ -529,8 +529,13 @@ void DownstreamConnection::localReply(const Status& status, bool close) noexcept
   WorkerStats& st = worker_->stats();
   st.inc(st.local_replies);
   st.countStatus(code);
-  COSMOSEAL_LOG(code >= 500 ? common::LogLevel::kWarn : common::LogLevel::kInfo)
-      << "local reply " << code << " " << status.detail() << ": " << status.message();
+  if (code >= 500) {
+    COSMOSEAL_LOG(kWarn) << "local reply " << code << " " << status.detail() << ": "
+                         << status.message();
+  } else {
+    COSMOSEAL_LOG(kInfo) << "local reply " << code << " " << status.detail() << ": "
+                         << status.message();
+  }
   if (close) {
     phase_ = Phase::kClosing;
     stream_.closeGracefully(kLingerMs);

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdio>
+#include <vector>
 
 namespace cosmoseal::proxy {
 
@@ -129,8 +130,8 @@ Status Http1Parser::finish() noexcept {
     in_process_ = true;
     llhttp_errno_t err = llhttp_finish(&llhttp_);
     in_process_ = false;
+    if (!callback_status_.isOk()) return fail(std::move(callback_status_));
     if (err == HPE_OK || err == HPE_PAUSED) return Status::ok();
-    if (err == HPE_USER) return fail(callback_status_);
     return fail(llhttpError(err));
   }
   if (state_ == State::kHead && pos_ == in_.size()) return Status::ok();
@@ -176,13 +177,15 @@ Status Http1Parser::process() noexcept {
       const char* start = in_.data() + pos_;
       state_ = State::kBody;
       llhttp_errno_t err = llhttp_execute(&llhttp_, start, head_len);
+      if (!callback_status_.isOk()) {
+        // A handler refused (llhttp reports it as its own callback error code).
+        result = fail(std::move(callback_status_));
+        break;
+      }
       if (err == HPE_OK) {
         pos_ += head_len;
       } else if (err == HPE_PAUSED) {
         pos_ += static_cast<size_t>(llhttp_get_error_pos(&llhttp_) - start);
-      } else if (err == HPE_USER) {
-        result = fail(callback_status_);
-        break;
       } else {
         result = fail(llhttpError(err));
         break;
@@ -195,13 +198,14 @@ Status Http1Parser::process() noexcept {
       const char* start = in_.data() + pos_;
       const size_t len = in_.size() - pos_;
       llhttp_errno_t err = llhttp_execute(&llhttp_, start, len);
+      if (!callback_status_.isOk()) {
+        result = fail(std::move(callback_status_));
+        break;
+      }
       if (err == HPE_OK) {
         pos_ += len;
       } else if (err == HPE_PAUSED) {
         pos_ += static_cast<size_t>(llhttp_get_error_pos(&llhttp_) - start);
-      } else if (err == HPE_USER) {
-        result = fail(callback_status_);
-        break;
       } else {
         result = fail(llhttpError(err));
         break;
@@ -232,6 +236,11 @@ Status Http1Parser::scanHead(bool* complete) noexcept {
       }
       std::string_view line(base + line_off_, scan_off_ - 1 - line_off_);
       ++scan_off_;
+      if (scan_off_ > limits_.max_head_bytes) {
+        return Status(Code::kHeadersTooLarge, "http1.headers_too_large",
+                      "message head larger than " + std::to_string(limits_.max_head_bytes) +
+                          " bytes");
+      }
       if (first_line_) {
         first_line_ = false;
         Status s = parseStartLine(line);
@@ -248,6 +257,11 @@ Status Http1Parser::scanHead(bool* complete) noexcept {
       continue;
     }
     ++scan_off_;
+    if (scan_off_ > limits_.max_head_bytes) {
+      return Status(Code::kHeadersTooLarge, "http1.headers_too_large",
+                    "message head larger than " + std::to_string(limits_.max_head_bytes) +
+                        " bytes");
+    }
     if (first_line_ && kind_ == Kind::kRequest &&
         scan_off_ - line_off_ > static_cast<size_t>(limits_.max_uri_bytes) + 64) {
       return Status(Code::kUriTooLong, "http1.uri_too_long",
@@ -385,7 +399,20 @@ Status Http1Parser::finishHead() noexcept {
   }
   if (te_count > 1) return bad("http1.bad_transfer_encoding", "more than one Transfer-Encoding");
   if (te_count == 1) {
-    if (!common::equalsIgnoreCase(*h.get("transfer-encoding"), "chunked")) {
+    const std::string& te = *h.get("transfer-encoding");
+    if (!common::equalsIgnoreCase(te, "chunked")) {
+      // RFC 9112 §6.3: if chunked is not the final coding the length cannot be determined
+      // (400); "chunked" applied twice is malformed (400); a coding we do not implement in
+      // front of a final chunked is 501 (§6.1).
+      std::vector<std::string_view> codings;
+      forEachToken(te, [&](std::string_view tok) { codings.push_back(tok); });
+      size_t chunked = 0;
+      for (std::string_view c : codings) chunked += common::equalsIgnoreCase(c, "chunked") ? 1 : 0;
+      if (request && chunked == 1 && !codings.empty() &&
+          common::equalsIgnoreCase(codings.back(), "chunked")) {
+        return Status(Code::kNotImplemented, "http1.bad_transfer_encoding",
+                      "unsupported transfer coding in '" + te + "': only chunked is implemented");
+      }
       return bad("http1.bad_transfer_encoding", "only 'Transfer-Encoding: chunked' is supported");
     }
     if (head_.version_minor == 0) {

@@ -205,6 +205,11 @@ INSTANTIATE_TEST_SUITE_P(
                 400},
         BadCase{"te_chunked_gzip", kPost + "Transfer-Encoding: chunked, gzip\r\n\r\n",
                 "http1.bad_transfer_encoding", 400},
+        BadCase{"te_gzip_chunked", kPost + "Transfer-Encoding: gzip, chunked\r\n\r\n",
+                "http1.bad_transfer_encoding", 501},
+        BadCase{"headers_too_large_complete",
+                "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n",
+                "http1.headers_too_large", 431},
         BadCase{"te_twice", kPost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
                 "http1.bad_transfer_encoding", 400},
         BadCase{"te_http10", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
@@ -356,6 +361,44 @@ TEST(Http1SerializeTest, LocalErrorBodyIsEscapedJson) {
   EXPECT_EQ(b,
             "{\"code\":\"BadRequest\",\"message\":\"cosmoseal: bad \\\"host\\\"\\n (detail: "
             "http1.bad_host)\",\"detail\":\"http1.bad_host\"}");
+}
+
+}  // namespace
+}  // namespace cosmoseal::proxy
+
+namespace cosmoseal::proxy {
+namespace {
+
+struct Refuser : Recorder {
+  common::Status onMessageHead(MessageHead& head) noexcept override {
+    (void)Recorder::onMessageHead(head);
+    return common::Status(common::Code::kUnauthenticated, "auth.bad_signature", "nope");
+  }
+};
+
+TEST(Http1ParserTest, HandlerRefusalKeepsItsStatus) {
+  Refuser rec;
+  Http1Parser p(Http1Parser::Kind::kRequest, testLimits(), &rec);
+  common::Status s = p.feed("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(s.detail(), "auth.bad_signature");
+  EXPECT_EQ(s.httpStatus(), 401);
+  EXPECT_TRUE(p.dead());
+  EXPECT_EQ(rec.heads.size(), 1u);
+  EXPECT_EQ(rec.completes, 0);
+}
+
+struct BodyRefuser : Recorder {
+  common::Status onMessageBody(std::string_view) noexcept override {
+    return common::Status(common::Code::kTooLarge, "http1.body_too_large", "big");
+  }
+};
+
+TEST(Http1ParserTest, BodyRefusalKeepsItsStatus) {
+  BodyRefuser rec;
+  Http1Parser p(Http1Parser::Kind::kRequest, testLimits(), &rec);
+  common::Status s = p.feed("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_EQ(s.detail(), "http1.body_too_large");
+  EXPECT_EQ(s.httpStatus(), 413);
 }
 
 }  // namespace
