@@ -1,6 +1,7 @@
 #include "crypto/base64.h"
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -91,6 +92,71 @@ __attribute__((target("avx2"))) size_t encodeAvx2(const uint8_t* data, size_t n,
   return i;
 }
 
+// Decoder tables (same technique, same paper). Validation: a byte with high nibble h and low
+// nibble l is in the alphabet iff kValidLo[l] & kValidHi[h] == 0. Each high nibble that can
+// start an alphabet character gets a bit; kValidLo[l] has that bit set when (h, l) is NOT in the
+// alphabet. Other high nibbles get bit 7, which every kValidLo entry has.
+struct DecodeLuts {
+  uint8_t lo[16];
+  uint8_t hi[16];
+};
+constexpr DecodeLuts makeDecodeLuts() {
+  DecodeLuts t{};
+  for (int h = 0; h < 16; ++h) t.hi[h] = (h >= 2 && h <= 7) ? static_cast<uint8_t>(1 << (h - 2)) : 0x80;
+  for (int l = 0; l < 16; ++l) {
+    uint8_t bits = 0x80;
+    for (int h = 2; h <= 7; ++h) {
+      if (kReverse[static_cast<size_t>(h * 16 + l)] == 0xff) bits |= static_cast<uint8_t>(1 << (h - 2));
+    }
+    t.lo[l] = bits;
+  }
+  return t;
+}
+constexpr DecodeLuts kDecodeLuts = makeDecodeLuts();
+
+// Decodes 32 characters -> 24 bytes per step while at least `limit` characters remain before
+// the end of the unpadded region. Returns the number of characters consumed (multiple of 32)
+// or SIZE_MAX if a character outside the alphabet was seen.
+__attribute__((target("avx2"))) size_t decodeAvx2(const uint8_t* s, size_t n,
+                                                  uint8_t* out) noexcept {
+  const __m256i lut_lo =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kDecodeLuts.lo)));
+  const __m256i lut_hi =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kDecodeLuts.hi)));
+  // Offset to add, by high nibble ('/' is steered to index 1 below): '/' +16, '+' +19,
+  // digits +4, upper case -65, lower case -71.
+  const __m256i lut_roll = _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0,
+                                            0,  //
+                                            0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0,
+                                            0, 0);
+  const __m256i nibble = _mm256_set1_epi8(0x0f);
+  const __m256i slash = _mm256_set1_epi8('/');
+  const __m256i merge_pairs = _mm256_set1_epi32(0x01400140);  // a*64 + b, c*64 + d
+  const __m256i merge_quads = _mm256_set1_epi32(0x00011000);  // ab*4096 + cd
+  const __m256i pack = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,  //
+                                        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(c, 4), nibble);
+    const __m256i lo = _mm256_and_si256(c, nibble);
+    const __m256i bad =
+        _mm256_and_si256(_mm256_shuffle_epi8(lut_lo, lo), _mm256_shuffle_epi8(lut_hi, hi));
+    if (!_mm256_testz_si256(bad, bad)) return SIZE_MAX;
+    const __m256i roll =
+        _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(hi, _mm256_cmpeq_epi8(c, slash)));
+    const __m256i values = _mm256_add_epi8(c, roll);
+    const __m256i pairs = _mm256_maddubs_epi16(values, merge_pairs);
+    const __m256i quads = _mm256_madd_epi16(pairs, merge_quads);
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(quads, pack), lanes);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i / 4 * 3), _mm256_castsi256_si128(bytes));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i / 4 * 3 + 16),
+                     _mm256_extracti128_si256(bytes, 1));
+  }
+  return i;
+}
+
 bool haveAvx2() noexcept {
   static const bool kHave = __builtin_cpu_supports("avx2");
   return kHave;
@@ -172,9 +238,17 @@ bool base64DecodeTo(std::string_view in, uint8_t* out, size_t* out_len) noexcept
   size_t o = 0;
   // Every quad but the last has no padding.
   const size_t full = n - 4;
+  size_t i = 0;
+#if COSMOSEAL_BASE64_AVX2
+  if (full >= 32 && haveAvx2()) {
+    i = decodeAvx2(s, full, out);
+    if (i == SIZE_MAX) return false;
+    o = i / 4 * 3;
+  }
+#endif
   // Every quad here is followed by the last quad, which writes at least one byte at out[o + 3]:
   // so each may store 4 bytes (one 32-bit store; the 4th byte is overwritten next).
-  for (size_t i = 0; i < full; i += 4) {
+  for (; i < full; i += 4) {
     const uint32_t v = kDec0[s[i]] | kDec1[s[i + 1]] | kDec2[s[i + 2]] | kDec3[s[i + 3]];
     if (v & kInvalid) return false;
     const uint32_t be = __builtin_bswap32(v << 8);

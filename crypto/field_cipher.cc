@@ -268,6 +268,12 @@ common::Status FieldCipher::sealDeterministic(KeyState& ks, const PathTag& tag, 
 AesGcm256* FieldCipher::decryptContext(const KeyState& ks, const uint8_t* salt, bool* fresh) {
   CacheKey key{ks.key->id, {}};
   std::memcpy(key.salt.data(), salt, kEpochSaltSize);
+  // Fast path: the most recently used entry (always at the front of the list).
+  if (!lru_.empty() && lru_.front().key == key) {
+    ++cache_hits_;
+    *fresh = false;
+    return &lru_.front().gcm;
+  }
   const auto it = lru_index_.find(key);
   if (it != lru_index_.end()) {
     ++cache_hits_;
