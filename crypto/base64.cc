@@ -68,10 +68,9 @@ __attribute__((target("avx2"))) size_t encodeAvx2(const uint8_t* data, size_t n,
   const __m256i mul_bd = _mm256_set1_epi32(0x01000010);
   // 6-bit value -> ASCII offset: class 0 = 26..51 (+71), 1..10 = 52..61 (-4), 11 = 62 (-19),
   // 12 = 63 (-16), 13 = 0..25 (+65).
-  const __m256i offsets = _mm256_setr_epi8(71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16,
-                                           65, 0, 0,  //
-                                           71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16,
-                                           65, 0, 0);
+  const __m256i offsets =
+      _mm256_setr_epi8(71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 65, 0, 0,  //
+                       71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 65, 0, 0);
   const __m256i k51 = _mm256_set1_epi8(51);
   const __m256i k26 = _mm256_set1_epi8(26);
   const __m256i k13 = _mm256_set1_epi8(13);
@@ -102,11 +101,15 @@ struct DecodeLuts {
 };
 constexpr DecodeLuts makeDecodeLuts() {
   DecodeLuts t{};
-  for (int h = 0; h < 16; ++h) t.hi[h] = (h >= 2 && h <= 7) ? static_cast<uint8_t>(1 << (h - 2)) : 0x80;
+  for (int h = 0; h < 16; ++h) {
+    t.hi[h] = (h >= 2 && h <= 7) ? static_cast<uint8_t>(1 << (h - 2)) : 0x80;
+  }
   for (int l = 0; l < 16; ++l) {
     uint8_t bits = 0x80;
     for (int h = 2; h <= 7; ++h) {
-      if (kReverse[static_cast<size_t>(h * 16 + l)] == 0xff) bits |= static_cast<uint8_t>(1 << (h - 2));
+      if (kReverse[static_cast<size_t>(h * 16 + l)] == 0xff) {
+        bits |= static_cast<uint8_t>(1 << (h - 2));
+      }
     }
     t.lo[l] = bits;
   }
@@ -119,16 +122,15 @@ constexpr DecodeLuts kDecodeLuts = makeDecodeLuts();
 // or SIZE_MAX if a character outside the alphabet was seen.
 __attribute__((target("avx2"))) size_t decodeAvx2(const uint8_t* s, size_t n,
                                                   uint8_t* out) noexcept {
-  const __m256i lut_lo =
-      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kDecodeLuts.lo)));
-  const __m256i lut_hi =
-      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kDecodeLuts.hi)));
+  const __m256i lut_lo = _mm256_broadcastsi128_si256(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kDecodeLuts.lo)));
+  const __m256i lut_hi = _mm256_broadcastsi128_si256(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kDecodeLuts.hi)));
   // Offset to add, by high nibble ('/' is steered to index 1 below): '/' +16, '+' +19,
   // digits +4, upper case -65, lower case -71.
-  const __m256i lut_roll = _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0,
-                                            0,  //
-                                            0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0,
-                                            0, 0);
+  const __m256i lut_roll =
+      _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                       0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
   const __m256i nibble = _mm256_set1_epi8(0x0f);
   const __m256i slash = _mm256_set1_epi8('/');
   const __m256i merge_pairs = _mm256_set1_epi32(0x01400140);  // a*64 + b, c*64 + d
@@ -181,10 +183,9 @@ void base64EncodeTo(const uint8_t* data, size_t n, char* out) noexcept {
     uint64_t w;
     std::memcpy(&w, data + i, 8);
     w = __builtin_bswap64(w);
-    const uint64_t chars = uint64_t{kPairs[(w >> 52) & 0xfff]} |
-                           (uint64_t{kPairs[(w >> 40) & 0xfff]} << 16) |
-                           (uint64_t{kPairs[(w >> 28) & 0xfff]} << 32) |
-                           (uint64_t{kPairs[(w >> 16) & 0xfff]} << 48);
+    const uint64_t chars =
+        uint64_t{kPairs[(w >> 52) & 0xfff]} | (uint64_t{kPairs[(w >> 40) & 0xfff]} << 16) |
+        (uint64_t{kPairs[(w >> 28) & 0xfff]} << 32) | (uint64_t{kPairs[(w >> 16) & 0xfff]} << 48);
     std::memcpy(out, &chars, 8);
     out += 8;
   }

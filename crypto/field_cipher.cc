@@ -21,13 +21,11 @@ constexpr size_t kMaxEnvelopeBinary = kGcmHeaderSize + 1 + kMaxTokenSize + kTagS
 constexpr size_t kMaxEnvelopeText = kEnvelopePrefix.size() + base64EncodedSize(kMaxEnvelopeBinary);
 
 constexpr std::string_view kFailureCodes[] = {
-    "crypto.bad_prefix",         "crypto.bad_base64",
-    "crypto.truncated",          "crypto.too_large",
-    "crypto.unsupported_version", "crypto.unsupported_algorithm",
-    "crypto.unknown_key",        "crypto.auth_failed",
-    "crypto.bad_plaintext_type", "crypto.empty_plaintext",
-    "crypto.path_mismatch",      "crypto.unknown_key_name",
-    "crypto.rng_failed",         "crypto.seal_failed",
+    "crypto.bad_prefix",      "crypto.bad_base64",          "crypto.truncated",
+    "crypto.too_large",       "crypto.unsupported_version", "crypto.unsupported_algorithm",
+    "crypto.unknown_key",     "crypto.auth_failed",         "crypto.bad_plaintext_type",
+    "crypto.empty_plaintext", "crypto.path_mismatch",       "crypto.unknown_key_name",
+    "crypto.rng_failed",      "crypto.seal_failed",
 };
 
 ByteSpan bytes(std::string_view s) {
@@ -89,8 +87,7 @@ size_t FieldCipher::CacheKeyHash::operator()(const CacheKey& k) const noexcept {
 FieldCipher::FieldCipher(std::shared_ptr<const Keyring> keyring, RandomSource* rng)
     : FieldCipher(std::move(keyring), rng, Options()) {}
 
-FieldCipher::FieldCipher(std::shared_ptr<const Keyring> keyring, RandomSource* rng,
-                         Options options)
+FieldCipher::FieldCipher(std::shared_ptr<const Keyring> keyring, RandomSource* rng, Options options)
     : keyring_(std::move(keyring)),
       rng_(rng != nullptr ? rng : &systemRandom()),
       options_(options),
@@ -112,10 +109,15 @@ common::Status FieldCipher::failure(Failure f, std::string message) {
   ++failures_[f];
   common::Code code = common::Code::kBadGateway;
   switch (f) {
-    case kFailUnknownKeyName: code = common::Code::kFailedPrecondition; break;
+    case kFailUnknownKeyName:
+      code = common::Code::kFailedPrecondition;
+      break;
     case kFailRngFailed:
-    case kFailSealFailed: code = common::Code::kInternal; break;
-    default: break;
+    case kFailSealFailed:
+      code = common::Code::kInternal;
+      break;
+    default:
+      break;
   }
   return common::Status(code, kFailureCodes[f], std::move(message));
 }
@@ -137,8 +139,7 @@ const PathTag* FieldCipher::pathTagFor(std::string_view binding) {
 
 bool FieldCipher::deriveInto(const KeyVersion& key, ByteSpan salt, std::string_view info,
                              size_t n) {
-  return hkdfSha256(key.material.view(), salt, bytes(info),
-                    std::span<uint8_t>(subkey_.data(), n));
+  return hkdfSha256(key.material.view(), salt, bytes(info), std::span<uint8_t>(subkey_.data(), n));
 }
 
 common::Status FieldCipher::startEpoch(KeyState& ks) {
@@ -357,8 +358,8 @@ common::StatusOr<FieldCipher::Opened> FieldCipher::open(std::string_view envelop
     // (AesGcm256::open cleanses it otherwise).
     pt = b + header;
     if (!gcm->open(nonce, ByteSpan(b, header), pt, n, pt + n, pt)) {
-      return failure(kFailAuthFailed, "envelope does not authenticate (key id " +
-                                          formatKeyId(id) + ")");
+      return failure(kFailAuthFailed,
+                     "envelope does not authenticate (key id " + formatKeyId(id) + ")");
     }
     if (fresh) promoteFresh();
   } else {
@@ -367,8 +368,8 @@ common::StatusOr<FieldCipher::Opened> FieldCipher::open(std::string_view envelop
     if (pt_.size() < n) pt_.resize(n);
     pt = pt_.data();
     if (!ks.siv.open({ByteSpan(b, header)}, b + header, n, b + header + n, pt)) {
-      return failure(kFailAuthFailed, "envelope does not authenticate (key id " +
-                                          formatKeyId(id) + ")");
+      return failure(kFailAuthFailed,
+                     "envelope does not authenticate (key id " + formatKeyId(id) + ")");
     }
   }
   const uint8_t type = pt[0];

@@ -1,7 +1,6 @@
 #include "crypto/base64.h"
 
 #include <gtest/gtest.h>
-
 #include <openssl/evp.h>
 
 #include <random>
@@ -97,8 +96,8 @@ TEST(Base64Test, StrictDecoderRefuses) {
 
 TEST(Base64Test, EveryNonAlphabetByteIsRefused) {
   for (int c = 0; c < 256; ++c) {
-    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-                       (c >= '0' && c <= '9') || c == '+' || c == '/';
+    const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '+' || c == '/';
     std::string s = "AAAA";
     s[1] = static_cast<char>(c);
     EXPECT_EQ(base64Decode(s).isOk(), alpha) << c;
