@@ -15,6 +15,8 @@ constexpr std::string_view kSivInfo = "cosmoseal/v1/aes-256-siv";
 constexpr std::string_view kPathTagLabel = "cosmoseal/v1/path-tag";
 
 constexpr size_t kMaxTagCacheEntries = 4096;
+// Scratch buffers grown beyond this by an unusually large value are released after the call.
+constexpr size_t kKeepScratchBytes = size_t{1} << 20;
 
 // Largest binary envelope and text we accept on open.
 constexpr size_t kMaxEnvelopeBinary = kGcmHeaderSize + 1 + kMaxTokenSize + kTagSize;
@@ -169,8 +171,20 @@ bool FieldCipher::ensureSiv(KeyState& ks) {
   return ok;
 }
 
+void FieldCipher::trimScratch() noexcept {
+  if (bin_.size() > kKeepScratchBytes) {
+    OPENSSL_cleanse(bin_.data(), bin_.size());
+    std::vector<uint8_t>().swap(bin_);
+  }
+  if (pt_.size() > kKeepScratchBytes) {
+    OPENSSL_cleanse(pt_.data(), pt_.size());
+    std::vector<uint8_t>().swap(pt_);
+  }
+}
+
 common::Status FieldCipher::seal(Mode mode, std::string_view key_name, std::string_view binding,
                                  ValueType type, std::string_view raw_token, std::string* out) {
+  ScratchTrim trim{this};
   if (raw_token.empty()) {
     ++failures_[kFailEmptyPlaintext];
     return common::internalError("crypto.empty_plaintext", "refusing to seal an empty token");
@@ -310,6 +324,7 @@ void FieldCipher::promoteFresh() {
 common::StatusOr<FieldCipher::Opened> FieldCipher::open(std::string_view envelope,
                                                         const std::string_view* expected_binding,
                                                         std::string* out) {
+  ScratchTrim trim{this};
   if (!hasEnvelopePrefix(envelope)) return failure(kFailBadPrefix, "not an envelope (prefix)");
   if (envelope.size() > kMaxEnvelopeText) return failure(kFailTooLarge, "envelope too large");
   const std::string_view text = envelope.substr(kEnvelopePrefix.size());

@@ -187,6 +187,12 @@ class FieldCipher {
   };
 
   common::Status failure(Failure f, std::string message);
+  // Releases scratch grown past 1 MiB (after a rare huge value), cleansed first.
+  void trimScratch() noexcept;
+  struct ScratchTrim {
+    FieldCipher* fc;
+    ~ScratchTrim() { fc->trimScratch(); }
+  };
   const PathTag* pathTagFor(std::string_view binding);  // nullptr if SHA-256 failed
   common::Status startEpoch(KeyState& ks);
   bool ensureSiv(KeyState& ks);

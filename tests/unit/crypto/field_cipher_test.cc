@@ -511,6 +511,28 @@ TEST(FieldCipherTest, StatsCountPerKeyAndMode) {
   EXPECT_EQ(s.failureCount("crypto.auth_failed"), 0u);
 }
 
+TEST(FieldCipherTest, HugeValuesRoundTripAndOversizedAreRefused) {
+  FieldCipher fc(makeKeyring());
+  const std::string big = "[" + std::string(2 << 20, '1') + "]";  // 2 MiB, scratch is released
+  for (Mode mode : {Mode::kRandomized, Mode::kDeterministic}) {
+    std::string env, out;
+    ASSERT_TRUE(fc.seal(mode, "pii", kBinding, ValueType::kArray, big, &env).isOk());
+    ASSERT_TRUE(fc.open(env, &kBinding, &out).isOk());
+    EXPECT_EQ(out, big);
+    // Small values keep working after the scratch was released.
+    EXPECT_EQ(fc.open(sealOk(fc, mode, kBinding, ValueType::kTrue, "true"), &kBinding, &out)
+                  .status()
+                  .isOk(),
+              true);
+  }
+  std::string s;
+  const std::string too_big(kMaxTokenSize + 1, '1');
+  auto r = fc.seal(Mode::kRandomized, "pii", kBinding, ValueType::kNumber, too_big, &s);
+  EXPECT_EQ(r.detail(), "crypto.too_large");
+  EXPECT_EQ(r.httpStatus(), 413);
+  EXPECT_TRUE(s.empty());
+}
+
 TEST(FieldCipherTest, PrefixCheck) {
   EXPECT_TRUE(FieldCipher::hasEnvelopePrefix("csx1:AAAA"));
   EXPECT_TRUE(FieldCipher::hasEnvelopePrefix("csx1:"));
