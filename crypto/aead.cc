@@ -37,8 +37,8 @@ common::Status AesGcm256::setKey(ByteSpan key) {
   return common::Status::ok();
 }
 
-bool AesGcm256::seal(const uint8_t* nonce, ByteSpan aad, const uint8_t* pt, size_t n,
-                     uint8_t* ct, uint8_t* tag) noexcept {
+bool AesGcm256::seal(const uint8_t* nonce, ByteSpan aad, const uint8_t* pt, size_t n, uint8_t* ct,
+                     uint8_t* tag) noexcept {
   if (!ctx_ || !sizeOk(n) || !sizeOk(aad.size())) return false;
   EVP_CIPHER_CTX* c = ctx_.get();
   int len = 0;
@@ -67,8 +67,8 @@ bool AesGcm256::open(const uint8_t* nonce, ByteSpan aad, const uint8_t* ct, size
   // scratch, which is cleansed unless Final verifies the tag.
   ok = ok && (n == 0 || (EVP_CipherUpdate(c, pt, &len, ct, static_cast<int>(n)) == 1 &&
                          static_cast<size_t>(len) == n));
-  ok = ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, kTagSize,
-                                 const_cast<uint8_t*>(tag)) == 1;
+  ok =
+      ok && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, kTagSize, const_cast<uint8_t*>(tag)) == 1;
   // Final returns 0 (not < 0) on a tag mismatch: check != 1.
   ok = ok && EVP_CipherFinal_ex(c, pt + n, &len) == 1 && len == 0;
   if (!ok && n != 0) OPENSSL_cleanse(pt, n);
@@ -123,8 +123,7 @@ bool AesSiv::openV(std::span<const ByteSpan> ad, const uint8_t* ct, size_t n, co
   if (!sizeOk(n) || n == 0 || !start(0)) return false;
   EVP_CIPHER_CTX* c = work_.get();
   int len = 0;
-  bool ok =
-      EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, kTagSize, const_cast<uint8_t*>(siv)) == 1;
+  bool ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, kTagSize, const_cast<uint8_t*>(siv)) == 1;
   for (const ByteSpan& a : ad) {
     ok = ok && sizeOk(a.size()) &&
          EVP_CipherUpdate(c, nullptr, &len, a.data(), static_cast<int>(a.size())) == 1;
@@ -160,15 +159,15 @@ bool hkdfSha256(ByteSpan ikm, ByteSpan salt, ByteSpan info, std::span<uint8_t> o
   OSSL_PARAM params[5];
   size_t i = 0;
   params[i++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-  params[i++] = OSSL_PARAM_construct_octet_string(
-      OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm.data()), ikm.size());
+  params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                                  const_cast<uint8_t*>(ikm.data()), ikm.size());
   if (!salt.empty()) {
-    params[i++] = OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt.data()), salt.size());
+    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                                    const_cast<uint8_t*>(salt.data()), salt.size());
   }
   if (!info.empty()) {
-    params[i++] = OSSL_PARAM_construct_octet_string(
-        OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info.data()), info.size());
+    params[i++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                                    const_cast<uint8_t*>(info.data()), info.size());
   }
   params[i] = OSSL_PARAM_construct_end();
   if (EVP_KDF_derive(ctx.get(), out.data(), out.size(), params) != 1) {

@@ -1,6 +1,7 @@
 #include "crypto/base64.h"
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 
 #if defined(__x86_64__)
@@ -67,10 +68,9 @@ __attribute__((target("avx2"))) size_t encodeAvx2(const uint8_t* data, size_t n,
   const __m256i mul_bd = _mm256_set1_epi32(0x01000010);
   // 6-bit value -> ASCII offset: class 0 = 26..51 (+71), 1..10 = 52..61 (-4), 11 = 62 (-19),
   // 12 = 63 (-16), 13 = 0..25 (+65).
-  const __m256i offsets = _mm256_setr_epi8(71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16,
-                                           65, 0, 0,  //
-                                           71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16,
-                                           65, 0, 0);
+  const __m256i offsets =
+      _mm256_setr_epi8(71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 65, 0, 0,  //
+                       71, -4, -4, -4, -4, -4, -4, -4, -4, -4, -4, -19, -16, 65, 0, 0);
   const __m256i k51 = _mm256_set1_epi8(51);
   const __m256i k26 = _mm256_set1_epi8(26);
   const __m256i k13 = _mm256_set1_epi8(13);
@@ -87,6 +87,74 @@ __attribute__((target("avx2"))) size_t encodeAvx2(const uint8_t* data, size_t n,
     cls = _mm256_or_si256(cls, _mm256_and_si256(_mm256_cmpgt_epi8(k26, idx), k13));
     const __m256i chars = _mm256_add_epi8(idx, _mm256_shuffle_epi8(offsets, cls));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i / 3 * 4), chars);
+  }
+  return i;
+}
+
+// Decoder tables (same technique, same paper). Validation: a byte with high nibble h and low
+// nibble l is in the alphabet iff kValidLo[l] & kValidHi[h] == 0. Each high nibble that can
+// start an alphabet character gets a bit; kValidLo[l] has that bit set when (h, l) is NOT in the
+// alphabet. Other high nibbles get bit 7, which every kValidLo entry has.
+struct DecodeLuts {
+  uint8_t lo[16];
+  uint8_t hi[16];
+};
+constexpr DecodeLuts makeDecodeLuts() {
+  DecodeLuts t{};
+  for (int h = 0; h < 16; ++h) {
+    t.hi[h] = (h >= 2 && h <= 7) ? static_cast<uint8_t>(1 << (h - 2)) : 0x80;
+  }
+  for (int l = 0; l < 16; ++l) {
+    uint8_t bits = 0x80;
+    for (int h = 2; h <= 7; ++h) {
+      if (kReverse[static_cast<size_t>(h * 16 + l)] == 0xff) {
+        bits |= static_cast<uint8_t>(1 << (h - 2));
+      }
+    }
+    t.lo[l] = bits;
+  }
+  return t;
+}
+constexpr DecodeLuts kDecodeLuts = makeDecodeLuts();
+
+// Decodes 32 characters -> 24 bytes per step while at least `limit` characters remain before
+// the end of the unpadded region. Returns the number of characters consumed (multiple of 32)
+// or SIZE_MAX if a character outside the alphabet was seen.
+__attribute__((target("avx2"))) size_t decodeAvx2(const uint8_t* s, size_t n,
+                                                  uint8_t* out) noexcept {
+  const __m256i lut_lo = _mm256_broadcastsi128_si256(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kDecodeLuts.lo)));
+  const __m256i lut_hi = _mm256_broadcastsi128_si256(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(kDecodeLuts.hi)));
+  // Offset to add, by high nibble ('/' is steered to index 1 below): '/' +16, '+' +19,
+  // digits +4, upper case -65, lower case -71.
+  const __m256i lut_roll =
+      _mm256_setr_epi8(0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                       0, 16, 19, 4, -65, -65, -71, -71, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i nibble = _mm256_set1_epi8(0x0f);
+  const __m256i slash = _mm256_set1_epi8('/');
+  const __m256i merge_pairs = _mm256_set1_epi32(0x01400140);  // a*64 + b, c*64 + d
+  const __m256i merge_quads = _mm256_set1_epi32(0x00011000);  // ab*4096 + cd
+  const __m256i pack = _mm256_setr_epi8(2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1,  //
+                                        2, 1, 0, 6, 5, 4, 10, 9, 8, 14, 13, 12, -1, -1, -1, -1);
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 3, 7);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + i));
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(c, 4), nibble);
+    const __m256i lo = _mm256_and_si256(c, nibble);
+    const __m256i bad =
+        _mm256_and_si256(_mm256_shuffle_epi8(lut_lo, lo), _mm256_shuffle_epi8(lut_hi, hi));
+    if (!_mm256_testz_si256(bad, bad)) return SIZE_MAX;
+    const __m256i roll =
+        _mm256_shuffle_epi8(lut_roll, _mm256_add_epi8(hi, _mm256_cmpeq_epi8(c, slash)));
+    const __m256i values = _mm256_add_epi8(c, roll);
+    const __m256i pairs = _mm256_maddubs_epi16(values, merge_pairs);
+    const __m256i quads = _mm256_madd_epi16(pairs, merge_quads);
+    const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(quads, pack), lanes);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i / 4 * 3), _mm256_castsi256_si128(bytes));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i / 4 * 3 + 16),
+                     _mm256_extracti128_si256(bytes, 1));
   }
   return i;
 }
@@ -115,10 +183,9 @@ void base64EncodeTo(const uint8_t* data, size_t n, char* out) noexcept {
     uint64_t w;
     std::memcpy(&w, data + i, 8);
     w = __builtin_bswap64(w);
-    const uint64_t chars = uint64_t{kPairs[(w >> 52) & 0xfff]} |
-                           (uint64_t{kPairs[(w >> 40) & 0xfff]} << 16) |
-                           (uint64_t{kPairs[(w >> 28) & 0xfff]} << 32) |
-                           (uint64_t{kPairs[(w >> 16) & 0xfff]} << 48);
+    const uint64_t chars =
+        uint64_t{kPairs[(w >> 52) & 0xfff]} | (uint64_t{kPairs[(w >> 40) & 0xfff]} << 16) |
+        (uint64_t{kPairs[(w >> 28) & 0xfff]} << 32) | (uint64_t{kPairs[(w >> 16) & 0xfff]} << 48);
     std::memcpy(out, &chars, 8);
     out += 8;
   }
@@ -172,9 +239,17 @@ bool base64DecodeTo(std::string_view in, uint8_t* out, size_t* out_len) noexcept
   size_t o = 0;
   // Every quad but the last has no padding.
   const size_t full = n - 4;
+  size_t i = 0;
+#if COSMOSEAL_BASE64_AVX2
+  if (full >= 32 && haveAvx2()) {
+    i = decodeAvx2(s, full, out);
+    if (i == SIZE_MAX) return false;
+    o = i / 4 * 3;
+  }
+#endif
   // Every quad here is followed by the last quad, which writes at least one byte at out[o + 3]:
   // so each may store 4 bytes (one 32-bit store; the 4th byte is overwritten next).
-  for (size_t i = 0; i < full; i += 4) {
+  for (; i < full; i += 4) {
     const uint32_t v = kDec0[s[i]] | kDec1[s[i + 1]] | kDec2[s[i + 2]] | kDec3[s[i + 3]];
     if (v & kInvalid) return false;
     const uint32_t be = __builtin_bswap32(v << 8);

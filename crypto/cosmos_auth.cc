@@ -59,9 +59,9 @@ common::Status badDate(std::string message) {
 
 // encodeURIComponent's unreserved set: A-Z a-z 0-9 - _ . ! ~ * ' ( )
 bool uriComponentUnreserved(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '_' || c == '.' || c == '!' || c == '~' || c == '*' || c == '\'' ||
-         c == '(' || c == ')';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '_' || c == '.' || c == '!' || c == '~' || c == '*' || c == '\'' || c == '(' ||
+         c == ')';
 }
 
 void appendUriComponent(std::string* out, std::string_view s) {
@@ -146,9 +146,8 @@ common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request
   return res;
 }
 
-std::string cosmosStringToSign(std::string_view verb, std::string_view type,
-                               std::string_view link, std::string_view x_ms_date,
-                               std::string_view date) {
+std::string cosmosStringToSign(std::string_view verb, std::string_view type, std::string_view link,
+                               std::string_view x_ms_date, std::string_view date) {
   std::string out;
   out.reserve(verb.size() + type.size() + link.size() + x_ms_date.size() + date.size() + 5);
   appendLower(&out, verb);
@@ -169,9 +168,8 @@ HmacSha256::HmacSha256(const common::SecretBytes& key) {
   internal::EvpMacCtxPtr ctx(EVP_MAC_CTX_new(internal::hmac()));
   if (!ctx) return;
   char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_end()};
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
   if (EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1) return;
   ctx_ = std::move(ctx);
 }
@@ -309,8 +307,8 @@ common::StatusOr<int64_t> parseHttpDate(std::string_view text) {
   const time_t t = timegm(&tm);
   // timegm normalises (31 Feb -> 3 Mar): refuse dates that did not survive unchanged.
   struct tm check {};
-  if (t == static_cast<time_t>(-1) || gmtime_r(&t, &check) == nullptr ||
-      check.tm_mday != mday || check.tm_mon != mon || check.tm_year != year - 1900) {
+  if (t == static_cast<time_t>(-1) || gmtime_r(&t, &check) == nullptr || check.tm_mday != mday ||
+      check.tm_mon != mon || check.tm_year != year - 1900) {
     return bad();
   }
   return static_cast<int64_t>(t);
@@ -321,9 +319,9 @@ std::string formatHttpDate(int64_t unix_seconds) {
   struct tm tm {};
   gmtime_r(&t, &tm);
   char buf[40];
-  std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT",
-                kDayNamesOut[tm.tm_wday], tm.tm_mday, kMonthNamesOut[tm.tm_mon],
-                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDayNamesOut[tm.tm_wday],
+                tm.tm_mday, kMonthNamesOut[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                tm.tm_sec);
   return buf;
 }
 

@@ -44,9 +44,8 @@ common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request
 
 // "lower(verb)\nlower(type)\nlink\nlower(x_ms_date)\nlower(date) or ''\n" (ASCII lowercasing).
 // The 5th field is the lowercased `date` only when `x_ms_date` is empty.
-std::string cosmosStringToSign(std::string_view verb, std::string_view type,
-                               std::string_view link, std::string_view x_ms_date,
-                               std::string_view date);
+std::string cosmosStringToSign(std::string_view verb, std::string_view type, std::string_view link,
+                               std::string_view x_ms_date, std::string_view date);
 
 // HMAC-SHA256 with a reused EVP_MAC_CTX: the key is installed once; each mac() re-inits the
 // context without a key (EVP_MAC_init(ctx, NULL, 0, NULL) keeps it). Not thread-safe.

@@ -15,19 +15,19 @@ constexpr std::string_view kSivInfo = "cosmoseal/v1/aes-256-siv";
 constexpr std::string_view kPathTagLabel = "cosmoseal/v1/path-tag";
 
 constexpr size_t kMaxTagCacheEntries = 4096;
+// Scratch buffers grown beyond this by an unusually large value are released after the call.
+constexpr size_t kKeepScratchBytes = size_t{1} << 20;
 
 // Largest binary envelope and text we accept on open.
 constexpr size_t kMaxEnvelopeBinary = kGcmHeaderSize + 1 + kMaxTokenSize + kTagSize;
 constexpr size_t kMaxEnvelopeText = kEnvelopePrefix.size() + base64EncodedSize(kMaxEnvelopeBinary);
 
 constexpr std::string_view kFailureCodes[] = {
-    "crypto.bad_prefix",         "crypto.bad_base64",
-    "crypto.truncated",          "crypto.too_large",
-    "crypto.unsupported_version", "crypto.unsupported_algorithm",
-    "crypto.unknown_key",        "crypto.auth_failed",
-    "crypto.bad_plaintext_type", "crypto.empty_plaintext",
-    "crypto.path_mismatch",      "crypto.unknown_key_name",
-    "crypto.rng_failed",         "crypto.seal_failed",
+    "crypto.bad_prefix",      "crypto.bad_base64",          "crypto.truncated",
+    "crypto.too_large",       "crypto.unsupported_version", "crypto.unsupported_algorithm",
+    "crypto.unknown_key",     "crypto.auth_failed",         "crypto.bad_plaintext_type",
+    "crypto.empty_plaintext", "crypto.path_mismatch",       "crypto.unknown_key_name",
+    "crypto.rng_failed",      "crypto.seal_failed",
 };
 
 ByteSpan bytes(std::string_view s) {
@@ -89,8 +89,7 @@ size_t FieldCipher::CacheKeyHash::operator()(const CacheKey& k) const noexcept {
 FieldCipher::FieldCipher(std::shared_ptr<const Keyring> keyring, RandomSource* rng)
     : FieldCipher(std::move(keyring), rng, Options()) {}
 
-FieldCipher::FieldCipher(std::shared_ptr<const Keyring> keyring, RandomSource* rng,
-                         Options options)
+FieldCipher::FieldCipher(std::shared_ptr<const Keyring> keyring, RandomSource* rng, Options options)
     : keyring_(std::move(keyring)),
       rng_(rng != nullptr ? rng : &systemRandom()),
       options_(options),
@@ -112,10 +111,15 @@ common::Status FieldCipher::failure(Failure f, std::string message) {
   ++failures_[f];
   common::Code code = common::Code::kBadGateway;
   switch (f) {
-    case kFailUnknownKeyName: code = common::Code::kFailedPrecondition; break;
+    case kFailUnknownKeyName:
+      code = common::Code::kFailedPrecondition;
+      break;
     case kFailRngFailed:
-    case kFailSealFailed: code = common::Code::kInternal; break;
-    default: break;
+    case kFailSealFailed:
+      code = common::Code::kInternal;
+      break;
+    default:
+      break;
   }
   return common::Status(code, kFailureCodes[f], std::move(message));
 }
@@ -137,8 +141,7 @@ const PathTag* FieldCipher::pathTagFor(std::string_view binding) {
 
 bool FieldCipher::deriveInto(const KeyVersion& key, ByteSpan salt, std::string_view info,
                              size_t n) {
-  return hkdfSha256(key.material.view(), salt, bytes(info),
-                    std::span<uint8_t>(subkey_.data(), n));
+  return hkdfSha256(key.material.view(), salt, bytes(info), std::span<uint8_t>(subkey_.data(), n));
 }
 
 common::Status FieldCipher::startEpoch(KeyState& ks) {
@@ -168,8 +171,20 @@ bool FieldCipher::ensureSiv(KeyState& ks) {
   return ok;
 }
 
+void FieldCipher::trimScratch() noexcept {
+  if (bin_.size() > kKeepScratchBytes) {
+    OPENSSL_cleanse(bin_.data(), bin_.size());
+    std::vector<uint8_t>().swap(bin_);
+  }
+  if (pt_.size() > kKeepScratchBytes) {
+    OPENSSL_cleanse(pt_.data(), pt_.size());
+    std::vector<uint8_t>().swap(pt_);
+  }
+}
+
 common::Status FieldCipher::seal(Mode mode, std::string_view key_name, std::string_view binding,
                                  ValueType type, std::string_view raw_token, std::string* out) {
+  ScratchTrim trim{this};
   if (raw_token.empty()) {
     ++failures_[kFailEmptyPlaintext];
     return common::internalError("crypto.empty_plaintext", "refusing to seal an empty token");
@@ -268,6 +283,12 @@ common::Status FieldCipher::sealDeterministic(KeyState& ks, const PathTag& tag, 
 AesGcm256* FieldCipher::decryptContext(const KeyState& ks, const uint8_t* salt, bool* fresh) {
   CacheKey key{ks.key->id, {}};
   std::memcpy(key.salt.data(), salt, kEpochSaltSize);
+  // Fast path: the most recently used entry (always at the front of the list).
+  if (!lru_.empty() && lru_.front().key == key) {
+    ++cache_hits_;
+    *fresh = false;
+    return &lru_.front().gcm;
+  }
   const auto it = lru_index_.find(key);
   if (it != lru_index_.end()) {
     ++cache_hits_;
@@ -303,6 +324,7 @@ void FieldCipher::promoteFresh() {
 common::StatusOr<FieldCipher::Opened> FieldCipher::open(std::string_view envelope,
                                                         const std::string_view* expected_binding,
                                                         std::string* out) {
+  ScratchTrim trim{this};
   if (!hasEnvelopePrefix(envelope)) return failure(kFailBadPrefix, "not an envelope (prefix)");
   if (envelope.size() > kMaxEnvelopeText) return failure(kFailTooLarge, "envelope too large");
   const std::string_view text = envelope.substr(kEnvelopePrefix.size());
@@ -351,8 +373,8 @@ common::StatusOr<FieldCipher::Opened> FieldCipher::open(std::string_view envelop
     // (AesGcm256::open cleanses it otherwise).
     pt = b + header;
     if (!gcm->open(nonce, ByteSpan(b, header), pt, n, pt + n, pt)) {
-      return failure(kFailAuthFailed, "envelope does not authenticate (key id " +
-                                          formatKeyId(id) + ")");
+      return failure(kFailAuthFailed,
+                     "envelope does not authenticate (key id " + formatKeyId(id) + ")");
     }
     if (fresh) promoteFresh();
   } else {
@@ -361,8 +383,8 @@ common::StatusOr<FieldCipher::Opened> FieldCipher::open(std::string_view envelop
     if (pt_.size() < n) pt_.resize(n);
     pt = pt_.data();
     if (!ks.siv.open({ByteSpan(b, header)}, b + header, n, b + header + n, pt)) {
-      return failure(kFailAuthFailed, "envelope does not authenticate (key id " +
-                                          formatKeyId(id) + ")");
+      return failure(kFailAuthFailed,
+                     "envelope does not authenticate (key id " + formatKeyId(id) + ")");
     }
   }
   const uint8_t type = pt[0];

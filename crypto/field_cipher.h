@@ -65,7 +65,7 @@ inline constexpr uint8_t kAlgAes256Siv = 0x02;       // deterministic
 inline constexpr size_t kPathTagSize = 8;
 inline constexpr size_t kEpochSaltSize = 16;
 inline constexpr size_t kGcmHeaderSize = 1 + 1 + 4 + kEpochSaltSize + kPathTagSize + 12;  // 42
-inline constexpr size_t kSivHeaderSize = 1 + 1 + 4 + kPathTagSize;                       // 14
+inline constexpr size_t kSivHeaderSize = 1 + 1 + 4 + kPathTagSize;                        // 14
 // Largest raw token accepted (Cosmos items are <= 2 MB; this leaves room).
 inline constexpr size_t kMaxTokenSize = 16u << 20;
 
@@ -83,7 +83,7 @@ struct FieldCipherStats {
     uint32_t id = 0;
     uint64_t seals[2] = {0, 0};  // indexed by Mode
     uint64_t opens[2] = {0, 0};
-    uint64_t epochs = 0;         // randomized epochs started (salts drawn)
+    uint64_t epochs = 0;  // randomized epochs started (salts drawn)
   };
   std::vector<Key> keys;  // one per key version in the keyring, keyring order
   // (detail code, count) for every failure code, zero counts included, fixed order.
@@ -125,8 +125,8 @@ class FieldCipher {
   // *out, only once the tag verified, the type byte is known and (when expected_binding is not
   // nullptr) the path tag matches computePathTag(*expected_binding). expected_binding ==
   // nullptr skips the path check (projections, aliases). Plaintext scratch is cleansed.
-  common::StatusOr<Opened> open(std::string_view envelope,
-                                const std::string_view* expected_binding, std::string* out);
+  common::StatusOr<Opened> open(std::string_view envelope, const std::string_view* expected_binding,
+                                std::string* out);
 
   // Cheap check: does `s` start with the envelope prefix?
   static bool hasEnvelopePrefix(std::string_view s) noexcept {
@@ -187,6 +187,12 @@ class FieldCipher {
   };
 
   common::Status failure(Failure f, std::string message);
+  // Releases scratch grown past 1 MiB (after a rare huge value), cleansed first.
+  void trimScratch() noexcept;
+  struct ScratchTrim {
+    FieldCipher* fc;
+    ~ScratchTrim() { fc->trimScratch(); }
+  };
   const PathTag* pathTagFor(std::string_view binding);  // nullptr if SHA-256 failed
   common::Status startEpoch(KeyState& ks);
   bool ensureSiv(KeyState& ks);
@@ -206,9 +212,9 @@ class FieldCipher {
   uint64_t failures_[kFailCount] = {};
 
   // Scratch (reused: no allocation per operation once warm).
-  std::vector<uint8_t> bin_;          // binary envelope
-  std::vector<uint8_t> pt_;           // SIV plaintext scratch; cleansed after every use
-  common::SecretBytes subkey_;        // derived subkey scratch; cleansed after every use
+  std::vector<uint8_t> bin_;    // binary envelope
+  std::vector<uint8_t> pt_;     // SIV plaintext scratch; cleansed after every use
+  common::SecretBytes subkey_;  // derived subkey scratch; cleansed after every use
 
   // Last key name -> state index.
   std::string last_name_;

@@ -55,13 +55,12 @@ common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_
     if (err == ENOENT) {
       return fail("keys.file_missing", "key file " + path + " does not exist");
     }
-    return fail("keys.file_unreadable",
-                "cannot open key file " + path + ": " + std::strerror(err));
+    return fail("keys.file_unreadable", "cannot open key file " + path + ": " + std::strerror(err));
   }
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) {
-    return fail("keys.file_unreadable", "cannot stat key file " + path + ": " +
-                                            std::strerror(errno));
+    return fail("keys.file_unreadable",
+                "cannot stat key file " + path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) {
     return fail("keys.file_unreadable", "key file " + path + " is not a regular file");
@@ -86,8 +85,8 @@ common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_
     const ssize_t r = ::read(f.fd, text.data() + got, text.size() - got);
     if (r < 0) {
       if (errno == EINTR) continue;
-      return fail("keys.file_unreadable", "cannot read key file " + path + ": " +
-                                              std::strerror(errno));
+      return fail("keys.file_unreadable",
+                  "cannot read key file " + path + ": " + std::strerror(errno));
     }
     if (r == 0) break;
     got += static_cast<size_t>(r);
@@ -95,8 +94,7 @@ common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_
   if (got > static_cast<size_t>(st.st_size)) {
     return fail("keys.file_unreadable", "key file " + path + " changed while being read");
   }
-  auto key = decodeKeyText(
-      std::string_view(reinterpret_cast<const char*>(text.data()), got));
+  auto key = decodeKeyText(std::string_view(reinterpret_cast<const char*>(text.data()), got));
   if (!key.isOk()) {
     return fail(key.status().detail(),
                 "key file " + path + ": " + std::string(key.status().message()));

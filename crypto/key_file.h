@@ -31,8 +31,7 @@ inline constexpr size_t kCosmosKeySize = 64;
 // Reads and decodes a key file. Symlinks are followed (Kubernetes Secret volumes are symlinks
 // into a ..data directory); the permission check applies to the file finally opened.
 // expected_size == 0 accepts any non-empty size. Every scratch buffer is cleansed.
-common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path,
-                                                  size_t expected_size);
+common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_t expected_size);
 
 // Reads key text from environment variable `var` (used for KEKs injected by the platform).
 common::StatusOr<common::SecretBytes> keyFromEnv(const std::string& var, size_t expected_size);

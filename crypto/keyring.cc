@@ -148,7 +148,8 @@ common::Status KeyringBuilder::add(std::string_view name, uint32_t version, uint
   if (version == 0) {
     return fail("keys.bad_version", describe(name, version) + ": versions start at 1");
   }
-  if (id == 0) return fail("keys.bad_id", describe(name, version) + ": key id 00000000 is reserved");
+  if (id == 0)
+    return fail("keys.bad_id", describe(name, version) + ": key id 00000000 is reserved");
   if (material.size() != kDekSize) {
     return fail("keys.wrong_size", describe(name, version) + " has " +
                                        std::to_string(material.size()) + " bytes of material; " +
@@ -165,8 +166,8 @@ common::Status KeyringBuilder::add(std::string_view name, uint32_t version, uint
       return fail("keys.duplicate_version", describe(name, version) + " appears twice");
     }
   }
-  versions_.push_back({std::string(name), version, id, std::move(created), false,
-                       std::move(material)});
+  versions_.push_back(
+      {std::string(name), version, id, std::move(created), false, std::move(material)});
   return common::Status::ok();
 }
 
@@ -208,9 +209,8 @@ common::StatusOr<std::shared_ptr<const Keyring>> KeyringBuilder::build() {
       if (v.name == name && v.primary) ++primaries;
     }
     if (primaries != 1) {
-      return fail("keys.missing_primary",
-                  "key '" + name + "' has " + std::to_string(primaries) +
-                      " primary versions; exactly one must be primary");
+      return fail("keys.missing_primary", "key '" + name + "' has " + std::to_string(primaries) +
+                                              " primary versions; exactly one must be primary");
     }
   }
   std::sort(versions_.begin(), versions_.end(), [](const KeyVersion& a, const KeyVersion& b) {
@@ -231,8 +231,8 @@ common::StatusOr<std::shared_ptr<const Keyring>> KeyringBuilder::build() {
 // Wrapping
 
 common::StatusOr<std::string> wrapKey(const common::SecretBytes& kek, std::string_view name,
-                                      uint32_t version, uint32_t id,
-                                      const common::SecretBytes& dek, RandomSource& rng) {
+                                      uint32_t version, uint32_t id, const common::SecretBytes& dek,
+                                      RandomSource& rng) {
   if (kek.size() != kKekSize) {
     return fail("keys.wrong_size", "the KEK must be " + std::to_string(kKekSize) + " bytes");
   }
@@ -251,8 +251,8 @@ common::StatusOr<std::string> wrapKey(const common::SecretBytes& kek, std::strin
   if (!gcm.seal(p + 1, bytes(aad), dek.data(), dek.size(), p + 1 + kGcmNonceSize,
                 p + 1 + kGcmNonceSize + kDekSize)) {
     OPENSSL_cleanse(out.data(), out.size());
-    return common::internalError("keys.wrap_failed", "wrapping " + describe(name, version) +
-                                                         " failed");
+    return common::internalError("keys.wrap_failed",
+                                 "wrapping " + describe(name, version) + " failed");
   }
   return out;
 }
@@ -266,8 +266,10 @@ common::StatusOr<common::SecretBytes> unwrapKey(const common::SecretBytes& kek,
   const auto* p = reinterpret_cast<const uint8_t*>(wrapped.data());
   if (wrapped.size() != kWrappedKeySize || p[0] != kWrapFormat) {
     return fail("keys.bad_wrapped", describe(name, version) + ": the wrapped key has " +
-                                        std::to_string(wrapped.size()) + " bytes or an unknown "
-                                        "format; expected " + std::to_string(kWrappedKeySize));
+                                        std::to_string(wrapped.size()) +
+                                        " bytes or an unknown "
+                                        "format; expected " +
+                                        std::to_string(kWrappedKeySize));
   }
   AesGcm256 gcm;
   COSMOSEAL_RETURN_IF_ERROR(gcm.setKey(kek.view()));

@@ -40,8 +40,8 @@ inline constexpr size_t kMaxKeyNameLength = 64;
 struct KeyVersion {
   std::string name;
   uint32_t version = 0;
-  uint32_t id = 0;       // never 0
-  std::string created;   // informational (RFC 3339 UTC text as written by keygen), may be ""
+  uint32_t id = 0;      // never 0
+  std::string created;  // informational (RFC 3339 UTC text as written by keygen), may be ""
   bool primary = false;
   common::SecretBytes material;  // kDekSize bytes
 };
@@ -118,8 +118,8 @@ inline constexpr size_t kWrappedKeySize = 1 + 12 + kDekSize + 16;
 
 // Returns the wrapped bytes (binary; callers base64 them). The nonce comes from `rng`.
 common::StatusOr<std::string> wrapKey(const common::SecretBytes& kek, std::string_view name,
-                                      uint32_t version, uint32_t id,
-                                      const common::SecretBytes& dek, RandomSource& rng);
+                                      uint32_t version, uint32_t id, const common::SecretBytes& dek,
+                                      RandomSource& rng);
 // Verifies and decrypts straight into SecretBytes. A wrong KEK, a swapped entry or any altered
 // byte -> keys.unwrap_failed; a wrong length or format byte -> keys.bad_wrapped.
 common::StatusOr<common::SecretBytes> unwrapKey(const common::SecretBytes& kek,

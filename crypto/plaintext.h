@@ -31,13 +31,20 @@ constexpr bool isKnownValueType(uint8_t b) noexcept { return b >= 0x01 && b <= 0
 
 constexpr std::string_view valueTypeName(ValueType t) noexcept {
   switch (t) {
-    case ValueType::kString: return "string";
-    case ValueType::kNumber: return "number";
-    case ValueType::kTrue: return "true";
-    case ValueType::kFalse: return "false";
-    case ValueType::kNull: return "null";
-    case ValueType::kObject: return "object";
-    case ValueType::kArray: return "array";
+    case ValueType::kString:
+      return "string";
+    case ValueType::kNumber:
+      return "number";
+    case ValueType::kTrue:
+      return "true";
+    case ValueType::kFalse:
+      return "false";
+    case ValueType::kNull:
+      return "null";
+    case ValueType::kObject:
+      return "object";
+    case ValueType::kArray:
+      return "array";
   }
   return "unknown";
 }

@@ -148,8 +148,8 @@ common::StatusOr<common::SecretBytes> createKekFile(const std::string& path,
   ok = (::close(fd) == 0) && ok;
   if (!ok) {
     ::unlink(path.c_str());
-    return common::failedPrecondition(
-        "keys.write_failed", "cannot write KEK file " + path + ": " + std::strerror(err));
+    return common::failedPrecondition("keys.write_failed",
+                                      "cannot write KEK file " + path + ": " + std::strerror(err));
   }
   return kek;
 }
@@ -193,11 +193,12 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   common::SecretBytes kek;
   if (!kek_file.empty() && !exists(kek_file)) {
     if (keyring_exists) {
-      return failure(err, common::failedPrecondition(
-                              "keys.file_missing",
-                              "KEK file " + kek_file + " does not exist, but keyring " +
-                                  keyring_path + " does: a new KEK could not unwrap its keys. "
-                                  "Restore the KEK file (or pass --kek-env)"));
+      return failure(
+          err, common::failedPrecondition("keys.file_missing",
+                                          "KEK file " + kek_file + " does not exist, but keyring " +
+                                              keyring_path +
+                                              " does: a new KEK could not unwrap its keys. "
+                                              "Restore the KEK file (or pass --kek-env)"));
     }
     auto created = createKekFile(kek_file, rng);
     if (!created.isOk()) return failure(err, created.status());
@@ -231,15 +232,16 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   for (int attempt = 0; attempt < 64 && id == 0; ++attempt) {
     uint8_t b[4];
     if (!rng.fill(b)) {
-      return failure(err, common::internalError("crypto.rng_failed", "the random generator failed"));
+      return failure(err,
+                     common::internalError("crypto.rng_failed", "the random generator failed"));
     }
-    const uint32_t candidate = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) |
-                               (uint32_t{b[2]} << 8) | b[3];
+    const uint32_t candidate =
+        (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
     if (candidate != 0 && !builder.hasId(candidate)) id = candidate;
   }
   if (id == 0) {
-    return failure(err, common::internalError("crypto.rng_failed",
-                                              "could not draw an unused key id"));
+    return failure(err,
+                   common::internalError("crypto.rng_failed", "could not draw an unused key id"));
   }
   common::SecretBytes dek(crypto::kDekSize);
   if (!rng.fill(dek.mutableView())) {
@@ -292,8 +294,8 @@ int runKeyringShow(const std::vector<std::string>& args, std::ostream& out, std:
   if (!ring.isOk()) return failure(err, ring.status());
 
   const auto list = (*ring)->list();
-  out << "keyring " << keyring_path << ": " << (*ring)->names().size() << " key(s), "
-      << list.size() << " version(s)\n";
+  out << "keyring " << keyring_path << ": " << (*ring)->names().size() << " key(s), " << list.size()
+      << " version(s)\n";
   if (list.empty()) return kExitOk;
   size_t name_width = 4;
   for (const auto& k : list) name_width = std::max(name_width, k.name.size());

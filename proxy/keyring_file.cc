@@ -132,8 +132,7 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
                   const common::SecretBytes* kek, Problems& p, crypto::KeyringBuilder& builder,
                   std::map<uint32_t, SeenId>& ids, std::map<uint32_t, std::string>& versions) {
   std::map<std::string, YAML::Node> f;
-  if (!checkFields(vnode, {"version", "id", "created", "wrapped", "raw"}, "a key version", p,
-                   &f)) {
+  if (!checkFields(vnode, {"version", "id", "created", "wrapped", "raw"}, "a key version", p, &f)) {
     return;
   }
   const std::string what = "version entry of key '" + key_name + "'";
@@ -147,9 +146,10 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
     ok = false;
   }
   if (idn != nullptr && (!crypto::parseKeyId(idn->Scalar(), &id) || id == 0)) {
-    p.add("keys.bad_keyring", idn->Mark(),
-          "id '" + idn->Scalar() +
-              "' is not 8 hex digits (other than 00000000); write it quoted, e.g. id: \"1a2b3c4d\"");
+    p.add(
+        "keys.bad_keyring", idn->Mark(),
+        "id '" + idn->Scalar() +
+            "' is not 8 hex digits (other than 00000000); write it quoted, e.g. id: \"1a2b3c4d\"");
     ok = false;
   }
   std::string created;
@@ -179,7 +179,8 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
   if (const auto s = ids.find(id); s != ids.end()) {
     p.add("keys.duplicate_id", idn->Mark(),
           "id " + crypto::formatKeyId(id) + " of " + owner + " is already used by " +
-              s->second.owner + " (" + s->second.where + "); ids must be unique across the "
+              s->second.owner + " (" + s->second.where +
+              "); ids must be unique across the "
               "keyring (cosmoseal keygen picks unique ids)");
     return;
   }
@@ -189,8 +190,9 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
   if (has_wrapped) {
     if (kek == nullptr) {
       p.add("keys.kek_required", mn->Mark(),
-            owner + " is wrapped, but no KEK was given; set keys.kek_file or keys.kek_env "
-                    "(CLI: --kek-file or --kek-env)");
+            owner +
+                " is wrapped, but no KEK was given; set keys.kek_file or keys.kek_env "
+                "(CLI: --kek-file or --kek-env)");
       return;
     }
     auto wrapped = crypto::base64Decode(mn->Scalar());
@@ -211,8 +213,8 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
     auto raw = crypto::decodeKeyText(mn->Scalar());
     if (!raw.isOk() || raw->size() != crypto::kDekSize) {
       p.add("keys.bad_keyring", mn->Mark(),
-            "raw material of " + owner + " must be base64 of " +
-                std::to_string(crypto::kDekSize) + " bytes; better: use cosmoseal keygen");
+            "raw material of " + owner + " must be base64 of " + std::to_string(crypto::kDekSize) +
+                " bytes; better: use cosmoseal keygen");
       return;
     }
     COSMOSEAL_LOG(kWarn) << here << ": " << owner
@@ -234,8 +236,9 @@ void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems&
   const std::string name = nn->Scalar();
   if (!crypto::isValidKeyName(name)) {
     p.add("keys.bad_keyring", nn->Mark(),
-          "key name '" + name + "' is invalid; use 1-64 letters, digits, '.', '_' or '-', "
-          "starting with a letter or digit");
+          "key name '" + name +
+              "' is invalid; use 1-64 letters, digits, '.', '_' or '-', "
+              "starting with a letter or digit");
     return;
   }
   if (const auto n = names.find(name); n != names.end()) {
@@ -249,8 +252,7 @@ void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems&
   const YAML::Node* pn = scalarField(f, "primary", knode, what, p);
   uint32_t primary = 0;
   if (pn != nullptr && !parseU32(pn->Scalar(), &primary)) {
-    p.add("keys.bad_keyring", pn->Mark(), "primary '" + pn->Scalar() +
-                                              "' is not a version number");
+    p.add("keys.bad_keyring", pn->Mark(), "primary '" + pn->Scalar() + "' is not a version number");
     pn = nullptr;
   }
   const auto vit = f.find("versions");
@@ -289,8 +291,9 @@ std::string quoted(std::string_view s) {
 
 }  // namespace
 
-StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(
-    std::string_view text, const std::string& name, const common::SecretBytes* kek) {
+StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(std::string_view text,
+                                                                  const std::string& name,
+                                                                  const common::SecretBytes* kek) {
   Problems p(name);
   crypto::KeyringBuilder builder;
   try {
@@ -327,7 +330,8 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(
   }
   if (!p.empty()) return p.status();
   auto ring = builder.build();
-  if (!ring.isOk()) return fail(ring.status().detail(), name + ": " + std::string(ring.status().message()));
+  if (!ring.isOk())
+    return fail(ring.status().detail(), name + ": " + std::string(ring.status().message()));
   return ring;
 }
 
@@ -340,8 +344,8 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> loadKeyringFile(const std::stri
       return fail("keys.file_missing",
                   "keyring file " + path + " does not exist; create it with cosmoseal keygen");
     }
-    return fail("keys.file_unreadable", "cannot open keyring file " + path + ": " +
-                                            std::strerror(err));
+    return fail("keys.file_unreadable",
+                "cannot open keyring file " + path + ": " + std::strerror(err));
   }
   std::string text;
   struct stat st {};
@@ -374,8 +378,8 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> loadKeyringFile(const std::stri
   return parseKeyringText(text, path, kek);
 }
 
-StatusOr<std::string> renderKeyring(const crypto::Keyring& keyring,
-                                    const common::SecretBytes& kek, crypto::RandomSource& rng) {
+StatusOr<std::string> renderKeyring(const crypto::Keyring& keyring, const common::SecretBytes& kek,
+                                    crypto::RandomSource& rng) {
   std::string out =
       "# cosmoseal keyring (docs/FORMAT.md section 7). Written by `cosmoseal keygen`.\n"
       "# Data keys are wrapped with the KEK; do not edit 'wrapped' values. Keep this file 0600.\n"
@@ -408,12 +412,13 @@ Status saveKeyringFile(const std::string& path, const crypto::Keyring& keyring,
                        const common::SecretBytes& kek, crypto::RandomSource& rng) {
   COSMOSEAL_ASSIGN_OR_RETURN(const std::string text, renderKeyring(keyring, kek, rng));
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = ::mkstemp(tmp.data());  // creates the file with mode 0600
   if (fd < 0) {
-    return fail("keys.write_failed", "cannot create a temporary file next to " + path + ": " +
-                                         std::strerror(errno));
+    return fail("keys.write_failed",
+                "cannot create a temporary file next to " + path + ": " + std::strerror(errno));
   }
   auto failWith = [&](const std::string& what) {
     const int err = errno;
@@ -438,8 +443,8 @@ Status saveKeyringFile(const std::string& path, const crypto::Keyring& keyring,
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return fail("keys.write_failed", "cannot rename " + tmp + " to " + path + ": " +
-                                         std::strerror(err));
+    return fail("keys.write_failed",
+                "cannot rename " + tmp + " to " + path + ": " + std::strerror(err));
   }
   // Make the rename durable.
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -15,10 +15,14 @@ const EVP_CIPHER* aesSiv(size_t key_size) noexcept {
   static EVP_CIPHER* const k192 = EVP_CIPHER_fetch(nullptr, "AES-192-SIV", nullptr);
   static EVP_CIPHER* const k256 = EVP_CIPHER_fetch(nullptr, "AES-256-SIV", nullptr);
   switch (key_size) {
-    case 32: return k128;
-    case 48: return k192;
-    case 64: return k256;
-    default: return nullptr;
+    case 32:
+      return k128;
+    case 48:
+      return k192;
+    case 64:
+      return k256;
+    default:
+      return nullptr;
   }
 }
 

@@ -47,8 +47,7 @@ const GcmVector kGcmVectors[] = {
     {"TC14", "0000000000000000000000000000000000000000000000000000000000000000",
      "000000000000000000000000", "00000000000000000000000000000000", "",
      "cea7403d4d606b6e074ec5d3baf39d18", "d0d1c8a799996bf0265b98b5d48ab919"},
-    {"TC15", kK15, "cafebabefacedbaddecaf888", kP15, "", kC15,
-     "b094dac5d93471bdec1a502270e3cc6c"},
+    {"TC15", kK15, "cafebabefacedbaddecaf888", kP15, "", kC15, "b094dac5d93471bdec1a502270e3cc6c"},
     {"TC16", kK15, "cafebabefacedbaddecaf888", kP16, "feedfacedeadbeeffeedfacedeadbeefabaddad2",
      kC16, "76fc6ece0f4e1768cddf8853bb2d551b"},
 };
@@ -56,8 +55,7 @@ const GcmVector kGcmVectors[] = {
 TEST(AesGcmTest, NistVectorsSealAndOpen) {
   for (const auto& v : kGcmVectors) {
     SCOPED_TRACE(v.name);
-    const auto key = fromHex(v.key), iv = fromHex(v.iv), pt = fromHex(v.pt),
-               aad = fromHex(v.aad);
+    const auto key = fromHex(v.key), iv = fromHex(v.iv), pt = fromHex(v.pt), aad = fromHex(v.aad);
     AesGcm256 gcm;
     ASSERT_TRUE(gcm.setKey(key).isOk());
     std::vector<uint8_t> ct(pt.size() + 1), tag(kTagSize);
@@ -225,7 +223,9 @@ TEST(HkdfTest, Rfc5869Sha256Vectors) {
       {ikm2, salt2, info2,
        "b11e398dc80327a1c8e7f78c596a49344f012eda2d4efad8a050cc4c19afa97c59045a99cac7827271cb41"
        "c65e590e09da3275600c2f09b8367793a9aca3db71cc30c58179ec3e87c14c01d5c1f3434f1d87"},
-      {std::vector<uint8_t>(22, 0x0b), {}, {},
+      {std::vector<uint8_t>(22, 0x0b),
+       {},
+       {},
        "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"},
   };
   for (const auto& v : vectors) {

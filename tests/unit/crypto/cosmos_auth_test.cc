@@ -179,8 +179,7 @@ TEST(CosmosAuthTest, MalformedHeaders) {
         std::string("type=master&ver=1.0&sig=x&extra=1"),
         std::string("type=master&ver=1.0&sig=x&sig=y"), std::string("type=master&ver=1.0&sig="),
         std::string("type=master&ver=1.0&sig"), std::string("type%3Dmaster%2"),
-        std::string("type%3Dmaster%26ver%3D1.0%26sig%3Dab%ZZ"), std::string("&&"),
-        long_header}) {
+        std::string("type%3Dmaster%26ver%3D1.0%26sig%3Dab%ZZ"), std::string("&&"), long_header}) {
     auto p = parseCosmosAuthorization(h);
     ASSERT_FALSE(p.isOk()) << h;
     EXPECT_EQ(p.status().detail(), "auth.malformed") << h;
@@ -216,15 +215,14 @@ TEST(CosmosAuthTest, HttpDates) {
   for (int64_t s : {int64_t{0}, int64_t{951782400}, int64_t{1493254272}, int64_t{4102444799}}) {
     EXPECT_EQ(*parseHttpDate(formatHttpDate(s)), s);
   }
-  for (const char* bad :
-       {"", "Sun, 22 Nov 2026 13:05:47", "Sun, 22 Nov 2026 13:05:47 UTC",
-        "Sunday, 22-Nov-26 13:05:47 GMT", "Sun Nov 22 13:05:47 2026", "Sun, 31 Feb 2026 13:05:47 GMT",
-        "Sun, 29 Feb 2025 13:05:47 GMT", "Sun, 22 Nov 2026 24:05:47 GMT",
-        "Sun, 22 Nov 2026 13:60:47 GMT", "Sun, 22 Nov 2026 13:05:60 GMT",
-        "Sun, 00 Nov 2026 13:05:47 GMT", "Xyz, 22 Nov 2026 13:05:47 GMT",
-        "Sun, 22 Nox 2026 13:05:47 GMT", "Sun,  22 Nov 2026 13:05:47 GMT",
-        "Sun, 22 Nov 2026 13:05:47 GMT ", "Sun, 22 Nov 1969 13:05:47 GMT",
-        "Sun, 22 Nov 2026 1:05:47 GMT"}) {
+  for (const char* bad : {"", "Sun, 22 Nov 2026 13:05:47", "Sun, 22 Nov 2026 13:05:47 UTC",
+                          "Sunday, 22-Nov-26 13:05:47 GMT", "Sun Nov 22 13:05:47 2026",
+                          "Sun, 31 Feb 2026 13:05:47 GMT", "Sun, 29 Feb 2025 13:05:47 GMT",
+                          "Sun, 22 Nov 2026 24:05:47 GMT", "Sun, 22 Nov 2026 13:60:47 GMT",
+                          "Sun, 22 Nov 2026 13:05:60 GMT", "Sun, 00 Nov 2026 13:05:47 GMT",
+                          "Xyz, 22 Nov 2026 13:05:47 GMT", "Sun, 22 Nox 2026 13:05:47 GMT",
+                          "Sun,  22 Nov 2026 13:05:47 GMT", "Sun, 22 Nov 2026 13:05:47 GMT ",
+                          "Sun, 22 Nov 1969 13:05:47 GMT", "Sun, 22 Nov 2026 1:05:47 GMT"}) {
     auto r = parseHttpDate(bad);
     ASSERT_FALSE(r.isOk()) << bad;
     EXPECT_EQ(r.status().detail(), "auth.bad_date");

@@ -82,8 +82,8 @@ std::vector<Sample> samples() {
   };
   // 1 byte .. 64 KiB.
   std::mt19937 rng(42);
-  for (size_t n : {1u, 2u, 3u, 15u, 16u, 17u, 31u, 32u, 33u, 255u, 256u, 257u, 1000u, 4096u,
-                   65535u, 65536u}) {
+  for (size_t n :
+       {1u, 2u, 3u, 15u, 16u, 17u, 31u, 32u, 33u, 255u, 256u, 257u, 1000u, 4096u, 65535u, 65536u}) {
     std::string t(n, '\0');
     for (auto& c : t) c = static_cast<char>(rng());
     v.push_back({ValueType::kObject, t});
@@ -141,10 +141,9 @@ TEST(FieldCipherTest, DeterministicEqualitySeparatedByBindingAndKey) {
   EXPECT_EQ(d1, d2);
   EXPECT_EQ(d1, d3);  // another instance (another worker) agrees: equality queries work
   EXPECT_NE(d1, sealOk(a, Mode::kDeterministic, kOtherBinding, ValueType::kString, "\"x\""));
-  EXPECT_NE(d1, sealOk(a, Mode::kDeterministic, "other/customers:/ssn", ValueType::kString,
-                       "\"x\""));
   EXPECT_NE(d1,
-            sealOk(a, Mode::kDeterministic, kBinding, ValueType::kString, "\"x\"", "cards"));
+            sealOk(a, Mode::kDeterministic, "other/customers:/ssn", ValueType::kString, "\"x\""));
+  EXPECT_NE(d1, sealOk(a, Mode::kDeterministic, kBinding, ValueType::kString, "\"x\"", "cards"));
   EXPECT_NE(d1, sealOk(a, Mode::kDeterministic, kBinding, ValueType::kString, "\"y\""));
   // Same bytes, other JSON type: other plaintext.
   EXPECT_NE(sealOk(a, Mode::kDeterministic, kBinding, ValueType::kNumber, "1"),
@@ -206,8 +205,8 @@ TEST(FieldCipherTest, TamperEveryByteAndEveryBitOfSomeBytes) {
     // last ciphertext bytes and the last tag byte.
     const size_t header = mode == Mode::kRandomized ? kGcmHeaderSize : kSivHeaderSize;
     const size_t path_tag_at = mode == Mode::kRandomized ? 6 + kEpochSaltSize : 6;
-    for (size_t i : {size_t{1}, size_t{5}, path_tag_at, header, bin.size() - kTagSize - 1,
-                     bin.size() - 1}) {
+    for (size_t i :
+         {size_t{1}, size_t{5}, path_tag_at, header, bin.size() - kTagSize - 1, bin.size() - 1}) {
       for (int bit = 0; bit < 8; ++bit) {
         auto t = bin;
         t[i] ^= static_cast<uint8_t>(1 << bit);
@@ -230,10 +229,13 @@ TEST(FieldCipherTest, TamperEveryByteAndEveryBitOfSomeBytes) {
 
 TEST(FieldCipherTest, TamperEveryTextCharacter) {
   FieldCipher fc(makeKeyring());
-  const std::set<std::string_view> allowed = {
-      "crypto.bad_prefix",          "crypto.bad_base64",           "crypto.truncated",
-      "crypto.unsupported_version", "crypto.unsupported_algorithm", "crypto.unknown_key",
-      "crypto.auth_failed"};
+  const std::set<std::string_view> allowed = {"crypto.bad_prefix",
+                                              "crypto.bad_base64",
+                                              "crypto.truncated",
+                                              "crypto.unsupported_version",
+                                              "crypto.unsupported_algorithm",
+                                              "crypto.unknown_key",
+                                              "crypto.auth_failed"};
   for (Mode mode : {Mode::kRandomized, Mode::kDeterministic}) {
     const auto env = sealOk(fc, mode, kBinding, ValueType::kNumber, "42");
     for (size_t i = 0; i < env.size(); ++i) {
@@ -263,7 +265,8 @@ TEST(FieldCipherTest, TruncatedAndExtendedEnvelopes) {
       std::string out;
       auto r = fc.open(encodeEnvelope(t), &kBinding, &out);
       ASSERT_FALSE(r.isOk());
-      std::string_view want = len < header + 1 + kTagSize ? "crypto.truncated" : "crypto.auth_failed";
+      std::string_view want =
+          len < header + 1 + kTagSize ? "crypto.truncated" : "crypto.auth_failed";
       if (len == 0 || len == 1) want = "crypto.truncated";
       EXPECT_EQ(r.status().detail(), want) << len;
       EXPECT_TRUE(out.empty());
@@ -368,7 +371,7 @@ TEST(FieldCipherTest, MillionRandomizedSealsAreAllDistinct) {
   std::string out;
   EXPECT_TRUE(fc.open(env, &kBinding, &out).isOk());
   EXPECT_EQ(fc.stats().keys[2].seals[0], static_cast<uint64_t>(kN));  // pii v2 (index 2)
-  EXPECT_EQ(fc.stats().keys[2].epochs, 1u);                          // one RAND_bytes in total
+  EXPECT_EQ(fc.stats().keys[2].epochs, 1u);                           // one RAND_bytes in total
 }
 
 TEST(FieldCipherTest, SaltAndNonceUniquenessAcrossEpochs) {
@@ -400,8 +403,7 @@ TEST(FieldCipherTest, EpochRollsAtTheThresholdAndOldEpochsStillOpen) {
   std::vector<std::string> envs;
   std::vector<std::vector<uint8_t>> salts;
   for (int i = 0; i < 10; ++i) {
-    envs.push_back(sealOk(fc, Mode::kRandomized, kBinding, ValueType::kNumber,
-                          std::to_string(i)));
+    envs.push_back(sealOk(fc, Mode::kRandomized, kBinding, ValueType::kNumber, std::to_string(i)));
     const auto bin = decodeEnvelope(envs.back());
     salts.emplace_back(bin.begin() + 6, bin.begin() + 6 + kEpochSaltSize);
     // Counter restarts at 1 in each epoch.
@@ -435,8 +437,8 @@ TEST(FieldCipherTest, RandomSourceFailureEmitsNothing) {
   EXPECT_EQ(s.code(), common::Code::kInternal);
   EXPECT_EQ(out, "untouched");
   // Deterministic sealing needs no randomness.
-  EXPECT_TRUE(fc.seal(Mode::kDeterministic, "pii", kBinding, ValueType::kString, "\"x\"", &out)
-                  .isOk());
+  EXPECT_TRUE(
+      fc.seal(Mode::kDeterministic, "pii", kBinding, ValueType::kString, "\"x\"", &out).isOk());
 
   // RNG fails exactly when an exhausted epoch must roll: refuse rather than reuse.
   SequenceRandomForTest seq(3);
@@ -507,6 +509,28 @@ TEST(FieldCipherTest, StatsCountPerKeyAndMode) {
   EXPECT_EQ(s.keys[1].seals[0] + s.keys[1].opens[0], 0u);
   EXPECT_EQ(s.failures.size(), 14u);
   EXPECT_EQ(s.failureCount("crypto.auth_failed"), 0u);
+}
+
+TEST(FieldCipherTest, HugeValuesRoundTripAndOversizedAreRefused) {
+  FieldCipher fc(makeKeyring());
+  const std::string big = "[" + std::string(2 << 20, '1') + "]";  // 2 MiB, scratch is released
+  for (Mode mode : {Mode::kRandomized, Mode::kDeterministic}) {
+    std::string env, out;
+    ASSERT_TRUE(fc.seal(mode, "pii", kBinding, ValueType::kArray, big, &env).isOk());
+    ASSERT_TRUE(fc.open(env, &kBinding, &out).isOk());
+    EXPECT_EQ(out, big);
+    // Small values keep working after the scratch was released.
+    EXPECT_EQ(fc.open(sealOk(fc, mode, kBinding, ValueType::kTrue, "true"), &kBinding, &out)
+                  .status()
+                  .isOk(),
+              true);
+  }
+  std::string s;
+  const std::string too_big(kMaxTokenSize + 1, '1');
+  auto r = fc.seal(Mode::kRandomized, "pii", kBinding, ValueType::kNumber, too_big, &s);
+  EXPECT_EQ(r.detail(), "crypto.too_large");
+  EXPECT_EQ(r.httpStatus(), 413);
+  EXPECT_TRUE(s.empty());
 }
 
 TEST(FieldCipherTest, PrefixCheck) {

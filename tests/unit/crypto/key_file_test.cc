@@ -91,13 +91,12 @@ TEST_F(KeyFileTest, MissingEmptyMalformedWrongSize) {
 
   EXPECT_EQ(readKeyFile(write("empty", "", 0600), 32).status().detail(), "keys.bad_key");
   EXPECT_EQ(readKeyFile(write("blank", "\n\n", 0600), 32).status().detail(), "keys.bad_key");
-  EXPECT_EQ(readKeyFile(write("bad", "not base64!\n", 0600), 32).status().detail(),
-            "keys.bad_key");
-  EXPECT_EQ(readKeyFile(write("split", "AQIDBAUGBwgJCgsMDQ4P\nEBESExQVFhcYGRobHB0eHyA=\n", 0600),
-                        32)
-                .status()
-                .detail(),
-            "keys.bad_key");
+  EXPECT_EQ(readKeyFile(write("bad", "not base64!\n", 0600), 32).status().detail(), "keys.bad_key");
+  EXPECT_EQ(
+      readKeyFile(write("split", "AQIDBAUGBwgJCgsMDQ4P\nEBESExQVFhcYGRobHB0eHyA=\n", 0600), 32)
+          .status()
+          .detail(),
+      "keys.bad_key");
   auto wrong = readKeyFile(write("wrong", kKey64, 0600), kKekSize);
   EXPECT_EQ(wrong.status().detail(), "keys.wrong_size");
   EXPECT_NE(wrong.status().message().find("64-byte"), std::string_view::npos);

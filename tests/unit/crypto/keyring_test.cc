@@ -100,7 +100,8 @@ TEST(KeyringTest, FromClonesForAddingAVersion) {
   ASSERT_TRUE(r.isOk());
   EXPECT_EQ((*r)->primary("pii")->id, 0x55555555u);
   EXPECT_EQ((*r)->versions().size(), 4u);
-  EXPECT_TRUE((*r)->byId(0x11111111)->material.constantTimeEquals(ring->byId(0x11111111)->material));
+  EXPECT_TRUE(
+      (*r)->byId(0x11111111)->material.constantTimeEquals(ring->byId(0x11111111)->material));
   // The original is untouched.
   EXPECT_EQ(ring->primary("pii")->version, 2u);
 }
@@ -139,8 +140,7 @@ TEST(KeyWrapTest, RoundTripAndBinding) {
   for (size_t i = 1; i < wrapped->size(); ++i) {
     std::string w = *wrapped;
     w[i] ^= 0x40;
-    EXPECT_EQ(unwrapKey(kek, "pii", 2, 0xabcdef01, w).status().detail(), "keys.unwrap_failed")
-        << i;
+    EXPECT_EQ(unwrapKey(kek, "pii", 2, 0xabcdef01, w).status().detail(), "keys.unwrap_failed") << i;
   }
   std::string w = *wrapped;
   w[0] = 2;

@@ -143,8 +143,8 @@ TEST_F(CliKeysTest, SecondKeygenAddsAPrimaryVersionAndOldEnvelopesStillOpen) {
     ASSERT_TRUE(fc.seal(crypto::Mode::kRandomized, "pii", binding, crypto::ValueType::kString,
                         "\"old\"", &old_r)
                     .isOk());
-    ASSERT_TRUE(fc.seal(crypto::Mode::kDeterministic, "pii", binding,
-                        crypto::ValueType::kString, "\"old\"", &old_d)
+    ASSERT_TRUE(fc.seal(crypto::Mode::kDeterministic, "pii", binding, crypto::ValueType::kString,
+                        "\"old\"", &old_d)
                     .isOk());
   }
 
@@ -176,9 +176,9 @@ TEST_F(CliKeysTest, SecondKeygenAddsAPrimaryVersionAndOldEnvelopesStillOpen) {
   ASSERT_TRUE(fc.open(old_d, &binding, &out).isOk());
   EXPECT_EQ(out, "\"old\"\"old\"");
   std::string fresh;
-  ASSERT_TRUE(fc.seal(crypto::Mode::kRandomized, "pii", binding, crypto::ValueType::kNull, "null",
-                      &fresh)
-                  .isOk());
+  ASSERT_TRUE(
+      fc.seal(crypto::Mode::kRandomized, "pii", binding, crypto::ValueType::kNull, "null", &fresh)
+          .isOk());
   auto o2 = fc.open(fresh, &binding, &out);
   ASSERT_TRUE(o2.isOk());
   EXPECT_EQ(o2->key_id, (*v2)->primary("pii")->id);
@@ -187,15 +187,16 @@ TEST_F(CliKeysTest, SecondKeygenAddsAPrimaryVersionAndOldEnvelopesStillOpen) {
 TEST_F(CliKeysTest, KekFromEnvironment) {
   const auto kek = crypto::testing::sequentialSecret(32, 77);
   ::setenv("COSMOSEAL_CLI_TEST_KEK", crypto::base64Encode(kek.view()).c_str(), 1);
-  const auto r = keygen({"--keyring", keyring_, "--kek-env", "COSMOSEAL_CLI_TEST_KEK", "--key", "pii"});
+  const auto r =
+      keygen({"--keyring", keyring_, "--kek-env", "COSMOSEAL_CLI_TEST_KEK", "--key", "pii"});
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_FALSE(fs::exists(kek_));
   EXPECT_TRUE(loadKeyringFile(keyring_, &kek).isOk());
   const auto s = show({"--keyring", keyring_, "--kek-env", "COSMOSEAL_CLI_TEST_KEK"});
   EXPECT_EQ(s.code, 0) << s.err;
   ::unsetenv("COSMOSEAL_CLI_TEST_KEK");
-  const auto missing = keygen({"--keyring", keyring_, "--kek-env", "COSMOSEAL_CLI_TEST_KEK",
-                               "--key", "pii"});
+  const auto missing =
+      keygen({"--keyring", keyring_, "--kek-env", "COSMOSEAL_CLI_TEST_KEK", "--key", "pii"});
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("keys.env_missing"), std::string::npos) << missing.err;
 }
@@ -204,9 +205,9 @@ TEST_F(CliKeysTest, UsageErrorsExit2) {
   const std::vector<std::vector<std::string>> bad = {
       {},
       {"--keyring", "k"},
-      {"--keyring", "k", "--key", "pii"},                                     // no KEK
+      {"--keyring", "k", "--key", "pii"},                                       // no KEK
       {"--keyring", "k", "--kek-file", "f", "--kek-env", "V", "--key", "pii"},  // both
-      {"--keyring", "k", "--kek-file", "f", "--key"},                         // missing value
+      {"--keyring", "k", "--kek-file", "f", "--key"},                           // missing value
       {"--keyring", "k", "--kek-file", "f", "--key", "bad name"},
       {"--keyring", "k", "--kek-file", "f", "--key", "pii", "--colour", "red"},
       {"--keyring", "k", "--kek-file", "f", "--key", "pii", "extra"},

@@ -98,9 +98,10 @@ TEST_F(KeyringFileTest, SaveLoadRoundTripWrapped) {
 }
 
 TEST_F(KeyringFileTest, RawDevelopmentEntriesLoadWithoutKek) {
-  const std::string text = "version: 1\nkeys:\n  - name: pii\n    primary: 1\n    versions:\n"
-                           "      - version: 1\n        id: \"0000abcd\"\n        raw: \"" +
-                           rawB64(5) + "\"\n";
+  const std::string text =
+      "version: 1\nkeys:\n  - name: pii\n    primary: 1\n    versions:\n"
+      "      - version: 1\n        id: \"0000abcd\"\n        raw: \"" +
+      rawB64(5) + "\"\n";
   auto r = parseKeyringText(text, "dev.yaml", nullptr);
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   EXPECT_EQ((*r)->primary("pii")->id, 0xabcdu);
@@ -187,8 +188,8 @@ TEST_F(KeyringFileTest, SchemaErrorsWithPositions) {
     const char* words;  // part of the message
   };
   const std::string head = "version: 1\nkeys:\n  - name: pii\n    primary: 1\n    versions:\n";
-  const std::string v1 = "      - version: 1\n        id: \"00000001\"\n        raw: \"" + raw1 +
-                         "\"\n";
+  const std::string v1 =
+      "      - version: 1\n        id: \"00000001\"\n        raw: \"" + raw1 + "\"\n";
   const Case cases[] = {
       {head + v1 + "        colour: red\n", "keys.bad_keyring", "9:9", "unknown field 'colour'"},
       {"version: 2\nkeys: []\n", "keys.bad_keyring", "1:10", "not supported"},
@@ -199,8 +200,10 @@ TEST_F(KeyringFileTest, SchemaErrorsWithPositions) {
       {"- a\n- b\n", "keys.bad_keyring", "1:1", "must be a mapping"},
       {"", "keys.bad_keyring", "", "empty"},
       // Duplicate ids across keys: both places named.
-      {head + v1 + "  - name: cards\n    primary: 1\n    versions:\n      - version: 1\n"
-                   "        id: \"00000001\"\n        raw: \"" + raw2 + "\"\n",
+      {head + v1 +
+           "  - name: cards\n    primary: 1\n    versions:\n      - version: 1\n"
+           "        id: \"00000001\"\n        raw: \"" +
+           raw2 + "\"\n",
        "keys.duplicate_id", "13:13", "t.yaml:7:13"},
       {head + v1 + "      - version: 1\n        id: \"00000002\"\n        raw: \"" + raw2 + "\"\n",
        "keys.duplicate_version", "9:18", "version 1 twice"},
@@ -239,8 +242,8 @@ TEST_F(KeyringFileTest, SchemaErrorsWithPositions) {
     const auto s = parseError(c.text);
     EXPECT_EQ(s.detail(), c.detail) << c.text << "\n" << s.message();
     const std::string msg(s.message());
-    EXPECT_NE(msg.find(std::string("t.yaml:") + c.where), std::string::npos)
-        << c.text << "\n" << msg;
+    EXPECT_NE(msg.find(std::string("t.yaml:") + c.where), std::string::npos) << c.text << "\n"
+                                                                             << msg;
     EXPECT_NE(msg.find(c.words), std::string::npos) << msg;
   }
 }
