@@ -1,5 +1,10 @@
 # Warning and hardening flags for cosmoseal's own targets (never for third-party code).
-set(COSMOSEAL_WARNINGS -Wall -Wextra -Werror -Wshadow=local -Wnon-virtual-dtor -Wno-missing-field-initializers)
+set(COSMOSEAL_WARNINGS -Wall -Wextra -Werror -Wnon-virtual-dtor -Wno-missing-field-initializers)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  list(APPEND COSMOSEAL_WARNINGS -Wshadow=local)  # gcc only; clang spells it differently
+else()
+  list(APPEND COSMOSEAL_WARNINGS -Wshadow-uncaptured-local)
+endif()
 set(COSMOSEAL_HARDENING -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-plt)
 
 if(COSMOSEAL_SANITIZE)
