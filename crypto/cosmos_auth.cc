@@ -25,26 +25,6 @@ int hexValue(char c) noexcept {
   return -1;
 }
 
-// Percent-decodes `in` into *out. '+' is kept literally (this is not form encoding).
-bool percentDecode(std::string_view in, std::string* out) {
-  out->clear();
-  out->reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c != '%') {
-      out->push_back(c);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = hexValue(in[i + 1]);
-    const int lo = hexValue(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>((hi << 4) | lo));
-    i += 2;
-  }
-  return true;
-}
-
 common::Status badPath(std::string message) {
   return common::Status(common::Code::kInvalidArgument, "auth.bad_path", std::move(message));
 }
@@ -105,6 +85,25 @@ bool parseDigits(std::string_view text, size_t pos, size_t digits, int* out) noe
 
 }  // namespace
 
+bool percentDecode(std::string_view in, std::string* out) {
+  out->clear();
+  out->reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c != '%') {
+      out->push_back(c);
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int hi = hexValue(in[i + 1]);
+    const int lo = hexValue(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out->push_back(static_cast<char>((hi << 4) | lo));
+    i += 2;
+  }
+  return true;
+}
+
 common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request_target) {
   std::string_view path = request_target;
   const size_t q = path.find('?');
@@ -128,7 +127,12 @@ common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request
     if (slash == std::string_view::npos) break;
     path.remove_prefix(slash + 1);
   }
+  return cosmosResourceFromSegments(std::move(res.segments));
+}
 
+CosmosResource cosmosResourceFromSegments(std::vector<std::string> segments) {
+  CosmosResource res;
+  res.segments = std::move(segments);
   const size_t n = res.segments.size();
   if (n == 0) return res;
   if (n == 2 && res.segments[0] == "offers") {

@@ -42,6 +42,15 @@ struct CosmosResource {
 // decodes to contain '/', '\0' (ambiguous: the signed link could not be told apart).
 common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request_target);
 
+// Derives type and link from already percent-decoded path segments (the same rule as
+// cosmosResourceFromPath, which splits and decodes first). The proxy signs with the segments its
+// strict route classifier decoded, so routing and signing can never read a path differently.
+CosmosResource cosmosResourceFromSegments(std::vector<std::string> segments);
+
+// Percent-decodes `in` (hex in either case; '+' stays '+': this is not form encoding).
+// False on a malformed escape.
+bool percentDecode(std::string_view in, std::string* out);
+
 // "lower(verb)\nlower(type)\nlink\nlower(x_ms_date)\nlower(date) or ''\n" (ASCII lowercasing).
 // The 5th field is the lowercased `date` only when `x_ms_date` is empty.
 std::string cosmosStringToSign(std::string_view verb, std::string_view type, std::string_view link,

@@ -1,5 +1,8 @@
 #include "policy/route.h"
 
+#include "crypto/cosmos_auth.h"
+#include "policy/json_text.h"
+
 #include <utility>
 
 namespace cosmoseal::policy {
@@ -13,13 +16,6 @@ namespace {
 
 Status badPath(std::string message) {
   return Status(Code::kInvalidArgument, "route.bad_path", std::move(message));
-}
-
-int hexValue(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // RFC 3986 pchar minus '%' (handled separately): unreserved / sub-delims / ':' / '@'.
@@ -37,73 +33,27 @@ bool isPcharRaw(unsigned char c) noexcept {
 }
 
 // Strict UTF-8 (no overlongs, no surrogates, max U+10FFFF).
-bool isValidUtf8(std::string_view s) noexcept {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
 Status decodeSegment(std::string_view raw, std::string* out) {
-  out->clear();
-  out->reserve(raw.size());
-  for (size_t i = 0; i < raw.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(raw[i]);
-    if (c == '%') {
-      const bool complete = i + 2 < raw.size();
-      int hi = complete ? hexValue(raw[i + 1]) : -1;
-      int lo = complete ? hexValue(raw[i + 2]) : -1;
-      if (hi < 0 || lo < 0) {
-        return badPath("malformed percent-escape in path segment; expected %XX with two hex "
-                       "digits");
-      }
-      unsigned char d = static_cast<unsigned char>(hi * 16 + lo);
-      if (d < 0x20 || d == 0x7f) {
-        return badPath("path segment decodes to a control character; expected none");
-      }
-      if (d == '/' || d == '\\') {
-        return badPath("path segment decodes to '/' or '\\'; expected none (Cosmos ids cannot "
-                       "contain them)");
-      }
-      out->push_back(static_cast<char>(d));
-      i += 2;
-      continue;
-    }
-    if (!isPcharRaw(c)) {
+  for (char ch : raw) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c != '%' && !isPcharRaw(c)) {
       return badPath("path contains a character that must be percent-encoded; expected RFC 3986 "
                      "path characters");
     }
-    out->push_back(static_cast<char>(c));
+  }
+  // The same decoder the signature uses (crypto/cosmos_auth.h), then our stricter checks.
+  if (!crypto::percentDecode(raw, out)) {
+    return badPath("malformed percent-escape in path segment; expected %XX with two hex digits");
+  }
+  for (char ch : *out) {
+    const auto d = static_cast<unsigned char>(ch);
+    if (d < 0x20 || d == 0x7f) {
+      return badPath("path segment decodes to a control character; expected none");
+    }
+    if (d == '/' || d == '\\') {
+      return badPath("path segment decodes to '/' or '\\'; expected none (Cosmos ids cannot "
+                     "contain them)");
+    }
   }
   if (!isValidUtf8(*out)) return badPath("path segment is not valid UTF-8; expected UTF-8");
   if (*out == "." || *out == "..") {
@@ -574,7 +524,7 @@ RouteDecision reject(RouteDecision d, Code code, std::string_view detail, std::s
 RouteDecision decideRoute(const Route& route, const PolicySet* policies) {
   RouteDecision d;
   if (route.kind == ResourceKind::kAddresses) {
-    return reject(std::move(d), Code::kPermissionDenied, "route.direct_mode",
+    return reject(std::move(d), Code::kPermissionDenied, "discovery.direct_mode_refused",
                   "Direct mode (/addresses) is not supported through cosmoseal: protected "
                   "fields would bypass it. Configure the SDK for Gateway mode (.NET: "
                   "ConnectionMode.Gateway; Java: gatewayMode()).");

@@ -56,7 +56,7 @@
 // decideRoute() decision table. "protected" = a policy exists for (database, container).
 //   kind / operation                         | protected: action       | unprotected
 //   -----------------------------------------+-------------------------+-------------------------
-//   addresses (Direct mode)                  | reject 403 route.direct_mode (always)
+//   addresses (Direct mode)                  | reject 403 discovery.direct_mode_refused (always)
 //   account, kAccountRead                    | pass; rewrite_account (discovery rewrite, always)
 //   docs: create, upsert, replace, patch,    | transform request +     | pass
 //         batch, bulk, query, query plan     |   response              |

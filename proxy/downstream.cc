@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "policy/account_rewrite.h"
+#include "policy/route.h"
 
 namespace cosmoseal::proxy {
 
@@ -65,30 +66,27 @@ Exchange::Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> stat
 Exchange::~Exchange() { abort(); }
 
 Status Exchange::start() noexcept {
-  const Config& cfg = configOf(state_);
-  auto resource = crypto::cosmosResourceFromPath(head_.target);
-  if (!resource.isOk()) {
-    return Status(Code::kInvalidArgument, "route.bad_path",
-                  std::string("cannot interpret the request path: ") +
-                      std::string(resource.status().message()));
+  const Runtime& rt = *state_->runtime;
+  const Config& cfg = rt.config();
+  auto route = policy::classifyRequest(head_.method, head_.target, head_.headers);
+  if (!route.isOk()) return route.status();
+  route_ = std::move(route).value();
+  // Direct mode would send documents straight to the backend replicas, in plaintext and around
+  // the sidecar. Refused before authentication: SDKs sign /addresses with another link, and the
+  // answer (switch to Gateway mode) is the same for everyone.
+  if (route_.kind == policy::ResourceKind::kAddresses) {
+    return policy::decideRoute(route_, rt.policies().get()).rejection;
   }
-  resource_ = std::move(resource).value();
-
-  // Direct mode would send documents straight to the backend replicas, in plaintext and
-  // around the sidecar: refuse address resolution loudly.
-  if (!resource_.segments.empty() && resource_.segments[0] == "addresses") {
-    return Status(Code::kPermissionDenied, "discovery.direct_mode_refused",
-                  "Direct (RNTBD) connection mode is not supported through cosmoseal: configure "
-                  "the Cosmos SDK for Gateway mode (.NET: ConnectionMode.Gateway, Java: "
-                  "gatewayMode())");
-  }
+  // Sign with the segments the strict classifier decoded: routing and signing read one path.
+  resource_ = crypto::cosmosResourceFromSegments(route_.segments);
 
   auto client = state_->auth.verify(head_.method, resource_, head_.headers,
                                     conn_->worker()->shared().clock->unixSeconds());
   if (!client.isOk()) return client.status();
   client_ = *client;
 
-  if (resource_.segments.empty() && head_.method == "GET") kind_ = Kind::kAccount;
+  decision_ = policy::decideRoute(route_, rt.policies().get());
+  if (decision_.action == policy::RouteDecision::Action::kReject) return decision_.rejection;
 
   if (head_.framing == Framing::kContentLength &&
       head_.content_length > cfg.limits.max_body_bytes) {
@@ -193,7 +191,7 @@ void Exchange::onUpstreamFailed(const Status& status, bool response_started) noe
 
 Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
   response_ = std::move(head);
-  if (kind_ == Kind::kAccount && response_.status == 200 &&
+  if (decision_.rewrite_account && response_.status == 200 &&
       response_.framing != Framing::kNone) {
     const std::string* enc = response_.headers.get("content-encoding");
     if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
@@ -289,7 +287,7 @@ Status Exchange::onUpstreamBody(std::string_view data) noexcept {
 
 Status Exchange::finishBufferedResponse() noexcept {
   std::string body;
-  if (kind_ == Kind::kAccount) {
+  if (decision_.rewrite_account) {
     const std::string own = conn_->ownOrigin(head_.headers) + "/";
     int rewritten = 0;
     auto r = policy::rewriteAccountDocument(response_body_, own, &rewritten);

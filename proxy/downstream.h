@@ -22,6 +22,7 @@
 
 #include "common/status.h"
 #include "crypto/cosmos_auth.h"
+#include "policy/route.h"
 #include "proxy/http1.h"
 #include "proxy/stream.h"
 #include "proxy/upstream.h"
@@ -57,8 +58,6 @@ class Exchange final : public UpstreamUser {
   void onUpstreamDrained() noexcept override;
 
  private:
-  enum class Kind : uint8_t { kPassThrough, kAccount };
-
   void sendUpstream() noexcept;
   void buildUpstreamHead(std::string* out) noexcept;
   void startResponse(int status, std::string_view reason, common::HeaderMap headers,
@@ -70,9 +69,10 @@ class Exchange final : public UpstreamUser {
   DownstreamConnection* conn_;
   std::shared_ptr<ThreadState> state_;
   MessageHead head_;
+  policy::Route route_;
+  policy::RouteDecision decision_;
   crypto::CosmosResource resource_;
   const ClientEntry* client_ = nullptr;
-  Kind kind_ = Kind::kPassThrough;
   std::string body_;  // buffered request body
   bool request_complete_ = false;
 

@@ -2,6 +2,9 @@
 
 #include "common/log.h"
 #include "crypto/key_file.h"
+#include "crypto/keyring.h"
+#include "policy/policy.h"
+#include "proxy/keyring_file.h"
 
 namespace cosmoseal::proxy {
 
@@ -66,6 +69,19 @@ common::StatusOr<std::shared_ptr<const Runtime>> Runtime::build(Config config,
   rt->upstream_host_header_ =
       c.upstream.port == default_port ? host : host + ":" + std::to_string(c.upstream.port);
   rt->upstream_origin_ = (https ? "https://" : "http://") + rt->upstream_host_header_;
+  if (c.keys) {
+    auto kek = loadKek(c.keys->kek_file, c.keys->kek_env);
+    if (!kek.isOk()) return kek.status().withContext("keys");
+    auto keyring = loadKeyringFile(c.keys->keyring_file, &*kek);
+    if (!keyring.isOk()) return keyring.status();
+    rt->keyring_ = std::move(keyring).value();
+  }
+  const crypto::Keyring* ring = rt->keyring_.get();
+  auto policies = policy::PolicySet::create(c.policies, [ring](std::string_view name) {
+    return ring != nullptr && ring->primary(name) != nullptr;
+  });
+  if (!policies.isOk()) return policies.status();
+  rt->policies_ = std::move(policies).value();
   return std::shared_ptr<const Runtime>(std::move(rt));
 }
 

@@ -440,7 +440,7 @@ TEST_F(DecideTest, Rejections) {
            {"GET", kProtected + "/docs/a1/attachments", sdk(), "route.unclassified", 400},
            {"POST", kProtected + "/docs", sdk({kJson, {"x-ms-documentdb-isquery", "yes"}}),
             "route.unclassified", 400},
-           {"GET", "/addresses?$resolveFor=dbs%2Fshop", sdk(), "route.direct_mode", 403},
+           {"GET", "/addresses?$resolveFor=dbs%2Fshop", sdk(), "discovery.direct_mode_refused", 403},
            {"POST", "/dbs/gAACAA==/colls/gAACAIAAAAE=/docs", sdk({kJson}), "route.rid_path", 400},
        }) {
     RouteDecision d = decide(c.method, c.target, c.headers);
