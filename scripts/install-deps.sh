@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# Installs what cosmoseal needs to build, test and demo on Debian 12. Idempotent: packages that are
-# already present are not touched, and apt-get runs only when something is missing.
+# Installs what cosmoseal needs to build, test and run the demo on Debian 12. Idempotent: apt-get
+# runs only when a package is missing, npm only when the lock file changed.
 #   scripts/install-deps.sh            build + test + demo dependencies
-#   scripts/install-deps.sh --bench    also the comparison tools (nginx, gnuplot)
+#   scripts/install-deps.sh --bench    also the comparison tools (nginx, gnuplot, perf)
+#   scripts/install-deps.sh --fuzz     also clang-14's libFuzzer runtime
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Node.js >= 20 is needed by the e2e tests and the demo (@vercel/cosmosdb-server, @azure/cosmos).
+NODE_MIN_MAJOR=20
+NODE_FALLBACK_VERSION=20.20.2  # from the npm registry (node-linux-<arch>) if Debian's is older
+
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates openssl curl
       libuv1-dev libssl-dev libsimdjson-dev libyaml-cpp-dev node-llhttp
-      libgtest-dev libgmock-dev libbenchmark-dev nodejs npm iproute2 procps)
+      libgtest-dev libgmock-dev libbenchmark-dev iproute2 procps)
 for arg in "$@"; do
   case "$arg" in
     --bench) PKGS+=(nginx-light gnuplot-nox linux-perf) ;;
+    --fuzz) PKGS+=(clang-14 libclang-rt-14-dev) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -22,27 +33,35 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
-# Debian's own nodejs is older than what the real SDK wants; a newer node from elsewhere is fine.
-if command -v node >/dev/null 2>&1; then
-  missing=("${missing[@]/nodejs}")
-  missing=("${missing[@]/npm}")
-fi
-read -r -a missing <<<"${missing[*]:-}"
-
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"
-  SUDO=""
-  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "install-deps: all Debian packages present"
 fi
 
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-if [ "$node_major" -lt 20 ]; then
-  echo "install-deps: Node.js >= 20 is required by @vercel/cosmosdb-server and @azure/cosmos (found $node_major)" >&2
-  exit 1
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+if [ "$(node_major)" -lt "$NODE_MIN_MAJOR" ]; then
+  case "$(uname -m)" in
+    x86_64) arch=x64 ;;
+    aarch64) arch=arm64 ;;
+    *) echo "install-deps: Node.js >= $NODE_MIN_MAJOR is required; install it for $(uname -m)" >&2; exit 1 ;;
+  esac
+  dest=/usr/local/lib/cosmoseal-node-$NODE_FALLBACK_VERSION
+  echo "install-deps: Node.js $(node_major) is too old; installing Node.js $NODE_FALLBACK_VERSION into $dest"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "node-linux-$arch@$NODE_FALLBACK_VERSION" >/dev/null && tar xzf ./*.tgz)
+  $SUDO rm -rf "$dest"
+  $SUDO mkdir -p "$dest"
+  $SUDO cp -a "$tmp/package/." "$dest/"
+  rm -rf "$tmp"
+  $SUDO ln -sf "$dest/bin/node" /usr/local/bin/node
+  hash -r
+  if [ "$(node_major)" -lt "$NODE_MIN_MAJOR" ]; then
+    echo "install-deps: /usr/local/bin/node is not first in PATH; put /usr/local/bin before /usr/bin" >&2
+    exit 1
+  fi
 fi
 
 # The e2e test project: the real @azure/cosmos SDK and the real @vercel/cosmosdb-server, pinned.
