@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "policy/account_rewrite.h"
+#include "policy/container_meta.h"
 #include "policy/route.h"
 
 namespace cosmoseal::proxy {
@@ -47,6 +48,25 @@ bool nominatedByConnection(const HeaderMap& h, std::string_view name) {
     }
   }
   return false;
+}
+
+// RFC 3986 unreserved characters stay; everything else is %XX (upper-case hex).
+std::string percentEncodeSegment(std::string_view s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
 }
 
 bool isIdempotent(std::string_view method) {
@@ -113,7 +133,126 @@ Status Exchange::onRequestBody(std::string_view data) noexcept {
 
 void Exchange::onRequestComplete() noexcept {
   request_complete_ = true;
+  continueRequest();
+}
+
+bool Exchange::needsPartitionKeyPlan() const noexcept {
+  if (decision_.policy == nullptr) return false;
+  using Op = policy::Operation;
+  switch (route_.op) {
+    case Op::kCreate:
+    case Op::kUpsert:
+    case Op::kReplace:
+    case Op::kPatch:
+    case Op::kBatch:
+    case Op::kBulk:
+      return true;
+    default:
+      return route_.has_partition_key_header;
+  }
+}
+
+void Exchange::continueRequest() noexcept {
+  if (needsPartitionKeyPlan() && !pk_plan_ready_) {
+    Status s = resolvePartitionKeyPlan();
+    if (!s.isOk()) {
+      done_ = true;
+      conn_->localReply(s, false);
+      return;
+    }
+    if (!pk_plan_ready_) return;  // a metadata read is in flight; onPartitionKeyFetched resumes
+  }
+  Status s = transformRequest();
+  if (!s.isOk()) {
+    done_ = true;
+    conn_->localReply(s, false);
+    return;
+  }
+  stage_ = Stage::kMain;
   sendUpstream();
+}
+
+Status Exchange::resolvePartitionKeyPlan() noexcept {
+  const policy::ContainerPolicy& p = *decision_.policy;
+  std::vector<std::string> paths;
+  if (p.partitionKeyKnown()) {
+    for (const policy::PartitionKeyPath& k : p.partitionKeyPaths()) paths.push_back(k.path);
+  } else if (auto cached = conn_->worker()->shared().partition_keys.get(route_.database,
+                                                                          route_.container)) {
+    paths = std::move(*cached);
+  } else {
+    // Unknown: read the container's metadata ourselves (signed with the account key) before the
+    // request may go anywhere. Its partition-key header may hold a protected value.
+    stage_ = Stage::kFetchPartitionKey;
+    sendUpstream();
+    return Status::ok();
+  }
+  auto plan = policy::planPartitionKey(p, paths);
+  if (!plan.isOk()) return plan.status();
+  pk_rules_ = std::move(plan).value();
+  pk_plan_ready_ = true;
+  return Status::ok();
+}
+
+void Exchange::onPartitionKeyFetched() noexcept {
+  const int status = response_.status;
+  std::string body = std::move(response_body_);
+  response_body_.clear();
+  response_ = MessageHead();
+  buffer_response_ = false;
+  stage_ = Stage::kMain;
+  if (status != 200) {
+    done_ = true;
+    conn_->localReply(
+        Status(status == 404 ? Code::kNotFound : Code::kBadGateway,
+               "policy.partition_key_unresolved",
+               "cannot read the partition key of protected container " + route_.database + "/" +
+                   route_.container + " (metadata read answered " + std::to_string(status) +
+                   "); nothing was sent"),
+        false);
+    return;
+  }
+  auto coll = policy::parseCollection(body);
+  if (!coll.isOk()) {
+    done_ = true;
+    conn_->localReply(coll.status(), false);
+    return;
+  }
+  conn_->worker()->shared().partition_keys.put(route_.database, route_.container,
+                                               std::move(coll->partition_key_paths));
+  COSMOSEAL_LOG(kInfo) << "learned partition key of " << route_.database << "/"
+                       << route_.container << " from its metadata";
+  continueRequest();
+}
+
+Status Exchange::transformRequest() noexcept {
+  if (!decision_.transform_request_body && decision_.partition_key ==
+                                               policy::PartitionKeyAction::kNone) {
+    return Status::ok();
+  }
+  // Field encryption is not wired into the data path yet: refuse rather than forward plaintext
+  // of a protected container.
+  return Status(Code::kNotImplemented, "policy.not_available",
+                "field encryption for " + route_.database + "/" + route_.container +
+                    " is not available in this build; the request was not forwarded");
+}
+
+void Exchange::buildMetadataRequest(std::string* out) noexcept {
+  const Runtime& rt = *state_->runtime;
+  std::string target = "/dbs/" + percentEncodeSegment(route_.database) + "/colls/" +
+                       percentEncodeSegment(route_.container);
+  crypto::CosmosResource res =
+      crypto::cosmosResourceFromSegments({"dbs", route_.database, "colls", route_.container});
+  HeaderMap h;
+  h.add("Host", rt.upstreamHostHeader());
+  h.add("x-ms-date", crypto::formatHttpDate(conn_->worker()->shared().clock->unixSeconds()));
+  h.add("x-ms-version", head_.headers.getOr("x-ms-version", "2020-07-15"));
+  h.add("Accept", "application/json");
+  h.add("Accept-Encoding", "identity");
+  h.add("User-Agent", "cosmoseal");
+  Status s = state_->auth.resign("GET", res, &h);
+  (void)s;  // a failure leaves no authorization: the upstream answers 401, handled as an error
+  appendRequestHead(out, "GET", target, h);
 }
 
 void Exchange::sendUpstream() noexcept {
@@ -157,6 +296,13 @@ void Exchange::onUpstreamReady(UpstreamConnection* conn) noexcept {
   waiting_for_upstream_ = false;
   upstream_ = conn;
   std::string out;
+  if (stage_ == Stage::kFetchPartitionKey) {
+    buildMetadataRequest(&out);
+    conn->setNoBodyExpected(false);
+    conn->send(out);
+    conn->flush(true);
+    return;
+  }
   buildUpstreamHead(&out);
   out.append(body_);
   conn->setNoBodyExpected(head_.method == "HEAD");
@@ -186,11 +332,32 @@ void Exchange::onUpstreamFailed(const Status& status, bool response_started) noe
     return;
   }
   done_ = true;
+  if (stage_ == Stage::kFetchPartitionKey) {
+    conn_->localReply(Status(Code::kBadGateway, "policy.partition_key_unresolved",
+                             "cannot read the partition key of protected container " +
+                                 route_.database + "/" + route_.container + ": " +
+                                 std::string(status.message()) + "; nothing was sent"),
+                      false);
+    return;
+  }
   conn_->localReply(status, false);
 }
 
 Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
   response_ = std::move(head);
+  if (stage_ == Stage::kFetchPartitionKey) {
+    buffer_response_ = true;
+    return Status::ok();
+  }
+  const bool ok = response_.status >= 200 && response_.status < 300;
+  learn_metadata_ = ok && !state_->runtime->policies()->empty() &&
+                    (route_.kind == policy::ResourceKind::kCollection ||
+                     route_.kind == policy::ResourceKind::kCollectionFeed) &&
+                    head_.method != "DELETE";
+  if (learn_metadata_ && response_.framing != Framing::kNone) {
+    buffer_response_ = true;
+    return Status::ok();
+  }
   if (decision_.rewrite_account && response_.status == 200 &&
       response_.framing != Framing::kNone) {
     const std::string* enc = response_.headers.get("content-encoding");
@@ -300,6 +467,7 @@ Status Exchange::finishBufferedResponse() noexcept {
     COSMOSEAL_LOG(kDebug) << "account discovery: " << rewritten << " endpoint(s) rewritten to "
                           << own;
   } else {
+    if (learn_metadata_) learnFromMetadata(response_body_);
     body = std::move(response_body_);
   }
   HeaderMap headers = std::move(response_.headers);
@@ -309,7 +477,42 @@ Status Exchange::finishBufferedResponse() noexcept {
   return Status::ok();
 }
 
+void Exchange::learnFromMetadata(std::string_view body) noexcept {
+  PartitionKeyCache& cache = conn_->worker()->shared().partition_keys;
+  const policy::PolicySet& policies = *state_->runtime->policies();
+  auto remember = [&](policy::CollectionInfo& c) {
+    if (policies.find(route_.database, c.id) != nullptr) {
+      cache.put(route_.database, c.id, std::move(c.partition_key_paths));
+    }
+  };
+  // A collection read/replace or create answers with the collection; a list or query with
+  // {"DocumentCollections":[...]}. Metadata we cannot read is simply not learned.
+  const bool single = route_.kind == policy::ResourceKind::kCollection ||
+                      route_.op == policy::Operation::kMetadataCreate;
+  if (single) {
+    auto c = policy::parseCollection(body);
+    if (c.isOk()) remember(*c);
+    return;
+  }
+  auto list = policy::parseCollectionList(body);
+  if (!list.isOk()) return;
+  for (policy::CollectionInfo& c : *list) remember(c);
+}
+
 void Exchange::onUpstreamComplete() noexcept {
+  if (stage_ == Stage::kFetchPartitionKey) {
+    releaseUpstream(response_.keep_alive);
+    onPartitionKeyFetched();
+    return;
+  }
+  if (head_.method == "DELETE" && response_.status >= 200 && response_.status < 300) {
+    PartitionKeyCache& cache = conn_->worker()->shared().partition_keys;
+    if (route_.kind == policy::ResourceKind::kCollection) {
+      cache.forget(route_.database, route_.container);
+    } else if (route_.kind == policy::ResourceKind::kDatabase) {
+      cache.forgetDatabase(route_.database);
+    }
+  }
   if (buffer_response_) {
     Status s = finishBufferedResponse();
     if (!s.isOk()) {

@@ -58,6 +58,16 @@ class Exchange final : public UpstreamUser {
   void onUpstreamDrained() noexcept override;
 
  private:
+  enum class Stage : uint8_t { kMain, kFetchPartitionKey };
+
+  bool needsPartitionKeyPlan() const noexcept;
+  // Partition-key plan, request transform, then the upstream request.
+  void continueRequest() noexcept;
+  common::Status resolvePartitionKeyPlan() noexcept;
+  void onPartitionKeyFetched() noexcept;
+  void buildMetadataRequest(std::string* out) noexcept;
+  void learnFromMetadata(std::string_view body) noexcept;
+  common::Status transformRequest() noexcept;
   void sendUpstream() noexcept;
   void buildUpstreamHead(std::string* out) noexcept;
   void startResponse(int status, std::string_view reason, common::HeaderMap headers,
@@ -75,6 +85,11 @@ class Exchange final : public UpstreamUser {
   const ClientEntry* client_ = nullptr;
   std::string body_;  // buffered request body
   bool request_complete_ = false;
+  Stage stage_ = Stage::kMain;
+  // Per partition-key component: the rule protecting it, or nullptr (valid if pk_plan_ready_).
+  std::vector<const policy::FieldRule*> pk_rules_;
+  bool pk_plan_ready_ = false;
+  bool learn_metadata_ = false;  // tap collection metadata for partition-key paths
 
   UpstreamConnection* upstream_ = nullptr;
   bool waiting_for_upstream_ = false;

@@ -15,6 +15,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "proxy/auth.h"
+#include "proxy/pk_cache.h"
 #include "proxy/runtime.h"
 #include "proxy/stats.h"
 #include "proxy/upstream.h"
@@ -37,6 +38,7 @@ struct SharedState {
   std::atomic<uint32_t> connections{0};  // open downstream connections, all workers
   std::atomic<bool> draining{false};
   const common::Clock* clock = &common::systemClock();
+  PartitionKeyCache partition_keys;
 };
 
 class Worker {
