@@ -119,8 +119,10 @@ Status Http1Parser::feed(std::string_view data) noexcept {
 Status Http1Parser::resume() noexcept {
   if (dead_ || !paused_) return Status::ok();
   paused_ = false;
+  // Inside a callback the running process() loop resumes llhttp itself, after llhttp has
+  // stopped at the message boundary (so the next head always goes through the guard first).
+  if (in_process_) return Status::ok();
   llhttp_resume(&llhttp_);
-  if (in_process_) return Status::ok();  // the running process() loop continues
   return process();
 }
 
@@ -186,6 +188,7 @@ Status Http1Parser::process() noexcept {
         pos_ += head_len;
       } else if (err == HPE_PAUSED) {
         pos_ += static_cast<size_t>(llhttp_get_error_pos(&llhttp_) - start);
+        if (!paused_) llhttp_resume(&llhttp_);  // the handler already resumed us
       } else {
         result = fail(llhttpError(err));
         break;
@@ -206,6 +209,7 @@ Status Http1Parser::process() noexcept {
         pos_ += len;
       } else if (err == HPE_PAUSED) {
         pos_ += static_cast<size_t>(llhttp_get_error_pos(&llhttp_) - start);
+        if (!paused_) llhttp_resume(&llhttp_);  // the handler already resumed us
       } else {
         result = fail(llhttpError(err));
         break;
@@ -519,8 +523,9 @@ int Http1Parser::onMessageComplete(llhttp_t* p) {
     self->callback_status_ = std::move(s);
     return HPE_USER;
   }
-  // The handler may have resumed already (a synchronous reply); otherwise stop here.
-  return self->paused_ ? HPE_PAUSED : 0;
+  // Always stop llhttp at the message boundary, even if the handler resumed us synchronously:
+  // llhttp must never parse the next message's head itself, the guard goes first.
+  return HPE_PAUSED;
 }
 
 int Http1Parser::onTrailerField(llhttp_t* p, const char*, size_t) {

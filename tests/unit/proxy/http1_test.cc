@@ -403,3 +403,37 @@ TEST(Http1ParserTest, BodyRefusalKeepsItsStatus) {
 
 }  // namespace
 }  // namespace cosmoseal::proxy
+
+namespace cosmoseal::proxy {
+namespace {
+
+// A handler that answers synchronously and resumes the parser from inside onMessageComplete
+// (as a keep-alive local reply does). The next pipelined message must still go through the
+// head guard: here it is a smuggling payload that llhttp alone would accept.
+struct SyncResumer : Recorder {
+  Http1Parser* parser = nullptr;
+  common::Status onMessageComplete() noexcept override {
+    (void)Recorder::onMessageComplete();
+    return parser->resume();
+  }
+};
+
+TEST(Http1ParserTest, SynchronousResumeStillGuardsTheNextMessage) {
+  SyncResumer rec;
+  Http1Parser p(Http1Parser::Kind::kRequest, testLimits(), &rec);
+  rec.parser = &p;
+  // The first message has a body: in the body phase llhttp is handed every buffered byte, so
+  // only the pause at the message boundary keeps it from parsing /b and /c on its own.
+  common::Status s = p.feed(
+      "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
+      "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+      "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello");
+  EXPECT_EQ(s.detail(), "http1.space_before_colon");
+  ASSERT_EQ(rec.heads.size(), 2u);
+  EXPECT_EQ(rec.heads[0].target, "/a");
+  EXPECT_EQ(rec.heads[1].target, "/b");
+  EXPECT_EQ(rec.completes, 2);
+}
+
+}  // namespace
+}  // namespace cosmoseal::proxy
