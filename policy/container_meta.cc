@@ -77,6 +77,105 @@ common::StatusOr<std::vector<CollectionInfo>> parseCollectionList(std::string_vi
   return out;
 }
 
+common::StatusOr<std::string> parseResourceId(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  COSMOSEAL_ASSIGN_OR_RETURN(simdjson::dom::element doc, parseObject(parser, padded));
+  std::string_view id;
+  if (doc["id"].get(id) != simdjson::SUCCESS) return badMetadata("resource body without an id");
+  return std::string(id);
+}
+
+common::StatusOr<std::string> filterResourceList(std::string_view body,
+                                                 std::string_view array_member,
+                                                 const std::function<bool(std::string_view)>& keep,
+                                                 int* removed) {
+  *removed = 0;
+  simdjson::ondemand::parser parser;
+  simdjson::padded_string padded(body);
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object root;
+  if (parser.iterate(padded).get(doc) != simdjson::SUCCESS || doc.get_object().get(root) != simdjson::SUCCESS) {
+    return badMetadata("listing is not a JSON object");
+  }
+  const char* base = padded.data();
+  // Byte ranges: the array's elements (start, end) and the _count value.
+  std::vector<std::pair<size_t, size_t>> drop;
+  size_t count_start = 0, count_end = 0;
+  size_t kept = 0;
+  bool have_count = false;
+  for (auto field : root) {
+    std::string_view key;
+    if (field.unescaped_key().get(key) != simdjson::SUCCESS) return badMetadata("bad listing key");
+    simdjson::ondemand::value v;
+    if (field.value().get(v) != simdjson::SUCCESS) return badMetadata("bad listing value");
+    if (key == "_count") {
+      std::string_view raw = v.raw_json_token();
+      count_start = static_cast<size_t>(raw.data() - base);
+      count_end = count_start + raw.size();
+      while (count_end > count_start && (base[count_end - 1] == ' ' || base[count_end - 1] == '\n' ||
+                                         base[count_end - 1] == '\r' || base[count_end - 1] == '\t')) {
+        --count_end;
+      }
+      have_count = true;
+      continue;
+    }
+    if (key != array_member) continue;
+    simdjson::ondemand::array arr;
+    if (v.get_array().get(arr) != simdjson::SUCCESS) return badMetadata("listing array is not an array");
+    for (auto el : arr) {
+      simdjson::ondemand::object obj;
+      if (el.get_object().get(obj) != simdjson::SUCCESS) return badMetadata("listing element");
+      std::string_view raw;
+      if (obj.raw_json().get(raw) != simdjson::SUCCESS) return badMetadata("listing element");
+      const size_t start = static_cast<size_t>(raw.data() - base);
+      simdjson::dom::parser dp;  // small objects: a DOM read of the id is simplest
+      simdjson::dom::element e;
+      std::string_view id;
+      if (dp.parse(raw.data(), raw.size()).get(e) != simdjson::SUCCESS ||
+          e["id"].get(id) != simdjson::SUCCESS || !keep(id)) {
+        drop.emplace_back(start, start + raw.size());
+      } else {
+        ++kept;
+      }
+    }
+  }
+  if (drop.empty()) return std::string(body);
+  // Splice: remove each dropped element together with one adjacent comma.
+  std::string out;
+  out.reserve(body.size());
+  size_t pos = 0;
+  for (auto [s0, e0] : drop) {
+    size_t s = s0, e = e0;
+    size_t after = e;
+    while (after < body.size() && (body[after] == ' ' || body[after] == '\n' || body[after] == '\r' || body[after] == '\t')) ++after;
+    if (after < body.size() && body[after] == ',') {
+      e = after + 1;
+      while (e < body.size() && (body[e] == ' ' || body[e] == '\n' || body[e] == '\r' || body[e] == '\t')) ++e;
+    } else {
+      size_t before = s;
+      while (before > pos && (body[before - 1] == ' ' || body[before - 1] == '\n' || body[before - 1] == '\r' || body[before - 1] == '\t')) --before;
+      if (before > pos && body[before - 1] == ',') s = before - 1;
+    }
+    if (have_count && count_start >= pos && count_start < s) {
+      out.append(body.substr(pos, count_start - pos));
+      out.append(std::to_string(kept));
+      pos = count_end;
+      have_count = false;
+    }
+    out.append(body.substr(pos, s - pos));
+    pos = e;
+  }
+  if (have_count && count_start >= pos) {
+    out.append(body.substr(pos, count_start - pos));
+    out.append(std::to_string(kept));
+    pos = count_end;
+  }
+  out.append(body.substr(pos));
+  *removed = static_cast<int>(drop.size());
+  return out;
+}
+
 common::StatusOr<std::vector<const FieldRule*>> planPartitionKey(
     const ContainerPolicy& policy, const std::vector<std::string>& paths) {
   std::vector<const FieldRule*> rules;

@@ -9,6 +9,7 @@
 // passes through (create / read / list collections), or from a metadata read the proxy makes
 // itself.
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,18 @@ common::StatusOr<CollectionInfo> parseCollection(std::string_view body);
 // Every collection of a list or query page ({"DocumentCollections":[...]}); entries without an
 // id are skipped. Errors: policy.bad_metadata.
 common::StatusOr<std::vector<CollectionInfo>> parseCollectionList(std::string_view body);
+
+// The "id" of a resource body (database / collection create). Errors: policy.bad_metadata.
+common::StatusOr<std::string> parseResourceId(std::string_view body);
+
+// Removes from the array member `array_member` ("Databases", "DocumentCollections") of a list or
+// query response every element whose "id" fails `keep`, and updates "_count". Everything else is
+// copied byte for byte. *removed receives the number of elements removed.
+// Errors: policy.bad_metadata.
+common::StatusOr<std::string> filterResourceList(std::string_view body,
+                                                 std::string_view array_member,
+                                                 const std::function<bool(std::string_view)>& keep,
+                                                 int* removed);
 
 // For each partition-key path of a protected container: the rule that protects it (nullptr when
 // the component is not protected). Refused, because the header and the stored value could not

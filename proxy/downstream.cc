@@ -4,6 +4,7 @@
 #include "policy/account_rewrite.h"
 #include "policy/container_meta.h"
 #include "policy/route.h"
+#include "proxy/rules.h"
 
 namespace cosmoseal::proxy {
 
@@ -100,10 +101,16 @@ Status Exchange::start() noexcept {
   // Sign with the segments the strict classifier decoded: routing and signing read one path.
   resource_ = crypto::cosmosResourceFromSegments(route_.segments);
 
+  SharedState& shared = conn_->worker()->shared();
   auto client = state_->auth.verify(head_.method, resource_, head_.headers,
-                                    conn_->worker()->shared().clock->unixSeconds());
+                                    shared.clock->unixSeconds());
   if (!client.isOk()) return client.status();
   client_ = *client;
+  COSMOSEAL_RETURN_IF_ERROR(checkAccess(*client_->config, route_));
+  auto ticket = shared.throttle.admit(client_->name, shared.clock->monotonicNanos(),
+                                      &retry_after_ms_);
+  if (!ticket.isOk()) return ticket.status();
+  ticket_ = std::move(ticket).value();
 
   decision_ = policy::decideRoute(route_, rt.policies().get());
   if (decision_.action == policy::RouteDecision::Action::kReject) return decision_.rejection;
@@ -153,6 +160,20 @@ bool Exchange::needsPartitionKeyPlan() const noexcept {
 }
 
 void Exchange::continueRequest() noexcept {
+  if (route_.op == policy::Operation::kMetadataCreate &&
+      (route_.kind == policy::ResourceKind::kDatabaseFeed ||
+       route_.kind == policy::ResourceKind::kCollectionFeed)) {
+    // The new database / container is named in the body: check the rules now.
+    auto id = policy::parseResourceId(body_);
+    Status s = id.isOk() ? checkCreate(*client_->config, route_, *id)
+                         : Status(Code::kInvalidArgument, "rules.bad_create",
+                                  "the create request has no readable id; nothing was sent");
+    if (!s.isOk()) {
+      done_ = true;
+      conn_->localReply(s, false);
+      return;
+    }
+  }
   if (needsPartitionKeyPlan() && !pk_plan_ready_) {
     Status s = resolvePartitionKeyPlan();
     if (!s.isOk()) {
@@ -354,7 +375,17 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
                     (route_.kind == policy::ResourceKind::kCollection ||
                      route_.kind == policy::ResourceKind::kCollectionFeed) &&
                     head_.method != "DELETE";
-  if (learn_metadata_ && response_.framing != Framing::kNone) {
+  if (ok && (route_.op == policy::Operation::kMetadataList ||
+             route_.op == policy::Operation::kMetadataQuery)) {
+    if (route_.kind == policy::ResourceKind::kDatabaseFeed) listing_member_ = "Databases";
+    if (route_.kind == policy::ResourceKind::kCollectionFeed) listing_member_ = "DocumentCollections";
+  }
+  if ((learn_metadata_ || listing_member_ != nullptr) && response_.framing != Framing::kNone) {
+    const std::string* enc = response_.headers.get("content-encoding");
+    if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
+      return Status(Code::kBadGateway, "upstream.compressed_response",
+                    "the upstream compressed a response that must be filtered");
+    }
     buffer_response_ = true;
     return Status::ok();
   }
@@ -468,7 +499,21 @@ Status Exchange::finishBufferedResponse() noexcept {
                           << own;
   } else {
     if (learn_metadata_) learnFromMetadata(response_body_);
-    body = std::move(response_body_);
+    if (listing_member_ != nullptr) {
+      // Listings show only the databases / containers this client may use.
+      const ClientConfig& client = *client_->config;
+      const std::string& db = route_.database;
+      const bool databases = route_.kind == policy::ResourceKind::kDatabaseFeed;
+      int removed = 0;
+      auto filtered = policy::filterResourceList(
+          response_body_, listing_member_,
+          [&](std::string_view id) { return databases ? canSee(client, id, {}) : canSee(client, db, id); },
+          &removed);
+      if (!filtered.isOk()) return filtered.status();
+      body = std::move(filtered).value();
+    } else {
+      body = std::move(response_body_);
+    }
   }
   HeaderMap headers = std::move(response_.headers);
   startResponse(response_.status, response_.reason, std::move(headers), Framing::kContentLength,
@@ -660,7 +705,16 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   }
   exchange_ = std::make_unique<Exchange>(this, worker_->state(), std::move(head));
   Status s = exchange_->start();
-  if (!s.isOk()) return s;
+  if (!s.isOk()) {
+    // Framing-level problems close the connection. A refusal of a well-framed request (auth,
+    // rules, throttling, policy) keeps it: the body is read and discarded, never forwarded.
+    if (s.detail().rfind("http1.", 0) == 0 || s.detail().rfind("route.", 0) == 0) return s;
+    refusal_ = std::move(s);
+    refusal_retry_ms_ = exchange_->retryAfterMs();
+    retired_.push_back(std::move(exchange_));
+    discarded_ = 0;
+    return Status::ok();
+  }
   if (expect_continue && has_body) {
     stream_.write("HTTP/1.1 100 Continue\r\n\r\n");
     stream_.flush();
@@ -669,7 +723,13 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
 }
 
 Status DownstreamConnection::onMessageBody(std::string_view data) noexcept {
-  stream_.armTimer(static_cast<uint64_t>(configOf(worker_->state()).timeouts.body.count()));
+  const Config& cfg = configOf(worker_->state());
+  stream_.armTimer(static_cast<uint64_t>(cfg.timeouts.body.count()));
+  if (!refusal_.isOk()) {
+    discarded_ += data.size();
+    if (discarded_ > cfg.limits.max_body_bytes) return refusal_;  // not worth reading: close
+    return Status::ok();
+  }
   if (!exchange_) return Status::ok();
   return exchange_->onRequestBody(data);
 }
@@ -677,6 +737,12 @@ Status DownstreamConnection::onMessageBody(std::string_view data) noexcept {
 Status DownstreamConnection::onMessageComplete() noexcept {
   stream_.disarmTimer();
   phase_ = Phase::kWaiting;
+  if (!refusal_.isOk()) {
+    Status s = std::move(refusal_);
+    refusal_ = Status::ok();
+    localReply(s, false, refusal_retry_ms_);
+    return Status::ok();
+  }
   if (exchange_) exchange_->onRequestComplete();
   return Status::ok();
 }
@@ -705,7 +771,8 @@ void DownstreamConnection::abortConnection() noexcept {
   stream_.closeNow(true);
 }
 
-void DownstreamConnection::localReply(const Status& status, bool close) noexcept {
+void DownstreamConnection::localReply(const Status& status, bool close,
+                                      uint64_t retry_after_ms) noexcept {
   if (phase_ == Phase::kClosing) return;
   if (exchange_) {
     exchange_->abort();
@@ -718,6 +785,7 @@ void DownstreamConnection::localReply(const Status& status, bool close) noexcept
   h.add("Content-Length", std::to_string(body.size()));
   h.add("x-cosmoseal-detail", status.detail());
   h.add("x-ms-request-charge", "0");
+  if (code == 429) h.add("x-ms-retry-after-ms", std::to_string(retry_after_ms ? retry_after_ms : 100));
   if (close || close_after_response_ || worker_->draining()) {
     close = true;
     h.add("Connection", "close");

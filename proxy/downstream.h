@@ -25,6 +25,7 @@
 #include "policy/route.h"
 #include "proxy/http1.h"
 #include "proxy/stream.h"
+#include "proxy/throttle.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -47,6 +48,8 @@ class Exchange final : public UpstreamUser {
   void onDownstreamDrained() noexcept;
 
   bool expectsBody() const noexcept { return head_.framing != Framing::kNone; }
+  // x-ms-retry-after-ms advice when start() refused with 429.
+  uint64_t retryAfterMs() const noexcept { return retry_after_ms_; }
   bool responseStarted() const noexcept { return response_head_sent_; }
 
   // UpstreamUser
@@ -83,6 +86,8 @@ class Exchange final : public UpstreamUser {
   policy::RouteDecision decision_;
   crypto::CosmosResource resource_;
   const ClientEntry* client_ = nullptr;
+  ThrottleTicket ticket_;  // this client's in-flight slot, released with the exchange
+  uint64_t retry_after_ms_ = 0;
   std::string body_;  // buffered request body
   bool request_complete_ = false;
   Stage stage_ = Stage::kMain;
@@ -90,6 +95,7 @@ class Exchange final : public UpstreamUser {
   std::vector<const policy::FieldRule*> pk_rules_;
   bool pk_plan_ready_ = false;
   bool learn_metadata_ = false;  // tap collection metadata for partition-key paths
+  const char* listing_member_ = nullptr;  // filter this array of a listing response
 
   UpstreamConnection* upstream_ = nullptr;
   bool waiting_for_upstream_ = false;
@@ -130,8 +136,9 @@ class DownstreamConnection final : public Stream::Handler, public Http1Parser::H
   void exchangeDone() noexcept;
   // The exchange cannot finish cleanly (response partly sent): abort the connection.
   void abortConnection() noexcept;
-  // A local reply (status + detail code + message), Cosmos-style JSON body.
-  void localReply(const common::Status& status, bool close) noexcept;
+  // A local reply (status + detail code + message), Cosmos-style JSON body. A 429 carries
+  // x-ms-retry-after-ms = retry_after_ms.
+  void localReply(const common::Status& status, bool close, uint64_t retry_after_ms = 0) noexcept;
   // "https://localhost:8081" — the origin the app used to reach us.
   std::string ownOrigin(const common::HeaderMap& request_headers) const;
 
@@ -163,6 +170,11 @@ class DownstreamConnection final : public Stream::Handler, public Http1Parser::H
   // call stack).
   std::vector<std::unique_ptr<Exchange>> retired_;
   Phase phase_ = Phase::kIdle;
+  // A request refused at its head (auth, rules, throttling, policy) whose body is read and
+  // discarded so the keep-alive connection survives; answered when the message completes.
+  common::Status refusal_;
+  uint64_t refusal_retry_ms_ = 0;
+  uint64_t discarded_ = 0;
   bool close_after_response_ = false;
   bool counted_ = false;
   uint64_t requests_ = 0;

@@ -66,6 +66,7 @@ Status Server::startUp() {
     fds.push_back(*fd);
   }
   listen_port_ = port;
+  shared_.throttle.configure(c.clients, shared_.clock->monotonicNanos());
   for (unsigned i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), fds[i], runtime_, &shared_));
   }
@@ -234,6 +235,7 @@ Status Server::reload() {
       } else {
         ++generation_;
         runtime_ = std::move(rt).value();
+        shared_.throttle.configure(runtime_->config().clients, shared_.clock->monotonicNanos());
         for (auto& w : workers_) w->publishRuntime(runtime_);
         common::LogLevel level;
         if (options_.log_level_override.empty() &&

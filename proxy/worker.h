@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "proxy/auth.h"
 #include "proxy/pk_cache.h"
+#include "proxy/throttle.h"
 #include "proxy/runtime.h"
 #include "proxy/stats.h"
 #include "proxy/upstream.h"
@@ -39,6 +40,7 @@ struct SharedState {
   std::atomic<bool> draining{false};
   const common::Clock* clock = &common::systemClock();
   PartitionKeyCache partition_keys;
+  Throttle throttle;
 };
 
 class Worker {

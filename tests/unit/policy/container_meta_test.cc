@@ -63,3 +63,45 @@ TEST(ContainerMetaTest, PlansProtectedComponents) {
 
 }  // namespace
 }  // namespace cosmoseal::policy
+
+namespace cosmoseal::policy {
+namespace {
+
+TEST(ContainerMetaTest, ParsesResourceId) {
+  EXPECT_EQ(*parseResourceId(R"({"id":"shop","x":1})"), "shop");
+  EXPECT_EQ(*parseResourceId(R"({"id":"caf\u00e9"})"), "caf\xc3\xa9");
+  EXPECT_EQ(parseResourceId(R"({"name":"x"})").status().detail(), "policy.bad_metadata");
+  EXPECT_EQ(parseResourceId("[1]").status().detail(), "policy.bad_metadata");
+}
+
+TEST(ContainerMetaTest, FiltersListings) {
+  auto keep = [](std::string_view id) { return id == "a" || id == "c"; };
+  int removed = 0;
+  auto out = filterResourceList(
+      R"({"_rid":"","Databases":[{"id":"a","_rid":"1"},{"id":"b"},{"id":"c","x":[1,2]},{"id":"d"}],"_count":4})",
+      "Databases", keep, &removed);
+  ASSERT_TRUE(out.isOk()) << out.status().toString();
+  EXPECT_EQ(*out, R"({"_rid":"","Databases":[{"id":"a","_rid":"1"},{"id":"c","x":[1,2]}],"_count":2})");
+  EXPECT_EQ(removed, 2);
+  // _count before the array, whitespace, first and last elements dropped.
+  out = filterResourceList(
+      "{ \"_count\" : 3 , \"DocumentCollections\" : [ {\"id\":\"b\"} , {\"id\":\"a\"} , {\"id\":\"z\"} ] }",
+      "DocumentCollections", keep, &removed);
+  ASSERT_TRUE(out.isOk());
+  EXPECT_EQ(*out, "{ \"_count\" : 1 , \"DocumentCollections\" : [ {\"id\":\"a\"} ] }");
+  EXPECT_EQ(removed, 2);
+  // Nothing visible.
+  out = filterResourceList(R"({"Databases":[{"id":"x"},{"id":"y"}],"_count":2})", "Databases", keep,
+                           &removed);
+  ASSERT_TRUE(out.isOk());
+  EXPECT_EQ(*out, R"({"Databases":[],"_count":0})");
+  // Unchanged when everything is visible.
+  out = filterResourceList(R"({"Databases":[{"id":"a"}],"_count":1})", "Databases", keep, &removed);
+  EXPECT_EQ(*out, R"({"Databases":[{"id":"a"}],"_count":1})");
+  EXPECT_EQ(removed, 0);
+  EXPECT_EQ(filterResourceList("nope", "Databases", keep, &removed).status().detail(),
+            "policy.bad_metadata");
+}
+
+}  // namespace
+}  // namespace cosmoseal::policy
