@@ -18,6 +18,7 @@ import { startFaultStack, adminRequest, since } from './lib/fault-stack.mjs';
 import { httpResponse, chunked } from './lib/scripted-upstream.mjs';
 import { writeConfig } from './lib/cosmoseal.mjs';
 import { assertLocalError } from './lib/expect.mjs';
+import { randomKey } from './lib/keys.mjs';
 
 const CONNECT_TIMEOUT_MS = 600;
 const RESPONSE_TIMEOUT_MS = 800;
@@ -307,6 +308,78 @@ describe('faults: cosmoseal against a scripted upstream', () => {
     });
   });
 
+  describe('upstream connection reuse safety (desync)', () => {
+    test('upstream answers "Connection: close" but keeps the socket open -> response delivered, that connection is not reused', async () => {
+      const m = s.up.mark();
+      s.up.next((req, conn) => conn.write(httpResponse(200, { headers: { Connection: 'close' }, body: '{"last":true}' })));
+      const c = await s.open();
+      c.write(s.req());
+      const r = await c.response(4000);
+      assert.equal(r?.status, 200, show(r, c));
+      assert.equal(r.body.toString(), '{"last":true}');
+      const first = s.up.since(m).conns[0];
+      assert.ok(await first.waitClosed(2000), 'cosmoseal closes an upstream connection that announced close');
+      c.write(s.req());
+      assert.equal((await c.response(4000))?.status, 200);
+      const d = s.up.since(m);
+      assert.notEqual(d.requests[1].connId, first.id, 'the next request used a new upstream connection');
+    });
+
+    test('bytes after a complete response (an unsolicited second response) never answer the next request', async () => {
+      const m = s.up.mark();
+      s.up.next((req, conn) =>
+        conn.write(Buffer.concat([
+          httpResponse(200, { body: 'ok' }),
+          httpResponse(200, { headers: { 'X-Evil': '1' }, body: 'evil!' }),
+        ])),
+      );
+      const c = await s.open();
+      c.write(s.req());
+      const r1 = await c.response(4000);
+      assert.equal(r1?.status, 200, show(r1, c));
+      assert.equal(r1.body.toString(), 'ok');
+      c.write(s.req({ path: '/dbs/shop/colls/c1/docs/next' }));
+      const r2 = await c.response(4000);
+      assert.ok(r2, show(r2, c));
+      assert.notEqual(r2.body.toString(), 'evil!', 'the queued unsolicited response was delivered as the answer to the next request');
+      assert.equal(r2.headers['x-evil'], undefined);
+      assert.equal(r2.status, 200, show(r2, c));
+      assert.match(r2.body.toString(), /"target":"\/dbs\/shop\/colls\/c1\/docs\/next"/, 'answered by the upstream for this request');
+      const d = s.up.since(m);
+      assert.equal(d.requests.length, 2);
+      assert.notEqual(d.requests[1].connId, d.requests[0].connId, 'the poisoned connection was not reused');
+    });
+
+    test('unsolicited 100 Continue before the final response (RFC 9110 15.2: a client must parse 1xx) -> the final response reaches the app', async () => {
+      s.up.next((req, conn) => conn.write(Buffer.concat([Buffer.from('HTTP/1.1 100 Continue\r\n\r\n'), httpResponse(201, { body: '{"id":"after-100"}' })])));
+      const m = s.up.mark();
+      const c = await s.open();
+      c.write(postReq(s));
+      let r = await c.response(4000);
+      if (r?.status === 100) r = await c.response(4000); // forwarding the 1xx is fine too
+      assert.equal(r?.status, 201, `POST answered 100 then 201: ${show(r, c)}${logHint(s)}`);
+      assert.equal(r.body.toString(), '{"id":"after-100"}');
+      assert.equal(s.up.since(m).requests.length, 1);
+    });
+
+    test('HEAD: a Content-Length without a body is not waited for, and the connections stay in sync', async () => {
+      s.up.next((req, conn) => conn.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1234\r\n\r\n'));
+      const m = s.up.mark();
+      const c = await s.open();
+      c.write(s.req({ method: 'HEAD' }));
+      const r = await c.response(3000, { headRequest: true });
+      assert.equal(r?.status, 200, show(r, c));
+      c.write(s.req({ path: '/dbs/shop/colls/c1/docs/after-head' }));
+      const r2 = await c.response(3000);
+      assert.equal(r2?.status, 200, show(r2, c));
+      assert.match(r2.body.toString(), /after-head/);
+      const d = s.up.since(m);
+      assert.equal(d.requests.length, 2, 'no retry');
+      assert.equal(d.requests[0].method, 'HEAD');
+      assert.equal(d.requests[1].connId, d.requests[0].connId, 'the upstream connection is reused after HEAD');
+    });
+  });
+
   describe('upstream stalls (T33)', () => {
     test('no response at all -> 504 upstream.timeout after ~response_timeout; connection survives', async () => {
       s.up.next((req, conn) => conn.waitClosed(10000));
@@ -337,6 +410,26 @@ describe('faults: cosmoseal against a scripted upstream', () => {
       assert.ok(ms < RESPONSE_TIMEOUT_MS + SLACK_MS, `after ${ms} ms`);
     });
 
+    test('response head trickled one byte every 200 ms (never completing) -> 504 upstream.timeout by ~response_timeout, not held open', async () => {
+      let stop = false;
+      s.up.next(async (req, conn) => {
+        conn.write('HTTP/1.1 200 OK\r\nX-Slow: ');
+        const deadline = Date.now() + 6000;
+        while (!stop && !conn.closed && Date.now() < deadline) {
+          await sleep(200);
+          conn.write('a');
+        }
+      });
+      const c = await s.open();
+      const t0 = performance.now();
+      c.write(s.req());
+      const r = await c.response(RESPONSE_TIMEOUT_MS + SLACK_MS);
+      const ms = since(t0);
+      stop = true;
+      assert.ok(r, `no answer within ${ms} ms while the upstream trickles its head (response_timeout ${RESPONSE_TIMEOUT_MS} ms)${logHint(s)}`);
+      assertLocalError(r, 504, 'upstream.timeout', 'trickled head');
+    });
+
     test('head (and some body) then silence -> the app connection is reset within ~response_timeout, no complete response', async () => {
       let upConn;
       s.up.next(async (req, conn) => {
@@ -354,6 +447,27 @@ describe('faults: cosmoseal against a scripted upstream', () => {
       assert.ok(ms < RESPONSE_TIMEOUT_MS + SLACK_MS + 1000, `cut after ${ms} ms`);
       assert.ok(c.pending.toString('latin1').startsWith('HTTP/1.1 200'), 'the head had been forwarded');
       assert.ok(await upConn.waitClosed(2000), 'cosmoseal closed the stalled upstream connection');
+    });
+  });
+
+  describe('slow app (backpressure, T37)', () => {
+    test('an app that stops reading for longer than response_timeout still gets the whole 8 MiB response (the upstream was not slow)', async () => {
+      const size = 8 * 1024 * 1024;
+      const body = crypto.randomBytes(size);
+      s.up.next((req, conn) => {
+        conn.write(`HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${size}\r\n\r\n`);
+        conn.write(body);
+      });
+      const c = await s.open();
+      c.sock.pause();
+      c.write(s.req());
+      await sleep(RESPONSE_TIMEOUT_MS * 2 + 500);
+      c.sock.resume();
+      const r = await c.response(15000);
+      assert.ok(r, `the response was cut after ${c.bytesIn} bytes (closed=${c.closed}, reset=${c.reset})${logHint(s)}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.body.length, size);
+      assert.ok(r.body.equals(body), 'exact bytes');
     });
   });
 
@@ -560,6 +674,31 @@ describe('faults: cosmoseal against a scripted upstream', () => {
       assert.equal(up.headers.expect, undefined, 'Expect is hop-by-hop here');
     });
 
+    test('Expect: 100-continue with a body over the limit -> 413 without a 100 Continue first, 0 bytes upstream', async () => {
+      const m = s.up.mark();
+      const c = await s.open();
+      const bytes = s.req({ method: 'POST', path: DOCS, body: Buffer.alloc(5000, 'a'), headers: { 'Content-Type': 'application/json', Expect: '100-continue' } });
+      c.write(bytes.subarray(0, bytes.length - 5000));
+      const r = await c.response(3000);
+      assert.ok(r, show(r, c));
+      assertLocalError(r, 413, 'http1.body_too_large', 'Expect + CL 5000');
+      await sleep(200);
+      assert.equal(s.up.since(m).appBytes, 0);
+    });
+
+    test('Expect: 100-continue with a bad signature -> 401 without a 100 Continue first, 0 bytes upstream', async () => {
+      const m = s.up.mark();
+      const c = await s.open();
+      const body = '{"id":"x"}';
+      const bytes = s.req({ method: 'POST', path: DOCS, key: randomKey(), body, headers: { 'Content-Type': 'application/json', Expect: '100-continue' } });
+      c.write(bytes.subarray(0, bytes.length - body.length));
+      const r = await c.response(3000);
+      assert.ok(r, show(r, c));
+      assert.equal(r.status, 401, show(r, c));
+      await sleep(200);
+      assert.equal(s.up.since(m).appBytes, 0);
+    });
+
     test('body over limits.max_body_bytes declared by Content-Length -> 413 http1.body_too_large, 0 bytes upstream', async () => {
       const m = s.up.mark();
       const c = await s.open();
@@ -585,6 +724,36 @@ describe('faults: cosmoseal against a scripted upstream', () => {
       assertLocalError(r, 413, 'http1.body_too_large', 'chunked > 4 KiB');
       await sleep(200);
       assert.equal(s.up.since(m).appBytes, 0);
+    });
+  });
+
+  describe('app connection semantics', () => {
+    test('app sends "Connection: close": the response says close, cosmoseal closes; the upstream connection stays pooled', async () => {
+      const m = s.up.mark();
+      const c = await s.open();
+      c.write(s.req({ headers: { Connection: 'close' } }));
+      const r = await c.response(4000);
+      assert.equal(r?.status, 200, show(r, c));
+      assert.equal(String(r.headers.connection).toLowerCase(), 'close');
+      assert.ok(await c.waitClosed(3000), 'cosmoseal closes the app connection after the response');
+      const c2 = await s.open();
+      c2.write(s.req());
+      assert.equal((await c2.response(4000))?.status, 200);
+      const d = s.up.since(m);
+      assert.equal(d.requests[0].headers.connection, undefined, "the app's Connection header is not forwarded");
+      assert.equal(d.requests[1].connId, d.requests[0].connId, 'the upstream connection was reused');
+    });
+
+    test('HTTP/1.0 app request: answered, without chunked framing, and closed', async () => {
+      s.up.next((req, conn) => conn.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n'));
+      const c = await s.open();
+      const bytes = s.req().toString('latin1').replace(' HTTP/1.1\r\n', ' HTTP/1.0\r\n');
+      c.write(bytes);
+      assert.ok(await c.waitClosed(4000), 'closed after the HTTP/1.0 response');
+      const r = await c.response(100);
+      assert.equal(r?.status, 200, show(r, c));
+      assert.equal(r.headers['transfer-encoding'], undefined, 'no chunked encoding to an HTTP/1.0 client');
+      assert.equal(r.body.toString(), 'hello');
     });
   });
 
@@ -680,6 +849,7 @@ describe('faults: downstream timeouts (T35)', () => {
   before(async () => {
     s = await startFaultStack({
       name: 'faults-timeouts',
+      upstreamExtra: { response_timeout: '10s' },
       extra: { timeouts: { header: `${HEADER_MS}ms`, body: `${BODY_MS}ms`, idle: `${IDLE_MS}ms` } },
     });
   });
@@ -741,6 +911,18 @@ describe('faults: downstream timeouts (T35)', () => {
     assert.ok(await c.waitClosed(HEADER_MS + SLACK_MS), 'silent connection not closed');
     const ms = since(t0);
     assert.ok(ms >= HEADER_MS * 0.7, `closed after ${ms} ms, before timeouts.header ${HEADER_MS}`);
+  });
+
+  test('a slow upstream answer (longer than header/body/idle timeouts) is not cut by the downstream timeouts', async () => {
+    s.up.next(async (req, conn) => {
+      await sleep(Math.max(HEADER_MS, BODY_MS, IDLE_MS) + 700);
+      conn.write(httpResponse(200, { body: '{"slow":true}' }));
+    });
+    const c = await s.open();
+    c.write(s.req({ method: 'POST', path: DOCS, body: '{"id":"s"}', headers: { 'Content-Type': 'application/json' } }));
+    const r = await c.response(HEADER_MS + SLACK_MS + 2000);
+    assert.equal(r?.status, 200, show(r, c));
+    assert.equal(r.body.toString(), '{"slow":true}');
   });
 
   test('a request that keeps arriving in time is not cut by the header timeout of the previous exchange', async () => {

@@ -245,6 +245,38 @@ describe('listener TLS (T29)', () => {
     if (bad.ok) bad.socket.destroy();
     assert.equal(bad.ok, false);
   });
+
+  // Last in this block: it changes the listener certificate.
+  test('reload with a new listen.tls certificate: new connections get it, an open connection keeps working', async () => {
+    const old = await handshake(s.proxy.port, { ca: ca() });
+    assert.ok(old.ok, old.error);
+    const next = issueLeaf(s.pki, 'proxy-next');
+    const cfg = JSON.parse(JSON.stringify(s.proxy.config));
+    cfg.listen.tls = { cert: next.cert, key: next.key };
+    writeConfig(s.proxy.configPath, cfg);
+    try {
+      const rl = await adminRequest(s.proxy, 'POST', '/reload');
+      assert.equal(rl.status, 200, rl.body);
+      const fresh = await handshake(s.proxy.port, { ca: ca() });
+      assert.ok(fresh.ok, fresh.error);
+      fresh.socket.destroy();
+      assert.equal(fresh.cert.fingerprint256, fingerprint256(next.cert), 'new connections get the new certificate');
+      assert.equal(old.cert.fingerprint256, fingerprint256(rsa.cert));
+      const resp = await new Promise((resolve) => {
+        let buf = '';
+        old.socket.on('data', (d) => {
+          buf += d.toString('latin1');
+          if (/\r\n\r\n/.test(buf)) resolve(buf);
+        });
+        old.socket.on('close', () => resolve(buf));
+        old.socket.write(s.req());
+        setTimeout(() => resolve(buf), 4000);
+      });
+      assert.match(resp, /^HTTP\/1\.1 200 /, `the connection opened before the reload: ${resp.slice(0, 100)}`);
+    } finally {
+      old.socket.destroy();
+    }
+  });
 });
 
 describe('upstream TLS verification (T30)', () => {
