@@ -304,8 +304,7 @@ describe('upstream TLS verification (T30)', () => {
 
   async function useUpstream(tlsOpts) {
     s.up.setTls(tlsOpts);
-    s.up.dropAll();
-    await sleep(150);
+    await s.up.quiesce();
     return s.up.mark();
   }
 

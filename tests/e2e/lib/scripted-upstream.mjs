@@ -407,6 +407,17 @@ export class ScriptedUpstream {
     };
   }
 
+  /**
+   * Closes every open connection cleanly (close_notify + FIN) and waits until the peer (cosmoseal)
+   * has closed its side too, i.e. it has noticed; connections still open after `ms` are destroyed.
+   */
+  async quiesce(ms = 1000) {
+    const live = [...this._live];
+    for (const c of live) c.end();
+    await Promise.all(live.map((c) => c.waitClosed(ms)));
+    for (const c of live) c.destroy();
+  }
+
   /** Destroys every open connection (e.g. between tests). */
   dropAll() {
     for (const c of this._live) c.destroy();
