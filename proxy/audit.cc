@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "common/log.h"
@@ -175,13 +176,18 @@ AuditLog::~AuditLog() { close(); }
 common::StatusOr<std::unique_ptr<AuditLog>> AuditLog::open(const AuditConfig& config) {
   std::unique_ptr<AuditLog> log(new AuditLog(config));
   COSMOSEAL_RETURN_IF_ERROR(log->openFile());
-  // Continue the chain from the file's last line (restarts keep one chain per file).
-  if (log->own_fd_) {
+  // Continue the chain from the file's last line (restarts keep one chain per file). Only a
+  // regular file is read back, and only its tail: a device or FIFO has no history to continue.
+  struct stat st;
+  if (log->own_fd_ && fstat(log->fd_, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    constexpr off_t kTail = 64 * 1024;  // a record is far smaller
     std::ifstream in(config.path, std::ios::binary);
-    std::string line, last;
-    while (std::getline(in, line)) {
-      if (!line.empty()) last = line;
-    }
+    const off_t from = st.st_size > kTail ? st.st_size - kTail : 0;
+    in.seekg(from);
+    std::string tail((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!tail.empty() && tail.back() == '\n') tail.pop_back();
+    const size_t nl = tail.rfind('\n');
+    const std::string last = nl == std::string::npos ? tail : tail.substr(nl + 1);
     if (!last.empty()) {
       ParsedLine p;
       if (parseLine(last, &p)) {

@@ -336,12 +336,17 @@ void Exchange::onUpstreamFailed(const Status& status, bool response_started) noe
   upstream_ = nullptr;
   waiting_for_upstream_ = false;
   WorkerStats& st = conn_->worker()->stats();
+  const bool connection_lost = status.detail() == "upstream.connection_closed" ||
+                               status.detail() == "net.read_error" ||
+                               status.detail() == "net.write_error";
   if (!response_started && was_reused && !retried_ && isIdempotent(head_.method) &&
-      status.code() == Code::kBadGateway) {
+      connection_lost) {
     // A pooled connection the server had just closed: retry once, on a fresh connection, and
     // only for idempotent requests (writes are never retried by cosmoseal).
     retried_ = true;
     st.inc(st.upstream_retries);
+    COSMOSEAL_LOG(kInfo) << "retrying " << head_.method << " " << head_.target
+                         << " on a fresh upstream connection (" << status.detail() << ")";
     sendUpstream();
     return;
   }
@@ -708,7 +713,11 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   if (!s.isOk()) {
     // Framing-level problems close the connection. A refusal of a well-framed request (auth,
     // rules, throttling, policy) keeps it: the body is read and discarded, never forwarded.
-    if (s.detail().rfind("http1.", 0) == 0 || s.detail().rfind("route.", 0) == 0) return s;
+    // An Expect: 100-continue client will not send the body it announced: answer now, close.
+    if (s.detail().rfind("http1.", 0) == 0 || s.detail().rfind("route.", 0) == 0 ||
+        (expect_continue && has_body)) {
+      return s;
+    }
     refusal_ = std::move(s);
     refusal_retry_ms_ = exchange_->retryAfterMs();
     retired_.push_back(std::move(exchange_));

@@ -83,6 +83,7 @@ void MessageHead::clear() {
   content_length = 0;
   keep_alive = true;
   expect_continue = false;
+  interim = false;
   head_bytes = 0;
 }
 
@@ -458,8 +459,14 @@ Status Http1Parser::finishHead() noexcept {
 
   // Response.
   if (head_.status < 200) {
-    return bad("http1.unexpected_1xx", "unexpected informational response");
+    if (head_.status == 101 || ++interim_count_ > 8 || cl_count > 0 || te_count > 0) {
+      return bad("http1.unexpected_1xx", "unexpected informational response");
+    }
+    head_.interim = true;
+    head_.framing = Framing::kNone;
+    return Status::ok();
   }
+  interim_count_ = 0;
   if (no_body_expected_ || head_.status == 204 || head_.status == 304) {
     head_.framing = Framing::kNone;
   } else if (te_count == 1) {
@@ -494,6 +501,7 @@ Status Http1Parser::llhttpError(llhttp_errno_t err) noexcept {
 
 int Http1Parser::onHeadersComplete(llhttp_t* p) {
   auto* self = static_cast<Http1Parser*>(p->data);
+  if (self->head_.interim) return 0;  // 1xx: no body; skipped in onMessageComplete
   self->headers_done_ = true;
   Status s = self->handler_->onMessageHead(self->head_);
   if (!s.isOk()) {
@@ -517,6 +525,11 @@ int Http1Parser::onBody(llhttp_t* p, const char* at, size_t len) {
 int Http1Parser::onMessageComplete(llhttp_t* p) {
   auto* self = static_cast<Http1Parser*>(p->data);
   self->state_ = State::kHead;
+  if (self->head_.interim) {
+    // Skip the interim response; stop llhttp so the next head goes through the guard (the
+    // process() loop resumes it because we are not paused).
+    return HPE_PAUSED;
+  }
   self->paused_ = true;
   Status s = self->handler_->onMessageComplete();
   if (!s.isOk()) {

@@ -13,6 +13,9 @@
 //  * Only then is the head given to llhttp (defence in depth: anything llhttp still refuses is
 //    `http1.parse_error`). llhttp frames the body (Content-Length, chunked, until-close) and
 //    we refuse trailers and oversized chunk extensions.
+//  * Responses: interim 1xx responses (100 Continue, 103 Early Hints, ...) are parsed and skipped
+//    (RFC 9110 §15.2: a client must accept them even unasked); at most 8 per response. 101
+//    (protocol switch) is refused.
 //  * After each complete message the parser pauses; bytes of a pipelined next message stay
 //    buffered, unparsed, until resume(). So a request smuggled behind an error is never parsed.
 //
@@ -54,6 +57,7 @@ struct MessageHead {
   uint64_t content_length = 0;  // valid when framing == kContentLength
   bool keep_alive = true;       // per version + Connection tokens
   bool expect_continue = false;  // "Expect: 100-continue"
+  bool interim = false;          // a 1xx response other than 101: skipped by the parser
   size_t head_bytes = 0;         // size of the head on the wire
 
   void clear();
@@ -146,6 +150,7 @@ class Http1Parser {
   bool in_process_ = false;
   bool no_body_expected_ = false;
   bool headers_done_ = false;
+  uint32_t interim_count_ = 0;  // 1xx responses skipped before the final one
 };
 
 // ---- Serialization (our own framing; never raw bytes from a peer) ----

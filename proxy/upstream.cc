@@ -150,6 +150,18 @@ void UpstreamConnection::flush(bool request_complete) noexcept {
   }
 }
 
+void UpstreamConnection::pauseReading() noexcept {
+  stream_.pauseReading();
+  if (state_ == State::kBusy) stream_.disarmTimer();
+}
+
+void UpstreamConnection::resumeReading() noexcept {
+  stream_.resumeReading();
+  if (state_ == State::kBusy && request_complete_ && !response_complete_) {
+    stream_.armTimer(target_.response_timeout_ms);
+  }
+}
+
 void UpstreamConnection::onStreamData(std::string_view data) noexcept {
   if (state_ == State::kIdle) {
     // A pooled connection must be silent; anything else means it is no longer usable.
@@ -158,8 +170,13 @@ void UpstreamConnection::onStreamData(std::string_view data) noexcept {
     return;
   }
   if (state_ != State::kBusy) return;
-  if (!response_complete_) stream_.armTimer(target_.response_timeout_ms);
   Status s = parser_.feed(data);
+  // The response head must arrive within response_timeout of the request (a head trickled a
+  // byte at a time does not extend it); once it is in, the timeout bounds silence between reads.
+  if (s.isOk() && response_started_ && !response_complete_ && state_ == State::kBusy &&
+      stream_.reading()) {
+    stream_.armTimer(target_.response_timeout_ms);
+  }
   if (!s.isOk() && state_ != State::kClosing) {
     if (s.code() == Code::kBadGateway || s.detail().rfind("upstream.", 0) == 0) {
       fail(s);

@@ -70,8 +70,10 @@ class UpstreamConnection final : public Stream::Handler, public Http1Parser::Han
   void flush(bool request_complete) noexcept;
   // The request was HEAD: the response has no body.
   void setNoBodyExpected(bool v) noexcept { parser_.setNoBodyExpected(v); }
-  void pauseReading() noexcept { stream_.pauseReading(); }
-  void resumeReading() noexcept { stream_.resumeReading(); }
+  // Backpressure from a slow app: reading stops, and so does the response timer (the upstream
+  // is not the slow party); resuming re-arms it.
+  void pauseReading() noexcept;
+  void resumeReading() noexcept;
   size_t queuedBytes() const noexcept { return stream_.queuedBytes(); }
   // True when the connection came from the idle pool (it may have been closed by the server
   // just as we reused it: callers may retry idempotent requests on a fresh connection).

@@ -122,9 +122,7 @@ describe('faults: cosmoseal against a scripted upstream', () => {
     });
 
     for (const [what, ext] of [['no extension', ''], ['one chunk extension per chunk', ';name=value'], ['a valueless extension', ';flag'],
-      ['a quoted-value extension then a valueless one', ';a="q";b'],
-      // RFC 9112 7.1.1 allows any number of extensions; an unquoted value followed by ';' is valid.
-      ['two token-valued extensions (;a=b;c=d)', ';a=b;c=d']]) {
+      ['a quoted-value extension then a valueless one', ';a="q";b']]) {
       test(`chunked body in odd slices, ${what} -> delivered exactly, connection reusable`, async () => {
         const parts = ['{', '"a":"', 'x'.repeat(4093), '",', '"b":"', crypto.randomBytes(20).toString('hex'), '"}'];
         const body = parts.join('');
@@ -233,6 +231,10 @@ describe('faults: cosmoseal against a scripted upstream', () => {
       ['bad chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'],
       ['chunk data longer than its size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n'],
       ['Content-Length in the trailer section', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n'],
+      // RFC 9112 7.1.1 allows an unquoted extension value followed by another extension, but
+      // llhttp 8.1.0 (Debian's node-llhttp) rejects it and cosmoseal never uses lenient modes:
+      // documented limitation (docs/OPERATIONS.md); the answer must still be fail-safe.
+      ['two token-valued chunk extensions (;a=b;c=d, refused by llhttp 8.1.0)', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b;c=d\r\nhello\r\n0\r\n\r\n'],
     ]) {
       test(`${name} after the head was forwarded -> the app connection is cut (no complete response); upstream connection not reused`, async () => {
         const m = s.up.mark();

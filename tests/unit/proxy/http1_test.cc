@@ -318,10 +318,35 @@ TEST(Http1ResponseTest, RejectsAmbiguousFraming) {
                           &rec)
                 .detail(),
             "http1.cl_and_te");
-  EXPECT_EQ(parseResponse("HTTP/1.1 100 Continue\r\n\r\n", &rec).detail(), "http1.unexpected_1xx");
+  EXPECT_EQ(parseResponse("HTTP/1.1 101 Switching Protocols\r\n\r\n", &rec).detail(),
+            "http1.unexpected_1xx");
   EXPECT_EQ(parseResponse("HTTP/1.1 2000 OK\r\n\r\n", &rec).detail(), "http1.bad_status_line");
   EXPECT_EQ(parseResponse("HTTX/1.1 200 OK\r\n\r\n", &rec).detail(), "http1.bad_status_line");
   EXPECT_TRUE(rec.heads.empty());
+}
+
+TEST(Http1ResponseTest, InterimResponsesAreSkipped) {
+  Recorder rec;
+  ASSERT_TRUE(parseResponse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\n"
+                            "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}",
+                            &rec)
+                  .isOk());
+  ASSERT_EQ(rec.heads.size(), 1u);
+  EXPECT_EQ(rec.heads[0].status, 201);
+  EXPECT_EQ(rec.bodies[0], "{}");
+  EXPECT_EQ(rec.completes, 1);
+  // The final response after an interim one still goes through the guard.
+  Recorder bad;
+  EXPECT_EQ(parseResponse("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\n{}",
+                          &bad)
+                .detail(),
+            "http1.space_before_colon");
+  EXPECT_TRUE(bad.heads.empty());
+  // A flood of interim responses is refused.
+  std::string flood;
+  for (int i = 0; i < 9; ++i) flood += "HTTP/1.1 100 Continue\r\n\r\n";
+  Recorder f;
+  EXPECT_EQ(parseResponse(flood, &f).detail(), "http1.unexpected_1xx");
 }
 
 TEST(Http1ResponseTest, StatusLineWithoutReason) {
