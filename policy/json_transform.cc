@@ -2,6 +2,10 @@
 
 #include <simdjson.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <algorithm>
 #include <cstring>
 #include <deque>
@@ -140,6 +144,48 @@ class KeySet {
   std::vector<Slot> slots_;
   uint32_t gen_ = 0;
   size_t count_ = 0;
+};
+
+// The children of one trie node, prepared once per object visit so that the common case - a
+// member name that no policy path mentions - costs a bit test instead of a std::map lookup.
+// Semantics are exactly PathNode::member(): the named child, else the wildcard child.
+class ChildLookup {
+ public:
+  explicit ChildLookup(const PathNode& node) noexcept : node_(node), wild_(node.wildcard()) {
+    for (const auto& [name, child] : node.named()) {
+      if (n_ == kMax) {
+        use_map_ = true;
+        return;
+      }
+      names_[n_] = name;
+      children_[n_] = child.get();
+      len_bits_ |= uint64_t{1} << (name.size() & 63);
+      ++n_;
+    }
+  }
+
+  const PathNode* find(std::string_view name) const noexcept {
+    if (use_map_) return node_.member(name);
+    if (((len_bits_ >> (name.size() & 63)) & 1) != 0) {
+      for (size_t i = 0; i < n_; ++i) {
+        if (names_[i].size() == name.size() &&
+            std::memcmp(names_[i].data(), name.data(), name.size()) == 0) {
+          return children_[i];
+        }
+      }
+    }
+    return wild_;
+  }
+
+ private:
+  static constexpr size_t kMax = 8;
+  const PathNode& node_;
+  const PathNode* wild_;
+  bool use_map_ = false;
+  size_t n_ = 0;
+  uint64_t len_bits_ = 0;
+  std::string_view names_[kMax];
+  const PathNode* children_[kMax] = {};
 };
 
 // A byte range of the current body.
@@ -404,6 +450,24 @@ struct JsonTransformer::Impl {
   Status memberName(od::field& f, std::string_view* name) {
     const char* raw = f.key().raw();  // just past the opening quote
     const char* end = base + size;
+#if defined(__SSE2__)
+    // Common case: a short name without escapes. The body is padded (cap >= size + 64), so
+    // reading 16 bytes here stays inside the buffer; only bytes before `end` count.
+    if (raw + 16 <= base + cap) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(raw));
+      const unsigned quote =
+          static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"'))));
+      const unsigned bs =
+          static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+      if (quote != 0) {
+        const unsigned at = static_cast<unsigned>(__builtin_ctz(quote));
+        if ((bs & ((1u << at) - 1)) == 0 && raw + at < end) {
+          *name = std::string_view(raw, at);
+          return Status::ok();
+        }
+      }
+    }
+#endif
     const char* p = raw;
     bool esc = false;
     while (p < end && *p != '"') {
@@ -536,13 +600,14 @@ struct JsonTransformer::Impl {
 
   Status walkEncryptObject(od::object& o, const PathNode& node) {
     KeyScope keys(*this);
+    const ChildLookup children(node);
     for (auto field_result : o) {
       od::field f;
       COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
       std::string_view name;
       COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
       if (!keys.set->insert(name)) return duplicate(name, f.key().raw());
-      const PathNode* child = node.member(name);
+      const PathNode* child = children.find(name);
       if (child == nullptr) continue;
       if (child->rule() != nullptr) {
         COSMOSEAL_RETURN_IF_ERROR(sealValue(f.value(), *child->rule()));
@@ -1182,12 +1247,13 @@ struct JsonTransformer::Impl {
   }
 
   Status walkDecryptObject(od::object& o, const PathNode& node) {
+    const ChildLookup children(node);
     for (auto field_result : o) {
       od::field f;
       COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
       std::string_view name;
       COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
-      const PathNode* child = node.member(name);
+      const PathNode* child = children.find(name);
       if (child == nullptr) continue;
       if (child->rule() != nullptr) {
         COSMOSEAL_RETURN_IF_ERROR(protectedValue(f.value(), *child->rule()));
