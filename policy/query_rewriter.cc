@@ -166,6 +166,11 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+std::string_view withoutAt(std::string_view name) noexcept {
+  if (!name.empty() && name[0] == '@') name.remove_prefix(1);
+  return name;
+}
+
 bool isTypeCheck(std::string_view f) noexcept {
   static constexpr std::string_view kNames[] = {"IS_ARRAY",  "IS_BOOL",          "IS_NULL",
                                                 "IS_NUMBER", "IS_OBJECT",        "IS_PRIMITIVE",
@@ -1363,9 +1368,10 @@ StatusOr<QueryRewriteResult> rewriteQueryRequest(std::string_view body_json,
     for (size_t i = 0; i < entries.size(); ++i) {
       if (entries[i].name == name) {
         found = i;
-      } else if (equalsIgnoreCase(entries[i].name, name)) {
+      } else if (equalsIgnoreCase(withoutAt(entries[i].name), withoutAt(name))) {
+        // A lenient server might bind it; refuse rather than leave a plaintext value behind.
         return badBody("the query uses " + name + " but \"parameters\" defines " + entries[i].name +
-                       " (names differ only in case)");
+                       " (names differ only in case or in the '@')");
       }
     }
     if (found == entries.size() || !entries[found].has_value) continue;  // undefined: no value
