@@ -217,7 +217,9 @@ struct Scope {
 
 class Analyzer {
  public:
-  Analyzer(const ContainerPolicy& policy, std::string_view text) : policy_(policy), text_(text) {}
+  // `no_parameters`: a patch condition, which has no parameter values to encrypt.
+  Analyzer(const ContainerPolicy& policy, std::string_view text, bool no_parameters)
+      : policy_(policy), text_(text), no_parameters_(no_parameters) {}
 
   Status run(const Query& root) {
     top_query_ = &root;
@@ -1034,12 +1036,9 @@ class Analyzer {
     return row;
   }
 
- public:
-  bool no_parameters_ = false;
-
- private:
   const ContainerPolicy& policy_;
   std::string_view text_;
+  const bool no_parameters_;
   const Query* top_query_ = nullptr;
   Status error_;
   std::vector<LiteralRewrite> literals_;
@@ -1089,8 +1088,7 @@ StatusOr<AnalyzedText> analyzeAndRewrite(std::string_view query, bool condition,
   ParsedQuery parsed;
   Status st = condition ? parseCondition(query, &parsed) : parseQuery(query, &parsed);
   if (!st.isOk()) return st;
-  Analyzer analyzer(policy, query);
-  analyzer.no_parameters_ = condition;
+  Analyzer analyzer(policy, query, /*no_parameters=*/condition);
   st = analyzer.run(*parsed.root);
   if (!st.isOk()) return st;
 
