@@ -166,6 +166,11 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+std::string_view withoutAt(std::string_view name) noexcept {
+  if (!name.empty() && name[0] == '@') name.remove_prefix(1);
+  return name;
+}
+
 bool isTypeCheck(std::string_view f) noexcept {
   static constexpr std::string_view kNames[] = {"IS_ARRAY",  "IS_BOOL",          "IS_NULL",
                                                 "IS_NUMBER", "IS_OBJECT",        "IS_PRIMITIVE",
@@ -212,7 +217,9 @@ struct Scope {
 
 class Analyzer {
  public:
-  Analyzer(const ContainerPolicy& policy, std::string_view text) : policy_(policy), text_(text) {}
+  // `no_parameters`: a patch condition, which has no parameter values to encrypt.
+  Analyzer(const ContainerPolicy& policy, std::string_view text, bool no_parameters)
+      : policy_(policy), text_(text), no_parameters_(no_parameters) {}
 
   Status run(const Query& root) {
     top_query_ = &root;
@@ -1029,12 +1036,9 @@ class Analyzer {
     return row;
   }
 
- public:
-  bool no_parameters_ = false;
-
- private:
   const ContainerPolicy& policy_;
   std::string_view text_;
+  const bool no_parameters_;
   const Query* top_query_ = nullptr;
   Status error_;
   std::vector<LiteralRewrite> literals_;
@@ -1084,8 +1088,7 @@ StatusOr<AnalyzedText> analyzeAndRewrite(std::string_view query, bool condition,
   ParsedQuery parsed;
   Status st = condition ? parseCondition(query, &parsed) : parseQuery(query, &parsed);
   if (!st.isOk()) return st;
-  Analyzer analyzer(policy, query);
-  analyzer.no_parameters_ = condition;
+  Analyzer analyzer(policy, query, /*no_parameters=*/condition);
   st = analyzer.run(*parsed.root);
   if (!st.isOk()) return st;
 
@@ -1363,9 +1366,10 @@ StatusOr<QueryRewriteResult> rewriteQueryRequest(std::string_view body_json,
     for (size_t i = 0; i < entries.size(); ++i) {
       if (entries[i].name == name) {
         found = i;
-      } else if (equalsIgnoreCase(entries[i].name, name)) {
+      } else if (equalsIgnoreCase(withoutAt(entries[i].name), withoutAt(name))) {
+        // A lenient server might bind it; refuse rather than leave a plaintext value behind.
         return badBody("the query uses " + name + " but \"parameters\" defines " + entries[i].name +
-                       " (names differ only in case)");
+                       " (names differ only in case or in the '@')");
       }
     }
     if (found == entries.size() || !entries[found].has_value) continue;  // undefined: no value

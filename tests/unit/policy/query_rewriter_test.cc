@@ -717,6 +717,8 @@ TEST_F(QueryRewriterTest, BadBodies) {
   // The query's @S with a parameter named @s: refused rather than guessing.
   expectRefused("SELECT * FROM c WHERE c.ssn = @S", qd::kBadBody, "differ only in case",
                 R"([{"name":"@s","value":"1"}])");
+  expectRefused("SELECT * FROM c WHERE c.ssn = @s", qd::kBadBody, "in the '@'",
+                R"([{"name":"s","value":"1"}])");
   // "Query" in another case is the query (a case-insensitive deserializer would take it).
   auto r =
       rewriteQueryRequest("{\"Query\":\"SELECT * FROM c WHERE c.ssn = '1'\"}", policy_, cipher_);

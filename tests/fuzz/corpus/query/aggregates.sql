@@ -1,0 +1,1 @@
+SELECT VALUE [{"item": COUNT(1)}, {"item": MAX(c.ssn)}] FROM c GROUP BY c.city

@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE ARRAY_CONTAINS(c.tags, 'vip') AND c.tags[1] = @s

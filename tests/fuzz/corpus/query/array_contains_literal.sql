@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE ARRAY_CONTAINS(['a', @s], c.ssn, false)

@@ -1,0 +1,1 @@
+SELECT * FROM c /* no */ WHERE c.ssn = '1'

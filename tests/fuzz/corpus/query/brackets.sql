@@ -1,0 +1,1 @@
+SELECT * FROM root r WHERE r['ssn'] = 'a' AND r["meta"]['code'] = 'b' AND r[@s] = 1

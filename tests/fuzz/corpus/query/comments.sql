@@ -1,0 +1,3 @@
+SELECT * -- hello
+FROM c -- there
+WHERE c.ssn = '--not a comment'--tail

@@ -1,0 +1,1 @@
+FROM c WHERE c.ssn = '1' AND c.meta.code = 'A'

@@ -1,0 +1,1 @@
+SELECT * FROM c JOIN c IN c.tags WHERE c = 'x'

@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE '123' = c.ssn AND c.name = 'x'

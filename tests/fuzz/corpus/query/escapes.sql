@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE c.ssn = 'it\'s \u00e9 \ud83d\ude00 \"q\" \\ \/ \b\f\n\r\t'

@@ -1,0 +1,1 @@
+SELECT * FROM t IN Families.tags WHERE t IN ('a', 'b')

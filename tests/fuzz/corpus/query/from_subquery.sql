@@ -1,0 +1,1 @@
+SELECT * FROM (SELECT VALUE c.ssn FROM c) s WHERE s = '1'

@@ -1,0 +1,1 @@
+SELECT LOWER(c.ssn), STARTSWITH(c.name, 'a'), udf.f(c.ssn), LEFT(c.x, 1) FROM c

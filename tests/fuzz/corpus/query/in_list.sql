@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE c.ssn NOT IN ('a', 5, true, null, @s)

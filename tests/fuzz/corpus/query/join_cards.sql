@@ -1,0 +1,1 @@
+SELECT k.number FROM c JOIN k IN c.cards WHERE k.number = '4111' AND k.kind = 'v'

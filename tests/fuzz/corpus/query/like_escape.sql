@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE c.name NOT LIKE 'a!%%' ESCAPE '!' AND c.ssn LIKE 'x'

@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE c.ssn = -1.5e+3 OR c.ssn = .5 OR c.ssn = 007 OR c.ssn = -(5)

@@ -1,0 +1,1 @@
+SELECT c._rid, [{"item": c.name}] AS orderByItems, c AS payload FROM c WHERE ((c.ssn = 'x')) ORDER BY c.name DESC

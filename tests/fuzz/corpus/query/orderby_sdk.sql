@@ -1,0 +1,1 @@
+SELECT c._rid, [{"item": c.ssn}] AS orderByItems, c AS payload FROM c WHERE (true) ORDER BY c.ssn

@@ -1,0 +1,1 @@
+SELECT @s AS x FROM c WHERE c.ssn = @s

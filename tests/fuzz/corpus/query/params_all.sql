@@ -1,0 +1,1 @@
+SELECT TOP @n * FROM c WHERE c.ssn = @s AND c.flag = @b OFFSET @n LIMIT @n

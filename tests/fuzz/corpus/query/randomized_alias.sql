@@ -1,0 +1,1 @@
+SELECT * FROM c.rnd r WHERE r = 'x'

@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE NOT c.addr AND c.x = 1

@@ -1,0 +1,1 @@
+SELECT c.rnd, c.addr FROM c WHERE IS_DEFINED(c.rnd)

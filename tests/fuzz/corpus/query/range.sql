@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE c.ssn > 'a' OR c.ssn BETWEEN 1 AND 2

@@ -1,0 +1,1 @@
+SELECT TOP 5 * FROM c ORDER BY RANK FullTextScore(c.text, 'a', 'b')

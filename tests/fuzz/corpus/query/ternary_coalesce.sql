@@ -1,0 +1,1 @@
+SELECT c.a ? c.ssn : c.b ?? 'x' FROM c WHERE (c.ssn ?? 'y') = 'z'

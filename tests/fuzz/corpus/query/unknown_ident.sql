@@ -1,0 +1,1 @@
+SELECT * FROM c WHERE x.ssn = '1' OR c.flag = TRUE
