@@ -23,6 +23,13 @@ cosmoseal_require(LIBUV_FOUND libuv1-dev "libuv >= 1.44")
 # simdjson (libsimdjson-dev)
 find_package(simdjson QUIET CONFIG)
 cosmoseal_require(simdjson_FOUND libsimdjson-dev "simdjson")
+# Debian's simdjson target exports SIMDJSON_THREADS_ENABLED. Every translation unit that includes
+# simdjson.h (policy/ and its tests) must agree on it, or two builds of simdjson's inline code
+# end up in one binary (an ODR violation that crashed a test): define it everywhere.
+get_target_property(_simdjson_defs simdjson::simdjson INTERFACE_COMPILE_DEFINITIONS)
+if(_simdjson_defs)
+  add_compile_definitions(${_simdjson_defs})
+endif()
 
 # yaml-cpp (libyaml-cpp-dev)
 find_package(yaml-cpp QUIET CONFIG)

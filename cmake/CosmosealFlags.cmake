@@ -7,6 +7,13 @@ else()
 endif()
 set(COSMOSEAL_HARDENING -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-plt)
 
+if(COSMOSEAL_FUZZ)
+  # Instrument every library for coverage feedback (libFuzzer links only into the *_fuzz
+  # binaries; the replay binaries get the sanitizer runtimes' default coverage callbacks).
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 if(COSMOSEAL_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)

@@ -290,12 +290,19 @@ void AuditLog::run() {
 
     if (reopen) {
       Status s = openFile();
-      if (s.isOk()) {
-        failing_.store(false);
-        COSMOSEAL_LOG(kInfo) << "audit: reopened " << config_.path;
-      } else {
+      if (!s.isOk()) {
         COSMOSEAL_LOG(kError) << "audit: " << s.message();
       }
+    }
+    // Only a successful write proves the log works again. While failing (and nothing else is
+    // queued, as required mode refuses requests), write a chained marker record as the probe.
+    if (failing_.load() && batch.empty()) {
+      const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+      batch.push_back("\"time\":\"" + isoTime(now_ms) +
+                      "\",\"event\":\"audit_resumed\",\"note\":\"the audit log could not be "
+                      "written before this record; see write failures in the metrics\"");
     }
     uint64_t written = 0;
     bool ok = true;
@@ -315,25 +322,26 @@ void AuditLog::run() {
         out.append(line);
       }
       ok = writeAll(out);
+      const int err = errno;
       written = batch.size();
       batch.clear();
-      if (!ok) {
-        if (!failing_.exchange(true)) {
-          COSMOSEAL_LOG(kError) << "audit: write to " << config_.path << " failed: "
-                                << strerror(errno)
-                                << (config_.required ? "; new requests are refused" : "");
-        }
-      } else {
-        failing_.store(false);
+      if (!ok && !failing_.load()) {
+        COSMOSEAL_LOG(kError) << "audit: write to " << config_.path << " failed: " << strerror(err)
+                              << (config_.required ? "; new requests are refused" : "");
+      } else if (ok && failing_.load()) {
+        COSMOSEAL_LOG(kInfo) << "audit: " << config_.path << " is writable again";
       }
     }
 
     lock.lock();
+    // Counters first, then the state admission reads: an observer that sees the refusal also
+    // sees the failure counted.
     if (ok) {
       stats_.written += written;
     } else {
       ++stats_.write_failures;
     }
+    failing_.store(!ok || (failing_.load() && written == 0));
     if (reopen) ++stats_.reopens;
     stats_.seq = seq_;
     if (stopping && queue_.empty()) break;

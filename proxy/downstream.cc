@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "policy/account_rewrite.h"
 #include "policy/container_meta.h"
+#include "policy/query_rewriter.h"
 #include "policy/route.h"
 #include "proxy/rules.h"
 
@@ -247,15 +248,125 @@ void Exchange::onPartitionKeyFetched() noexcept {
 }
 
 Status Exchange::transformRequest() noexcept {
-  if (!decision_.transform_request_body && decision_.partition_key ==
-                                               policy::PartitionKeyAction::kNone) {
-    return Status::ok();
+  const policy::ContainerPolicy* policy = decision_.policy;
+  if (policy == nullptr) return Status::ok();
+  const Config& cfg = configOf(state_);
+  policy::JsonTransformer* tx = state_->transformer.get();
+  if (tx == nullptr) {
+    return Status(Code::kInternal, "policy.no_keyring",
+                  "protected container without a keyring; nothing was sent");
   }
-  // Field encryption is not wired into the data path yet: refuse rather than forward plaintext
-  // of a protected container.
-  return Status(Code::kNotImplemented, "policy.not_available",
-                "field encryption for " + route_.database + "/" + route_.container +
-                    " is not available in this build; the request was not forwarded");
+  if (decision_.transform_request_body) {
+    const std::string* enc = head_.headers.get("content-encoding");
+    if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
+      return Status(Code::kUnsupportedMedia, "policy.compressed_body",
+                    "compressed request bodies cannot be inspected on a protected container; "
+                    "send it uncompressed");
+    }
+    if (!body_.empty() && static_cast<unsigned char>(body_[0]) == 0x80) {
+      return Status(Code::kUnsupportedMedia, "policy.binary_body",
+                    "binary (CosmosBinary) bodies cannot be inspected on a protected container; "
+                    "configure the SDK for JSON text");
+    }
+    std::string out;
+    out.reserve(body_.size() + body_.size() / 2 + 1024);
+    Status s;
+    const policy::PaddedInput in = policy::PaddedInput::of(body_);
+    using Op = policy::Operation;
+    switch (route_.op) {
+      case Op::kCreate:
+      case Op::kUpsert:
+      case Op::kReplace:
+        s = tx->encryptDocument(in, *policy, &out, &transform_stats_);
+        break;
+      case Op::kPatch:
+        s = tx->encryptPatch(in, *policy, &out, &transform_stats_);
+        break;
+      case Op::kBatch:
+      case Op::kBulk:
+        s = tx->encryptBatch(in, *policy, pk_rules_, &out, &transform_stats_);
+        break;
+      case Op::kQuery:
+      case Op::kQueryPlan: {
+        auto q = policy::rewriteQueryRequest(body_, *policy, *state_->cipher);
+        if (!q.isOk()) {
+          s = q.status();
+          break;
+        }
+        rows_are_documents_ = q->select_star;
+        transform_stats_.encrypted += q->rewritten;
+        out = std::move(q->body);
+        break;
+      }
+      default:
+        // The decision table only asks for request bodies of the operations above.
+        return Status(Code::kInternal, "policy.unexpected_operation",
+                      "no request transform for this operation; nothing was sent");
+    }
+    if (!s.isOk()) return s;
+    if (out.size() > cfg.limits.max_item_bytes) {
+      common::secureZero(out.data(), out.size());
+      return Status(Code::kTooLarge, "policy.too_large_after_encrypt",
+                    "the request is " + std::to_string(out.size()) +
+                        " bytes after encryption, over Cosmos's item limit of " +
+                        std::to_string(cfg.limits.max_item_bytes) +
+                        " bytes: store less data in protected fields or split the document");
+    }
+    common::secureZero(body_.data(), body_.size());  // the plaintext body
+    body_ = std::move(out);
+  }
+  bool pk_protected = false;
+  for (const policy::FieldRule* r : pk_rules_) pk_protected = pk_protected || r != nullptr;
+  if (route_.has_partition_key_header && pk_protected) {
+    std::string pk;
+    COSMOSEAL_RETURN_IF_ERROR(tx->encryptPartitionKey(
+        head_.headers.getOr("x-ms-documentdb-partitionkey", ""), pk_rules_, &pk,
+        &transform_stats_));
+    head_.headers.set("x-ms-documentdb-partitionkey", pk);
+  }
+  return Status::ok();
+}
+
+Status Exchange::decryptResponse(std::string* body) noexcept {
+  policy::JsonTransformer* tx = state_->transformer.get();
+  if (tx == nullptr) return Status::ok();
+  using Op = policy::Operation;
+  using Shape = policy::ResponseShape;
+  Shape shape = Shape::kAny;
+  switch (route_.op) {
+    case Op::kRead:
+    case Op::kCreate:
+    case Op::kUpsert:
+    case Op::kReplace:
+    case Op::kPatch:
+      shape = Shape::kDocument;
+      break;
+    case Op::kReadFeed:
+      shape = Shape::kFeed;
+      break;
+    case Op::kChangeFeed:
+      shape = common::equalsIgnoreCase(head_.headers.getOr("a-im", ""), "Full-Fidelity Feed")
+                  ? Shape::kChangeFeedAllVersions
+                  : Shape::kFeed;
+      break;
+    case Op::kQuery:
+      shape = rows_are_documents_ ? Shape::kFeed : Shape::kQuery;
+      break;
+    case Op::kBatch:
+    case Op::kBulk:
+      shape = Shape::kBatchResults;
+      break;
+    default:
+      shape = Shape::kAny;  // query plans, anything else: decrypt wherever an envelope lands
+  }
+  std::string out;
+  out.reserve(body->size() + 1024);
+  Status s = tx->decryptResponse(policy::PaddedInput::of(*body), shape, decision_.policy, &out,
+                                 &transform_stats_);
+  if (!s.isOk()) return s;
+  common::secureZero(body->data(), body->size());
+  *body = std::move(out);
+  return Status::ok();
 }
 
 void Exchange::buildMetadataRequest(std::string* out) noexcept {
@@ -385,21 +496,18 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
     if (route_.kind == policy::ResourceKind::kDatabaseFeed) listing_member_ = "Databases";
     if (route_.kind == policy::ResourceKind::kCollectionFeed) listing_member_ = "DocumentCollections";
   }
-  if ((learn_metadata_ || listing_member_ != nullptr) && response_.framing != Framing::kNone) {
-    const std::string* enc = response_.headers.get("content-encoding");
-    if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
-      return Status(Code::kBadGateway, "upstream.compressed_response",
-                    "the upstream compressed a response that must be filtered");
-    }
-    buffer_response_ = true;
-    return Status::ok();
-  }
-  if (decision_.rewrite_account && response_.status == 200 &&
+  // Responses the sidecar must read before forwarding: account discovery (rewrite), collection
+  // metadata (partition keys), listings (filter) and document responses of protected
+  // containers (decrypt). Everything else streams.
+  const bool decrypt = decision_.transform_response_body && ok;
+  const bool account = decision_.rewrite_account && response_.status == 200;
+  if ((account || learn_metadata_ || listing_member_ != nullptr || decrypt) &&
       response_.framing != Framing::kNone) {
     const std::string* enc = response_.headers.get("content-encoding");
     if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
       return Status(Code::kBadGateway, "upstream.compressed_response",
-                    "the upstream compressed a response that must be rewritten");
+                    "the upstream compressed a response the sidecar must read (cosmoseal asks "
+                    "for Accept-Encoding: identity)");
     }
     buffer_response_ = true;
     if (response_.framing == Framing::kContentLength) {
@@ -502,6 +610,9 @@ Status Exchange::finishBufferedResponse() noexcept {
     conn_->worker()->stats().inc(conn_->worker()->stats().discovery_rewrites);
     COSMOSEAL_LOG(kDebug) << "account discovery: " << rewritten << " endpoint(s) rewritten to "
                           << own;
+  } else if (decision_.transform_response_body) {
+    COSMOSEAL_RETURN_IF_ERROR(decryptResponse(&response_body_));
+    body = std::move(response_body_);
   } else {
     if (learn_metadata_) learnFromMetadata(response_body_);
     if (listing_member_ != nullptr) {

@@ -22,6 +22,7 @@
 
 #include "common/status.h"
 #include "crypto/cosmos_auth.h"
+#include "policy/json_transform.h"
 #include "policy/route.h"
 #include "proxy/http1.h"
 #include "proxy/stream.h"
@@ -71,6 +72,8 @@ class Exchange final : public UpstreamUser {
   void buildMetadataRequest(std::string* out) noexcept;
   void learnFromMetadata(std::string_view body) noexcept;
   common::Status transformRequest() noexcept;
+  // Decrypts a buffered response of a protected container (the shape follows the operation).
+  common::Status decryptResponse(std::string* body) noexcept;
   void sendUpstream() noexcept;
   void buildUpstreamHead(std::string* out) noexcept;
   void startResponse(int status, std::string_view reason, common::HeaderMap headers,
@@ -96,6 +99,8 @@ class Exchange final : public UpstreamUser {
   bool pk_plan_ready_ = false;
   bool learn_metadata_ = false;  // tap collection metadata for partition-key paths
   const char* listing_member_ = nullptr;  // filter this array of a listing response
+  policy::TransformStats transform_stats_;  // fields encrypted/decrypted, key ids
+  bool rows_are_documents_ = false;         // a SELECT * query: strict path checks on Documents
 
   UpstreamConnection* upstream_ = nullptr;
   bool waiting_for_upstream_ = false;

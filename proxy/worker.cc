@@ -92,6 +92,16 @@ common::StatusOr<int> openReusePortListener(const std::string& address, uint16_t
   return fd;
 }
 
+ThreadState::ThreadState(std::shared_ptr<const Runtime> rt)
+    : runtime(std::move(rt)), auth(*runtime) {
+  if (runtime->keyring()) {
+    cipher = std::make_unique<crypto::FieldCipher>(runtime->keyring());
+    transformer = std::make_unique<policy::JsonTransformer>(cipher.get());
+  }
+}
+
+ThreadState::~ThreadState() = default;
+
 Worker::Worker(int index, int listen_fd, std::shared_ptr<const Runtime> runtime,
                SharedState* shared)
     : index_(index), listen_fd_(listen_fd), shared_(shared), pending_runtime_(std::move(runtime)) {

@@ -14,6 +14,8 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "crypto/field_cipher.h"
+#include "policy/json_transform.h"
 #include "proxy/auth.h"
 #include "proxy/pk_cache.h"
 #include "proxy/throttle.h"
@@ -29,9 +31,14 @@ class DownstreamConnection;
 // (HMAC contexts, later cipher contexts). Requests hold a shared_ptr to the one they started
 // with, so a reload never changes a request midway.
 struct ThreadState {
-  explicit ThreadState(std::shared_ptr<const Runtime> rt) : runtime(std::move(rt)), auth(*runtime) {}
+  explicit ThreadState(std::shared_ptr<const Runtime> rt);
+  ~ThreadState();
   std::shared_ptr<const Runtime> runtime;
   Authenticator auth;
+  // Field encryption (null when no keyring is configured): per thread, bound to this snapshot's
+  // keyring. The transformer uses the cipher, so it is declared after it.
+  std::unique_ptr<crypto::FieldCipher> cipher;
+  std::unique_ptr<policy::JsonTransformer> transformer;
 };
 
 // Process-wide shared state (read-mostly).
