@@ -4,10 +4,10 @@
 // unmodified sample app (demo/sample-app.mjs) through cosmoseal, and shows what happened from
 // both sides. Exits non-zero if anything is not as expected.
 //
-//   node tests/e2e/demo/demo.mjs [--policy] [--no-color]
-//     --policy   configure the sample field policy (ssn deterministic; address and card numbers
-//                randomized) with a keyring made by `cosmoseal keygen`; protected values become
-//                canaries that must never reach the upstream. Needs field encryption in cosmoseal.
+//   node tests/e2e/demo/demo.mjs [--no-policy] [--no-color]
+//   By default the sample field policy is configured (ssn deterministic; address and card numbers
+//   randomized) with a keyring made by `cosmoseal keygen`; protected values become canaries that
+//   must never reach the upstream. --no-policy runs the same app with no field policy.
 // Work dir: tests/e2e/.work/demo/ (kept afterwards: config, keys, cosmoseal.log).
 
 import { spawn } from 'node:child_process';
@@ -24,16 +24,18 @@ import { accountEndpoints, withoutSystemProperties } from '../lib/cosmos-json.mj
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));
 for (const a of args) {
-  if (!['--policy', '--no-color', '--help', '-h'].includes(a)) {
+  if (!['--policy', '--no-policy', '--no-color', '--help', '-h'].includes(a)) {
     console.error(`demo: unknown option ${a} (try --help)`);
     process.exit(2);
   }
 }
 if (args.has('--help') || args.has('-h')) {
-  console.log('usage: node tests/e2e/demo/demo.mjs [--policy] [--no-color]');
+  console.log('usage: node tests/e2e/demo/demo.mjs [--no-policy] [--no-color]');
   process.exit(0);
 }
-const WITH_POLICY = args.has('--policy');
+// The field policy is on by default (the demo shows encryption at work); --no-policy shows the
+// plain pass-through. --policy is still accepted.
+const WITH_POLICY = !args.has('--no-policy');
 const COLOR = process.stdout.isTTY && !process.env.NO_COLOR && !args.has('--no-color');
 const WIDTH = Math.max(100, Math.min(process.stdout.columns || 120, 180));
 
@@ -145,7 +147,7 @@ async function runSampleApp(endpoint, key, caFile) {
 
 async function main() {
   console.log(bold('cosmoseal demo: an unmodified Cosmos DB app, field encryption in a sidecar'));
-  console.log(dim(`  ${WITH_POLICY ? 'field policy ON (--policy)' : 'no field policy (run with --policy once field encryption has landed)'}`));
+  console.log(dim(`  ${WITH_POLICY ? 'field policy ON (--no-policy to turn it off)' : 'no field policy (--no-policy)'}`));
 
   requireBinary();
   const dir = makeWorkDir('demo', { exact: true });
