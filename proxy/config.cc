@@ -713,8 +713,11 @@ bool validEnvName(std::string_view s) {
 void Loader::loadKeys(const Entry& e, Config* cfg) {
   KeysConfig k;
   k.pos = pos(e.key_node.Mark());
-  MapReader m(*this, e.value, e.key_node.Mark(), e.path, {"keyring_file", "kek_file", "kek_env"});
+  MapReader m(*this, e.value, e.key_node.Mark(), e.path,
+              {"keyring_file", "kek_file", "kek_env", "alert_after_seals", "refuse_after_seals"});
   if (!m.ok()) return;
+  if (const Entry* x = m.get("alert_after_seals")) uintField(*x, 0, UINT64_MAX, &k.alert_after_seals);
+  if (const Entry* x = m.get("refuse_after_seals")) uintField(*x, 0, UINT64_MAX, &k.refuse_after_seals);
   if (const Entry* kr = m.require("keyring_file", "the keyring file (cosmoseal keygen)")) {
     path(*kr, &k.keyring_file);
   }

@@ -108,6 +108,12 @@ struct KeysConfig {
   std::string keyring_file;
   std::string kek_file;  // exactly one of kek_file / kek_env
   std::string kek_env;
+  // Randomized-encryption budget per key version, counted by this process (the GCM limit of
+  // DESIGN.md §5 is per key across every pod: alert well before, rotate with `cosmoseal keygen`).
+  // Past alert_after_seals a warning is logged (once); past refuse_after_seals new randomized
+  // encryptions with that key version are refused (503 crypto.key_budget). 0 = off.
+  uint64_t alert_after_seals = 1ull << 32;
+  uint64_t refuse_after_seals = 0;
   SourcePos pos;
 };
 

@@ -4,6 +4,7 @@
 #include "policy/account_rewrite.h"
 #include "policy/container_meta.h"
 #include "policy/query_rewriter.h"
+#include "crypto/keyring.h"
 #include "policy/route.h"
 #include "proxy/rules.h"
 
@@ -85,14 +86,79 @@ Exchange::Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> stat
                    MessageHead head)
     : conn_(conn), state_(std::move(state)), head_(std::move(head)), started_ns_(uv_hrtime()) {}
 
-Exchange::~Exchange() { abort(); }
+Exchange::~Exchange() {
+  abort();
+  finish(499, "client_closed");
+}
+
+void Exchange::finish(int status, std::string_view detail) noexcept {
+  if (finished_) return;
+  finished_ = true;
+  const uint64_t latency_us = (uv_hrtime() - started_ns_) / 1000;
+  const std::string_view op = routed_ ? policy::operationName(route_.op) : "unclassified";
+  const std::string_view client = client_ != nullptr ? std::string_view(client_->name) : "";
+  RequestSample sample;
+  sample.client = client;
+  sample.operation = op;
+  sample.status = status;
+  sample.detail = detail;
+  sample.latency_us = latency_us;
+  sample.upstream_us = upstream_ns_ / 1000;
+  sample.encrypted = transform_stats_.encrypted;
+  sample.decrypted = transform_stats_.decrypted;
+  sample.lookalikes = transform_stats_.lookalikes;
+  sample.plaintext_at_protected = transform_stats_.plaintext_at_protected;
+  conn_->worker()->metrics().record(sample);
+  if (transform_stats_.lookalikes != 0) {
+    COSMOSEAL_LOG(kDebug) << transform_stats_.lookalikes << " envelope look-alike string(s) left "
+                          << "as they were in " << head_.method << " " << head_.target;
+  }
+  AuditLog* audit = conn_->worker()->shared().audit.get();
+  if (audit == nullptr) return;
+  AuditRecord r;
+  r.time_ms = conn_->worker()->shared().clock->unixSeconds() * 1000 +
+              static_cast<int64_t>((uv_hrtime() / 1000000) % 1000);
+  r.client = std::string(client);
+  r.verb = head_.method;
+  r.resource = routed_ ? policy::resourceKindName(route_.kind) : "unclassified";
+  if (routed_) {
+    r.database = route_.database;
+    r.container = route_.container;
+    r.id = route_.item_id;
+  }
+  r.operation = std::string(op);
+  r.status = status;
+  r.upstream_status = detail.empty() ? response_.status : 0;
+  r.latency_us = latency_us;
+  r.request_charge = response_.headers.getOr("x-ms-request-charge", "");
+  r.encrypted = transform_stats_.encrypted;
+  r.decrypted = transform_stats_.decrypted;
+  r.detail = std::string(detail);
+  for (uint8_t i = 0; i < transform_stats_.key_id_count; ++i) {
+    r.key_ids.push_back(transform_stats_.key_ids[i]);
+  }
+  if (audit_slot_.valid()) {
+    audit_slot_.submit(r);
+  } else if (!audit->required()) {
+    auto slot = audit->admit();
+    if (slot.isOk()) slot->submit(r);
+  }
+}
 
 Status Exchange::start() noexcept {
   const Runtime& rt = *state_->runtime;
   const Config& cfg = rt.config();
+  SharedState& shared = conn_->worker()->shared();
+  if (shared.audit) {
+    // Reserve the audit line before anything happens: with audit.required, no unaudited access.
+    auto slot = shared.audit->admit();
+    if (!slot.isOk()) return slot.status();
+    audit_slot_ = std::move(slot).value();
+  }
   auto route = policy::classifyRequest(head_.method, head_.target, head_.headers);
   if (!route.isOk()) return route.status();
   route_ = std::move(route).value();
+  routed_ = true;
   // Direct mode would send documents straight to the backend replicas, in plaintext and around
   // the sidecar. Refused before authentication: SDKs sign /addresses with another link, and the
   // answer (switch to Gateway mode) is the same for everyone.
@@ -102,7 +168,6 @@ Status Exchange::start() noexcept {
   // Sign with the segments the strict classifier decoded: routing and signing read one path.
   resource_ = crypto::cosmosResourceFromSegments(route_.segments);
 
-  SharedState& shared = conn_->worker()->shared();
   auto client = state_->auth.verify(head_.method, resource_, head_.headers,
                                     shared.clock->unixSeconds());
   if (!client.isOk()) return client.status();
@@ -257,6 +322,7 @@ Status Exchange::transformRequest() noexcept {
                   "protected container without a keyring; nothing was sent");
   }
   if (decision_.transform_request_body) {
+    COSMOSEAL_RETURN_IF_ERROR(checkKeyBudget(*policy));
     const std::string* enc = head_.headers.get("content-encoding");
     if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
       return Status(Code::kUnsupportedMedia, "policy.compressed_body",
@@ -323,6 +389,26 @@ Status Exchange::transformRequest() noexcept {
         head_.headers.getOr("x-ms-documentdb-partitionkey", ""), pk_rules_, &pk,
         &transform_stats_));
     head_.headers.set("x-ms-documentdb-partitionkey", pk);
+  }
+  return Status::ok();
+}
+
+Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept {
+  auto exhausted = conn_->worker()->shared().exhausted_keys.load();
+  if (!exhausted || exhausted->empty()) return Status::ok();
+  const crypto::Keyring* ring = state_->runtime->keyring().get();
+  for (const policy::FieldRule& rule : policy.rules()) {
+    if (rule.mode != policy::FieldMode::kRandomized || ring == nullptr) continue;
+    const crypto::KeyVersion* v = ring->primary(rule.key);
+    if (v == nullptr) continue;
+    for (uint32_t id : *exhausted) {
+      if (id == v->id) {
+        return Status(Code::kUnavailable, "crypto.key_budget",
+                      "key '" + rule.key + "' version " + std::to_string(v->version) +
+                          " has used its randomized-encryption budget "
+                          "(keys.refuse_after_seals): rotate it with `cosmoseal keygen` and reload");
+      }
+    }
   }
   return Status::ok();
 }
@@ -437,6 +523,7 @@ void Exchange::onUpstreamReady(UpstreamConnection* conn) noexcept {
   }
   buildUpstreamHead(&out);
   out.append(body_);
+  upstream_start_ns_ = uv_hrtime();
   conn->setNoBodyExpected(head_.method == "HEAD");
   conn->send(out);
   conn->flush(true);
@@ -661,6 +748,8 @@ void Exchange::learnFromMetadata(std::string_view body) noexcept {
 }
 
 void Exchange::onUpstreamComplete() noexcept {
+  if (upstream_start_ns_ != 0) upstream_ns_ += uv_hrtime() - upstream_start_ns_;
+  upstream_start_ns_ = 0;
   if (stage_ == Stage::kFetchPartitionKey) {
     releaseUpstream(response_.keep_alive);
     onPartitionKeyFetched();
@@ -689,6 +778,7 @@ void Exchange::onUpstreamComplete() noexcept {
   conn_->flush();
   releaseUpstream(response_.keep_alive);
   done_ = true;
+  finish(response_.status, "");
   COSMOSEAL_LOG(kDebug) << head_.method << " " << head_.target << " -> " << response_.status
                         << " client=" << (client_ ? client_->name : "-") << " "
                         << (uv_hrtime() - started_ns_) / 1000 << "us";
@@ -831,8 +921,7 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
     }
     refusal_ = std::move(s);
     refusal_retry_ms_ = exchange_->retryAfterMs();
-    retired_.push_back(std::move(exchange_));
-    discarded_ = 0;
+    discarded_ = 0;  // the exchange stays until the reply, which records it
     return Status::ok();
   }
   if (expect_continue && has_body) {
@@ -894,7 +983,9 @@ void DownstreamConnection::abortConnection() noexcept {
 void DownstreamConnection::localReply(const Status& status, bool close,
                                       uint64_t retry_after_ms) noexcept {
   if (phase_ == Phase::kClosing) return;
+  if (!exchange_) recordUnparsed(status);
   if (exchange_) {
+    exchange_->finish(status.httpStatus(), status.detail());
     exchange_->abort();
     retired_.push_back(std::move(exchange_));
   }
@@ -931,6 +1022,26 @@ void DownstreamConnection::localReply(const Status& status, bool close,
     return;
   }
   exchangeDone();
+}
+
+void DownstreamConnection::recordUnparsed(const Status& status) noexcept {
+  // A request refused before it had a valid head (framing, smuggling, timeouts): no exchange
+  // exists, but it is still counted and audited.
+  RequestSample sample;
+  sample.status = status.httpStatus();
+  sample.detail = status.detail();
+  worker_->metrics().record(sample);
+  AuditLog* audit = worker_->shared().audit.get();
+  if (audit == nullptr) return;
+  auto slot = audit->admit();
+  if (!slot.isOk()) return;  // audit unavailable: the connection is refused and closed anyway
+  AuditRecord r;
+  r.time_ms = worker_->shared().clock->unixSeconds() * 1000;
+  r.resource = "unclassified";
+  r.operation = "unclassified";
+  r.status = sample.status;
+  r.detail = std::string(status.detail());
+  slot->submit(r);
 }
 
 void DownstreamConnection::handleParseError(const Status& status) noexcept {
@@ -988,6 +1099,7 @@ void DownstreamConnection::onStreamTimer() noexcept {
 }
 
 void DownstreamConnection::onStreamClosed() noexcept {
+  worker_->stats().inc(worker_->stats().bytes_to_clients, stream_.bytesOut());
   if (exchange_) exchange_->abort();
   worker_->connectionClosed(this);  // deletes this
 }

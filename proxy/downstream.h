@@ -45,6 +45,10 @@ class Exchange final : public UpstreamUser {
   void onRequestComplete() noexcept;
   // The downstream connection is going away: drop the upstream side.
   void abort() noexcept;
+  // Records the outcome once (metrics + audit line): status sent to the app and the detail code
+  // of a local reply ("" for a proxied response). Later calls are ignored; an exchange destroyed
+  // without one is recorded as 499 client_closed.
+  void finish(int status, std::string_view detail) noexcept;
   // Downstream write buffer drained (backpressure release).
   void onDownstreamDrained() noexcept;
 
@@ -72,6 +76,8 @@ class Exchange final : public UpstreamUser {
   void buildMetadataRequest(std::string* out) noexcept;
   void learnFromMetadata(std::string_view body) noexcept;
   common::Status transformRequest() noexcept;
+  // crypto.key_budget when a randomized key of `policy` has spent its budget.
+  common::Status checkKeyBudget(const policy::ContainerPolicy& policy) noexcept;
   // Decrypts a buffered response of a protected container (the shape follows the operation).
   common::Status decryptResponse(std::string* body) noexcept;
   void sendUpstream() noexcept;
@@ -91,6 +97,11 @@ class Exchange final : public UpstreamUser {
   const ClientEntry* client_ = nullptr;
   ThrottleTicket ticket_;  // this client's in-flight slot, released with the exchange
   uint64_t retry_after_ms_ = 0;
+  AuditSlot audit_slot_;  // reserved at admission (audit.required), consumed by finish()
+  bool finished_ = false;
+  bool routed_ = false;           // route_ is valid
+  uint64_t upstream_start_ns_ = 0;
+  uint64_t upstream_ns_ = 0;      // time spent on the upstream exchange
   std::string body_;  // buffered request body
   bool request_complete_ = false;
   Stage stage_ = Stage::kMain;
@@ -165,6 +176,7 @@ class DownstreamConnection final : public Stream::Handler, public Http1Parser::H
 
   void armIdle() noexcept;
   void handleParseError(const common::Status& status) noexcept;
+  void recordUnparsed(const common::Status& status) noexcept;
   void retire() noexcept;
 
   Worker* worker_;

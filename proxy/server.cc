@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 
@@ -67,6 +68,16 @@ Status Server::startUp() {
   }
   listen_port_ = port;
   shared_.throttle.configure(c.clients, shared_.clock->monotonicNanos());
+  shared_.generation.store(generation_);
+  if (c.audit.enabled) {
+    auto audit = AuditLog::open(c.audit);
+    if (!audit.isOk()) return audit.status();
+    shared_.audit = std::move(audit).value();
+    COSMOSEAL_LOG(kInfo) << "audit log: " << c.audit.path
+                         << (c.audit.required ? " (required: requests are refused if it cannot "
+                                                "be written)"
+                                              : "");
+  }
   for (unsigned i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), fds[i], runtime_, &shared_));
   }
@@ -114,6 +125,10 @@ int Server::run() {
   uv_signal_init(&loop_, &sigterm_);
   uv_signal_init(&loop_, &sigint_);
   uv_signal_init(&loop_, &sighup_);
+  uv_signal_init(&loop_, &sigusr1_);
+  uv_timer_init(&loop_, &budget_timer_);
+  sigusr1_.data = this;
+  budget_timer_.data = this;
   uv_timer_init(&loop_, &drain_timer_);
   uv_timer_init(&loop_, &watch_timer_);
   sigterm_.data = sigint_.data = sighup_.data = this;
@@ -135,8 +150,13 @@ int Server::run() {
   uv_signal_start(&sigterm_, &Server::onSignal, SIGTERM);
   uv_signal_start(&sigint_, &Server::onSignal, SIGINT);
   uv_signal_start(&sighup_, &Server::onSignal, SIGHUP);
+  uv_signal_start(&sigusr1_, &Server::onSignal, SIGUSR1);
+  uv_timer_start(
+      &budget_timer_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->checkKeyBudgets(); },
+      1000, 1000);
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->join();
+  if (shared_.audit) shared_.audit->close();
   uv_loop_close(&loop_);
   COSMOSEAL_LOG(kInfo) << "stopped" << (forced_ ? " (drain timeout: in-flight requests cut)" : "");
   return exit_code_;
@@ -147,6 +167,14 @@ void Server::onSignal(uv_signal_t* h, int signum) {
   if (signum == SIGHUP) {
     Status s = self->reload();
     (void)s;
+    return;
+  }
+  if (signum == SIGUSR1) {
+    if (self->shared_.audit) {
+      self->shared_.audit->requestReopen();
+    } else {
+      COSMOSEAL_LOG(kInfo) << "SIGUSR1: no audit log to reopen";
+    }
     return;
   }
   if (self->draining_) {
@@ -196,7 +224,9 @@ void Server::closeControlHandles() {
   handles_open_ = false;
   for (uv_handle_t* h :
        {reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&sigint_),
-        reinterpret_cast<uv_handle_t*>(&sighup_), reinterpret_cast<uv_handle_t*>(&drain_timer_),
+        reinterpret_cast<uv_handle_t*>(&sighup_), reinterpret_cast<uv_handle_t*>(&sigusr1_),
+        reinterpret_cast<uv_handle_t*>(&budget_timer_),
+        reinterpret_cast<uv_handle_t*>(&drain_timer_),
         reinterpret_cast<uv_handle_t*>(&watch_timer_)}) {
     if (!uv_is_closing(h)) uv_close(h, nullptr);
   }
@@ -224,16 +254,19 @@ Status Server::reload() {
     if (nc.listen.address != old.listen.address || nc.listen.port != old.listen.port ||
         nc.admin.address != old.admin.address || nc.admin.port != old.admin.port ||
         nc.admin.enabled != old.admin.enabled || nc.workers != old.workers ||
-        nc.listen.tls.has_value() != old.listen.tls.has_value()) {
+        nc.listen.tls.has_value() != old.listen.tls.has_value() ||
+        nc.audit.enabled != old.audit.enabled || nc.audit.path != old.audit.path ||
+        nc.audit.required != old.audit.required) {
       result = Status(Code::kFailedPrecondition, "reload.restart_required",
-                      "listen, admin and workers cannot change on reload; restart the sidecar "
-                      "to apply them");
+                      "listen, admin, workers and audit cannot change on reload; restart the "
+                      "sidecar to apply them");
     } else {
       auto rt = Runtime::build(std::move(config).value(), generation_ + 1);
       if (!rt.isOk()) {
         result = rt.status();
       } else {
         ++generation_;
+        shared_.generation.store(generation_);
         runtime_ = std::move(rt).value();
         shared_.throttle.configure(runtime_->config().clients, shared_.clock->monotonicNanos());
         for (auto& w : workers_) w->publishRuntime(runtime_);
@@ -257,53 +290,218 @@ Status Server::reload() {
   return result;
 }
 
+void Server::checkKeyBudgets() {
+  if (!runtime_ || !runtime_->config().keys) return;
+  const KeysConfig& k = *runtime_->config().keys;
+  MetricsSnapshot all;
+  for (const auto& w : workers_) all.merge(w->metrics().snapshot());
+  auto exhausted = std::make_shared<std::vector<uint32_t>>();
+  for (const auto& [id, u] : all.keys) {
+    if (k.alert_after_seals != 0 && u.randomized_seals >= k.alert_after_seals &&
+        std::find(budget_alerted_.begin(), budget_alerted_.end(), id) == budget_alerted_.end()) {
+      budget_alerted_.push_back(id);
+      COSMOSEAL_LOG(kWarn) << "key '" << u.name << "' version " << u.version << " has sealed "
+                           << u.randomized_seals
+                           << " randomized values in this process (keys.alert_after_seals): "
+                              "rotate it with `cosmoseal keygen` and reload";
+    }
+    if (k.refuse_after_seals != 0 && u.randomized_seals >= k.refuse_after_seals) {
+      exhausted->push_back(id);
+    }
+  }
+  auto previous = shared_.exhausted_keys.load();
+  const size_t before = previous ? previous->size() : 0;
+  if (exhausted->size() != before) {
+    if (exhausted->size() > before) {
+      COSMOSEAL_LOG(kError) << exhausted->size()
+                            << " key version(s) past keys.refuse_after_seals: new randomized "
+                               "encryptions with them are refused (crypto.key_budget)";
+    }
+    shared_.exhausted_keys.store(std::move(exhausted));
+  }
+}
+
+namespace {
+
+// Prometheus text format label value escaping: backslash, double quote, newline.
+std::string labelValue(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out.push_back(c);
+  }
+  return out;
+}
+
+class PromWriter {
+ public:
+  void family(const char* name, const char* type, const char* help) {
+    o_ << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+  }
+  void sample(const std::string& name, const std::vector<std::pair<const char*, std::string>>& labels,
+              double value) {
+    o_ << name;
+    if (!labels.empty()) {
+      o_ << "{";
+      for (size_t i = 0; i < labels.size(); ++i) {
+        o_ << (i ? "," : "") << labels[i].first << "=\"" << labelValue(labels[i].second) << "\"";
+      }
+      o_ << "}";
+    }
+    o_ << " " << value << "\n";
+  }
+  void histogram(const char* name, const char* label, const std::string& label_value,
+                 const Histogram& h) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < Histogram::kBounds.size(); ++i) {
+      cumulative += h.buckets[i];
+      std::ostringstream le;
+      le << Histogram::kBounds[i];
+      sample(std::string(name) + "_bucket", {{label, label_value}, {"le", le.str()}},
+             static_cast<double>(cumulative));
+    }
+    cumulative += h.buckets.back();
+    sample(std::string(name) + "_bucket", {{label, label_value}, {"le", "+Inf"}},
+           static_cast<double>(cumulative));
+    sample(std::string(name) + "_sum", {{label, label_value}}, h.sum);
+    sample(std::string(name) + "_count", {{label, label_value}}, static_cast<double>(h.count));
+  }
+  std::string str() const { return o_.str(); }
+
+ private:
+  std::ostringstream o_;
+};
+
+}  // namespace
+
 std::string Server::metricsText() const {
+  MetricsSnapshot m;
+  for (const auto& w : workers_) m.merge(w->metrics().snapshot());
   auto sum = [this](auto member) {
     uint64_t v = 0;
     for (const auto& w : workers_) v += (w->stats().*member).load(std::memory_order_relaxed);
-    return v;
+    return static_cast<double>(v);
   };
-  std::ostringstream o;
-  auto counter = [&o](const char* name, const char* help, uint64_t v) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n"
-      << name << " " << v << "\n";
-  };
-  auto gauge = [&o](const char* name, const char* help, uint64_t v) {
-    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
-      << name << " " << v << "\n";
-  };
-  counter("cosmoseal_requests_total", "Requests received from applications.",
-          sum(&WorkerStats::requests));
-  o << "# HELP cosmoseal_responses_total Responses sent to applications by status class.\n"
-       "# TYPE cosmoseal_responses_total counter\n";
-  o << "cosmoseal_responses_total{class=\"2xx\"} " << sum(&WorkerStats::responses_2xx) << "\n";
-  o << "cosmoseal_responses_total{class=\"3xx\"} " << sum(&WorkerStats::responses_3xx) << "\n";
-  o << "cosmoseal_responses_total{class=\"4xx\"} " << sum(&WorkerStats::responses_4xx) << "\n";
-  o << "cosmoseal_responses_total{class=\"5xx\"} " << sum(&WorkerStats::responses_5xx) << "\n";
-  counter("cosmoseal_local_replies_total", "Requests answered by cosmoseal itself.",
-          sum(&WorkerStats::local_replies));
-  counter("cosmoseal_upstream_errors_total", "Failed upstream exchanges.",
-          sum(&WorkerStats::upstream_errors));
-  counter("cosmoseal_upstream_retries_total",
-          "Idempotent requests retried on a fresh upstream connection.",
-          sum(&WorkerStats::upstream_retries));
-  counter("cosmoseal_discovery_rewrites_total", "Account documents rewritten.",
-          sum(&WorkerStats::discovery_rewrites));
-  counter("cosmoseal_connections_accepted_total", "Application connections accepted.",
-          sum(&WorkerStats::connections_accepted));
-  counter("cosmoseal_connections_rejected_total", "Connections refused over max_connections.",
-          sum(&WorkerStats::connections_rejected));
-  gauge("cosmoseal_connections_open", "Open application connections.",
-        sum(&WorkerStats::connections_open));
-  counter("cosmoseal_client_bytes_received_total", "Bytes received from applications.",
-          sum(&WorkerStats::bytes_from_clients));
-  gauge("cosmoseal_upstream_pool_idle", "Idle pooled upstream connections.",
-        sum(&WorkerStats::upstream_pool_idle));
-  gauge("cosmoseal_config_generation", "Configuration generation in force.", generation_);
-  counter("cosmoseal_reloads_total", "Successful reloads.", reloads_);
-  counter("cosmoseal_reload_failures_total", "Rejected reloads.", reload_failures_);
-  gauge("cosmoseal_workers", "Worker threads.", workers_.size());
-  return o.str();
+  PromWriter p;
+  p.family("cosmoseal_build_info", "gauge", "Version of the running cosmoseal.");
+  p.sample("cosmoseal_build_info", {{"version", versionString()}}, 1);
+
+  p.family("cosmoseal_requests_total", "counter",
+           "Requests by client, operation and the status returned to the application.");
+  for (const auto& [k, v] : m.requests) {
+    p.sample("cosmoseal_requests_total",
+             {{"client", std::get<0>(k)}, {"operation", std::get<1>(k)},
+              {"status", std::to_string(std::get<2>(k))}},
+             static_cast<double>(v));
+  }
+  p.family("cosmoseal_refusals_total", "counter",
+           "Requests answered by cosmoseal itself, by detail code.");
+  for (const auto& [k, v] : m.refusals) p.sample("cosmoseal_refusals_total", {{"detail", k}}, v);
+  p.family("cosmoseal_crypto_failures_total", "counter",
+           "Envelopes that could not be opened at protected locations, by detail code.");
+  for (const auto& [k, v] : m.crypto_failures) {
+    p.sample("cosmoseal_crypto_failures_total", {{"detail", k}}, static_cast<double>(v));
+  }
+  p.family("cosmoseal_throttled_total", "counter", "Requests refused by throttling.");
+  for (const auto& [k, v] : m.throttled) {
+    p.sample("cosmoseal_throttled_total", {{"client", k.first}, {"reason", k.second}},
+             static_cast<double>(v));
+  }
+  p.family("cosmoseal_request_duration_seconds", "histogram",
+           "Time from the request head to the end of the response, by operation.");
+  for (const auto& [op, h] : m.latency) {
+    p.histogram("cosmoseal_request_duration_seconds", "operation", op, h);
+  }
+  p.family("cosmoseal_upstream_duration_seconds", "histogram",
+           "Time spent waiting for the upstream, by operation.");
+  for (const auto& [op, h] : m.upstream_latency) {
+    p.histogram("cosmoseal_upstream_duration_seconds", "operation", op, h);
+  }
+  p.family("cosmoseal_fields_encrypted_total", "counter", "Protected values encrypted.");
+  p.sample("cosmoseal_fields_encrypted_total", {}, static_cast<double>(m.fields_encrypted));
+  p.family("cosmoseal_fields_decrypted_total", "counter", "Envelopes decrypted.");
+  p.sample("cosmoseal_fields_decrypted_total", {}, static_cast<double>(m.fields_decrypted));
+  p.family("cosmoseal_envelope_lookalikes_total", "counter",
+           "Strings that looked like envelopes but did not open (left as they were).");
+  p.sample("cosmoseal_envelope_lookalikes_total", {}, static_cast<double>(m.lookalikes));
+  p.family("cosmoseal_plaintext_at_protected_total", "counter",
+           "Plaintext values found at protected paths in responses (data written before "
+           "cosmoseal).");
+  p.sample("cosmoseal_plaintext_at_protected_total", {},
+           static_cast<double>(m.plaintext_at_protected));
+  p.family("cosmoseal_key_seals_total", "counter",
+           "Values encrypted per key version and mode (the randomized count is the GCM budget).");
+  p.family("cosmoseal_key_opens_total", "counter", "Envelopes opened per key version.");
+  for (const auto& [id, k] : m.keys) {
+    char hex[16];
+    snprintf(hex, sizeof(hex), "%08x", id);
+    const std::string ver = std::to_string(k.version);
+    p.sample("cosmoseal_key_seals_total",
+             {{"key", k.name}, {"version", ver}, {"id", hex}, {"mode", "randomized"}},
+             static_cast<double>(k.randomized_seals));
+    p.sample("cosmoseal_key_seals_total",
+             {{"key", k.name}, {"version", ver}, {"id", hex}, {"mode", "deterministic"}},
+             static_cast<double>(k.deterministic_seals));
+    p.sample("cosmoseal_key_opens_total", {{"key", k.name}, {"version", ver}, {"id", hex}},
+             static_cast<double>(k.opens));
+  }
+  p.family("cosmoseal_key_budget_exhausted", "gauge",
+           "Key versions whose randomized budget (keys.refuse_after_seals) is spent.");
+  auto exhausted = shared_.exhausted_keys.load();
+  p.sample("cosmoseal_key_budget_exhausted", {},
+           exhausted ? static_cast<double>(exhausted->size()) : 0.0);
+
+  p.family("cosmoseal_connections_open", "gauge", "Open application connections.");
+  p.sample("cosmoseal_connections_open", {}, sum(&WorkerStats::connections_open));
+  p.family("cosmoseal_connections_accepted_total", "counter",
+           "Application connections accepted.");
+  p.sample("cosmoseal_connections_accepted_total", {}, sum(&WorkerStats::connections_accepted));
+  p.family("cosmoseal_connections_rejected_total", "counter",
+           "Application connections refused over limits.max_connections.");
+  p.sample("cosmoseal_connections_rejected_total", {}, sum(&WorkerStats::connections_rejected));
+  p.family("cosmoseal_client_bytes_received_total", "counter", "Bytes received from applications.");
+  p.sample("cosmoseal_client_bytes_received_total", {}, sum(&WorkerStats::bytes_from_clients));
+  p.family("cosmoseal_client_bytes_sent_total", "counter", "Bytes sent to applications.");
+  p.sample("cosmoseal_client_bytes_sent_total", {}, sum(&WorkerStats::bytes_to_clients));
+  p.family("cosmoseal_upstream_errors_total", "counter", "Failed upstream exchanges.");
+  p.sample("cosmoseal_upstream_errors_total", {}, sum(&WorkerStats::upstream_errors));
+  p.family("cosmoseal_upstream_retries_total", "counter",
+           "Idempotent requests retried on a fresh upstream connection.");
+  p.sample("cosmoseal_upstream_retries_total", {}, sum(&WorkerStats::upstream_retries));
+  p.family("cosmoseal_upstream_pool_idle", "gauge", "Idle pooled upstream connections.");
+  p.sample("cosmoseal_upstream_pool_idle", {}, sum(&WorkerStats::upstream_pool_idle));
+  p.family("cosmoseal_upstream_pool_connections", "gauge", "Open upstream connections.");
+  p.sample("cosmoseal_upstream_pool_connections", {}, sum(&WorkerStats::upstream_pool_live));
+  p.family("cosmoseal_discovery_rewrites_total", "counter", "Account documents rewritten.");
+  p.sample("cosmoseal_discovery_rewrites_total", {}, sum(&WorkerStats::discovery_rewrites));
+
+  p.family("cosmoseal_config_generation", "gauge", "Configuration generation in force.");
+  p.sample("cosmoseal_config_generation", {}, static_cast<double>(generation_));
+  p.family("cosmoseal_reloads_total", "counter", "Successful reloads.");
+  p.sample("cosmoseal_reloads_total", {}, static_cast<double>(reloads_));
+  p.family("cosmoseal_reload_failures_total", "counter", "Rejected reloads.");
+  p.sample("cosmoseal_reload_failures_total", {}, static_cast<double>(reload_failures_));
+  p.family("cosmoseal_workers", "gauge", "Worker threads.");
+  p.sample("cosmoseal_workers", {}, static_cast<double>(workers_.size()));
+  p.family("cosmoseal_draining", "gauge", "1 while draining after SIGTERM.");
+  p.sample("cosmoseal_draining", {}, draining_ ? 1.0 : 0.0);
+  if (shared_.audit) {
+    const AuditStats a = shared_.audit->stats();
+    p.family("cosmoseal_audit_records_total", "counter", "Audit lines written.");
+    p.sample("cosmoseal_audit_records_total", {}, static_cast<double>(a.written));
+    p.family("cosmoseal_audit_dropped_total", "counter",
+             "Audit lines dropped (queue full, audit.required false).");
+    p.sample("cosmoseal_audit_dropped_total", {}, static_cast<double>(a.dropped));
+    p.family("cosmoseal_audit_write_failures_total", "counter", "Failed audit writes.");
+    p.sample("cosmoseal_audit_write_failures_total", {}, static_cast<double>(a.write_failures));
+    p.family("cosmoseal_audit_refused_total", "counter",
+             "Requests refused because the audit log was unavailable (audit.required).");
+    p.sample("cosmoseal_audit_refused_total", {}, static_cast<double>(a.refused));
+  }
+  return p.str();
 }
 
 }  // namespace cosmoseal::proxy

@@ -6,6 +6,7 @@
 //                     exit 0 within timeouts.drain (a second signal stops at once);
 //   SIGHUP            reload: re-read config, keys and keyring, validate, swap atomically; a bad
 //                     config is rejected and the old one stays in force.
+//   SIGUSR1           reopen the audit log file (log rotation).
 
 #include <uv.h>
 
@@ -47,11 +48,13 @@ class Server {
   void beginDrain(const char* why);
   void finishIfDrained();
   void closeControlHandles();
+  void checkKeyBudgets();
   static void onSignal(uv_signal_t* h, int signum);
 
   ServerOptions options_;
   uv_loop_t loop_;
-  uv_signal_t sigterm_, sigint_, sighup_;
+  uv_signal_t sigterm_, sigint_, sighup_, sigusr1_;
+  uv_timer_t budget_timer_;  // key-budget check, once a second
   uv_timer_t drain_timer_;   // drain deadline
   uv_timer_t watch_timer_;   // polls for workers that finished draining
   bool handles_open_ = false;
@@ -67,6 +70,7 @@ class Server {
   uint64_t reloads_ = 0;
   uint64_t reload_failures_ = 0;
   int exit_code_ = 0;
+  std::vector<uint32_t> budget_alerted_;  // key ids already warned about
 };
 
 // Number of CPUs this process may run on (sched_getaffinity), at least 1.

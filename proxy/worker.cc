@@ -108,6 +108,7 @@ Worker::Worker(int index, int listen_fd, std::shared_ptr<const Runtime> runtime,
   std::memset(&loop_, 0, sizeof(loop_));
   std::memset(&listener_, 0, sizeof(listener_));
   std::memset(&async_, 0, sizeof(async_));
+  std::memset(&key_timer_, 0, sizeof(key_timer_));
 }
 
 Worker::~Worker() {
@@ -124,6 +125,11 @@ Status Worker::start() {
     uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->onAsync(); });
     async_.data = this;
     pool_ = std::make_unique<UpstreamPool>(&loop_);
+    uv_timer_init(&loop_, &key_timer_);
+    key_timer_.data = this;
+    uv_timer_start(
+        &key_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->refreshKeyUsage(); },
+        1000, 1000);
     {
       std::lock_guard<std::mutex> lock(mu_);
       state_ = std::make_shared<ThreadState>(pending_runtime_);
@@ -147,6 +153,7 @@ Status Worker::start() {
         async_closed_ = true;
       }
       uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+      uv_close(reinterpret_cast<uv_handle_t*>(&key_timer_), nullptr);
       pool_->shutdown();
       uv_run(&loop_, UV_RUN_DEFAULT);
     } else {
@@ -198,7 +205,21 @@ void Worker::onAsync() {
     drain = drain_requested_;
     stop = stop_requested_;
   }
-  if (rt) state_ = std::make_shared<ThreadState>(std::move(rt));
+  if (rt) {
+    refreshKeyUsage();
+    if (state_ && state_->cipher) {
+      for (const auto& k : state_->cipher->stats().keys) {
+        KeyUsage& u = retired_key_usage_[k.id];
+        u.name = k.name;
+        u.version = k.version;
+        u.id = k.id;
+        u.randomized_seals += k.seals[0];
+        u.deterministic_seals += k.seals[1];
+        u.opens += k.opens[0] + k.opens[1];
+      }
+    }
+    state_ = std::make_shared<ThreadState>(std::move(rt));
+  }
   if (drain && !draining_) {
     draining_ = true;
     if (!listener_closed_) {
@@ -216,8 +237,29 @@ void Worker::onAsync() {
   maybeFinish();
 }
 
+void Worker::refreshKeyUsage() {
+  std::map<uint32_t, KeyUsage> usage = retired_key_usage_;
+  if (state_ && state_->cipher) {
+    for (const auto& k : state_->cipher->stats().keys) {
+      KeyUsage& u = usage[k.id];
+      u.name = k.name;
+      u.version = k.version;
+      u.id = k.id;
+      u.randomized_seals += k.seals[0];
+      u.deterministic_seals += k.seals[1];
+      u.opens += k.opens[0] + k.opens[1];
+    }
+  }
+  std::vector<KeyUsage> v;
+  v.reserve(usage.size());
+  for (auto& [id, u] : usage) v.push_back(std::move(u));
+  metrics_.setKeyUsage(std::move(v));
+}
+
 void Worker::maybeFinish() {
   if (!draining_ || !connections_.empty() || async_closed_) return;
+  refreshKeyUsage();
+  uv_close(reinterpret_cast<uv_handle_t*>(&key_timer_), nullptr);
   pool_->shutdown();
   {
     std::lock_guard<std::mutex> lock(mu_);

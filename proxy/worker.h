@@ -9,7 +9,9 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <thread>
+#include <vector>
 #include <unordered_set>
 
 #include "common/clock.h"
@@ -17,6 +19,8 @@
 #include "crypto/field_cipher.h"
 #include "policy/json_transform.h"
 #include "proxy/auth.h"
+#include "proxy/audit.h"
+#include "proxy/metrics.h"
 #include "proxy/pk_cache.h"
 #include "proxy/throttle.h"
 #include "proxy/runtime.h"
@@ -48,6 +52,13 @@ struct SharedState {
   const common::Clock* clock = &common::systemClock();
   PartitionKeyCache partition_keys;
   Throttle throttle;
+  // Null when audit is off. Set once at startup, before the workers start.
+  std::unique_ptr<AuditLog> audit;
+  // Key ids whose randomized-encryption budget is spent (keys.refuse_after_seals); swapped by the
+  // control thread, read by workers.
+  std::atomic<std::shared_ptr<const std::vector<uint32_t>>> exhausted_keys;
+  // Control thread: config generation in force (for metrics and audit).
+  std::atomic<uint64_t> generation{0};
 };
 
 class Worker {
@@ -69,6 +80,7 @@ class Worker {
   bool finished() const noexcept { return finished_.load(); }
 
   WorkerStats& stats() noexcept { return stats_; }
+  WorkerMetrics& metrics() noexcept { return metrics_; }
   int index() const noexcept { return index_; }
 
   // ---- Loop thread only ----
@@ -82,6 +94,7 @@ class Worker {
  private:
   void run();
   void onAsync();
+  void refreshKeyUsage();
   void maybeFinish();
   static void onConnection(uv_stream_t* server, int status);
 
@@ -89,6 +102,10 @@ class Worker {
   int listen_fd_;
   SharedState* shared_;
   WorkerStats stats_;
+  WorkerMetrics metrics_;
+  // Key usage of ciphers of earlier snapshots (reload replaces the per-thread cipher).
+  std::map<uint32_t, KeyUsage> retired_key_usage_;
+  uv_timer_t key_timer_;
   uv_loop_t loop_;
   uv_tcp_t listener_;
   uv_async_t async_;
