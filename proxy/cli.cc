@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "common/log.h"
+#include "proxy/audit.h"
 #include "proxy/cli_keys.h"
 #include "proxy/config.h"
 #include "proxy/runtime.h"
@@ -30,9 +31,13 @@ constexpr const char* kUsage =
     "                           absent (--kek-env VAR instead of --kek-file: KEK from the env)\n"
     "  cosmoseal keyring show --keyring FILE --kek-file FILE\n"
     "                           list key names, versions, ids and primaries (never material)\n"
+    "  cosmoseal audit verify FILE [FILE...]\n"
+    "                           check the audit log's sequence and SHA-256 hash chain (rotated\n"
+    "                           files oldest first)\n"
     "  cosmoseal --help | --version\n"
     "\n"
-    "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the config, keys and keyring.\n"
+    "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the config, keys and keyring;\n"
+    "SIGUSR1 reopens the audit log.\n"
     "Admin (loopback): GET /healthz /readyz /metrics, POST /reload.\n"
     "LEVEL: debug | info | warn | error. Docs: README.md, docs/.\n";
 
@@ -136,6 +141,10 @@ int runCli(int argc, char** argv) {
     return 0;
   }
   if (cmd == "keygen") return runKeygen(argc - 2, argv + 2);
+  if (cmd == "audit") {
+    if (argc >= 3 && std::string_view(argv[2]) == "verify") return runAuditVerify(argc - 3, argv + 3);
+    return usageError("usage: cosmoseal audit verify FILE [FILE...]");
+  }
   if (cmd == "keyring") {
     if (argc >= 3 && std::string_view(argv[2]) == "show") return runKeyringShow(argc - 3, argv + 3);
     return usageError("usage: cosmoseal keyring show --keyring FILE --kek-file FILE");
