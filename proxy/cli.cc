@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "proxy/audit.h"
+#include "proxy/capture_init.h"
 #include "proxy/cli_keys.h"
 #include "proxy/config.h"
 #include "proxy/runtime.h"
@@ -34,6 +35,9 @@ constexpr const char* kUsage =
     "  cosmoseal audit verify FILE [FILE...]\n"
     "                           check the audit log's sequence and SHA-256 hash chain (rotated\n"
     "                           files oldest first)\n"
+    "  cosmoseal capture-init --proxy-uid UID --config FILE [--ports 443] [--dry-run|--remove]\n"
+    "                           transparent mode: redirect the pod's outbound Cosmos traffic\n"
+    "                           into cosmoseal with iptables (init container, NET_ADMIN)\n"
     "  cosmoseal --help | --version\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the config, keys and keyring;\n"
@@ -141,6 +145,7 @@ int runCli(int argc, char** argv) {
     return 0;
   }
   if (cmd == "keygen") return runKeygen(argc - 2, argv + 2);
+  if (cmd == "capture-init") return runCaptureInit(argc - 2, argv + 2);
   if (cmd == "audit") {
     if (argc >= 3 && std::string_view(argv[2]) == "verify") return runAuditVerify(argc - 3, argv + 3);
     return usageError("usage: cosmoseal audit verify FILE [FILE...]");

@@ -1,5 +1,7 @@
 #include "proxy/config.h"
 
+#include "common/headers.h"
+
 #include <arpa/inet.h>
 #include <yaml-cpp/yaml.h>
 
@@ -489,7 +491,7 @@ void Loader::loadListen(const Entry& e, Config* cfg) {
   ListenConfig& l = cfg->listen;
   l.pos = pos(e.key_node.Mark());
   MapReader m(*this, e.value, e.key_node.Mark(), e.path,
-              {"address", "port", "tls", "mode", "advertise_url"});
+              {"address", "port", "tls", "mode", "advertise_url", "transparent"});
   if (!m.ok()) return;
   if (const Entry* a = m.get("address")) address(*a, &l.address);
   if (const Entry* p = m.get("port")) port(*p, &l.port);
@@ -508,6 +510,50 @@ void Loader::loadListen(const Entry& e, Config* cfg) {
   if (const Entry* mode = m.get("mode")) {
     choice(*mode, {{"gateway", ListenMode::kGateway}, {"transparent", ListenMode::kTransparent}},
            &l.mode);
+  }
+  if (const Entry* t = m.get("transparent")) {
+    MapReader tm(*this, t->value, t->key_node.Mark(), t->path,
+                 {"ca_cert", "ca_key", "allowed_hosts"});
+    TransparentConfig tc;
+    tc.pos = pos(t->key_node.Mark());
+    bool ok = tm.ok();
+    const Entry* cert = tm.require("ca_cert", "the interception CA certificate (PEM)");
+    const Entry* key = tm.require("ca_key", "the interception CA private key (PEM)");
+    ok = ok && cert != nullptr && key != nullptr;
+    if (cert != nullptr) ok = path(*cert, &tc.ca_cert_file) && ok;
+    if (key != nullptr) ok = path(*key, &tc.ca_key_file) && ok;
+    if (const Entry* hosts = tm.get("allowed_hosts")) {
+      if (list(*hosts, "a list of host names or *.suffix patterns")) {
+        tc.allowed_hosts.clear();
+        for (size_t k = 0; k < hosts->value.size(); ++k) {
+          Entry he{"", hosts->key_node, hosts->value[k],
+                   hosts->path + "[" + std::to_string(k) + "]"};
+          std::string h;
+          if (!scalar(he, &h, "a host name or *.suffix")) continue;
+          const std::string bare = h.rfind("*.", 0) == 0 ? h.substr(2) : h;
+          if (bare.empty() || bare.find('*') != std::string::npos ||
+              !policy::isValidHostHeader(bare) || bare.find(':') != std::string::npos) {
+            error(he, squote(h) + " is not a host name; expected a name like "
+                                  "myaccount.documents.azure.com or *.documents.azure.com");
+            continue;
+          }
+          tc.allowed_hosts.push_back(common::toLowerAscii(h));
+        }
+        if (tc.allowed_hosts.empty()) {
+          error(*hosts, "is empty; expected at least one host name pattern");
+        }
+      }
+    }
+    if (ok) l.transparent = std::move(tc);
+  }
+  if (l.mode == ListenMode::kTransparent && !l.transparent) {
+    error(m.anchor(), e.path + ".transparent",
+          "missing; expected {ca_cert, ca_key[, allowed_hosts]} with listen.mode: transparent");
+  }
+  if (l.mode == ListenMode::kTransparent && l.tls) {
+    error(m.anchor(), e.path + ".tls",
+          "not used with listen.mode: transparent (certificates are issued per host name by "
+          "listen.transparent.ca_cert); expected no listen.tls");
   }
   if (const Entry* adv = m.get("advertise_url")) {
     std::string s;
@@ -930,10 +976,11 @@ void Loader::load(const YAML::Node& root, Config* cfg) {
   }
   MapReader top(*this, root, start, "",
                 {"workers", "log", "listen", "admin", "upstream", "clients", "keys", "policies",
-                 "limits", "timeouts", "audit"});
+                 "limits", "timeouts", "audit", "watch"});
   if (!top.ok()) return;
   const YAML::Mark root_mark = root.Mark();
 
+  if (const Entry* w = top.get("watch")) boolean(*w, &cfg->watch);
   if (const Entry* w = top.get("workers")) {
     std::string s;
     if (w->value.IsScalar() && w->value.Scalar() == "auto") {

@@ -43,11 +43,23 @@ struct TlsFilesConfig {
 
 enum class ListenMode : uint8_t { kGateway, kTransparent };
 
+// listen.mode: transparent (docs/KUBERNETES.md): the app keeps its real Cosmos endpoint; an init
+// container (`cosmoseal capture-init`) redirects its outbound TCP to cosmoseal, which terminates
+// TLS with a certificate for the SNI name the app asked for, issued on the fly by a local CA the
+// app trusts. Only host names on the allow-list are accepted; anything else is closed.
+struct TransparentConfig {
+  std::string ca_cert_file;  // PEM certificate of the local interception CA
+  std::string ca_key_file;   // its private key (a Secret; owner-only permissions)
+  std::vector<std::string> allowed_hosts = {"*.documents.azure.com"};  // exact or "*.suffix"
+  SourcePos pos;
+};
+
 struct ListenConfig {
   std::string address = "127.0.0.1";
   uint16_t port = 8081;
   std::optional<TlsFilesConfig> tls;
   ListenMode mode = ListenMode::kGateway;
+  std::optional<TransparentConfig> transparent;  // required with mode: transparent
   // The URL the sidecar advertises in account discovery. Empty: derived per request from the
   // Host header the app used (validated) and the listener's scheme. When set, it is validated as
   // an http(s) origin and stored as "scheme://host[:port]/" (port only if written, lower-case
@@ -148,6 +160,9 @@ struct AuditConfig {
 struct Config {
   std::string file;  // the config path as given
   uint32_t workers = 0;  // 0 = auto (one per CPU)
+  // Reload automatically when the config file or any file it names changes (Kubernetes swaps
+  // the ..data symlink of mounted ConfigMaps/Secrets). Same validation as SIGHUP.
+  bool watch = false;
   std::string log_level = "info";
   ListenConfig listen;
   AdminConfig admin;

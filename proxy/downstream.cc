@@ -1,5 +1,12 @@
 #include "proxy/downstream.h"
 
+#include <arpa/inet.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
+
+#include <cstring>
+
 #include "common/log.h"
 #include "policy/account_rewrite.h"
 #include "policy/container_meta.h"
@@ -164,6 +171,17 @@ Status Exchange::start() noexcept {
   // answer (switch to Gateway mode) is the same for everyone.
   if (route_.kind == policy::ResourceKind::kAddresses) {
     return policy::decideRoute(route_, rt.policies().get()).rejection;
+  }
+  if (cfg.listen.mode == ListenMode::kTransparent) {
+    // The intercepted connection was accepted for its SNI name: the Host header must name the
+    // same host (no domain fronting to another account through the interception certificate).
+    const std::string sni = conn_->serverName();
+    std::string_view host = head_.headers.getOr("host", "");
+    if (host.size() > 0 && host.front() != '[') host = host.substr(0, host.find(':'));
+    if (sni.empty() || !common::equalsIgnoreCase(host, sni)) {
+      return Status(Code::kInvalidArgument, "transparent.host_mismatch",
+                    "the Host header does not match the TLS server name of this connection");
+    }
   }
   // Sign with the segments the strict classifier decoded: routing and signing read one path.
   resource_ = crypto::cosmosResourceFromSegments(route_.segments);
@@ -861,6 +879,7 @@ void DownstreamConnection::accept(uv_stream_t* server) noexcept {
     return;
   }
   st.inc(st.connections_accepted);
+  if (rt.config().listen.mode == ListenMode::kTransparent) logOriginalDestination();
   if (rt.listenerTls()) stream_.enableTls(rt.listenerTls(), "");
   Status s = stream_.startAccepted();
   if (!s.isOk()) {
@@ -1110,6 +1129,43 @@ void DownstreamConnection::drain() noexcept {
     phase_ = Phase::kClosing;
     stream_.closeGracefully(kLingerMs);
   }
+}
+
+void DownstreamConnection::logOriginalDestination() noexcept {
+  // Where the app meant to connect before iptables redirected it (transparent mode).
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(stream_.tcp()), &fd) != 0) return;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  std::memset(&ss, 0, sizeof(ss));
+  int r = getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &ss, &len);
+  if (r != 0) {
+    len = sizeof(ss);
+    r = getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &ss, &len);
+  }
+  if (r != 0) {
+    COSMOSEAL_LOG(kDebug) << "transparent mode: connection without an original destination "
+                             "(not redirected)";
+    return;
+  }
+  char ip[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<struct sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+    port = ntohs(a->sin_port);
+  } else {
+    auto* a = reinterpret_cast<struct sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+    port = ntohs(a->sin6_port);
+  }
+  original_destination_ = std::string(ip) + ":" + std::to_string(port);
+  COSMOSEAL_LOG(kDebug) << "transparent mode: intercepted a connection to "
+                        << original_destination_;
+}
+
+std::string DownstreamConnection::serverName() const {
+  return stream_.tlsEnabled() ? const_cast<Stream&>(stream_).tls()->serverName() : std::string();
 }
 
 std::string DownstreamConnection::ownOrigin(const HeaderMap& request_headers) const {

@@ -155,6 +155,8 @@ class DownstreamConnection final : public Stream::Handler, public Http1Parser::H
   // A local reply (status + detail code + message), Cosmos-style JSON body. A 429 carries
   // x-ms-retry-after-ms = retry_after_ms.
   void localReply(const common::Status& status, bool close, uint64_t retry_after_ms = 0) noexcept;
+  // The TLS SNI name of this connection ("" for plain HTTP).
+  std::string serverName() const;
   // "https://localhost:8081" — the origin the app used to reach us.
   std::string ownOrigin(const common::HeaderMap& request_headers) const;
 
@@ -177,6 +179,7 @@ class DownstreamConnection final : public Stream::Handler, public Http1Parser::H
   void armIdle() noexcept;
   void handleParseError(const common::Status& status) noexcept;
   void recordUnparsed(const common::Status& status) noexcept;
+  void logOriginalDestination() noexcept;
   void retire() noexcept;
 
   Worker* worker_;
@@ -195,6 +198,7 @@ class DownstreamConnection final : public Stream::Handler, public Http1Parser::H
   bool close_after_response_ = false;
   bool counted_ = false;
   uint64_t requests_ = 0;
+  std::string original_destination_;  // transparent mode: "ip:port" before the redirect
 };
 
 }  // namespace cosmoseal::proxy

@@ -1,5 +1,7 @@
 #include "proxy/runtime.h"
 
+#include <sys/stat.h>
+
 #include "common/log.h"
 #include "crypto/key_file.h"
 #include "crypto/keyring.h"
@@ -43,6 +45,19 @@ common::StatusOr<std::shared_ptr<const Runtime>> Runtime::build(Config config,
 
   if (c.listen.tls) {
     auto tls = TlsContext::server(c.listen.tls->cert_file, c.listen.tls->key_file);
+    if (!tls.isOk()) return tls.status();
+    rt->listener_tls_ = std::move(tls).value();
+  }
+  if (c.listen.mode == ListenMode::kTransparent && c.listen.transparent) {
+    const TransparentConfig& t = *c.listen.transparent;
+    struct stat st;
+    if (stat(t.ca_key_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      return Status(common::Code::kFailedPrecondition, "keys.file_permissions",
+                    "listen.transparent.ca_key '" + t.ca_key_file + "' has mode " +
+                        crypto::formatMode(st.st_mode & 0777) +
+                        ": group/other may access it; run chmod 600 on it");
+    }
+    auto tls = TlsContext::interceptor(t.ca_cert_file, t.ca_key_file, t.allowed_hosts);
     if (!tls.isOk()) return tls.status();
     rt->listener_tls_ = std::move(tls).value();
   }

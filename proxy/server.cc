@@ -154,6 +154,16 @@ int Server::run() {
   uv_timer_start(
       &budget_timer_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->checkKeyBudgets(); },
       1000, 1000);
+  if (runtime_->config().watch) {
+    watcher_ = std::make_unique<FileWatcher>(&loop_, [this] {
+      COSMOSEAL_LOG(kInfo) << "watched files changed: reloading";
+      Status rs = reload();
+      (void)rs;  // logged by reload(); the old configuration stays in force on failure
+    });
+    const size_t dirs = watcher_->watch(watchedFiles());
+    COSMOSEAL_LOG(kInfo) << "watching " << dirs << " director" << (dirs == 1 ? "y" : "ies")
+                         << " for config, key and keyring changes (watch: true)";
+  }
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& w : workers_) w->join();
   if (shared_.audit) shared_.audit->close();
@@ -219,9 +229,29 @@ void Server::finishIfDrained() {
   }
 }
 
+std::vector<std::string> Server::watchedFiles() const {
+  const Config& c = runtime_->config();
+  std::vector<std::string> f = {options_.config_path, c.upstream.key_file, c.upstream.ca_file};
+  for (const ClientConfig& cc : c.clients) f.push_back(cc.key_file);
+  if (c.keys) {
+    f.push_back(c.keys->keyring_file);
+    f.push_back(c.keys->kek_file);
+  }
+  if (c.listen.tls) {
+    f.push_back(c.listen.tls->cert_file);
+    f.push_back(c.listen.tls->key_file);
+  }
+  if (c.listen.transparent) {
+    f.push_back(c.listen.transparent->ca_cert_file);
+    f.push_back(c.listen.transparent->ca_key_file);
+  }
+  return f;
+}
+
 void Server::closeControlHandles() {
   if (!handles_open_) return;
   handles_open_ = false;
+  if (watcher_) watcher_->close([] {});
   for (uv_handle_t* h :
        {reinterpret_cast<uv_handle_t*>(&sigterm_), reinterpret_cast<uv_handle_t*>(&sigint_),
         reinterpret_cast<uv_handle_t*>(&sighup_), reinterpret_cast<uv_handle_t*>(&sigusr1_),
@@ -279,6 +309,7 @@ Status Server::reload() {
     }
   }
   if (result.isOk()) {
+    if (watcher_) watcher_->watch(watchedFiles());
     ++reloads_;
     COSMOSEAL_LOG(kInfo) << "reloaded " << options_.config_path << " (generation " << generation_
                          << ")";

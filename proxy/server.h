@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "proxy/admin.h"
+#include "proxy/file_watch.h"
 #include "proxy/runtime.h"
 #include "proxy/worker.h"
 
@@ -49,6 +50,8 @@ class Server {
   void finishIfDrained();
   void closeControlHandles();
   void checkKeyBudgets();
+  // Every file the configuration names (for watch: true).
+  std::vector<std::string> watchedFiles() const;
   static void onSignal(uv_signal_t* h, int signum);
 
   ServerOptions options_;
@@ -61,6 +64,7 @@ class Server {
   std::shared_ptr<const Runtime> runtime_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<FileWatcher> watcher_;  // watch: true
   SharedState shared_;
   uint16_t listen_port_ = 0;
   uint16_t admin_port_ = 0;

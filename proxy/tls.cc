@@ -1,10 +1,21 @@
 #include "proxy/tls.h"
 
 #include <arpa/inet.h>
+#include <openssl/ec.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <map>
+#include <mutex>
+
+#include "common/headers.h"
+#include "common/log.h"
 
 namespace cosmoseal::proxy {
 
@@ -47,6 +58,173 @@ Status commonSetup(SSL_CTX* ctx) {
 }
 
 }  // namespace
+
+namespace {
+
+struct X509Deleter {
+  void operator()(X509* x) const noexcept { X509_free(x); }
+};
+struct PkeyDeleter {
+  void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
+
+constexpr int64_t kMintedValiditySeconds = 30 * 24 * 3600;
+constexpr int64_t kMintedRenewAfterSeconds = 20 * 24 * 3600;
+
+int64_t nowSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct TlsContext::Interceptor {
+  X509Ptr ca_cert;
+  PkeyPtr ca_key;
+  PkeyPtr leaf_key;  // one P-256 key for every minted certificate
+  std::vector<std::string> allowed_hosts;
+  std::mutex mu;  // the cache is shared by every worker thread's handshakes
+  struct Minted {
+    X509Ptr cert;
+    int64_t created = 0;
+  };
+  std::map<std::string, Minted, std::less<>> cache;
+
+  // A certificate for `host`, signed by the CA (cached). nullptr on failure.
+  X509* certFor(const std::string& host) {
+    std::lock_guard<std::mutex> lock(mu);
+    const int64_t now = nowSeconds();
+    auto it = cache.find(host);
+    if (it != cache.end() && now - it->second.created < kMintedRenewAfterSeconds) {
+      return it->second.cert.get();
+    }
+    X509Ptr cert(X509_new());
+    if (!cert) return nullptr;
+    unsigned char serial[16];
+    if (RAND_bytes(serial, sizeof(serial)) != 1) return nullptr;
+    serial[0] &= 0x7F;  // positive
+    BIGNUM* bn = BN_bin2bn(serial, sizeof(serial), nullptr);
+    ASN1_INTEGER* asn = bn ? BN_to_ASN1_INTEGER(bn, nullptr) : nullptr;
+    BN_free(bn);
+    if (asn == nullptr) return nullptr;
+    X509_set_serialNumber(cert.get(), asn);
+    ASN1_INTEGER_free(asn);
+    X509_set_version(cert.get(), 2);
+    X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), kMintedValiditySeconds);
+    X509_NAME* name = X509_get_subject_name(cert.get());
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(host.c_str()), -1, -1, 0);
+    X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get()));
+    X509_set_pubkey(cert.get(), leaf_key.get());
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, ca_cert.get(), cert.get(), nullptr, nullptr, 0);
+    const std::string san = "DNS:" + host;
+    for (auto [nid, value] : {std::pair<int, const char*>{NID_subject_alt_name, san.c_str()},
+                              {NID_basic_constraints, "critical,CA:FALSE"},
+                              {NID_key_usage, "critical,digitalSignature"},
+                              {NID_ext_key_usage, "serverAuth"},
+                              {NID_authority_key_identifier, "keyid"}}) {
+      X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value);
+      if (ext == nullptr) return nullptr;
+      X509_add_ext(cert.get(), ext, -1);
+      X509_EXTENSION_free(ext);
+    }
+    if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) <= 0) return nullptr;
+    X509* raw = cert.get();
+    cache[host] = Minted{std::move(cert), now};
+    COSMOSEAL_LOG(kInfo) << "transparent mode: issued a certificate for " << host;
+    return raw;
+  }
+};
+
+TlsContext::TlsContext(SslCtxPtr ctx, bool server) : ctx_(std::move(ctx)), server_(server) {}
+
+TlsContext::~TlsContext() = default;
+
+bool TlsContext::hostAllowed(std::string_view host, const std::vector<std::string>& patterns) {
+  if (host.empty()) return false;
+  const std::string h = common::toLowerAscii(host);
+  for (const std::string& p : patterns) {
+    if (p.rfind("*.", 0) == 0) {
+      const std::string_view suffix = std::string_view(p).substr(1);  // ".documents.azure.com"
+      if (h.size() > suffix.size() && h.compare(h.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+          h.find('.') == h.size() - suffix.size()) {  // exactly one more label
+        return true;
+      }
+    } else if (h == p) {
+      return true;
+    }
+  }
+  return false;
+}
+
+int TlsContext::onServerName(SSL* ssl, int* alert, void* arg) {
+  auto* self = static_cast<TlsContext*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr || !hostAllowed(name, self->interceptor_->allowed_hosts)) {
+    COSMOSEAL_LOG(kWarn) << "transparent mode: refused a TLS connection for "
+                         << (name ? std::string("'") + name + "'" : std::string("no SNI name"))
+                         << " (not in listen.transparent.allowed_hosts)";
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  X509* cert = self->interceptor_->certFor(common::toLowerAscii(name));
+  if (cert == nullptr || SSL_use_certificate(ssl, cert) != 1 ||
+      SSL_use_PrivateKey(ssl, self->interceptor_->leaf_key.get()) != 1 ||
+      SSL_add1_chain_cert(ssl, self->interceptor_->ca_cert.get()) != 1) {
+    ERR_clear_error();
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+common::StatusOr<std::shared_ptr<TlsContext>> TlsContext::interceptor(
+    const std::string& ca_cert_file, const std::string& ca_key_file,
+    std::vector<std::string> allowed_hosts) {
+  ERR_clear_error();
+  auto interceptor = std::make_unique<Interceptor>();
+  interceptor->allowed_hosts = std::move(allowed_hosts);
+  FILE* f = fopen(ca_cert_file.c_str(), "r");
+  if (f != nullptr) {
+    interceptor->ca_cert.reset(PEM_read_X509(f, nullptr, nullptr, nullptr));
+    fclose(f);
+  }
+  if (!interceptor->ca_cert) {
+    return Status(Code::kFailedPrecondition, "tls.bad_certificate",
+                  "cannot load listen.transparent.ca_cert '" + ca_cert_file + "'");
+  }
+  f = fopen(ca_key_file.c_str(), "r");
+  if (f != nullptr) {
+    interceptor->ca_key.reset(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr));
+    fclose(f);
+  }
+  if (!interceptor->ca_key || X509_check_private_key(interceptor->ca_cert.get(),
+                                                     interceptor->ca_key.get()) != 1) {
+    ERR_clear_error();
+    return Status(Code::kFailedPrecondition, "tls.bad_private_key",
+                  "cannot load listen.transparent.ca_key '" + ca_key_file +
+                      "' (or it does not match ca_cert)");
+  }
+  interceptor->leaf_key.reset(EVP_EC_gen("P-256"));
+  if (!interceptor->leaf_key) {
+    return Status(Code::kInternal, "tls.setup_failed", "cannot generate a P-256 key");
+  }
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) return Status(Code::kInternal, "tls.setup_failed", drainOpensslErrors());
+  COSMOSEAL_RETURN_IF_ERROR(commonSetup(ctx.get()));
+  SSL_CTX_set_alpn_select_cb(ctx.get(), &selectAlpn, nullptr);
+  std::shared_ptr<TlsContext> tc(new TlsContext(std::move(ctx), true));
+  tc->interceptor_ = std::move(interceptor);
+  SSL_CTX_set_tlsext_servername_callback(tc->ctx_.get(), &TlsContext::onServerName);
+  SSL_CTX_set_tlsext_servername_arg(tc->ctx_.get(), tc.get());
+  return tc;
+}
 
 std::string drainOpensslErrors() {
   std::string out;
@@ -245,6 +423,12 @@ void TlsSession::takeOutput(std::string* out) noexcept {
   out->resize(old + pending);
   const int n = BIO_read(wbio_, out->data() + old, static_cast<int>(pending));
   out->resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+}
+
+std::string TlsSession::serverName() const {
+  if (!ssl_) return "";
+  const char* n = SSL_get_servername(ssl_.get(), TLSEXT_NAMETYPE_host_name);
+  return n ? n : "";
 }
 
 std::string TlsSession::describe() const {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 
@@ -35,14 +36,28 @@ class TlsContext {
                                                                const std::string& key_file);
   // ca_file empty: the system trust store.
   static common::StatusOr<std::shared_ptr<TlsContext>> client(const std::string& ca_file);
+  // Transparent mode: a server context that answers only for SNI names matching
+  // `allowed_hosts` (exact, or "*.suffix" for one more label), with a certificate for that name
+  // issued on the fly by the CA (cached per name; P-256 key; valid 30 days, renewed after 20).
+  // A missing or unlisted SNI name fails the handshake (unrecognized_name alert).
+  static common::StatusOr<std::shared_ptr<TlsContext>> interceptor(
+      const std::string& ca_cert_file, const std::string& ca_key_file,
+      std::vector<std::string> allowed_hosts);
+  // True if `host` matches one of the patterns (case-insensitive).
+  static bool hostAllowed(std::string_view host, const std::vector<std::string>& patterns);
 
   SSL_CTX* get() const noexcept { return ctx_.get(); }
   bool isServer() const noexcept { return server_; }
+  ~TlsContext();
 
  private:
-  TlsContext(SslCtxPtr ctx, bool server) : ctx_(std::move(ctx)), server_(server) {}
+  struct Interceptor;
+  TlsContext(SslCtxPtr ctx, bool server);
+  static int onServerName(SSL* ssl, int* alert, void* arg);
+
   SslCtxPtr ctx_;
   bool server_;
+  std::unique_ptr<Interceptor> interceptor_;
 };
 
 // One TLS connection. Not thread-safe; lives on its connection's loop.
@@ -73,6 +88,8 @@ class TlsSession {
   bool peerClosed() const noexcept { return peer_closed_; }
   // Negotiated protocol version / cipher, for logs.
   std::string describe() const;
+  // The SNI name the client sent ("" if none).
+  std::string serverName() const;
 
  private:
   common::Status handshakeStep() noexcept;

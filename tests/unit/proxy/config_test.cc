@@ -142,6 +142,20 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.audit.queue_size, 65536u);
 }
 
+TEST(ConfigTest, TransparentModeNeedsItsCa) {
+  auto r = parseConfigText(std::string(kMinimal) + "listen: { mode: transparent }\n", "t.yaml");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("listen.transparent: missing"), std::string_view::npos)
+      << r.status().message();
+  r = parseConfigText(std::string(kMinimal) +
+                          "listen:\n  mode: transparent\n  transparent: {ca_cert: a, ca_key: b, "
+                          "allowed_hosts: ['*.x.com', 'bad host']}\n",
+                      "t.yaml");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("'bad host' is not a host name"), std::string_view::npos)
+      << r.status().message();
+}
+
 TEST(ConfigTest, AllExtensions) {
   std::string text = std::string(kMinimal) + R"(workers: 4
 log: { level: debug }
@@ -149,8 +163,13 @@ listen:
   address: "::1"
   port: 18081
   mode: transparent
+  transparent:
+    ca_cert: /etc/cosmoseal/capture-ca.crt
+    ca_key: /etc/cosmoseal/capture-ca.key
+    allowed_hosts: ["*.documents.azure.com", Other.Example.Net]
   advertise_url: HTTPS://LocalHost:8081
 admin: { enabled: false, address: 0.0.0.0, port: 19901 }
+watch: true
 limits:
   max_header_bytes: 32KiB
   max_headers: 50
@@ -178,6 +197,11 @@ audit: { path: audit.log, required: true, queue_size: 1024 }
   EXPECT_EQ(c.listen.address, "::1");
   EXPECT_EQ(c.listen.port, 18081);
   EXPECT_EQ(c.listen.mode, ListenMode::kTransparent);
+  ASSERT_TRUE(c.listen.transparent.has_value());
+  EXPECT_EQ(c.listen.transparent->ca_key_file, "/etc/cosmoseal/capture-ca.key");
+  ASSERT_EQ(c.listen.transparent->allowed_hosts.size(), 2u);
+  EXPECT_EQ(c.listen.transparent->allowed_hosts[1], "other.example.net");
+  EXPECT_TRUE(c.watch);
   EXPECT_EQ(c.listen.advertise_url, "https://localhost:8081/");
   EXPECT_FALSE(c.admin.enabled);
   EXPECT_EQ(c.admin.address, "0.0.0.0");
