@@ -312,6 +312,21 @@ TEST_F(JsonTransformTest, DeterministicIsEqualAcrossSpellings) {
             envelopeOf(enc(R"({"ssn":"\n\u001f"})"), "ssn"));
 }
 
+// docs/FORMAT.md §2, the example of canonical deterministic strings.
+TEST_F(JsonTransformTest, DeterministicPlaintextIsTheCanonicalTokenAsDocumented) {
+  const std::string stored = enc(R"({"ssn":"caf\u00e9\/\u0022x"})");
+  const FieldRule* rule = customers_.matchPath(std::vector<std::string_view>{"ssn"});
+  ASSERT_NE(rule, nullptr);
+  const std::string canonical = "\"caf\xc3\xa9/\\\"x\"";
+  ASSERT_EQ(canonical.size(), 11u);  // plaintext = 0x01 + these 11 bytes
+  std::string direct;
+  ASSERT_TRUE(cipher_
+                  .seal(crypto::Mode::kDeterministic, rule->key, rule->binding,
+                        crypto::ValueType::kString, canonical, &direct)
+                  .isOk());
+  EXPECT_EQ(envelopeOf(stored, "ssn"), direct);
+}
+
 TEST_F(JsonTransformTest, RandomizedKeepsTheRawSpelling) {
   const std::string doc = R"({"address":"caf\u00E9 \/ \u0041"})";
   EXPECT_EQ(dec(enc(doc)), doc);
