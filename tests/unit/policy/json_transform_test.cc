@@ -377,6 +377,21 @@ TEST_F(JsonTransformTest, RefusesDeepNesting) {
   refuseDoc(very, "policy.too_deep");
 }
 
+// T15: a million-element array and a ~10 MB body are handled iteratively (no recursion over the
+// body, bounded stack); the proxy enforces its own body limits before calling us.
+TEST_F(JsonTransformTest, LargeBodies) {
+  std::string big = R"({"id":"big","x":[)";
+  for (int i = 0; i < 1000000; ++i) big += i ? ",7" : "7";
+  big += R"(],"notes":")" + std::string(8 << 20, 'n') + R"(","ssn":"CANARY","cards":[)";
+  for (int i = 0; i < 1000; ++i) big += i ? R"(,{"number":"CANARY"})" : R"({"number":"CANARY"})";
+  big += "]}";
+  TransformStats st;
+  const std::string stored = enc(big, &st);
+  EXPECT_EQ(st.encrypted, 1001u);
+  EXPECT_EQ(stored.find("CANARY"), std::string::npos);
+  EXPECT_EQ(dec(stored, ResponseShape::kDocument), big);
+}
+
 TEST_F(JsonTransformTest, RefusesDuplicateKeysOnThePathToProtectedValues) {
   for (std::string_view bad : {
            R"({"ssn":"CANARY","ssn":"x"})",       // T13
