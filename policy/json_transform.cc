@@ -1415,6 +1415,13 @@ struct JsonTransformer::Impl {
     out->reserve(orig + text.size());
     size_t prev = 0;
     for (const Hit& hit : hits) {
+      if (hit.begin < prev) {
+        // Overlapping strings: impossible on valid JSON (the upstream sent something else).
+        if (hit.rule == nullptr) continue;
+        common::secureZero(out->data() + orig, out->size() - orig);
+        out->resize(orig);
+        return parseError(simdjson::TAPE_ERROR);
+      }
       out->append(data + prev, hit.begin - prev);
       const std::string_view token(data + hit.begin, hit.end - hit.begin);
       prev = hit.end;
