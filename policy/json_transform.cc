@@ -1038,6 +1038,10 @@ struct JsonTransformer::Impl {
       od::value v;
       COSMOSEAL_SJ_TRY(std::move(element_result).get(v));
       const size_t index = i++;
+      if (index >= rules.size() && any_rule) {
+        return badPk("the partition key has more components than partition-key paths (" +
+                     std::to_string(rules.size()) + ")");
+      }
       std::string_view tok;
       od::json_type vt;
       COSMOSEAL_RETURN_IF_ERROR(rawValue(v, &tok, &vt));
@@ -1052,13 +1056,7 @@ struct JsonTransformer::Impl {
         }
         continue;  // {} = None: nothing to seal (the document has no value there either)
       }
-      if (index >= rules.size()) {
-        if (any_rule) {
-          return badPk("the partition key has more components than partition-key paths (" +
-                       std::to_string(rules.size()) + ")");
-        }
-        continue;
-      }
+      if (index >= rules.size()) continue;
       const FieldRule* rule = rules[index];
       if (rule == nullptr) continue;
       if (rule->mode != FieldMode::kDeterministic) {
@@ -1417,6 +1415,13 @@ struct JsonTransformer::Impl {
     out->reserve(orig + text.size());
     size_t prev = 0;
     for (const Hit& hit : hits) {
+      if (hit.begin < prev) {
+        // Overlapping strings: impossible on valid JSON (the upstream sent something else).
+        if (hit.rule == nullptr) continue;
+        common::secureZero(out->data() + orig, out->size() - orig);
+        out->resize(orig);
+        return parseError(simdjson::TAPE_ERROR);
+      }
       out->append(data + prev, hit.begin - prev);
       const std::string_view token(data + hit.begin, hit.end - hit.begin);
       prev = hit.end;

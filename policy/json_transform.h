@@ -12,7 +12,10 @@
 // Threads and ownership: one JsonTransformer per worker thread (it reuses parsers and scratch
 // buffers and is NOT thread-safe). It holds a FieldCipher it does not own (also per thread); the
 // cipher must outlive it. A ContainerPolicy passed in must stay alive for the call only.
-// No view into an input or into the transformer survives a call.
+// No view into an input or into the transformer survives a call. Memory: scratch buffers and the
+// simdjson parser grow to the largest body seen and are reused (a few bytes of index per body
+// byte); budgets and body limits are the proxy's job, and it should build one transformer per
+// worker thread, not per request.
 //
 // Output contract (every function): the result is APPENDED to *out. On failure *out is left
 // exactly as it was (same size, same bytes) and nothing of the body may be forwarded; stats are
@@ -40,8 +43,11 @@
 //   policy.too_deep                 objects/arrays nested deeper than kMaxJsonDepth (64)
 //   policy.duplicate_key            two members with the same UNESCAPED name ("s\u0073n" is
 //                                   "ssn") in an object on the path to a protected value (the
-//                                   document root, objects that contain protected paths, patch
-//                                   operation objects and batch operation objects)
+//                                   document root, objects that contain protected paths, the
+//                                   patch object and its operation objects, batch operation
+//                                   objects). Objects elsewhere (unprotected subtrees, inside a
+//                                   protected value) are not checked: they cannot change what
+//                                   is encrypted.
 //   policy.bad_document             a document (create/upsert/replace body, batch resourceBody)
 //                                   whose root is not an object
 //   policy.envelope_lookalike       a string value starting with "csx1:" outside every protected

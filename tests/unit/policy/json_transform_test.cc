@@ -312,6 +312,21 @@ TEST_F(JsonTransformTest, DeterministicIsEqualAcrossSpellings) {
             envelopeOf(enc(R"({"ssn":"\n\u001f"})"), "ssn"));
 }
 
+// docs/FORMAT.md §2, the example of canonical deterministic strings.
+TEST_F(JsonTransformTest, DeterministicPlaintextIsTheCanonicalTokenAsDocumented) {
+  const std::string stored = enc(R"({"ssn":"caf\u00e9\/\u0022x"})");
+  const FieldRule* rule = customers_.matchPath(std::vector<std::string_view>{"ssn"});
+  ASSERT_NE(rule, nullptr);
+  const std::string canonical = "\"caf\xc3\xa9/\\\"x\"";
+  ASSERT_EQ(canonical.size(), 11u);  // plaintext = 0x01 + these 11 bytes
+  std::string direct;
+  ASSERT_TRUE(cipher_
+                  .seal(crypto::Mode::kDeterministic, rule->key, rule->binding,
+                        crypto::ValueType::kString, canonical, &direct)
+                  .isOk());
+  EXPECT_EQ(envelopeOf(stored, "ssn"), direct);
+}
+
 TEST_F(JsonTransformTest, RandomizedKeepsTheRawSpelling) {
   const std::string doc = R"({"address":"caf\u00E9 \/ \u0041"})";
   EXPECT_EQ(dec(enc(doc)), doc);
@@ -360,6 +375,21 @@ TEST_F(JsonTransformTest, RefusesDeepNesting) {
   refuseDoc(deep, "policy.too_deep");
   std::string very = R"({"ssn":"C","x":)" + std::string(2000, '[') + std::string(2000, ']') + "}";
   refuseDoc(very, "policy.too_deep");
+}
+
+// T15: a million-element array and a ~10 MB body are handled iteratively (no recursion over the
+// body, bounded stack); the proxy enforces its own body limits before calling us.
+TEST_F(JsonTransformTest, LargeBodies) {
+  std::string big = R"({"id":"big","x":[)";
+  for (int i = 0; i < 1000000; ++i) big += i ? ",7" : "7";
+  big += R"(],"notes":")" + std::string(8 << 20, 'n') + R"(","ssn":"CANARY","cards":[)";
+  for (int i = 0; i < 1000; ++i) big += i ? R"(,{"number":"CANARY"})" : R"({"number":"CANARY"})";
+  big += "]}";
+  TransformStats st;
+  const std::string stored = enc(big, &st);
+  EXPECT_EQ(st.encrypted, 1001u);
+  EXPECT_EQ(stored.find("CANARY"), std::string::npos);
+  EXPECT_EQ(dec(stored, ResponseShape::kDocument), big);
 }
 
 TEST_F(JsonTransformTest, RefusesDuplicateKeysOnThePathToProtectedValues) {
