@@ -1,5 +1,7 @@
 #include "policy/json_transform.h"
 
+#include "policy/query_rewriter.h"
+
 #include <simdjson.h>
 
 #if defined(__SSE2__)
@@ -254,11 +256,6 @@ ValueType scalarType(od::json_type t, std::string_view tok) noexcept {
       return ValueType::kArray;
   }
   return ValueType::kNull;
-}
-
-bool isWordByte(unsigned char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '$' || c >= 0x80;
 }
 
 }  // namespace
@@ -915,38 +912,17 @@ struct JsonTransformer::Impl {
     return Status::ok();
   }
 
-  Status checkCondition(std::string_view cond) {
-    const PathNode::Children& first = policy->root().named();
-    if (first.empty()) return Status::ok();
-    auto refuse = [&](const std::string& why) {
-      return invalid("policy.patch_condition_protected",
-                     "the patch condition " + why +
-                         "; a condition on a protected (encrypted) field cannot be evaluated by "
-                         "Cosmos; expected a condition on unprotected fields only");
-    };
-    if (cond.find('\\') != std::string_view::npos) {
-      return refuse("contains a backslash (escapes could name a protected field)");
-    }
-    for (size_t i = 0; i < cond.size();) {
-      if (!isWordByte(static_cast<unsigned char>(cond[i]))) {
-        ++i;
-        continue;
-      }
-      size_t j = i;
-      while (j < cond.size() && isWordByte(static_cast<unsigned char>(cond[j]))) ++j;
-      const std::string_view word = cond.substr(i, j - i);
-      if (first.find(word) != first.end()) {
-        return refuse("references " + squote(word) + ", the first segment of a protected path");
-      }
-      i = j;
-    }
-    for (const auto& [name, child] : first) {
-      bool plain = true;
-      for (char c : name) plain = plain && isWordByte(static_cast<unsigned char>(c));
-      if (!plain && cond.find(name) != std::string_view::npos) {
-        return refuse("mentions " + squote(name) + ", the first segment of a protected path");
-      }
-    }
+  // A patch condition ("FROM c WHERE ...") is a query filter: the query rewriter decides
+  // (equality on deterministic fields gets its literals sealed; anything Cosmos could not
+  // evaluate on ciphertext is refused with the query.* detail codes). A changed condition
+  // replaces the original string token.
+  Status rewriteCondition(std::string_view cond, std::string_view token) {
+    auto rewritten = rewritePatchCondition(cond, *policy, *cipher);
+    if (!rewritten.isOk()) return rewritten.status();
+    if (*rewritten == cond) return Status::ok();
+    const size_t rb = repl.size();
+    appendCanonicalJsonString(*rewritten, &repl);
+    edits.push_back(Edit{off(token.data()), off(token.data()) + token.size(), rb, repl.size()});
     return Status::ok();
   }
 
@@ -958,6 +934,7 @@ struct JsonTransformer::Impl {
     patch_ops.clear();
     bool has_condition = false;
     std::string_view condition;
+    std::string_view condition_token;
     if (t == od::json_type::array) {
       od::array a;
       COSMOSEAL_SJ_TRY(doc.get_array().get(a));
@@ -983,6 +960,7 @@ struct JsonTransformer::Impl {
           has_ops = true;
         } else if (name == "condition") {
           if (vt != od::json_type::string) return badPatch("\"condition\" is not a string");
+          condition_token = trimWs(f.value().raw_json_token());
           COSMOSEAL_RETURN_IF_ERROR(stringValue(f.value(), &condition));
           has_condition = true;
         } else {
@@ -998,7 +976,7 @@ struct JsonTransformer::Impl {
     for (size_t i = 0; i < patch_ops.size(); ++i) {
       COSMOSEAL_RETURN_IF_ERROR(applyPatchOp(patch_ops[i], i));
     }
-    if (has_condition) COSMOSEAL_RETURN_IF_ERROR(checkCondition(condition));
+    if (has_condition) COSMOSEAL_RETURN_IF_ERROR(rewriteCondition(condition, condition_token));
     return Status::ok();
   }
 

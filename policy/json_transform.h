@@ -69,11 +69,11 @@
 //   policy.patch_ambiguous_path     a path segment "-" (append) or a non-canonical index ("01")
 //                                   where the policy names literal array indices ("/cards/0/x"):
 //                                   the element's final index, hence its rule, is unknown
-//   policy.patch_condition_protected  the condition may reference a protected field: an
-//                                   identifier or quoted word equal to the first segment of a
-//                                   protected path, a first segment with non-identifier
-//                                   characters appearing anywhere, or a backslash (escapes hide
-//                                   names). Conservative until the query rewriter handles it.
+//   query.*                         the patch condition is checked and rewritten by the query
+//                                   rewriter (query_rewriter.h rewritePatchCondition): equality
+//                                   on deterministic fields gets its literals sealed; anything
+//                                   Cosmos cannot evaluate on ciphertext is refused with the
+//                                   query.* codes of docs/QUERIES.md
 //   policy.bad_batch                not an array of objects; an unknown member (allowed:
 //                                   operationType, id, partitionKey, resourceBody, ifMatch,
 //                                   ifNoneMatch, resourceType); unknown operationType (allowed,
@@ -185,7 +185,7 @@ class JsonTransformer {
   // value is walked from that trie node (set /address {..zip..}, add /cards/- {..number..});
   // strictly inside a protected value they are refused. incr on/inside a protected path is
   // refused. remove is always allowed. move/copy touching a protected path on either side is
-  // refused. A condition that may reference a protected field is refused.
+  // refused. The condition goes through the query rewriter (rewritePatchCondition).
   common::Status encryptPatch(PaddedInput body, const ContainerPolicy& policy, std::string* out,
                               TransformStats* stats);
 

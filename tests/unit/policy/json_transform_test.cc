@@ -616,17 +616,33 @@ TEST_F(JsonTransformTest, PatchShapesAndConditions) {
   const std::string ok =
       R"({"operations":[{"op":"set","path":"/ssn","value":"CANARY"}],"condition":"FROM c WHERE c.status = 'active' AND c.n > 3"})";
   EXPECT_EQ(envelopes(patch(ok)).size(), 1u);
+  // Conditions go through the query rewriter: equality on deterministic fields is rewritten
+  // (the literal becomes an envelope), anything Cosmos cannot evaluate on ciphertext is refused.
+  auto withCondition = [](std::string_view cond) {
+    return R"({"operations":[{"op":"set","path":"/n","value":1}],"condition":")" +
+           std::string(cond) + "\"}";
+  };
   for (std::string_view cond : {
            "FROM c WHERE c.ssn = '123'",
            "from c where c[\\\"ssn\\\"] = 'x'",     // c["ssn"]
-           "FROM c WHERE c.profile.email = 'a@b'",  // first segment 'profile'
-           "FROM c JOIN x IN c.cards WHERE x.number = '4111'",
-           "FROM c WHERE c['s p/x'] = 1",        // first segment with non-word characters
-           "FROM c WHERE c['\\\\u0073sn'] = 1",  // SQL escape (a backslash)
+           "FROM c WHERE c.profile.email = 'a@b'",  // deterministic, two levels down
+           "FROM c WHERE c['\\\\u0073sn'] = 'y'",   // SQL escape spelling ssn
        }) {
-    const std::string body = R"({"operations":[{"op":"set","path":"/n","value":1}],"condition":")" +
-                             std::string(cond) + "\"}";
-    EXPECT_EQ(patchStatus(body).detail(), "policy.patch_condition_protected") << body;
+    const std::string out = patch(withCondition(cond));
+    EXPECT_NE(out.find("csx1:"), std::string::npos) << cond << " -> " << out;
+    EXPECT_EQ(out.find("'123'"), std::string::npos) << out;
+  }
+  const std::string plain = withCondition("FROM c WHERE c.status = 'active'");
+  EXPECT_EQ(patch(plain), plain);  // nothing protected: forwarded byte for byte
+  const std::pair<std::string_view, std::string_view> refused[] = {
+      {"FROM c JOIN x IN c.cards WHERE x.number = '4111'", "query.predicate_on_randomized"},
+      {"FROM c WHERE c['s p/x'] = 1", "query.predicate_on_randomized"},
+      {"FROM c WHERE c.ssn > '100'", "query.range_on_protected"},
+      {"FROM c WHERE c.address.city = 'x'", "query.inside_protected"},
+      {"FROM c WHERE STARTSWITH(c.ssn, '1')", "query.function_on_protected"},
+  };
+  for (const auto& [cond, detail] : refused) {
+    EXPECT_EQ(patchStatus(withCondition(cond)).detail(), detail) << cond;
   }
   for (std::string_view bad : {
            R"({"condition":"FROM c"})",
