@@ -1,6 +1,8 @@
 #include "proxy/cli.h"
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -38,6 +40,9 @@ constexpr const char* kUsage =
     "  cosmoseal capture-init --proxy-uid UID --config FILE [--ports 443] [--dry-run|--remove]\n"
     "                           transparent mode: redirect the pod's outbound Cosmos traffic\n"
     "                           into cosmoseal with iptables (init container, NET_ADMIN)\n"
+    "  cosmoseal prestop [--delay 5s]\n"
+    "                           Kubernetes preStop hook: keep serving for the delay so the app's\n"
+    "                           in-flight requests finish before SIGTERM starts the drain\n"
     "  cosmoseal --help | --version\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the config, keys and keyring;\n"
@@ -131,6 +136,29 @@ int runCheck(const RunArgs& args) {
   return 0;
 }
 
+// `cosmoseal prestop [--delay D]`: sleeps D (default 5s, at most 10m). In a pod, the kubelet runs
+// it before sending SIGTERM, while endpoints and the app wind down; cosmoseal keeps serving.
+int runPrestop(int argc, char** argv) {
+  std::chrono::milliseconds delay(5000);
+  for (int i = 0; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "--delay" && i + 1 < argc) {
+      auto d = parseDuration(argv[++i]);
+      if (!d.isOk() || *d > std::chrono::minutes(10)) {
+        return usageError("prestop --delay takes a duration like 5s (at most 10m)");
+      }
+      delay = *d;
+    } else {
+      return usageError("usage: cosmoseal prestop [--delay 5s]");
+    }
+  }
+  printf("cosmoseal prestop: serving for %lld ms more before SIGTERM\n",
+         static_cast<long long>(delay.count()));
+  fflush(stdout);
+  std::this_thread::sleep_for(delay);
+  return 0;
+}
+
 }  // namespace
 
 int runCli(int argc, char** argv) {
@@ -146,6 +174,7 @@ int runCli(int argc, char** argv) {
   }
   if (cmd == "keygen") return runKeygen(argc - 2, argv + 2);
   if (cmd == "capture-init") return runCaptureInit(argc - 2, argv + 2);
+  if (cmd == "prestop") return runPrestop(argc - 2, argv + 2);
   if (cmd == "audit") {
     if (argc >= 3 && std::string_view(argv[2]) == "verify") return runAuditVerify(argc - 3, argv + 3);
     return usageError("usage: cosmoseal audit verify FILE [FILE...]");
