@@ -143,11 +143,11 @@ int runPrestop(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a == "--delay" && i + 1 < argc) {
-      auto d = parseDuration(argv[++i]);
-      if (!d.isOk() || *d > std::chrono::minutes(10)) {
+      std::chrono::milliseconds d;
+      if (!parseDuration(argv[++i], &d) || d > std::chrono::minutes(10)) {
         return usageError("prestop --delay takes a duration like 5s (at most 10m)");
       }
-      delay = *d;
+      delay = d;
     } else {
       return usageError("usage: cosmoseal prestop [--delay 5s]");
     }
