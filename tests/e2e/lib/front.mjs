@@ -374,9 +374,12 @@ class Front {
     return failed;
   }
 
-  /** Returns the canary hits seen so far and marks them as expected (tests that leak on purpose). */
-  takeCanaryHits() {
-    const hits = this.canaryHits;
+  /**
+   * Returns the canary hits seen so far and marks them as expected (tests that leak on purpose).
+   * `filter(hit, request)` (optional) limits it to some hits, e.g. those of direct requests.
+   */
+  takeCanaryHits(filter) {
+    const hits = filter ? this.canaryHits.filter((h) => filter(h, this.requests.find((r) => r.seq === h.seq))) : this.canaryHits;
     for (const h of hits) h.acknowledged = true;
     return hits;
   }
