@@ -114,6 +114,8 @@ class Http1Parser {
   enum class State : uint8_t { kHead, kBody, kDone };
 
   common::Status process() noexcept;
+  // Runs llhttp over the next `len` buffered bytes and advances past what it consumed.
+  common::Status execute(size_t len) noexcept;
   common::Status scanHead(bool* complete) noexcept;
   common::Status parseStartLine(std::string_view line) noexcept;
   common::Status parseHeaderLine(std::string_view line) noexcept;
