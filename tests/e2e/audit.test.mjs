@@ -205,6 +205,13 @@ describe('audit log', () => {
       }
     }
     assert.ok(!/csx1:/.test(text), 'an envelope appears in the audit log');
+    // cosmoseal's own log (stderr) must not carry them either.
+    const log = s.proxy.log();
+    for (const [what, v] of Object.entries(secrets)) {
+      for (const form of [v, encodeURIComponent(v), JSON.stringify(v).slice(1, -1)]) {
+        assert.ok(!log.includes(form), `${what} appears in cosmoseal's log`);
+      }
+    }
     assert.ok(!/authorization|type%3dmaster|sig%3d/i.test(text), 'an authorization header appears in the audit log');
   });
 

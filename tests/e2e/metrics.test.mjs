@@ -4,11 +4,14 @@
 // every documented family with plausible values.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { describe, test, before, after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startStack } from './lib/stack.mjs';
-import { makeWorkDir } from './lib/paths.mjs';
+import { makeWorkDir, REPO_ROOT } from './lib/paths.mjs';
 import { request } from './lib/raw.mjs';
 import { randomKey } from './lib/keys.mjs';
 import { adminRequest } from './lib/fault-stack.mjs';
@@ -219,6 +222,24 @@ describe('metrics', () => {
     assert.equal(metricSum(m.samples, 'cosmoseal_upstream_errors_total'), 0,
       'cosmoseal_upstream_errors_total ("Failed upstream exchanges") counts the corrupted-envelope read, whose upstream ' +
       'exchange succeeded (200): an alert on upstream errors would fire for a data problem');
+  });
+
+  test('docs/OPERATIONS.md: every metric family is documented, every documented name exists, the alert rules pass promtool check rules', async () => {
+    const doc = fs.readFileSync(path.join(REPO_ROOT, 'docs', 'OPERATIONS.md'), 'utf8');
+    const { text } = await scrape(s.proxy);
+    const families = [...text.matchAll(/^# TYPE (\S+) /gm)].map((x) => x[1]);
+    assert.ok(families.length >= Object.keys(FAMILIES).length);
+    for (const f of families) assert.ok(doc.includes(`\`${f}\``), `${f} is not documented in docs/OPERATIONS.md`);
+    const mentioned = new Set([...doc.matchAll(/\bcosmoseal_[a-z_]+/g)].map((x) => x[0].replace(/_(bucket|sum|count)$/, '')));
+    for (const n of mentioned) assert.ok(families.includes(n), `docs/OPERATIONS.md mentions ${n}, which /metrics does not have`);
+    const block = /```yaml\n(# cosmoseal-alerts\.yaml\n[\s\S]*?)```/.exec(doc);
+    assert.ok(block, 'the alert rules block (# cosmoseal-alerts.yaml) in docs/OPERATIONS.md');
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cosmoseal-rules-')), 'alerts.yaml');
+    fs.writeFileSync(f, block[1]);
+    const r = spawnSync('promtool', ['check', 'rules', f], { encoding: 'utf8' });
+    fs.rmSync(path.dirname(f), { recursive: true, force: true });
+    assert.equal(r.status, 0, `promtool check rules:\n${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /SUCCESS: \d+ rules found/);
   });
 
   test('/metrics is plain text format 0.0.4', async () => {

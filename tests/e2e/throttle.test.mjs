@@ -49,8 +49,9 @@ describe('throttling: rate (token bucket) with the real SDK', () => {
     const ok = rs.filter((r) => r.status === 200);
     const throttled = rs.filter((r) => r.status === 429);
     assert.equal(ok.length + throttled.length, rs.length, `statuses: ${rs.map((r) => r.status)}`);
-    assert.ok(ok.length >= 5 && ok.length <= 7, `burst 5: ${ok.length} succeeded (statuses ${rs.map((r) => r.status)})`);
-    assert.ok(throttled.length >= 5, `${throttled.length} throttled`);
+    // burst 5, plus one token per 200 ms while the 12 connections are being set up
+    assert.ok(ok.length >= 5 && ok.length <= 10, `burst 5: ${ok.length} succeeded (statuses ${rs.map((r) => r.status)})`);
+    assert.ok(throttled.length >= 2, `${throttled.length} throttled`);
     for (const r of throttled) {
       const j = assertLocalError(r, 429, 'throttle.rate', 'over the rate');
       assert.match(j.message, /'slow'/);
