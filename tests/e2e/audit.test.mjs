@@ -62,17 +62,22 @@ describe('audit log', () => {
     await s?.stop();
   });
 
-  /** Runs `fn` and returns the audit records it added (waits until at least `n` arrived). */
-  async function recordsOf(fn, n = 1) {
+  /**
+   * Runs `fn` and returns the audit records it added, once `ready(records)` holds (default: at
+   * least one record). Records are written asynchronously, and the SDK may send metadata requests
+   * first, so tests wait for the record they are about.
+   */
+  async function recordsOf(fn, ready = (recs) => recs.length >= 1) {
     const before = auditLines(file).length;
     await fn();
     const got = await waitFor(() => {
       const recs = readAudit(file).slice(before);
-      return recs.length >= n ? recs : null;
+      return ready(recs) ? recs : null;
     }, { timeoutMs: 4000 });
-    assert.ok(got, `expected ${n} new audit record(s); file has ${auditLines(file).length - before}`);
+    assert.ok(got, `the expected audit record(s) did not arrive: ${JSON.stringify(readAudit(file).slice(before)).slice(0, 600)}`);
     return got;
   }
+  const hasOp = (op) => (recs) => recs.some((r) => r.operation === op);
 
   /** One raw request signed here (so the test knows the signature it must never find logged). */
   const req = (o) => {
@@ -90,7 +95,7 @@ describe('audit log', () => {
     await app.read(); // warm the SDK caches (account, container) so the next calls are single requests
 
     // 1. create with two protected fields
-    const [create] = (await recordsOf(() => app.items.create({ id: 'au-1', pk: 'p1', ssn: SSN, address: { street: STREET }, name: 'Ada' })))
+    const [create] = (await recordsOf(() => app.items.create({ id: 'au-1', pk: 'p1', ssn: SSN, address: { street: STREET }, name: 'Ada' }), hasOp('create')))
       .filter((r) => r.operation === 'create');
     assert.ok(create, 'a create record');
     for (const f of FIELDS) assert.ok(f in create, `field ${f} missing in ${JSON.stringify(create)}`);
@@ -111,7 +116,7 @@ describe('audit log', () => {
     assert.match(create.hash, /^[0-9a-f]{64}$/);
 
     // 2. point read, decrypted
-    const [read] = (await recordsOf(() => app.item('au-1', 'p1').read())).filter((r) => r.operation === 'read');
+    const [read] = (await recordsOf(() => app.item('au-1', 'p1').read(), hasOp('read'))).filter((r) => r.operation === 'read');
     assert.equal(read.resource, 'document');
     assert.equal(read.id, 'au-1');
     assert.equal(read.verb, 'GET');
@@ -121,17 +126,19 @@ describe('audit log', () => {
     assert.equal(read.encrypted, 0);
 
     // 3. upstream 404 passes through: status and upstream_status 404, no detail
-    const [nf] = await recordsOf(() => req({ path: 'dbs/shop/colls/gone/docs/nope', key: s.clientKeys.app, headers: { 'x-ms-documentdb-partitionkey': '["p"]' } }));
+    const byId = (id) => (recs) => recs.some((r) => r.id === id);
+    const nf = (await recordsOf(() => req({ path: 'dbs/shop/colls/gone/docs/nope', key: s.clientKeys.app, headers: { 'x-ms-documentdb-partitionkey': '["p"]' } }), byId('nope')))
+      .find((r) => r.id === 'nope');
     assert.equal(nf.status, 404);
     assert.equal(nf.upstream_status, 404);
     assert.equal(nf.detail, '');
     assert.equal(nf.id, 'nope');
 
     // 4. wrong key: 401, no client, nothing upstream
-    const [bad] = await recordsOf(async () => {
+    const bad = (await recordsOf(async () => {
       const r = await req({ path: 'dbs/shop/colls/orders/docs/x1', key: randomKey(), headers: { 'x-ms-documentdb-partitionkey': '["p"]' } });
       assertLocalError(r, 401, 'auth.bad_signature', 'wrong key');
-    });
+    }, byId('x1'))).find((r) => r.id === 'x1');
     assert.equal(bad.status, 401);
     assert.equal(bad.upstream_status, 0);
     assert.equal(bad.detail, 'auth.bad_signature');
@@ -139,10 +146,10 @@ describe('audit log', () => {
     assert.equal(bad.id, 'x1');
 
     // 5. rules: 403
-    const [denied] = await recordsOf(async () => {
+    const denied = (await recordsOf(async () => {
       const r = await req({ path: 'dbs/shop/colls/customers/docs/au-1', key: s.clientKeys.ro, headers: { 'x-ms-documentdb-partitionkey': '["p1"]' } });
       assertLocalError(r, 403, 'rules.denied', 'ro on customers');
-    });
+    }, (recs) => recs.some((r) => r.client === 'ro'))).find((r) => r.client === 'ro');
     assert.equal(denied.client, 'ro');
     assert.equal(denied.status, 403);
     assert.equal(denied.upstream_status, 0);
@@ -158,7 +165,7 @@ describe('audit log', () => {
       const b = await req({ path: 'dbs/shop/colls/gone/docs/l2', key: s.clientKeys.lim, headers: h });
       assert.equal(a.status, 404);
       assertLocalError(b, 429, 'throttle.rate', 'lim second request');
-    }, 2);
+    }, (recs) => recs.some((r) => r.id === 'l2'));
     const thr = lim.find((r) => r.id === 'l2');
     assert.equal(thr.client, 'lim');
     assert.equal(thr.status, 429);
@@ -166,11 +173,11 @@ describe('audit log', () => {
     assert.equal(thr.detail, 'throttle.rate');
 
     // 7. framing: CL + TE smuggling attempt -> 400 before any head is accepted
-    const [smug] = await recordsOf(async () => {
+    const smug = (await recordsOf(async () => {
       const data = await payloadBytes('cl-te.http', { host: `localhost:${s.proxy.port}`, key: s.clientKeys.app });
       const x = await rawExchange({ port: s.proxy.port, tls: { ca: s.pki.ca }, data, timeoutMs: 3000 });
       assert.equal(x.responses[0]?.status, 400);
-    });
+    }, (recs) => recs.some((r) => r.detail === 'http1.cl_and_te'))).find((r) => r.detail === 'http1.cl_and_te');
     assert.equal(smug.status, 400);
     assert.equal(smug.detail, 'http1.cl_and_te');
     assert.equal(smug.upstream_status, 0);

@@ -138,6 +138,8 @@ describe('key budget, key rotation, client key rotation', () => {
     const r = await adminRequest(s.proxy, 'POST', '/reload');
     assert.equal(r.status, 200, r.body);
 
+    const isCreate = (x) => x.operation === 'create' && x.status === 201 && x.container === 'customers';
+    const createsBefore = readAudit(auditFile).filter(isCreate).length;
     const c = await sdkStatus(cust.items.create(doc('v2-a')));
     assert.equal(c.status, 201, `write after rotation: ${c.status} ${c.message}`);
     const st = await stored('customers', 'v2-a');
@@ -157,7 +159,7 @@ describe('key budget, key rotation, client key rotation', () => {
     assert.ok(feed.resources.every((d) => d.ssn === `ssn-${d.id}`), 'read feed decrypts v1 and v2');
 
     // Audit and metrics name v2 for the new write.
-    const rec = await waitFor(() => readAudit(auditFile).filter((x) => x.operation === 'create' && x.status === 201 && x.container === 'customers').at(-1));
+    const rec = await waitFor(() => readAudit(auditFile).filter(isCreate)[createsBefore]);
     assert.deepEqual(rec.keys, [v2.id], `audit keys of the write after rotation: ${JSON.stringify(rec)}`);
     assert.ok(await waitFor(async () => (await metricNow(s.proxy, 'cosmoseal_key_seals_total', { key: 'pii', version: 2, id: v2.id, mode: 'randomized' })) >= 1),
       'cosmoseal_key_seals_total{version="2"}');
