@@ -345,6 +345,20 @@ Status FakeConn::onMessageComplete() noexcept {
     if (head.target == "/_fake/stats" && head.method == "GET") {
       r.body = std::make_shared<const std::string>(
           st->toJson(*server->store(), server->options().verify_key != nullptr));
+    } else if (head.target.rfind("/_fake/docs/", 0) == 0 && head.method == "GET") {
+      // /_fake/docs/{db}/{coll}/{id} (percent-decoded like a Cosmos path).
+      auto res = crypto::cosmosResourceFromPath(head.target.substr(11));
+      const auto* segs = res.isOk() ? &res->segments : nullptr;
+      std::shared_ptr<const std::string> doc;
+      if (segs != nullptr && segs->size() == 3) {
+        doc = server->store()->rawDocument((*segs)[0], (*segs)[1], (*segs)[2]);
+      }
+      if (doc) {
+        r.body = doc;
+      } else {
+        r.status = 404;
+        r.body = FakeStore::errorBody(404, "no such document (use /_fake/docs/{db}/{coll}/{id})");
+      }
     } else if (head.target == "/_fake/reset" && head.method == "POST") {
       st->reset();
       r.status = 204;

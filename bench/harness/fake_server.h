@@ -8,6 +8,7 @@
 //
 // Not Cosmos routes (never forwarded by cosmoseal, unsigned):
 //   GET  /_fake/stats   counters as JSON (requests, statuses, signature checks, store sizes)
+//   GET  /_fake/docs/{db}/{coll}/{id}   a stored document, exactly as the upstream holds it
 //   POST /_fake/reset   zero the counters
 
 #include <uv.h>

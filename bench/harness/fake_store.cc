@@ -259,6 +259,19 @@ size_t FakeStore::databaseCount() const {
 
 size_t FakeStore::documentCount() const { return docs_total_.load(); }
 
+std::shared_ptr<const std::string> FakeStore::rawDocument(const std::string& db_id,
+                                                          const std::string& coll,
+                                                          const std::string& id) const {
+  std::shared_lock lock(mu_);
+  Database* db = findDb(db_id);
+  if (db == nullptr) return nullptr;
+  auto c = db->colls.find(coll);
+  if (c == db->colls.end()) return nullptr;
+  auto it = c->second->index.find(id);
+  if (it == c->second->index.end()) return nullptr;
+  return c->second->docs[it->second].body;
+}
+
 FakeStore::Database* FakeStore::findDb(const std::string& id) const {
   auto it = dbs_.find(id);
   return it == dbs_.end() ? nullptr : it->second.get();

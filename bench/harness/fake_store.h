@@ -76,6 +76,11 @@ class FakeStore {
   // Thread-safe.
   FakeReply handle(const FakeRequest& req);
 
+  // The stored body of a document (nullptr if absent): GET /_fake/docs/{db}/{coll}/{id}, so a
+  // user (or bench/compare) can see exactly what the upstream received, e.g. envelopes.
+  std::shared_ptr<const std::string> rawDocument(const std::string& db, const std::string& coll,
+                                                 const std::string& id) const;
+
   // Totals for /_fake/stats.
   size_t databaseCount() const;
   size_t documentCount() const;

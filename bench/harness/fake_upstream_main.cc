@@ -66,6 +66,8 @@ Output:
 Control routes (not Cosmos; unsigned; never forwarded by cosmoseal):
   GET  /_fake/stats         counters: requests, responses by status, requests by route,
                             signature checks (checked/ok/failed by reason), store sizes
+  GET  /_fake/docs/DB/COLL/ID   a stored document exactly as this server holds it (e.g. to see
+                            the envelopes cosmoseal wrote)
   POST /_fake/reset         zero the counters
 
 Stops cleanly on SIGINT/SIGTERM, printing the counters.

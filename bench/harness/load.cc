@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -401,9 +402,10 @@ class LoadWorker final : public ConnOwner {
       const uint64_t end = std::min(end_ns_, uv_hrtime());
       uint64_t scheduled = 0;
       if (end > start_ns_) {
+        // Count of k with intendedNs(k) < end: k * threads + index < slots.
         const double slots = static_cast<double>(end - start_ns_) / period_ns_;
         const double mine = (slots - index_) / opt_.threads;
-        scheduled = mine > 0 ? static_cast<uint64_t>(mine) + 1 : 0;
+        scheduled = mine > 0 ? static_cast<uint64_t>(std::ceil(mine)) : 0;
       }
       stats_.unsent = scheduled > next_seq_ ? scheduled - next_seq_ : 0;
       if (budget_ > 0) stats_.unsent = 0;
