@@ -79,8 +79,6 @@ int usageError(const std::string& msg) {
   return 1;
 }
 
-uv_async_t* g_stop_async = nullptr;
-
 int run(int argc, char** argv) {
   FakeServerOptions so;
   FakeStoreOptions store_opts;
@@ -256,7 +254,6 @@ int run(int argc, char** argv) {
     std::ofstream f(stats_json, std::ios::trunc);
     f << json;
   }
-  (void)g_stop_async;
   return 0;
 }
 

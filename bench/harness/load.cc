@@ -94,7 +94,6 @@ class LoadWorker final : public ConnOwner {
         gen_(opt.doc),
         builder_(*opt.key, opt.target),
         rng_(opt.doc.seed * 1000003ULL + static_cast<uint64_t>(index) + 1) {
-    for (int c = index; c < opt.connections; c += opt.threads) ++nconns_;
     if (opt.max_requests > 0) {
       budget_ = opt.max_requests / static_cast<uint64_t>(opt.threads);
       if (static_cast<uint64_t>(index) < opt.max_requests % static_cast<uint64_t>(opt.threads)) {
@@ -223,7 +222,6 @@ class LoadWorker final : public ConnOwner {
   }
 
  private:
-  // ClientConn carries two flags for us; see conn.h's ClientConn public fields.
   void run() {
     uv_loop_init(&loop_);
     uv_async_init(&loop_, &async_, &LoadWorker::onAsync);
@@ -238,7 +236,7 @@ class LoadWorker final : public ConnOwner {
       pacer_.data = this;
       uv_poll_start(&pacer_, UV_READABLE, &LoadWorker::onPacer);
     }
-    for (int c = index_, k = 0; c < opt_.connections; c += opt_.threads, ++k) {
+    for (int c = index_; c < opt_.connections; c += opt_.threads) {
       conns_.push_back(std::make_unique<ClientConn>(&loop_, &opt_.endpoint, this, c));
     }
     open_conns_ = static_cast<int>(conns_.size());
@@ -449,7 +447,6 @@ class LoadWorker final : public ConnOwner {
   std::array<uint64_t, kOpCount> cumulative_{};
   uint64_t weight_total_ = 1;
   double period_ns_ = 0;  // per-request period of the whole run (open loop)
-  int nconns_ = 0;
   uint64_t budget_ = 0;
 
   std::thread thread_;

@@ -4,9 +4,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace cosmoseal::bench {
 
