@@ -86,7 +86,7 @@ Tri boolHeader(const HeaderMap& headers, std::string_view name) {
   size_t n = headers.count(name);
   if (n == 0) return Tri::kAbsent;
   if (n > 1) return Tri::kInvalid;
-  const std::string* v = headers.get(name);
+  const std::string_view* v = headers.get(name);
   if (common::equalsIgnoreCase(*v, "true")) return Tri::kTrue;
   if (common::equalsIgnoreCase(*v, "false")) return Tri::kFalse;
   return Tri::kInvalid;
@@ -126,7 +126,7 @@ Signals readSignals(const HeaderMap& headers) {
   bool query_type = false;
   size_t ct_count = headers.count("content-type");
   if (ct_count > 1) s.invalid = true;
-  if (const std::string* ct = headers.get("content-type")) {
+  if (const std::string_view* ct = headers.get("content-type")) {
     std::string_view media = *ct;
     size_t semi = media.find(';');
     if (semi != std::string_view::npos) media = media.substr(0, semi);
@@ -138,7 +138,7 @@ Signals readSignals(const HeaderMap& headers) {
 
   size_t aim_count = headers.count("a-im");
   if (aim_count > 1) s.invalid = true;
-  if (const std::string* aim = headers.get("a-im")) {
+  if (const std::string_view* aim = headers.get("a-im")) {
     s.has_aim = true;
     std::string_view v = trimOws(*aim);
     s.change_feed = common::equalsIgnoreCase(v, "Incremental Feed") ||

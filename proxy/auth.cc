@@ -42,7 +42,7 @@ common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view meth
                                                            const crypto::CosmosResource& resource,
                                                            const common::HeaderMap& headers,
                                                            int64_t now_unix) noexcept {
-  const std::string* auth = headers.get("authorization");
+  const std::string_view* auth = headers.get("authorization");
   if (auth == nullptr || auth->empty()) {
     return unauthenticated("auth.missing", "the request has no Authorization header");
   }

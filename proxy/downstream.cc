@@ -342,7 +342,7 @@ Status Exchange::transformRequest() noexcept {
   }
   if (decision_.transform_request_body) {
     COSMOSEAL_RETURN_IF_ERROR(checkKeyBudget(*policy));
-    const std::string* enc = head_.headers.get("content-encoding");
+    const std::string_view* enc = head_.headers.get("content-encoding");
     if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
       return Status(Code::kUnsupportedMedia, "policy.compressed_body",
                     "compressed request bodies cannot be inspected on a protected container; "
@@ -609,7 +609,7 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
   const bool account = decision_.rewrite_account && response_.status == 200;
   if ((account || learn_metadata_ || listing_member_ != nullptr || decrypt) &&
       response_.framing != Framing::kNone) {
-    const std::string* enc = response_.headers.get("content-encoding");
+    const std::string_view* enc = response_.headers.get("content-encoding");
     if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
       return Status(Code::kBadGateway, "upstream.compressed_response",
                     "the upstream compressed a response the sidecar must read (cosmoseal asks "
@@ -1195,8 +1195,8 @@ std::string DownstreamConnection::ownOrigin(const HeaderMap& request_headers) co
     return u;
   }
   const std::string scheme = stream_.tlsEnabled() ? "https://" : "http://";
-  const std::string* host = request_headers.get("host");
-  if (host != nullptr && policy::isValidHostHeader(*host)) return scheme + *host;
+  const std::string_view* host = request_headers.get("host");
+  if (host != nullptr && policy::isValidHostHeader(*host)) return scheme + std::string(*host);
   const bool v6 = c.listen.address.find(':') != std::string::npos;
   return scheme + (v6 ? "[" + c.listen.address + "]" : c.listen.address) + ":" +
          std::to_string(c.listen.port);

@@ -397,7 +397,7 @@ Status Http1Parser::finishHead() noexcept {
   }
   if (te_count > 1) return bad("http1.bad_transfer_encoding", "more than one Transfer-Encoding");
   if (te_count == 1) {
-    const std::string& te = *h.get("transfer-encoding");
+    const std::string_view te = *h.get("transfer-encoding");
     if (!common::equalsIgnoreCase(te, "chunked")) {
       // RFC 9112 §6.3: if chunked is not the final coding the length cannot be determined
       // (400); "chunked" applied twice is malformed (400); a coding we do not implement in
@@ -409,7 +409,8 @@ Status Http1Parser::finishHead() noexcept {
       if (request && chunked == 1 && !codings.empty() &&
           common::equalsIgnoreCase(codings.back(), "chunked")) {
         return Status(Code::kNotImplemented, "http1.bad_transfer_encoding",
-                      "unsupported transfer coding in '" + te + "': only chunked is implemented");
+                      "unsupported transfer coding in '" + std::string(te) +
+                          "': only chunked is implemented");
       }
       return bad("http1.bad_transfer_encoding", "only 'Transfer-Encoding: chunked' is supported");
     }
@@ -433,7 +434,7 @@ Status Http1Parser::finishHead() noexcept {
     if (h.has("upgrade")) {
       return bad("http1.upgrade_refused", "protocol upgrades are not supported");
     }
-    if (const std::string* expect = h.get("expect")) {
+    if (const std::string_view* expect = h.get("expect")) {
       if (!common::equalsIgnoreCase(*expect, "100-continue")) {
         return bad("http1.bad_expect", "unsupported Expect header");
       }

@@ -288,7 +288,7 @@ bool FakeConn::verify(const proxy::MessageHead& head, const crypto::CosmosResour
     *why = std::move(msg);
     return false;
   };
-  const std::string* auth = head.headers.get("authorization");
+  const std::string_view* auth = head.headers.get("authorization");
   if (auth == nullptr || auth->empty()) return failed(0, "no Authorization header");
   auto parsed = crypto::parseCosmosAuthorization(*auth);
   if (!parsed.isOk()) return failed(1, "malformed Authorization header");

@@ -81,7 +81,7 @@ FakeReply notFound(const char* route) {
 }
 
 bool headerIs(const HeaderMap& h, std::string_view name, std::string_view value) {
-  const std::string* v = h.get(name);
+  const std::string_view* v = h.get(name);
   return v != nullptr && equalsIgnoreCase(*v, value);
 }
 
@@ -90,17 +90,18 @@ bool isQuery(const HeaderMap& h) {
       headerIs(h, "x-ms-documentdb-query", "true")) {
     return true;
   }
-  const std::string* ct = h.get("content-type");
+  const std::string_view* ct = h.get("content-type");
   return ct != nullptr && ct->size() >= 22 &&
          equalsIgnoreCase(std::string_view(*ct).substr(0, 22), "application/query+json");
 }
 
 int64_t headerInt(const HeaderMap& h, std::string_view name, int64_t fallback) {
-  const std::string* v = h.get(name);
+  const std::string_view* v = h.get(name);
   if (v == nullptr || v->empty()) return fallback;
+  const std::string text(*v);  // strtoll needs a NUL-terminated string
   char* end = nullptr;
-  const long long n = std::strtoll(v->c_str(), &end, 10);
-  if (end != v->c_str() + v->size()) return fallback;
+  const long long n = std::strtoll(text.c_str(), &end, 10);
+  if (end != text.c_str() + text.size()) return fallback;
   return n;
 }
 
@@ -202,7 +203,7 @@ void appendSystem(std::string* out, const std::string& rid, const std::string& s
 }
 
 uint64_t parseOffset(const HeaderMap& h) {
-  const std::string* v = h.get("x-ms-continuation");
+  const std::string_view* v = h.get("x-ms-continuation");
   if (v == nullptr || v->empty() || v->size() > 18) return 0;
   uint64_t n = 0;
   for (char c : *v) {
@@ -620,7 +621,7 @@ FakeReply FakeStore::documents(const FakeRequest& req, const std::string& db_id,
     auto it = c->index.find(id);
     if (it == c->index.end()) return notFound("read");
     const Doc& d = c->docs[it->second];
-    const std::string* inm = h.get("if-none-match");
+    const std::string_view* inm = h.get("if-none-match");
     FakeReply r;
     r.route = "read";
     r.etag = d.etag;
@@ -646,7 +647,7 @@ FakeReply FakeStore::documents(const FakeRequest& req, const std::string& db_id,
     auto it = c->index.find(id);
     if (it == c->index.end()) return notFound("replace");
     Doc& d = c->docs[it->second];
-    const std::string* im = h.get("if-match");
+    const std::string_view* im = h.get("if-match");
     if (im != nullptr && im->find(d.etag) == std::string::npos) {
       return error(412, "Operation cannot be performed because one of the specified precondition "
                         "is not met.", "replace");
@@ -740,7 +741,7 @@ FakeReply FakeStore::pkranges(const FakeRequest& req, const std::string& db_id,
   FakeReply r;
   r.route = "pkranges";
   r.etag = c->pk_etag;
-  const std::string* inm = req.headers->get("if-none-match");
+  const std::string_view* inm = req.headers->get("if-none-match");
   if (inm != nullptr && inm->find(c->pk_etag) != std::string::npos) {
     r.status = 304;
     return r;

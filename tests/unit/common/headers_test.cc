@@ -33,6 +33,58 @@ TEST(HeaderMapTest, SetReplacesAllAndRemoveCounts) {
   EXPECT_EQ(h.size(), 1u);
 }
 
+TEST(HeaderMapTest, WellKnownNamesGetTheirToken) {
+  EXPECT_EQ(headerToken("Content-Length"), HeaderToken::kContentLength);
+  EXPECT_EQ(headerToken("TE"), HeaderToken::kTe);
+  EXPECT_EQ(headerToken("x-ms-cosmos-supported-serialization-formats"),
+            HeaderToken::kXMsCosmosSupportedSerializationFormats);
+  EXPECT_EQ(headerToken("content-lengths"), HeaderToken::kOther);
+  EXPECT_EQ(headerToken("content-lengt"), HeaderToken::kOther);
+  EXPECT_EQ(headerToken(""), HeaderToken::kOther);
+  EXPECT_EQ(headerToken(std::string(200, 'a')), HeaderToken::kOther);
+
+  HeaderMap h;
+  h.add("HOST", "a");
+  h.add("X-Other", "b");
+  h.add("host", "c");
+  EXPECT_EQ(h.fields()[0].token, HeaderToken::kHost);
+  EXPECT_EQ(h.fields()[1].token, HeaderToken::kOther);
+  EXPECT_EQ(h.count(HeaderToken::kHost), 2u);
+  EXPECT_EQ(h.count("Host"), 2u);
+  EXPECT_EQ(*h.get(HeaderToken::kHost), "a");
+  EXPECT_EQ(h.get(HeaderToken::kExpect), nullptr);
+  EXPECT_EQ(h.remove("hOsT"), 2u);
+  EXPECT_EQ(h.size(), 1u);
+}
+
+TEST(HeaderMapTest, ViewsSurviveGrowthMovesAndCopies) {
+  HeaderMap h;
+  const std::string big(5000, 'v');  // larger than the first storage block
+  for (int i = 0; i < 100; ++i) h.add("x-name-" + std::to_string(i), std::to_string(i));
+  h.add("x-big", big);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(h.fields()[i].name, "x-name-" + std::to_string(i));
+    ASSERT_EQ(h.fields()[i].value, std::to_string(i));
+  }
+  HeaderMap moved = std::move(h);
+  EXPECT_EQ(*moved.get("x-big"), big);
+  EXPECT_EQ(*moved.get("X-NAME-42"), "42");
+  HeaderMap copy;
+  {
+    HeaderMap source;
+    source.add("A", "1");
+    source.add("authorization", "secret");
+    copy = source;
+    source.set("a", "changed");
+  }
+  EXPECT_EQ(*copy.get("a"), "1");
+  EXPECT_EQ(*copy.get(HeaderToken::kAuthorization), "secret");
+  moved.clear();
+  EXPECT_TRUE(moved.empty());
+  moved.add("Reused", "yes");
+  EXPECT_EQ(*moved.get("reused"), "yes");
+}
+
 TEST(HeaderMapTest, AsciiHelpers) {
   EXPECT_TRUE(equalsIgnoreCase("Transfer-Encoding", "transfer-encoding"));
   EXPECT_FALSE(equalsIgnoreCase("abc", "abd"));
