@@ -1,12 +1,15 @@
 #include "proxy/http1.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 namespace cosmoseal::proxy {
 
 using common::Code;
+using common::HeaderToken;
 using common::Status;
 
 namespace {
@@ -34,6 +37,27 @@ bool isToken(std::string_view s) noexcept {
 // DEL) is refused.
 inline bool isFieldValueChar(unsigned char c) noexcept {
   return c == '\t' || (c >= 0x20 && c != 0x7F);
+}
+
+// Every byte of `v` is a field-value character. Eight bytes at a time: a word with no byte
+// below 0x20 and none equal to 0x7F is all valid (the usual case); otherwise, and for the tail,
+// byte by byte (HTAB is valid but below 0x20).
+bool isFieldValue(std::string_view v) noexcept {
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHigh = 0x8080808080808080ull;
+  size_t i = 0;
+  for (; i + 8 <= v.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, v.data() + i, 8);
+    const uint64_t below_space = (w - kOnes * 0x20) & ~w & kHigh;  // some byte < 0x20
+    const uint64_t del = w ^ (kOnes * 0x7F);
+    const uint64_t has_del = (del - kOnes) & ~del & kHigh;  // some byte == 0x7F
+    if ((below_space | has_del) != 0) break;
+  }
+  for (; i < v.size(); ++i) {
+    if (!isFieldValueChar(static_cast<unsigned char>(v[i]))) return false;
+  }
+  return true;
 }
 
 std::string_view trimOws(std::string_view s) noexcept {
@@ -216,62 +240,71 @@ Status Http1Parser::execute(size_t len) noexcept {
 }
 
 Status Http1Parser::scanHead(bool* complete) noexcept {
+  // Line by line with memchr instead of byte by byte. Errors come out in the order of the bytes
+  // that cause them, as a byte-by-byte scan would report them: a bare CR or LF, the head limit
+  // (the first byte at offset max_head_bytes), the request-line limit (the first byte past
+  // max_uri_bytes + 64, CR and LF excepted), then the line's own errors when its LF arrives.
   const size_t avail = in_.size() - pos_;
   const char* base = in_.data() + pos_;
   while (scan_off_ < avail) {
-    const char c = base[scan_off_];
-    if (c == '\r') {
-      if (scan_off_ + 1 >= avail) break;  // decide when the next byte arrives
-      if (base[scan_off_ + 1] != '\n') {
-        return bad("http1.bad_line_ending", "bare CR in the message head");
-      }
-      ++scan_off_;
-      continue;
+    // Bytes before `stop` can be taken without reaching a limit; the byte at `stop` may still
+    // be a CR or LF (which report their own errors, or end the line).
+    size_t stop = std::min<size_t>(avail, limits_.max_head_bytes);
+    if (first_line_ && kind_ == Kind::kRequest) {
+      stop = std::min<size_t>(stop, line_off_ + limits_.max_uri_bytes + 64);
     }
-    if (c == '\n') {
-      if (scan_off_ == line_off_ || base[scan_off_ - 1] != '\r') {
-        return bad("http1.bad_line_ending", "bare LF in the message head (lines must end in CRLF)");
+    const size_t end = std::min(stop + 1, avail);
+    const void* lf = std::memchr(base + scan_off_, '\n', end - scan_off_);
+    const size_t lf_at = lf != nullptr ? static_cast<size_t>(static_cast<const char*>(lf) - base) : end;
+    // A CR always precedes the LF it belongs to, so the first CR before the LF decides.
+    const void* cr = std::memchr(base + scan_off_, '\r', lf_at - scan_off_);
+    size_t at = cr != nullptr ? static_cast<size_t>(static_cast<const char*>(cr) - base) : lf_at;
+    if (at == end) {
+      if (stop == avail) {  // nothing special yet: wait for more bytes
+        scan_off_ = avail;
+        break;
       }
-      std::string_view line(base + line_off_, scan_off_ - 1 - line_off_);
-      ++scan_off_;
-      if (scan_off_ > limits_.max_head_bytes) {
-        return Status(Code::kHeadersTooLarge, "http1.headers_too_large",
-                      "message head larger than " + std::to_string(limits_.max_head_bytes) +
-                          " bytes");
-      }
-      if (first_line_) {
-        first_line_ = false;
-        Status s = parseStartLine(line);
-        if (!s.isOk()) return s;
-      } else if (line.empty()) {
-        head_.head_bytes = scan_off_;
-        *complete = true;
-        return finishHead();
-      } else {
-        Status s = parseHeaderLine(line);
-        if (!s.isOk()) return s;
-      }
-      line_off_ = scan_off_;
-      continue;
-    }
-    ++scan_off_;
-    if (scan_off_ > limits_.max_head_bytes) {
-      return Status(Code::kHeadersTooLarge, "http1.headers_too_large",
-                    "message head larger than " + std::to_string(limits_.max_head_bytes) +
-                        " bytes");
-    }
-    if (first_line_ && kind_ == Kind::kRequest &&
-        scan_off_ - line_off_ > static_cast<size_t>(limits_.max_uri_bytes) + 64) {
+      if (stop >= limits_.max_head_bytes) return headTooLarge();
       return Status(Code::kUriTooLong, "http1.uri_too_long",
                     "request line longer than " + std::to_string(limits_.max_uri_bytes) +
                         " bytes");
     }
+    if (base[at] == '\r') {
+      if (at + 1 >= avail) {  // decide when the next byte arrives
+        scan_off_ = at;
+        break;
+      }
+      if (base[at + 1] != '\n') {
+        return bad("http1.bad_line_ending", "bare CR in the message head");
+      }
+      ++at;  // the LF
+    } else if (at == line_off_ || base[at - 1] != '\r') {
+      return bad("http1.bad_line_ending", "bare LF in the message head (lines must end in CRLF)");
+    }
+    std::string_view line(base + line_off_, at - 1 - line_off_);
+    scan_off_ = at + 1;
+    if (scan_off_ > limits_.max_head_bytes) return headTooLarge();
+    if (first_line_) {
+      first_line_ = false;
+      Status s = parseStartLine(line);
+      if (!s.isOk()) return s;
+    } else if (line.empty()) {
+      head_.head_bytes = scan_off_;
+      *complete = true;
+      return finishHead();
+    } else {
+      Status s = parseHeaderLine(line);
+      if (!s.isOk()) return s;
+    }
+    line_off_ = scan_off_;
   }
-  if (avail > limits_.max_head_bytes) {
-    return Status(Code::kHeadersTooLarge, "http1.headers_too_large",
-                  "message head larger than " + std::to_string(limits_.max_head_bytes) + " bytes");
-  }
+  if (avail > limits_.max_head_bytes) return headTooLarge();
   return Status::ok();
+}
+
+Status Http1Parser::headTooLarge() const {
+  return Status(Code::kHeadersTooLarge, "http1.headers_too_large",
+                "message head larger than " + std::to_string(limits_.max_head_bytes) + " bytes");
 }
 
 Status Http1Parser::parseStartLine(std::string_view line) noexcept {
@@ -348,21 +381,15 @@ Status Http1Parser::parseStartLine(std::string_view line) noexcept {
 }
 
 Status Http1Parser::parseHeaderLine(std::string_view line) noexcept {
-  if (line[0] == ' ' || line[0] == '\t') {
-    return bad("http1.obs_fold", "header line starts with whitespace (obsolete line folding)");
-  }
-  const size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return bad("http1.bad_header_name", "header line without ':'");
-  std::string_view name = line.substr(0, colon);
-  if (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
-    return bad("http1.space_before_colon", "whitespace between header name and ':'");
-  }
-  if (!isToken(name)) return bad("http1.bad_header_name", "invalid header name");
-  std::string_view value = trimOws(line.substr(colon + 1));
-  for (char c : value) {
-    if (!isFieldValueChar(static_cast<unsigned char>(c))) {
-      return bad("http1.bad_header_value", "control character in header value");
-    }
+  // The usual line in one forward pass: token ':' OWS value OWS. Anything else is diagnosed by
+  // headerLineError() with the detail codes (and their precedence) of the full checks.
+  size_t i = 0;
+  while (i < line.size() && kTchar[static_cast<unsigned char>(line[i])]) ++i;
+  if (i == 0 || i == line.size() || line[i] != ':') return headerLineError(line);
+  const std::string_view name = line.substr(0, i);
+  const std::string_view value = trimOws(line.substr(i + 1));
+  if (!isFieldValue(value)) {
+    return bad("http1.bad_header_value", "control character in header value");
   }
   if (head_.headers.size() >= limits_.max_headers) {
     return Status(Code::kHeadersTooLarge, "http1.too_many_headers",
@@ -372,19 +399,64 @@ Status Http1Parser::parseHeaderLine(std::string_view line) noexcept {
   return Status::ok();
 }
 
+Status Http1Parser::headerLineError(std::string_view line) const noexcept {
+  if (line[0] == ' ' || line[0] == '\t') {
+    return bad("http1.obs_fold", "header line starts with whitespace (obsolete line folding)");
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return bad("http1.bad_header_name", "header line without ':'");
+  std::string_view name = line.substr(0, colon);
+  if (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
+    return bad("http1.space_before_colon", "whitespace between header name and ':'");
+  }
+  return bad("http1.bad_header_name", "invalid header name");
+}
+
 Status Http1Parser::finishHead() noexcept {
   const common::HeaderMap& h = head_.headers;
   const bool request = kind_ == Kind::kRequest;
 
-  if (request) {
-    const size_t hosts = h.count("host");
-    if (hosts > 1 || (head_.version_minor == 1 && hosts == 0)) {
-      return bad("http1.bad_host", "an HTTP/1.1 request needs exactly one Host header");
+  // One pass over the fields: the framing and connection headers are found by their token.
+  size_t hosts = 0;
+  size_t cl_count = 0;
+  size_t te_count = 0;
+  std::string_view cl_value;
+  std::string_view te;
+  const std::string_view* expect = nullptr;
+  bool upgrade = false;
+  bool close = false;
+  bool keep_alive_token = false;
+  for (const common::Header& f : h.fields()) {
+    switch (f.token) {
+      case HeaderToken::kHost:
+        ++hosts;
+        break;
+      case HeaderToken::kContentLength:
+        if (cl_count++ == 0) cl_value = f.value;
+        break;
+      case HeaderToken::kTransferEncoding:
+        if (te_count++ == 0) te = f.value;
+        break;
+      case HeaderToken::kConnection:
+        forEachToken(f.value, [&](std::string_view tok) {
+          if (common::equalsIgnoreCase(tok, "close")) close = true;
+          if (common::equalsIgnoreCase(tok, "keep-alive")) keep_alive_token = true;
+        });
+        break;
+      case HeaderToken::kUpgrade:
+        upgrade = true;
+        break;
+      case HeaderToken::kExpect:
+        if (expect == nullptr) expect = &f.value;
+        break;
+      default:
+        break;
     }
   }
 
-  const size_t cl_count = h.count("content-length");
-  const size_t te_count = h.count("transfer-encoding");
+  if (request && (hosts > 1 || (head_.version_minor == 1 && hosts == 0))) {
+    return bad("http1.bad_host", "an HTTP/1.1 request needs exactly one Host header");
+  }
   if (cl_count > 0 && te_count > 0) {
     return bad("http1.cl_and_te", "both Content-Length and Transfer-Encoding are present");
   }
@@ -392,12 +464,11 @@ Status Http1Parser::finishHead() noexcept {
     return bad("http1.duplicate_content_length", "more than one Content-Length header");
   }
   uint64_t cl = 0;
-  if (cl_count == 1 && !parseContentLength(*h.get("content-length"), &cl)) {
+  if (cl_count == 1 && !parseContentLength(cl_value, &cl)) {
     return bad("http1.bad_content_length", "Content-Length is not a plain decimal number");
   }
   if (te_count > 1) return bad("http1.bad_transfer_encoding", "more than one Transfer-Encoding");
   if (te_count == 1) {
-    const std::string_view te = *h.get("transfer-encoding");
     if (!common::equalsIgnoreCase(te, "chunked")) {
       // RFC 9112 §6.3: if chunked is not the final coding the length cannot be determined
       // (400); "chunked" applied twice is malformed (400); a coding we do not implement in
@@ -419,22 +490,13 @@ Status Http1Parser::finishHead() noexcept {
     }
   }
 
-  bool close = false;
-  bool keep_alive_token = false;
-  for (const common::Header& f : h.fields()) {
-    if (!common::equalsIgnoreCase(f.name, "connection")) continue;
-    forEachToken(f.value, [&](std::string_view tok) {
-      if (common::equalsIgnoreCase(tok, "close")) close = true;
-      if (common::equalsIgnoreCase(tok, "keep-alive")) keep_alive_token = true;
-    });
-  }
   head_.keep_alive = !close && (head_.version_minor == 1 || keep_alive_token);
 
   if (request) {
-    if (h.has("upgrade")) {
+    if (upgrade) {
       return bad("http1.upgrade_refused", "protocol upgrades are not supported");
     }
-    if (const std::string_view* expect = h.get("expect")) {
+    if (expect != nullptr) {
       if (!common::equalsIgnoreCase(*expect, "100-continue")) {
         return bad("http1.bad_expect", "unsupported Expect header");
       }

@@ -119,8 +119,11 @@ class Http1Parser {
   // Runs llhttp over the next `len` buffered bytes and advances past what it consumed.
   common::Status execute(size_t len) noexcept;
   common::Status scanHead(bool* complete) noexcept;
+  common::Status headTooLarge() const;
   common::Status parseStartLine(std::string_view line) noexcept;
   common::Status parseHeaderLine(std::string_view line) noexcept;
+  // The detail of a header line that is not `token ":" value`.
+  common::Status headerLineError(std::string_view line) const noexcept;
   common::Status finishHead() noexcept;
   common::Status fail(common::Status s) noexcept;
   common::Status llhttpError(llhttp_errno_t err) noexcept;

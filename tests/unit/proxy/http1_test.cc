@@ -462,3 +462,53 @@ TEST(Http1ParserTest, SynchronousResumeStillGuardsTheNextMessage) {
 
 }  // namespace
 }  // namespace cosmoseal::proxy
+
+namespace cosmoseal::proxy {
+namespace {
+
+// The guard looks at header values eight bytes at a time: every position of a long value must
+// still be checked, and HTAB / obs-text stay valid wherever they are.
+TEST(Http1ParserTest, EveryByteOfALongValueIsChecked) {
+  for (size_t pos = 0; pos < 24; ++pos) {
+    for (char c : {'\x7f', '\x00', '\x01', '\x1f', '\t', '\x80', '\xff', ' '}) {
+      const bool ows = c == ' ' || c == '\t';
+      if (ows && (pos == 0 || pos == 23)) continue;  // leading/trailing OWS is trimmed
+      std::string value(24, 'v');
+      value[pos] = c;
+      Recorder rec;
+      Status s = parseRequest("GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + value + "\r\n\r\n", &rec);
+      const auto u = static_cast<unsigned char>(c);
+      const bool valid = c == '\t' || (u >= 0x20 && u != 0x7f);
+      if (valid) {
+        ASSERT_TRUE(s.isOk()) << "pos " << pos << " char " << int(c) << ": " << s.toString();
+        EXPECT_EQ(*rec.heads[0].headers.get("x-long"), value);
+      } else {
+        EXPECT_EQ(s.detail(), "http1.bad_header_value") << "pos " << pos << " char " << int(c);
+      }
+    }
+  }
+}
+
+// The head limit applies at the exact byte, whole or byte by byte.
+TEST(Http1ParserTest, HeadLimitIsExact) {
+  const std::string start = "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ";
+  const size_t limit = testLimits().max_head_bytes;
+  for (size_t extra : {0, 1}) {
+    const std::string pad(limit + extra - start.size() - 4, 'p');
+    const std::string head = start + pad + "\r\n\r\n";
+    ASSERT_EQ(head.size(), limit + extra);
+    for (bool bytewise : {false, true}) {
+      Recorder rec;
+      Status s = parseRequest(head, &rec, bytewise);
+      if (extra == 0) {
+        EXPECT_TRUE(s.isOk()) << s.toString();
+        EXPECT_EQ(rec.completes, 1);
+      } else {
+        EXPECT_EQ(s.detail(), "http1.headers_too_large");
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cosmoseal::proxy
