@@ -17,10 +17,11 @@ import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 import { REPO_ROOT, K8S_DIR, parseYaml } from './lib/kube.mjs';
-import { cosmosealBin, must, onCleanup, requireRootNetns, run } from './lib/sys.mjs';
+import { cosmosealBin, must, onCleanup, reapStaleNamespaces, requireRootNetns, run } from './lib/sys.mjs';
 import { makeTestSecrets } from './lib/testdata.mjs';
 
 requireRootNetns(['buildah', 'tar']);
+reapStaleNamespaces('csimg');
 const bin = cosmosealBin();
 const VERSION = /project\(cosmoseal VERSION ([0-9.]+)/.exec(fs.readFileSync(path.join(REPO_ROOT, 'CMakeLists.txt'), 'utf8'))[1];
 const PROXY_UID = 65532;

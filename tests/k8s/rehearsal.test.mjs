@@ -348,7 +348,14 @@ before(async () => {
   }
   const hosts = `127.0.0.1 localhost\n::1 localhost\n${POD_IP} orders-api-pod\n${CLOUD_IP} ${HOST}\n${CLOUD_IP} ${ROGUE_HOST}\n`;
   fs.mkdirSync(`/etc/netns/${NS_POD}`, { recursive: true });
-  onCleanup(() => fs.rmSync(`/etc/netns/${NS_POD}`, { recursive: true, force: true }));
+  onCleanup(() => {
+    fs.rmSync(`/etc/netns/${NS_POD}`, { recursive: true, force: true });
+    try {
+      fs.rmdirSync('/etc/netns'); // only if empty (ip netns exec reads it; nobody else here uses it)
+    } catch {
+      /* not empty, or absent */
+    }
+  });
   fs.writeFileSync(`/etc/netns/${NS_POD}/hosts`, hosts);
   hostsFile = path.join(work, 'hosts');
   fs.writeFileSync(hostsFile, hosts);
@@ -415,7 +422,8 @@ test('the cosmoseal sidecar starts from the image under its own uid and turns re
   const bnd = BigInt(`0x${/^CapBnd:\s+([0-9a-f]+)$/m.exec(status)[1]}`);
   assert.equal(bnd & ~((1n << 6n) | (1n << 7n) | (1n << 18n)), 0n, 'bounding set beyond setuid/setgid/sys_chroot');
   assert.match(status, /^NoNewPrivs:\s+1$/m, 'no_new_privs (allowPrivilegeEscalation: false)');
-  note(`cosmoseal ready (pid ${sidecar.pid}, uid ${proxyUid}, no capabilities); GET http://${POD_IP}:${port}${probe.path} -> 200`);
+  const rss = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  note(`cosmoseal ready (pid ${sidecar.pid}, uid ${proxyUid}, no capabilities, RSS ${Math.round(rss / 1024)} MiB); GET http://${POD_IP}:${port}${probe.path} -> 200`);
 });
 
 test('the unchanged app (real endpoint, client key) does CRUD + a query through the capture', async () => {
