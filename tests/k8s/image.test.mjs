@@ -33,7 +33,10 @@ const archive = path.join(work, 'cosmoseal.oci.tar');
 const tag = `localhost/cosmoseal-test:${process.pid}`;
 
 const started = Date.now();
-const build = run(path.join(REPO_ROOT, 'scripts', 'build-image'), ['--bin', bin, '--output', archive, '--tag', tag], {
+// --push with a transport prefix: the same `buildah push` path a registry push takes, into a
+// local OCI layout (no registry is reachable from here).
+const pushed = path.join(work, 'pushed');
+const build = run(path.join(REPO_ROOT, 'scripts', 'build-image'), ['--bin', bin, '--output', archive, '--tag', tag, '--push', `oci:${pushed}:cosmoseal-pushed`], {
   env: { ...process.env, BUILDAH_ROOT: path.join(work, 'buildah') },
   timeoutMs: 240000,
 });
@@ -78,6 +81,16 @@ test('the archive: index -> manifest -> config and one gzip layer, every digest 
   assert.equal(sha256(zlib.gunzipSync(lBytes)), config.rootfs.diff_ids[0], 'diff_id = digest of the uncompressed layer');
 });
 
+test('--push wrote the same image (same config digest) to the destination', () => {
+  assert.match(buildOutput, /pushing .* to oci:/);
+  const index = JSON.parse(fs.readFileSync(path.join(pushed, 'index.json'), 'utf8'));
+  const m = index.manifests.find((x) => x.annotations?.['org.opencontainers.image.ref.name'] === 'cosmoseal-pushed');
+  assert.ok(m, `no cosmoseal-pushed in ${JSON.stringify(index)}`);
+  const pm = JSON.parse(fs.readFileSync(path.join(pushed, 'blobs', 'sha256', m.digest.replace(/^sha256:/, '')), 'utf8'));
+  assert.equal(pm.config.digest, manifest.config.digest);
+  assert.equal(pm.layers.length, 1);
+});
+
 test('image config: non-root numeric user, entrypoint, labels and annotations', () => {
   assert.equal(config.os, 'linux');
   assert.equal(config.config.User, `${PROXY_UID}:${PROXY_UID}`);
@@ -109,10 +122,14 @@ test('the root file system: binary, libraries, CA bundle, users; no shell, no pa
 });
 
 // Runs a command from the image as uid:gid (default the image's user), like a container would.
-function inImage(args, { user = `${PROXY_UID}:${PROXY_UID}`, ns = null, caps = '-all,+setuid,+setgid,+sys_chroot', env = {} } = {}) {
+// readOnly: the root file system is bind-mounted read-only first (readOnlyRootFilesystem).
+function inImage(args, { user = `${PROXY_UID}:${PROXY_UID}`, ns = null, caps = '-all,+setuid,+setgid,+sys_chroot', env = {}, readOnly = false } = {}) {
   const envList = Object.entries({ PATH: '/usr/local/bin:/usr/sbin:/usr/bin', ...env }).map(([k, v]) => `${k}=${v}`);
   const cmd = [
     ...(ns ? ['ip', 'netns', 'exec', ns] : []),
+    ...(readOnly
+      ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && shift && exec "$@"', rootfs, 'x']
+      : []),
     'env', '-i', ...envList,
     // Root keeps uid 0 (chroot --userspec would need CAP_SETGID, which the capture container lacks).
     'setpriv', `--bounding-set=${caps}`, '--inh-caps=-all', ...(user === '0:0' ? ['--clear-groups'] : []),
@@ -181,14 +198,14 @@ test('capture-init --dry-run from the image prints the owner-exempt REDIRECT rul
 });
 
 for (const backend of ['nft', 'legacy']) {
-  test(`capture-init with the image's iptables (${backend}) in a network namespace, as root with NET_ADMIN + NET_RAW only`, () => {
+  test(`capture-init with the image's iptables (${backend}) in a network namespace, as root with NET_ADMIN + NET_RAW only, read-only root`, () => {
     const ns = `csimg-${backend}-${process.pid}`;
     must('ip', ['netns', 'add', ns]);
     onCleanup(() => run('ip', ['netns', 'del', ns]));
     try {
       const env = backend === 'legacy' ? { PATH: '/usr/lib/cosmoseal/legacy:/usr/local/bin:/usr/sbin:/usr/bin' } : {};
       const caps = '-all,+net_admin,+net_raw,+sys_chroot';
-      const r = inImage(['/usr/local/bin/cosmoseal', 'capture-init', '--proxy-uid', String(PROXY_UID), '--config', '/etc/cosmoseal/cosmoseal.yaml'], { user: '0:0', ns, caps, env });
+      const r = inImage(['/usr/local/bin/cosmoseal', 'capture-init', '--proxy-uid', String(PROXY_UID), '--config', '/etc/cosmoseal/cosmoseal.yaml'], { user: '0:0', ns, caps, env, readOnly: true });
       assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /port\(s\) 443 now goes to 127\.0\.0\.1:8081 \(cosmoseal\); uid 65532 is exempt/);
       // Read back with the host's tool of the same backend: the rules really are in the kernel.
@@ -196,7 +213,7 @@ for (const backend of ['nft', 'legacy']) {
       assert.match(rules, /-A COSMOSEAL_OUTPUT -m owner --uid-owner 65532 -j RETURN/);
       assert.match(rules, /-A COSMOSEAL_OUTPUT -p tcp -m tcp --dport 443 -j REDIRECT --to-ports 8081/);
       // Idempotent: a second run leaves one jump and one set of rules.
-      const again = inImage(['/usr/local/bin/cosmoseal', 'capture-init', '--proxy-uid', String(PROXY_UID), '--config', '/etc/cosmoseal/cosmoseal.yaml'], { user: '0:0', ns, caps, env });
+      const again = inImage(['/usr/local/bin/cosmoseal', 'capture-init', '--proxy-uid', String(PROXY_UID), '--config', '/etc/cosmoseal/cosmoseal.yaml'], { user: '0:0', ns, caps, env, readOnly: true });
       assert.equal(again.code, 0, again.stderr);
       const out = must('ip', ['netns', 'exec', ns, `iptables-${backend}`, '-t', 'nat', '-S', 'OUTPUT']);
       assert.equal(out.match(/-j COSMOSEAL_OUTPUT/g)?.length, 1, out);
