@@ -59,12 +59,16 @@ export function findKubectl() {
   return null;
 }
 
-/** kubectl, or exit 77 with the reason. */
+/** kubectl, or exit 77 with the reason (absent, or too old for kustomize components). */
 export function requireKubectl() {
   const k = findKubectl();
   if (!k) {
     skip('kubectl (with its built-in kustomize) is not installed; these tests render k8s/ with ' +
       '`kubectl kustomize` (set KUBECTL=/path/to/kubectl to use another one)');
+  }
+  const m = /^v(\d+)\.(\d+)/.exec(k.version);
+  if (m && (Number(m[1]) < 1 || (Number(m[1]) === 1 && Number(m[2]) < 21))) {
+    skip(`kubectl ${k.version} embeds a kustomize without components (kind: Component needs kubectl >= 1.21)`);
   }
   return k;
 }
