@@ -1,6 +1,7 @@
 // Renders every example and component under k8s/ with `kubectl kustomize` (offline) and validates
 // every rendered object against the Kubernetes schemas (kubernetes-models, pinned in
-// tests/k8s/package.json). Needs kubectl: without it this file exits 77 (skipped).
+// tests/k8s/package.json), plus a strict unknown-field check along the same package's type
+// declarations (lib/strict.mjs). Needs kubectl: without it this file exits 77 (skipped).
 //
 //   node tests/k8s/render.test.mjs        (ctest: k8s.render)
 
@@ -8,6 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { renderTargets, requireKubectl, validateObject, podSpecOf, findContainer } from './lib/kube.mjs';
 import { FIXTURE_APP, FIXTURE_OTHER, renderings } from './lib/fixtures.mjs';
+import { unknownFields } from './lib/strict.mjs';
 
 const kubectl = requireKubectl();
 console.log(`# kubectl ${kubectl.version || '(version unknown)'} (${kubectl.bin})`);
@@ -36,6 +38,8 @@ for (const c of cases) {
       } catch (err) {
         assert.fail(`${o.kind}/${o.metadata.name} does not validate: ${err.message}`);
       }
+      // The schemas allow extra properties; a misspelt field would pass them and be dropped.
+      assert.deepEqual(unknownFields(o), [], `${o.kind}/${o.metadata.name} has fields the Kubernetes API does not define`);
     }
   });
 }
