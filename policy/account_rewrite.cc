@@ -1,5 +1,7 @@
 #include "policy/account_rewrite.h"
 
+#include "policy/json_text.h"
+
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -69,31 +71,6 @@ size_t skipValue(std::string_view buf, size_t i) noexcept {
     ++i;
   }
   return i;
-}
-
-// RFC 8259 number grammar.
-bool isJsonNumber(std::string_view s) noexcept {
-  size_t i = 0;
-  auto digit = [&](size_t k) { return k < s.size() && s[k] >= '0' && s[k] <= '9'; };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (!digit(i)) return false;
-  if (s[i] == '0') {
-    ++i;
-  } else {
-    while (digit(i)) ++i;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  return i == s.size();
 }
 
 std::string jsonQuote(std::string_view s) {

@@ -13,7 +13,7 @@ Status badString(std::string msg) {
   return Status(Code::kInvalidArgument, "policy.bad_string", std::move(msg));
 }
 
-int hexValue(char c) noexcept {
+int hexValueImpl(char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
@@ -24,13 +24,17 @@ bool read4Hex(std::string_view s, size_t at, uint32_t* out) noexcept {
   if (at + 4 > s.size()) return false;
   uint32_t v = 0;
   for (size_t i = 0; i < 4; ++i) {
-    int h = hexValue(s[at + i]);
+    int h = hexDigitValue(s[at + i]);
     if (h < 0) return false;
     v = (v << 4) | static_cast<uint32_t>(h);
   }
   *out = v;
   return true;
 }
+
+}  // namespace
+
+int hexDigitValue(char c) noexcept { return hexValueImpl(c); }
 
 void appendUtf8(uint32_t cp, std::string* out) {
   if (cp < 0x80) {
@@ -50,7 +54,29 @@ void appendUtf8(uint32_t cp, std::string* out) {
   }
 }
 
-}  // namespace
+bool isJsonNumber(std::string_view s) noexcept {
+  size_t i = 0;
+  auto digit = [&](size_t k) { return k < s.size() && s[k] >= '0' && s[k] <= '9'; };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (!digit(i)) return false;
+  if (s[i] == '0') {
+    ++i;
+  } else {
+    while (digit(i)) ++i;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digit(i)) return false;
+    while (digit(i)) ++i;
+  }
+  return i == s.size();
+}
 
 bool isValidUtf8(std::string_view s) noexcept {
   size_t i = 0;

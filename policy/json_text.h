@@ -12,6 +12,7 @@
 // are escaped ("\b \f \n \r \t" short forms, other controls as \u00XX with lower-case hex);
 // '/' and every non-ASCII character are written as they are.
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -31,5 +32,14 @@ common::StatusOr<std::string> canonicalStringToken(std::string_view token);
 
 // True if `s` is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool isValidUtf8(std::string_view s) noexcept;
+
+// True if `s` is exactly one RFC 8259 number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+bool isJsonNumber(std::string_view s) noexcept;
+
+// Appends code point `cp` (<= U+10FFFF, not a surrogate) as UTF-8.
+void appendUtf8(uint32_t cp, std::string* out);
+
+// 0-15 for a hex digit (either case), -1 otherwise.
+int hexDigitValue(char c) noexcept;
 
 }  // namespace cosmoseal::policy

@@ -1,5 +1,7 @@
 #include "policy/query_lexer.h"
 
+#include "policy/json_text.h"
+
 #include <array>
 #include <cstring>
 
@@ -58,31 +60,6 @@ bool isIdentStart(char c) noexcept {
 }
 bool isDigit(char c) noexcept { return c >= '0' && c <= '9'; }
 bool isIdentChar(char c) noexcept { return isIdentStart(c) || isDigit(c); }
-
-int hexValue(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-void appendUtf8(uint32_t cp, std::string* out) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
 size_t utf8SequenceLength(std::string_view s, size_t i) noexcept {
@@ -321,7 +298,7 @@ class Lexer {
   bool hex4(uint32_t* out) {
     uint32_t v = 0;
     for (int k = 0; k < 4; ++k) {
-      const int h = hexValue(peek());
+      const int h = hexDigitValue(peek());
       if (h < 0) return false;
       v = (v << 4) | static_cast<uint32_t>(h);
       ++i_;

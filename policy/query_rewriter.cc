@@ -115,31 +115,6 @@ Val joinVals(const Val& a, const Val& b) {
   return out;
 }
 
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-bool isJsonNumber(std::string_view s) noexcept {
-  size_t i = 0;
-  auto digit = [&](size_t k) { return k < s.size() && s[k] >= '0' && s[k] <= '9'; };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (!digit(i)) return false;
-  if (s[i] == '0') {
-    ++i;
-  } else {
-    while (digit(i)) ++i;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digit(i)) return false;
-    while (digit(i)) ++i;
-  }
-  return i == s.size();
-}
-
 // A canonical array index ("0", "12"): the spelling PathNode::element() / member() match.
 bool isIndexSpelling(std::string_view s) noexcept {
   if (s.empty() || s.size() > 9) return false;

@@ -200,8 +200,41 @@ common::StatusOr<std::unique_ptr<AuditLog>> AuditLog::open(const AuditConfig& co
       }
     }
   }
+  // A first, synchronous record proves the log is writable before any request is admitted.
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  const std::string start = log->chainLine("\"time\":\"" + isoTime(now_ms) +
+                                           "\",\"event\":\"audit_started\"");
+  if (!log->writeAll(start)) {
+    const int err = errno;
+    if (config.required) {
+      return Status(Code::kFailedPrecondition, "audit.unavailable",
+                    "cannot write the audit log '" + config.path + "': " + strerror(err) +
+                        " (audit.required: cosmoseal does not start without it)");
+    }
+    COSMOSEAL_LOG(kError) << "audit: cannot write " << config.path << ": " << strerror(err)
+                          << "; records are dropped until it recovers (audit.required is off)";
+    log->failing_.store(true);
+  } else {
+    log->stats_.written = 1;
+  }
+  log->stats_.seq = log->seq_;
   log->thread_ = std::thread([l = log.get()] { l->run(); });
   return log;
+}
+
+std::string AuditLog::chainLine(const std::string& members) {
+  ++seq_;
+  std::string line = "{\"seq\":" + std::to_string(seq_) + "," + members + std::string(kPrevKey) +
+                     hexOf(prev_, 32) + "\"";
+  uint8_t h[32];
+  chainHash(prev_, line, h);
+  line.append(kHashKey);
+  line.append(hexOf(h, 32));
+  line.append("\"}\n");
+  std::memcpy(prev_, h, 32);
+  return line;
 }
 
 Status AuditLog::openFile() {
@@ -309,18 +342,7 @@ void AuditLog::run() {
     if (!batch.empty()) {
       std::string out;
       out.reserve(batch.size() * 400);
-      for (const std::string& m : batch) {
-        ++seq_;
-        std::string line = "{\"seq\":" + std::to_string(seq_) + "," + m + std::string(kPrevKey) +
-                           hexOf(prev_, 32) + "\"";
-        uint8_t h[32];
-        chainHash(prev_, line, h);
-        line.append(kHashKey);
-        line.append(hexOf(h, 32));
-        line.append("\"}\n");
-        std::memcpy(prev_, h, 32);
-        out.append(line);
-      }
+      for (const std::string& m : batch) out.append(chainLine(m));
       ok = writeAll(out);
       const int err = errno;
       written = batch.size();

@@ -3,12 +3,16 @@
 // Tamper-evident audit log (`audit: { path: stdout | stderr | FILE, required: bool }`).
 //
 // One JSON line per request, written by a dedicated thread from a bounded queue:
-//   {"seq":42,"time":"2026-11-22T21:30:00.123Z","client":"orders-api","verb":"POST",
-//    "resource":"docs","database":"shop","container":"customers","id":"c1","operation":"create",
+//   {"seq":42,"time":"2026-11-22T21:30:00.123Z","client":"orders-api","verb":"PUT",
+//    "resource":"document","database":"shop","container":"customers","id":"c1",
+//    "operation":"replace",
 //    "status":201,"upstream_status":201,"latency_us":1830,"request_charge":"6.29",
 //    "encrypted":3,"decrypted":3,"detail":"","keys":["9f3a01c2"],
 //    "prev":"<sha-256 hex of the previous line>","hash":"<sha-256 hex>"}
+// ("id" is the document id from the path: empty for creates, whose id is in the body.)
 // hash = SHA-256( previous hash (32 bytes) || this line up to and including the "prev" member ).
+// Every start writes an {"event":"audit_started"} record first, synchronously: with
+// required: true an unwritable log stops cosmoseal from starting.
 // The first line of a new log has prev = 64 zeros; a restart continues the chain from the last
 // line of the file; after rotation (SIGUSR1 reopens the path) the new file's first line links
 // to the old file's last hash. Deleting, inserting, reordering or editing any line breaks the
@@ -112,6 +116,8 @@ class AuditLog {
   common::Status openFile();
   void release();
   void push(std::string members);
+  // The next chained line for `members` (advances seq_ and prev_).
+  std::string chainLine(const std::string& members);
   void run();
   bool writeAll(const std::string& data);
 

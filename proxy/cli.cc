@@ -123,7 +123,8 @@ int runCheck(const RunArgs& args) {
   for (const auto& p : config->policies) fields += p.fields.size();
   auto rt = Runtime::build(std::move(config).value(), 1);
   if (!rt.isOk()) {
-    fprintf(stderr, "%s: %s\n", args.config.c_str(), std::string(rt.status().message()).c_str());
+    // Messages carry their own FILE:LINE:COL (the config's, or the keyring's).
+    fprintf(stderr, "%s\n", std::string(rt.status().message()).c_str());
     return 1;
   }
   const Config& c = (*rt)->config();

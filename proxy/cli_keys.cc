@@ -300,12 +300,14 @@ int runKeyringShow(const std::vector<std::string>& args, std::ostream& out, std:
   size_t name_width = 4;
   for (const auto& k : list) name_width = std::max(name_width, k.name.size());
   out << std::left << std::setw(static_cast<int>(name_width) + 2) << "NAME" << std::setw(9)
-      << "VERSION" << std::setw(10) << "ID" << std::setw(9) << "PRIMARY"
+      << "VERSION" << std::setw(10) << "ID" << std::setw(9) << "PRIMARY" << std::setw(15)
+      << "DETERMINISTIC"
       << "CREATED\n";
   for (const auto& k : list) {
     out << std::left << std::setw(static_cast<int>(name_width) + 2) << k.name << std::setw(9)
         << k.version << std::setw(10) << crypto::formatKeyId(k.id) << std::setw(9)
-        << (k.primary ? "yes" : "") << k.created << "\n";
+        << (k.primary ? "yes" : "") << std::setw(15) << (k.deterministic ? "yes" : "")
+        << k.created << "\n";
   }
   return kExitOk;
 }

@@ -611,6 +611,7 @@ void Loader::loadUpstream(const Entry* e, const YAML::Mark& root_mark, Config* c
     }
   }
   if (const Entry* kf = m.require("key_file", "the file holding the account key (base64)")) {
+    u.key_pos = pos(kf->mark());
     path(*kf, &u.key_file);
   }
   if (const Entry* ca = m.get("ca_file")) path(*ca, &u.ca_file);

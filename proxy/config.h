@@ -89,6 +89,7 @@ struct UpstreamConfig {
   uint32_t max_idle_per_worker = 64;
   std::chrono::milliseconds idle_timeout{4000};  // below common server keep-alive timeouts (5 s)
   SourcePos pos;
+  SourcePos key_pos;  // the key_file value (for errors found when the key is read)
 };
 
 enum class Access : uint8_t { kRead, kReadWrite };
@@ -117,7 +118,7 @@ struct ClientConfig {
 };
 
 struct KeysConfig {
-  std::string keyring_file;
+  std::string keyring_file;  // (errors inside the keyring carry the keyring's own positions)
   std::string kek_file;  // exactly one of kek_file / kek_env
   std::string kek_env;
   // Randomized-encryption budget per key version, counted by this process (the GCM limit of

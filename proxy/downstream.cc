@@ -101,6 +101,7 @@ Exchange::~Exchange() {
 void Exchange::finish(int status, std::string_view detail) noexcept {
   if (finished_) return;
   finished_ = true;
+  ticket_.reset();  // the in-flight slot is free as soon as the answer is given
   const uint64_t latency_us = (uv_hrtime() - started_ns_) / 1000;
   const std::string_view op = routed_ ? policy::operationName(route_.op) : "unclassified";
   const std::string_view client = client_ != nullptr ? std::string_view(client_->name) : "";
@@ -784,9 +785,13 @@ void Exchange::onUpstreamComplete() noexcept {
   if (buffer_response_) {
     Status s = finishBufferedResponse();
     if (!s.isOk()) {
-      releaseUpstream(false);
+      // The upstream exchange itself succeeded (a decrypt / rewrite failure is about the data):
+      // the connection stays reusable and this is not an upstream error.
+      releaseUpstream(response_.keep_alive);
       done_ = true;
-      conn_->worker()->stats().inc(conn_->worker()->stats().upstream_errors);
+      if (s.detail().rfind("crypto.", 0) != 0 && s.detail().rfind("policy.", 0) != 0) {
+        conn_->worker()->stats().inc(conn_->worker()->stats().upstream_errors);
+      }
       conn_->localReply(s, false);
       return;
     }
@@ -913,6 +918,7 @@ void DownstreamConnection::onStreamData(std::string_view data) noexcept {
     handleParseError(s);
     return;
   }
+  noteUnfinishedHead();
   if (parser_.paused() && parser_.bufferedBytes() > kPipelineHighWater) stream_.pauseReading();
 }
 
@@ -985,9 +991,22 @@ void DownstreamConnection::exchangeDone() noexcept {
   phase_ = Phase::kIdle;
   armIdle();
   if (!stream_.reading()) stream_.resumeReading();
-  if (parser_.bufferedBytes() > 0) phase_ = Phase::kHead;
   Status s = parser_.resume();
-  if (!s.isOk()) handleParseError(s);
+  if (!s.isOk()) {
+    handleParseError(s);
+    return;
+  }
+  // Inside a parser callback the position is not final yet: onStreamData checks after feed().
+  if (!parser_.inProcess()) noteUnfinishedHead();
+}
+
+void DownstreamConnection::noteUnfinishedHead() noexcept {
+  // Bytes of a next request that is not complete yet: the header timeout applies to it, not the
+  // idle timeout. (Called after parsing returned, so the parser's position is up to date.)
+  if (phase_ == Phase::kIdle && !parser_.idle() && !parser_.paused()) {
+    phase_ = Phase::kHead;
+    stream_.armTimer(static_cast<uint64_t>(configOf(worker_->state()).timeouts.header.count()));
+  }
 }
 
 void DownstreamConnection::abortConnection() noexcept {

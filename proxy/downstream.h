@@ -180,6 +180,7 @@ class DownstreamConnection final : public Stream::Handler, public Http1Parser::H
   void handleParseError(const common::Status& status) noexcept;
   void recordUnparsed(const common::Status& status) noexcept;
   void logOriginalDestination() noexcept;
+  void noteUnfinishedHead() noexcept;
   void retire() noexcept;
 
   Worker* worker_;

@@ -43,13 +43,7 @@ size_t FileWatcher::watch(const std::vector<std::string>& files) {
     if (r != 0) {
       COSMOSEAL_LOG(kWarn) << "watch: cannot watch " << dir << ": " << uv_strerror(r)
                            << " (changes there need SIGHUP or POST /reload)";
-      ++closing_;
-      uv_close(reinterpret_cast<uv_handle_t*>(&d->handle), [](uv_handle_t* h) {
-        auto* dd = static_cast<Dir*>(h->data);
-        FileWatcher* w = dd->owner;
-        delete dd;
-        w->closed();
-      });
+      closeDir(d);
       continue;
     }
     dirs_[dir] = d;
@@ -73,15 +67,19 @@ void FileWatcher::onTimer(uv_timer_t* t) {
 void FileWatcher::unwatchAll() {
   for (auto& [dir, d] : dirs_) {
     uv_fs_event_stop(&d->handle);
-    ++closing_;
-    uv_close(reinterpret_cast<uv_handle_t*>(&d->handle), [](uv_handle_t* h) {
-      auto* dd = static_cast<Dir*>(h->data);
-      FileWatcher* w = dd->owner;
-      delete dd;
-      w->closed();
-    });
+    closeDir(d);
   }
   dirs_.clear();
+}
+
+void FileWatcher::closeDir(Dir* d) {
+  ++closing_;
+  uv_close(reinterpret_cast<uv_handle_t*>(&d->handle), [](uv_handle_t* h) {
+    auto* dd = static_cast<Dir*>(h->data);
+    FileWatcher* w = dd->owner;
+    delete dd;
+    w->closed();
+  });
 }
 
 void FileWatcher::close(std::function<void()> done) {

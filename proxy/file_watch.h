@@ -33,6 +33,7 @@ class FileWatcher {
   static void onEvent(uv_fs_event_t* h, const char* filename, int events, int status);
   static void onTimer(uv_timer_t* t);
   void unwatchAll();
+  void closeDir(Dir* d);
   void closed();
 
   uv_loop_t* loop_;

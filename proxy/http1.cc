@@ -176,22 +176,10 @@ Status Http1Parser::process() noexcept {
         break;
       }
       if (!complete) break;
-      const size_t head_len = head_.head_bytes;
-      const char* start = in_.data() + pos_;
       state_ = State::kBody;
-      llhttp_errno_t err = llhttp_execute(&llhttp_, start, head_len);
-      if (!callback_status_.isOk()) {
-        // A handler refused (llhttp reports it as its own callback error code).
-        result = fail(std::move(callback_status_));
-        break;
-      }
-      if (err == HPE_OK) {
-        pos_ += head_len;
-      } else if (err == HPE_PAUSED) {
-        pos_ += static_cast<size_t>(llhttp_get_error_pos(&llhttp_) - start);
-        if (!paused_) llhttp_resume(&llhttp_);  // the handler already resumed us
-      } else {
-        result = fail(llhttpError(err));
+      Status s2 = execute(head_.head_bytes);
+      if (!s2.isOk()) {
+        result = std::move(s2);
         break;
       }
       // Prepare the head scanner for the next message (head_ stays valid until then).
@@ -199,20 +187,9 @@ Status Http1Parser::process() noexcept {
       scan_off_ = 0;
       first_line_ = true;
     } else {
-      const char* start = in_.data() + pos_;
-      const size_t len = in_.size() - pos_;
-      llhttp_errno_t err = llhttp_execute(&llhttp_, start, len);
-      if (!callback_status_.isOk()) {
-        result = fail(std::move(callback_status_));
-        break;
-      }
-      if (err == HPE_OK) {
-        pos_ += len;
-      } else if (err == HPE_PAUSED) {
-        pos_ += static_cast<size_t>(llhttp_get_error_pos(&llhttp_) - start);
-        if (!paused_) llhttp_resume(&llhttp_);  // the handler already resumed us
-      } else {
-        result = fail(llhttpError(err));
+      Status s2 = execute(in_.size() - pos_);
+      if (!s2.isOk()) {
+        result = std::move(s2);
         break;
       }
     }
@@ -220,6 +197,22 @@ Status Http1Parser::process() noexcept {
   in_process_ = false;
   if (!dead_) compact();
   return result;
+}
+
+Status Http1Parser::execute(size_t len) noexcept {
+  const char* start = in_.data() + pos_;
+  const llhttp_errno_t err = llhttp_execute(&llhttp_, start, len);
+  // A handler refusal is reported by llhttp as its own callback error code: ours wins.
+  if (!callback_status_.isOk()) return fail(std::move(callback_status_));
+  if (err == HPE_OK) {
+    pos_ += len;
+  } else if (err == HPE_PAUSED) {
+    pos_ += static_cast<size_t>(llhttp_get_error_pos(&llhttp_) - start);
+    if (!paused_) llhttp_resume(&llhttp_);  // the handler already resumed us
+  } else {
+    return fail(llhttpError(err));
+  }
+  return Status::ok();
 }
 
 Status Http1Parser::scanHead(bool* complete) noexcept {

@@ -103,6 +103,8 @@ class Http1Parser {
   void setNoBodyExpected(bool v) noexcept { no_body_expected_ = v; }
 
   bool paused() const noexcept { return paused_; }
+  // True while the parser is running (inside a handler callback): positions are not final.
+  bool inProcess() const noexcept { return in_process_; }
   bool dead() const noexcept { return dead_; }
   // True when no byte of an unfinished message has been received.
   bool idle() const noexcept;
@@ -114,6 +116,8 @@ class Http1Parser {
   enum class State : uint8_t { kHead, kBody, kDone };
 
   common::Status process() noexcept;
+  // Runs llhttp over the next `len` buffered bytes and advances past what it consumed.
+  common::Status execute(size_t len) noexcept;
   common::Status scanHead(bool* complete) noexcept;
   common::Status parseStartLine(std::string_view line) noexcept;
   common::Status parseHeaderLine(std::string_view line) noexcept;

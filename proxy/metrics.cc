@@ -47,7 +47,10 @@ void WorkerMetrics::record(const RequestSample& s) {
   if (!s.detail.empty()) {
     const std::string detail(s.detail);
     ++data_.refusals[detail];
-    if (detail.rfind("crypto.", 0) == 0) ++data_.crypto_failures[detail];
+    // crypto.key_budget is a refusal to encrypt, not a failure to open an envelope.
+    if (detail.rfind("crypto.", 0) == 0 && detail != "crypto.key_budget") {
+      ++data_.crypto_failures[detail];
+    }
     if (detail.rfind("throttle.", 0) == 0) {
       ++data_.throttled[{std::string(s.client), detail.substr(9)}];
     }

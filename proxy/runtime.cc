@@ -12,6 +12,17 @@ namespace cosmoseal::proxy {
 
 using common::Status;
 
+namespace {
+
+// "FILE:LINE:COL: key.path" for errors about a file the config names (the position is where the
+// config names it), or just the key path when the position is unknown (configs built in code).
+std::string at(const SourcePos& pos, const std::string& key_path) {
+  const std::string where = policy::formatPos(pos);
+  return where.empty() ? key_path : where + ": " + key_path;
+}
+
+}  // namespace
+
 common::StatusOr<std::shared_ptr<const Runtime>> Runtime::build(Config config,
                                                                 uint64_t generation) {
   std::shared_ptr<Runtime> rt(new Runtime());
@@ -20,13 +31,15 @@ common::StatusOr<std::shared_ptr<const Runtime>> Runtime::build(Config config,
   const Config& c = rt->config_;
 
   auto account = crypto::readKeyFile(c.upstream.key_file, 0);
-  if (!account.isOk()) return account.status().withContext("upstream.key_file");
+  if (!account.isOk()) return account.status().withContext(at(c.upstream.key_pos, "upstream.key_file"));
   rt->account_key_ = std::move(account).value();
 
   rt->clients_.reserve(c.clients.size());
   for (const ClientConfig& cc : c.clients) {
     auto key = crypto::readKeyFile(cc.key_file, 0);
-    if (!key.isOk()) return key.status().withContext("client '" + cc.name + "' key_file");
+    if (!key.isOk()) {
+      return key.status().withContext(at(cc.key_pos, "clients." + cc.name + ".key_file"));
+    }
     for (const ClientEntry& other : rt->clients_) {
       if (other.key.constantTimeEquals(*key)) {
         return Status(common::Code::kFailedPrecondition, "config.duplicate_client_key",
@@ -86,7 +99,7 @@ common::StatusOr<std::shared_ptr<const Runtime>> Runtime::build(Config config,
   rt->upstream_origin_ = (https ? "https://" : "http://") + rt->upstream_host_header_;
   if (c.keys) {
     auto kek = loadKek(c.keys->kek_file, c.keys->kek_env);
-    if (!kek.isOk()) return kek.status().withContext("keys");
+    if (!kek.isOk()) return kek.status().withContext(at(c.keys->pos, "keys"));
     auto keyring = loadKeyringFile(c.keys->keyring_file, &*kek);
     if (!keyring.isOk()) return keyring.status();
     rt->keyring_ = std::move(keyring).value();

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "crypto/cpu.h"
+#include "crypto/keyring.h"
 #include "policy/simd_info.h"
 #include "proxy/version.h"
 
@@ -286,7 +287,7 @@ Status Server::reload() {
         nc.admin.enabled != old.admin.enabled || nc.workers != old.workers ||
         nc.listen.tls.has_value() != old.listen.tls.has_value() ||
         nc.audit.enabled != old.audit.enabled || nc.audit.path != old.audit.path ||
-        nc.audit.required != old.audit.required) {
+        nc.audit.required != old.audit.required || nc.audit.queue_size != old.audit.queue_size) {
       result = Status(Code::kFailedPrecondition, "reload.restart_required",
                       "listen, admin, workers and audit cannot change on reload; restart the "
                       "sidecar to apply them");
@@ -327,7 +328,9 @@ void Server::checkKeyBudgets() {
   MetricsSnapshot all;
   for (const auto& w : workers_) all.merge(w->metrics().snapshot());
   auto exhausted = std::make_shared<std::vector<uint32_t>>();
+  const crypto::Keyring* ring = runtime_->keyring().get();
   for (const auto& [id, u] : all.keys) {
+    if (ring == nullptr || ring->byId(id) == nullptr) continue;  // retired: nothing to refuse
     if (k.alert_after_seals != 0 && u.randomized_seals >= k.alert_after_seals &&
         std::find(budget_alerted_.begin(), budget_alerted_.end(), id) == budget_alerted_.end()) {
       budget_alerted_.push_back(id);

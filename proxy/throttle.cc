@@ -61,7 +61,9 @@ common::StatusOr<ThrottleTicket> Throttle::admit(const std::string& client, uint
                       " requests in flight (max_in_flight " + std::to_string(max) + ")");
   }
   if (const uint64_t wait = l->bucket.take(now_ns); wait != 0) {
-    *retry_after_ms = wait;
+    // Spread the retries of callers that were refused together (they would all come back at
+    // the same instant and collide again): up to +50 % jitter.
+    *retry_after_ms = wait + (now_ns / 1000 + before * 7919) % (wait / 2 + 1);
     return Status(Code::kRateLimited, "throttle.rate",
                   "client '" + client + "' is over its request rate; retry after " +
                       std::to_string(wait) + " ms");

@@ -206,19 +206,9 @@ void Worker::onAsync() {
     stop = stop_requested_;
   }
   if (rt) {
-    refreshKeyUsage();
-    if (state_ && state_->cipher) {
-      for (const auto& k : state_->cipher->stats().keys) {
-        KeyUsage& u = retired_key_usage_[k.id];
-        u.name = k.name;
-        u.version = k.version;
-        u.id = k.id;
-        u.randomized_seals += k.seals[0];
-        u.deterministic_seals += k.seals[1];
-        u.opens += k.opens[0] + k.opens[1];
-      }
-    }
+    if (state_ && state_->cipher) addKeyUsage(*state_->cipher, &retired_key_usage_);
     state_ = std::make_shared<ThreadState>(std::move(rt));
+    refreshKeyUsage();
   }
   if (drain && !draining_) {
     draining_ = true;
@@ -237,19 +227,21 @@ void Worker::onAsync() {
   maybeFinish();
 }
 
+void Worker::addKeyUsage(const crypto::FieldCipher& cipher, std::map<uint32_t, KeyUsage>* usage) {
+  for (const auto& k : cipher.stats().keys) {
+    KeyUsage& u = (*usage)[k.id];
+    u.name = k.name;
+    u.version = k.version;
+    u.id = k.id;
+    u.randomized_seals += k.seals[static_cast<int>(crypto::Mode::kRandomized)];
+    u.deterministic_seals += k.seals[static_cast<int>(crypto::Mode::kDeterministic)];
+    u.opens += k.opens[0] + k.opens[1];
+  }
+}
+
 void Worker::refreshKeyUsage() {
   std::map<uint32_t, KeyUsage> usage = retired_key_usage_;
-  if (state_ && state_->cipher) {
-    for (const auto& k : state_->cipher->stats().keys) {
-      KeyUsage& u = usage[k.id];
-      u.name = k.name;
-      u.version = k.version;
-      u.id = k.id;
-      u.randomized_seals += k.seals[0];
-      u.deterministic_seals += k.seals[1];
-      u.opens += k.opens[0] + k.opens[1];
-    }
-  }
+  if (state_ && state_->cipher) addKeyUsage(*state_->cipher, &usage);
   std::vector<KeyUsage> v;
   v.reserve(usage.size());
   for (auto& [id, u] : usage) v.push_back(std::move(u));

@@ -95,6 +95,7 @@ class Worker {
   void run();
   void onAsync();
   void refreshKeyUsage();
+  static void addKeyUsage(const crypto::FieldCipher& cipher, std::map<uint32_t, KeyUsage>* usage);
   void maybeFinish();
   static void onConnection(uv_stream_t* server, int status);
 

@@ -179,8 +179,9 @@ class Cosmoseal {
  * @param {{url: string}} o.front the upstream front (startFront)
  * @param {string} o.accountKey the real account key
  * @param {{caCert: string, proxy: {cert: string, key: string}}} o.pki
- * @param {Array<{name: string, key: string, allow?: Array}>} o.clients client keys are written to files;
- *   allow defaults to [{database: 'shop', containers: ['*'], access: 'read-write'}]
+ * @param {Array<{name: string, key: string, allow?: Array, rate?: object, max_in_flight?: number}>} o.clients
+ *   client keys are written to files; allow defaults to [{database: 'shop', containers: ['*'],
+ *   access: 'read-write'}]; rate and max_in_flight are copied into the config when given
  * @param {boolean} [o.tls=true] TLS on cosmoseal's listener (cert from pki.proxy)
  * @param {object} [o.keys] @param {Array} [o.policies] @param {object} [o.extra]
  * @param {object} [o.listenExtra] @param {object} [o.upstreamExtra]
@@ -202,6 +203,8 @@ export async function startCosmoseal(o) {
       name: c.name,
       key_file: clientKeyFiles[c.name],
       allow: c.allow || [{ database: 'shop', containers: ['*'], access: 'read-write' }],
+      ...(c.rate ? { rate: c.rate } : {}),
+      ...(c.max_in_flight !== undefined ? { max_in_flight: c.max_in_flight } : {}),
     };
   });
   const tls = o.tls === false ? null : o.pki.proxy;

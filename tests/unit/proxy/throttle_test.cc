@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <set>
 #include <vector>
 
 #include "common/clock.h"
@@ -35,10 +36,13 @@ TEST(ThrottleTest, TokenBucketWithInjectedClock) {
   ASSERT_FALSE(refused.isOk());
   EXPECT_EQ(refused.status().detail(), "throttle.rate");
   EXPECT_EQ(refused.status().httpStatus(), 429);
-  EXPECT_EQ(retry, 100u);  // one token every 100 ms
+  // One token every 100 ms; the advice adds up to 50 % jitter so refused callers spread out.
+  EXPECT_GE(retry, 100u);
+  EXPECT_LE(retry, 150u);
   clock.advance(milliseconds(60));
   ASSERT_FALSE(t.admit("app", clock.monotonicNanos(), &retry).isOk());
-  EXPECT_EQ(retry, 40u);
+  EXPECT_GE(retry, 40u);
+  EXPECT_LE(retry, 60u);
   clock.advance(milliseconds(40));
   EXPECT_TRUE(t.admit("app", clock.monotonicNanos(), &retry).isOk());
   // A long pause refills to the burst, not beyond.
@@ -75,7 +79,32 @@ TEST(ThrottleTest, UnlimitedByDefaultAndReconfigurable) {
   t.configure({limited(1, 1, 0)}, clock.monotonicNanos());
   EXPECT_TRUE(t.admit("app", clock.monotonicNanos(), &retry).isOk());
   EXPECT_FALSE(t.admit("app", clock.monotonicNanos(), &retry).isOk());
-  EXPECT_EQ(retry, 1000u);
+  EXPECT_GE(retry, 1000u);
+  EXPECT_LE(retry, 1500u);
+}
+
+TEST(ThrottleTest, BucketWaitIsExact) {
+  TokenBucket b;
+  b.configure(4, 1, 0);  // one token every 250 ms, burst 1
+  EXPECT_EQ(b.take(0), 0u);
+  EXPECT_EQ(b.take(0), 250u);
+  EXPECT_EQ(b.take(100'000'000), 150u);  // 100 ms later
+  EXPECT_EQ(b.take(250'000'000), 0u);
+}
+
+TEST(ThrottleTest, JitterSpreadsCallersRefusedTogether) {
+  common::ManualClockForTest clock;
+  Throttle t;
+  t.configure({limited(1, 1, 0)}, clock.monotonicNanos());
+  uint64_t retry = 0;
+  ASSERT_TRUE(t.admit("app", clock.monotonicNanos(), &retry).isOk());
+  std::set<uint64_t> advice;
+  for (int i = 0; i < 20; ++i) {
+    clock.advance(std::chrono::microseconds(37));
+    ASSERT_FALSE(t.admit("app", clock.monotonicNanos(), &retry).isOk());
+    advice.insert(retry);
+  }
+  EXPECT_GT(advice.size(), 5u);
 }
 
 }  // namespace
