@@ -370,10 +370,8 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> loadKeyringFile(const std::stri
     problem = fail("keys.file_unreadable", "cannot stat keyring file " + path);
   } else if (!S_ISREG(st.st_mode)) {
     problem = fail("keys.file_unreadable", "keyring file " + path + " is not a regular file");
-  } else if ((st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
-    problem = fail("keys.file_permissions",
-                   "keyring file " + path + " has mode " + crypto::formatMode(st.st_mode) +
-                       ": group or other may access it; run: chmod 600 " + path);
+  } else if (std::string why = crypto::secretFilePermissionProblem(path, st); !why.empty()) {
+    problem = fail("keys.file_permissions", "keyring file " + why);
   } else if (static_cast<size_t>(st.st_size) > kMaxKeyringFileBytes) {
     problem = fail("keys.file_unreadable", "keyring file " + path + " is larger than 1 MiB");
   } else {
