@@ -31,6 +31,10 @@ using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, OpenSslDeleter<EVP_MD_CTX, EVP_M
 // Each returns nullptr only if the default provider lacks the algorithm (callers fail closed).
 const EVP_CIPHER* aes256Gcm() noexcept;
 const EVP_CIPHER* aesSiv(size_t key_size) noexcept;  // 32, 48 or 64 bytes -> AES-{128,192,256}-SIV
+// AES-{128,192,256}-CBC / -ECB for a 16, 24 or 32-byte key (the halves of an SIV key); used by
+// AesSiv's own S2V (CBC: CMAC's chain) and CTR (ECB: the keystream).
+const EVP_CIPHER* aesCbc(size_t key_size) noexcept;
+const EVP_CIPHER* aesEcb(size_t key_size) noexcept;
 const EVP_MD* sha256() noexcept;
 EVP_KDF* hkdf() noexcept;
 EVP_MAC* hmac() noexcept;
