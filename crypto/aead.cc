@@ -5,6 +5,7 @@
 #include <openssl/params.h>
 
 #include <algorithm>
+#include <bit>
 #include <climits>
 #include <cstring>
 
@@ -89,15 +90,20 @@ bool AesGcm256::open(const uint8_t* nonce, ByteSpan aad, const uint8_t* ct, size
 //   padded 10* and XORed with K2. Every CMAC here goes through one AES-CBC context, mac_, whose
 //   IV is set once in setKey and never again: setting an IV costs an EVP dispatch of about the
 //   price of a short message's AES (perf-baselines §6). Instead cbcMac() remembers the chaining
-//   value the context holds (its last output block, state_[kChain]) and XORs it into the first
-//   block of the next message, so CBC computes E(M1 ^ chain ^ chain) = E(M1), exactly as from a
-//   zero IV. Every block mac_ encrypts goes through cbcMac(), which keeps that value in step; if
-//   an update ever fails, the context goes back to a zero IV, or is dropped (the object is then
+//   value the context holds (its last output block, kChain) and XORs it into the first block of
+//   the next message, so CBC computes E(M1 ^ chain ^ chain) = E(M1), exactly as from a zero IV.
+//   Every block mac_ encrypts goes through cbcMac(), which keeps that value in step; if an
+//   update ever fails, the context goes back to a zero IV, or is dropped (the object is then
 //   unkeyed and fails closed).
 // * CTR (§2.5): Q = V with bits 31 and 63 (counting from the right, 0-based: the top bits of
 //   bytes 8 and 12) cleared; keystream E(K2, Q) | E(K2, Q+1) | ... with Q+i mod 2^128. The
 //   counter blocks are laid out in a stack buffer and encrypted by one AES-ECB update (nothing
 //   to re-IV either), then XORed into the output.
+// * S2V's value after the AD (D before the plaintext) depends only on the key and the AD. For a
+//   single AD component of at most 16 bytes (FieldCipher's 14-byte header, the same for every
+//   value of one key version and binding) it is kept in a small table in the key's secret
+//   memory, which saves one CMAC per operation. The AD is public; the table is filled on use
+//   (round robin), and a miss costs one CMAC, so forged headers can only cost time they pay for.
 //
 // The result is compared with OpenSSL's AES-SIV in aes_siv_differential_test.cc.
 
@@ -107,18 +113,27 @@ constexpr size_t kBlock = 16;
 // Stack buffer for CBC output and keystream: one EVP call covers any field up to this size.
 constexpr size_t kSivChunk = 512;
 constexpr uint8_t kZeroBlock[kBlock] = {};
+static_assert(std::endian::native == std::endian::little, "loadBe64/storeBe64 assume it");
 
 uint64_t loadBe64(const uint8_t* p) noexcept {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
-  return v;
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
 }
 
 void storeBe64(uint8_t* p, uint64_t v) noexcept {
-  for (int i = 7; i >= 0; --i) {
-    p[i] = static_cast<uint8_t>(v);
-    v >>= 8;
-  }
+  v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
+}
+
+// dst ^= src, one block.
+inline void xorBlock(uint8_t* dst, const uint8_t* src) noexcept {
+  uint64_t a[2], b[2];
+  std::memcpy(a, dst, kBlock);
+  std::memcpy(b, src, kBlock);
+  a[0] ^= b[0];
+  a[1] ^= b[1];
+  std::memcpy(dst, a, kBlock);
 }
 
 // out = a ^ b over n bytes; out may be a or b.
@@ -134,8 +149,6 @@ void xorTo(uint8_t* out, const uint8_t* a, const uint8_t* b, size_t n) noexcept 
   for (; i < n; ++i) out[i] = static_cast<uint8_t>(a[i] ^ b[i]);
 }
 
-void xorBlock(uint8_t* dst, const uint8_t* src) noexcept { xorTo(dst, dst, src, kBlock); }
-
 // dbl() of RFC 5297 §2.3 / RFC 4493: multiplication by x in GF(2^128), big-endian, without a
 // key-dependent branch. out may be in.
 void dbl(const uint8_t* in, uint8_t* out) noexcept {
@@ -148,10 +161,33 @@ void dbl(const uint8_t* in, uint8_t* out) noexcept {
 
 }  // namespace
 
+// Per-operation stack scratch. Everything in it is key- or plaintext-derived: cleansed on the
+// way out, whatever the result (only the part of buf that was used).
+struct AesSiv::Scratch {
+  struct Small {
+    uint8_t d[kBlock];         // S2V's running value
+    uint8_t c[kBlock];         // CMAC of one AD component
+    uint8_t last[kBlock];      // CMAC's last block
+    uint8_t tail[2 * kBlock];  // S2V's last one or two blocks of T
+    uint8_t got[kBlock];       // recomputed SIV (open)
+  } s;
+  size_t used = 0;
+  uint8_t buf[kSivChunk];  // CBC output or keystream
+
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() {
+    OPENSSL_cleanse(&s, sizeof(s));
+    if (used != 0) OPENSSL_cleanse(buf, used);
+  }
+};
+
 common::Status AesSiv::setKey(ByteSpan key) {
   mac_.reset();
   ctr_.reset();
   state_ = common::SecretBytes();
+  next_ad_slot_ = 0;
   if (key.size() != 32 && key.size() != 48 && key.size() != 64) {
     return initError("AES-SIV needs a 32, 48 or 64-byte key");
   }
@@ -169,18 +205,18 @@ common::Status AesSiv::setKey(ByteSpan key) {
   }
   mac_ = std::move(mac);
   ctr_ = std::move(ctr);
-  state_ = common::SecretBytes(kStateSize);  // zeroed: the chaining value is mac_'s zero IV
+  // Zeroed: the chaining value is mac_'s zero IV, and every AD cache slot is empty.
+  state_ = common::SecretBytes(kStateSize);
   uint8_t* s = state_.data();
   // RFC 4493 §2.3: L = E(K, 0^128), K1 = dbl(L), K2 = dbl(K1). S2V's first D = CMAC(<zero>),
   // and CMAC of one complete zero block is E(K, 0 ^ K1).
-  uint8_t l[kBlock];
-  bool ok = cbcMac(kZeroBlock, kBlock, nullptr, 0, l);
+  Scratch sc;
+  bool ok = cbcMac(sc, kZeroBlock, kBlock, nullptr, 0, sc.s.c);
   if (ok) {
-    dbl(l, s + kSubkey1);
+    dbl(sc.s.c, s + kSubkey1);
     dbl(s + kSubkey1, s + kSubkey2);
-    ok = cbcMac(s + kSubkey1, kBlock, nullptr, 0, s + kD0);
+    ok = cbcMac(sc, s + kSubkey1, kBlock, nullptr, 0, s + kD0);
   }
-  OPENSSL_cleanse(l, sizeof(l));
   if (!ok || !mac_) {
     mac_.reset();
     ctr_.reset();
@@ -193,14 +229,13 @@ common::Status AesSiv::setKey(ByteSpan key) {
 // CBC-MAC from a zero IV over head | tail (byte counts multiples of 16, not both zero); `out`
 // receives the last ciphertext block. Both parts go through the same stack buffer, so a message
 // up to kSivChunk bytes is one EVP call.
-bool AesSiv::cbcMac(const uint8_t* head, size_t head_n, const uint8_t* tail, size_t tail_n,
-                    uint8_t* out) noexcept {
+bool AesSiv::cbcMac(Scratch& sc, const uint8_t* head, size_t head_n, const uint8_t* tail,
+                    size_t tail_n, uint8_t* out) noexcept {
   if (!mac_) return false;
-  uint8_t buf[kSivChunk];
+  uint8_t* buf = sc.buf;
   uint8_t* chain = state_.data() + kChain;
   bool first = true;
   bool ok = true;
-  size_t used = 0;
   size_t h = 0, t = 0;
   while (ok && (h < head_n || t < tail_n)) {
     size_t fill = 0;
@@ -215,34 +250,33 @@ bool AesSiv::cbcMac(const uint8_t* head, size_t head_n, const uint8_t* tail, siz
       t += take;
       fill += take;
     }
+    sc.used = std::max(sc.used, fill);
     // Cancel the chaining value left by the previous message (see the comment above).
     if (first) xorBlock(buf, chain);
     first = false;
-    used = std::max(used, fill);
     int len = 0;
     ok = EVP_EncryptUpdate(mac_.get(), buf, &len, buf, static_cast<int>(fill)) == 1 &&
          static_cast<size_t>(len) == fill;
     if (ok) std::memcpy(chain, buf + fill - kBlock, kBlock);
   }
-  if (ok) std::memcpy(out, chain, kBlock);
-  // On success buf holds only CBC output under the S2V key, but cleanse it anyway: it is cheap
-  // and after a failed update it may still hold plaintext.
-  OPENSSL_cleanse(buf, used);
-  if (!ok) {
-    // The context's chaining value is unknown now: back to a zero IV, or fail closed for good.
-    if (EVP_CipherInit_ex2(mac_.get(), nullptr, nullptr, kZeroBlock, 1, nullptr) == 1) {
-      std::memset(chain, 0, kBlock);
-    } else {
-      mac_.reset();
-    }
+  if (ok) {
+    std::memcpy(out, chain, kBlock);
+    return true;
   }
-  return ok;
+  // The context's chaining value is unknown now: back to a zero IV, or fail closed for good.
+  if (EVP_CipherInit_ex2(mac_.get(), nullptr, nullptr, kZeroBlock, 1, nullptr) == 1) {
+    std::memset(chain, 0, kBlock);
+  } else {
+    mac_.reset();
+  }
+  return false;
 }
 
 // AES-CMAC (RFC 4493) of m.
-bool AesSiv::cmac(const uint8_t* m, size_t n, uint8_t* out) noexcept {
+bool AesSiv::cmac(Scratch& sc, const uint8_t* m, size_t n, uint8_t* out) noexcept {
   const uint8_t* s = state_.data();
-  uint8_t last[kBlock] = {};
+  uint8_t* last = sc.s.last;
+  std::memset(last, 0, kBlock);
   size_t head = 0;
   if (n == 0) {
     last[0] = 0x80;
@@ -258,99 +292,114 @@ bool AesSiv::cmac(const uint8_t* m, size_t n, uint8_t* out) noexcept {
       xorBlock(last, s + kSubkey2);
     }
   }
-  const bool ok = cbcMac(m, head, last, kBlock, out);
-  OPENSSL_cleanse(last, sizeof(last));
-  return ok;
+  return cbcMac(sc, m, head, last, kBlock, out);
 }
 
-// S2V (RFC 5297 §2.4) over the AD components and then the plaintext (the last component).
-bool AesSiv::s2v(std::span<const ByteSpan> ad, const uint8_t* pt, size_t n, uint8_t* v) noexcept {
+// S2V over the AD components: sc.s.d = D just before the plaintext (RFC 5297 §2.4:
+// D = CMAC(<zero>), then D = dbl(D) xor CMAC(Si) for each component).
+bool AesSiv::absorbAd(Scratch& sc, std::span<const ByteSpan> ad) noexcept {
   if (!mac_) return false;
-  const uint8_t* s = state_.data();
-  uint8_t d[kBlock];
-  uint8_t c[kBlock];
-  uint8_t tail[2 * kBlock] = {};
-  std::memcpy(d, s + kD0, kBlock);
-  bool ok = true;
-  for (const ByteSpan& a : ad) {
-    ok = sizeOk(a.size()) && cmac(a.data(), a.size(), c);
-    if (!ok) break;
-    dbl(d, d);  // D = dbl(D) xor CMAC(Si)
-    xorBlock(d, c);
+  uint8_t* s = state_.data();
+  // The cache key: the component zero-padded to 16 bytes, plus its length + 1 (0 = free slot).
+  uint8_t key[kBlock] = {};
+  uint8_t tag = 0;
+  if (ad.size() == 1 && ad[0].size() <= kBlock) {
+    if (!ad[0].empty()) std::memcpy(key, ad[0].data(), ad[0].size());
+    tag = static_cast<uint8_t>(ad[0].size() + 1);
+    for (size_t i = 0; i < kAdSlots; ++i) {
+      const uint8_t* slot = s + kAdCache + i * kAdSlotSize;
+      // Public data (the AD): an ordinary comparison is fine.
+      if (slot[kBlock] == tag && std::memcmp(slot, key, kBlock) == 0) {
+        std::memcpy(sc.s.d, slot + 2 * kBlock, kBlock);
+        return true;
+      }
+    }
   }
-  if (ok && n >= kBlock) {
+  std::memcpy(sc.s.d, s + kD0, kBlock);
+  for (const ByteSpan& a : ad) {
+    if (!sizeOk(a.size()) || !cmac(sc, a.data(), a.size(), sc.s.c)) return false;
+    dbl(sc.s.d, sc.s.d);
+    xorBlock(sc.s.d, sc.s.c);
+  }
+  if (tag != 0) {
+    uint8_t* slot = s + kAdCache + next_ad_slot_ * kAdSlotSize;
+    next_ad_slot_ = (next_ad_slot_ + 1) % kAdSlots;
+    std::memcpy(slot, key, kBlock);
+    slot[kBlock] = tag;
+    std::memcpy(slot + 2 * kBlock, sc.s.d, kBlock);
+  }
+  return true;
+}
+
+// The end of S2V: v = CMAC(T) with T from the plaintext (the last component) and sc.s.d.
+bool AesSiv::s2vFinal(Scratch& sc, const uint8_t* pt, size_t n, uint8_t* v) noexcept {
+  const uint8_t* s = state_.data();
+  uint8_t* d = sc.s.d;
+  uint8_t* tail = sc.s.tail;
+  std::memset(tail, 0, sizeof(sc.s.tail));
+  if (n >= kBlock) {
     // T = Sn xorend D, then CMAC(T). Only the last 16..31 bytes of T differ from Sn or need
     // CMAC's last-block treatment; they are built in `tail`, the rest is read in place.
     const size_t head = (n - kBlock) / kBlock * kBlock;
     const size_t t = n - head;  // 16..31
     std::memcpy(tail, pt + head, t);
     xorBlock(tail + t - kBlock, d);
-    size_t tail_n = kBlock;
     if (t == kBlock) {
       xorBlock(tail, s + kSubkey1);
-    } else {
-      tail[t] = 0x80;
-      xorBlock(tail + kBlock, s + kSubkey2);
-      tail_n = 2 * kBlock;
+      return cbcMac(sc, pt, head, tail, kBlock, v);
     }
-    ok = cbcMac(pt, head, tail, tail_n, v);
-  } else if (ok) {
-    // T = dbl(D) xor pad(Sn): one complete block, so CMAC(T) = E(T xor K1).
-    std::memcpy(tail, pt, n);
-    tail[n] = 0x80;
-    dbl(d, d);
-    xorBlock(tail, d);
-    xorBlock(tail, s + kSubkey1);
-    ok = cbcMac(nullptr, 0, tail, kBlock, v);
+    tail[t] = 0x80;
+    xorBlock(tail + kBlock, s + kSubkey2);
+    return cbcMac(sc, pt, head, tail, 2 * kBlock, v);
   }
-  OPENSSL_cleanse(d, sizeof(d));
-  OPENSSL_cleanse(c, sizeof(c));
-  OPENSSL_cleanse(tail, sizeof(tail));
-  return ok;
+  // T = dbl(D) xor pad(Sn): one complete block, so CMAC(T) = E(T xor K1).
+  std::memcpy(tail, pt, n);
+  tail[n] = 0x80;
+  dbl(d, d);
+  xorBlock(tail, d);
+  xorBlock(tail, s + kSubkey1);
+  return cbcMac(sc, nullptr, 0, tail, kBlock, v);
 }
 
 // CTR (RFC 5297 §2.5) keyed with the second half of the key, IV from the SIV: out = in xor
 // keystream. out may be in.
-bool AesSiv::ctr(const uint8_t* siv, const uint8_t* in, size_t n, uint8_t* out) noexcept {
+bool AesSiv::ctr(Scratch& sc, const uint8_t* siv, const uint8_t* in, size_t n,
+                 uint8_t* out) noexcept {
   if (!ctr_) return false;
-  uint8_t q[kBlock];
-  std::memcpy(q, siv, kBlock);
-  q[8] &= 0x7f;
-  q[12] &= 0x7f;
-  uint64_t hi = loadBe64(q);
-  uint64_t lo = loadBe64(q + 8);
-  uint8_t ks[kSivChunk];
-  size_t used = 0;
-  bool ok = true;
+  // Q = V with bits 63 and 31 of its right half cleared.
+  const uint64_t hi = loadBe64(siv);
+  uint64_t lo = loadBe64(siv + 8) & ~((uint64_t{1} << 63) | (uint64_t{1} << 31));
+  uint64_t carry = 0;
+  uint8_t* ks = sc.buf;
   for (size_t done = 0; done < n;) {
     const size_t take = std::min(n - done, kSivChunk);
     const size_t bytes = (take + kBlock - 1) / kBlock * kBlock;
     for (size_t i = 0; i < bytes; i += kBlock) {
-      storeBe64(ks + i, hi);
+      // Q + i mod 2^128. The carry into the left half never happens (lo starts below 2^63 and
+      // n <= 2^30), but the RFC's arithmetic is kept.
+      storeBe64(ks + i, hi + carry);
       storeBe64(ks + i + 8, lo);
       ++lo;
-      hi += lo == 0 ? 1 : 0;  // Q + i mod 2^128 (never carries: bit 63 of lo is clear)
+      carry += lo == 0 ? 1 : 0;
     }
-    used = std::max(used, bytes);
+    sc.used = std::max(sc.used, bytes);
     int len = 0;
     if (EVP_EncryptUpdate(ctr_.get(), ks, &len, ks, static_cast<int>(bytes)) != 1 ||
         static_cast<size_t>(len) != bytes) {
-      ok = false;
-      break;
+      return false;
     }
     xorTo(out + done, in + done, ks, take);
     done += take;
   }
-  // With the (public) ciphertext, the keystream is the plaintext.
-  OPENSSL_cleanse(ks, used);
-  return ok;
+  return true;
 }
 
 bool AesSiv::sealV(std::span<const ByteSpan> ad, const uint8_t* pt, size_t n, uint8_t* ct,
                    uint8_t* siv) noexcept {
   if (!hasKey() || !sizeOk(n) || n == 0) return false;
-  uint8_t v[kBlock];
-  if (!s2v(ad, pt, n, v) || !ctr(v, pt, n, ct)) return false;
+  Scratch sc;
+  uint8_t v[kBlock];  // the SIV: public once written out
+  if (!absorbAd(sc, ad) || !s2vFinal(sc, pt, n, v) || !ctr(sc, v, pt, n, ct)) return false;
   std::memcpy(siv, v, kBlock);
   return true;
 }
@@ -358,15 +407,14 @@ bool AesSiv::sealV(std::span<const ByteSpan> ad, const uint8_t* pt, size_t n, ui
 bool AesSiv::openV(std::span<const ByteSpan> ad, const uint8_t* ct, size_t n, const uint8_t* siv,
                    uint8_t* pt) noexcept {
   if (!hasKey() || !sizeOk(n) || n == 0) return false;
+  Scratch sc;
   uint8_t want[kBlock];
-  uint8_t got[kBlock];
   std::memcpy(want, siv, kBlock);  // copied first: siv may lie in the buffer pt is written to
   // Decrypt into the caller's scratch, recompute the SIV over that plaintext, and release it
   // only if both SIVs are equal (constant-time compare).
-  const bool ok =
-      ctr(want, ct, n, pt) && s2v(ad, pt, n, got) && CRYPTO_memcmp(got, want, kBlock) == 0;
+  const bool ok = ctr(sc, want, ct, n, pt) && absorbAd(sc, ad) && s2vFinal(sc, pt, n, sc.s.got) &&
+                  CRYPTO_memcmp(sc.s.got, want, kBlock) == 0;
   if (!ok) OPENSSL_cleanse(pt, n);
-  OPENSSL_cleanse(got, sizeof(got));
   return ok;
 }
 

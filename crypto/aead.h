@@ -84,22 +84,31 @@ class AesSiv {
              uint8_t* pt) noexcept;
 
  private:
+  struct Scratch;  // per-operation stack scratch (aead.cc)
+
   // Layout of state_: everything is derived from the S2V key, hence secret, hence SecretBytes.
   static constexpr size_t kSubkey1 = 0;   // CMAC subkey K1 (RFC 4493 §2.3)
   static constexpr size_t kSubkey2 = 16;  // CMAC subkey K2
   static constexpr size_t kD0 = 32;       // S2V's first D = CMAC(<zero>), a per-key constant
   static constexpr size_t kChain = 48;    // mac_'s current CBC chaining value
-  static constexpr size_t kStateSize = 64;
+  // S2V's D after a single short AD component (see aead.cc), kAdSlots slots of
+  // [AD zero-padded to 16][AD length + 1, 0 = free][15 unused][D].
+  static constexpr size_t kAdCache = 64;
+  static constexpr size_t kAdSlots = 16;
+  static constexpr size_t kAdSlotSize = 48;
+  static constexpr size_t kStateSize = kAdCache + kAdSlots * kAdSlotSize;
 
-  bool s2v(std::span<const ByteSpan> ad, const uint8_t* pt, size_t n, uint8_t v[16]) noexcept;
-  bool cmac(const uint8_t* m, size_t n, uint8_t out[16]) noexcept;
-  bool cbcMac(const uint8_t* head, size_t head_n, const uint8_t* tail, size_t tail_n,
-              uint8_t out[16]) noexcept;
-  bool ctr(const uint8_t* siv, const uint8_t* in, size_t n, uint8_t* out) noexcept;
+  bool absorbAd(Scratch& sc, std::span<const ByteSpan> ad) noexcept;
+  bool s2vFinal(Scratch& sc, const uint8_t* pt, size_t n, uint8_t* v) noexcept;
+  bool cmac(Scratch& sc, const uint8_t* m, size_t n, uint8_t* out) noexcept;
+  bool cbcMac(Scratch& sc, const uint8_t* head, size_t head_n, const uint8_t* tail, size_t tail_n,
+              uint8_t* out) noexcept;
+  bool ctr(Scratch& sc, const uint8_t* siv, const uint8_t* in, size_t n, uint8_t* out) noexcept;
 
   internal::EvpCipherCtxPtr mac_;  // AES-CBC, S2V key, no padding; IV set once (see aead.cc)
   internal::EvpCipherCtxPtr ctr_;  // AES-ECB, CTR key, no padding
   common::SecretBytes state_;
+  size_t next_ad_slot_ = 0;
 };
 
 // HKDF-SHA256 (RFC 5869, extract-then-expand) via EVP_KDF "HKDF". Empty salt = HashLen zeros

@@ -27,6 +27,7 @@ namespace {
 using testing::fromHex;
 using testing::toHex;
 using Bytes = std::vector<uint8_t>;
+constexpr size_t kAesBlock = 16;
 
 // ---------------------------------------------------------------------------------------------
 // Reference: OpenSSL's AES-SIV.
@@ -150,22 +151,25 @@ struct Gen {
     }
   }
   // AD as FieldCipher passes it: one component, the 14-byte deterministic header
-  // (version 0x01, algorithm 0x02, key id, path tag). Sometimes, the general API instead:
-  // 0..4 components of 0..1100 bytes (empty ones included: they count in S2V).
-  std::vector<Bytes> ad() {
-    if (below(4) != 0) {
-      Bytes h = bytes(kSivHeaderSize);
-      h[0] = kEnvelopeVersion;
-      h[1] = kAlgAes256Siv;
-      return {h};
-    }
+  // (version 0x01, algorithm 0x02, key id, path tag); mostly one of `pool` (24 headers, more
+  // than AesSiv's 16 cached ones, so its AD cache both hits and evicts), sometimes a fresh one.
+  // Otherwise the general API: one component of 0..16 bytes (also cached), or 0..4 components
+  // of 0..1100 bytes (empty ones included: they count in S2V).
+  Bytes header() {
+    Bytes h = bytes(kSivHeaderSize);
+    h[0] = kEnvelopeVersion;
+    h[1] = kAlgAes256Siv;
+    return h;
+  }
+  std::vector<Bytes> ad(const std::vector<Bytes>& pool) {
+    const size_t kind = below(20);
+    if (kind < 12) return {pool[below(pool.size())]};
+    if (kind < 15) return {header()};
+    if (kind < 17) return {bytes(below(kAesBlock + 1))};
     std::vector<Bytes> ad(below(5));
     for (auto& a : ad) {
-      const size_t kind = below(4);
-      a = bytes(kind == 0   ? 0
-                : kind == 1 ? 1 + below(40)
-                : kind == 2 ? 16 * below(4)
-                            : below(1100));
+      const size_t k = below(4);
+      a = bytes(k == 0 ? 0 : k == 1 ? 1 + below(40) : k == 2 ? 16 * below(4) : below(1100));
     }
     return ad;
   }
@@ -177,18 +181,20 @@ struct Gen {
 
 TEST(AesSivDifferentialTest, MatchesOpenSslOnRandomInputsAndOpensCrosswise) {
   constexpr uint64_t kSeed = 0x5eed5175;
-  constexpr int kKeys = 250;
-  constexpr int kOpsPerKey = 48;  // one AesSiv per key, reused: its contexts carry state across ops
+  constexpr int kKeys = 200;
+  constexpr int kOpsPerKey = 60;  // one AesSiv per key, reused: its contexts carry state across ops
   Gen g(kSeed);
   int cases = 0, tampered = 0, in_place = 0, fieldcipher_shaped = 0;
   for (int k = 0; k < kKeys; ++k) {
     const Bytes key = g.bytes(g.keySize());
     AesSiv siv;
     ASSERT_TRUE(siv.setKey(key).isOk());
+    std::vector<Bytes> pool;
+    for (int i = 0; i < 24; ++i) pool.push_back(g.header());
     for (int op = 0; op < kOpsPerKey; ++op, ++cases) {
       SCOPED_TRACE("seed " + std::to_string(kSeed) + ", key " + std::to_string(k) + ", op " +
                    std::to_string(op));
-      const std::vector<Bytes> ad = g.ad();
+      const std::vector<Bytes> ad = g.ad(pool);
       const auto ad_spans = spans(ad);
       if (ad.size() == 1 && ad[0].size() == kSivHeaderSize) ++fieldcipher_shaped;
       const Bytes pt = g.bytes(g.plaintextLength());
@@ -290,6 +296,55 @@ TEST(AesSivDifferentialTest, ExhaustiveSmallLengthsAndComponentCounts) {
     std::vector<Bytes> ad;
     for (size_t i = 0; i < count; ++i) ad.push_back(g.bytes(g.below(3) == 0 ? 0 : g.below(50)));
     check(ad, g.bytes(1 + g.below(64)));
+  }
+}
+
+// AesSiv caches S2V's state after a single AD component of up to 16 bytes, keyed by the
+// zero-padded bytes and the length: ADs that differ only in trailing zero bytes, or in one bit,
+// must not share an entry; more distinct ADs than slots evict; and every answer, first (computed)
+// or repeated (cached), is OpenSSL's.
+TEST(AesSivDifferentialTest, AdCacheKeepsLookalikeAdsApart) {
+  Gen g(13);
+  const Bytes key = g.bytes(64);
+  AesSiv siv;
+  ASSERT_TRUE(siv.setKey(key).isOk());
+  std::vector<Bytes> ads;
+  for (size_t n = 0; n <= kAesBlock; ++n) ads.push_back(Bytes(n, 0));  // "", 00, 00 00, ...
+  for (size_t n = 1; n <= kAesBlock; ++n) {
+    Bytes a(n, 0);
+    a[n - 1] = 0x80;  // looks like CMAC padding
+    ads.push_back(a);
+  }
+  Bytes h = g.header();
+  ads.push_back(h);
+  for (int bit = 0; bit < 8; ++bit) {
+    Bytes h2 = h;
+    h2[13] ^= static_cast<uint8_t>(1u << bit);
+    ads.push_back(h2);
+  }
+  const Bytes pt = g.bytes(21);
+  for (int round = 0; round < 3; ++round) {
+    for (size_t i = 0; i < ads.size(); ++i) {
+      // Forwards then backwards: some lookups hit, some were evicted.
+      const Bytes& a = ads[round == 1 ? ads.size() - 1 - i : i];
+      SCOPED_TRACE("round " + std::to_string(round) + ", ad " + toHex(a));
+      Bytes want_ct, want_siv, ct(pt.size()), tag(kTagSize), back(pt.size());
+      ASSERT_TRUE(referenceSeal(key, {a}, pt, &want_ct, &want_siv));
+      ASSERT_TRUE(siv.seal({a}, pt.data(), pt.size(), ct.data(), tag.data()));
+      ASSERT_EQ(tag, want_siv);
+      ASSERT_EQ(ct, want_ct);
+      ASSERT_TRUE(siv.open({a}, ct.data(), ct.size(), tag.data(), back.data()));
+      ASSERT_EQ(back, pt);
+      // The same bytes as two components, or as a longer single one, are other ADs.
+      if (!a.empty()) {
+        const Bytes first(a.begin(), a.begin() + 1), rest(a.begin() + 1, a.end());
+        EXPECT_FALSE(siv.openV(std::vector<ByteSpan>{first, rest}, ct.data(), ct.size(), tag.data(),
+                               back.data()));
+      }
+      Bytes longer = a;
+      longer.push_back(0);
+      EXPECT_FALSE(siv.open({longer}, ct.data(), ct.size(), tag.data(), back.data()));
+    }
   }
 }
 
