@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -169,6 +170,54 @@ TEST(FieldCipherTest, PathTagChecksCutAndPaste) {
     EXPECT_EQ(out, "keep\"s\"");
   }
   EXPECT_EQ(fc.stats().failureCount("crypto.path_mismatch"), 2u);
+}
+
+// FieldCipher caches key names, key ids and path tags (a few recent ones, then a bounded map
+// that is cleared when full). Whatever the cache state, every envelope carries
+// computePathTag(binding) and the primary key's id, equals what a fresh FieldCipher seals, and
+// opens with its binding (and only with it): alternating bindings and keys, past the recent
+// slots and past the map's capacity.
+TEST(FieldCipherTest, CachedBindingsAndKeysGiveTheSameEnvelopesAsAFreshCipher) {
+  auto ring = makeKeyring();
+  FieldCipher fc(ring);
+  std::unique_ptr<FieldCipher> fresh;
+  const std::string_view keys[] = {"pii", "cards"};
+  const uint32_t ids[] = {kPiiV2, kCards};
+  std::vector<std::string> bindings;
+  for (int i = 0; i < 12; ++i) bindings.push_back("shop/customers:/f" + std::to_string(i));
+  std::mt19937 rng(5);
+  for (int i = 0; i < 9000; ++i) {
+    // Mostly one of 12 bindings (more than the recent slots), sometimes a new one (the map
+    // passes its 4096 entries and is cleared once).
+    std::string binding = bindings[rng() % bindings.size()];
+    if (rng() % 2 == 0) binding = "db/c" + std::to_string(i) + ":/x";
+    const size_t k = rng() % 2;
+    const Mode mode = rng() % 2 ? Mode::kDeterministic : Mode::kRandomized;
+    SCOPED_TRACE(binding + " " + std::string(keys[k]) + " " + std::to_string(i));
+    const std::string env = sealOk(fc, mode, binding, ValueType::kNumber, "42", keys[k]);
+    const auto bin = decodeEnvelope(env);
+    PathTag tag;
+    ASSERT_TRUE(computePathTag(binding, &tag));
+    const size_t tag_at = mode == Mode::kRandomized ? 6 + kEpochSaltSize : 6;
+    ASSERT_TRUE(std::equal(tag.begin(), tag.end(), bin.begin() + tag_at));
+    ASSERT_EQ(
+        (uint32_t{bin[2]} << 24) | (uint32_t{bin[3]} << 16) | (uint32_t{bin[4]} << 8) | bin[5],
+        ids[k]);
+    if (mode == Mode::kDeterministic && i % 97 == 0) {
+      fresh = std::make_unique<FieldCipher>(ring);
+      ASSERT_EQ(sealOk(*fresh, mode, binding, ValueType::kNumber, "42", keys[k]), env);
+    }
+    std::string out;
+    const std::string_view expected = binding;
+    ASSERT_TRUE(fc.open(env, &expected, &out).isOk());
+    ASSERT_EQ(out, "42");
+    const std::string_view other = bindings[(i + 1) % bindings.size()];
+    if (other != binding) {
+      auto r = fc.open(env, &other, &out);
+      ASSERT_FALSE(r.isOk());
+      ASSERT_EQ(r.status().detail(), "crypto.path_mismatch");
+    }
+  }
 }
 
 // Expected failure code for a flipped byte at `i` of a binary envelope.
