@@ -204,23 +204,26 @@ common::Status FieldCipher::seal(Mode mode, std::string_view key_name, std::stri
   }
   size_t index = 0;
   bool found = false;
+  const bool deterministic = mode == Mode::kDeterministic;
   for (size_t i = 0; i < recent_names_used_; ++i) {
     if (recent_names_[i].name == key_name) {
-      index = recent_names_[i].index;
+      index = deterministic ? recent_names_[i].deterministic_index : recent_names_[i].index;
       found = true;
       break;
     }
   }
   if (!found) {
     const auto primary = keyring_ ? keyring_->primaryIndex(key_name) : std::nullopt;
-    if (!primary) {
+    const auto det = keyring_ ? keyring_->deterministicIndex(key_name) : std::nullopt;
+    if (!primary || !det) {
       return failure(kFailUnknownKeyName,
                      "the keyring has no key named '" + std::string(key_name) + "'");
     }
-    index = *primary;
+    index = deterministic ? *det : *primary;
     RecentName& slot = recent_names_[recent_names_next_];
     slot.name.assign(key_name);
-    slot.index = index;
+    slot.index = *primary;
+    slot.deterministic_index = *det;
     recent_names_next_ = (recent_names_next_ + 1) % kRecentNames;
     if (recent_names_used_ < kRecentNames) ++recent_names_used_;
   }

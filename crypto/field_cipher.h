@@ -112,7 +112,9 @@ class FieldCipher {
   FieldCipher& operator=(const FieldCipher&) = delete;
 
   // Appends the envelope text (no JSON quotes; it never needs JSON escaping) to *out, sealing
-  // type byte + raw_token with the primary version of `key_name`.
+  // type byte + raw_token with the primary version of `key_name` (randomized) or its
+  // deterministic version (Keyring::deterministic: equal values keep equal envelopes across
+  // rotations, so equality queries and partition keys still find older documents).
   common::Status seal(Mode mode, std::string_view key_name, std::string_view binding,
                       ValueType type, std::string_view raw_token, std::string* out);
 
@@ -220,7 +222,8 @@ class FieldCipher {
   // several keys); misses go to Keyring::primaryIndex. The keyring never changes under us.
   struct RecentName {
     std::string name;
-    size_t index = 0;
+    size_t index = 0;                // primary version: randomized seals
+    size_t deterministic_index = 0;  // pinned version: deterministic seals (Keyring)
   };
   static constexpr size_t kRecentNames = 4;
   std::array<RecentName, kRecentNames> recent_names_;

@@ -64,7 +64,9 @@ std::string secretFilePermissionProblem(const std::string& path, const struct st
     const int n = getgroups(256, groups);
     for (int i = 0; i < n && !in_group; ++i) in_group = groups[i] == st.st_gid;
   }
-  if (st.st_uid == 0 && in_group) return "";  // Secret volume with fsGroup
+  // A Secret volume with fsGroup: root-owned, read by a non-root service through its group.
+  // (A process running as root gets no such exception: its files can be owner-only.)
+  if (st.st_uid == 0 && geteuid() != 0 && in_group) return "";
   return what + ": group may read it" + fix;
 }
 
