@@ -70,12 +70,9 @@ const note = (msg) => console.log(`# [${elapsed()}] ${msg}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const shq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
-// Secret files as the kubelet writes them for a pod with fsGroup: owner root, group fsGroup, the
-// defaultMode plus group read (0400 -> 0440). cosmoseal refuses group-readable key files today
-// (keys.file_permissions), so by default the rehearsal gives them to the sidecar's uid with the
-// plain defaultMode instead; REHEARSAL_KUBELET_PERMS=1 uses the kubelet's layout (see
-// docs/KUBERNETES.md, "Key file permissions").
-const KUBELET_PERMS = process.env.REHEARSAL_KUBELET_PERMS === '1';
+// Secret files are written as the kubelet writes them for a pod with fsGroup: owner root, group
+// fsGroup, the defaultMode plus group read (0400 -> 0440); cosmoseal, running as 65532 with
+// that supplementary group, must accept them (docs/KUBERNETES.md, "Key file permissions").
 
 reapStaleNamespaces('csr');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cosmoseal-rehearsal-'));
@@ -210,10 +207,7 @@ class Pod {
           files[it.path] = content;
         }
         const mode = v.secret.defaultMode ?? 0o644;
-        const sidecarOnly = (this.sidecarC.volumeMounts || []).some((m) => m.name === v.name);
-        perms = KUBELET_PERMS || !sidecarOnly
-          ? { mode: this.fsGroup !== undefined ? mode | 0o440 : mode, uid: 0, gid: this.fsGroup ?? 0 }
-          : { mode, uid: this.proxyUid, gid: this.proxyUid };
+        perms = { mode: this.fsGroup !== undefined ? mode | 0o440 : mode, uid: 0, gid: this.fsGroup ?? 0 };
       } else {
         throw new Error(`volume ${v.name}: only ConfigMap and Secret volumes are rehearsed`);
       }
@@ -243,8 +237,7 @@ class Pod {
     fs.writeFileSync(`/etc/netns/${this.ns}/hosts`, hosts);
     this.hostsFile = path.join(this.dir, 'hosts');
     fs.writeFileSync(this.hostsFile, hosts);
-    note(`${this.label}: pod namespace ${this.ns} (${this.ip}), volumes ${[...this.volumes.keys()].join(', ')}` +
-      `${KUBELET_PERMS ? ' (kubelet permissions)' : ''}`);
+    note(`${this.label}: pod namespace ${this.ns} (${this.ip}), volumes ${[...this.volumes.keys()].join(', ')} (kubelet permissions)`);
   }
 
   /**

@@ -4,14 +4,13 @@
 // The kubelet leaves Secret volume files owned by root. With defaultMode 0400 and no fsGroup,
 // uid 65532 cannot open them at all (EACCES). With fsGroup it makes them root:<fsGroup> and adds
 // group read: 0400 becomes 0440 (kubernetes/kubernetes#57923; there is no way to make them owned
-// by the container's uid). cosmoseal today refuses every group-readable key file
-// (keys.file_permissions), so the sidecar cannot start on a real cluster.
+// by the container's uid).
 //
-// Expected (the proposed fix, as PostgreSQL does for its key file): a key file, keyring or CA key
-// owned by root may be group-readable (not group-writable, nothing for other) when its group is
-// one of the process's groups; everything else stays refused. This test asserts that:
+// cosmoseal applies PostgreSQL's rule for its key file (crypto::secretFilePermissionProblem): a
+// key file, keyring or CA key owned by root may be group-readable (not group-writable, nothing
+// for other) when its group is one of the process's groups and the process is not root;
+// everything else stays refused. This test asserts that:
 //   root:65532 0440 accepted;  root:root 0400 refused (unreadable);  0444 and 0460 refused.
-// KNOWN PROXY BUG: fails until the fix lands; tests/k8s/CMakeLists.txt registers it DISABLED.
 // Needs root (chown, setpriv): otherwise it exits 77 (skipped).
 //
 //   node tests/k8s/secret-volume.test.mjs
