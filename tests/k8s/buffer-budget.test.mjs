@@ -7,9 +7,9 @@
 // head and 200 KiB of a 250 KiB protected create (POST .../docs), then hold. 1.6 MiB would be
 // buffered against a 1 MiB budget: expected, at least 3 of them are refused (503) before their
 // bodies complete, and none of the bytes reach the account.
-// KNOWN PROXY BUG: limits.max_buffered_bytes is parsed and validated but never charged anywhere
-// in proxy/ (grep max_buffered_bytes), so no request is refused; registered DISABLED in
-// tests/k8s/CMakeLists.txt until the budget exists.
+// The refused ones are answered at once with 503 overload.buffer_budget and closed (their
+// bodies are never read); when the held connections go away, the budget is whole again
+// (cosmoseal_buffered_bytes back to 0) and normal requests pass.
 //
 //   node tests/k8s/buffer-budget.test.mjs
 
@@ -30,6 +30,8 @@ const { startStack } = await import('../e2e/lib/stack.mjs');
 const { makeKeyring } = await import('../e2e/lib/enc.mjs');
 const { buildRequest } = await import('../e2e/lib/raw.mjs');
 const { makeWorkDir } = await import('../e2e/lib/paths.mjs');
+const { metricNow, waitFor } = await import('../e2e/lib/ops.mjs');
+const { request } = await import('../e2e/lib/raw.mjs');
 
 let stack;
 before(async () => {
@@ -42,6 +44,8 @@ before(async () => {
     policies: [{ database: 'shop', container: 'customers', partition_key: '/customerId', fields: [{ path: '/ssn', mode: 'randomized', key: 'pii' }] }],
     extra: { workers: 1, limits: { max_body_bytes: '256KiB', max_response_body_bytes: '256KiB', max_buffered_bytes: '1MiB' } },
   });
+  const { database } = await stack.direct().databases.createIfNotExists({ id: 'shop' });
+  await database.containers.createIfNotExists({ id: 'customers', partitionKey: { paths: ['/customerId'] } });
 });
 after(async () => {
   await stack?.stop({ checkExit: false });
@@ -76,4 +80,22 @@ test('8 x 200 KiB held protected bodies against a 1 MiB budget: some get 503 bef
   assert.ok(refused.length >= 3,
     `${refused.length} of 8 connections were refused while holding 1.6 MiB of bodies against limits.max_buffered_bytes: 1MiB ` +
       `(answers: ${JSON.stringify(answers.map((a) => a.split('\r\n')[0] || '(none)'))})`);
+  for (const a of refused) {
+    assert.match(a, /\r\nx-cosmoseal-detail: overload\.buffer_budget\r\n/i);
+    assert.match(a, /\r\nconnection: close\r\n/i);
+  }
+  // Admitted ones were charged (1 MiB budget, 250 KiB each: at most 4 at a time).
+  assert.ok(refused.length <= 5, `only ${8 - refused.length} of 8 admitted: the budget fits 4`);
+
+  // Everything released: the gauge returns to 0 and a normal protected request passes.
+  const drained = await waitFor(async () => (await metricNow(stack.proxy, 'cosmoseal_buffered_bytes')) === 0, { timeoutMs: 4000 });
+  assert.ok(drained, `cosmoseal_buffered_bytes stays at ${await metricNow(stack.proxy, 'cosmoseal_buffered_bytes')} after the connections closed`);
+  const ok = await request({
+    url: `${stack.proxy.url}dbs/shop/colls/customers/docs`, method: 'POST', key: stack.clientKeys.app,
+    headers: { 'x-ms-documentdb-partitionkey': '["x"]' },
+    body: JSON.stringify({ id: 'after', customerId: 'x', ssn: '123-45-6789' }),
+  });
+  assert.equal(ok.status, 201, ok.text);
+  assert.ok(await metricNow(stack.proxy, 'cosmoseal_refusals_total', { detail: 'overload.buffer_budget' }) >= refused.length);
+  assert.equal(await metricNow(stack.proxy, 'cosmoseal_buffered_bytes'), 0, 'the finished request released its charge');
 });
