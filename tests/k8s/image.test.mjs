@@ -208,6 +208,8 @@ for (const backend of ['nft', 'legacy']) {
       const r = inImage(['/usr/local/bin/cosmoseal', 'capture-init', '--proxy-uid', String(PROXY_UID), '--config', '/etc/cosmoseal/cosmoseal.yaml'], { user: '0:0', ns, caps, env, readOnly: true });
       assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /port\(s\) 443 now goes to 127\.0\.0\.1:8081 \(cosmoseal\); uid 65532 is exempt/);
+      // Only capture-init's own lines: the iptables probes print nothing.
+      assert.ok(r.stdout.split('\n').filter(Boolean).every((l) => l.startsWith('capture-init: ')), r.stdout);
       // Read back with the host's tool of the same backend: the rules really are in the kernel.
       const rules = must('ip', ['netns', 'exec', ns, `iptables-${backend}`, '-t', 'nat', '-S', 'COSMOSEAL_OUTPUT']);
       assert.match(rules, /-A COSMOSEAL_OUTPUT -m owner --uid-owner 65532 -j RETURN/);
