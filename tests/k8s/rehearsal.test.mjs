@@ -326,6 +326,29 @@ class Pod {
   }
 
   /** The app container once (INTERVAL_SECONDS=0), with the manifest's env and user. */
+  /**
+   * app.js and the SDK modules as the app's uid can read them: the checkout itself, or (when it
+   * lies under a directory that uid cannot enter, e.g. a clone in a 0700 mktemp directory) a copy
+   * in the work directory.
+   */
+  appFiles() {
+    if (this._appFiles) return this._appFiles;
+    const readable = run('setpriv', [`--reuid=${this.appUid}`, `--regid=${this.appGid}`, '--clear-groups',
+      'test', '-r', APP, '-a', '-r', path.join(E2E_MODULES, '@azure', 'cosmos', 'package.json')]).code === 0;
+    if (readable) {
+      this._appFiles = { app: APP, modules: E2E_MODULES };
+    } else {
+      const dir = path.join(work, 'app-copy');
+      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      fs.copyFileSync(APP, path.join(dir, 'app.js'));
+      fs.cpSync(E2E_MODULES, path.join(dir, 'node_modules'), { recursive: true });
+      run('chmod', ['-R', 'a+rX', dir]);
+      this._appFiles = { app: path.join(dir, 'app.js'), modules: path.join(dir, 'node_modules') };
+      note(`${this.label}: the checkout is not readable by uid ${this.appUid}: the app runs from a copy in ${dir}`);
+    }
+    return this._appFiles;
+  }
+
   async runApp({ key, endpoint, extraEnv = {}, runId = crypto.randomBytes(4).toString('hex'), timeoutMs = 30000 } = {}) {
     const env = {};
     for (const e of this.appC.env || []) {
@@ -340,13 +363,14 @@ class Pod {
         if (typeof v === 'string' && v.startsWith(`${m.mountPath}/`)) env[k] = path.join(this.volumes.get(m.name).dir, v.slice(m.mountPath.length + 1));
       }
     }
-    Object.assign(env, extraEnv, { PATH: '/usr/bin:/bin', HOME: '/nonexistent', NODE_PATH: E2E_MODULES, INTERVAL_SECONDS: '0', RUN_ID: runId });
+    const files = this.appFiles();
+    Object.assign(env, extraEnv, { PATH: '/usr/bin:/bin', HOME: '/nonexistent', NODE_PATH: files.modules, INTERVAL_SECONDS: '0', RUN_ID: runId });
     const args = [
       'netns', 'exec', this.ns, 'env', '-i', ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
       'setpriv', `--reuid=${this.appUid}`, `--regid=${this.appGid}`,
       `--groups=${[this.appGid, this.fsGroup].filter((g) => g !== undefined).join(',')}`,
       '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs',
-      process.execPath, APP,
+      process.execPath, files.app,
     ];
     const child = track(spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     const out = [];
