@@ -76,6 +76,7 @@ const shq = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
 
 reapStaleNamespaces('csr');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cosmoseal-rehearsal-'));
+const appFilesByUid = new Map(); // "uid:gid" -> {app, modules} (Pod.appFiles)
 fs.chmodSync(work, 0o755);
 onCleanup(() => {
   if (process.env.REHEARSAL_KEEP === '1') console.log(`# work dir kept: ${work}`);
@@ -332,21 +333,24 @@ class Pod {
    * in the work directory.
    */
   appFiles() {
-    if (this._appFiles) return this._appFiles;
+    const cacheKey = `${this.appUid}:${this.appGid}`;
+    if (appFilesByUid.has(cacheKey)) return appFilesByUid.get(cacheKey);
+    let files;
     const readable = run('setpriv', [`--reuid=${this.appUid}`, `--regid=${this.appGid}`, '--clear-groups',
       'test', '-r', APP, '-a', '-r', path.join(E2E_MODULES, '@azure', 'cosmos', 'package.json')]).code === 0;
     if (readable) {
-      this._appFiles = { app: APP, modules: E2E_MODULES };
+      files = { app: APP, modules: E2E_MODULES };
     } else {
-      const dir = path.join(work, 'app-copy');
+      const dir = path.join(work, `app-copy-${this.appUid}`);
       fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
       fs.copyFileSync(APP, path.join(dir, 'app.js'));
       fs.cpSync(E2E_MODULES, path.join(dir, 'node_modules'), { recursive: true });
       run('chmod', ['-R', 'a+rX', dir]);
-      this._appFiles = { app: path.join(dir, 'app.js'), modules: path.join(dir, 'node_modules') };
+      files = { app: path.join(dir, 'app.js'), modules: path.join(dir, 'node_modules') };
       note(`${this.label}: the checkout is not readable by uid ${this.appUid}: the app runs from a copy in ${dir}`);
     }
-    return this._appFiles;
+    appFilesByUid.set(cacheKey, files);
+    return files;
   }
 
   async runApp({ key, endpoint, extraEnv = {}, runId = crypto.randomBytes(4).toString('hex'), timeoutMs = 30000 } = {}) {
