@@ -1,7 +1,7 @@
 #pragma once
 
 // The primitives under the envelope: AES-256-GCM and AES-SIV with reused EVP contexts, and
-// HKDF-SHA256. Everything here is allocation-free per operation except AesSiv (see below).
+// HKDF-SHA256. The AEADs are allocation-free per operation.
 //
 // Hot-path methods return bool (no Status allocation); callers map false to a detail code.
 // On a false return from an open*(), the plaintext output buffer has been cleansed: plaintext is
@@ -14,6 +14,7 @@
 #include <initializer_list>
 #include <span>
 
+#include "common/secret_bytes.h"
 #include "common/status.h"
 #include "crypto/internal/openssl_ptr.h"
 
@@ -49,16 +50,28 @@ class AesGcm256 {
   internal::EvpCipherCtxPtr ctx_;
 };
 
-// AES-SIV (RFC 5297) through OpenSSL's "AES-{128,192,256}-SIV" (32/48/64-byte keys; the
-// envelope uses 64). Each AD component is passed as its own EVP update with out == NULL, then
-// the plaintext; the 16-byte SIV is the tag. OpenSSL's SIV context allows one operation per key
-// init, so a keyed template context is copied for each operation (EVP_CIPHER_CTX_copy: cheaper
-// than re-keying, but it allocates inside OpenSSL; measured in bench/crypto_bench.cc).
+// AES-SIV (RFC 5297), deterministic authenticated encryption: 32/48/64-byte keys (AES-128/192/
+// 256; the envelope uses 64). The first half of the key is the S2V (CMAC) key, the second half
+// the CTR key. Each AD component is one S2V vector component (an empty component counts), then
+// the plaintext (never empty); the 16-byte SIV is the tag. RFC 5297 outputs SIV || C; here C
+// and SIV go to separate buffers.
+//
+// Built on two EVP contexts keyed once in setKey: AES-CBC under the S2V key, which carries the
+// CMAC chains, and AES-ECB under the CTR key, which makes the keystream. No operation re-keys,
+// copies or even re-IVs a context (OpenSSL's own "AES-*-SIV" allows one operation per key setup,
+// so using it costs an EVP_CIPHER_CTX_copy per operation). The output is byte-identical to
+// OpenSSL's AES-SIV (tests/unit/crypto/aes_siv_differential_test.cc). No allocation per
+// operation.
+//
+// open() decrypts into `pt` (the caller's scratch), recomputes the SIV over the result, compares
+// it with CRYPTO_memcmp and cleanses `pt` on a mismatch. ct may equal pt (in place).
 class AesSiv {
  public:
   AesSiv() = default;
+  // Error: crypto.cipher_init (kInternal) for a key that is not 32, 48 or 64 bytes, or an
+  // OpenSSL failure. A failed setKey leaves the object unkeyed.
   common::Status setKey(ByteSpan key);
-  bool hasKey() const noexcept { return template_ != nullptr; }
+  bool hasKey() const noexcept { return mac_ != nullptr; }
 
   bool seal(std::initializer_list<ByteSpan> ad, const uint8_t* pt, size_t n, uint8_t* ct,
             uint8_t* siv) noexcept;
@@ -71,9 +84,31 @@ class AesSiv {
              uint8_t* pt) noexcept;
 
  private:
-  bool start(int enc) noexcept;
-  internal::EvpCipherCtxPtr template_;
-  internal::EvpCipherCtxPtr work_;
+  struct Scratch;  // per-operation stack scratch (aead.cc)
+
+  // Layout of state_: everything is derived from the S2V key, hence secret, hence SecretBytes.
+  static constexpr size_t kSubkey1 = 0;   // CMAC subkey K1 (RFC 4493 §2.3)
+  static constexpr size_t kSubkey2 = 16;  // CMAC subkey K2
+  static constexpr size_t kD0 = 32;       // S2V's first D = CMAC(<zero>), a per-key constant
+  static constexpr size_t kChain = 48;    // mac_'s current CBC chaining value
+  // S2V's D after a single short AD component (see aead.cc), kAdSlots slots of
+  // [AD zero-padded to 16][AD length + 1, 0 = free][15 unused][D].
+  static constexpr size_t kAdCache = 64;
+  static constexpr size_t kAdSlots = 16;
+  static constexpr size_t kAdSlotSize = 48;
+  static constexpr size_t kStateSize = kAdCache + kAdSlots * kAdSlotSize;
+
+  bool absorbAd(Scratch& sc, std::span<const ByteSpan> ad) noexcept;
+  bool s2vFinal(Scratch& sc, const uint8_t* pt, size_t n, uint8_t* v) noexcept;
+  bool cmac(Scratch& sc, const uint8_t* m, size_t n, uint8_t* out) noexcept;
+  bool cbcMac(Scratch& sc, const uint8_t* head, size_t head_n, const uint8_t* tail, size_t tail_n,
+              uint8_t* out) noexcept;
+  bool ctr(Scratch& sc, const uint8_t* siv, const uint8_t* in, size_t n, uint8_t* out) noexcept;
+
+  internal::EvpCipherCtxPtr mac_;  // AES-CBC, S2V key, no padding; IV set once (see aead.cc)
+  internal::EvpCipherCtxPtr ctr_;  // AES-ECB, CTR key, no padding
+  common::SecretBytes state_;
+  size_t next_ad_slot_ = 0;
 };
 
 // HKDF-SHA256 (RFC 5869, extract-then-expand) via EVP_KDF "HKDF". Empty salt = HashLen zeros

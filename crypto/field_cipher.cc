@@ -125,18 +125,22 @@ common::Status FieldCipher::failure(Failure f, std::string message) {
 }
 
 const PathTag* FieldCipher::pathTagFor(std::string_view binding) {
-  if (last_binding_valid_ && binding == last_binding_) return &last_tag_;
+  for (const TagMap::value_type* e : recent_tags_) {
+    if (e != nullptr && std::string_view(e->first) == binding) return &e->second;
+  }
   auto it = tags_.find(binding);
   if (it == tags_.end()) {
     PathTag tag;
     if (!computePathTag(binding, &tag)) return nullptr;
-    if (tags_.size() >= kMaxTagCacheEntries) tags_.clear();
+    if (tags_.size() >= kMaxTagCacheEntries) {
+      tags_.clear();
+      recent_tags_.fill(nullptr);
+    }
     it = tags_.emplace(std::string(binding), tag).first;
   }
-  last_binding_.assign(binding);
-  last_tag_ = it->second;
-  last_binding_valid_ = true;
-  return &last_tag_;
+  recent_tags_[recent_tags_next_] = &*it;
+  recent_tags_next_ = (recent_tags_next_ + 1) % kRecentTags;
+  return &it->second;
 }
 
 bool FieldCipher::deriveInto(const KeyVersion& key, ByteSpan salt, std::string_view info,
@@ -198,19 +202,30 @@ common::Status FieldCipher::seal(Mode mode, std::string_view key_name, std::stri
     return common::Status(common::Code::kTooLarge, "crypto.too_large",
                           "value larger than " + std::to_string(kMaxTokenSize) + " bytes");
   }
-  size_t index;
-  if (last_name_valid_ && key_name == last_name_) {
-    index = last_name_index_;
-  } else {
-    const auto found = keyring_ ? keyring_->primaryIndex(key_name) : std::nullopt;
-    if (!found) {
+  size_t index = 0;
+  bool found = false;
+  const bool deterministic = mode == Mode::kDeterministic;
+  for (size_t i = 0; i < recent_names_used_; ++i) {
+    if (recent_names_[i].name == key_name) {
+      index = deterministic ? recent_names_[i].deterministic_index : recent_names_[i].index;
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    const auto primary = keyring_ ? keyring_->primaryIndex(key_name) : std::nullopt;
+    const auto det = keyring_ ? keyring_->deterministicIndex(key_name) : std::nullopt;
+    if (!primary || !det) {
       return failure(kFailUnknownKeyName,
                      "the keyring has no key named '" + std::string(key_name) + "'");
     }
-    index = *found;
-    last_name_.assign(key_name);
-    last_name_index_ = index;
-    last_name_valid_ = true;
+    index = deterministic ? *det : *primary;
+    RecentName& slot = recent_names_[recent_names_next_];
+    slot.name.assign(key_name);
+    slot.index = *primary;
+    slot.deterministic_index = *det;
+    recent_names_next_ = (recent_names_next_ + 1) % kRecentNames;
+    if (recent_names_used_ < kRecentNames) ++recent_names_used_;
   }
   KeyState& ks = states_[index];
   const PathTag* tag = pathTagFor(binding);
@@ -354,11 +369,16 @@ common::StatusOr<FieldCipher::Opened> FieldCipher::open(std::string_view envelop
   }
   if (len < header + 1 + kTagSize) return failure(kFailTruncated, "envelope too short");
   const uint32_t id = getU32(b + 2);
-  const auto index = keyring_ ? keyring_->indexOfId(id) : std::nullopt;
-  if (!index) {
-    return failure(kFailUnknownKey, "key id " + formatKeyId(id) + " is not in the keyring");
+  if (!last_open_valid_ || id != last_open_id_) {
+    const auto index = keyring_ ? keyring_->indexOfId(id) : std::nullopt;
+    if (!index) {
+      return failure(kFailUnknownKey, "key id " + formatKeyId(id) + " is not in the keyring");
+    }
+    last_open_id_ = id;
+    last_open_index_ = *index;
+    last_open_valid_ = true;
   }
-  KeyState& ks = states_[*index];
+  KeyState& ks = states_[last_open_index_];
   const size_t n = len - header - kTagSize;
   const uint8_t* path_tag;
   uint8_t* pt;  // plaintext (type byte + token), n bytes, cleansed before returning

@@ -112,7 +112,9 @@ class FieldCipher {
   FieldCipher& operator=(const FieldCipher&) = delete;
 
   // Appends the envelope text (no JSON quotes; it never needs JSON escaping) to *out, sealing
-  // type byte + raw_token with the primary version of `key_name`.
+  // type byte + raw_token with the primary version of `key_name` (randomized) or its
+  // deterministic version (Keyring::deterministic: equal values keep equal envelopes across
+  // rotations, so equality queries and partition keys still find older documents).
   common::Status seal(Mode mode, std::string_view key_name, std::string_view binding,
                       ValueType type, std::string_view raw_token, std::string* out);
 
@@ -216,21 +218,36 @@ class FieldCipher {
   std::vector<uint8_t> pt_;     // SIV plaintext scratch; cleansed after every use
   common::SecretBytes subkey_;  // derived subkey scratch; cleansed after every use
 
-  // Last key name -> state index.
-  std::string last_name_;
-  size_t last_name_index_ = 0;
-  bool last_name_valid_ = false;
-  // binding -> path tag, with a one-entry fast path.
+  // Key name -> state index for the last few names sealed with (a document's fields may use
+  // several keys); misses go to Keyring::primaryIndex. The keyring never changes under us.
+  struct RecentName {
+    std::string name;
+    size_t index = 0;                // primary version: randomized seals
+    size_t deterministic_index = 0;  // pinned version: deterministic seals (Keyring)
+  };
+  static constexpr size_t kRecentNames = 4;
+  std::array<RecentName, kRecentNames> recent_names_;
+  size_t recent_names_used_ = 0;
+  size_t recent_names_next_ = 0;
+  // Key id -> state index of the last envelope opened (ids are never 0, but keep a flag).
+  uint32_t last_open_id_ = 0;
+  size_t last_open_index_ = 0;
+  bool last_open_valid_ = false;
+  // binding -> path tag: a bounded map (cleared when full), fronted by the last kRecentTags
+  // bindings looked up. Those are pointers to the map's nodes (stable until it is cleared), so
+  // the few bindings of one document, alternating, cost a length check and a memcmp each, no
+  // hashing and no copy.
   struct StringHash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const noexcept {
       return std::hash<std::string_view>{}(s);
     }
   };
-  std::unordered_map<std::string, PathTag, StringHash, std::equal_to<>> tags_;
-  std::string last_binding_;
-  PathTag last_tag_{};
-  bool last_binding_valid_ = false;
+  using TagMap = std::unordered_map<std::string, PathTag, StringHash, std::equal_to<>>;
+  TagMap tags_;
+  static constexpr size_t kRecentTags = 8;
+  std::array<const TagMap::value_type*, kRecentTags> recent_tags_{};
+  size_t recent_tags_next_ = 0;
 
   // GCM decrypt cache: most recently used at the front.
   std::list<CacheEntry> lru_;

@@ -47,6 +47,29 @@ std::string formatMode(unsigned mode) {
   return buf;
 }
 
+std::string secretFilePermissionProblem(const std::string& path, const struct stat& st) {
+  const unsigned mode = st.st_mode;
+  const std::string what = path + " has mode " + formatMode(mode) + " (owner uid " +
+                           std::to_string(st.st_uid) + ", group gid " + std::to_string(st.st_gid) +
+                           ")";
+  const std::string fix = "; run: chmod 600 " + path +
+                          " (on Kubernetes, a root-owned 0440 Secret file whose group is the "
+                          "pod's fsGroup is accepted)";
+  if ((mode & (S_IROTH | S_IWOTH | S_IXOTH)) != 0) return what + ": other may access it" + fix;
+  if ((mode & (S_IWGRP | S_IXGRP)) != 0) return what + ": group may write it" + fix;
+  if ((mode & S_IRGRP) == 0) return "";
+  bool in_group = st.st_gid == getgid() || st.st_gid == getegid();
+  if (!in_group) {
+    gid_t groups[256];
+    const int n = getgroups(256, groups);
+    for (int i = 0; i < n && !in_group; ++i) in_group = groups[i] == st.st_gid;
+  }
+  // A Secret volume with fsGroup: root-owned, read by a non-root service through its group.
+  // (A process running as root gets no such exception: its files can be owner-only.)
+  if (st.st_uid == 0 && geteuid() != 0 && in_group) return "";
+  return what + ": group may read it" + fix;
+}
+
 common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_t expected_size) {
   Fd f;
   f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -65,12 +88,8 @@ common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_
   if (!S_ISREG(st.st_mode)) {
     return fail("keys.file_unreadable", "key file " + path + " is not a regular file");
   }
-  constexpr unsigned kGroupOther = S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH;
-  if ((st.st_mode & kGroupOther) != 0) {
-    return fail("keys.file_permissions",
-                "key file " + path + " has mode " + formatMode(st.st_mode) +
-                    ": group or other may access it; run: chmod 600 " + path +
-                    " (Kubernetes: defaultMode: 0400 on the Secret volume)");
+  if (std::string problem = secretFilePermissionProblem(path, st); !problem.empty()) {
+    return fail("keys.file_permissions", "key file " + problem);
   }
   if (st.st_size <= 0) {
     return fail("keys.bad_key", "key file " + path + " is empty");

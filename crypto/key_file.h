@@ -20,6 +20,8 @@
 #include <string>
 #include <string_view>
 
+#include <sys/stat.h>
+
 #include "common/secret_bytes.h"
 #include "common/status.h"
 
@@ -38,5 +40,16 @@ common::StatusOr<common::SecretBytes> keyFromEnv(const std::string& var, size_t 
 
 // "0644" style octal rendering of st_mode's permission bits (for messages).
 std::string formatMode(unsigned mode);
+
+// Ownership/mode rule for every secret file (key files, the keyring, the interception CA key),
+// the rule PostgreSQL applies to its key file:
+//   * never readable or writable by other, never group-writable;
+//   * group-readable only when the file belongs to root, this process does not run as root, and
+//     the file's group is one of this process's groups: that is what a Kubernetes Secret volume
+//     looks like with the pod's fsGroup (root:<fsGroup>, 0440); the kubelet cannot give the
+//     file to the container's own uid;
+//   * otherwise owner-only (0600 / 0400).
+// Returns "" when acceptable, else what is wrong and what to do (for keys.file_permissions).
+std::string secretFilePermissionProblem(const std::string& path, const struct stat& st);
 
 }  // namespace cosmoseal::crypto

@@ -102,6 +102,17 @@ const KeyVersion* Keyring::byId(uint32_t id) const noexcept {
   return i ? &versions_[*i] : nullptr;
 }
 
+std::optional<size_t> Keyring::deterministicIndex(std::string_view name) const noexcept {
+  const auto it = deterministic_by_name_.find(name);
+  if (it == deterministic_by_name_.end()) return std::nullopt;
+  return it->second;
+}
+
+const KeyVersion* Keyring::deterministic(std::string_view name) const noexcept {
+  const auto i = deterministicIndex(name);
+  return i ? &versions_[*i] : nullptr;
+}
+
 const KeyVersion* Keyring::primary(std::string_view name) const noexcept {
   const auto i = primaryIndex(name);
   return i ? &versions_[*i] : nullptr;
@@ -123,7 +134,9 @@ std::vector<std::string> Keyring::names() const {
 std::vector<KeyInfo> Keyring::list() const {
   std::vector<KeyInfo> out;
   out.reserve(versions_.size());
-  for (const auto& v : versions_) out.push_back({v.name, v.version, v.id, v.created, v.primary});
+  for (const auto& v : versions_) {
+    out.push_back({v.name, v.version, v.id, v.created, v.primary, v.deterministic});
+  }
   return out;
 }
 
@@ -133,7 +146,8 @@ std::vector<KeyInfo> Keyring::list() const {
 KeyringBuilder KeyringBuilder::from(const Keyring& keyring) {
   KeyringBuilder b;
   for (const auto& v : keyring.versions()) {
-    b.versions_.push_back({v.name, v.version, v.id, v.created, v.primary, v.material.clone()});
+    b.versions_.push_back(
+        {v.name, v.version, v.id, v.created, v.primary, v.material.clone(), v.deterministic});
   }
   return b;
 }
@@ -200,6 +214,22 @@ uint32_t KeyringBuilder::maxVersion(std::string_view name) const noexcept {
   return m;
 }
 
+common::Status KeyringBuilder::setDeterministic(std::string_view name, uint32_t version) {
+  KeyVersion* target = nullptr;
+  for (auto& v : versions_) {
+    if (v.name == name && v.version == version) target = &v;
+  }
+  if (target == nullptr) {
+    return fail("keys.unknown_version",
+                "deterministic " + describe(name, version) + " does not exist in the keyring");
+  }
+  for (auto& v : versions_) {
+    if (v.name == name) v.deterministic = false;
+  }
+  target->deterministic = true;
+  return common::Status::ok();
+}
+
 common::StatusOr<std::shared_ptr<const Keyring>> KeyringBuilder::build() {
   std::set<std::string, std::less<>> names;
   for (const auto& v : versions_) names.insert(v.name);
@@ -216,6 +246,18 @@ common::StatusOr<std::shared_ptr<const Keyring>> KeyringBuilder::build() {
   std::sort(versions_.begin(), versions_.end(), [](const KeyVersion& a, const KeyVersion& b) {
     return a.name != b.name ? a.name < b.name : a.version < b.version;
   });
+  // Unpinned names: the lowest version (the first after sorting) is the deterministic one.
+  for (const auto& name : names) {
+    bool pinned = false;
+    for (const auto& v : versions_) pinned = pinned || (v.name == name && v.deterministic);
+    if (pinned) continue;
+    for (auto& v : versions_) {
+      if (v.name == name) {
+        v.deterministic = true;
+        break;
+      }
+    }
+  }
   auto ring = std::make_shared<Keyring>();
   ring->versions_ = std::move(versions_);
   versions_.clear();
@@ -223,6 +265,7 @@ common::StatusOr<std::shared_ptr<const Keyring>> KeyringBuilder::build() {
     const auto& v = ring->versions_[i];
     ring->by_id_.emplace(v.id, i);
     if (v.primary) ring->primary_by_name_.emplace(v.name, i);
+    if (v.deterministic) ring->deterministic_by_name_.emplace(v.name, i);
   }
   return std::shared_ptr<const Keyring>(std::move(ring));
 }

@@ -5,7 +5,12 @@
 // * A key has a name ("pii") and one or more versions. Each version has a version number
 //   (1, 2, ...), a 32-bit key id that is unique across the whole keyring (it is what an envelope
 //   carries) and 64 bytes of material (kDekSize) in SecretBytes. Exactly one version per name is
-//   primary: new envelopes use it; every version decrypts.
+//   primary: new randomized envelopes use it; every version decrypts.
+// * Deterministic envelopes use the name's DETERMINISTIC version instead: the one pinned with
+//   setDeterministic() (the keyring file's `deterministic:`), else the lowest version. Equal
+//   plaintext must keep giving equal ciphertext after a rotation, or equality queries and
+//   partition keys would stop finding documents written before it; moving deterministic values
+//   to a new version means re-encrypting them (docs/OPERATIONS.md).
 // * Built once with KeyringBuilder, then shared as std::shared_ptr<const Keyring> by every
 //   worker (read-only, so thread-safe). Rotation = build a new keyring, swap the snapshot.
 // * list() describes the keyring without material (for `cosmoseal keyring show`, /metrics).
@@ -44,6 +49,7 @@ struct KeyVersion {
   std::string created;  // informational (RFC 3339 UTC text as written by keygen), may be ""
   bool primary = false;
   common::SecretBytes material;  // kDekSize bytes
+  bool deterministic = false;    // the version deterministic seals of this name use
 };
 
 // A version without its material.
@@ -53,6 +59,7 @@ struct KeyInfo {
   uint32_t id = 0;
   std::string created;
   bool primary = false;
+  bool deterministic = false;
 };
 
 // "0x1a2b3c4d"-free rendering used in files and messages: 8 lower-case hex digits.
@@ -73,6 +80,9 @@ class Keyring {
   // nullptr when absent.
   const KeyVersion* byId(uint32_t id) const noexcept;
   const KeyVersion* primary(std::string_view name) const noexcept;
+  // The version deterministic seals of `name` use (see the top of this file).
+  const KeyVersion* deterministic(std::string_view name) const noexcept;
+  std::optional<size_t> deterministicIndex(std::string_view name) const noexcept;
   const KeyVersion* find(std::string_view name, uint32_t version) const noexcept;
 
   std::vector<std::string> names() const;
@@ -84,6 +94,7 @@ class Keyring {
   std::vector<KeyVersion> versions_;
   std::unordered_map<uint32_t, size_t> by_id_;
   std::map<std::string, size_t, std::less<>> primary_by_name_;
+  std::map<std::string, size_t, std::less<>> deterministic_by_name_;
 };
 
 class KeyringBuilder {
@@ -98,6 +109,9 @@ class KeyringBuilder {
                      common::SecretBytes material, std::string created = "");
   // Makes (name, version) the primary of `name` (replacing any previous primary).
   common::Status setPrimary(std::string_view name, uint32_t version);
+  // Pins (name, version) as the version deterministic seals use. Without a pin, build() picks
+  // the lowest version.
+  common::Status setDeterministic(std::string_view name, uint32_t version);
 
   bool hasId(uint32_t id) const noexcept;
   // Highest version number of `name`, 0 if the name is unknown.

@@ -1,8 +1,10 @@
 #include "proxy/capture_init.h"
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string_view>
@@ -15,14 +17,23 @@ namespace {
 
 constexpr const char* kChain = "COSMOSEAL_OUTPUT";
 
-// Runs `binary args...` and returns its exit status (127 if it cannot be started).
+// Runs `binary args...` and returns its exit status (127 if it cannot be started). `quiet`
+// discards its stdout and stderr: through a pipe read here, since the image has no /dev/null.
 int run(const std::string& binary, const std::vector<std::string>& args, bool quiet) {
+  int sink[2] = {-1, -1};
+  if (quiet && pipe2(sink, O_CLOEXEC) != 0) return 127;
   pid_t pid = fork();
-  if (pid < 0) return 127;
-  if (pid == 0) {
+  if (pid < 0) {
     if (quiet) {
-      FILE* devnull = freopen("/dev/null", "w", stderr);
-      (void)devnull;
+      close(sink[0]);
+      close(sink[1]);
+    }
+    return 127;
+  }
+  if (pid == 0) {
+    if (quiet) {  // probes: neither their listing nor their complaints are ours to print
+      dup2(sink[1], STDOUT_FILENO);
+      dup2(sink[1], STDERR_FILENO);
     }
     std::vector<char*> argv;
     argv.push_back(const_cast<char*>(binary.c_str()));
@@ -31,8 +42,20 @@ int run(const std::string& binary, const std::vector<std::string>& args, bool qu
     execvp(binary.c_str(), argv.data());
     _exit(127);
   }
+  if (quiet) {
+    close(sink[1]);
+    char buf[4096];
+    while (true) {
+      const ssize_t n = read(sink[0], buf, sizeof(buf));
+      if (n > 0 || (n < 0 && errno == EINTR)) continue;
+      break;
+    }
+    close(sink[0]);
+  }
   int status = 0;
-  if (waitpid(pid, &status, 0) < 0) return 127;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return 127;
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 

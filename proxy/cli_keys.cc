@@ -41,9 +41,10 @@ constexpr char kKeygenUsage[] =
 constexpr char kShowUsage[] =
     "usage: cosmoseal keyring show --keyring FILE [--kek-file FILE | --kek-env VAR]\n"
     "\n"
-    "Loads the keyring (unwrapping every key with the KEK) and lists key names, versions, ids\n"
-    "and which version is primary. Never prints key material. Exits 1 if the keyring does not\n"
-    "load. The KEK may be omitted only for development keyrings with raw material.\n"
+    "Loads the keyring (unwrapping every key with the KEK) and lists key names, versions, ids,\n"
+    "which version is primary (randomized values) and which one deterministic values use.\n"
+    "Never prints key material. Exits 1 if the keyring does not load. The KEK may be omitted\n"
+    "only for development keyrings with raw material.\n"
     "\n"
     "  --keyring FILE   keyring YAML file\n"
     "  --kek-file FILE  key-encryption key file (base64 of 32 bytes)\n"
@@ -263,8 +264,13 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   if (!older.empty()) {
     out << "older version(s) " << older << " of '" << name
         << "' stay in the keyring and still decrypt; reload (SIGHUP) or restart cosmoseal so "
-           "new values use version "
+           "new randomized values use version "
         << version << "\n";
+    if (const crypto::KeyVersion* det = (*ring)->deterministic(name)) {
+      out << "deterministic values of '" << name << "' stay on version " << det->version
+          << " (the keyring's `deterministic:`), so equality queries and partition keys keep "
+             "matching; see docs/OPERATIONS.md to move them\n";
+    }
   }
   return kExitOk;
 }
@@ -300,12 +306,14 @@ int runKeyringShow(const std::vector<std::string>& args, std::ostream& out, std:
   size_t name_width = 4;
   for (const auto& k : list) name_width = std::max(name_width, k.name.size());
   out << std::left << std::setw(static_cast<int>(name_width) + 2) << "NAME" << std::setw(9)
-      << "VERSION" << std::setw(10) << "ID" << std::setw(9) << "PRIMARY"
+      << "VERSION" << std::setw(10) << "ID" << std::setw(9) << "PRIMARY" << std::setw(15)
+      << "DETERMINISTIC"
       << "CREATED\n";
   for (const auto& k : list) {
     out << std::left << std::setw(static_cast<int>(name_width) + 2) << k.name << std::setw(9)
         << k.version << std::setw(10) << crypto::formatKeyId(k.id) << std::setw(9)
-        << (k.primary ? "yes" : "") << k.created << "\n";
+        << (k.primary ? "yes" : "") << std::setw(15) << (k.deterministic ? "yes" : "")
+        << k.created << "\n";
   }
   return kExitOk;
 }

@@ -91,11 +91,38 @@ bool isIdempotent(std::string_view method) {
 
 Exchange::Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> state,
                    MessageHead head)
-    : conn_(conn), state_(std::move(state)), head_(std::move(head)), started_ns_(uv_hrtime()) {}
+    : conn_(conn),
+      state_(std::move(state)),
+      head_(std::move(head)),
+      body_charge_(&conn->worker()->shared().buffers),
+      response_charge_(&conn->worker()->shared().buffers),
+      started_ns_(uv_hrtime()) {}
 
 Exchange::~Exchange() {
   abort();
   finish(499, "client_closed");
+  releaseBuffers();
+}
+
+void Exchange::releaseBuffers() noexcept {
+  for (std::string* b : {&body_, &response_body_}) {
+    common::secureZero(b->data(), b->size());
+    std::string().swap(*b);
+  }
+  body_charge_.resize(0, 0);
+  response_charge_.resize(0, 0);
+}
+
+Status Exchange::chargeBuffer(BufferCharge* charge, uint64_t total) noexcept {
+  const uint64_t limit = configOf(state_).limits.max_buffered_bytes;
+  if (charge->resize(total, limit)) return Status::ok();
+  SharedState& shared = conn_->worker()->shared();
+  return Status(Code::kUnavailable, "overload.buffer_budget",
+                "the sidecar already holds " + std::to_string(shared.buffers.used()) +
+                    " bytes of buffered bodies and this message needs " +
+                    std::to_string(total - charge->bytes()) +
+                    " more, over limits.max_buffered_bytes (" + std::to_string(limit) +
+                    "); nothing was sent, try again");
 }
 
 void Exchange::finish(int status, std::string_view detail) noexcept {
@@ -207,6 +234,8 @@ Status Exchange::start() noexcept {
                       " bytes is over the limit of " + std::to_string(cfg.limits.max_body_bytes));
   }
   if (head_.framing == Framing::kContentLength) {
+    // The whole announced body is charged up front: refused now, before a byte of it is read.
+    COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, head_.content_length + kJsonPadding));
     body_.reserve(static_cast<size_t>(head_.content_length) + kJsonPadding);
   }
   return Status::ok();
@@ -218,6 +247,9 @@ Status Exchange::onRequestBody(std::string_view data) noexcept {
     return Status(Code::kTooLarge, "http1.body_too_large",
                   "request body over the limit of " + std::to_string(cfg.limits.max_body_bytes) +
                       " bytes");
+  }
+  if (body_.size() + data.size() > body_charge_.bytes()) {  // chunked: charged as it grows
+    COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, body_.size() + data.size()));
   }
   body_.append(data.data(), data.size());
   return Status::ok();
@@ -354,7 +386,9 @@ Status Exchange::transformRequest() noexcept {
                     "configure the SDK for JSON text");
     }
     std::string out;
-    out.reserve(body_.size() + body_.size() / 2 + 1024);
+    const size_t out_reserve = body_.size() + body_.size() / 2 + 1024;
+    COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, body_.capacity() + out_reserve));
+    out.reserve(out_reserve);
     Status s;
     const policy::PaddedInput in = policy::PaddedInput::of(body_);
     using Op = policy::Operation;
@@ -399,6 +433,7 @@ Status Exchange::transformRequest() noexcept {
     }
     common::secureZero(body_.data(), body_.size());  // the plaintext body
     body_ = std::move(out);
+    body_charge_.resize(body_.capacity(), 0);  // the plaintext copy is gone
   }
   bool pk_protected = false;
   for (const policy::FieldRule* r : pk_rules_) pk_protected = pk_protected || r != nullptr;
@@ -465,12 +500,15 @@ Status Exchange::decryptResponse(std::string* body) noexcept {
       shape = Shape::kAny;  // query plans, anything else: decrypt wherever an envelope lands
   }
   std::string out;
+  COSMOSEAL_RETURN_IF_ERROR(
+      chargeBuffer(&response_charge_, body->capacity() + body->size() + 1024));
   out.reserve(body->size() + 1024);
   Status s = tx->decryptResponse(policy::PaddedInput::of(*body), shape, decision_.policy, &out,
                                  &transform_stats_);
   if (!s.isOk()) return s;
   common::secureZero(body->data(), body->size());
   *body = std::move(out);
+  response_charge_.resize(body->capacity(), 0);  // the encrypted copy is gone
   return Status::ok();
 }
 
@@ -617,6 +655,8 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
     }
     buffer_response_ = true;
     if (response_.framing == Framing::kContentLength) {
+      COSMOSEAL_RETURN_IF_ERROR(
+          chargeBuffer(&response_charge_, response_.content_length + kJsonPadding));
       response_body_.reserve(static_cast<size_t>(response_.content_length) + kJsonPadding);
     }
     return Status::ok();
@@ -682,6 +722,10 @@ Status Exchange::onUpstreamBody(std::string_view data) noexcept {
       return Status(Code::kBadGateway, "upstream.response_too_large",
                     "upstream response over the buffering limit of " + std::to_string(limit) +
                         " bytes");
+    }
+    if (response_body_.size() + data.size() > response_charge_.bytes()) {
+      COSMOSEAL_RETURN_IF_ERROR(
+          chargeBuffer(&response_charge_, response_body_.size() + data.size()));
     }
     response_body_.append(data.data(), data.size());
     return Status::ok();
@@ -940,8 +984,9 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
     // Framing-level problems close the connection. A refusal of a well-framed request (auth,
     // rules, throttling, policy) keeps it: the body is read and discarded, never forwarded.
     // An Expect: 100-continue client will not send the body it announced: answer now, close.
+    // Over the buffer budget: answer now and close rather than read a body nobody can hold.
     if (s.detail().rfind("http1.", 0) == 0 || s.detail().rfind("route.", 0) == 0 ||
-        (expect_continue && has_body)) {
+        s.detail().rfind("overload.", 0) == 0 || (expect_continue && has_body)) {
       return s;
     }
     refusal_ = std::move(s);
@@ -982,7 +1027,10 @@ Status DownstreamConnection::onMessageComplete() noexcept {
 }
 
 void DownstreamConnection::exchangeDone() noexcept {
-  if (exchange_) retired_.push_back(std::move(exchange_));
+  if (exchange_) {
+    exchange_->releaseBuffers();
+    retired_.push_back(std::move(exchange_));
+  }
   if (close_after_response_ || worker_->draining()) {
     phase_ = Phase::kClosing;
     stream_.closeGracefully(kLingerMs);

@@ -24,6 +24,7 @@
 #include "crypto/cosmos_auth.h"
 #include "policy/json_transform.h"
 #include "policy/route.h"
+#include "proxy/buffer_budget.h"
 #include "proxy/http1.h"
 #include "proxy/stream.h"
 #include "proxy/throttle.h"
@@ -56,6 +57,9 @@ class Exchange final : public UpstreamUser {
   // x-ms-retry-after-ms advice when start() refused with 429.
   uint64_t retryAfterMs() const noexcept { return retry_after_ms_; }
   bool responseStarted() const noexcept { return response_head_sent_; }
+  // The response is written: wipe and free the buffered bodies (they may hold plaintext) and
+  // return their share of limits.max_buffered_bytes before the exchange waits to be deleted.
+  void releaseBuffers() noexcept;
 
   // UpstreamUser
   void onUpstreamReady(UpstreamConnection* conn) noexcept override;
@@ -86,6 +90,8 @@ class Exchange final : public UpstreamUser {
                      Framing framing, uint64_t content_length) noexcept;
   common::Status finishBufferedResponse() noexcept;
   void releaseUpstream(bool reusable) noexcept;
+  // Sets *charge to `total` bytes of limits.max_buffered_bytes, or 503 overload.buffer_budget.
+  common::Status chargeBuffer(BufferCharge* charge, uint64_t total) noexcept;
   void fail(const common::Status& status) noexcept;
 
   DownstreamConnection* conn_;
@@ -103,6 +109,7 @@ class Exchange final : public UpstreamUser {
   uint64_t upstream_start_ns_ = 0;
   uint64_t upstream_ns_ = 0;      // time spent on the upstream exchange
   std::string body_;  // buffered request body
+  BufferCharge body_charge_;  // body_ (and its transformed copy while both exist)
   bool request_complete_ = false;
   Stage stage_ = Stage::kMain;
   // Per partition-key component: the rule protecting it, or nullptr (valid if pk_plan_ready_).
@@ -121,6 +128,7 @@ class Exchange final : public UpstreamUser {
   MessageHead response_;
   bool buffer_response_ = false;
   std::string response_body_;
+  BufferCharge response_charge_;  // response_body_ (and its transformed copy)
   Framing downstream_framing_ = Framing::kNone;
   bool response_head_sent_ = false;
   bool upstream_paused_ = false;

@@ -230,7 +230,9 @@ void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems&
               crypto::KeyringBuilder& builder, std::map<uint32_t, SeenId>& ids,
               std::map<std::string, std::string>& names) {
   std::map<std::string, YAML::Node> f;
-  if (!checkFields(knode, {"name", "primary", "versions"}, "a key entry", p, &f)) return;
+  if (!checkFields(knode, {"name", "primary", "deterministic", "versions"}, "a key entry", p, &f)) {
+    return;
+  }
   const YAML::Node* nn = scalarField(f, "name", knode, "key entry", p);
   if (nn == nullptr) return;
   const std::string name = nn->Scalar();
@@ -275,6 +277,20 @@ void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems&
   }
   const Status s = builder.setPrimary(name, primary);
   if (!s.isOk()) p.add(s.detail(), pn->Mark(), std::string(s.message()));
+  // Optional: the version deterministic values are sealed with (default: the lowest).
+  if (const auto dit = f.find("deterministic"); dit != f.end()) {
+    uint32_t det = 0;
+    if (!dit->second.IsScalar() || !parseU32(dit->second.Scalar(), &det)) {
+      p.add("keys.bad_keyring", dit->second.Mark(), "deterministic is not a version number");
+    } else if (versions.count(det) == 0) {
+      p.add("keys.unknown_version", dit->second.Mark(),
+            what + " names deterministic version " + std::to_string(det) +
+                ", which is not among its versions");
+    } else {
+      const Status d = builder.setDeterministic(name, det);
+      if (!d.isOk()) p.add(d.detail(), dit->second.Mark(), std::string(d.message()));
+    }
+  }
 }
 
 // YAML double-quoted scalar for values we wrote ourselves (names, ids, base64, timestamps);
@@ -354,10 +370,8 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> loadKeyringFile(const std::stri
     problem = fail("keys.file_unreadable", "cannot stat keyring file " + path);
   } else if (!S_ISREG(st.st_mode)) {
     problem = fail("keys.file_unreadable", "keyring file " + path + " is not a regular file");
-  } else if ((st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
-    problem = fail("keys.file_permissions",
-                   "keyring file " + path + " has mode " + crypto::formatMode(st.st_mode) +
-                       ": group or other may access it; run: chmod 600 " + path);
+  } else if (std::string why = crypto::secretFilePermissionProblem(path, st); !why.empty()) {
+    problem = fail("keys.file_permissions", "keyring file " + why);
   } else if (static_cast<size_t>(st.st_size) > kMaxKeyringFileBytes) {
     problem = fail("keys.file_unreadable", "keyring file " + path + " is larger than 1 MiB");
   } else {
@@ -396,6 +410,8 @@ StatusOr<std::string> renderKeyring(const crypto::Keyring& keyring, const common
       current = v.name;
       out += "  - name: " + quoted(v.name) + "\n";
       out += "    primary: " + std::to_string(keyring.primary(v.name)->version) + "\n";
+      // Written explicitly so that adding a version never changes it silently.
+      out += "    deterministic: " + std::to_string(keyring.deterministic(v.name)->version) + "\n";
       out += "    versions:\n";
     }
     COSMOSEAL_ASSIGN_OR_RETURN(const std::string wrapped,

@@ -64,11 +64,11 @@ common::StatusOr<std::shared_ptr<const Runtime>> Runtime::build(Config config,
   if (c.listen.mode == ListenMode::kTransparent && c.listen.transparent) {
     const TransparentConfig& t = *c.listen.transparent;
     struct stat st;
-    if (stat(t.ca_key_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      return Status(common::Code::kFailedPrecondition, "keys.file_permissions",
-                    "listen.transparent.ca_key '" + t.ca_key_file + "' has mode " +
-                        crypto::formatMode(st.st_mode & 0777) +
-                        ": group/other may access it; run chmod 600 on it");
+    if (stat(t.ca_key_file.c_str(), &st) == 0) {
+      if (std::string why = crypto::secretFilePermissionProblem(t.ca_key_file, st); !why.empty()) {
+        return Status(common::Code::kFailedPrecondition, "keys.file_permissions",
+                      "listen.transparent.ca_key " + why);
+      }
     }
     auto tls = TlsContext::interceptor(t.ca_cert_file, t.ca_key_file, t.allowed_hosts);
     if (!tls.isOk()) return tls.status();

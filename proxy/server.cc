@@ -490,6 +490,10 @@ std::string Server::metricsText() const {
 
   p.family("cosmoseal_connections_open", "gauge", "Open application connections.");
   p.sample("cosmoseal_connections_open", {}, sum(&WorkerStats::connections_open));
+  p.family("cosmoseal_buffered_bytes", "gauge",
+           "Bytes of message bodies held in memory now (charged against "
+           "limits.max_buffered_bytes).");
+  p.sample("cosmoseal_buffered_bytes", {}, static_cast<double>(shared_.buffers.used()));
   p.family("cosmoseal_connections_accepted_total", "counter",
            "Application connections accepted.");
   p.sample("cosmoseal_connections_accepted_total", {}, sum(&WorkerStats::connections_accepted));

@@ -19,6 +19,7 @@
 #include "crypto/field_cipher.h"
 #include "policy/json_transform.h"
 #include "proxy/auth.h"
+#include "proxy/buffer_budget.h"
 #include "proxy/audit.h"
 #include "proxy/metrics.h"
 #include "proxy/pk_cache.h"
@@ -48,6 +49,7 @@ struct ThreadState {
 // Process-wide shared state (read-mostly).
 struct SharedState {
   std::atomic<uint32_t> connections{0};  // open downstream connections, all workers
+  BufferBudget buffers;                   // limits.max_buffered_bytes, all workers
   std::atomic<bool> draining{false};
   const common::Clock* clock = &common::systemClock();
   PartitionKeyCache partition_keys;

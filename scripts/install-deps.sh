@@ -4,6 +4,11 @@
 #   scripts/install-deps.sh            build + test + demo dependencies
 #   scripts/install-deps.sh --bench    also the comparison tools (nginx, gnuplot, perf)
 #   scripts/install-deps.sh --fuzz     also clang-14's libFuzzer runtime
+#   scripts/install-deps.sh --k8s      also what the Kubernetes tests need (tests/k8s): buildah for
+#                                      scripts/build-image, iptables for capture-init and the pod
+#                                      rehearsal. kubectl is not among them: Debian 12's is too old
+#                                      for kustomize components; without one the tests that render
+#                                      k8s/ report themselves skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +23,7 @@ for arg in "$@"; do
   case "$arg" in
     --bench) PKGS+=(nginx-light gnuplot-nox linux-perf) ;;
     --fuzz) PKGS+=(clang-14 libclang-rt-14-dev) ;;
+    --k8s) PKGS+=(buildah iptables util-linux coreutils) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -69,5 +75,13 @@ if [ -f tests/e2e/package-lock.json ]; then
   if [ ! -d tests/e2e/node_modules ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules/.package-lock.json ]; then
     echo "install-deps: npm ci in tests/e2e"
     (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
+
+# The Kubernetes test project (tests/k8s): kubernetes-models (schemas) and yaml, pinned.
+if [ -f tests/k8s/package-lock.json ]; then
+  if [ ! -d tests/k8s/node_modules ] || [ tests/k8s/package-lock.json -nt tests/k8s/node_modules/.package-lock.json ]; then
+    echo "install-deps: npm ci in tests/k8s"
+    (cd tests/k8s && npm ci --no-audit --no-fund --loglevel=error)
   fi
 fi

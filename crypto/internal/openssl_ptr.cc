@@ -26,6 +26,38 @@ const EVP_CIPHER* aesSiv(size_t key_size) noexcept {
   }
 }
 
+const EVP_CIPHER* aesCbc(size_t key_size) noexcept {
+  static EVP_CIPHER* const k128 = EVP_CIPHER_fetch(nullptr, "AES-128-CBC", nullptr);
+  static EVP_CIPHER* const k192 = EVP_CIPHER_fetch(nullptr, "AES-192-CBC", nullptr);
+  static EVP_CIPHER* const k256 = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  switch (key_size) {
+    case 16:
+      return k128;
+    case 24:
+      return k192;
+    case 32:
+      return k256;
+    default:
+      return nullptr;
+  }
+}
+
+const EVP_CIPHER* aesEcb(size_t key_size) noexcept {
+  static EVP_CIPHER* const k128 = EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr);
+  static EVP_CIPHER* const k192 = EVP_CIPHER_fetch(nullptr, "AES-192-ECB", nullptr);
+  static EVP_CIPHER* const k256 = EVP_CIPHER_fetch(nullptr, "AES-256-ECB", nullptr);
+  switch (key_size) {
+    case 16:
+      return k128;
+    case 24:
+      return k192;
+    case 32:
+      return k256;
+    default:
+      return nullptr;
+  }
+}
+
 const EVP_MD* sha256() noexcept {
   static EVP_MD* const kMd = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   return kMd;

@@ -30,7 +30,13 @@ using EvpMdCtxPtr = std::unique_ptr<EVP_MD_CTX, OpenSslDeleter<EVP_MD_CTX, EVP_M
 // they live until exit, and freeing them from a static destructor could race OPENSSL_cleanup.
 // Each returns nullptr only if the default provider lacks the algorithm (callers fail closed).
 const EVP_CIPHER* aes256Gcm() noexcept;
-const EVP_CIPHER* aesSiv(size_t key_size) noexcept;  // 32, 48 or 64 bytes -> AES-{128,192,256}-SIV
+// OpenSSL's own AES-{128,192,256}-SIV for a 32, 48 or 64-byte key: no longer used by AesSiv, kept
+// as the reference it is tested and benchmarked against (same output bytes).
+const EVP_CIPHER* aesSiv(size_t key_size) noexcept;
+// AES-{128,192,256}-CBC / -ECB for a 16, 24 or 32-byte key (the halves of an SIV key); used by
+// AesSiv's own S2V (CBC: CMAC's chain) and CTR (ECB: the keystream).
+const EVP_CIPHER* aesCbc(size_t key_size) noexcept;
+const EVP_CIPHER* aesEcb(size_t key_size) noexcept;
 const EVP_MD* sha256() noexcept;
 EVP_KDF* hkdf() noexcept;
 EVP_MAC* hmac() noexcept;

@@ -20,6 +20,7 @@ import { randomKey, writeKeyFile } from './lib/keys.mjs';
 import { adminRequest } from './lib/fault-stack.mjs';
 import { assertLocalError } from './lib/expect.mjs';
 import { proxyClient, closeClient } from './lib/sdk.mjs';
+import { runCosmoseal } from './lib/cosmoseal.mjs';
 import {
   envelopeInfo, keygen, keyringShow, makeKeyring, metricNow, readAudit, scrape, metricSum, sdkStatus, waitFor,
 } from './lib/ops.mjs';
@@ -124,12 +125,15 @@ describe('key budget, key rotation, client key rotation', () => {
     assert.match(log, /error .*past keys\.refuse_after_seals/);
   });
 
-  test('rotation: keygen adds pii v2 (primary); after a reload new writes use v2, v1 documents still decrypt', async () => {
+  test('rotation: keygen adds pii v2 (primary); after a reload new randomized writes use v2, deterministic ones stay on v1, v1 documents still decrypt', async () => {
     const out = await keygen(keys, 'pii');
     assert.match(out, /version 2/);
+    assert.match(out, /deterministic values of 'pii' stay on version 1/);
     const ring = await keyringShow(keys);
     v2 = ring.find((k) => k.name === 'pii' && k.version === 2);
-    assert.ok(v2?.primary && !ring.find((k) => k.version === 1).primary, JSON.stringify(ring));
+    const r1 = ring.find((k) => k.version === 1);
+    assert.ok(v2?.primary && !r1.primary, JSON.stringify(ring));
+    assert.ok(r1.deterministic && !v2.deterministic, `deterministic seals stay pinned to v1: ${JSON.stringify(ring)}`);
     assert.notEqual(v2.id, v1.id);
 
     // Before the reload the running keyring is unchanged: still v1 (and still over budget).
@@ -144,7 +148,8 @@ describe('key budget, key rotation, client key rotation', () => {
     assert.equal(c.status, 201, `write after rotation: ${c.status} ${c.message}`);
     const st = await stored('customers', 'v2-a');
     assert.deepEqual(envelopeInfo(st.address), { id: v2.id, alg: 'randomized' });
-    assert.deepEqual(envelopeInfo(st.ssn), { id: v2.id, alg: 'deterministic' });
+    // Equal plaintext keeps equal ciphertext across the rotation: the deterministic field stays on v1.
+    assert.deepEqual(envelopeInfo(st.ssn), { id: v1.id, alg: 'deterministic' });
     const old = await stored('customers', written[0].id);
     assert.deepEqual(envelopeInfo(old.address), { id: v1.id, alg: 'randomized' });
 
@@ -160,7 +165,7 @@ describe('key budget, key rotation, client key rotation', () => {
 
     // Audit and metrics name v2 for the new write.
     const rec = await waitFor(() => readAudit(auditFile).filter(isCreate)[createsBefore]);
-    assert.deepEqual(rec.keys, [v2.id], `audit keys of the write after rotation: ${JSON.stringify(rec)}`);
+    assert.deepEqual([...rec.keys].sort(), [v1.id, v2.id].sort(), `audit keys of the write after rotation: ${JSON.stringify(rec)}`);
     assert.ok(await waitFor(async () => (await metricNow(s.proxy, 'cosmoseal_key_seals_total', { key: 'pii', version: 2, id: v2.id, mode: 'randomized' })) >= 1),
       'cosmoseal_key_seals_total{version="2"}');
     assert.ok(await waitFor(async () => (await metricNow(s.proxy, 'cosmoseal_key_opens_total', { key: 'pii', version: 1, id: v1.id })) >= written.length),
@@ -173,20 +178,26 @@ describe('key budget, key rotation, client key rotation', () => {
     const w = written[1];
     const q = await cust.items.query({ query: 'SELECT * FROM c WHERE c.ssn = @s', parameters: [{ name: '@s', value: w.ssn }] }).fetchAll();
     assert.deepEqual(q.resources.map((d) => d.id), [w.id],
-      `after rotating pii to v2, WHERE c.ssn = '${w.ssn}' finds ${JSON.stringify(q.resources.map((d) => d.id))}: ` +
-      'the parameter is sealed with the primary version (v2) only, so documents written under v1 no longer match');
+      `after rotating pii to v2, WHERE c.ssn = '${w.ssn}' finds ${JSON.stringify(q.resources.map((d) => d.id))}`);
+    // ...and the document written after the rotation matches the same way.
+    const q2 = await cust.items.query({ query: 'SELECT c.id FROM c WHERE c.ssn = @s', parameters: [{ name: '@s', value: 'ssn-v2-a' }] }).fetchAll();
+    assert.deepEqual(q2.resources.map((d) => d.id), ['v2-a']);
   });
 
   test('rotation: a point read by a protected (deterministic) partition key still finds a document written under v1', async () => {
     const bypk = s.client('app').database('shop').container('bypk');
     const r = await sdkStatus(bypk.item('t1', 'tenant-one').read());
     assert.equal(r.status, 200,
-      `after rotating pii to v2, reading id t1 with partition key 'tenant-one' gives ${r.status}: the partition-key header ` +
-      'is sealed with the primary version (v2) only, while the document\'s partition key was stored under v1');
+      `after rotating pii to v2, reading id t1 with partition key 'tenant-one' gives ${r.status}`);
     assert.equal(r.res.resource.tenant, 'tenant-one');
   });
 
-  test('retiring v1 (removed from the keyring) + reload: v1 documents fail with crypto.unknown_key, v2 documents still read', async () => {
+  test('retiring v1: refused while v1 is still the deterministic version; after re-pinning deterministic to v2, v1 documents fail with crypto.unknown_key and new writes use v2 only', async () => {
+    const writeRing = (text) => {
+      const tmp = `${keys.keyring_file}.tmp`;
+      fs.writeFileSync(tmp, text, { mode: 0o600 });
+      fs.renameSync(tmp, keys.keyring_file);
+    };
     const text = fs.readFileSync(keys.keyring_file, 'utf8');
     const lines = text.split('\n');
     const start = lines.findIndex((l) => /^\s*- version: 1\s*$/.test(l));
@@ -194,20 +205,40 @@ describe('key budget, key rotation, client key rotation', () => {
     const indent = lines[start].indexOf('-');
     let end = start + 1;
     while (end < lines.length && lines[end].trim() !== '' && lines[end].search(/\S/) > indent) end++;
-    const retired = [...lines.slice(0, start), ...lines.slice(end)].join('\n');
-    const tmp = `${keys.keyring_file}.tmp`;
-    fs.writeFileSync(tmp, retired, { mode: 0o600 });
-    fs.renameSync(tmp, keys.keyring_file);
-    assert.deepEqual((await keyringShow(keys)).map((k) => k.version), [2]);
+    const withoutV1 = [...lines.slice(0, start), ...lines.slice(end)].join('\n');
 
+    // 1. Only the version removed: the keyring still pins deterministic seals to v1 -> refused,
+    //    with the file position; the running keyring stays (v1 documents still read).
+    writeRing(withoutV1);
+    const show = await runCosmoseal(['keyring', 'show', '--keyring', keys.keyring_file, '--kek-file', keys.kek_file]);
+    assert.equal(show.code, 1);
+    assert.match(show.stderr, /keyring\.yaml:\d+:\d+: key 'pii' names deterministic version 1, which is not among its versions \[keys\.unknown_version\]/);
+    const refused = await adminRequest(s.proxy, 'POST', '/reload');
+    assert.equal(refused.status, 422, refused.body);
+    assert.match(refused.body, /keyring\.yaml:\d+:\d+: key .pii. names deterministic version 1, which is not among its versions/);
+    assert.equal((await cust.item(written[0].id, 'p').read()).resource.ssn, written[0].ssn, 'v1 document after the refused reload');
+
+    // 2. Re-pinned to v2: the reload applies. (Deterministic values sealed under v1 now no longer
+    //    open: the documented price of moving them without re-encrypting first.)
+    writeRing(withoutV1.replace(/^(\s*)deterministic: 1$/m, '$1deterministic: 2'));
+    const ring = await keyringShow(keys);
+    assert.deepEqual(ring.map((k) => [k.version, k.primary, k.deterministic]), [[2, true, true]]);
     const r = await adminRequest(s.proxy, 'POST', '/reload');
     assert.equal(r.status, 200, r.body);
     const old = await request({ url: `${s.proxy.url}dbs/shop/colls/customers/docs/${written[0].id}`, key: s.clientKeys.app, ca: s.pki.ca, headers: { 'x-ms-documentdb-partitionkey': '["p"]' } });
     const j = assertLocalError(old, 502, 'crypto.unknown_key', 'v1 document after retiring v1');
     assert.ok(!old.text.includes(written[0].ssn) && !old.text.includes('csx1:'), 'neither plaintext nor envelope returned');
     assert.match(j.message, new RegExp(v1.id));
-    const { resource } = await cust.item('v2-a', 'p').read();
-    assert.equal(resource.ssn, 'ssn-v2-a');
+
+    const c = await sdkStatus(cust.items.create(doc('v2-b')));
+    assert.equal(c.status, 201, `write after retiring v1: ${c.status} ${c.message}`);
+    const st = await stored('customers', 'v2-b');
+    assert.deepEqual(envelopeInfo(st.ssn), { id: v2.id, alg: 'deterministic' });
+    assert.deepEqual(envelopeInfo(st.address), { id: v2.id, alg: 'randomized' });
+    const { resource } = await cust.item('v2-b', 'p').read();
+    assert.equal(resource.ssn, 'ssn-v2-b');
+    const q = await cust.items.query({ query: 'SELECT c.id FROM c WHERE c.ssn = @s', parameters: [{ name: '@s', value: 'ssn-v2-b' }] }).fetchAll();
+    assert.deepEqual(q.resources.map((d) => d.id), ['v2-b']);
     assert.ok((await metricNow(s.proxy, 'cosmoseal_crypto_failures_total', { detail: 'crypto.unknown_key' })) >= 1);
   });
 
@@ -215,7 +246,7 @@ describe('key budget, key rotation, client key rotation', () => {
     const oldKey = s.clientKeys.app;
     const newKey = randomKey();
     writeKeyFile(s.proxy.clientKeyFiles.app, newKey);
-    const url = `${s.proxy.url}dbs/shop/colls/customers/docs/v2-a`;
+    const url = `${s.proxy.url}dbs/shop/colls/customers/docs/v2-b`;
     const h = { 'x-ms-documentdb-partitionkey': '["p"]' };
     assert.equal((await request({ url, key: oldKey, ca: s.pki.ca, headers: h })).status, 200, 'old key works until the reload');
     s.proxy.child.kill('SIGHUP');
@@ -224,14 +255,14 @@ describe('key budget, key rotation, client key rotation', () => {
     assertLocalError(await request({ url, key: oldKey, ca: s.pki.ca, headers: h }), 401, 'auth.bad_signature', 'old client key after rotation');
     const sdk = proxyClient(s.proxy, newKey);
     try {
-      const { resource } = await sdk.database('shop').container('customers').item('v2-a', 'p').read();
-      assert.equal(resource.ssn, 'ssn-v2-a');
+      const { resource } = await sdk.database('shop').container('customers').item('v2-b', 'p').read();
+      assert.equal(resource.ssn, 'ssn-v2-b');
     } finally {
       closeClient(sdk);
     }
     const oldSdk = proxyClient(s.proxy, oldKey);
     try {
-      const r = await sdkStatus(oldSdk.database('shop').container('customers').item('v2-a', 'p').read());
+      const r = await sdkStatus(oldSdk.database('shop').container('customers').item('v2-b', 'p').read());
       assert.equal(r.status, 401);
     } finally {
       closeClient(oldSdk);

@@ -35,6 +35,7 @@ const FAMILIES = {
   cosmoseal_key_opens_total: 'counter',
   cosmoseal_key_budget_exhausted: 'gauge',
   cosmoseal_connections_open: 'gauge',
+  cosmoseal_buffered_bytes: 'gauge',
   cosmoseal_connections_accepted_total: 'counter',
   cosmoseal_connections_rejected_total: 'counter',
   cosmoseal_client_bytes_received_total: 'counter',

@@ -121,10 +121,20 @@ export async function keygen(keys, name) {
 export async function keyringShow(keys) {
   const r = await runCosmoseal(['keyring', 'show', '--keyring', keys.keyring_file, '--kek-file', keys.kek_file]);
   assert.equal(r.code, 0, `keyring show: ${r.stdout}${r.stderr}`);
+  // Columns by the header's offsets: PRIMARY and DETERMINISTIC are blank or 'yes'.
+  const lines = r.stdout.split('\n');
+  const header = lines[1] ?? '';
+  const at = (name) => header.indexOf(name);
+  const col = (line, name, next) => line.slice(at(name), next ? at(next) : undefined).trim();
   const rows = [];
-  for (const line of r.stdout.split('\n').slice(2)) {
-    const m = /^(\S+)\s+(\d+)\s+([0-9a-f]{8})\s+(yes)?/.exec(line);
-    if (m) rows.push({ name: m[1], version: Number(m[2]), id: m[3], primary: m[4] === 'yes' });
+  for (const line of lines.slice(2)) {
+    const m = /^(\S+)\s+(\d+)\s+([0-9a-f]{8})\s/.exec(line);
+    if (!m) continue;
+    rows.push({
+      name: m[1], version: Number(m[2]), id: m[3],
+      primary: col(line, 'PRIMARY', 'DETERMINISTIC') === 'yes',
+      deterministic: col(line, 'DETERMINISTIC', 'CREATED') === 'yes',
+    });
   }
   return rows;
 }

@@ -122,8 +122,8 @@ TEST(AesGcmTest, RejectsWrongKeySizeAndUnkeyedUse) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// AES-SIV: RFC 5297 appendix A. OpenSSL takes each AD component (and the nonce, which S2V
-// treats as the last component) as its own update. RFC output is V || C; we return C and V.
+// AES-SIV: RFC 5297 appendix A. AesSiv takes each AD component (and the nonce, which S2V
+// treats as the last component) as its own span. RFC output is V || C; we return C and V.
 
 TEST(AesSivTest, Rfc5297A1Deterministic) {
   AesSiv siv;
@@ -136,7 +136,7 @@ TEST(AesSivTest, Rfc5297A1Deterministic) {
   ASSERT_TRUE(siv.seal({ad}, pt.data(), pt.size(), ct.data(), v.data()));
   EXPECT_EQ(toHex(v), "85632d07c6e8f37f950acd320a2ecc93");
   EXPECT_EQ(toHex(ct), "40c02b9690c4dc04daef7f6afe5c");
-  // Deterministic and repeatable on the reused (copied) context.
+  // Deterministic and repeatable on the reused contexts.
   std::vector<uint8_t> ct2(pt.size()), v2(kTagSize);
   ASSERT_TRUE(siv.seal({ad}, pt.data(), pt.size(), ct2.data(), v2.data()));
   EXPECT_EQ(ct2, ct);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -104,7 +105,8 @@ TEST(FieldCipherTest, RoundTripAllTypesAndSizesBothModes) {
       ASSERT_TRUE(opened.isOk()) << opened.status().toString();
       EXPECT_EQ(back, "prefix:" + s.token) << s.token.size();
       EXPECT_EQ(opened->type, s.type);
-      EXPECT_EQ(opened->key_id, kPiiV2);
+      // Randomized seals use the primary (v2); deterministic ones the lowest version (v1).
+      EXPECT_EQ(opened->key_id, mode == Mode::kRandomized ? kPiiV2 : kPiiV1);
       EXPECT_EQ(opened->mode, mode);
       // Sizes follow the documented layout.
       const auto bin = decodeEnvelope(env);
@@ -169,6 +171,55 @@ TEST(FieldCipherTest, PathTagChecksCutAndPaste) {
     EXPECT_EQ(out, "keep\"s\"");
   }
   EXPECT_EQ(fc.stats().failureCount("crypto.path_mismatch"), 2u);
+}
+
+// FieldCipher caches key names, key ids and path tags (a few recent ones, then a bounded map
+// that is cleared when full). Whatever the cache state, every envelope carries
+// computePathTag(binding) and the id of the version its mode uses, equals what a fresh FieldCipher seals, and
+// opens with its binding (and only with it): alternating bindings and keys, past the recent
+// slots and past the map's capacity.
+TEST(FieldCipherTest, CachedBindingsAndKeysGiveTheSameEnvelopesAsAFreshCipher) {
+  auto ring = makeKeyring();
+  FieldCipher fc(ring);
+  std::unique_ptr<FieldCipher> fresh;
+  const std::string_view keys[] = {"pii", "cards"};
+  const uint32_t rnd_ids[] = {kPiiV2, kCards};  // primary versions
+  const uint32_t det_ids[] = {kPiiV1, kCards};  // deterministic (lowest) versions
+  std::vector<std::string> bindings;
+  for (int i = 0; i < 12; ++i) bindings.push_back("shop/customers:/f" + std::to_string(i));
+  std::mt19937 rng(5);
+  for (int i = 0; i < 9000; ++i) {
+    // Mostly one of 12 bindings (more than the recent slots), sometimes a new one (the map
+    // passes its 4096 entries and is cleared once).
+    std::string binding = bindings[rng() % bindings.size()];
+    if (rng() % 2 == 0) binding = "db/c" + std::to_string(i) + ":/x";
+    const size_t k = rng() % 2;
+    const Mode mode = rng() % 2 ? Mode::kDeterministic : Mode::kRandomized;
+    SCOPED_TRACE(binding + " " + std::string(keys[k]) + " " + std::to_string(i));
+    const std::string env = sealOk(fc, mode, binding, ValueType::kNumber, "42", keys[k]);
+    const auto bin = decodeEnvelope(env);
+    PathTag tag;
+    ASSERT_TRUE(computePathTag(binding, &tag));
+    const size_t tag_at = mode == Mode::kRandomized ? 6 + kEpochSaltSize : 6;
+    ASSERT_TRUE(std::equal(tag.begin(), tag.end(), bin.begin() + tag_at));
+    ASSERT_EQ(
+        (uint32_t{bin[2]} << 24) | (uint32_t{bin[3]} << 16) | (uint32_t{bin[4]} << 8) | bin[5],
+        mode == Mode::kDeterministic ? det_ids[k] : rnd_ids[k]);
+    if (mode == Mode::kDeterministic && i % 97 == 0) {
+      fresh = std::make_unique<FieldCipher>(ring);
+      ASSERT_EQ(sealOk(*fresh, mode, binding, ValueType::kNumber, "42", keys[k]), env);
+    }
+    std::string out;
+    const std::string_view expected = binding;
+    ASSERT_TRUE(fc.open(env, &expected, &out).isOk());
+    ASSERT_EQ(out, "42");
+    const std::string_view other = bindings[(i + 1) % bindings.size()];
+    if (other != binding) {
+      auto r = fc.open(env, &other, &out);
+      ASSERT_FALSE(r.isOk());
+      ASSERT_EQ(r.status().detail(), "crypto.path_mismatch");
+    }
+  }
 }
 
 // Expected failure code for a flipped byte at `i` of a binary envelope.
@@ -539,6 +590,37 @@ TEST(FieldCipherTest, PrefixCheck) {
   EXPECT_FALSE(FieldCipher::hasEnvelopePrefix("csx1"));
   EXPECT_FALSE(FieldCipher::hasEnvelopePrefix("Csx1:AAAA"));
   EXPECT_FALSE(FieldCipher::hasEnvelopePrefix(""));
+}
+
+}  // namespace
+}  // namespace cosmoseal::crypto
+
+namespace cosmoseal::crypto {
+namespace {
+
+// Key rotation: randomized seals move to the new primary; deterministic seals stay on the
+// keyring's deterministic version, so equality queries and partition keys written before the
+// rotation keep matching.
+TEST(FieldCipherRotationTest, DeterministicSealsStayOnTheDeterministicVersion) {
+  FieldCipher before(makeKeyring(/*with_v2=*/false));
+  const std::string det_v1 = sealOk(before, Mode::kDeterministic, kBinding, ValueType::kString,
+                                    "\"078-05-1120\"");
+  FieldCipher after(makeKeyring(/*with_v2=*/true));  // v2 added and primary
+  const std::string det_after = sealOk(after, Mode::kDeterministic, kBinding, ValueType::kString,
+                                       "\"078-05-1120\"");
+  EXPECT_EQ(det_after, det_v1);
+  auto keyId = [](const std::string& env) {
+    const std::vector<uint8_t> b = decodeEnvelope(env);
+    return (uint32_t{b[2]} << 24) | (uint32_t{b[3]} << 16) | (uint32_t{b[4]} << 8) | b[5];
+  };
+  EXPECT_EQ(keyId(det_after), kPiiV1);
+  const std::string rnd = sealOk(after, Mode::kRandomized, kBinding, ValueType::kString,
+                                 "\"078-05-1120\"");
+  EXPECT_EQ(keyId(rnd), kPiiV2);
+  // Both still open with the rotated keyring.
+  std::string out;
+  ASSERT_TRUE(after.open(det_v1, &kBinding, &out).isOk());
+  EXPECT_EQ(out, "\"078-05-1120\"");
 }
 
 }  // namespace

@@ -166,3 +166,35 @@ TEST(KeyWrapTest, FreshNonceEachTimeAndRngFailure) {
 
 }  // namespace
 }  // namespace cosmoseal::crypto
+
+namespace cosmoseal::crypto {
+namespace {
+
+// Deterministic seals must keep using one version across rotations (equality queries and
+// partition keys find documents written before the rotation).
+TEST(KeyringDeterministicTest, LowestVersionUnlessPinned) {
+  auto material = [](uint8_t b) { return common::SecretBytes::copyOf(std::string(kDekSize, static_cast<char>(b))); };
+  KeyringBuilder b;
+  ASSERT_TRUE(b.add("pii", 1, 0x11111111, material(1)).isOk());
+  ASSERT_TRUE(b.add("pii", 2, 0x22222222, material(2)).isOk());
+  ASSERT_TRUE(b.add("pii", 3, 0x33333333, material(3)).isOk());
+  ASSERT_TRUE(b.setPrimary("pii", 3).isOk());
+  auto ring = b.build();
+  ASSERT_TRUE(ring.isOk());
+  EXPECT_EQ((*ring)->primary("pii")->version, 3u);
+  EXPECT_EQ((*ring)->deterministic("pii")->version, 1u);
+
+  KeyringBuilder pinned = KeyringBuilder::from(**ring);
+  ASSERT_TRUE(pinned.setDeterministic("pii", 2).isOk());
+  EXPECT_EQ(pinned.setDeterministic("pii", 9).detail(), "keys.unknown_version");
+  auto ring2 = pinned.build();
+  ASSERT_TRUE(ring2.isOk());
+  EXPECT_EQ((*ring2)->deterministic("pii")->version, 2u);
+  EXPECT_EQ((*ring2)->deterministic("other"), nullptr);
+  int flagged = 0;
+  for (const auto& info : (*ring2)->list()) flagged += info.deterministic ? 1 : 0;
+  EXPECT_EQ(flagged, 1);
+}
+
+}  // namespace
+}  // namespace cosmoseal::crypto

@@ -303,10 +303,11 @@ TEST_F(CliKeysTest, ShowListsEverythingButMaterial) {
   for (const auto& v : (*ring)->versions()) {
     EXPECT_NE(s.out.find(crypto::formatKeyId(v.id)), std::string::npos) << s.out;
   }
-  // One "yes" per key (the primaries).
+  // Two "yes" per key: its primary and its deterministic version (the lowest, by default).
   size_t yes = 0;
   for (size_t at = 0; (at = s.out.find(" yes ", at)) != std::string::npos; ++at) ++yes;
-  EXPECT_EQ(yes, 2u) << s.out;
+  EXPECT_EQ(yes, 4u) << s.out;
+  EXPECT_NE(s.out.find("DETERMINISTIC"), std::string::npos) << s.out;
   expectNoMaterial(s.out);
 
   // No random byte sequence handed out (DEKs, KEK, nonces) shows up in any encoding.

@@ -1,0 +1,91 @@
+// Renders every example and component under k8s/ with `kubectl kustomize` (offline) and validates
+// every rendered object against the Kubernetes schemas (kubernetes-models, pinned in
+// tests/k8s/package.json), plus a strict unknown-field check along the same package's type
+// declarations (lib/strict.mjs). Needs kubectl: without it this file exits 77 (skipped).
+//
+//   node tests/k8s/render.test.mjs        (ctest: k8s.render)
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { renderTargets, requireKubectl, validateObject, podSpecOf, findContainer } from './lib/kube.mjs';
+import { FIXTURE_APP, FIXTURE_OTHER, renderings } from './lib/fixtures.mjs';
+import { unknownFields } from './lib/strict.mjs';
+
+const kubectl = requireKubectl();
+console.log(`# kubectl ${kubectl.version || '(version unknown)'} (${kubectl.bin})`);
+
+const cases = renderings(kubectl);
+const rendered = new Map();
+for (const c of cases) rendered.set(c.name, c.objects());
+
+test('every kustomization under k8s/ is rendered by this test', () => {
+  const covered = new Set(cases.flatMap((c) => c.covers));
+  for (const t of renderTargets()) {
+    if (t.kind === 'Component') assert.ok(covered.has(t.path), `component ${t.path} is not rendered on the fixtures`);
+    else assert.ok(covered.has(t.path), `${t.kind} ${t.path} is not rendered`);
+  }
+});
+
+for (const c of cases) {
+  test(`${c.name}: renders, and every object validates against its Kubernetes schema`, async () => {
+    const objects = rendered.get(c.name);
+    assert.ok(objects.length > 0, 'rendered nothing');
+    console.log(`# ${c.name}: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+    for (const o of objects) {
+      assert.ok(o.apiVersion && o.kind && o.metadata?.name, `object without apiVersion/kind/name: ${JSON.stringify(o).slice(0, 200)}`);
+      try {
+        await validateObject(o);
+      } catch (err) {
+        assert.fail(`${o.kind}/${o.metadata.name} does not validate: ${err.message}`);
+      }
+      // The schemas allow extra properties; a misspelt field would pass them and be dropped.
+      assert.deepEqual(unknownFields(o), [], `${o.kind}/${o.metadata.name} has fields the Kubernetes API does not define`);
+    }
+  });
+}
+
+test('k8s/examples/app renders the namespace, the config, the three Secrets and the Deployment', () => {
+  const names = rendered.get('k8s/examples/app').map((o) => `${o.kind}/${o.metadata.name}`).sort();
+  assert.deepEqual(names, [
+    'ConfigMap/cosmoseal-config',
+    'Deployment/orders-api',
+    'Namespace/orders',
+    'Secret/cosmoseal-account-key',
+    'Secret/cosmoseal-clients',
+    'Secret/cosmoseal-keys',
+  ]);
+});
+
+test('k8s/examples/transparent adds the interception CA Secret and the capture init container', () => {
+  const objects = rendered.get('k8s/examples/transparent');
+  const names = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+  assert.deepEqual(names, [
+    'ConfigMap/cosmoseal-config',
+    'Deployment/orders-api',
+    'Namespace/orders-transparent',
+    'Secret/cosmoseal-account-key',
+    'Secret/cosmoseal-clients',
+    'Secret/cosmoseal-intercept-ca',
+    'Secret/cosmoseal-keys',
+  ]);
+  const spec = podSpecOf(objects.find((o) => o.kind === 'Deployment'));
+  assert.deepEqual(spec.initContainers.map((c) => c.name), ['cosmoseal-capture', 'cosmoseal'],
+    'capture-init must run before the cosmoseal sidecar starts');
+});
+
+test('the components change only labelled Deployments and keep what the app already had', () => {
+  for (const name of ['k8s/sidecar (on fixtures)', 'k8s/sidecar-classic (on fixtures)', 'k8s/sidecar + k8s/capture (on fixtures)']) {
+    const objects = rendered.get(name);
+    const other = objects.find((o) => o.metadata.name === 'fixture-other');
+    assert.deepEqual(other, FIXTURE_OTHER, `${name}: an unlabelled Deployment was modified`);
+    const app = podSpecOf(objects.find((o) => o.metadata.name === 'fixture-app'));
+    const want = FIXTURE_APP.spec.template.spec;
+    assert.ok(findContainer(app.initContainers, 'migrate'), `${name}: the app's own init container is gone`);
+    assert.ok(findContainer(app.containers, 'app'), `${name}: the app container is gone`);
+    assert.deepEqual(findContainer(app.containers, 'app').volumeMounts, want.containers[0].volumeMounts);
+    assert.ok(app.volumes.some((v) => v.name === 'app-data'), `${name}: the app's volume is gone`);
+    assert.equal(app.securityContext.runAsNonRoot, true, `${name}: the pod securityContext was replaced, not merged`);
+    const where = name.includes('classic') ? app.containers : app.initContainers;
+    assert.ok(findContainer(where, 'cosmoseal'), `${name}: no cosmoseal container`);
+  }
+});
