@@ -15,20 +15,16 @@ Status unauthenticated(std::string_view detail, std::string msg) {
   return Status(Code::kUnauthenticated, detail, std::move(msg));
 }
 
-// The date the signature covers: x-ms-date, or Date when x-ms-date is absent/empty.
-struct SignedDate {
-  std::string_view x_ms_date;
-  std::string_view date;
-};
+}  // namespace
 
-SignedDate signedDate(const common::HeaderMap& headers) {
+SignedDate signedDateOf(const common::HeaderMap& headers) noexcept {
   SignedDate d;
-  d.x_ms_date = headers.getOr("x-ms-date", "");
-  if (d.x_ms_date.empty()) d.date = headers.getOr("date", "");
+  if (const std::string_view* x = headers.get(common::HeaderToken::kXMsDate)) d.x_ms_date = *x;
+  if (d.x_ms_date.empty()) {
+    if (const std::string_view* date = headers.get(common::HeaderToken::kDate)) d.date = *date;
+  }
   return d;
 }
-
-}  // namespace
 
 Authenticator::Authenticator(const Runtime& runtime) : runtime_(runtime) {
   client_macs_.reserve(runtime.clients().size());
@@ -41,7 +37,8 @@ Authenticator::Authenticator(const Runtime& runtime) : runtime_(runtime) {
 common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view method,
                                                            const crypto::CosmosResource& resource,
                                                            const common::HeaderMap& headers,
-                                                           int64_t now_unix) noexcept {
+                                                           int64_t now_unix,
+                                                           std::string* string_to_sign) noexcept {
   const std::string_view* auth = headers.get("authorization");
   if (auth == nullptr || auth->empty()) {
     return unauthenticated("auth.missing", "the request has no Authorization header");
@@ -60,7 +57,7 @@ common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view meth
   if (parsed->version != "1.0") {
     return unauthenticated("auth.malformed", "unsupported token version '" + parsed->version + "'");
   }
-  const SignedDate d = signedDate(headers);
+  const SignedDate d = signedDateOf(headers);
   const std::string_view date_text = d.x_ms_date.empty() ? d.date : d.x_ms_date;
   if (date_text.empty()) {
     return unauthenticated("auth.missing_date", "the request has neither x-ms-date nor Date");
@@ -81,7 +78,7 @@ common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view meth
       !crypto::base64DecodeTo(parsed->sig, presented, &presented_len) || presented_len != 32) {
     return unauthenticated("auth.bad_signature", "the request signature is malformed");
   }
-  const std::string sts =
+  std::string sts =
       crypto::cosmosStringToSign(method, resource.type, resource.link, d.x_ms_date, d.date);
   // Constant time over all clients: every MAC is computed and compared, no early exit.
   size_t match = runtime_.clients().size();
@@ -95,18 +92,26 @@ common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view meth
     return unauthenticated("auth.bad_signature",
                            "the request signature does not match any configured client key");
   }
+  if (string_to_sign != nullptr) *string_to_sign = std::move(sts);
   return &runtime_.clients()[match];
+}
+
+Status Authenticator::sign(std::string_view string_to_sign, std::string* authorization) noexcept {
+  if (!account_mac_->ok()) {
+    return Status(Code::kInternal, "auth.sign_failed", "cannot compute the upstream signature");
+  }
+  *authorization = crypto::cosmosAuthorizationHeader(account_mac_->macBase64(string_to_sign));
+  return Status::ok();
 }
 
 Status Authenticator::resign(std::string_view method, const crypto::CosmosResource& resource,
                              common::HeaderMap* headers) noexcept {
-  const SignedDate d = signedDate(*headers);
+  const SignedDate d = signedDateOf(*headers);
   const std::string sts =
       crypto::cosmosStringToSign(method, resource.type, resource.link, d.x_ms_date, d.date);
-  if (!account_mac_->ok()) {
-    return Status(Code::kInternal, "auth.sign_failed", "cannot compute the upstream signature");
-  }
-  headers->set("authorization", crypto::cosmosAuthorizationHeader(account_mac_->macBase64(sts)));
+  std::string authorization;
+  COSMOSEAL_RETURN_IF_ERROR(sign(sts, &authorization));
+  headers->set("authorization", authorization);
   return Status::ok();
 }
 

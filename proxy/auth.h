@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -27,16 +28,30 @@ namespace cosmoseal::proxy {
 
 inline constexpr int64_t kMaxClockSkewSeconds = 15 * 60;
 
+// The date a signature covers: x-ms-date, or Date when x-ms-date is absent or empty (then
+// x_ms_date is empty).
+struct SignedDate {
+  std::string_view x_ms_date;
+  std::string_view date;
+  bool operator==(const SignedDate&) const = default;
+};
+SignedDate signedDateOf(const common::HeaderMap& headers) noexcept;
+
 class Authenticator {
  public:
   explicit Authenticator(const Runtime& runtime);
 
-  // Returns the client whose key signed the request.
+  // Returns the client whose key signed the request. With `string_to_sign`, a verified
+  // request's string-to-sign is stored there: the upstream signature covers the same string
+  // when the forwarded date headers are the same, so it need not be built twice.
   common::StatusOr<const ClientEntry*> verify(std::string_view method,
                                               const crypto::CosmosResource& resource,
                                               const common::HeaderMap& headers,
-                                              int64_t now_unix) noexcept;
-  // Re-signs with the account key.
+                                              int64_t now_unix,
+                                              std::string* string_to_sign = nullptr) noexcept;
+  // The Authorization value signing `string_to_sign` with the account key.
+  common::Status sign(std::string_view string_to_sign, std::string* authorization) noexcept;
+  // Re-signs with the account key (sets Authorization in `headers`).
   common::Status resign(std::string_view method, const crypto::CosmosResource& resource,
                         common::HeaderMap* headers) noexcept;
 

@@ -42,23 +42,6 @@ Http1Limits requestLimits(const Config& c) {
   return l;
 }
 
-// Names listed in a Connection header are hop-by-hop too (RFC 9110 §7.6.1).
-bool nominatedByConnection(const HeaderMap& h, std::string_view name) {
-  for (const common::Header& f : h.fields()) {
-    if (!common::equalsIgnoreCase(f.name, "connection")) continue;
-    std::string_view v = f.value;
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view tok = v.substr(0, comma);
-      while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) tok.remove_prefix(1);
-      while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) tok.remove_suffix(1);
-      if (common::equalsIgnoreCase(tok, name)) return true;
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
-  }
-  return false;
-}
 
 // RFC 3986 unreserved characters stay; everything else is %XX (upper-case hex).
 std::string percentEncodeSegment(std::string_view s) {
@@ -215,7 +198,7 @@ Status Exchange::start() noexcept {
   resource_ = crypto::cosmosResourceFromSegments(route_.segments);
 
   auto client = state_->auth.verify(head_.method, resource_, head_.headers,
-                                    shared.clock->unixSeconds());
+                                    shared.clock->unixSeconds(), &string_to_sign_);
   if (!client.isOk()) return client.status();
   client_ = *client;
   COSMOSEAL_RETURN_IF_ERROR(checkAccess(*client_->config, route_));
@@ -536,35 +519,54 @@ void Exchange::sendUpstream() noexcept {
 }
 
 void Exchange::buildUpstreamHead(std::string* out) noexcept {
+  using common::HeaderToken;
   const Runtime& rt = *state_->runtime;
-  HeaderMap up;
+  out->reserve(out->size() + 1024 + body_.size());
+  out->append(head_.method);
+  out->push_back(' ');
+  out->append(head_.target);
+  out->append(" HTTP/1.1\r\n", 11);
+  // The app's fields, less hop-by-hop ones (and those its Connection headers name) and the ones
+  // the sidecar sets itself.
+  const ConnectionNominated nominated(head_.headers);
+  bool wants_serialization_formats = false;
   for (const common::Header& h : head_.headers.fields()) {
-    if (isHopByHopOrFraming(h.name) || common::equalsIgnoreCase(h.name, "host") ||
-        common::equalsIgnoreCase(h.name, "expect") ||
-        common::equalsIgnoreCase(h.name, "authorization") ||
-        common::equalsIgnoreCase(h.name, "accept-encoding") ||
-        common::equalsIgnoreCase(h.name, "x-ms-cosmos-supported-serialization-formats") ||
-        nominatedByConnection(head_.headers, h.name)) {
-      continue;
+    switch (h.token) {
+      case HeaderToken::kHost:
+      case HeaderToken::kExpect:
+      case HeaderToken::kAuthorization:
+      case HeaderToken::kAcceptEncoding:
+        continue;
+      case HeaderToken::kXMsCosmosSupportedSerializationFormats:
+        wants_serialization_formats = true;
+        continue;
+      default:
+        break;
     }
-    up.add(h.name, h.value);
+    if (isHopByHopOrFraming(h.token) || nominated.contains(h.name)) continue;
+    appendHeader(out, h.name, h.value);
   }
-  up.add("Host", rt.upstreamHostHeader());
+  appendHeader(out, "Host", rt.upstreamHostHeader());
   // JSON text only: binary (CosmosBinary) bodies could not be inspected, and no compression,
   // so every response body we must transform is readable as is.
-  up.add("Accept-Encoding", "identity");
-  if (head_.headers.has("x-ms-cosmos-supported-serialization-formats")) {
-    up.add("x-ms-cosmos-supported-serialization-formats", "JsonText");
+  appendHeader(out, "Accept-Encoding", "identity");
+  if (wants_serialization_formats) {
+    appendHeader(out, "x-ms-cosmos-supported-serialization-formats", "JsonText");
   }
   if (!body_.empty() || head_.method == "POST" || head_.method == "PUT" ||
       head_.method == "PATCH") {
-    up.add("Content-Length", std::to_string(body_.size()));
+    char len[24];
+    const int n = snprintf(len, sizeof(len), "%zu", body_.size());
+    appendHeader(out, "Content-Length", std::string_view(len, static_cast<size_t>(n)));
   }
-  up.add("authorization", "");
-  Status s = state_->auth.resign(head_.method, resource_, &up);
-  if (!s.isOk()) up.remove("authorization");  // upstream answers 401; never the client's token
-  out->reserve(out->size() + 512 + body_.size());
-  appendRequestHead(out, head_.method, head_.target, up);
+  // The account signature covers the string the app's signature was verified over (same method,
+  // resource and date headers): no second build of it. If signing fails the request goes
+  // without Authorization (upstream answers 401), never with the client's token.
+  std::string authorization;
+  if (state_->auth.sign(string_to_sign_, &authorization).isOk()) {
+    appendHeader(out, "authorization", authorization);
+  }
+  out->append("\r\n", 2);
 }
 
 void Exchange::onUpstreamReady(UpstreamConnection* conn) noexcept {
@@ -671,8 +673,9 @@ void Exchange::startResponse(int status, std::string_view reason, HeaderMap head
                              Framing framing, uint64_t content_length) noexcept {
   const Runtime& rt = *state_->runtime;
   HeaderMap out;
+  const ConnectionNominated nominated(headers);
   for (const common::Header& h : headers.fields()) {
-    if (isHopByHopOrFraming(h.name) || nominatedByConnection(headers, h.name)) continue;
+    if (isHopByHopOrFraming(h.token) || nominated.contains(h.name)) continue;
     if (common::equalsIgnoreCase(h.name, "content-location") ||
         common::equalsIgnoreCase(h.name, "location")) {
       out.add(h.name, policy::rewriteAbsoluteUrl(h.value, rt.upstreamOrigin(),

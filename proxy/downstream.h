@@ -101,6 +101,7 @@ class Exchange final : public UpstreamUser {
   policy::RouteDecision decision_;
   crypto::CosmosResource resource_;
   const ClientEntry* client_ = nullptr;
+  std::string string_to_sign_;  // what the app signed, verified; the account signs it too
   ThrottleTicket ticket_;  // this client's in-flight slot, released with the exchange
   uint64_t retry_after_ms_ = 0;
   AuditSlot audit_slot_;  // reserved at admission (audit.required), consumed by finish()

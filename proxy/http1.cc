@@ -60,6 +60,10 @@ bool isFieldValue(std::string_view v) noexcept {
   return true;
 }
 
+inline char lowerAscii(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
+
 std::string_view trimOws(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -621,25 +625,80 @@ int Http1Parser::onChunkExtension(llhttp_t* p, const char*, size_t len) {
 
 // ---- Serialization ----
 
-bool isHopByHopOrFraming(std::string_view name) noexcept {
-  static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive", "proxy-connection", "te",  "trailer",
-      "transfer-encoding", "upgrade", "content-length", "proxy-authorization",
-      "proxy-authenticate"};
-  for (std::string_view n : kNames) {
-    if (common::equalsIgnoreCase(name, n)) return true;
+bool isHopByHopOrFraming(HeaderToken token) noexcept {
+  switch (token) {
+    case HeaderToken::kConnection:
+    case HeaderToken::kKeepAlive:
+    case HeaderToken::kProxyConnection:
+    case HeaderToken::kTe:
+    case HeaderToken::kTrailer:
+    case HeaderToken::kTransferEncoding:
+    case HeaderToken::kUpgrade:
+    case HeaderToken::kContentLength:
+    case HeaderToken::kProxyAuthorization:
+    case HeaderToken::kProxyAuthenticate:
+      return true;
+    default:
+      return false;
   }
-  return false;
+}
+
+bool isHopByHopOrFraming(std::string_view name) noexcept {
+  return isHopByHopOrFraming(common::headerToken(name));
+}
+
+namespace {
+// Case-insensitive order of ASCII names (for ConnectionNominated's sorted form).
+int compareIgnoreCase(std::string_view a, std::string_view b) noexcept {
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(lowerAscii(a[i]));
+    const auto y = static_cast<unsigned char>(lowerAscii(b[i]));
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
+}
+}  // namespace
+
+ConnectionNominated::ConnectionNominated(const common::HeaderMap& headers) {
+  for (const common::Header& f : headers.fields()) {
+    if (f.token != HeaderToken::kConnection) continue;
+    forEachToken(f.value, [&](std::string_view tok) { names_.push_back(tok); });
+  }
+  if (names_.size() > kLinearMax) {
+    auto less = [](std::string_view a, std::string_view b) { return compareIgnoreCase(a, b) < 0; };
+    std::sort(names_.begin(), names_.end(), less);
+    names_.erase(std::unique(names_.begin(), names_.end(),
+                             [](std::string_view a, std::string_view b) {
+                               return common::equalsIgnoreCase(a, b);
+                             }),
+                 names_.end());
+  }
+}
+
+bool ConnectionNominated::contains(std::string_view name) const noexcept {
+  if (names_.size() <= kLinearMax) {
+    for (std::string_view n : names_) {
+      if (common::equalsIgnoreCase(n, name)) return true;
+    }
+    return false;
+  }
+  auto it = std::lower_bound(
+      names_.begin(), names_.end(), name,
+      [](std::string_view a, std::string_view b) { return compareIgnoreCase(a, b) < 0; });
+  return it != names_.end() && common::equalsIgnoreCase(*it, name);
+}
+
+void appendHeader(std::string* out, std::string_view name, std::string_view value) {
+  out->append(name);
+  out->append(": ", 2);
+  out->append(value);
+  out->append("\r\n", 2);
 }
 
 namespace {
 void appendHeaders(std::string* out, const common::HeaderMap& headers) {
-  for (const common::Header& h : headers.fields()) {
-    out->append(h.name);
-    out->append(": ");
-    out->append(h.value);
-    out->append("\r\n");
-  }
+  for (const common::Header& h : headers.fields()) appendHeader(out, h.name, h.value);
   out->append("\r\n");
 }
 }  // namespace

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/headers.h"
 #include "common/status.h"
@@ -164,7 +165,28 @@ class Http1Parser {
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) that a proxy must not forward, plus framing headers we
 // always recompute (Content-Length, Transfer-Encoding).
+bool isHopByHopOrFraming(common::HeaderToken token) noexcept;
 bool isHopByHopOrFraming(std::string_view name) noexcept;
+
+// The field names a head's Connection headers list (RFC 9110 §7.6.1: those fields are
+// hop-by-hop too). Collected once per head, so dropping them costs one lookup per field instead
+// of a rescan of every Connection header. The names are views into `headers`, which must
+// outlive this set and stay unmodified.
+class ConnectionNominated {
+ public:
+  explicit ConnectionNominated(const common::HeaderMap& headers);
+  bool contains(std::string_view name) const noexcept;
+
+ private:
+  // Linear search up to this many names; beyond it they are sorted (case-insensitively, no
+  // duplicates) and binary-searched, so a hostile Connection header cannot make filtering
+  // quadratic.
+  static constexpr size_t kLinearMax = 8;
+  std::vector<std::string_view> names_;
+};
+
+// Appends "name: value\r\n".
+void appendHeader(std::string* out, std::string_view name, std::string_view value);
 
 // "METHOD target HTTP/1.1\r\n" + headers + "\r\n".
 void appendRequestHead(std::string* out, std::string_view method, std::string_view target,

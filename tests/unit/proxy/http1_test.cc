@@ -381,6 +381,36 @@ TEST(Http1SerializeTest, HopByHop) {
   EXPECT_FALSE(isHopByHopOrFraming("x-ms-date"));
 }
 
+TEST(Http1SerializeTest, ConnectionNominatedFieldsAcrossHeadersAndCase) {
+  common::HeaderMap h;
+  h.add("Connection", "keep-alive, X-Trace");
+  h.add("x-ms-date", "d");
+  h.add("connection", " x-other ,\t");
+  const ConnectionNominated few(h);
+  EXPECT_TRUE(few.contains("x-trace"));
+  EXPECT_TRUE(few.contains("X-OTHER"));
+  EXPECT_TRUE(few.contains("Keep-Alive"));
+  EXPECT_FALSE(few.contains("x-ms-date"));
+  EXPECT_FALSE(few.contains("x-trac"));
+  EXPECT_FALSE(few.contains(""));
+
+  // Past the linear limit the set is sorted: the same answers, duplicates in any case.
+  common::HeaderMap many;
+  std::string list;
+  for (int i = 0; i < 40; ++i) list += (i ? "," : "") + std::string(i % 2 ? "F" : "f") + std::to_string(39 - i);
+  list += ",F7,f7";
+  many.add("Connection", list);
+  many.add("x-keep", "1");
+  const ConnectionNominated lots(many);
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_TRUE(lots.contains("f" + std::to_string(i))) << i;
+    EXPECT_TRUE(lots.contains("F" + std::to_string(i))) << i;
+  }
+  EXPECT_FALSE(lots.contains("f40"));
+  EXPECT_FALSE(lots.contains("x-keep"));
+  EXPECT_FALSE(lots.contains("f"));
+}
+
 TEST(Http1SerializeTest, LocalErrorBodyIsEscapedJson) {
   std::string b = localErrorBody(400, "http1.bad_host", "bad \"host\"\n");
   EXPECT_EQ(b,
