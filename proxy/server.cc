@@ -1,5 +1,6 @@
 #include "proxy/server.h"
 
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 
@@ -121,6 +122,12 @@ Status Server::startUp() {
 
 int Server::run() {
   signal(SIGPIPE, SIG_IGN);
+  // Buffered bodies (up to limits.max_response_body_bytes) come and go with every request. With
+  // glibc's defaults the large ones are mmap'd and the worker arenas trimmed on free: an madvise
+  // and fresh page faults per request. Keep them in the heap while busy; trimMemoryWhenIdle()
+  // returns the memory once traffic stops.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   common::log::setThreadName("main");
   uv_loop_init(&loop_);
   uv_signal_init(&loop_, &sigterm_);
@@ -153,7 +160,12 @@ int Server::run() {
   uv_signal_start(&sighup_, &Server::onSignal, SIGHUP);
   uv_signal_start(&sigusr1_, &Server::onSignal, SIGUSR1);
   uv_timer_start(
-      &budget_timer_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->checkKeyBudgets(); },
+      &budget_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Server*>(t->data);
+        self->checkKeyBudgets();
+        self->trimMemoryWhenIdle();
+      },
       1000, 1000);
   if (runtime_->config().watch) {
     watcher_ = std::make_unique<FileWatcher>(&loop_, [this] {
@@ -320,6 +332,23 @@ Status Server::reload() {
                           << result.message();
   }
   return result;
+}
+
+void Server::trimMemoryWhenIdle() {
+  uint64_t requests = 0;
+  for (const auto& w : workers_) requests += w->stats().requests.load(std::memory_order_relaxed);
+  if (requests != last_requests_) {
+    last_requests_ = requests;
+    idle_ticks_ = 0;
+    trimmed_ = false;
+    return;
+  }
+  // Two quiet seconds after traffic: give the freed heap back (tuneAllocator keeps it while
+  // busy, so requests do not fault their buffers in again every time).
+  if (!trimmed_ && ++idle_ticks_ >= 2) {
+    malloc_trim(0);
+    trimmed_ = true;
+  }
 }
 
 void Server::checkKeyBudgets() {

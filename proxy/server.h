@@ -50,6 +50,8 @@ class Server {
   void finishIfDrained();
   void closeControlHandles();
   void checkKeyBudgets();
+  // Once a second: after two seconds without requests, return freed heap to the system.
+  void trimMemoryWhenIdle();
   // Every file the configuration names (for watch: true).
   std::vector<std::string> watchedFiles() const;
   static void onSignal(uv_signal_t* h, int signum);
@@ -75,6 +77,9 @@ class Server {
   uint64_t reload_failures_ = 0;
   int exit_code_ = 0;
   std::vector<uint32_t> budget_alerted_;  // key ids already warned about
+  uint64_t last_requests_ = 0;  // trimMemoryWhenIdle: requests seen at the last tick
+  int idle_ticks_ = 0;
+  bool trimmed_ = true;
 };
 
 // Number of CPUs this process may run on (sched_getaffinity), at least 1.
