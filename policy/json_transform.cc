@@ -595,24 +595,32 @@ struct JsonTransformer::Impl {
     return Status::ok();  // a scalar where objects are expected: nothing below it to protect
   }
 
-  Status walkEncryptObject(od::object& o, const PathNode& node) {
+  // Calls fn(name, field) for each member of `o`, with the name unescaped; a name seen twice in
+  // the object is refused (policy.duplicate_key) before fn sees it. Every object the write
+  // transforms read is read through here.
+  template <typename Fn>
+  Status forEachUniqueMember(od::object& o, Fn&& fn) {
     KeyScope keys(*this);
-    const ChildLookup children(node);
     for (auto field_result : o) {
       od::field f;
       COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
       std::string_view name;
       COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
       if (!keys.set->insert(name)) return duplicate(name, f.key().raw());
-      const PathNode* child = children.find(name);
-      if (child == nullptr) continue;
-      if (child->rule() != nullptr) {
-        COSMOSEAL_RETURN_IF_ERROR(sealValue(f.value(), *child->rule()));
-      } else if (child->hasChildren()) {
-        COSMOSEAL_RETURN_IF_ERROR(walkEncrypt(f.value(), *child));
-      }
+      COSMOSEAL_RETURN_IF_ERROR(fn(name, f));
     }
     return Status::ok();
+  }
+
+  Status walkEncryptObject(od::object& o, const PathNode& node) {
+    const ChildLookup children(node);
+    return forEachUniqueMember(o, [&](std::string_view name, od::field& f) -> Status {
+      const PathNode* child = children.find(name);
+      if (child == nullptr) return Status::ok();
+      if (child->rule() != nullptr) return sealValue(f.value(), *child->rule());
+      if (child->hasChildren()) return walkEncrypt(f.value(), *child);
+      return Status::ok();
+    });
   }
 
   Status walkEncryptArray(od::array& a, const PathNode& node) {
@@ -744,19 +752,13 @@ struct JsonTransformer::Impl {
       PatchOp& op = patch_ops.emplace_back();
       od::object o;
       COSMOSEAL_SJ_TRY(v.get_object().get(o));
-      KeyScope keys(*this);
-      for (auto field_result : o) {
-        od::field f;
-        COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
-        std::string_view name;
-        COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
-        if (!keys.set->insert(name)) return duplicate(name, f.key().raw());
+      const auto member = [&](std::string_view name, od::field& f) -> Status {
         if (name == "value") {
           std::string_view tok;
           COSMOSEAL_RETURN_IF_ERROR(rawValue(f.value(), &tok, &op.value_type));
           op.value = Span{off(tok.data()), off(tok.data()) + tok.size()};
           op.has_value = true;
-          continue;
+          return Status::ok();
         }
         std::string_view* target = nullptr;
         if (name == "op") {
@@ -778,8 +780,9 @@ struct JsonTransformer::Impl {
         if (vt != od::json_type::string) {
           return badPatch("patch operation member " + squote(name) + " is not a string");
         }
-        COSMOSEAL_RETURN_IF_ERROR(stringValue(f.value(), target));
-      }
+        return stringValue(f.value(), target);
+      };
+      COSMOSEAL_RETURN_IF_ERROR(forEachUniqueMember(o, member));
     }
     return Status::ok();
   }
@@ -942,14 +945,8 @@ struct JsonTransformer::Impl {
     } else if (t == od::json_type::object) {
       od::object o;
       COSMOSEAL_SJ_TRY(doc.get_object().get(o));
-      KeyScope keys(*this);
       bool has_ops = false;
-      for (auto field_result : o) {
-        od::field f;
-        COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
-        std::string_view name;
-        COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
-        if (!keys.set->insert(name)) return duplicate(name, f.key().raw());
+      const auto member = [&](std::string_view name, od::field& f) -> Status {
         od::json_type vt;
         COSMOSEAL_SJ_TRY(f.value().type().get(vt));
         if (name == "operations") {
@@ -967,7 +964,9 @@ struct JsonTransformer::Impl {
           return badPatch("the patch has an unknown member " + squote(name) +
                           "; expected only operations and condition");
         }
-      }
+        return Status::ok();
+      };
+      COSMOSEAL_RETURN_IF_ERROR(forEachUniqueMember(o, member));
       if (!has_ops) return badPatch("the patch object has no \"operations\" array");
     } else {
       return badPatch(
@@ -1078,13 +1077,7 @@ struct JsonTransformer::Impl {
       BatchOp& op = batch_ops.emplace_back();
       od::object o;
       COSMOSEAL_SJ_TRY(v.get_object().get(o));
-      KeyScope keys(*this);
-      for (auto field_result : o) {
-        od::field f;
-        COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
-        std::string_view name;
-        COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
-        if (!keys.set->insert(name)) return duplicate(name, f.key().raw());
+      const auto member = [&](std::string_view name, od::field& f) -> Status {
         if (name == "operationType") {
           od::json_type ft;
           COSMOSEAL_SJ_TRY(f.value().type().get(ft));
@@ -1112,7 +1105,9 @@ struct JsonTransformer::Impl {
                           "; expected operationType, id, partitionKey, resourceBody, ifMatch, "
                           "ifNoneMatch, resourceType");
         }
-      }
+        return Status::ok();
+      };
+      COSMOSEAL_RETURN_IF_ERROR(forEachUniqueMember(o, member));
     }
 
     bool any_pk_rule = false;
