@@ -540,37 +540,32 @@ FakeReply FakeStore::containers(const FakeRequest& req, const std::string& db_id
   return error(405, "Unsupported method on a container.", route);
 }
 
+FakeReply FakeStore::pageOfContainer(const FakeRequest& req, const std::string& db_id,
+                                     const std::string& coll_id, const char* route) {
+  std::shared_lock lock(mu_);
+  Container* c = findColl(db_id, coll_id, false);
+  if (c == nullptr) {
+    if (!options_.auto_create) return notFound(route);
+    lock.unlock();
+    std::unique_lock wlock(mu_);
+    findColl(db_id, coll_id, true);
+    wlock.unlock();
+    return documents(req, db_id, coll_id);
+  }
+  return page(req, c, route);
+}
+
 FakeReply FakeStore::documents(const FakeRequest& req, const std::string& db_id,
                                const std::string& coll_id) {
   const std::vector<std::string>& s = req.resource->segments;
   const HeaderMap& h = *req.headers;
   if (s.size() == 5) {
     if (req.method == "GET") {
-      std::shared_lock lock(mu_);
-      Container* c = findColl(db_id, coll_id, false);
-      if (c == nullptr) {
-        if (!options_.auto_create) return notFound("readfeed");
-        lock.unlock();
-        std::unique_lock wlock(mu_);
-        findColl(db_id, coll_id, true);
-        wlock.unlock();
-        return documents(req, db_id, coll_id);
-      }
-      return page(req, c, "readfeed");
+      return pageOfContainer(req, db_id, coll_id, "readfeed");
     }
     if (req.method != "POST") return error(405, "Unsupported method on docs.", "document");
     if (isQuery(h)) {
-      std::shared_lock lock(mu_);
-      Container* c = findColl(db_id, coll_id, false);
-      if (c == nullptr) {
-        if (!options_.auto_create) return notFound("query");
-        lock.unlock();
-        std::unique_lock wlock(mu_);
-        findColl(db_id, coll_id, true);
-        wlock.unlock();
-        return documents(req, db_id, coll_id);
-      }
-      return page(req, c, "query");
+      return pageOfContainer(req, db_id, coll_id, "query");
     }
     if (h.has("x-ms-cosmos-is-batch-request")) {
       return error(400, "cosmoseal-fake-upstream: batch and bulk requests are not supported.",

@@ -97,6 +97,10 @@ class FakeStore {
   FakeReply databases(const FakeRequest& req);
   FakeReply containers(const FakeRequest& req, const std::string& db);
   FakeReply documents(const FakeRequest& req, const std::string& db, const std::string& coll);
+  // A query or read-feed page of the container (created first with auto_create, then the
+  // request is handled again).
+  FakeReply pageOfContainer(const FakeRequest& req, const std::string& db,
+                            const std::string& coll, const char* route);
   FakeReply pkranges(const FakeRequest& req, const std::string& db, const std::string& coll);
   FakeReply page(const FakeRequest& req, Container* c, const char* route);
 
