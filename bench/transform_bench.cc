@@ -19,8 +19,8 @@
 
 #include "crypto/field_cipher.h"
 #include "crypto/keyring.h"
-#include "policy/internal/json_scan.h"
-#include "policy/json_transform.h"
+#include "policy/json/internal/scan.h"
+#include "policy/json/transformer.h"
 #include "policy/policy.h"
 
 namespace cosmoseal::policy {

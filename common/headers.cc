@@ -7,12 +7,11 @@
 namespace cosmoseal::common {
 namespace {
 
-inline char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 // `name` equals the lower-case literal `lit` (same size), ignoring ASCII case.
 inline bool equalsLower(std::string_view name, std::string_view lit) noexcept {
   for (size_t i = 0; i < lit.size(); ++i) {
-    if (lower(name[i]) != lit[i]) return false;
+    if (lowerAscii(name[i]) != lit[i]) return false;
   }
   return true;
 }
@@ -86,20 +85,6 @@ constexpr size_t kFirstBlockSize = 1024;
 constexpr size_t kMaxKeptBlockSize = 16 * 1024;
 
 }  // namespace
-
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string toLowerAscii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower(c);
-  return out;
-}
 
 HeaderToken headerToken(std::string_view name) noexcept {
   const size_t n = name.size();

@@ -21,14 +21,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "common/text.h"
 #include <vector>
 
 namespace cosmoseal::common {
 
-// ASCII-only case-insensitive comparison (header names are tokens).
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
-// Lower-cases ASCII letters.
-std::string toLowerAscii(std::string_view s);
 
 // Well-known header names. kOther: any other name (compared as a string).
 enum class HeaderToken : uint8_t {

@@ -58,7 +58,7 @@ Line::~Line() {
            tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
            static_cast<int>(tv.tv_usec / 1000));
   std::string line;
-  std::string body = stream_.str();
+  std::string body = transport_.str();
   line.reserve(body.size() + 64);
   line += stamp;
   line += ' ';

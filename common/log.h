@@ -38,13 +38,13 @@ class Line {
   Line& operator=(const Line&) = delete;
   template <typename T>
   Line& operator<<(const T& v) {
-    stream_ << v;
+    transport_ << v;
     return *this;
   }
 
  private:
   LogLevel level_;
-  std::ostringstream stream_;
+  std::ostringstream transport_;
 };
 
 }  // namespace log

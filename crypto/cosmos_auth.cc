@@ -8,22 +8,11 @@
 #include <ctime>
 
 #include "crypto/base64.h"
+#include "common/text.h"
+#include "common/url.h"
 
 namespace cosmoseal::crypto {
 namespace {
-
-char lowerAscii(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-void appendLower(std::string* out, std::string_view s) {
-  for (char c : s) out->push_back(lowerAscii(c));
-}
-
-int hexValue(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 common::Status badPath(std::string message) {
   return common::Status(common::Code::kInvalidArgument, "auth.bad_path", std::move(message));
@@ -66,8 +55,8 @@ constexpr const char* kMonthNamesOut[12] = {"Jan", "Feb", "Mar", "Apr", "May", "
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 bool equalsLower3(std::string_view s, const char* lower) noexcept {
-  return s.size() == 3 && lowerAscii(s[0]) == lower[0] && lowerAscii(s[1]) == lower[1] &&
-         lowerAscii(s[2]) == lower[2];
+  return s.size() == 3 && common::lowerAscii(s[0]) == lower[0] && common::lowerAscii(s[1]) == lower[1] &&
+         common::lowerAscii(s[2]) == lower[2];
 }
 
 // Parses exactly `digits` ASCII digits at text[pos].
@@ -85,25 +74,6 @@ bool parseDigits(std::string_view text, size_t pos, size_t digits, int* out) noe
 
 }  // namespace
 
-bool percentDecode(std::string_view in, std::string* out) {
-  out->clear();
-  out->reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c != '%') {
-      out->push_back(c);
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = hexValue(in[i + 1]);
-    const int lo = hexValue(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    out->push_back(static_cast<char>((hi << 4) | lo));
-    i += 2;
-  }
-  return true;
-}
-
 common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request_target) {
   std::string_view path = request_target;
   const size_t q = path.find('?');
@@ -119,7 +89,7 @@ common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request
     const std::string_view raw = path.substr(0, slash);
     if (raw.empty()) return badPath("empty segment ('//') in the request path");
     std::string seg;
-    if (!percentDecode(raw, &seg)) return badPath("bad %-escape in the request path");
+    if (!common::percentDecode(raw, &seg)) return badPath("bad %-escape in the request path");
     if (seg.find('/') != std::string::npos || seg.find('\0') != std::string::npos) {
       return badPath("a path segment decodes to '/' or NUL");
     }
@@ -138,7 +108,7 @@ CosmosResource cosmosResourceFromSegments(std::vector<std::string> segments) {
   if (n == 2 && res.segments[0] == "offers") {
     // Offers are RID-addressed and signed with the lowercased RID alone (protocol §1.2).
     res.type = "offers";
-    for (char c : res.segments[1]) res.link.push_back(lowerAscii(c));
+    for (char c : res.segments[1]) res.link.push_back(common::lowerAscii(c));
     return res;
   }
   const size_t link_segments = (n % 2 == 1) ? n - 1 : n;
@@ -154,15 +124,15 @@ std::string cosmosStringToSign(std::string_view verb, std::string_view type, std
                                std::string_view x_ms_date, std::string_view date) {
   std::string out;
   out.reserve(verb.size() + type.size() + link.size() + x_ms_date.size() + date.size() + 5);
-  appendLower(&out, verb);
+  common::appendLowerAscii(&out, verb);
   out.push_back('\n');
-  appendLower(&out, type);
+  common::appendLowerAscii(&out, type);
   out.push_back('\n');
   out.append(link);
   out.push_back('\n');
-  appendLower(&out, x_ms_date);
+  common::appendLowerAscii(&out, x_ms_date);
   out.push_back('\n');
-  if (x_ms_date.empty()) appendLower(&out, date);
+  if (x_ms_date.empty()) common::appendLowerAscii(&out, date);
   out.push_back('\n');
   return out;
 }
@@ -217,7 +187,7 @@ common::StatusOr<ParsedAuthorization> parseCosmosAuthorization(std::string_view 
     return malformed("authorization header longer than 1024 characters");
   }
   std::string decoded;
-  if (!percentDecode(header, &decoded)) return malformed("bad %-escape in authorization");
+  if (!common::percentDecode(header, &decoded)) return malformed("bad %-escape in authorization");
   ParsedAuthorization out;
   bool have_type = false, have_ver = false, have_sig = false;
   std::string_view rest(decoded);

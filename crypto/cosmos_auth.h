@@ -47,10 +47,6 @@ common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request
 // strict route classifier decoded, so routing and signing can never read a path differently.
 CosmosResource cosmosResourceFromSegments(std::vector<std::string> segments);
 
-// Percent-decodes `in` (hex in either case; '+' stays '+': this is not form encoding).
-// False on a malformed escape.
-bool percentDecode(std::string_view in, std::string* out);
-
 // "lower(verb)\nlower(type)\nlink\nlower(x_ms_date)\nlower(date) or ''\n" (ASCII lowercasing).
 // The 5th field is the lowercased `date` only when `x_ms_date` is empty.
 std::string cosmosStringToSign(std::string_view verb, std::string_view type, std::string_view link,

@@ -1,6 +1,6 @@
 #include "policy/account_rewrite.h"
 
-#include "policy/json_text.h"
+#include "policy/json/text.h"
 
 #include <arpa/inet.h>
 

@@ -20,24 +20,24 @@ ClientConn::~ClientConn() = default;
 
 void ClientConn::connect() noexcept {
   if (state_ != State::kDown) return;
-  stream_ = std::make_unique<proxy::Stream>(loop_, this);
+  transport_ = std::make_unique<proxy::Transport>(loop_, this);
   proxy::Http1Limits limits;
   limits.max_head_bytes = 256 * 1024;
   limits.max_headers = 1000;
   parser_ = std::make_unique<proxy::Http1Parser>(proxy::Http1Parser::Kind::kResponse, limits, this);
   state_ = State::kConnecting;
-  if (stream_->init() != 0) {
-    // onStreamClosed follows.
+  if (transport_->init() != 0) {
+    // onTransportClosed follows.
     state_ = State::kClosing;
     return;
   }
-  if (endpoint_->tls) stream_->enableTls(endpoint_->tls, endpoint_->host);
-  Status s = stream_->connect(reinterpret_cast<const struct sockaddr*>(&endpoint_->addr));
+  if (endpoint_->tls) transport_->enableTls(endpoint_->tls, endpoint_->host);
+  Status s = transport_->connect(reinterpret_cast<const struct sockaddr*>(&endpoint_->addr));
   if (!s.isOk()) {
     fail(ErrorKind::kConnect, s);
     return;
   }
-  stream_->armTimer(10000);  // connect + handshake timeout
+  transport_->armTimer(10000);  // connect + handshake timeout
 }
 
 void ClientConn::send(std::string_view request, uint64_t timeout_ms) noexcept {
@@ -46,33 +46,33 @@ void ClientConn::send(std::string_view request, uint64_t timeout_ms) noexcept {
   status_ = 0;
   response_bytes_ = 0;
   body_.clear();
-  stream_->write(request);
-  stream_->flush();
-  if (timeout_ms > 0 && state_ == State::kBusy) stream_->armTimer(timeout_ms);
+  transport_->write(request);
+  transport_->flush();
+  if (timeout_ms > 0 && state_ == State::kBusy) transport_->armTimer(timeout_ms);
 }
 
 void ClientConn::close() noexcept {
   if (state_ == State::kDown || state_ == State::kClosing) return;
   state_ = State::kClosing;
-  stream_->closeNow();
+  transport_->closeNow();
 }
 
 void ClientConn::fail(ErrorKind kind, const Status& why) noexcept {
   if (state_ == State::kClosing || state_ == State::kDown) return;
   const bool had_request = state_ == State::kBusy;
   state_ = State::kClosing;
-  stream_->closeNow(true);
+  transport_->closeNow(true);
   owner_->onConnFailed(this, kind, had_request, why);
 }
 
-void ClientConn::onStreamReady() noexcept {
+void ClientConn::onTransportReady() noexcept {
   if (state_ != State::kConnecting) return;
-  stream_->disarmTimer();
+  transport_->disarmTimer();
   state_ = State::kIdle;
   owner_->onConnReady(this);
 }
 
-void ClientConn::onStreamData(std::string_view data) noexcept {
+void ClientConn::onTransportData(std::string_view data) noexcept {
   if (state_ == State::kClosing) return;
   if (state_ != State::kBusy && parser_->idle()) {
     fail(ErrorKind::kUnexpected, Status(Code::kBadGateway, "bench.unexpected_response",
@@ -83,7 +83,7 @@ void ClientConn::onStreamData(std::string_view data) noexcept {
   if (!s.isOk()) fail(ErrorKind::kProtocol, s);
 }
 
-void ClientConn::onStreamEof(bool) noexcept {
+void ClientConn::onTransportEof(bool) noexcept {
   if (state_ == State::kBusy || state_ == State::kConnecting) {
     fail(ErrorKind::kClosed, Status(Code::kBadGateway, "bench.closed",
                                     "the server closed the connection during a request"));
@@ -92,15 +92,15 @@ void ClientConn::onStreamEof(bool) noexcept {
   // An idle keep-alive connection closed by the server: just reconnect later.
   if (state_ == State::kIdle) {
     state_ = State::kClosing;
-    stream_->closeNow();
+    transport_->closeNow();
   }
 }
 
-void ClientConn::onStreamError(const Status& status) noexcept {
+void ClientConn::onTransportError(const Status& status) noexcept {
   fail(state_ == State::kConnecting ? ErrorKind::kConnect : ErrorKind::kIo, status);
 }
 
-void ClientConn::onStreamTimer() noexcept {
+void ClientConn::onTransportTimer() noexcept {
   if (state_ == State::kConnecting) {
     fail(ErrorKind::kConnect,
          Status(Code::kGatewayTimeout, "bench.connect_timeout", "connect timed out"));
@@ -110,10 +110,10 @@ void ClientConn::onStreamTimer() noexcept {
   }
 }
 
-void ClientConn::onStreamClosed() noexcept {
+void ClientConn::onTransportClosed() noexcept {
   state_ = State::kDown;
-  // The Stream may be destroyed from its close callback; the parser goes with it.
-  stream_.reset();
+  // The Transport may be destroyed from its close callback; the parser goes with it.
+  transport_.reset();
   parser_.reset();
   owner_->onConnClosed(this);
 }
@@ -138,14 +138,14 @@ Status ClientConn::onMessageBody(std::string_view data) noexcept {
 }
 
 Status ClientConn::onMessageComplete() noexcept {
-  stream_->disarmTimer();
+  transport_->disarmTimer();
   // Resume now: a response is never followed by bytes we did not ask for, and a resumed parser
   // is ready for the next response.
   Status s = parser_->resume();
   if (!s.isOk()) return s;
   if (!keep_alive_) {
     state_ = State::kClosing;
-    stream_->closeNow();
+    transport_->closeNow();
     owner_->onConnResponse(this, status_);
     return Status::ok();
   }

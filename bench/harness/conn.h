@@ -1,7 +1,7 @@
 #pragma once
 
 // ClientConn: one keep-alive HTTP/1.1 client connection of the load generator, built on the
-// proxy's own Stream (TCP + optional TLS over memory BIOs) and Http1Parser (strict response
+// proxy's own Transport (TCP + optional TLS over memory BIOs) and Http1Parser (strict response
 // parsing), so the harness speaks exactly the HTTP the proxy speaks.
 //
 // One request at a time (no pipelining, like the Cosmos SDKs). The owner (ConnOwner) is told
@@ -18,9 +18,9 @@
 #include <string_view>
 
 #include "common/status.h"
-#include "proxy/http1.h"
-#include "proxy/stream.h"
-#include "proxy/tls.h"
+#include "proxy/http1/codec.h"
+#include "proxy/net/transport.h"
+#include "proxy/tls/context.h"
 
 namespace cosmoseal::bench {
 
@@ -60,7 +60,7 @@ class ConnOwner {
   virtual void onConnClosed(ClientConn* c) noexcept = 0;
 };
 
-class ClientConn final : public proxy::Stream::Handler, public proxy::Http1Parser::Handler {
+class ClientConn final : public proxy::Transport::Handler, public proxy::Http1Parser::Handler {
  public:
   enum class State : uint8_t { kDown, kConnecting, kIdle, kBusy, kClosing };
 
@@ -91,13 +91,13 @@ class ClientConn final : public proxy::Stream::Handler, public proxy::Http1Parse
   bool had_failure = false; // closed after a failure: reconnect after a pause
 
  private:
-  // Stream::Handler
-  void onStreamReady() noexcept override;
-  void onStreamData(std::string_view data) noexcept override;
-  void onStreamEof(bool clean) noexcept override;
-  void onStreamError(const common::Status& status) noexcept override;
-  void onStreamTimer() noexcept override;
-  void onStreamClosed() noexcept override;
+  // Transport::Handler
+  void onTransportReady() noexcept override;
+  void onTransportData(std::string_view data) noexcept override;
+  void onTransportEof(bool clean) noexcept override;
+  void onTransportError(const common::Status& status) noexcept override;
+  void onTransportTimer() noexcept override;
+  void onTransportClosed() noexcept override;
   // Http1Parser::Handler
   common::Status onMessageHead(proxy::MessageHead& head) noexcept override;
   common::Status onMessageBody(std::string_view data) noexcept override;
@@ -110,7 +110,7 @@ class ClientConn final : public proxy::Stream::Handler, public proxy::Http1Parse
   ConnOwner* owner_;
   int index_;
   State state_ = State::kDown;
-  std::unique_ptr<proxy::Stream> stream_;
+  std::unique_ptr<proxy::Transport> transport_;
   std::unique_ptr<proxy::Http1Parser> parser_;
   int status_ = 0;
   bool keep_alive_ = true;

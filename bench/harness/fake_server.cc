@@ -13,9 +13,9 @@
 
 #include "bench/harness/json_writer.h"
 #include "crypto/cosmos_auth.h"
-#include "proxy/http1.h"
-#include "proxy/stream.h"
-#include "proxy/worker.h"
+#include "proxy/http1/codec.h"
+#include "proxy/net/transport.h"
+#include "proxy/server/worker.h"
 
 namespace cosmoseal::bench {
 
@@ -106,19 +106,19 @@ std::string FakeStats::toJson(const FakeStore& store, bool verifying) const {
 // One connection.
 // ---------------------------------------------------------------------------------------
 
-class FakeConn final : public proxy::Stream::Handler, public proxy::Http1Parser::Handler {
+class FakeConn final : public proxy::Transport::Handler, public proxy::Http1Parser::Handler {
  public:
   FakeConn(FakeThread* thread, uv_loop_t* loop);
-  proxy::Stream& stream() noexcept { return stream_; }
+  proxy::Transport& transport() noexcept { return transport_; }
   void start();
-  void close() { stream_.closeNow(); }
+  void close() { transport_.closeNow(); }
 
  private:
-  void onStreamData(std::string_view data) noexcept override;
-  void onStreamEof(bool) noexcept override { stream_.closeNow(); }
-  void onStreamError(const Status&) noexcept override { stream_.closeNow(); }
-  void onStreamTimer() noexcept override;
-  void onStreamClosed() noexcept override;
+  void onTransportData(std::string_view data) noexcept override;
+  void onTransportEof(bool) noexcept override { transport_.closeNow(); }
+  void onTransportError(const Status&) noexcept override { transport_.closeNow(); }
+  void onTransportTimer() noexcept override;
+  void onTransportClosed() noexcept override;
   Status onMessageHead(proxy::MessageHead& head) noexcept override;
   Status onMessageBody(std::string_view data) noexcept override;
   Status onMessageComplete() noexcept override;
@@ -130,7 +130,7 @@ class FakeConn final : public proxy::Stream::Handler, public proxy::Http1Parser:
   void sendLocal(int status, std::string_view message, bool keep_alive) noexcept;
 
   FakeThread* thread_;
-  proxy::Stream stream_;
+  proxy::Transport transport_;
   proxy::Http1Parser parser_;
   std::string body_;
   bool too_large_ = false;
@@ -199,8 +199,8 @@ class FakeThread {
     auto* c = new FakeConn(self, &self->loop_);
     self->conns_.insert(c);
     self->server_->stats()->connections_open++;
-    if (c->stream().init() != 0) return;  // onStreamClosed deletes it
-    if (uv_accept(s, c->stream().uvStream()) != 0) {
+    if (c->transport().init() != 0) return;  // onTransportClosed deletes it
+    if (uv_accept(s, c->transport().uvStream()) != 0) {
       c->close();
       return;
     }
@@ -232,19 +232,19 @@ class FakeThread {
 
 FakeConn::FakeConn(FakeThread* thread, uv_loop_t* loop)
     : thread_(thread),
-      stream_(loop, this),
+      transport_(loop, this),
       parser_(proxy::Http1Parser::Kind::kRequest, proxy::Http1Limits{}, this) {}
 
 void FakeConn::start() {
   const FakeServerOptions& o = thread_->server()->options();
-  if (o.tls) stream_.enableTls(o.tls, "");
-  Status s = stream_.startAccepted();
-  if (!s.isOk()) stream_.closeNow();
+  if (o.tls) transport_.enableTls(o.tls, "");
+  Status s = transport_.startAccepted();
+  if (!s.isOk()) transport_.closeNow();
 }
 
-void FakeConn::onStreamClosed() noexcept { thread_->closed(this); }
+void FakeConn::onTransportClosed() noexcept { thread_->closed(this); }
 
-void FakeConn::onStreamData(std::string_view data) noexcept {
+void FakeConn::onTransportData(std::string_view data) noexcept {
   thread_->server()->stats()->bytes_in += data.size();
   Status s = parser_.feed(data);
   if (!s.isOk()) {
@@ -449,21 +449,21 @@ void FakeConn::respond(const FakeReply& r, bool keep_alive) noexcept {
     delayed_ = std::move(out);
     if (r.body && r.status != 204 && r.status != 304) delayed_.append(*r.body);
     delayed_close_ = !keep_alive;
-    stream_.armTimer(server->options().delay_ms);
+    transport_.armTimer(server->options().delay_ms);
     return;
   }
-  stream_.write(out);
-  if (r.body && r.status != 204 && r.status != 304) stream_.write(*r.body);
-  stream_.flush();
-  if (!keep_alive) stream_.closeGracefully(2000);
+  transport_.write(out);
+  if (r.body && r.status != 204 && r.status != 304) transport_.write(*r.body);
+  transport_.flush();
+  if (!keep_alive) transport_.closeGracefully(2000);
 }
 
-void FakeConn::onStreamTimer() noexcept {
+void FakeConn::onTransportTimer() noexcept {
   if (delayed_.empty()) return;
-  stream_.write(delayed_);
+  transport_.write(delayed_);
   delayed_.clear();
-  stream_.flush();
-  if (delayed_close_) stream_.closeGracefully(2000);
+  transport_.flush();
+  if (delayed_close_) transport_.closeGracefully(2000);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 // FakeServer: the network side of cosmoseal-fake-upstream. N threads, each with its own uv loop
 // and SO_REUSEPORT listener (proxy::openReusePortListener), connections built on the proxy's
-// Stream (TCP + optional TLS) and Http1Parser (strict request parsing). Requests are answered
+// Transport (TCP + optional TLS) and Http1Parser (strict request parsing). Requests are answered
 // from the shared FakeStore; optional master-key signature verification with the account key
 // counts (and by default rejects with 401) every request cosmoseal did not sign correctly.
 //
@@ -24,7 +24,7 @@
 #include "bench/harness/fake_store.h"
 #include "common/secret_bytes.h"
 #include "common/status.h"
-#include "proxy/tls.h"
+#include "proxy/tls/context.h"
 
 namespace cosmoseal::bench {
 

@@ -6,7 +6,7 @@
 #include <string_view>
 
 #include "common/assert.h"
-#include "proxy/http1.h"
+#include "proxy/http1/codec.h"
 
 namespace {
 

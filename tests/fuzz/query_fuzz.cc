@@ -19,10 +19,10 @@
 #include "common/assert.h"
 #include "crypto/field_cipher.h"
 #include "crypto/keyring.h"
-#include "policy/json_text.h"
+#include "policy/json/text.h"
 #include "policy/policy.h"
-#include "policy/query_parser.h"
-#include "policy/query_rewriter.h"
+#include "policy/query/parser.h"
+#include "policy/query/rewriter.h"
 
 namespace {
 

@@ -1,0 +1,118 @@
+#include "proxy/admission/auth.h"
+
+#include <openssl/crypto.h>
+
+#include "crypto/base64.h"
+
+namespace cosmoseal::proxy {
+
+using common::Code;
+using common::Status;
+
+namespace {
+
+Status unauthenticated(std::string_view detail, std::string msg) {
+  return Status(Code::kUnauthenticated, detail, std::move(msg));
+}
+
+}  // namespace
+
+SignedDate signedDateOf(const common::HeaderMap& headers) noexcept {
+  SignedDate d;
+  if (const std::string_view* x = headers.get(common::HeaderToken::kXMsDate)) d.x_ms_date = *x;
+  if (d.x_ms_date.empty()) {
+    if (const std::string_view* date = headers.get(common::HeaderToken::kDate)) d.date = *date;
+  }
+  return d;
+}
+
+Authenticator::Authenticator(const ConfigSnapshot& snapshot) : snapshot_(snapshot) {
+  client_macs_.reserve(snapshot.clients().size());
+  for (const ClientEntry& c : snapshot.clients()) {
+    client_macs_.push_back(std::make_unique<crypto::HmacSha256>(c.key));
+  }
+  account_mac_ = std::make_unique<crypto::HmacSha256>(snapshot.accountKey());
+}
+
+common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view method,
+                                                           const crypto::CosmosResource& resource,
+                                                           const common::HeaderMap& headers,
+                                                           int64_t now_unix,
+                                                           std::string* string_to_sign) noexcept {
+  const std::string_view* auth = headers.get("authorization");
+  if (auth == nullptr || auth->empty()) {
+    return unauthenticated("auth.missing", "the request has no Authorization header");
+  }
+  auto parsed = crypto::parseCosmosAuthorization(*auth);
+  if (!parsed.isOk()) {
+    return unauthenticated("auth.malformed", "the Authorization header is not a Cosmos token");
+  }
+  if (parsed->type != "master") {
+    return unauthenticated(
+        "auth.unsupported_token",
+        "token type '" + parsed->type +
+            "' is not supported: resource tokens and Entra ID (AAD) tokens cannot be verified and "
+            "re-signed by the sidecar; configure the app with its cosmoseal client key");
+  }
+  if (parsed->version != "1.0") {
+    return unauthenticated("auth.malformed", "unsupported token version '" + parsed->version + "'");
+  }
+  const SignedDate d = signedDateOf(headers);
+  const std::string_view date_text = d.x_ms_date.empty() ? d.date : d.x_ms_date;
+  if (date_text.empty()) {
+    return unauthenticated("auth.missing_date", "the request has neither x-ms-date nor Date");
+  }
+  auto when = crypto::parseHttpDate(date_text);
+  if (!when.isOk()) return unauthenticated("auth.bad_date", "x-ms-date is not an RFC 1123 date");
+  const int64_t skew = *when - now_unix;
+  if (skew > kMaxClockSkewSeconds || skew < -kMaxClockSkewSeconds) {
+    return unauthenticated("auth.date_skew",
+                           "x-ms-date is " + std::to_string(skew < 0 ? -skew : skew) +
+                               " s away from the sidecar's clock (limit " +
+                               std::to_string(kMaxClockSkewSeconds) + " s)");
+  }
+
+  uint8_t presented[64];
+  size_t presented_len = 0;
+  if (parsed->sig.size() > 88 ||
+      !crypto::base64DecodeTo(parsed->sig, presented, &presented_len) || presented_len != 32) {
+    return unauthenticated("auth.bad_signature", "the request signature is malformed");
+  }
+  std::string sts =
+      crypto::cosmosStringToSign(method, resource.type, resource.link, d.x_ms_date, d.date);
+  // Constant time over all clients: every MAC is computed and compared, no early exit.
+  size_t match = snapshot_.clients().size();
+  for (size_t i = 0; i < client_macs_.size(); ++i) {
+    const std::array<uint8_t, 32> mac = client_macs_[i]->mac(sts);
+    const int diff = CRYPTO_memcmp(mac.data(), presented, 32);
+    const size_t is_match = static_cast<size_t>(diff == 0);
+    match = is_match * i + (1 - is_match) * match;
+  }
+  if (match >= snapshot_.clients().size()) {
+    return unauthenticated("auth.bad_signature",
+                           "the request signature does not match any configured client key");
+  }
+  if (string_to_sign != nullptr) *string_to_sign = std::move(sts);
+  return &snapshot_.clients()[match];
+}
+
+Status Authenticator::sign(std::string_view string_to_sign, std::string* authorization) noexcept {
+  if (!account_mac_->ok()) {
+    return Status(Code::kInternal, "auth.sign_failed", "cannot compute the upstream signature");
+  }
+  *authorization = crypto::cosmosAuthorizationHeader(account_mac_->macBase64(string_to_sign));
+  return Status::ok();
+}
+
+Status Authenticator::resign(std::string_view method, const crypto::CosmosResource& resource,
+                             common::HeaderMap* headers) noexcept {
+  const SignedDate d = signedDateOf(*headers);
+  const std::string sts =
+      crypto::cosmosStringToSign(method, resource.type, resource.link, d.x_ms_date, d.date);
+  std::string authorization;
+  COSMOSEAL_RETURN_IF_ERROR(sign(sts, &authorization));
+  headers->set("authorization", authorization);
+  return Status::ok();
+}
+
+}  // namespace cosmoseal::proxy

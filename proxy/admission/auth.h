@@ -1,0 +1,64 @@
+#pragma once
+
+// Cosmos master-key authentication at the sidecar (ref/cosmos-protocol.md §1):
+//   verify(): the app's Authorization header must be a `type=master` signature made with one of
+//             the configured client keys, over this request's (verb, type, link, date), with a
+//             date within ±15 minutes. Every client key is tried, in constant time over all of
+//             them (no early exit), so the match reveals nothing through timing.
+//   resign(): replaces Authorization with the real account key's signature over exactly the
+//             same string (the x-ms-date sent upstream is the client's, unchanged).
+//
+// Detail codes (401 unless noted): auth.missing, auth.malformed, auth.unsupported_token,
+// auth.missing_date, auth.bad_date, auth.date_skew, auth.bad_signature.
+//
+// One Authenticator per worker thread and ConfigSnapshot snapshot (it holds reusable HMAC contexts).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/headers.h"
+#include "common/status.h"
+#include "crypto/cosmos_auth.h"
+#include "proxy/config/snapshot.h"
+
+namespace cosmoseal::proxy {
+
+inline constexpr int64_t kMaxClockSkewSeconds = 15 * 60;
+
+// The date a signature covers: x-ms-date, or Date when x-ms-date is absent or empty (then
+// x_ms_date is empty).
+struct SignedDate {
+  std::string_view x_ms_date;
+  std::string_view date;
+  bool operator==(const SignedDate&) const = default;
+};
+SignedDate signedDateOf(const common::HeaderMap& headers) noexcept;
+
+class Authenticator {
+ public:
+  explicit Authenticator(const ConfigSnapshot& snapshot);
+
+  // Returns the client whose key signed the request. With `string_to_sign`, a verified
+  // request's string-to-sign is stored there: the upstream signature covers the same string
+  // when the forwarded date headers are the same, so it need not be built twice.
+  common::StatusOr<const ClientEntry*> verify(std::string_view method,
+                                              const crypto::CosmosResource& resource,
+                                              const common::HeaderMap& headers,
+                                              int64_t now_unix,
+                                              std::string* string_to_sign = nullptr) noexcept;
+  // The Authorization value signing `string_to_sign` with the account key.
+  common::Status sign(std::string_view string_to_sign, std::string* authorization) noexcept;
+  // Re-signs with the account key (sets Authorization in `headers`).
+  common::Status resign(std::string_view method, const crypto::CosmosResource& resource,
+                        common::HeaderMap* headers) noexcept;
+
+ private:
+  const ConfigSnapshot& snapshot_;
+  std::vector<std::unique_ptr<crypto::HmacSha256>> client_macs_;
+  std::unique_ptr<crypto::HmacSha256> account_mac_;
+};
+
+}  // namespace cosmoseal::proxy

@@ -1,0 +1,214 @@
+#pragma once
+
+// DownstreamConnection: one connection from the application (plain or TLS), HTTP/1.1 with
+// keep-alive and in-order pipelining: requests are handled one at a time; bytes of the next
+// request wait, unparsed, in the parser until the current response is finished.
+//
+// Exchange: one request/response through the sidecar: classify, authenticate, collect the body,
+// re-sign, send upstream over a pooled connection, stream or buffer the response back, rewrite
+// what must be rewritten (account discovery, Content-Location).
+//
+// Lifetimes: the Worker owns connections (deleted from Transport::onTransportClosed). A connection owns
+// at most one live Exchange; a finished Exchange is retired and deleted on the next event, never
+// inside its own call stack.
+//
+// Timeouts on the downstream side: header (whole head must arrive in time: slowloris), body
+// (between body reads), idle keep-alive. Upstream timeouts live in UpstreamConnection.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "crypto/cosmos_auth.h"
+#include "policy/json/transformer.h"
+#include "policy/route/route.h"
+#include "proxy/admission/buffer_budget.h"
+#include "proxy/http1/codec.h"
+#include "proxy/net/transport.h"
+#include "proxy/admission/throttle.h"
+#include "proxy/upstream/pool.h"
+#include "proxy/server/worker.h"
+
+namespace cosmoseal::proxy {
+
+class DownstreamConnection;
+
+class Exchange final : public UpstreamUser {
+ public:
+  Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> state, MessageHead head);
+  ~Exchange() override;
+
+  // Head received: classify, authenticate, decide. A non-OK status becomes a local reply.
+  common::Status start() noexcept;
+  common::Status onRequestBody(std::string_view data) noexcept;
+  void onRequestComplete() noexcept;
+  // The downstream connection is going away: drop the upstream side.
+  void abort() noexcept;
+  // Records the outcome once (metrics + audit line): status sent to the app and the detail code
+  // of a local reply ("" for a proxied response). Later calls are ignored; an exchange destroyed
+  // without one is recorded as 499 client_closed.
+  void finish(int status, std::string_view detail) noexcept;
+  // Downstream write buffer drained (backpressure release).
+  void onDownstreamDrained() noexcept;
+
+  bool expectsBody() const noexcept { return head_.framing != Framing::kNone; }
+  // x-ms-retry-after-ms advice when start() refused with 429.
+  uint64_t retryAfterMs() const noexcept { return retry_after_ms_; }
+  bool responseStarted() const noexcept { return response_head_sent_; }
+  // The response is written: wipe and free the buffered bodies (they may hold plaintext) and
+  // return their share of limits.max_buffered_bytes before the exchange waits to be deleted.
+  void releaseBuffers() noexcept;
+
+  // UpstreamUser
+  void onUpstreamReady(UpstreamConnection* conn) noexcept override;
+  void onUpstreamFailed(const common::Status& status, bool response_started) noexcept override;
+  common::Status onUpstreamHead(MessageHead& head) noexcept override;
+  common::Status onUpstreamBody(std::string_view data) noexcept override;
+  void onUpstreamComplete() noexcept override;
+  void onUpstreamDrained() noexcept override;
+
+ private:
+  enum class Stage : uint8_t { kMain, kFetchPartitionKey };
+
+  bool needsPartitionKeyPlan() const noexcept;
+  // Partition-key plan, request transform, then the upstream request.
+  void continueRequest() noexcept;
+  common::Status resolvePartitionKeyPlan() noexcept;
+  void onPartitionKeyFetched() noexcept;
+  void buildMetadataRequest(std::string* out) noexcept;
+  void learnFromMetadata(std::string_view body) noexcept;
+  common::Status transformRequest() noexcept;
+  // crypto.key_budget when a randomized key of `policy` has spent its budget.
+  common::Status checkKeyBudget(const policy::ContainerPolicy& policy) noexcept;
+  // Decrypts a buffered response of a protected container (the shape follows the operation).
+  common::Status decryptResponse(std::string* body) noexcept;
+  void sendUpstream() noexcept;
+  void buildUpstreamHead(std::string* out) noexcept;
+  void startResponse(int status, std::string_view reason, common::HeaderMap headers,
+                     Framing framing, uint64_t content_length) noexcept;
+  common::Status finishBufferedResponse() noexcept;
+  void releaseUpstream(bool reusable) noexcept;
+  // Sets *charge to `total` bytes of limits.max_buffered_bytes, or 503 overload.buffer_budget.
+  common::Status chargeBuffer(BufferCharge* charge, uint64_t total) noexcept;
+  void fail(const common::Status& status) noexcept;
+
+  DownstreamConnection* conn_;
+  std::shared_ptr<ThreadState> state_;
+  MessageHead head_;
+  policy::Route route_;
+  policy::RouteDecision decision_;
+  crypto::CosmosResource resource_;
+  const ClientEntry* client_ = nullptr;
+  std::string string_to_sign_;  // what the app signed, verified; the account signs it too
+  ThrottleTicket ticket_;  // this client's in-flight slot, released with the exchange
+  uint64_t retry_after_ms_ = 0;
+  AuditSlot audit_slot_;  // reserved at admission (audit.required), consumed by finish()
+  bool finished_ = false;
+  bool routed_ = false;           // route_ is valid
+  uint64_t upstream_start_ns_ = 0;
+  uint64_t upstream_ns_ = 0;      // time spent on the upstream exchange
+  std::string body_;  // buffered request body
+  BufferCharge body_charge_;  // body_ (and its transformed copy while both exist)
+  bool request_complete_ = false;
+  Stage stage_ = Stage::kMain;
+  // Per partition-key component: the rule protecting it, or nullptr (valid if pk_plan_ready_).
+  std::vector<const policy::FieldRule*> pk_rules_;
+  bool pk_plan_ready_ = false;
+  bool learn_metadata_ = false;  // tap collection metadata for partition-key paths
+  const char* listing_member_ = nullptr;  // filter this array of a listing response
+  policy::TransformStats transform_stats_;  // fields encrypted/decrypted, key ids
+  bool rows_are_documents_ = false;         // a SELECT * query: strict path checks on Documents
+
+  UpstreamConnection* upstream_ = nullptr;
+  bool waiting_for_upstream_ = false;
+  bool retried_ = false;
+
+  // Response.
+  MessageHead response_;
+  bool buffer_response_ = false;
+  std::string response_body_;
+  BufferCharge response_charge_;  // response_body_ (and its transformed copy)
+  Framing downstream_framing_ = Framing::kNone;
+  bool response_head_sent_ = false;
+  bool upstream_paused_ = false;
+  bool done_ = false;
+  uint64_t started_ns_ = 0;
+};
+
+class DownstreamConnection final : public Transport::Handler, public Http1Parser::Handler {
+ public:
+  DownstreamConnection(Worker* worker);
+  ~DownstreamConnection() override;
+
+  // Takes the accepted socket from `server`. On failure the connection closes itself.
+  void accept(uv_stream_t* server) noexcept;
+  // Worker is draining: close if idle, else close after the current response.
+  void drain() noexcept;
+  void closeNow() noexcept { transport_.closeNow(); }
+
+  // ---- for Exchange ----
+  Worker* worker() noexcept { return worker_; }
+  void write(std::string_view bytes) noexcept { transport_.write(bytes); }
+  void flush() noexcept { transport_.flush(); }
+  size_t queuedBytes() const noexcept { return transport_.queuedBytes(); }
+  bool tls() const noexcept { return transport_.tlsEnabled(); }
+  // Whether the response being written must end the connection.
+  bool mustClose() const noexcept { return close_after_response_; }
+  void setCloseAfterResponse() noexcept { close_after_response_ = true; }
+  // The exchange finished writing its response.
+  void exchangeDone() noexcept;
+  // The exchange cannot finish cleanly (response partly sent): abort the connection.
+  void abortConnection() noexcept;
+  // A local reply (status + detail code + message), Cosmos-style JSON body. A 429 carries
+  // x-ms-retry-after-ms = retry_after_ms.
+  void localReply(const common::Status& status, bool close, uint64_t retry_after_ms = 0) noexcept;
+  // The TLS SNI name of this connection ("" for plain HTTP).
+  std::string serverName() const;
+  // "https://localhost:8081" — the origin the app used to reach us.
+  std::string ownOrigin(const common::HeaderMap& request_headers) const;
+
+  // Transport::Handler
+  void onTransportReady() noexcept override;
+  void onTransportData(std::string_view data) noexcept override;
+  void onTransportEof(bool clean) noexcept override;
+  void onTransportError(const common::Status& status) noexcept override;
+  void onTransportDrained() noexcept override;
+  void onTransportTimer() noexcept override;
+  void onTransportClosed() noexcept override;
+  // Http1Parser::Handler
+  common::Status onMessageHead(MessageHead& head) noexcept override;
+  common::Status onMessageBody(std::string_view data) noexcept override;
+  common::Status onMessageComplete() noexcept override;
+
+ private:
+  enum class Phase : uint8_t { kIdle, kHead, kBody, kWaiting, kClosing };
+
+  void armIdle() noexcept;
+  void handleParseError(const common::Status& status) noexcept;
+  void recordUnparsed(const common::Status& status) noexcept;
+  void logOriginalDestination() noexcept;
+  void noteUnfinishedHead() noexcept;
+  void retire() noexcept;
+
+  Worker* worker_;
+  Transport transport_;
+  Http1Parser parser_;
+  std::unique_ptr<Exchange> exchange_;
+  // Finished exchanges, deleted at the start of the next libuv callback (never inside their own
+  // call stack).
+  std::vector<std::unique_ptr<Exchange>> retired_;
+  Phase phase_ = Phase::kIdle;
+  // A request refused at its head (auth, rules, throttling, policy) whose body is read and
+  // discarded so the keep-alive connection survives; answered when the message completes.
+  common::Status refusal_;
+  uint64_t refusal_retry_ms_ = 0;
+  uint64_t discarded_ = 0;
+  bool close_after_response_ = false;
+  bool counted_ = false;
+  uint64_t requests_ = 0;
+  std::string original_destination_;  // transparent mode: "ip:port" before the redirect
+};
+
+}  // namespace cosmoseal::proxy

@@ -1,0 +1,335 @@
+#include "proxy/net/transport.h"
+
+#include <cstring>
+
+namespace cosmoseal::proxy {
+
+using common::Code;
+using common::Status;
+
+struct Transport::WriteReq {
+  uv_write_t req;
+  std::string data;
+  Transport* stream;
+};
+
+namespace {
+constexpr size_t kReadBufferSize = 64 * 1024;
+}  // namespace
+
+Transport::Transport(uv_loop_t* loop, Handler* handler) : loop_(loop), handler_(handler) {
+  std::memset(&tcp_, 0, sizeof(tcp_));
+  std::memset(&timer_, 0, sizeof(timer_));
+  std::memset(&connect_req_, 0, sizeof(connect_req_));
+  std::memset(&shutdown_req_, 0, sizeof(shutdown_req_));
+}
+
+Transport::~Transport() = default;
+
+int Transport::init() noexcept {
+  int r = uv_tcp_init(loop_, &tcp_);
+  if (r != 0) return r;
+  r = uv_timer_init(loop_, &timer_);
+  if (r != 0) {
+    // The tcp handle exists and must be closed; report via onTransportClosed as usual.
+    tcp_.data = this;
+    open_handles_ = 1;
+    closing_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Transport::onClose);
+    return r;
+  }
+  tcp_.data = this;
+  timer_.data = this;
+  open_handles_ = 2;
+  inited_ = true;
+  return 0;
+}
+
+void Transport::enableTls(std::shared_ptr<TlsContext> ctx, std::string_view peer_host) {
+  tls_ = std::make_unique<TlsSession>(std::move(ctx), peer_host);
+}
+
+Status Transport::startAccepted() noexcept {
+  uv_tcp_nodelay(&tcp_, 1);
+  if (tls_) {
+    Status s = tls_->start();
+    if (!s.isOk()) return s;
+  }
+  int r = uv_read_start(uvStream(), &Transport::onAlloc, &Transport::onRead);
+  if (r != 0) return Status(Code::kInternal, "net.read_failed", uv_strerror(r));
+  reading_ = true;
+  if (!tls_) becomeReady();
+  return Status::ok();
+}
+
+Status Transport::connect(const struct sockaddr* addr) noexcept {
+  connect_req_.data = this;
+  int r = uv_tcp_connect(&connect_req_, &tcp_, addr, &Transport::onConnect);
+  if (r != 0) {
+    return Status(Code::kBadGateway, "upstream.connect_failed",
+                  std::string("cannot connect to the upstream: ") + uv_strerror(r));
+  }
+  return Status::ok();
+}
+
+void Transport::onConnect(uv_connect_t* req, int status) {
+  auto* self = static_cast<Transport*>(req->data);
+  if (status == UV_ECANCELED || self->closing_) return;
+  if (status < 0) {
+    self->fail(Status(Code::kBadGateway, "upstream.connect_failed",
+                      std::string("cannot connect to the upstream: ") + uv_strerror(status)));
+    return;
+  }
+  uv_tcp_nodelay(&self->tcp_, 1);
+  int r = uv_read_start(self->uvStream(), &Transport::onAlloc, &Transport::onRead);
+  if (r != 0) {
+    self->fail(Status(Code::kBadGateway, "upstream.connect_failed", uv_strerror(r)));
+    return;
+  }
+  self->reading_ = true;
+  if (self->tls_) {
+    Status s = self->tls_->start();
+    self->takeTlsOutput();
+    self->flush();
+    if (!s.isOk()) self->fail(s);
+    return;
+  }
+  self->becomeReady();
+}
+
+void Transport::becomeReady() noexcept {
+  if (ready_) return;
+  ready_ = true;
+  handler_->onTransportReady();
+}
+
+void Transport::fail(const Status& s) noexcept {
+  if (closing_) return;
+  handler_->onTransportError(s);
+}
+
+void Transport::onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+  // One read buffer per thread: read callbacks of one loop never overlap, and every consumer
+  // copies what it keeps before returning.
+  thread_local char tl_buffer[kReadBufferSize];
+  buf->base = tl_buffer;
+  buf->len = sizeof(tl_buffer);
+}
+
+void Transport::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<Transport*>(s->data);
+  if (nread == 0) return;
+  if (self->closing_) {
+    // Lingering close: discard what the peer still sends; finish on EOF or error.
+    if (nread < 0) self->startClose();
+    return;
+  }
+  if (nread > 0) {
+    self->handleRead(buf->base, static_cast<size_t>(nread));
+    return;
+  }
+  uv_read_stop(s);
+  self->reading_ = false;
+  if (nread == UV_EOF) {
+    const bool clean = !self->tls_ || self->tls_->peerClosed();
+    self->handler_->onTransportEof(clean);
+    return;
+  }
+  self->fail(Status(Code::kBadGateway, "net.read_error",
+                    std::string("connection error: ") + uv_strerror(static_cast<int>(nread))));
+}
+
+void Transport::handleRead(const char* data, size_t n) noexcept {
+  bytes_in_ += n;
+  if (!tls_) {
+    handler_->onTransportData(std::string_view(data, n));
+    return;
+  }
+  plain_.clear();
+  const bool was_closed = tls_->peerClosed();
+  Status s = tls_->feed(std::string_view(data, n), &plain_);
+  takeTlsOutput();
+  flush();
+  if (!s.isOk()) {
+    fail(s);
+    return;
+  }
+  if (!ready_ && tls_->handshakeDone()) {
+    becomeReady();
+    if (closing_) return;
+  }
+  if (!plain_.empty()) {
+    handler_->onTransportData(plain_);
+    if (closing_) return;
+  }
+  if (!was_closed && tls_->peerClosed()) handler_->onTransportEof(true);
+}
+
+void Transport::takeTlsOutput() noexcept {
+  if (tls_ && tls_->hasOutput()) tls_->takeOutput(&out_);
+}
+
+void Transport::write(std::string_view data) noexcept {
+  if (closing_ || data.empty()) return;
+  if (tls_) {
+    Status s = tls_->write(data);
+    if (!s.isOk()) {
+      fail(s);
+      return;
+    }
+    return;  // ciphertext is collected by flush()
+  }
+  out_.append(data.data(), data.size());
+}
+
+void Transport::flush() noexcept {
+  takeTlsOutput();
+  if (out_.empty() || !inited_) return;
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) {
+    out_.clear();
+    return;
+  }
+  size_t off = 0;
+  if (uvStream()->write_queue_size == 0) {
+    uv_buf_t b = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+    int n = uv_try_write(uvStream(), &b, 1);
+    if (n > 0) {
+      off = static_cast<size_t>(n);
+    } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+      out_.clear();
+      fail(Status(Code::kBadGateway, "net.write_error",
+                  std::string("connection error: ") + uv_strerror(n)));
+      return;
+    }
+  }
+  bytes_out_ += off;
+  if (off == out_.size()) {
+    out_.clear();
+    return;
+  }
+  auto* req = new WriteReq;
+  req->stream = this;
+  req->data.assign(out_, off, std::string::npos);
+  out_.clear();
+  req->req.data = req;
+  uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+  int r = uv_write(&req->req, uvStream(), &b, 1, &Transport::onWrite);
+  if (r != 0) {
+    delete req;
+    fail(Status(Code::kBadGateway, "net.write_error",
+                std::string("connection error: ") + uv_strerror(r)));
+  }
+}
+
+void Transport::onWrite(uv_write_t* req, int status) {
+  auto* w = static_cast<WriteReq*>(req->data);
+  Transport* self = w->stream;
+  if (status == 0) self->bytes_out_ += w->data.size();
+  delete w;
+  if (status < 0) {
+    if (status != UV_ECANCELED) {
+      self->fail(Status(Code::kBadGateway, "net.write_error",
+                        std::string("connection error: ") + uv_strerror(status)));
+    }
+    return;
+  }
+  if (!self->closing_ && self->queuedBytes() == 0) self->handler_->onTransportDrained();
+}
+
+size_t Transport::queuedBytes() const noexcept {
+  return tcp_.write_queue_size + out_.size();
+}
+
+void Transport::pauseReading() noexcept {
+  if (!reading_ || closing_) return;
+  uv_read_stop(uvStream());
+  reading_ = false;
+}
+
+void Transport::resumeReading() noexcept {
+  if (reading_ || closing_ || !inited_) return;
+  if (uv_read_start(uvStream(), &Transport::onAlloc, &Transport::onRead) == 0) reading_ = true;
+}
+
+void Transport::armTimer(uint64_t ms) noexcept {
+  if (!inited_ || closing_) return;
+  uv_timer_start(&timer_, &Transport::onTimer, ms, 0);
+}
+
+void Transport::disarmTimer() noexcept {
+  if (inited_) uv_timer_stop(&timer_);
+}
+
+void Transport::onTimer(uv_timer_t* t) {
+  auto* self = static_cast<Transport*>(t->data);
+  if (self->lingering_) {
+    self->startClose();
+    return;
+  }
+  if (!self->closing_) self->handler_->onTransportTimer();
+}
+
+void Transport::closeGracefully(uint64_t linger_ms) noexcept {
+  if (closing_) return;
+  if (!inited_) {
+    closing_ = true;
+    return;
+  }
+  if (tls_) tls_->shutdown();
+  flush();
+  closing_ = true;
+  lingering_ = true;
+  uv_timer_start(&timer_, &Transport::onTimer, linger_ms, 0);
+  shutdown_req_.data = this;
+  if (uv_shutdown(&shutdown_req_, uvStream(), &Transport::onShutdown) != 0) {
+    startClose();
+    return;
+  }
+  // Keep reading (and discarding) until the peer closes, so a peer still sending does not
+  // get an RST that destroys the response we just sent (lingering close).
+  if (!reading_ && uv_read_start(uvStream(), &Transport::onAlloc, &Transport::onRead) == 0) {
+    reading_ = true;
+  }
+}
+
+void Transport::onShutdown(uv_shutdown_t* req, int status) {
+  auto* self = static_cast<Transport*>(req->data);
+  if (status < 0 && status != UV_ECANCELED) self->startClose();
+  // Otherwise wait for the peer's EOF (onRead) or the linger timer.
+}
+
+void Transport::closeNow(bool reset) noexcept {
+  if (closed_notified_) return;
+  const bool was_closing = closing_;
+  closing_ = true;
+  out_.clear();
+  if (!inited_) return;
+  if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
+  if (reset && !was_closing && ready_) {
+    uv_timer_stop(&timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Transport::onClose);
+    if (uv_tcp_close_reset(&tcp_, &Transport::onClose) == 0) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), &Transport::onClose);
+    return;
+  }
+  startClose();
+}
+
+void Transport::startClose() noexcept {
+  closing_ = true;
+  if (!inited_) return;
+  auto* th = reinterpret_cast<uv_handle_t*>(&tcp_);
+  auto* tm = reinterpret_cast<uv_handle_t*>(&timer_);
+  if (!uv_is_closing(th)) uv_close(th, &Transport::onClose);
+  if (!uv_is_closing(tm)) uv_close(tm, &Transport::onClose);
+}
+
+void Transport::onClose(uv_handle_t* h) {
+  auto* self = static_cast<Transport*>(h->data);
+  if (--self->open_handles_ == 0) {
+    self->closed_notified_ = true;
+    self->handler_->onTransportClosed();
+  }
+}
+
+}  // namespace cosmoseal::proxy

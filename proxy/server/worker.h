@@ -1,0 +1,137 @@
+#pragma once
+
+// Worker: one thread, one uv_loop, one SO_REUSEPORT listener, one upstream pool. Share-nothing:
+// the only things that cross threads are the immutable ConfigSnapshot snapshot (handed over through
+// a mutex-protected slot + uv_async) and the relaxed-atomic counters in WorkerStats.
+
+#include <uv.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <map>
+#include <thread>
+#include <vector>
+#include <unordered_set>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "crypto/field_cipher.h"
+#include "policy/json/transformer.h"
+#include "proxy/admission/auth.h"
+#include "proxy/admission/buffer_budget.h"
+#include "proxy/observability/audit.h"
+#include "proxy/observability/metrics.h"
+#include "proxy/exchange/partition_key_cache.h"
+#include "proxy/admission/throttle.h"
+#include "proxy/config/snapshot.h"
+#include "proxy/observability/stats.h"
+#include "proxy/upstream/pool.h"
+
+namespace cosmoseal::proxy {
+
+class DownstreamConnection;
+
+// Per (worker thread, ConfigSnapshot snapshot) state: things that must not be shared across threads
+// (HMAC contexts, later cipher contexts). Requests hold a shared_ptr to the one they started
+// with, so a reload never changes a request midway.
+struct ThreadState {
+  explicit ThreadState(std::shared_ptr<const ConfigSnapshot> rt);
+  ~ThreadState();
+  std::shared_ptr<const ConfigSnapshot> snapshot;
+  Authenticator auth;
+  // Field encryption (null when no keyring is configured): per thread, bound to this snapshot's
+  // keyring. The transformer uses the cipher, so it is declared after it.
+  std::unique_ptr<crypto::FieldCipher> cipher;
+  std::unique_ptr<policy::JsonTransformer> transformer;
+};
+
+// Process-wide shared state (read-mostly).
+struct SharedState {
+  std::atomic<uint32_t> connections{0};  // open downstream connections, all workers
+  BufferBudget buffers;                   // limits.max_buffered_bytes, all workers
+  std::atomic<bool> draining{false};
+  const common::Clock* clock = &common::systemClock();
+  PartitionKeyCache partition_keys;
+  Throttle throttle;
+  // Null when audit is off. Set once at startup, before the workers start.
+  std::unique_ptr<AuditLog> audit;
+  // Key ids whose randomized-encryption budget is spent (keys.refuse_after_seals); swapped by the
+  // control thread, read by workers.
+  std::atomic<std::shared_ptr<const std::vector<uint32_t>>> exhausted_keys;
+  // Control thread: config generation in force (for metrics and audit).
+  std::atomic<uint64_t> generation{0};
+};
+
+class Worker {
+ public:
+  Worker(int index, int listen_fd, std::shared_ptr<const ConfigSnapshot> snapshot, SharedState* shared);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread. The listener fd is owned by the worker from now on.
+  common::Status start();
+  // Control thread: publish a new snapshot (picked up on the loop thread).
+  void publishSnapshot(std::shared_ptr<const ConfigSnapshot> snapshot);
+  // Control thread: stop accepting, finish in-flight requests, close idle connections.
+  void beginDrain();
+  // Control thread: force-close everything (drain timeout expired).
+  void forceStop();
+  void join();
+  bool finished() const noexcept { return finished_.load(); }
+
+  WorkerStats& stats() noexcept { return stats_; }
+  WorkerMetrics& metrics() noexcept { return metrics_; }
+  int index() const noexcept { return index_; }
+
+  // ---- Loop thread only ----
+  uv_loop_t* loop() noexcept { return &loop_; }
+  UpstreamPool& pool() noexcept { return *pool_; }
+  const std::shared_ptr<ThreadState>& state() const noexcept { return state_; }
+  bool draining() const noexcept { return draining_; }
+  SharedState& shared() noexcept { return *shared_; }
+  void connectionClosed(DownstreamConnection* c) noexcept;
+
+ private:
+  void run();
+  void onAsync();
+  void refreshKeyUsage();
+  static void addKeyUsage(const crypto::FieldCipher& cipher, std::map<uint32_t, KeyUsage>* usage);
+  void maybeFinish();
+  static void onConnection(uv_stream_t* server, int status);
+
+  int index_;
+  int listen_fd_;
+  SharedState* shared_;
+  WorkerStats stats_;
+  WorkerMetrics metrics_;
+  // Key usage of ciphers of earlier snapshots (reload replaces the per-thread cipher).
+  std::map<uint32_t, KeyUsage> retired_key_usage_;
+  uv_timer_t key_timer_;
+  uv_loop_t loop_;
+  uv_tcp_t listener_;
+  uv_async_t async_;
+  std::unique_ptr<UpstreamPool> pool_;
+  std::shared_ptr<ThreadState> state_;
+  std::unordered_set<DownstreamConnection*> connections_;
+  bool draining_ = false;
+  bool listener_closed_ = false;
+  bool async_closed_ = false;
+
+  std::mutex mu_;  // guards the fields below (written by the control thread)
+  std::shared_ptr<const ConfigSnapshot> pending_snapshot_;
+  bool drain_requested_ = false;
+  bool stop_requested_ = false;
+
+  std::thread thread_;
+  std::atomic<bool> finished_{false};
+};
+
+// Creates a listening TCP socket bound to address:port with SO_REUSEPORT (one per worker).
+// The first call for a port also checks, with a probe socket without SO_REUSEPORT, that no
+// other process is already listening there, so "address in use" is reported instead of silently
+// sharing the port with a stale instance.
+common::StatusOr<int> openReusePortListener(const std::string& address, uint16_t port, bool probe);
+
+}  // namespace cosmoseal::proxy

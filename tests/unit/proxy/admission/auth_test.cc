@@ -1,0 +1,233 @@
+#include "proxy/admission/auth.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "crypto/base64.h"
+#include "crypto/cosmos_auth.h"
+
+namespace cosmoseal::proxy {
+namespace {
+
+// The public Cosmos emulator key: the test vectors of ref/cosmos-protocol.md §1.3 use it.
+constexpr const char* kEmulatorKey =
+    "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw==";
+// Test-only client keys (64 bytes each, base64).
+constexpr const char* kClientKeyA =
+    "dGVzdC1jbGllbnQta2V5LUEtMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWI=";
+constexpr const char* kVectorDate = "Thu, 27 Apr 2017 00:51:12 GMT";
+constexpr int64_t kVectorUnix = 1493254272;
+
+class AuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cosmoseal-auth-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::string cmd = "rm -rf '" + dir_ + "'";
+    ASSERT_EQ(system(cmd.c_str()), 0);
+  }
+  std::string writeKey(const std::string& name, const std::string& text) {
+    std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text << "\n";
+    chmod(path.c_str(), 0600);
+    return path;
+  }
+  // ConfigSnapshot where the account key is `account` and clients are {a, emulator} in that order.
+  std::shared_ptr<const ConfigSnapshot> makeConfigSnapshot(const std::string& account) {
+    Config c;
+    c.file = dir_ + "/cosmoseal.yaml";
+    c.upstream.endpoint = "https://127.0.0.1:8081/";
+    c.upstream.scheme = "https";
+    c.upstream.host = "127.0.0.1";
+    c.upstream.port = 8081;
+    c.upstream.key_file = writeKey("account", account);
+    ClientConfig a;
+    a.name = "app-a";
+    a.key_file = writeKey("client-a", kClientKeyA);
+    ClientConfig e;
+    e.name = "emulator-client";
+    e.key_file = writeKey("client-e", kEmulatorKey);
+    c.clients = {a, e};
+    auto rt = ConfigSnapshot::build(std::move(c), 1);
+    EXPECT_TRUE(rt.isOk()) << rt.status().toString();
+    return rt.isOk() ? *rt : nullptr;
+  }
+
+  std::string dir_;
+};
+
+common::HeaderMap signedHeaders(const std::string& sig) {
+  common::HeaderMap h;
+  h.add("x-ms-date", kVectorDate);
+  h.add("authorization", crypto::cosmosAuthorizationHeader(sig));
+  return h;
+}
+
+TEST_F(AuthTest, VerifiesProtocolVectorAndPicksTheMatchingClient) {
+  const std::string other_account =
+      "b3RoZXItYWNjb3VudC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWI=";
+  auto rt = makeConfigSnapshot(other_account);
+  ASSERT_TRUE(rt);
+  Authenticator auth(*rt);
+  auto res = crypto::cosmosResourceFromPath("/dbs/ToDoList");
+  ASSERT_TRUE(res.isOk());
+  auto who = auth.verify("GET", *res, signedHeaders("mM0rMK/7o1MZhQwDitGRoGisPRPx09os/86Jk0YwquY="),
+                         kVectorUnix);
+  ASSERT_TRUE(who.isOk()) << who.status().toString();
+  EXPECT_EQ((*who)->name, "emulator-client");
+}
+
+TEST_F(AuthTest, VerifiesUtf8LinkVector) {
+  auto rt = makeConfigSnapshot(
+      "b3RoZXItYWNjb3VudC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWI=");
+  ASSERT_TRUE(rt);
+  Authenticator auth(*rt);
+  auto res = crypto::cosmosResourceFromPath("/dbs/db%20full/colls/Items/docs/b%20%C3%A9");
+  ASSERT_TRUE(res.isOk());
+  common::HeaderMap h;
+  h.add("x-ms-date", "Sun, 22 Nov 2026 13:05:47 GMT");
+  h.add("authorization",
+        crypto::cosmosAuthorizationHeader("q3B6di6v996GfSl+xCV3tiR/1UhXlqi9JEZ0xXMvX7U="));
+  auto parsed = crypto::parseHttpDate("Sun, 22 Nov 2026 13:05:47 GMT");
+  ASSERT_TRUE(parsed.isOk());
+  EXPECT_TRUE(auth.verify("GET", *res, h, *parsed).isOk());
+}
+
+TEST_F(AuthTest, RejectsWithStableDetails) {
+  auto rt = makeConfigSnapshot(
+      "b3RoZXItYWNjb3VudC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWI=");
+  ASSERT_TRUE(rt);
+  Authenticator auth(*rt);
+  auto res = crypto::cosmosResourceFromPath("/dbs/ToDoList");
+  ASSERT_TRUE(res.isOk());
+  const std::string good = "mM0rMK/7o1MZhQwDitGRoGisPRPx09os/86Jk0YwquY=";
+
+  common::HeaderMap none;
+  none.add("x-ms-date", kVectorDate);
+  EXPECT_EQ(auth.verify("GET", *res, none, kVectorUnix).status().detail(), "auth.missing");
+
+  // A signature for another verb does not verify.
+  EXPECT_EQ(auth.verify("DELETE", *res, signedHeaders(good), kVectorUnix).status().detail(),
+            "auth.bad_signature");
+  // Nor for another link.
+  auto other = crypto::cosmosResourceFromPath("/dbs/ToDoList2");
+  ASSERT_TRUE(other.isOk());
+  EXPECT_EQ(auth.verify("GET", *other, signedHeaders(good), kVectorUnix).status().detail(),
+            "auth.bad_signature");
+  // 16 minutes of skew either way.
+  EXPECT_EQ(auth.verify("GET", *res, signedHeaders(good), kVectorUnix + 16 * 60).status().detail(),
+            "auth.date_skew");
+  EXPECT_EQ(auth.verify("GET", *res, signedHeaders(good), kVectorUnix - 16 * 60).status().detail(),
+            "auth.date_skew");
+  EXPECT_TRUE(auth.verify("GET", *res, signedHeaders(good), kVectorUnix + 14 * 60).isOk());
+
+  common::HeaderMap resource_token;
+  resource_token.add("x-ms-date", kVectorDate);
+  resource_token.add("authorization", "type%3Dresource%26ver%3D1.0%26sig%3DYWJj");
+  auto r = auth.verify("GET", *res, resource_token, kVectorUnix);
+  EXPECT_EQ(r.status().detail(), "auth.unsupported_token");
+  EXPECT_EQ(r.status().httpStatus(), 401);
+
+  common::HeaderMap aad;
+  aad.add("x-ms-date", kVectorDate);
+  aad.add("authorization", "type%3Daad%26ver%3D1.0%26sig%3DeyJhbGciOi");
+  EXPECT_EQ(auth.verify("GET", *res, aad, kVectorUnix).status().detail(), "auth.unsupported_token");
+
+  common::HeaderMap garbage;
+  garbage.add("x-ms-date", kVectorDate);
+  garbage.add("authorization", "Bearer abc");
+  EXPECT_EQ(auth.verify("GET", *res, garbage, kVectorUnix).status().detail(), "auth.malformed");
+
+  common::HeaderMap no_date;
+  no_date.add("authorization", crypto::cosmosAuthorizationHeader(good));
+  EXPECT_EQ(auth.verify("GET", *res, no_date, kVectorUnix).status().detail(), "auth.missing_date");
+
+  common::HeaderMap bad_date = signedHeaders(good);
+  bad_date.set("x-ms-date", "yesterday");
+  EXPECT_EQ(auth.verify("GET", *res, bad_date, kVectorUnix).status().detail(), "auth.bad_date");
+
+  common::HeaderMap short_sig = signedHeaders("YWJj");
+  EXPECT_EQ(auth.verify("GET", *res, short_sig, kVectorUnix).status().detail(),
+            "auth.bad_signature");
+}
+
+TEST_F(AuthTest, ResignsWithTheAccountKey) {
+  // The account key is the emulator key, so the re-signature must equal the published vector.
+  Config c;
+  c.upstream.scheme = "https";
+  c.upstream.host = "127.0.0.1";
+  c.upstream.port = 8081;
+  c.upstream.key_file = writeKey("account2", kEmulatorKey);
+  ClientConfig a;
+  a.name = "app-a";
+  a.key_file = writeKey("client-a2", kClientKeyA);
+  c.clients = {a};
+  auto built = ConfigSnapshot::build(std::move(c), 1);
+  ASSERT_TRUE(built.isOk()) << built.status().toString();
+  Authenticator auth(**built);
+  auto res = crypto::cosmosResourceFromPath("/dbs/db1/colls/coll1/docs");
+  ASSERT_TRUE(res.isOk());
+  common::HeaderMap h;
+  h.add("x-ms-date", kVectorDate);
+  h.add("authorization", "client token, to be replaced");
+  ASSERT_TRUE(auth.resign("POST", *res, &h).isOk());
+  EXPECT_EQ(h.count("authorization"), 1u);
+  EXPECT_EQ(*h.get("authorization"),
+            crypto::cosmosAuthorizationHeader("9yU9qvx5XX6iRaOMpVLw+sXE8DUynMDSMcADdfsx5eQ="));
+}
+
+TEST_F(AuthTest, SnapshotRefusesAClientHoldingTheAccountKey) {
+  Config c;
+  c.upstream.scheme = "https";
+  c.upstream.host = "127.0.0.1";
+  c.upstream.port = 8081;
+  c.upstream.key_file = writeKey("account5", kEmulatorKey);
+  ClientConfig e;
+  e.name = "leaky";
+  e.key_file = writeKey("client-e5", kEmulatorKey);
+  c.clients = {e};
+  auto rt = ConfigSnapshot::build(std::move(c), 1);
+  ASSERT_FALSE(rt.isOk());
+  EXPECT_EQ(rt.status().detail(), "config.client_key_is_account_key");
+}
+
+TEST_F(AuthTest, SnapshotRefusesSharedClientKeys) {
+  Config c;
+  c.upstream.scheme = "https";
+  c.upstream.host = "127.0.0.1";
+  c.upstream.port = 8081;
+  c.upstream.key_file = writeKey("account3", kEmulatorKey);
+  ClientConfig a;
+  a.name = "a";
+  a.key_file = writeKey("k1", kClientKeyA);
+  ClientConfig b;
+  b.name = "b";
+  b.key_file = writeKey("k2", kClientKeyA);
+  c.clients = {a, b};
+  auto rt = ConfigSnapshot::build(std::move(c), 1);
+  ASSERT_FALSE(rt.isOk());
+  EXPECT_EQ(rt.status().detail(), "config.duplicate_client_key");
+}
+
+TEST_F(AuthTest, SnapshotRefusesGroupReadableKeyFile) {
+  Config c;
+  c.upstream.scheme = "https";
+  c.upstream.host = "127.0.0.1";
+  c.upstream.port = 8081;
+  c.upstream.key_file = writeKey("account4", kEmulatorKey);
+  chmod(c.upstream.key_file.c_str(), 0640);
+  auto rt = ConfigSnapshot::build(std::move(c), 1);
+  ASSERT_FALSE(rt.isOk());
+  EXPECT_EQ(rt.status().detail(), "keys.file_permissions");
+}
+
+}  // namespace
+}  // namespace cosmoseal::proxy

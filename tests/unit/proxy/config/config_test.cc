@@ -1,0 +1,767 @@
+#include "proxy/config/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace cosmoseal::proxy {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// DESIGN.md §6, verbatim.
+constexpr const char* kDesignExample = R"(listen: { address: 127.0.0.1, port: 8081, tls: { cert: tls.crt, key: tls.key } }   # tls optional
+admin:  { address: 127.0.0.1, port: 9901 }                # /healthz /readyz /metrics
+upstream:
+  endpoint: https://myaccount.documents.azure.com:443/
+  key_file: /var/run/secrets/cosmos/account-key           # the real key, base64 like Azure shows it
+  ca_file: optional-ca-bundle.pem                          # default: system store; verify always on
+clients:                                                   # who may use the sidecar
+  - name: orders-api
+    key_file: /var/run/secrets/cosmoseal/client-key
+    allow: [ { database: shop, containers: [orders, customers], access: read-write } ]
+keys: { keyring_file: /var/run/secrets/cosmoseal/keyring.yaml, kek_file: /var/run/secrets/cosmoseal/kek }  # or kek_env: VAR
+policies:
+  - database: shop
+    container: customers
+    fields:
+      - { path: /ssn, mode: deterministic, key: pii }
+      - { path: /address, mode: randomized, key: pii }          # whole subtree as one value
+      - { path: /cards/*/number, mode: randomized, key: pii }   # * = every array element / object member
+)";
+
+// The smallest valid file; tests append sections to it (it is 7 lines long).
+constexpr const char* kMinimal = R"(upstream:
+  endpoint: https://acct.documents.azure.com:443/
+  key_file: /k/account
+clients:
+  - name: app
+    key_file: /k/app
+    allow: [ { database: shop, containers: [orders] } ]
+)";
+
+Config mustParse(const std::string& text, const std::string& name = "/etc/cosmoseal/c.yaml") {
+  auto cfg = parseConfigText(text, name);
+  EXPECT_TRUE(cfg.isOk()) << cfg.status().toString();
+  return cfg.isOk() ? *cfg : Config{};
+}
+
+// The error message (all lines), asserting the detail code.
+std::string errorsOf(const std::string& text, std::string_view detail = "config.invalid") {
+  auto cfg = parseConfigText(text, "t.yaml");
+  EXPECT_FALSE(cfg.isOk());
+  if (cfg.isOk()) return {};
+  EXPECT_EQ(cfg.status().detail(), detail) << cfg.status().toString();
+  return std::string(cfg.status().message());
+}
+
+size_t lineCount(const std::string& s) {
+  return s.empty() ? 0 : static_cast<size_t>(std::count(s.begin(), s.end(), '\n')) + 1;
+}
+
+TEST(ConfigTest, DesignExampleParses) {
+  Config c = mustParse(kDesignExample, "/etc/cosmoseal/cosmoseal.yaml");
+  EXPECT_EQ(c.file, "/etc/cosmoseal/cosmoseal.yaml");
+  EXPECT_EQ(c.listen.address, "127.0.0.1");
+  EXPECT_EQ(c.listen.port, 8081);
+  ASSERT_TRUE(c.listen.tls.has_value());
+  EXPECT_EQ(c.listen.tls->cert_file, "/etc/cosmoseal/tls.crt");
+  EXPECT_EQ(c.listen.tls->key_file, "/etc/cosmoseal/tls.key");
+  EXPECT_EQ(c.admin.address, "127.0.0.1");
+  EXPECT_EQ(c.admin.port, 9901);
+  EXPECT_TRUE(c.admin.enabled);
+  EXPECT_EQ(c.upstream.endpoint, "https://myaccount.documents.azure.com:443/");
+  EXPECT_EQ(c.upstream.scheme, "https");
+  EXPECT_EQ(c.upstream.host, "myaccount.documents.azure.com");
+  EXPECT_EQ(c.upstream.port, 443);
+  EXPECT_EQ(c.upstream.key_file, "/var/run/secrets/cosmos/account-key");
+  EXPECT_EQ(c.upstream.ca_file, "/etc/cosmoseal/optional-ca-bundle.pem");
+  ASSERT_EQ(c.clients.size(), 1u);
+  EXPECT_EQ(c.clients[0].name, "orders-api");
+  EXPECT_EQ(c.clients[0].key_file, "/var/run/secrets/cosmoseal/client-key");
+  ASSERT_EQ(c.clients[0].allow.size(), 1u);
+  EXPECT_EQ(c.clients[0].allow[0].database, "shop");
+  EXPECT_EQ(c.clients[0].allow[0].containers, (std::vector<std::string>{"orders", "customers"}));
+  EXPECT_EQ(c.clients[0].allow[0].access, Access::kReadWrite);
+  ASSERT_TRUE(c.keys.has_value());
+  EXPECT_EQ(c.keys->keyring_file, "/var/run/secrets/cosmoseal/keyring.yaml");
+  EXPECT_EQ(c.keys->kek_file, "/var/run/secrets/cosmoseal/kek");
+  EXPECT_EQ(c.keys->kek_env, "");
+  ASSERT_EQ(c.policies.size(), 1u);
+  const auto& p = c.policies[0];
+  EXPECT_EQ(p.database, "shop");
+  EXPECT_EQ(p.container, "customers");
+  EXPECT_TRUE(p.partition_key_paths.empty());
+  ASSERT_EQ(p.fields.size(), 3u);
+  EXPECT_EQ(p.fields[0].path, "/ssn");
+  EXPECT_EQ(p.fields[0].mode, policy::FieldMode::kDeterministic);
+  EXPECT_EQ(p.fields[0].key, "pii");
+  EXPECT_EQ(p.fields[0].pos.file, "/etc/cosmoseal/cosmoseal.yaml");
+  EXPECT_EQ(p.fields[0].pos.line, 16);
+  EXPECT_EQ(p.fields[0].pos.column, 17);
+  EXPECT_EQ(p.fields[1].path, "/address");
+  EXPECT_EQ(p.fields[1].mode, policy::FieldMode::kRandomized);
+  EXPECT_EQ(p.fields[2].path, "/cards/*/number");
+  EXPECT_EQ(p.fields[2].pos.line, 18);
+  EXPECT_EQ(p.pos.line, 13);
+  EXPECT_EQ(p.pos.column, 5);
+}
+
+TEST(ConfigTest, Defaults) {
+  Config c = mustParse(kMinimal);
+  EXPECT_EQ(c.workers, 0u);
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_EQ(c.listen.address, "127.0.0.1");
+  EXPECT_EQ(c.listen.port, 8081);
+  EXPECT_FALSE(c.listen.tls.has_value());
+  EXPECT_EQ(c.listen.mode, ListenMode::kGateway);
+  EXPECT_EQ(c.listen.advertise_url, "");
+  EXPECT_TRUE(c.admin.enabled);
+  EXPECT_EQ(c.admin.port, 9901);
+  EXPECT_FALSE(c.upstream.allow_insecure_http);
+  EXPECT_EQ(c.upstream.ca_file, "");
+  EXPECT_EQ(c.upstream.connect_timeout, std::chrono::milliseconds(5000));
+  EXPECT_EQ(c.upstream.response_timeout, std::chrono::milliseconds(65000));
+  EXPECT_EQ(c.upstream.max_idle_per_worker, 64u);
+  EXPECT_EQ(c.upstream.idle_timeout, std::chrono::milliseconds(4000));
+  EXPECT_EQ(c.clients[0].allow[0].access, Access::kRead);  // read unless said otherwise
+  EXPECT_EQ(c.clients[0].rate.requests_per_second, 0);
+  EXPECT_EQ(c.clients[0].max_in_flight, 0u);
+  EXPECT_FALSE(c.keys.has_value());
+  EXPECT_TRUE(c.policies.empty());
+  EXPECT_EQ(c.limits.max_body_bytes, 4u * 1024 * 1024);
+  EXPECT_EQ(c.limits.max_headers, 100u);
+  EXPECT_EQ(c.timeouts.header, std::chrono::milliseconds(10000));
+  EXPECT_EQ(c.timeouts.drain, std::chrono::milliseconds(20000));
+  EXPECT_FALSE(c.audit.enabled);
+  EXPECT_EQ(c.audit.queue_size, 65536u);
+}
+
+TEST(ConfigTest, TransparentModeNeedsItsCa) {
+  auto r = parseConfigText(std::string(kMinimal) + "listen: { mode: transparent }\n", "t.yaml");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("listen.transparent: missing"), std::string_view::npos)
+      << r.status().message();
+  r = parseConfigText(std::string(kMinimal) +
+                          "listen:\n  mode: transparent\n  transparent: {ca_cert: a, ca_key: b, "
+                          "allowed_hosts: ['*.x.com', 'bad host']}\n",
+                      "t.yaml");
+  ASSERT_FALSE(r.isOk());
+  EXPECT_NE(r.status().message().find("'bad host' is not a host name"), std::string_view::npos)
+      << r.status().message();
+}
+
+TEST(ConfigTest, AllExtensions) {
+  std::string text = std::string(kMinimal) + R"(workers: 4
+log: { level: debug }
+listen:
+  address: "::1"
+  port: 18081
+  mode: transparent
+  transparent:
+    ca_cert: /etc/cosmoseal/capture-ca.crt
+    ca_key: /etc/cosmoseal/capture-ca.key
+    allowed_hosts: ["*.documents.azure.com", Other.Example.Net]
+  advertise_url: HTTPS://LocalHost:8081
+admin: { enabled: false, address: 0.0.0.0, port: 19901 }
+watch: true
+limits:
+  max_header_bytes: 32KiB
+  max_headers: 50
+  max_uri_bytes: 4096
+  max_body_bytes: 2MiB
+  max_response_body_bytes: 8MiB
+  max_connections: 100
+  max_buffered_bytes: 1GiB
+  max_item_bytes: 2MiB
+timeouts: { header: 5s, body: 30s, idle: 2m, drain: 0 }
+audit: { path: audit.log, required: true, queue_size: 1024 }
+)";
+  // Upstream extensions are inside the upstream mapping: add them by text substitution.
+  std::string up = "  key_file: /k/account\n";
+  text.replace(text.find(up), up.size(),
+               up + "  allow_insecure_http: true\n  connect_timeout: 250ms\n"
+                    "  response_timeout: 1m\n  pool: { max_idle: 8, idle_timeout: 3s }\n");
+  std::string client = "    key_file: /k/app\n";
+  text.replace(text.find(client), client.size(),
+               client + "    rate: { requests_per_second: 50.5, burst: 100 }\n"
+                        "    max_in_flight: 16\n");
+  Config c = mustParse(text, "conf/c.yaml");
+  EXPECT_EQ(c.workers, 4u);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.listen.address, "::1");
+  EXPECT_EQ(c.listen.port, 18081);
+  EXPECT_EQ(c.listen.mode, ListenMode::kTransparent);
+  ASSERT_TRUE(c.listen.transparent.has_value());
+  EXPECT_EQ(c.listen.transparent->ca_key_file, "/etc/cosmoseal/capture-ca.key");
+  ASSERT_EQ(c.listen.transparent->allowed_hosts.size(), 2u);
+  EXPECT_EQ(c.listen.transparent->allowed_hosts[1], "other.example.net");
+  EXPECT_TRUE(c.watch);
+  EXPECT_EQ(c.listen.advertise_url, "https://localhost:8081/");
+  EXPECT_FALSE(c.admin.enabled);
+  EXPECT_EQ(c.admin.address, "0.0.0.0");
+  EXPECT_TRUE(c.upstream.allow_insecure_http);
+  EXPECT_EQ(c.upstream.connect_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.upstream.response_timeout, std::chrono::milliseconds(60000));
+  EXPECT_EQ(c.upstream.max_idle_per_worker, 8u);
+  EXPECT_EQ(c.upstream.idle_timeout, std::chrono::milliseconds(3000));
+  EXPECT_DOUBLE_EQ(c.clients[0].rate.requests_per_second, 50.5);
+  EXPECT_DOUBLE_EQ(c.clients[0].rate.burst, 100);
+  EXPECT_EQ(c.clients[0].max_in_flight, 16u);
+  EXPECT_EQ(c.limits.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(c.limits.max_headers, 50u);
+  EXPECT_EQ(c.limits.max_uri_bytes, 4096u);
+  EXPECT_EQ(c.limits.max_body_bytes, 2u * 1024 * 1024);
+  EXPECT_EQ(c.limits.max_response_body_bytes, 8u * 1024 * 1024);
+  EXPECT_EQ(c.limits.max_connections, 100u);
+  EXPECT_EQ(c.limits.max_buffered_bytes, 1ull << 30);
+  EXPECT_EQ(c.limits.max_item_bytes, 2u * 1024 * 1024);
+  EXPECT_EQ(c.timeouts.header, std::chrono::seconds(5));
+  EXPECT_EQ(c.timeouts.body, std::chrono::seconds(30));
+  EXPECT_EQ(c.timeouts.idle, std::chrono::minutes(2));
+  EXPECT_EQ(c.timeouts.drain, std::chrono::milliseconds(0));
+  EXPECT_TRUE(c.audit.enabled);
+  EXPECT_TRUE(c.audit.required);
+  EXPECT_EQ(c.audit.path, "conf/audit.log");
+  EXPECT_EQ(c.audit.queue_size, 1024u);
+}
+
+TEST(ConfigTest, WorkersAutoAndRange) {
+  EXPECT_EQ(mustParse(std::string(kMinimal) + "workers: auto\n").workers, 0u);
+  EXPECT_EQ(mustParse(std::string(kMinimal) + "workers: 256\n").workers, 256u);
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "workers: 0\n"),
+              HasSubstr("t.yaml:8:10: workers: '0' is not valid; expected auto or an integer "
+                        "1-256"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "workers: 257\n"), HasSubstr("t.yaml:8:10:"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "workers: many\n"), HasSubstr("t.yaml:8:10:"));
+}
+
+TEST(ConfigTest, RateBurstDefaultsToRate) {
+  std::string text = kMinimal;
+  std::string client = "    key_file: /k/app\n";
+  text.replace(text.find(client), client.size(),
+               client + "    rate: { requests_per_second: 20 }\n");
+  EXPECT_DOUBLE_EQ(mustParse(text).clients[0].rate.burst, 20);
+}
+
+TEST(ConfigTest, AuditStdoutNotResolved) {
+  Config c = mustParse(std::string(kMinimal) + "audit: { path: stdout }\n");
+  EXPECT_EQ(c.audit.path, "stdout");
+  EXPECT_FALSE(c.audit.required);
+  Config off = mustParse(std::string(kMinimal) + "audit: { enabled: false }\n");
+  EXPECT_FALSE(off.audit.enabled);
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "audit: { required: true }\n"),
+              HasSubstr("t.yaml:8:1: audit.path: missing; expected stdout, stderr or a file path"));
+}
+
+// ---- durations and sizes ----
+
+TEST(ConfigScalarTest, Durations) {
+  std::chrono::milliseconds d{};
+  ASSERT_TRUE(parseDuration("250ms", &d));
+  EXPECT_EQ(d.count(), 250);
+  ASSERT_TRUE(parseDuration("5s", &d));
+  EXPECT_EQ(d.count(), 5000);
+  ASSERT_TRUE(parseDuration("2m", &d));
+  EXPECT_EQ(d.count(), 120000);
+  ASSERT_TRUE(parseDuration("1h", &d));
+  EXPECT_EQ(d.count(), 3600000);
+  ASSERT_TRUE(parseDuration("1500", &d));
+  EXPECT_EQ(d.count(), 1500);
+  ASSERT_TRUE(parseDuration("0", &d));
+  EXPECT_EQ(d.count(), 0);
+  ASSERT_TRUE(parseDuration("168h", &d));
+  for (const char* bad : {"", "s", "5 s", "-5s", "+5s", "1.5s", "5S", "5sec", "5d", "169h",
+                          "99999999999999999999999ms", "0x10", "5ms "}) {
+    EXPECT_FALSE(parseDuration(bad, &d)) << bad;
+  }
+}
+
+TEST(ConfigScalarTest, Sizes) {
+  uint64_t v = 0;
+  ASSERT_TRUE(parseSize("64KiB", &v));
+  EXPECT_EQ(v, 65536u);
+  ASSERT_TRUE(parseSize("4MiB", &v));
+  EXPECT_EQ(v, 4u << 20);
+  ASSERT_TRUE(parseSize("1GiB", &v));
+  EXPECT_EQ(v, 1u << 30);
+  ASSERT_TRUE(parseSize("512B", &v));
+  EXPECT_EQ(v, 512u);
+  ASSERT_TRUE(parseSize("1048576", &v));
+  EXPECT_EQ(v, 1048576u);
+  for (const char* bad : {"", "KiB", "64K", "64KB", "64kib", "4 MiB", "-1", "1.5MiB",
+                          "99999999999999999999GiB", "18446744073709551616"}) {
+    EXPECT_FALSE(parseSize(bad, &v)) << bad;
+  }
+}
+
+TEST(ConfigTest, DurationAndSizeErrors) {
+  std::string text = std::string(kMinimal) + "timeouts: { header: 5 seconds }\nlimits:\n"
+                                             "  max_body_bytes: 4MB\n  max_headers: 0\n";
+  std::string msg = errorsOf(text);
+  EXPECT_THAT(msg, HasSubstr("t.yaml:8:21: timeouts.header: '5 seconds' is not a valid duration; "
+                             "expected a duration such as 250ms, 5s, 2m or 1h"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:10:19: limits.max_body_bytes: '4MB' is not a valid size; "
+                             "expected a size such as 64KiB or 4MiB"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:11:16: limits.max_headers: 0 is out of range; expected an "
+                             "integer 1-10000"));
+  EXPECT_EQ(lineCount(msg), 3u);
+}
+
+TEST(ConfigTest, BufferBudgetBelowBodyLimit) {
+  std::string msg = errorsOf(std::string(kMinimal) +
+                             "limits: { max_body_bytes: 64MiB, max_buffered_bytes: 32MiB }\n");
+  EXPECT_THAT(msg, HasSubstr("t.yaml:8:54: limits.max_buffered_bytes: is smaller than "
+                             "max_body_bytes; expected at least max_body_bytes (67108864)"));
+}
+
+// ---- relative paths ----
+
+TEST(ConfigTest, RelativePathsAgainstConfigDirectory) {
+  const std::string text = R"(listen: { tls: { cert: certs/tls.crt, key: ../secret/tls.key } }
+upstream:
+  endpoint: https://acct.documents.azure.com/
+  key_file: account.key
+  ca_file: /abs/ca.pem
+clients:
+  - name: app
+    key_file: ./keys/app
+    allow: [ { database: shop, containers: ["*"] } ]
+keys: { keyring_file: keyring.yaml, kek_env: COSMOSEAL_KEK }
+)";
+  Config c = mustParse(text, "/etc/cosmoseal/main.yaml");
+  EXPECT_EQ(c.listen.tls->cert_file, "/etc/cosmoseal/certs/tls.crt");
+  EXPECT_EQ(c.listen.tls->key_file, "/etc/secret/tls.key");
+  EXPECT_EQ(c.upstream.key_file, "/etc/cosmoseal/account.key");
+  EXPECT_EQ(c.upstream.ca_file, "/abs/ca.pem");
+  EXPECT_EQ(c.upstream.port, 443);  // no port: the https default
+  EXPECT_EQ(c.clients[0].key_file, "/etc/cosmoseal/keys/app");
+  EXPECT_EQ(c.clients[0].allow[0].containers, std::vector<std::string>{"*"});
+  EXPECT_EQ(c.keys->keyring_file, "/etc/cosmoseal/keyring.yaml");
+  EXPECT_EQ(c.keys->kek_env, "COSMOSEAL_KEK");
+  // A name without a directory leaves relative paths alone.
+  Config bare = mustParse(text, "main.yaml");
+  EXPECT_EQ(bare.upstream.key_file, "account.key");
+}
+
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/cosmoseal_config_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    std::string p = dir_ + "/" + name;
+    std::ofstream(p) << text;
+    return p;
+  }
+  std::string dir_;
+};
+
+TEST_F(ConfigFileTest, LoadResolvesAgainstAbsoluteDirectory) {
+  std::string p = write("c.yaml", kMinimal + std::string("keys: { keyring_file: kr.yaml, "
+                                                         "kek_file: kek }\n"));
+  auto cfg = loadConfigFile(p);
+  ASSERT_TRUE(cfg.isOk()) << cfg.status().toString();
+  EXPECT_EQ(cfg->file, p);
+  EXPECT_EQ(cfg->keys->keyring_file, dir_ + "/kr.yaml");
+  EXPECT_EQ(cfg->keys->kek_file, dir_ + "/kek");
+
+  // A relative config path still yields absolute file paths.
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  ASSERT_EQ(chdir(dir_.c_str()), 0);
+  auto rel = loadConfigFile("c.yaml");
+  ASSERT_EQ(chdir(cwd), 0);
+  ASSERT_TRUE(rel.isOk()) << rel.status().toString();
+  EXPECT_EQ(rel->keys->kek_file, dir_ + "/kek");
+}
+
+TEST_F(ConfigFileTest, MissingFile) {
+  auto cfg = loadConfigFile(dir_ + "/nope.yaml");
+  ASSERT_FALSE(cfg.isOk());
+  EXPECT_EQ(cfg.status().detail(), "config.missing");
+  EXPECT_THAT(std::string(cfg.status().message()), HasSubstr(dir_ + "/nope.yaml: no such file"));
+}
+
+TEST_F(ConfigFileTest, DirectoryIsUnreadable) {
+  auto cfg = loadConfigFile(dir_);
+  ASSERT_FALSE(cfg.isOk());
+  EXPECT_EQ(cfg.status().detail(), "config.unreadable");
+}
+
+TEST_F(ConfigFileTest, ErrorsNameTheFile) {
+  std::string p = write("bad.yaml", "lisen: {}\n");
+  auto cfg = loadConfigFile(p);
+  ASSERT_FALSE(cfg.isOk());
+  EXPECT_THAT(std::string(cfg.status().message()), HasSubstr(p + ":1:1: lisen: unknown key"));
+}
+
+// ---- error classes, each with its exact position ----
+
+TEST(ConfigErrorTest, SyntaxError) {
+  std::string msg = errorsOf("upstream: [a, b\nclients: 1\n", "config.syntax");
+  EXPECT_THAT(msg, HasSubstr("t.yaml:2:8: YAML syntax error: end of sequence flow not found"));
+  EXPECT_THAT(msg, HasSubstr("; expected valid YAML"));
+}
+
+TEST(ConfigErrorTest, EmptyFileAndNonMapping) {
+  EXPECT_THAT(errorsOf(""), HasSubstr("t.yaml:1:1: (top level): the file is empty"));
+  EXPECT_THAT(errorsOf("- a\n- b\n"),
+              HasSubstr("t.yaml:1:1: (top level): is a list; expected a mapping with keys: "
+                        "workers, log, listen,"));
+}
+
+TEST(ConfigErrorTest, SeveralDocuments) {
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "---\nworkers: 2\n"),
+              HasSubstr("t.yaml:9:1: (top level): the file holds 2 YAML documents; expected "
+                        "exactly one"));
+}
+
+TEST(ConfigErrorTest, UnknownKeyWithSuggestion) {
+  std::string msg = errorsOf("lisen: { port: 1 }\n" + std::string(kMinimal));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:1:1: lisen: unknown key 'lisen' (did you mean 'listen'?); "
+                             "expected one of: workers, log, listen, admin, upstream, clients, "
+                             "keys, policies, limits, timeouts, audit"));
+  EXPECT_EQ(lineCount(msg), 1u);
+  // Nested, and no suggestion when nothing is close.
+  std::string nested = errorsOf(std::string(kMinimal) + "listen: { adress: 0.0.0.0, zzzzzz: 1 }\n");
+  EXPECT_THAT(nested, HasSubstr("t.yaml:8:11: listen.adress: unknown key 'adress' (did you mean "
+                                "'address'?); expected one of: address, port, tls, mode, "
+                                "advertise_url"));
+  EXPECT_THAT(nested, HasSubstr("t.yaml:8:28: listen.zzzzzz: unknown key 'zzzzzz'; expected"));
+  // log_level is not an alias of log.level.
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "log_level: debug\n"),
+              HasSubstr("t.yaml:8:1: log_level: unknown key 'log_level'"));
+}
+
+TEST(ConfigErrorTest, DuplicateKey) {
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "workers: 2\nworkers: 3\n"),
+              HasSubstr("t.yaml:9:1: workers: duplicate key 'workers' (first at line 8, column "
+                        "1); expected each key once"));
+}
+
+TEST(ConfigErrorTest, WrongTypesAndRanges) {
+  std::string msg = errorsOf(std::string(kMinimal) +
+                             "listen:\n  port: abc\nadmin:\n  port: 70000\n  enabled: yes\n"
+                             "log: debug\n");
+  EXPECT_THAT(msg, HasSubstr("t.yaml:9:9: listen.port: 'abc' is not an integer; expected an "
+                             "integer 1-65535"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:11:9: admin.port: 70000 is out of range; expected an "
+                             "integer 1-65535"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:12:12: admin.enabled: 'yes' is not a boolean; expected "
+                             "true or false"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:13:6: log: is a scalar; expected a mapping with keys: level"));
+  EXPECT_EQ(lineCount(msg), 4u);
+}
+
+TEST(ConfigErrorTest, ListenAddressAndMode) {
+  std::string msg = errorsOf(std::string(kMinimal) +
+                             "listen: { address: localhost, mode: sidecar }\n");
+  EXPECT_THAT(msg, HasSubstr("t.yaml:8:20: listen.address: 'localhost' is not an IP address; "
+                             "expected an IPv4 or IPv6 address literal"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:8:37: listen.mode: 'sidecar' is not allowed; expected one "
+                             "of: gateway, transparent"));
+}
+
+TEST(ConfigErrorTest, TlsNeedsCertAndKey) {
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "listen:\n  tls: { cert: tls.crt }\n"),
+              HasSubstr("t.yaml:9:3: listen.tls.key: missing; expected the server private key "
+                        "file (PEM)"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "listen:\n  tls:\n"),
+              HasSubstr("t.yaml:9:3: listen.tls: is empty; expected a mapping with keys: cert, "
+                        "key"));
+}
+
+TEST(ConfigErrorTest, MissingSections) {
+  std::string msg = errorsOf("workers: 2\n");
+  EXPECT_THAT(msg, HasSubstr("t.yaml:1:1: upstream: missing; expected an upstream section"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:1:1: clients: missing; expected at least one client"));
+  std::string up = errorsOf("upstream:\n  ca_file: x\n" + std::string(kMinimal).substr(
+                                                             std::string(kMinimal).find("clients")));
+  EXPECT_THAT(up, HasSubstr("t.yaml:1:1: upstream.endpoint: missing; expected the account URL"));
+  EXPECT_THAT(up, HasSubstr("t.yaml:1:1: upstream.key_file: missing; expected the file holding "
+                            "the account key"));
+}
+
+std::string withEndpoint(const std::string& endpoint, const std::string& extra = "") {
+  std::string text = kMinimal;
+  const std::string from = "https://acct.documents.azure.com:443/";
+  text.replace(text.find(from), from.size(), endpoint);
+  return text + extra;
+}
+
+TEST(ConfigErrorTest, Endpoint) {
+  EXPECT_THAT(errorsOf(withEndpoint("http://localhost:8081/")),
+              HasSubstr("t.yaml:2:13: upstream.endpoint: plain http is refused"));
+}
+
+TEST(ConfigEndpointTest, Forms) {
+  auto ok = [](const std::string& ep, const std::string& host, uint16_t port) {
+    std::string text = withEndpoint(ep);
+    std::string up = "  key_file: /k/account\n";
+    text.replace(text.find(up), up.size(), up + "  allow_insecure_http: true\n");
+    Config c = mustParse(text);
+    EXPECT_EQ(c.upstream.host, host) << ep;
+    EXPECT_EQ(c.upstream.port, port) << ep;
+  };
+  ok("https://acct.documents.azure.com", "acct.documents.azure.com", 443);
+  ok("https://ACCT.Documents.Azure.com:8443", "acct.documents.azure.com", 8443);
+  ok("https://127.0.0.1:8081/", "127.0.0.1", 8081);
+  ok("\"https://[::1]:8081/\"", "::1", 8081);
+  ok("http://localhost", "localhost", 80);
+  for (const char* bad :
+       {"acct.documents.azure.com", "ftp://acct/", "https://acct/dbs", "https://u:p@acct/",
+        "https://acct:0/", "https://acct:65536/", "https://::1:8081/", "https://ac_ct/",
+        "https://acct?x=1", "https:///"}) {
+    std::string msg = errorsOf(withEndpoint(std::string("\"") + bad + "\""));
+    EXPECT_THAT(msg, HasSubstr("t.yaml:2:13: upstream.endpoint: ")) << bad;
+    EXPECT_THAT(msg, HasSubstr("; expected https://host[:port]/")) << bad;
+  }
+}
+
+TEST(ConfigErrorTest, Clients) {
+  const std::string head = R"(upstream:
+  endpoint: https://acct.documents.azure.com:443/
+  key_file: /k/account
+)";
+  EXPECT_THAT(errorsOf(head + "clients: []\n"),
+              HasSubstr("t.yaml:4:10: clients: is an empty list; expected at least one client"));
+  std::string msg = errorsOf(head + R"(clients:
+  - name: app
+    key_file: /k/a
+    allow: [ { database: shop, containers: [], access: write } ]
+  - name: app
+    key_file: /k/b
+    allow: [ { database: "a/b", containers: [x] } ]
+  - name: ""
+    key_file: /k/c
+    allow: []
+  - key_file: /k/d
+    allow: [ { containers: [ok] } ]
+)");
+  EXPECT_THAT(msg, HasSubstr("t.yaml:7:44: clients[0].allow[0].containers: is an empty list; "
+                             "expected at least one container name"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:7:56: clients[0].allow[0].access: 'write' is not allowed; "
+                             "expected one of: read, read-write"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:8:11: clients[1].name: duplicate client name 'app' (first "
+                             "at line 5, column 11); expected unique names"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:10:26: clients[1].allow[0].database: database name 'a/b' "
+                             "contains '/'; expected a Cosmos id"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:11:11: clients[2].name: is an empty string; expected 1-64 "
+                             "characters"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:13:12: clients[2].allow: is an empty list; expected at "
+                             "least one rule"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:14:5: clients[3].name: missing; expected a client name"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:15:14: clients[3].allow[0].database: missing; expected a "
+                             "database name"));
+  EXPECT_EQ(lineCount(msg), 8u);
+}
+
+TEST(ConfigErrorTest, Keys) {
+  const std::string pol = R"(policies:
+  - database: shop
+    container: orders
+    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
+)";
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + pol),
+              HasSubstr("t.yaml:8:1: keys: missing while policies are configured; expected a "
+                        "keys section"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + pol +
+                       "keys: { keyring_file: kr, kek_file: k, kek_env: K }\n"),
+              HasSubstr("t.yaml:12:40: keys.kek_env: both kek_file and kek_env are set; expected "
+                        "exactly one of them"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + pol + "keys: { keyring_file: kr }\n"),
+              HasSubstr("t.yaml:12:1: keys.kek_file: missing; expected exactly one of kek_file"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + pol + "keys: { keyring_file: kr, kek_env: 1X }\n"),
+              HasSubstr("t.yaml:12:36: keys.kek_env: '1X' is not an environment variable name"));
+  // keys without policies is fine (e.g. keygen ahead of a rollout).
+  mustParse(std::string(kMinimal) + "keys: { keyring_file: kr, kek_env: KEK }\n");
+}
+
+TEST(ConfigErrorTest, AdminPortCollision) {
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "admin: { port: 8081 }\n"),
+              HasSubstr("t.yaml:8:1: admin.port: 8081 is also the listen port (127.0.0.1 and "
+                        "127.0.0.1 overlap); expected a different port"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "admin: { port: 8081, address: 0.0.0.0 }\n"),
+              HasSubstr("t.yaml:8:1: admin.port: 8081 is also the listen port"));
+  mustParse(std::string(kMinimal) + "admin: { port: 8081, enabled: false }\n");
+  mustParse(std::string(kMinimal) + "admin: { port: 8081, address: 127.0.0.2 }\n");
+}
+
+TEST(ConfigErrorTest, ClientKeyFiles) {
+  const std::string head = R"(upstream:
+  endpoint: https://acct.documents.azure.com:443/
+  key_file: keys/account
+clients:
+  - name: a
+    key_file: keys/account
+    allow: [ { database: d, containers: [c] } ]
+  - name: b
+    key_file: keys/b
+    allow: [ { database: d, containers: [c] } ]
+  - name: c
+    key_file: ./keys/../keys/b
+    allow: [ { database: d, containers: [c] } ]
+)";
+  std::string msg = errorsOf(head);
+  EXPECT_THAT(msg, HasSubstr("t.yaml:6:15: clients[0].key_file: is the upstream account key "
+                             "file; expected a separate client key"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:12:15: clients[2].key_file: is also the key file of "
+                             "clients[1]; expected one key per client"));
+  EXPECT_EQ(lineCount(msg), 2u) << msg;
+}
+
+// ---- policies: the rules live in policy/, positions come from here ----
+
+std::string policyConfig(const std::string& policies) {
+  return std::string(kMinimal) + "keys: { keyring_file: kr, kek_file: kek }\n" + policies;
+}
+
+TEST(ConfigPolicyTest, PartitionKeyAndFieldShapes) {
+  Config c = mustParse(policyConfig(R"(policies:
+  - database: shop
+    container: orders
+    partition_key: /customerId
+    fields: [ { path: /customerId, mode: deterministic, key: pii } ]
+  - database: shop
+    container: events
+    partition_key: [/tenant, /user/id]
+    fields: [ { path: "/a~1b/~0c", mode: randomized, key: k2 } ]
+)"));
+  ASSERT_EQ(c.policies.size(), 2u);
+  EXPECT_EQ(c.policies[0].partition_key_paths, std::vector<std::string>{"/customerId"});
+  EXPECT_EQ(c.policies[0].partition_key_pos.line, 12);
+  EXPECT_EQ(c.policies[0].partition_key_pos.column, 20);
+  EXPECT_EQ(c.policies[1].partition_key_paths,
+            (std::vector<std::string>{"/tenant", "/user/id"}));
+  EXPECT_EQ(c.policies[1].fields[0].path, "/a~1b/~0c");
+}
+
+TEST(ConfigPolicyTest, FieldErrorsWithPositions) {
+  std::string msg = errorsOf(policyConfig(R"(policies:
+  - database: shop
+    container: customers
+    partition_key: /pk
+    fields:
+      - { path: /pk, mode: randomized, key: pii }
+      - { path: /id, mode: deterministic, key: pii }
+      - { path: /_ts, mode: deterministic, key: pii }
+      - { path: /ttl, mode: deterministic, key: pii }
+      - { path: ssn, mode: deterministic, key: pii }
+      - { path: /a//b, mode: deterministic, key: pii }
+      - { path: /a/, mode: deterministic, key: pii }
+      - { path: /a~2, mode: deterministic, key: pii }
+      - { path: /cards/*/number, mode: randomized, key: pii }
+      - { path: /cards/0, mode: randomized, key: pii }
+      - { path: /x, mode: fast, key: pii }
+      - { path: /y, mode: randomized }
+      - { path: /z, mode: randomized, key: "" }
+  - database: shop
+    container: customers
+    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
+  - database: shop
+    container: other
+    fields: []
+)"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:14:17: policies[0].fields[0].mode: path '/pk' matches the "
+                             "partition-key path '/pk' and is randomized, but a protected "
+                             "partition-key path must be deterministic; expected mode: "
+                             "deterministic"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:15:17: policies[0].fields[1].path: path '/id' would encrypt "
+                             "the document id"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:16:17: policies[0].fields[2].path: path '/_ts' is a system "
+                             "property"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:17:17: policies[0].fields[3].path: path '/ttl' would "
+                             "encrypt ttl"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:18:17: policies[0].fields[4].path: path 'ssn' does not "
+                             "start with '/'"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:19:17: policies[0].fields[5].path: path '/a//b' has an "
+                             "empty segment"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:20:17: policies[0].fields[6].path: path '/a/' ends with "
+                             "'/'"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:21:17: policies[0].fields[7].path: path '/a~2' has a '~' "
+                             "not followed by 0 or 1"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:23:17: policies[0].fields[9].path: path '/cards/0' overlaps "
+                             "'/cards/*/number' (policies[0].fields[8] at t.yaml:22:17)"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:24:27: policies[0].fields[10].mode: 'fast' is not allowed; "
+                             "expected one of: randomized, deterministic"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:25:9: policies[0].fields[11].key: missing; expected the "
+                             "name of a keyring key"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:26:17: policies[0].fields[12].key: key name is empty"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:27:5: policies[1]: duplicate policy for database 'shop', "
+                             "container 'customers' (first in policies[0] at t.yaml:10:5); "
+                             "expected one policy per container"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:30:5: policies[2].fields: no fields; expected at least one "
+                             "field"));
+  EXPECT_EQ(lineCount(msg), 14u) << msg;
+  // Every line has the required shape.
+  std::istringstream lines(msg);
+  for (std::string line; std::getline(lines, line);) {
+    EXPECT_THAT(line, ::testing::MatchesRegex("t\\.yaml:[0-9]+:[0-9]+: [^:]+: .*; expected .*"))
+        << line;
+  }
+}
+
+TEST(ConfigPolicyTest, BadPartitionKeyPath) {
+  std::string msg = errorsOf(policyConfig(R"(policies:
+  - database: shop
+    container: c
+    partition_key: [/a/*, /b, /b]
+    fields: [ { path: /x, mode: randomized, key: pii } ]
+)"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:12:20: policies[0].partition_key: partition-key path "
+                             "'/a/*' contains '*'; expected a path without wildcards"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:12:20: policies[0].partition_key: partition-key path '/b' "
+                             "is listed twice"));
+}
+
+TEST(ConfigPolicyTest, TypeErrorsAreReportedOnce) {
+  // A field whose path is a list is reported by the loader and not again by the policy checks.
+  std::string msg = errorsOf(policyConfig(R"(policies:
+  - database: [shop]
+    container: c
+    fields:
+      - { path: [a], mode: randomized, key: pii }
+      - { path: /b, mode: randomized, key: pii }
+)"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:10:15: policies[0].database: is a list; expected a database "
+                             "name"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:13:17: policies[0].fields[0].path: is a list; expected a "
+                             "field path"));
+  EXPECT_EQ(lineCount(msg), 2u) << msg;
+}
+
+TEST(ConfigErrorTest, AllProblemsReportedSortedByPosition) {
+  std::string msg = errorsOf(R"(workers: 0
+listen: { port: 0 }
+upstream:
+  endpoint: ftp://x
+  key_file: ""
+clients:
+  - name: "a b"
+    key_file: k
+    allow: [ { database: d, containers: [c], access: rw } ]
+timeouts: { body: 1d }
+)");
+  EXPECT_EQ(lineCount(msg), 7u) << msg;
+  size_t prev = 0;
+  for (const char* at : {"t.yaml:1:10:", "t.yaml:2:17:", "t.yaml:4:13:", "t.yaml:5:13:",
+                         "t.yaml:7:11:", "t.yaml:9:54:", "t.yaml:10:19:"}) {
+    size_t p = msg.find(at);
+    ASSERT_NE(p, std::string::npos) << at << "\n" << msg;
+    EXPECT_GE(p, prev) << at;
+    prev = p;
+  }
+  EXPECT_THAT(msg, Not(HasSubstr("\n\n")));
+}
+
+}  // namespace
+}  // namespace cosmoseal::proxy
