@@ -1,4 +1,4 @@
-#include "cli/cli.h"
+#include "cli/dispatcher.h"
 
 #include <chrono>
 #include <cstdio>
