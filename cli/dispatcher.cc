@@ -1,22 +1,16 @@
 #include "cli/dispatcher.h"
 
-#include <chrono>
-#include <cstdio>
-#include <thread>
-#include <cstring>
+#include <iostream>
 #include <string>
-#include <string_view>
 
-#include "common/log.h"
-#include "proxy/observability/audit.h"
+#include "cli/audit_verify.h"
 #include "cli/capture_init.h"
 #include "cli/keys.h"
-#include "proxy/config/config.h"
-#include "proxy/config/snapshot.h"
-#include "proxy/server/server.h"
-#include "proxy/server/version.h"
+#include "cli/prestop.h"
+#include "cli/run.h"
+#include "cli/version.h"
 
-namespace cosmoseal::proxy {
+namespace cosmoseal::cli {
 namespace {
 
 constexpr const char* kUsage =
@@ -50,155 +44,48 @@ constexpr const char* kUsage =
     "Admin (loopback): GET /healthz /readyz /metrics, POST /reload.\n"
     "LEVEL: debug | info | warn | error. Docs: README.md, docs/.\n";
 
-int usageError(const std::string& msg) {
-  fprintf(stderr, "cosmoseal: %s\n\n%s", msg.c_str(), kUsage);
-  return 2;
-}
-
-struct RunArgs {
-  std::string config;
-  std::string log_level;
-};
-
-// Parses "--config FILE" / "--config=FILE" / "--log-level X" from argv[first..].
-bool parseRunArgs(int argc, char** argv, int first, RunArgs* out, std::string* err) {
-  for (int i = first; i < argc; ++i) {
-    std::string_view a = argv[i];
-    auto value = [&](std::string_view flag, std::string* dst) -> bool {
-      if (a == flag) {
-        if (i + 1 >= argc) {
-          *err = std::string(flag) + " needs a value";
-          return false;
-        }
-        *dst = argv[++i];
-        return true;
-      }
-      if (a.size() > flag.size() + 1 && a.substr(0, flag.size()) == flag && a[flag.size()] == '=') {
-        *dst = std::string(a.substr(flag.size() + 1));
-        return true;
-      }
-      return false;
-    };
-    if (value("--config", &out->config) || value("-c", &out->config)) {
-      if (!err->empty()) return false;
-      continue;
-    }
-    if (value("--log-level", &out->log_level)) {
-      if (!err->empty()) return false;
-      common::LogLevel l;
-      if (!common::log::parseLevel(out->log_level, &l)) {
-        *err = "unknown log level '" + out->log_level + "' (debug, info, warn, error)";
-        return false;
-      }
-      continue;
-    }
-    if (!err->empty()) return false;
-    *err = "unknown argument '" + std::string(a) + "'";
-    return false;
-  }
-  if (out->config.empty()) {
-    *err = "--config FILE is required";
-    return false;
-  }
-  return true;
-}
-
-int runSidecar(const RunArgs& args) {
-  ServerOptions opts;
-  opts.config_path = args.config;
-  opts.log_level_override = args.log_level;
-  Server server(std::move(opts));
-  return server.run();
-}
-
-int runCheck(const RunArgs& args) {
-  auto config = loadConfigFile(args.config);
-  if (!config.isOk()) {
-    fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());
-    return 1;
-  }
-  const size_t clients = config->clients.size();
-  const size_t policies = config->policies.size();
-  size_t fields = 0;
-  for (const auto& p : config->policies) fields += p.fields.size();
-  auto rt = ConfigSnapshot::build(std::move(config).value(), 1);
-  if (!rt.isOk()) {
-    // Messages carry their own FILE:LINE:COL (the config's, or the keyring's).
-    fprintf(stderr, "%s\n", std::string(rt.status().message()).c_str());
-    return 1;
-  }
-  const Config& c = (*rt)->config();
-  printf("%s: OK\n", args.config.c_str());
-  printf("  listen   %s://%s:%u\n", c.listen.tls ? "https" : "http", c.listen.address.c_str(),
-         c.listen.port);
-  printf("  upstream %s\n", (*rt)->upstreamOrigin().c_str());
-  printf("  clients  %zu\n", clients);
-  printf("  policies %zu container(s), %zu protected field path(s)\n", policies, fields);
-  return 0;
-}
-
-// `cosmoseal prestop [--delay D]`: sleeps D (default 5s, at most 10m). In a pod, the kubelet runs
-// it before sending SIGTERM, while endpoints and the app wind down; cosmoseal keeps serving.
-int runPrestop(int argc, char** argv) {
-  std::chrono::milliseconds delay(5000);
-  for (int i = 0; i < argc; ++i) {
-    std::string_view a = argv[i];
-    if (a == "--delay" && i + 1 < argc) {
-      std::chrono::milliseconds d;
-      if (!parseDuration(argv[++i], &d) || d > std::chrono::minutes(10)) {
-        return usageError("prestop --delay takes a duration like 5s (at most 10m)");
-      }
-      delay = d;
-    } else {
-      return usageError("usage: cosmoseal prestop [--delay 5s]");
-    }
-  }
-  printf("cosmoseal prestop: serving for %lld ms more before SIGTERM\n",
-         static_cast<long long>(delay.count()));
-  fflush(stdout);
-  std::this_thread::sleep_for(delay);
-  return 0;
+// The words after the first `skip` ones.
+Args rest(const Args& args, size_t skip) {
+  return Args(args.begin() + static_cast<std::ptrdiff_t>(std::min(skip, args.size())), args.end());
 }
 
 }  // namespace
 
-int runCli(int argc, char** argv) {
-  if (argc < 2) return usageError("no command given");
-  std::string_view cmd = argv[1];
-  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    fputs(kUsage, stdout);
-    return 0;
-  }
-  if (cmd == "--version" || cmd == "version") {
-    fputs(versionReport().c_str(), stdout);
-    return 0;
-  }
-  if (cmd == "keygen") return runKeygen(argc - 2, argv + 2);
-  if (cmd == "capture-init") return runCaptureInit(argc - 2, argv + 2);
-  if (cmd == "prestop") return runPrestop(argc - 2, argv + 2);
-  if (cmd == "audit") {
-    if (argc >= 3 && std::string_view(argv[2]) == "verify") return runAuditVerify(argc - 3, argv + 3);
-    return usageError("usage: cosmoseal audit verify FILE [FILE...]");
-  }
-  if (cmd == "keyring") {
-    if (argc >= 3 && std::string_view(argv[2]) == "show") return runKeyringShow(argc - 3, argv + 3);
-    return usageError("usage: cosmoseal keyring show --keyring FILE --kek-file FILE");
-  }
-  RunArgs args;
-  std::string err;
-  if (cmd == "check") {
-    if (!parseRunArgs(argc, argv, 2, &args, &err)) return usageError(err);
-    return runCheck(args);
-  }
-  if (cmd == "run") {
-    if (!parseRunArgs(argc, argv, 2, &args, &err)) return usageError(err);
-    return runSidecar(args);
-  }
-  if (cmd.substr(0, 2) == "--" || cmd == "-c") {
-    if (!parseRunArgs(argc, argv, 1, &args, &err)) return usageError(err);
-    return runSidecar(args);
-  }
-  return usageError("unknown command '" + std::string(cmd) + "'");
+int usageError(std::ostream& err, std::string_view message) {
+  err << "cosmoseal: " << message << "\n\n" << kUsage;
+  return kExitUsage;
 }
 
-}  // namespace cosmoseal::proxy
+int dispatch(const Args& args, std::ostream& out, std::ostream& err) {
+  if (args.empty()) return usageError(err, "no command given");
+  const std::string& cmd = args[0];
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    out << kUsage;
+    return kExitOk;
+  }
+  if (cmd == "--version" || cmd == "version") return runVersion(rest(args, 1), out, err);
+  if (cmd == "keygen") return runKeygen(rest(args, 1), out, err);
+  if (cmd == "capture-init") return runCaptureInit(rest(args, 1), out, err);
+  if (cmd == "prestop") return runPrestop(rest(args, 1), out, err);
+  if (cmd == "audit") {
+    if (args.size() >= 2 && args[1] == "verify") return runAuditVerify(rest(args, 2), out, err);
+    return usageError(err, "usage: cosmoseal audit verify FILE [FILE...]");
+  }
+  if (cmd == "keyring") {
+    if (args.size() >= 2 && args[1] == "show") return runKeyringShow(rest(args, 2), out, err);
+    return usageError(err, "usage: cosmoseal keyring show --keyring FILE --kek-file FILE");
+  }
+  if (cmd == "check") return runCheck(rest(args, 1), out, err);
+  if (cmd == "run") return runSidecar(rest(args, 1), out, err);
+  // `cosmoseal --config FILE`: the flags of `run` without the word.
+  if (cmd.rfind("--", 0) == 0 || cmd == "-c") return runSidecar(args, out, err);
+  return usageError(err, "unknown command '" + cmd + "'");
+}
+
+int runCli(int argc, char** argv) {
+  Args args;
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i] != nullptr ? argv[i] : "");
+  return dispatch(args, std::cout, std::cerr);
+}
+
+}  // namespace cosmoseal::cli
