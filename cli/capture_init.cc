@@ -120,22 +120,8 @@ std::vector<std::vector<std::string>> captureCommands(const CaptureOptions& o, b
 
 int runCaptureInit(const Args& args, std::ostream& out, std::ostream& err) {
   const ParsedFlags f = parseFlags(args, kFlags);
-  if (!f.ok()) {
-    if (f.problem() == FlagProblem::kMissingValue) {
-      err << "cosmoseal capture-init: " << f.problemFlag() << " needs a value\n" << kUsage;
-      // Kept from the first version of this command: a bare --redirect-to says both.
-      if (f.problemFlag() == "--redirect-to") {
-        err << "cosmoseal capture-init: --redirect-to needs a port\n";
-      }
-      return kExitUsage;
-    }
-    err << "cosmoseal capture-init: unknown argument '" << f.problemWord() << "'\n" << kUsage;
-    return kExitUsage;
-  }
-  if (f.help()) {
-    out << kUsage;
-    return kExitOk;
-  }
+  // Values are checked before a later problem or --help is reported: this command always
+  // reported the first bad word, reading left to right.
   CaptureOptions o;
   const std::string config_path = f.value("--config");
   const bool have_uid = f.has("--proxy-uid"), dry_run = f.has("--dry-run");
@@ -168,6 +154,22 @@ int runCaptureInit(const Args& args, std::ostream& out, std::ostream& err) {
       if (comma == std::string_view::npos) break;
       list.remove_prefix(comma + 1);
     }
+  }
+  if (!f.ok()) {
+    if (f.problem() == FlagProblem::kMissingValue) {
+      err << "cosmoseal capture-init: " << f.problemFlag() << " needs a value\n" << kUsage;
+      // Kept from the first version of this command: a bare --redirect-to says both.
+      if (f.problemFlag() == "--redirect-to") {
+        err << "cosmoseal capture-init: --redirect-to needs a port\n";
+      }
+      return kExitUsage;
+    }
+    err << "cosmoseal capture-init: unknown argument '" << f.problemWord() << "'\n" << kUsage;
+    return kExitUsage;
+  }
+  if (f.help()) {
+    out << kUsage;
+    return kExitOk;
   }
   if (!config_path.empty()) {
     auto cfg = proxy::loadConfigFile(config_path);

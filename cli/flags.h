@@ -9,7 +9,9 @@
 //   --help / -h                   help: parsing stops, help() is true (every command has it)
 //   anything else                 a positional argument ("-" and "-x" included, unless declared)
 // Words are read left to right and the first problem stops the parse; the problem is typed so
-// each subcommand keeps its own established wording (command.h: usage errors exit 2).
+// each subcommand keeps its own established wording (command.h: usage errors exit 2). Flags
+// read before a problem or --help stay readable, so a command can report a bad value that
+// came first, as a left-to-right reader would.
 // By default a repeated flag takes the last value; FlagRules makes repeats and empty values
 // errors where a command wants that. Nothing here prints or exits.
 

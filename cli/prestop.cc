@@ -22,11 +22,7 @@ constexpr const char* kUsage =
 
 int runPrestop(const Args& args, std::ostream& out, std::ostream& err) {
   const ParsedFlags f = parseFlags(args, kFlags);
-  if (!f.ok()) return usageError(err, "usage: cosmoseal prestop [--delay 5s]");
-  if (f.help()) {
-    out << kUsage;
-    return kExitOk;
-  }
+  // A bad --delay is reported before a later problem or --help, as it always was.
   std::chrono::milliseconds delay(5000);
   if (f.has("--delay")) {
     std::chrono::milliseconds d;
@@ -34,6 +30,11 @@ int runPrestop(const Args& args, std::ostream& out, std::ostream& err) {
       return usageError(err, "prestop --delay takes a duration like 5s (at most 10m)");
     }
     delay = d;
+  }
+  if (!f.ok()) return usageError(err, "usage: cosmoseal prestop [--delay 5s]");
+  if (f.help()) {
+    out << kUsage;
+    return kExitOk;
   }
   // Flushed before the sleep: the kubelet shows the hook's output when it is killed.
   out << "cosmoseal prestop: serving for " << delay.count() << " ms more before SIGTERM\n"

@@ -39,6 +39,12 @@ struct RunArgs {
 std::optional<int> parseRunArgs(const Args& args, const char* usage, RunArgs* run,
                                 std::ostream& out, std::ostream& err) {
   const ParsedFlags f = parseFlags(args, kRunFlags);
+  // A bad --log-level is reported before a later problem or --help, as it always was.
+  common::LogLevel level;
+  if (f.has("--log-level") && !common::log::parseLevel(f.value("--log-level"), &level)) {
+    return usageError(
+        err, "unknown log level '" + f.value("--log-level") + "' (debug, info, warn, error)");
+  }
   if (!f.ok()) {
     if (f.problem() == FlagProblem::kMissingValue) {
       return usageError(err, f.problemFlag() + " needs a value");
@@ -51,10 +57,6 @@ std::optional<int> parseRunArgs(const Args& args, const char* usage, RunArgs* ru
   }
   run->config = f.value("--config");
   run->log_level = f.value("--log-level");
-  common::LogLevel level;
-  if (f.has("--log-level") && !common::log::parseLevel(run->log_level, &level)) {
-    return usageError(err, "unknown log level '" + run->log_level + "' (debug, info, warn, error)");
-  }
   if (run->config.empty()) return usageError(err, "--config FILE is required");
   return std::nullopt;
 }

@@ -58,6 +58,12 @@ TEST(DispatcherTest, UsageErrorsExit2WithTheUsage) {
       {{"check", "--config", "c.yaml", "--log-level", "nope"},
        "cosmoseal: unknown log level 'nope' (debug, info, warn, error)"},
       {{"check", "--config", "c.yaml", "--log-level"}, "cosmoseal: --log-level needs a value"},
+      // The first bad word, left to right, is the one reported.
+      {{"check", "--log-level", "nope", "--bogus"},
+       "cosmoseal: unknown log level 'nope' (debug, info, warn, error)"},
+      {{"check", "--bogus", "--log-level", "nope"}, "cosmoseal: unknown argument '--bogus'"},
+      {{"prestop", "--delay", "x", "--bogus"},
+       "cosmoseal: prestop --delay takes a duration like 5s (at most 10m)"},
       {{"keyring"}, "cosmoseal: usage: cosmoseal keyring show --keyring FILE --kek-file FILE"},
       {{"keyring", "list"},
        "cosmoseal: usage: cosmoseal keyring show --keyring FILE --kek-file FILE"},

@@ -113,6 +113,15 @@ TEST(FlagsTest, TheFirstProblemWins) {
   const ParsedFlags f = parseFlags({"--bogus", "--ports"}, kSpecs);
   EXPECT_EQ(f.problem(), FlagProblem::kUnknownFlag);
   EXPECT_EQ(f.problemWord(), "--bogus");
+  // What came before the problem (or --help) stays readable; what came after was not read.
+  const ParsedFlags g = parseFlags({"--ports", "x", "--bogus", "--config", "a"}, kSpecs);
+  EXPECT_FALSE(g.ok());
+  EXPECT_EQ(g.value("--ports"), "x");
+  EXPECT_FALSE(g.has("--config"));
+  const ParsedFlags h = parseFlags({"--ports", "y", "-h", "--config", "a"}, kSpecs);
+  EXPECT_TRUE(h.help());
+  EXPECT_EQ(h.value("--ports"), "y");
+  EXPECT_FALSE(h.has("--config"));
 }
 
 TEST(FlagsTest, HelpStopsTheParse) {
