@@ -9,9 +9,10 @@
 #include <cstring>
 #include <string_view>
 
+#include "cli/flags.h"
 #include "proxy/config/config.h"
 
-namespace cosmoseal::proxy {
+namespace cosmoseal::cli {
 
 namespace {
 
@@ -75,6 +76,15 @@ bool parsePort(std::string_view s, uint16_t* out) {
   return true;
 }
 
+constexpr FlagSpec kFlags[] = {
+    {.name = "--proxy-uid"},
+    {.name = "--config"},
+    {.name = "--redirect-to"},
+    {.name = "--ports"},
+    {.name = "--dry-run", .kind = FlagKind::kBoolean},
+    {.name = "--remove", .kind = FlagKind::kBoolean},
+};
+
 constexpr const char* kUsage =
     "usage: cosmoseal capture-init --proxy-uid UID (--config FILE | --redirect-to PORT)\n"
     "                              [--ports 443[,PORT...]] [--dry-run] [--remove]\n"
@@ -108,80 +118,69 @@ std::vector<std::vector<std::string>> captureCommands(const CaptureOptions& o, b
   return cmds;
 }
 
-int runCaptureInit(int argc, char** argv) {
+int runCaptureInit(const Args& args, std::ostream& out, std::ostream& err) {
+  const ParsedFlags f = parseFlags(args, kFlags);
+  // Values are checked before a later problem or --help is reported: this command always
+  // reported the first bad word, reading left to right.
   CaptureOptions o;
-  std::string config_path;
-  bool have_uid = false, dry_run = false;
-  for (int i = 0; i < argc; ++i) {
-    std::string_view a = argv[i];
-    auto next = [&](const char* what) -> const char* {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "cosmoseal capture-init: %s needs a value\n%s", what, kUsage);
-        return nullptr;
+  const std::string config_path = f.value("--config");
+  const bool have_uid = f.has("--proxy-uid"), dry_run = f.has("--dry-run");
+  o.remove = f.has("--remove");
+  if (have_uid) {
+    const std::string v = f.value("--proxy-uid");
+    char* end = nullptr;
+    const unsigned long uid = strtoul(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || uid > 0xFFFFFFFEul) {
+      err << "cosmoseal capture-init: --proxy-uid must be a numeric uid\n";
+      return kExitUsage;
+    }
+    o.proxy_uid = static_cast<uint32_t>(uid);
+  }
+  if (f.has("--redirect-to") && !parsePort(f.value("--redirect-to"), &o.redirect_port)) {
+    err << "cosmoseal capture-init: --redirect-to needs a port\n";
+    return kExitUsage;
+  }
+  if (f.has("--ports")) {
+    o.ports.clear();
+    std::string_view list = f.value("--ports");
+    while (!list.empty()) {
+      const size_t comma = list.find(',');
+      uint16_t p;
+      if (!parsePort(list.substr(0, comma), &p)) {
+        err << "cosmoseal capture-init: --ports takes ports like 443,10250\n";
+        return kExitUsage;
       }
-      return argv[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      fputs(kUsage, stdout);
-      return 0;
-    } else if (a == "--proxy-uid") {
-      const char* v = next("--proxy-uid");
-      if (v == nullptr) return 2;
-      char* end = nullptr;
-      const unsigned long uid = strtoul(v, &end, 10);
-      if (*v == '\0' || *end != '\0' || uid > 0xFFFFFFFEul) {
-        fprintf(stderr, "cosmoseal capture-init: --proxy-uid must be a numeric uid\n");
-        return 2;
-      }
-      o.proxy_uid = static_cast<uint32_t>(uid);
-      have_uid = true;
-    } else if (a == "--config") {
-      const char* v = next("--config");
-      if (v == nullptr) return 2;
-      config_path = v;
-    } else if (a == "--redirect-to") {
-      const char* v = next("--redirect-to");
-      if (v == nullptr || !parsePort(v, &o.redirect_port)) {
-        fprintf(stderr, "cosmoseal capture-init: --redirect-to needs a port\n");
-        return 2;
-      }
-    } else if (a == "--ports") {
-      const char* v = next("--ports");
-      if (v == nullptr) return 2;
-      o.ports.clear();
-      std::string_view list = v;
-      while (!list.empty()) {
-        const size_t comma = list.find(',');
-        uint16_t p;
-        if (!parsePort(list.substr(0, comma), &p)) {
-          fprintf(stderr, "cosmoseal capture-init: --ports takes ports like 443,10250\n");
-          return 2;
-        }
-        o.ports.push_back(p);
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-      }
-    } else if (a == "--dry-run") {
-      dry_run = true;
-    } else if (a == "--remove") {
-      o.remove = true;
-    } else {
-      fprintf(stderr, "cosmoseal capture-init: unknown argument '%s'\n%s", argv[i], kUsage);
-      return 2;
+      o.ports.push_back(p);
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
     }
   }
-  if (!config_path.empty()) {
-    auto cfg = loadConfigFile(config_path);
-    if (!cfg.isOk()) {
-      fprintf(stderr, "%s\n", std::string(cfg.status().message()).c_str());
-      return 1;
+  if (!f.ok()) {
+    if (f.problem() == FlagProblem::kMissingValue) {
+      err << "cosmoseal capture-init: " << f.problemFlag() << " needs a value\n" << kUsage;
+      // Kept from the first version of this command: a bare --redirect-to says both.
+      if (f.problemFlag() == "--redirect-to") {
+        err << "cosmoseal capture-init: --redirect-to needs a port\n";
+      }
+      return kExitUsage;
     }
-    if (cfg->listen.mode != ListenMode::kTransparent) {
-      fprintf(stderr,
-              "cosmoseal capture-init: %s has listen.mode: gateway; transparent capture needs "
-              "listen.mode: transparent\n",
-              config_path.c_str());
-      return 1;
+    err << "cosmoseal capture-init: unknown argument '" << f.problemWord() << "'\n" << kUsage;
+    return kExitUsage;
+  }
+  if (f.help()) {
+    out << kUsage;
+    return kExitOk;
+  }
+  if (!config_path.empty()) {
+    auto cfg = proxy::loadConfigFile(config_path);
+    if (!cfg.isOk()) {
+      err << cfg.status().message() << "\n";
+      return kExitFailure;
+    }
+    if (cfg->listen.mode != proxy::ListenMode::kTransparent) {
+      err << "cosmoseal capture-init: " << config_path
+          << " has listen.mode: gateway; transparent capture needs listen.mode: transparent\n";
+      return kExitFailure;
     }
     o.redirect_port = cfg->listen.port;
     bool listed = false;
@@ -189,9 +188,8 @@ int runCaptureInit(int argc, char** argv) {
     if (!listed) o.ports.push_back(cfg->upstream.port);
   }
   if (!o.remove && (!have_uid || o.redirect_port == 0)) {
-    fprintf(stderr, "cosmoseal capture-init: --proxy-uid and the redirect port are required\n%s",
-            kUsage);
-    return 2;
+    err << "cosmoseal capture-init: --proxy-uid and the redirect port are required\n" << kUsage;
+    return kExitUsage;
   }
   int failures = 0;
   bool any_family = false;
@@ -199,55 +197,55 @@ int runCaptureInit(int argc, char** argv) {
     const std::string bin = v6 ? "ip6tables" : "iptables";
     if (!dry_run && !available(bin)) {
       if (!v6) {
-        fprintf(stderr, "cosmoseal capture-init: %s is not usable here (missing, or no NET_ADMIN)\n",
-                bin.c_str());
-        return 1;
+        err << "cosmoseal capture-init: " << bin
+            << " is not usable here (missing, or no NET_ADMIN)\n";
+        return kExitFailure;
       }
-      printf("capture-init: %s not available: IPv6 traffic is not captured\n", bin.c_str());
+      out << "capture-init: " << bin << " not available: IPv6 traffic is not captured\n";
       continue;
     }
     any_family = true;
     for (const auto& cmd : captureCommands(o, v6)) {
       const bool optional = !cmd.empty() && cmd[0][0] == '?';
       const bool jump_check = !cmd.empty() && cmd[0] == "?jump";
-      std::vector<std::string> args(cmd.begin() + (optional ? 1 : 0), cmd.end());
+      std::vector<std::string> words(cmd.begin() + (optional ? 1 : 0), cmd.end());
       std::string line = bin;
-      for (const auto& x : args) line += " " + x;
+      for (const auto& x : words) line += " " + x;
       if (dry_run) {
         if (jump_check) {
-          args[2] = "-A";
+          words[2] = "-A";
           line = bin;
-          for (const auto& x : args) line += " " + x;
+          for (const auto& x : words) line += " " + x;
         }
-        printf("%s\n", line.c_str());
+        out << line << "\n";
         continue;
       }
-      const int rc = run(bin, args, optional);
+      const int rc = run(bin, words, optional);
       if (jump_check && rc != 0) {
-        args[2] = "-A";
-        if (run(bin, args, false) != 0) {
-          fprintf(stderr, "capture-init: failed: %s -A ...\n", bin.c_str());
+        words[2] = "-A";
+        if (run(bin, words, false) != 0) {
+          err << "capture-init: failed: " << bin << " -A ...\n";
           ++failures;
         }
       } else if (rc != 0 && !optional) {
-        fprintf(stderr, "capture-init: failed (exit %d): %s\n", rc, line.c_str());
+        err << "capture-init: failed (exit " << rc << "): " << line << "\n";
         ++failures;
       }
     }
   }
-  if (failures != 0) return 1;
+  if (failures != 0) return kExitFailure;
   if (!dry_run && any_family) {
     if (o.remove) {
-      printf("capture-init: capture rules removed\n");
+      out << "capture-init: capture rules removed\n";
     } else {
       std::string ports;
       for (uint16_t p : o.ports) ports += (ports.empty() ? "" : ",") + std::to_string(p);
-      printf("capture-init: outbound TCP to port(s) %s now goes to 127.0.0.1:%u (cosmoseal); "
-             "uid %u is exempt\n",
-             ports.c_str(), o.redirect_port, o.proxy_uid);
+      out << "capture-init: outbound TCP to port(s) " << ports
+          << " now goes to 127.0.0.1:" << o.redirect_port << " (cosmoseal); uid " << o.proxy_uid
+          << " is exempt\n";
     }
   }
-  return 0;
+  return kExitOk;
 }
 
-}  // namespace cosmoseal::proxy
+}  // namespace cosmoseal::cli

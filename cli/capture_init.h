@@ -13,10 +13,14 @@
 // (and the same with ip6tables when it is available). Idempotent: the chain is flushed and
 // rebuilt, the jump added once. --remove takes everything out again. Needs NET_ADMIN.
 
+#include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
-namespace cosmoseal::proxy {
+#include "cli/command.h"
+
+namespace cosmoseal::cli {
 
 struct CaptureOptions {
   uint32_t proxy_uid = 0;
@@ -30,6 +34,8 @@ struct CaptureOptions {
 // probe or create something that may already exist).
 std::vector<std::vector<std::string>> captureCommands(const CaptureOptions& o, bool v6);
 
-int runCaptureInit(int argc, char** argv);
+// Conventions (exit codes, arguments, streams): command.h. Exit 1 when iptables is unusable or
+// a rule cannot be installed; --dry-run prints the commands instead of running them.
+int runCaptureInit(const Args& args, std::ostream& out, std::ostream& err);
 
-}  // namespace cosmoseal::proxy
+}  // namespace cosmoseal::cli

@@ -8,21 +8,16 @@
 #include <cstring>
 #include <ctime>
 #include <iomanip>
-#include <iostream>
-#include <map>
 #include <optional>
 
+#include "cli/flags.h"
 #include "crypto/base64.h"
 #include "crypto/key_file.h"
 #include "crypto/keyring.h"
 #include "proxy/config/keyring_file.h"
 
-namespace cosmoseal::proxy {
+namespace cosmoseal::cli {
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitUsage = 2;
 
 constexpr char kKeygenUsage[] =
     "usage: cosmoseal keygen --keyring FILE (--kek-file FILE | --kek-env VAR) --key NAME\n"
@@ -51,48 +46,12 @@ constexpr char kShowUsage[] =
     "  --kek-env VAR    read the KEK from environment variable VAR instead\n"
     "  -h, --help       this text\n";
 
-struct Flags {
-  bool help = false;
-  std::map<std::string, std::string> values;
-};
-
-// Parses "--name VALUE" / "--name=VALUE" for the allowed names. Returns an error text.
-std::optional<std::string> parseFlags(const std::vector<std::string>& args,
-                                      std::initializer_list<std::string_view> allowed,
-                                      Flags* flags) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "-h" || a == "--help") {
-      flags->help = true;
-      continue;
-    }
-    if (a.rfind("--", 0) != 0) return "unexpected argument '" + a + "'";
-    std::string name = a.substr(2), value;
-    bool has_value = false;
-    if (const size_t eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-      has_value = true;
-    }
-    bool known = false;
-    for (std::string_view n : allowed) known = known || n == name;
-    if (!known) return "unknown option '--" + name + "'";
-    if (!has_value) {
-      if (i + 1 >= args.size()) return "option '--" + name + "' needs a value";
-      value = args[++i];
-    }
-    if (value.empty()) return "option '--" + name + "' needs a non-empty value";
-    if (!flags->values.emplace(name, value).second) {
-      return "option '--" + name + "' given twice";
-    }
-  }
-  return std::nullopt;
-}
-
-std::string flag(const Flags& f, const std::string& name) {
-  const auto it = f.values.find(name);
-  return it == f.values.end() ? std::string() : it->second;
-}
+constexpr FlagSpec kKeygenFlags[] = {
+    {.name = "--keyring"}, {.name = "--kek-file"}, {.name = "--kek-env"}, {.name = "--key"}};
+constexpr FlagSpec kShowFlags[] = {
+    {.name = "--keyring"}, {.name = "--kek-file"}, {.name = "--kek-env"}};
+// Key files are named once, and never by an empty word.
+constexpr FlagRules kKeyFlagRules = {.unique = true, .non_empty = true};
 
 int usageError(std::ostream& err, const std::string& what, const char* usage) {
   err << "cosmoseal: " << what << "\n\n" << usage;
@@ -155,26 +114,18 @@ common::StatusOr<common::SecretBytes> createKekFile(const std::string& path,
   return kek;
 }
 
-std::vector<std::string> toArgs(int argc, char** argv) {
-  std::vector<std::string> args;
-  for (int i = 0; i < argc; ++i) args.emplace_back(argv[i] != nullptr ? argv[i] : "");
-  return args;
-}
-
 }  // namespace
 
 int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
               crypto::RandomSource& rng, const common::Clock& clock) {
-  Flags f;
-  if (auto e = parseFlags(args, {"keyring", "kek-file", "kek-env", "key"}, &f)) {
-    return usageError(err, *e, kKeygenUsage);
-  }
-  if (f.help) {
+  const ParsedFlags f = parseFlags(args, kKeygenFlags, kKeyFlagRules);
+  if (!f.ok()) return usageError(err, f.problemText(), kKeygenUsage);
+  if (f.help()) {
     out << kKeygenUsage;
     return kExitOk;
   }
-  const std::string keyring_path = flag(f, "keyring"), kek_file = flag(f, "kek-file"),
-                    kek_env = flag(f, "kek-env"), name = flag(f, "key");
+  const std::string keyring_path = f.value("--keyring"), kek_file = f.value("--kek-file"),
+                    kek_env = f.value("--kek-env"), name = f.value("--key");
   if (keyring_path.empty()) return usageError(err, "--keyring FILE is required", kKeygenUsage);
   if (name.empty()) return usageError(err, "--key NAME is required", kKeygenUsage);
   if (kek_file.empty() == kek_env.empty()) {
@@ -207,7 +158,7 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
     out << "created KEK file " << kek_file
         << " (32 random bytes, mode 0600); back it up: without it the keyring cannot be opened\n";
   } else {
-    auto loaded = loadKek(kek_file, kek_env);
+    auto loaded = proxy::loadKek(kek_file, kek_env);
     if (!loaded.isOk()) return failure(err, loaded.status());
     kek = std::move(loaded).value();
   }
@@ -216,7 +167,7 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   crypto::KeyringBuilder builder;
   std::string older;  // "1, 2" : the versions of NAME already in the keyring
   if (keyring_exists) {
-    auto ring = loadKeyringFile(keyring_path, &kek);
+    auto ring = proxy::loadKeyringFile(keyring_path, &kek);
     if (!ring.isOk()) return failure(err, ring.status());
     builder = crypto::KeyringBuilder::from(**ring);
     for (const auto& v : (*ring)->versions()) {
@@ -255,7 +206,7 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   if (!ring.isOk()) return failure(err, ring.status());
 
   // 3. Write it.
-  s = saveKeyringFile(keyring_path, **ring, kek, rng);
+  s = proxy::saveKeyringFile(keyring_path, **ring, kek, rng);
   if (!s.isOk()) return failure(err, s);
 
   if (!keyring_exists) out << "created keyring " << keyring_path << " (mode 0600)\n";
@@ -276,27 +227,25 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
 }
 
 int runKeyringShow(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  Flags f;
-  if (auto e = parseFlags(args, {"keyring", "kek-file", "kek-env"}, &f)) {
-    return usageError(err, *e, kShowUsage);
-  }
-  if (f.help) {
+  const ParsedFlags f = parseFlags(args, kShowFlags, kKeyFlagRules);
+  if (!f.ok()) return usageError(err, f.problemText(), kShowUsage);
+  if (f.help()) {
     out << kShowUsage;
     return kExitOk;
   }
-  const std::string keyring_path = flag(f, "keyring"), kek_file = flag(f, "kek-file"),
-                    kek_env = flag(f, "kek-env");
+  const std::string keyring_path = f.value("--keyring"), kek_file = f.value("--kek-file"),
+                    kek_env = f.value("--kek-env");
   if (keyring_path.empty()) return usageError(err, "--keyring FILE is required", kShowUsage);
   if (!kek_file.empty() && !kek_env.empty()) {
     return usageError(err, "give at most one of --kek-file FILE and --kek-env VAR", kShowUsage);
   }
   std::optional<common::SecretBytes> kek;
   if (!kek_file.empty() || !kek_env.empty()) {
-    auto loaded = loadKek(kek_file, kek_env);
+    auto loaded = proxy::loadKek(kek_file, kek_env);
     if (!loaded.isOk()) return failure(err, loaded.status());
     kek = std::move(loaded).value();
   }
-  auto ring = loadKeyringFile(keyring_path, kek ? &*kek : nullptr);
+  auto ring = proxy::loadKeyringFile(keyring_path, kek ? &*kek : nullptr);
   if (!ring.isOk()) return failure(err, ring.status());
 
   const auto list = (*ring)->list();
@@ -312,19 +261,14 @@ int runKeyringShow(const std::vector<std::string>& args, std::ostream& out, std:
   for (const auto& k : list) {
     out << std::left << std::setw(static_cast<int>(name_width) + 2) << k.name << std::setw(9)
         << k.version << std::setw(10) << crypto::formatKeyId(k.id) << std::setw(9)
-        << (k.primary ? "yes" : "") << std::setw(15) << (k.deterministic ? "yes" : "")
-        << k.created << "\n";
+        << (k.primary ? "yes" : "") << std::setw(15) << (k.deterministic ? "yes" : "") << k.created
+        << "\n";
   }
   return kExitOk;
 }
 
-int runKeygen(int argc, char** argv) {
-  return runKeygen(toArgs(argc, argv), std::cout, std::cerr, crypto::systemRandom(),
-                   common::systemClock());
+int runKeygen(const Args& args, std::ostream& out, std::ostream& err) {
+  return runKeygen(args, out, err, crypto::systemRandom(), common::systemClock());
 }
 
-int runKeyringShow(int argc, char** argv) {
-  return runKeyringShow(toArgs(argc, argv), std::cout, std::cerr);
-}
-
-}  // namespace cosmoseal::proxy
+}  // namespace cosmoseal::cli

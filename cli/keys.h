@@ -5,11 +5,9 @@
 //   cosmoseal keygen --keyring FILE (--kek-file FILE | --kek-env VAR) --key NAME
 //   cosmoseal keyring show --keyring FILE [--kek-file FILE | --kek-env VAR]
 //
-// ARGV CONVENTION: argv[0] is the first argument AFTER the subcommand words, not the program
-// name. The dispatcher in proxy/main.cc calls
-//   runKeygen(argc - 2, argv + 2)        for  cosmoseal keygen ...
-//   runKeyringShow(argc - 3, argv + 3)   for  cosmoseal keyring show ...
-// Flags are accepted as "--flag VALUE" or "--flag=VALUE"; "--help"/"-h" prints usage.
+// Arguments are the words after the subcommand (command.h); flags are read by parseFlags()
+// (flags.h): "--flag VALUE" or "--flag=VALUE", each at most once and never empty; "--help"/"-h"
+// prints usage.
 //
 // Exit codes: 0 success, 1 failure (the error, with its detail code, on stderr), 2 usage error.
 // Output never contains key material: names, versions, ids, dates and file names only.
@@ -18,24 +16,24 @@
 #include <string>
 #include <vector>
 
+#include "cli/command.h"
 #include "common/clock.h"
 #include "crypto/random.h"
 
-namespace cosmoseal::proxy {
+namespace cosmoseal::cli {
 
 // keygen: creates the KEK file (32 random bytes, base64, mode 0600) if it does not exist and the
 // keyring does not exist either; creates the keyring if absent; adds a new version of NAME with
 // a fresh random 64-byte data key and a fresh unique random id, wrapped by the KEK, and makes it
 // primary. Older versions stay (decrypt-only). The keyring is rewritten atomically (0600) with
 // every version wrapped by the KEK.
-int runKeygen(int argc, char** argv);
+int runKeygen(const Args& args, std::ostream& out, std::ostream& err);
 // keyring show: loads the keyring (unwrapping every version, which proves the KEK) and prints
 // names, versions, ids, primary flags and creation dates. Exits 1 if it does not load.
-int runKeyringShow(int argc, char** argv);
+int runKeyringShow(const Args& args, std::ostream& out, std::ostream& err);
 
-// Testable cores: explicit arguments (same convention as above), streams, randomness and clock.
+// The core of keygen with its randomness and clock handed in (tests).
 int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
               crypto::RandomSource& rng, const common::Clock& clock);
-int runKeyringShow(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
-}  // namespace cosmoseal::proxy
+}  // namespace cosmoseal::cli

@@ -1,5 +1,4 @@
-// cosmoseal: flags -> config -> Server -> uv_run -> exit code. Everything lives in
-// cosmoseal_proxy (proxy/cli.cc); this file stays thin.
-#include "cli/cli.h"
+// cosmoseal: the dispatcher in cli/ does everything; this file stays thin.
+#include "cli/dispatcher.h"
 
-int main(int argc, char** argv) { return cosmoseal::proxy::runCli(argc, argv); }
+int main(int argc, char** argv) { return cosmoseal::cli::runCli(argc, argv); }

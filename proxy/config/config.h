@@ -3,10 +3,11 @@
 // The sidecar's configuration as plain structs (DESIGN.md §6 is the contract: keys may be added,
 // never renamed). Parsed from YAML by loadConfigFile(); every error carries file:line:column and
 // what was expected. This header holds no secrets: key *files* are named here and read by
-// loadSecrets() (proxy/snapshot.h) into SecretBytes.
+// loadSecrets() (proxy/config/snapshot.h) into SecretBytes.
 //
-// Loader rules (proxy/config.cc; the full key reference is in the README, "Configuration
-// reference"):
+// Loader rules (proxy/config/loader.cc, which reads the file, and reader.cc, sections.cc,
+// clients.cc, policies.cc, units.cc, one concern each; the full key reference is in the README,
+// "Configuration reference"):
 //   * every error reads "FILE:LINE:COL: <key path>: <what is wrong>; expected <what>" (1-based),
 //     and all problems found are reported, one per line, sorted by position. Key paths look like
 //     "clients[0].allow[1].access". Detail codes: "config.invalid" (content), "config.syntax"
@@ -30,6 +31,7 @@
 
 #include "common/status.h"
 #include "policy/policy_spec.h"
+#include "proxy/config/units.h"  // parseDuration, parseSize: the scalar syntaxes above
 
 namespace cosmoseal::proxy {
 
@@ -182,10 +184,5 @@ struct Config {
 common::StatusOr<Config> loadConfigFile(const std::string& path);
 // Same from text (tests); `name` is used as FILE in messages.
 common::StatusOr<Config> parseConfigText(const std::string& text, const std::string& name);
-
-// The scalar syntaxes above, exposed for tests and for command-line flags. Both reject signs,
-// spaces, fractions and unknown units; parseDuration rejects values above 7 days.
-bool parseDuration(std::string_view text, std::chrono::milliseconds* out);
-bool parseSize(std::string_view text, uint64_t* out);
 
 }  // namespace cosmoseal::proxy

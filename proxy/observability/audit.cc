@@ -10,7 +10,6 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-#include <sstream>
 
 #include "common/log.h"
 #include "crypto/aead.h"
@@ -454,37 +453,6 @@ Status verifyAuditText(const std::vector<std::string>& file_texts,
     }
   }
   return Status::ok();
-}
-
-int runAuditVerify(int argc, char** argv) {
-  if (argc < 1 || std::string_view(argv[0]) == "--help") {
-    fprintf(argc < 1 ? stderr : stdout,
-            "usage: cosmoseal audit verify FILE [FILE...]\n"
-            "  checks the sequence numbers and the SHA-256 hash chain of audit logs; give\n"
-            "  rotated files oldest first to check the links between them too.\n");
-    return argc < 1 ? 2 : 0;
-  }
-  std::vector<std::string> texts, names;
-  for (int i = 0; i < argc; ++i) {
-    std::ifstream in(argv[i], std::ios::binary);
-    if (!in) {
-      fprintf(stderr, "cosmoseal audit verify: cannot read %s: %s\n", argv[i], strerror(errno));
-      return 1;
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    texts.push_back(ss.str());
-    names.push_back(argv[i]);
-  }
-  uint64_t records = 0;
-  Status s = verifyAuditText(texts, names, &records);
-  if (!s.isOk()) {
-    fprintf(stderr, "audit verify FAILED: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  printf("audit verify OK: %llu records, sequence and hash chain intact\n",
-         static_cast<unsigned long long>(records));
-  return 0;
 }
 
 }  // namespace cosmoseal::proxy

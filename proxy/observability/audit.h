@@ -137,12 +137,9 @@ class AuditLog {
   std::thread thread_;
 };
 
-// `cosmoseal audit verify FILE [FILE...]`: checks seq continuity and the hash chain across the
-// files (in order). Returns the process exit code; prints a summary or the first problem.
-int runAuditVerify(int argc, char** argv);
-
-// Verification core (tests): OK, or a Status naming the line and what is wrong
-// (detail audit.chain_broken / audit.bad_line).
+// Checks seq continuity and the hash chain across the files (texts in order, `names` for
+// messages): OK, or a Status naming FILE:LINE and what is wrong (detail audit.chain_broken /
+// audit.bad_line). The `cosmoseal audit verify` command (cli/audit_verify.h) reads the files.
 common::Status verifyAuditText(const std::vector<std::string>& file_texts,
                                const std::vector<std::string>& names, uint64_t* records);
 

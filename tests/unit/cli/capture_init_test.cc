@@ -1,13 +1,13 @@
 // Transparent mode: the iptables rules `cosmoseal capture-init` installs.
 
+#include "cli/capture_init.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "cli/capture_init.h"
-
-namespace cosmoseal::proxy {
+namespace cosmoseal::cli {
 namespace {
 
 TEST(TransparentTest, CaptureRules) {
@@ -34,4 +34,4 @@ TEST(TransparentTest, CaptureRules) {
 }
 
 }  // namespace
-}  // namespace cosmoseal::proxy
+}  // namespace cosmoseal::cli

@@ -15,10 +15,11 @@
 #include "proxy/config/keyring_file.h"
 #include "tests/unit/crypto/test_util.h"
 
-namespace cosmoseal::proxy {
+namespace cosmoseal::cli {
 namespace {
 
 namespace fs = std::filesystem;
+using proxy::loadKeyringFile;
 
 struct CliResult {
   int code;
@@ -228,11 +229,10 @@ TEST_F(CliKeysTest, UsageErrorsExit2) {
   EXPECT_EQ(show({"--bogus"}).code, 2);
   EXPECT_EQ(show({"-h"}).code, 0);
 
-  // The argc/argv entry points use the same convention (argv[0] = first argument).
-  char a0[] = "--bogus";
-  char* argv[] = {a0, nullptr};
-  EXPECT_EQ(runKeygen(1, argv), 2);
-  EXPECT_EQ(runKeyringShow(1, argv), 2);
+  // The entry points the dispatcher calls (system randomness and clock) read the same way.
+  std::ostringstream out, err;
+  EXPECT_EQ(runKeygen({"--bogus"}, out, err), 2);
+  EXPECT_EQ(runKeyringShow({"--bogus"}, out, err), 2);
 }
 
 TEST_F(CliKeysTest, RefusesToMintANewKekForAnExistingKeyring) {
@@ -319,4 +319,4 @@ TEST_F(CliKeysTest, ShowListsEverythingButMaterial) {
 }
 
 }  // namespace
-}  // namespace cosmoseal::proxy
+}  // namespace cosmoseal::cli

@@ -205,14 +205,5 @@ TEST_F(AuditTest, RequiredModeRefusesWhenFullOrFailing) {
   (*lax)->close();
 }
 
-TEST_F(AuditTest, VerifyCli) {
-  writeRecords(path_, 0, 2);
-  std::string p = path_;
-  char* argv[] = {p.data()};
-  EXPECT_EQ(runAuditVerify(1, argv), 0);
-  writeFile(path_, readFile(path_) + "{\"seq\":9}\n");
-  EXPECT_EQ(runAuditVerify(1, argv), 1);
-}
-
 }  // namespace
 }  // namespace cosmoseal::proxy

@@ -8,11 +8,17 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/unit/proxy/config/test_util.h"
+
 namespace cosmoseal::proxy {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using config_test::errorsOf;
+using config_test::kMinimal;
+using config_test::lineCount;
+using config_test::mustParse;
 
 // DESIGN.md §6, verbatim.
 constexpr const char* kDesignExample = R"(listen: { address: 127.0.0.1, port: 8081, tls: { cert: tls.crt, key: tls.key } }   # tls optional
@@ -34,35 +40,6 @@ policies:
       - { path: /address, mode: randomized, key: pii }          # whole subtree as one value
       - { path: /cards/*/number, mode: randomized, key: pii }   # * = every array element / object member
 )";
-
-// The smallest valid file; tests append sections to it (it is 7 lines long).
-constexpr const char* kMinimal = R"(upstream:
-  endpoint: https://acct.documents.azure.com:443/
-  key_file: /k/account
-clients:
-  - name: app
-    key_file: /k/app
-    allow: [ { database: shop, containers: [orders] } ]
-)";
-
-Config mustParse(const std::string& text, const std::string& name = "/etc/cosmoseal/c.yaml") {
-  auto cfg = parseConfigText(text, name);
-  EXPECT_TRUE(cfg.isOk()) << cfg.status().toString();
-  return cfg.isOk() ? *cfg : Config{};
-}
-
-// The error message (all lines), asserting the detail code.
-std::string errorsOf(const std::string& text, std::string_view detail = "config.invalid") {
-  auto cfg = parseConfigText(text, "t.yaml");
-  EXPECT_FALSE(cfg.isOk());
-  if (cfg.isOk()) return {};
-  EXPECT_EQ(cfg.status().detail(), detail) << cfg.status().toString();
-  return std::string(cfg.status().message());
-}
-
-size_t lineCount(const std::string& s) {
-  return s.empty() ? 0 : static_cast<size_t>(std::count(s.begin(), s.end(), '\n')) + 1;
-}
 
 TEST(ConfigTest, DesignExampleParses) {
   Config c = mustParse(kDesignExample, "/etc/cosmoseal/cosmoseal.yaml");
@@ -241,14 +218,6 @@ TEST(ConfigTest, WorkersAutoAndRange) {
   EXPECT_THAT(errorsOf(std::string(kMinimal) + "workers: many\n"), HasSubstr("t.yaml:8:10:"));
 }
 
-TEST(ConfigTest, RateBurstDefaultsToRate) {
-  std::string text = kMinimal;
-  std::string client = "    key_file: /k/app\n";
-  text.replace(text.find(client), client.size(),
-               client + "    rate: { requests_per_second: 20 }\n");
-  EXPECT_DOUBLE_EQ(mustParse(text).clients[0].rate.burst, 20);
-}
-
 TEST(ConfigTest, AuditStdoutNotResolved) {
   Config c = mustParse(std::string(kMinimal) + "audit: { path: stdout }\n");
   EXPECT_EQ(c.audit.path, "stdout");
@@ -257,47 +226,6 @@ TEST(ConfigTest, AuditStdoutNotResolved) {
   EXPECT_FALSE(off.audit.enabled);
   EXPECT_THAT(errorsOf(std::string(kMinimal) + "audit: { required: true }\n"),
               HasSubstr("t.yaml:8:1: audit.path: missing; expected stdout, stderr or a file path"));
-}
-
-// ---- durations and sizes ----
-
-TEST(ConfigScalarTest, Durations) {
-  std::chrono::milliseconds d{};
-  ASSERT_TRUE(parseDuration("250ms", &d));
-  EXPECT_EQ(d.count(), 250);
-  ASSERT_TRUE(parseDuration("5s", &d));
-  EXPECT_EQ(d.count(), 5000);
-  ASSERT_TRUE(parseDuration("2m", &d));
-  EXPECT_EQ(d.count(), 120000);
-  ASSERT_TRUE(parseDuration("1h", &d));
-  EXPECT_EQ(d.count(), 3600000);
-  ASSERT_TRUE(parseDuration("1500", &d));
-  EXPECT_EQ(d.count(), 1500);
-  ASSERT_TRUE(parseDuration("0", &d));
-  EXPECT_EQ(d.count(), 0);
-  ASSERT_TRUE(parseDuration("168h", &d));
-  for (const char* bad : {"", "s", "5 s", "-5s", "+5s", "1.5s", "5S", "5sec", "5d", "169h",
-                          "99999999999999999999999ms", "0x10", "5ms "}) {
-    EXPECT_FALSE(parseDuration(bad, &d)) << bad;
-  }
-}
-
-TEST(ConfigScalarTest, Sizes) {
-  uint64_t v = 0;
-  ASSERT_TRUE(parseSize("64KiB", &v));
-  EXPECT_EQ(v, 65536u);
-  ASSERT_TRUE(parseSize("4MiB", &v));
-  EXPECT_EQ(v, 4u << 20);
-  ASSERT_TRUE(parseSize("1GiB", &v));
-  EXPECT_EQ(v, 1u << 30);
-  ASSERT_TRUE(parseSize("512B", &v));
-  EXPECT_EQ(v, 512u);
-  ASSERT_TRUE(parseSize("1048576", &v));
-  EXPECT_EQ(v, 1048576u);
-  for (const char* bad : {"", "KiB", "64K", "64KB", "64kib", "4 MiB", "-1", "1.5MiB",
-                          "99999999999999999999GiB", "18446744073709551616"}) {
-    EXPECT_FALSE(parseSize(bad, &v)) << bad;
-  }
 }
 
 TEST(ConfigTest, DurationAndSizeErrors) {
@@ -527,44 +455,6 @@ TEST(ConfigEndpointTest, Forms) {
   }
 }
 
-TEST(ConfigErrorTest, Clients) {
-  const std::string head = R"(upstream:
-  endpoint: https://acct.documents.azure.com:443/
-  key_file: /k/account
-)";
-  EXPECT_THAT(errorsOf(head + "clients: []\n"),
-              HasSubstr("t.yaml:4:10: clients: is an empty list; expected at least one client"));
-  std::string msg = errorsOf(head + R"(clients:
-  - name: app
-    key_file: /k/a
-    allow: [ { database: shop, containers: [], access: write } ]
-  - name: app
-    key_file: /k/b
-    allow: [ { database: "a/b", containers: [x] } ]
-  - name: ""
-    key_file: /k/c
-    allow: []
-  - key_file: /k/d
-    allow: [ { containers: [ok] } ]
-)");
-  EXPECT_THAT(msg, HasSubstr("t.yaml:7:44: clients[0].allow[0].containers: is an empty list; "
-                             "expected at least one container name"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:7:56: clients[0].allow[0].access: 'write' is not allowed; "
-                             "expected one of: read, read-write"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:8:11: clients[1].name: duplicate client name 'app' (first "
-                             "at line 5, column 11); expected unique names"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:10:26: clients[1].allow[0].database: database name 'a/b' "
-                             "contains '/'; expected a Cosmos id"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:11:11: clients[2].name: is an empty string; expected 1-64 "
-                             "characters"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:13:12: clients[2].allow: is an empty list; expected at "
-                             "least one rule"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:14:5: clients[3].name: missing; expected a client name"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:15:14: clients[3].allow[0].database: missing; expected a "
-                             "database name"));
-  EXPECT_EQ(lineCount(msg), 8u);
-}
-
 TEST(ConfigErrorTest, Keys) {
   const std::string pol = R"(policies:
   - database: shop
@@ -620,124 +510,6 @@ clients:
 }
 
 // ---- policies: the rules live in policy/, positions come from here ----
-
-std::string policyConfig(const std::string& policies) {
-  return std::string(kMinimal) + "keys: { keyring_file: kr, kek_file: kek }\n" + policies;
-}
-
-TEST(ConfigPolicyTest, PartitionKeyAndFieldShapes) {
-  Config c = mustParse(policyConfig(R"(policies:
-  - database: shop
-    container: orders
-    partition_key: /customerId
-    fields: [ { path: /customerId, mode: deterministic, key: pii } ]
-  - database: shop
-    container: events
-    partition_key: [/tenant, /user/id]
-    fields: [ { path: "/a~1b/~0c", mode: randomized, key: k2 } ]
-)"));
-  ASSERT_EQ(c.policies.size(), 2u);
-  EXPECT_EQ(c.policies[0].partition_key_paths, std::vector<std::string>{"/customerId"});
-  EXPECT_EQ(c.policies[0].partition_key_pos.line, 12);
-  EXPECT_EQ(c.policies[0].partition_key_pos.column, 20);
-  EXPECT_EQ(c.policies[1].partition_key_paths,
-            (std::vector<std::string>{"/tenant", "/user/id"}));
-  EXPECT_EQ(c.policies[1].fields[0].path, "/a~1b/~0c");
-}
-
-TEST(ConfigPolicyTest, FieldErrorsWithPositions) {
-  std::string msg = errorsOf(policyConfig(R"(policies:
-  - database: shop
-    container: customers
-    partition_key: /pk
-    fields:
-      - { path: /pk, mode: randomized, key: pii }
-      - { path: /id, mode: deterministic, key: pii }
-      - { path: /_ts, mode: deterministic, key: pii }
-      - { path: /ttl, mode: deterministic, key: pii }
-      - { path: ssn, mode: deterministic, key: pii }
-      - { path: /a//b, mode: deterministic, key: pii }
-      - { path: /a/, mode: deterministic, key: pii }
-      - { path: /a~2, mode: deterministic, key: pii }
-      - { path: /cards/*/number, mode: randomized, key: pii }
-      - { path: /cards/0, mode: randomized, key: pii }
-      - { path: /x, mode: fast, key: pii }
-      - { path: /y, mode: randomized }
-      - { path: /z, mode: randomized, key: "" }
-  - database: shop
-    container: customers
-    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
-  - database: shop
-    container: other
-    fields: []
-)"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:14:17: policies[0].fields[0].mode: path '/pk' matches the "
-                             "partition-key path '/pk' and is randomized, but a protected "
-                             "partition-key path must be deterministic; expected mode: "
-                             "deterministic"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:15:17: policies[0].fields[1].path: path '/id' would encrypt "
-                             "the document id"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:16:17: policies[0].fields[2].path: path '/_ts' is a system "
-                             "property"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:17:17: policies[0].fields[3].path: path '/ttl' would "
-                             "encrypt ttl"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:18:17: policies[0].fields[4].path: path 'ssn' does not "
-                             "start with '/'"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:19:17: policies[0].fields[5].path: path '/a//b' has an "
-                             "empty segment"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:20:17: policies[0].fields[6].path: path '/a/' ends with "
-                             "'/'"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:21:17: policies[0].fields[7].path: path '/a~2' has a '~' "
-                             "not followed by 0 or 1"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:23:17: policies[0].fields[9].path: path '/cards/0' overlaps "
-                             "'/cards/*/number' (policies[0].fields[8] at t.yaml:22:17)"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:24:27: policies[0].fields[10].mode: 'fast' is not allowed; "
-                             "expected one of: randomized, deterministic"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:25:9: policies[0].fields[11].key: missing; expected the "
-                             "name of a keyring key"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:26:17: policies[0].fields[12].key: key name is empty"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:27:5: policies[1]: duplicate policy for database 'shop', "
-                             "container 'customers' (first in policies[0] at t.yaml:10:5); "
-                             "expected one policy per container"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:30:5: policies[2].fields: no fields; expected at least one "
-                             "field"));
-  EXPECT_EQ(lineCount(msg), 14u) << msg;
-  // Every line has the required shape.
-  std::istringstream lines(msg);
-  for (std::string line; std::getline(lines, line);) {
-    EXPECT_THAT(line, ::testing::MatchesRegex("t\\.yaml:[0-9]+:[0-9]+: [^:]+: .*; expected .*"))
-        << line;
-  }
-}
-
-TEST(ConfigPolicyTest, BadPartitionKeyPath) {
-  std::string msg = errorsOf(policyConfig(R"(policies:
-  - database: shop
-    container: c
-    partition_key: [/a/*, /b, /b]
-    fields: [ { path: /x, mode: randomized, key: pii } ]
-)"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:12:20: policies[0].partition_key: partition-key path "
-                             "'/a/*' contains '*'; expected a path without wildcards"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:12:20: policies[0].partition_key: partition-key path '/b' "
-                             "is listed twice"));
-}
-
-TEST(ConfigPolicyTest, TypeErrorsAreReportedOnce) {
-  // A field whose path is a list is reported by the loader and not again by the policy checks.
-  std::string msg = errorsOf(policyConfig(R"(policies:
-  - database: [shop]
-    container: c
-    fields:
-      - { path: [a], mode: randomized, key: pii }
-      - { path: /b, mode: randomized, key: pii }
-)"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:10:15: policies[0].database: is a list; expected a database "
-                             "name"));
-  EXPECT_THAT(msg, HasSubstr("t.yaml:13:17: policies[0].fields[0].path: is a list; expected a "
-                             "field path"));
-  EXPECT_EQ(lineCount(msg), 2u) << msg;
-}
 
 TEST(ConfigErrorTest, AllProblemsReportedSortedByPosition) {
   std::string msg = errorsOf(R"(workers: 0

@@ -1,0 +1,317 @@
+#include "proxy/config/sections.h"
+
+#include <chrono>
+#include <string>
+
+#include "common/log.h"
+#include "common/text.h"
+#include "policy/account_rewrite.h"
+#include "proxy/config/units.h"
+
+namespace cosmoseal::proxy::config {
+namespace {
+
+bool validEnvName(std::string_view s) {
+  if (s.empty() || (s.front() >= '0' && s.front() <= '9')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+}  // namespace
+
+void loadWorkers(Reader& reader, const Entry& e, Config* cfg) {
+  std::string s;
+  if (e.value.IsScalar() && e.value.Scalar() == "auto") {
+    cfg->workers = 0;
+  } else if (reader.scalar(e, &s, "auto or an integer 1-256")) {
+    uint64_t n = 0;
+    if (!parseU64(s, &n) || n < 1 || n > 256) {
+      reader.error(e, squote(s) + " is not valid; expected auto or an integer 1-256");
+    } else {
+      cfg->workers = static_cast<uint32_t>(n);
+    }
+  }
+}
+
+void loadLog(Reader& reader, const Entry& e, Config* cfg) {
+  MapReader m(reader, e.value, e.key_node.Mark(), e.path, {"level"});
+  if (!m.ok()) return;
+  if (const Entry* lv = m.get("level")) {
+    std::string s;
+    common::LogLevel level;
+    if (reader.scalar(*lv, &s, "one of: debug, info, warn, error, off")) {
+      if (!common::log::parseLevel(s, &level)) {
+        reader.error(*lv, squote(s) +
+                              " is not a log level; expected one of: debug, info, warn, "
+                              "error, off");
+      } else {
+        cfg->log_level = s;
+      }
+    }
+  }
+}
+
+void loadListen(Reader& reader, const Entry& e, Config* cfg) {
+  ListenConfig& l = cfg->listen;
+  l.pos = reader.pos(e.key_node.Mark());
+  MapReader m(reader, e.value, e.key_node.Mark(), e.path,
+              {"address", "port", "tls", "mode", "advertise_url", "transparent"});
+  if (!m.ok()) return;
+  if (const Entry* a = m.get("address")) reader.address(*a, &l.address);
+  if (const Entry* p = m.get("port")) reader.port(*p, &l.port);
+  if (const Entry* t = m.get("tls")) {
+    MapReader tm(reader, t->value, t->key_node.Mark(), t->path, {"cert", "key"});
+    TlsFilesConfig tls;
+    tls.pos = reader.pos(t->key_node.Mark());
+    bool ok = tm.ok();
+    const Entry* cert = tm.require("cert", "the server certificate chain file (PEM)");
+    const Entry* key = tm.require("key", "the server private key file (PEM)");
+    ok = ok && cert != nullptr && key != nullptr;
+    if (cert != nullptr) ok = reader.path(*cert, &tls.cert_file) && ok;
+    if (key != nullptr) ok = reader.path(*key, &tls.key_file) && ok;
+    if (ok) l.tls = std::move(tls);
+  }
+  if (const Entry* mode = m.get("mode")) {
+    reader.choice(*mode,
+                  {{"gateway", ListenMode::kGateway}, {"transparent", ListenMode::kTransparent}},
+                  &l.mode);
+  }
+  if (const Entry* t = m.get("transparent")) {
+    MapReader tm(reader, t->value, t->key_node.Mark(), t->path,
+                 {"ca_cert", "ca_key", "allowed_hosts"});
+    TransparentConfig tc;
+    tc.pos = reader.pos(t->key_node.Mark());
+    bool ok = tm.ok();
+    const Entry* cert = tm.require("ca_cert", "the interception CA certificate (PEM)");
+    const Entry* key = tm.require("ca_key", "the interception CA private key (PEM)");
+    ok = ok && cert != nullptr && key != nullptr;
+    if (cert != nullptr) ok = reader.path(*cert, &tc.ca_cert_file) && ok;
+    if (key != nullptr) ok = reader.path(*key, &tc.ca_key_file) && ok;
+    if (const Entry* hosts = tm.get("allowed_hosts")) {
+      if (reader.list(*hosts, "a list of host names or *.suffix patterns")) {
+        tc.allowed_hosts.clear();
+        for (size_t k = 0; k < hosts->value.size(); ++k) {
+          Entry he{"", hosts->key_node, hosts->value[k],
+                   hosts->path + "[" + std::to_string(k) + "]"};
+          std::string h;
+          if (!reader.scalar(he, &h, "a host name or *.suffix")) continue;
+          const std::string bare = h.rfind("*.", 0) == 0 ? h.substr(2) : h;
+          if (bare.empty() || bare.find('*') != std::string::npos ||
+              !policy::isValidHostHeader(bare) || bare.find(':') != std::string::npos) {
+            reader.error(he, squote(h) +
+                                 " is not a host name; expected a name like "
+                                 "myaccount.documents.azure.com or *.documents.azure.com");
+            continue;
+          }
+          tc.allowed_hosts.push_back(common::toLowerAscii(h));
+        }
+        if (tc.allowed_hosts.empty()) {
+          reader.error(*hosts, "is empty; expected at least one host name pattern");
+        }
+      }
+    }
+    if (ok) l.transparent = std::move(tc);
+  }
+  if (l.mode == ListenMode::kTransparent && !l.transparent) {
+    reader.error(
+        m.anchor(), e.path + ".transparent",
+        "missing; expected {ca_cert, ca_key[, allowed_hosts]} with listen.mode: transparent");
+  }
+  if (l.mode == ListenMode::kTransparent && l.tls) {
+    reader.error(m.anchor(), e.path + ".tls",
+                 "not used with listen.mode: transparent (certificates are issued per host name by "
+                 "listen.transparent.ca_cert); expected no listen.tls");
+  }
+  if (const Entry* adv = m.get("advertise_url")) {
+    std::string s;
+    if (reader.string(*adv, &s, "an origin URL such as https://localhost:8081/")) {
+      auto origin = policy::parseHttpOrigin(s);
+      if (!origin.isOk()) {
+        reader.error(*adv, std::string(origin.status().message()));
+      } else {
+        const auto& o = *origin;
+        l.advertise_url = o.scheme + "://" + (o.ipv6 ? "[" + o.host + "]" : o.host) +
+                          (o.port_explicit ? ":" + std::to_string(o.port) : "") + "/";
+      }
+    }
+  }
+}
+
+void loadAdmin(Reader& reader, const Entry& e, Config* cfg) {
+  AdminConfig& a = cfg->admin;
+  a.pos = reader.pos(e.key_node.Mark());
+  MapReader m(reader, e.value, e.key_node.Mark(), e.path, {"enabled", "address", "port"});
+  if (!m.ok()) return;
+  if (const Entry* en = m.get("enabled")) reader.boolean(*en, &a.enabled);
+  if (const Entry* ad = m.get("address")) reader.address(*ad, &a.address);
+  if (const Entry* p = m.get("port")) reader.port(*p, &a.port);
+}
+
+void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, Config* cfg) {
+  UpstreamConfig& u = cfg->upstream;
+  if (e == nullptr) {
+    reader.error(root_mark, "upstream",
+                 "missing; expected an upstream section with endpoint and key_file");
+    return;
+  }
+  u.pos = reader.pos(e->key_node.Mark());
+  MapReader m(reader, e->value, e->key_node.Mark(), e->path,
+              {"endpoint", "key_file", "ca_file", "allow_insecure_http", "connect_timeout",
+               "response_timeout", "pool"});
+  if (!m.ok()) return;
+  if (const Entry* ai = m.get("allow_insecure_http")) reader.boolean(*ai, &u.allow_insecure_http);
+  if (const Entry* ep = m.require(
+          "endpoint", "the account URL, e.g. https://myaccount.documents.azure.com:443/")) {
+    if (reader.string(*ep, &u.endpoint,
+                      "the account URL, e.g. https://myaccount.documents.azure.com:443/")) {
+      auto origin = policy::parseHttpOrigin(u.endpoint);
+      if (!origin.isOk()) {
+        reader.error(*ep, std::string(origin.status().message()));
+      } else if (origin->scheme == "http" && !u.allow_insecure_http) {
+        reader.error(
+            *ep,
+            "plain http is refused (the account key and data would cross the network "
+            "unencrypted); expected an https:// endpoint, or upstream.allow_insecure_http: "
+            "true for local tests");
+      } else {
+        u.scheme = origin->scheme;
+        u.host = origin->host;
+        u.port = origin->port;
+      }
+    }
+  }
+  if (const Entry* kf = m.require("key_file", "the file holding the account key (base64)")) {
+    u.key_pos = reader.pos(kf->mark());
+    reader.path(*kf, &u.key_file);
+  }
+  if (const Entry* ca = m.get("ca_file")) reader.path(*ca, &u.ca_file);
+  if (const Entry* ct = m.get("connect_timeout")) {
+    reader.duration(*ct, std::chrono::milliseconds(1), &u.connect_timeout);
+  }
+  if (const Entry* rt = m.get("response_timeout")) {
+    reader.duration(*rt, std::chrono::milliseconds(1), &u.response_timeout);
+  }
+  if (const Entry* pool = m.get("pool")) {
+    MapReader pm(reader, pool->value, pool->key_node.Mark(), pool->path,
+                 {"max_idle", "idle_timeout"});
+    if (pm.ok()) {
+      if (const Entry* mi = pm.get("max_idle"))
+        reader.uintField(*mi, 0, 100000, &u.max_idle_per_worker);
+      if (const Entry* it = pm.get("idle_timeout")) {
+        reader.duration(*it, std::chrono::milliseconds(1), &u.idle_timeout);
+      }
+    }
+  }
+}
+
+void loadKeys(Reader& reader, const Entry& e, Config* cfg) {
+  KeysConfig k;
+  k.pos = reader.pos(e.key_node.Mark());
+  MapReader m(reader, e.value, e.key_node.Mark(), e.path,
+              {"keyring_file", "kek_file", "kek_env", "alert_after_seals", "refuse_after_seals"});
+  if (!m.ok()) return;
+  if (const Entry* x = m.get("alert_after_seals"))
+    reader.uintField(*x, 0, UINT64_MAX, &k.alert_after_seals);
+  if (const Entry* x = m.get("refuse_after_seals"))
+    reader.uintField(*x, 0, UINT64_MAX, &k.refuse_after_seals);
+  if (const Entry* kr = m.require("keyring_file", "the keyring file (cosmoseal keygen)")) {
+    reader.path(*kr, &k.keyring_file);
+  }
+  const Entry* kf = m.get("kek_file");
+  const Entry* ke = m.get("kek_env");
+  if (kf != nullptr && ke != nullptr) {
+    reader.error(ke->key_node.Mark(), ke->path,
+                 "both kek_file and kek_env are set; expected exactly one of them");
+  } else if (kf == nullptr && ke == nullptr) {
+    reader.error(
+        m.anchor(), e.path + ".kek_file",
+        "missing; expected exactly one of kek_file (a file holding the key-encryption key) or "
+        "kek_env (an environment variable holding it)");
+  }
+  if (kf != nullptr) reader.path(*kf, &k.kek_file);
+  if (ke != nullptr) {
+    if (reader.string(*ke, &k.kek_env, "an environment variable name") &&
+        !validEnvName(k.kek_env)) {
+      reader.error(*ke,
+                   squote(k.kek_env) +
+                       " is not an environment variable name; expected [A-Za-z_][A-Za-z0-9_]*");
+    }
+  }
+  cfg->keys = std::move(k);
+}
+
+void loadLimits(Reader& reader, const Entry& e, Config* cfg) {
+  LimitsConfig& l = cfg->limits;
+  l.pos = reader.pos(e.key_node.Mark());
+  MapReader m(
+      reader, e.value, e.key_node.Mark(), e.path,
+      {"max_header_bytes", "max_headers", "max_uri_bytes", "max_body_bytes",
+       "max_response_body_bytes", "max_connections", "max_buffered_bytes", "max_item_bytes"});
+  if (!m.ok()) return;
+  constexpr uint64_t kU32 = UINT32_MAX;
+  if (const Entry* x = m.get("max_header_bytes"))
+    reader.size(*x, 1024, 16ull << 20, &l.max_header_bytes);
+  if (const Entry* x = m.get("max_headers")) reader.uintField(*x, 1, 10000, &l.max_headers);
+  if (const Entry* x = m.get("max_uri_bytes")) reader.size(*x, 256, 16ull << 20, &l.max_uri_bytes);
+  if (const Entry* x = m.get("max_body_bytes"))
+    reader.size(*x, 1024, 1ull << 30, &l.max_body_bytes);
+  if (const Entry* x = m.get("max_response_body_bytes")) {
+    reader.size(*x, 1024, 4ull << 30, &l.max_response_body_bytes);
+  }
+  if (const Entry* x = m.get("max_connections"))
+    reader.uintField(*x, 1, 1000000, &l.max_connections);
+  if (const Entry* x = m.get("max_buffered_bytes")) {
+    reader.size(*x, 1ull << 20, 1ull << 40, &l.max_buffered_bytes);
+  }
+  if (const Entry* x = m.get("max_item_bytes")) reader.size(*x, 1024, kU32, &l.max_item_bytes);
+  const Entry* buffered = m.get("max_buffered_bytes");
+  const YAML::Mark where = buffered != nullptr ? buffered->mark() : e.key_node.Mark();
+  if (l.max_body_bytes > l.max_buffered_bytes) {
+    reader.error(where, e.path + ".max_buffered_bytes",
+                 "is smaller than max_body_bytes; expected at least max_body_bytes (" +
+                     std::to_string(l.max_body_bytes) + ")");
+  } else if (l.max_response_body_bytes > l.max_buffered_bytes) {
+    reader.error(
+        where, e.path + ".max_buffered_bytes",
+        "is smaller than max_response_body_bytes; expected at least max_response_body_bytes (" +
+            std::to_string(l.max_response_body_bytes) + ")");
+  }
+}
+
+void loadTimeouts(Reader& reader, const Entry& e, Config* cfg) {
+  TimeoutsConfig& t = cfg->timeouts;
+  t.pos = reader.pos(e.key_node.Mark());
+  MapReader m(reader, e.value, e.key_node.Mark(), e.path, {"header", "body", "idle", "drain"});
+  if (!m.ok()) return;
+  const std::chrono::milliseconds one(1);
+  if (const Entry* x = m.get("header")) reader.duration(*x, one, &t.header);
+  if (const Entry* x = m.get("body")) reader.duration(*x, one, &t.body);
+  if (const Entry* x = m.get("idle")) reader.duration(*x, one, &t.idle);
+  if (const Entry* x = m.get("drain")) reader.duration(*x, std::chrono::milliseconds(0), &t.drain);
+}
+
+void loadAudit(Reader& reader, const Entry& e, Config* cfg) {
+  AuditConfig& a = cfg->audit;
+  a.pos = reader.pos(e.key_node.Mark());
+  MapReader m(reader, e.value, e.key_node.Mark(), e.path,
+              {"enabled", "path", "required", "queue_size"});
+  if (!m.ok()) return;
+  a.enabled = true;
+  if (const Entry* x = m.get("enabled")) reader.boolean(*x, &a.enabled);
+  if (const Entry* x = m.get("required")) reader.boolean(*x, &a.required);
+  if (const Entry* x = m.get("queue_size")) reader.uintField(*x, 1, 1u << 24, &a.queue_size);
+  const Entry* p = a.enabled ? m.require("path", "stdout, stderr or a file path") : m.get("path");
+  if (p != nullptr) {
+    std::string s;
+    if (reader.string(*p, &s, "stdout, stderr or a file path")) {
+      if (s == "stdout" || s == "stderr") {
+        a.path = s;
+      } else {
+        reader.path(*p, &a.path);
+      }
+    }
+  }
+}
+
+}  // namespace cosmoseal::proxy::config
