@@ -1,4 +1,4 @@
-#include "proxy/upstream/pool.h"
+#include "proxy/upstream/connection.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
