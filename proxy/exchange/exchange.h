@@ -1,19 +1,20 @@
 #pragma once
 
-// DownstreamConnection: one connection from the application (plain or TLS), HTTP/1.1 with
-// keep-alive and in-order pipelining: requests are handled one at a time; bytes of the next
-// request wait, unparsed, in the parser until the current response is finished.
-//
 // Exchange: one request/response through the sidecar: classify, authenticate, collect the body,
 // re-sign, send upstream over a pooled connection, stream or buffer the response back, rewrite
 // what must be rewritten (account discovery, Content-Location).
 //
-// Lifetimes: the Worker owns connections (deleted from Transport::onTransportClosed). A connection owns
-// at most one live Exchange; a finished Exchange is retired and deleted on the next event, never
-// inside its own call stack.
+// One class, three files along the life of a request:
+//   exchange.cc  admission (start), upstream failures, finish (metrics + audit), teardown;
+//   request.cc   body collection, partition-key plan, request transform, upstream head, re-signing;
+//   response.cc  upstream head and body, decryption, discovery rewrite, streaming vs buffering.
 //
-// Timeouts on the downstream side: header (whole head must arrive in time: slowloris), body
-// (between body reads), idle keep-alive. Upstream timeouts live in UpstreamConnection.
+// Lifetimes: a DownstreamConnection owns at most one live Exchange; a finished Exchange is retired
+// and deleted on the next event, never inside its own call stack. The exchange borrows an
+// UpstreamConnection from the worker's pool between onUpstreamReady and release.
+//
+// Thread affinity: the worker loop that accepted the connection. Everything is noexcept: it runs
+// from libuv callbacks.
 
 #include <cstdint>
 #include <memory>
@@ -25,11 +26,10 @@
 #include "policy/json/transformer.h"
 #include "policy/route/route.h"
 #include "proxy/admission/buffer_budget.h"
-#include "proxy/http1/codec.h"
-#include "proxy/net/transport.h"
 #include "proxy/admission/throttle.h"
-#include "proxy/upstream/pool.h"
+#include "proxy/http1/codec.h"
 #include "proxy/server/worker.h"
+#include "proxy/upstream/pool.h"
 
 namespace cosmoseal::proxy {
 
@@ -93,6 +93,10 @@ class Exchange final : public UpstreamUser {
   // Sets *charge to `total` bytes of limits.max_buffered_bytes, or 503 overload.buffer_budget.
   common::Status chargeBuffer(BufferCharge* charge, uint64_t total) noexcept;
   void fail(const common::Status& status) noexcept;
+  const Config& config() const noexcept { return state_->snapshot->config(); }
+
+  // simdjson needs this many readable bytes past the end of a buffer it parses in place.
+  static constexpr size_t kJsonPadding = 64;
 
   DownstreamConnection* conn_;
   std::shared_ptr<ThreadState> state_;
@@ -135,80 +139,6 @@ class Exchange final : public UpstreamUser {
   bool upstream_paused_ = false;
   bool done_ = false;
   uint64_t started_ns_ = 0;
-};
-
-class DownstreamConnection final : public Transport::Handler, public Http1Parser::Handler {
- public:
-  DownstreamConnection(Worker* worker);
-  ~DownstreamConnection() override;
-
-  // Takes the accepted socket from `server`. On failure the connection closes itself.
-  void accept(uv_stream_t* server) noexcept;
-  // Worker is draining: close if idle, else close after the current response.
-  void drain() noexcept;
-  void closeNow() noexcept { transport_.closeNow(); }
-
-  // ---- for Exchange ----
-  Worker* worker() noexcept { return worker_; }
-  void write(std::string_view bytes) noexcept { transport_.write(bytes); }
-  void flush() noexcept { transport_.flush(); }
-  size_t queuedBytes() const noexcept { return transport_.queuedBytes(); }
-  bool tls() const noexcept { return transport_.tlsEnabled(); }
-  // Whether the response being written must end the connection.
-  bool mustClose() const noexcept { return close_after_response_; }
-  void setCloseAfterResponse() noexcept { close_after_response_ = true; }
-  // The exchange finished writing its response.
-  void exchangeDone() noexcept;
-  // The exchange cannot finish cleanly (response partly sent): abort the connection.
-  void abortConnection() noexcept;
-  // A local reply (status + detail code + message), Cosmos-style JSON body. A 429 carries
-  // x-ms-retry-after-ms = retry_after_ms.
-  void localReply(const common::Status& status, bool close, uint64_t retry_after_ms = 0) noexcept;
-  // The TLS SNI name of this connection ("" for plain HTTP).
-  std::string serverName() const;
-  // "https://localhost:8081" — the origin the app used to reach us.
-  std::string ownOrigin(const common::HeaderMap& request_headers) const;
-
-  // Transport::Handler
-  void onTransportReady() noexcept override;
-  void onTransportData(std::string_view data) noexcept override;
-  void onTransportEof(bool clean) noexcept override;
-  void onTransportError(const common::Status& status) noexcept override;
-  void onTransportDrained() noexcept override;
-  void onTransportTimer() noexcept override;
-  void onTransportClosed() noexcept override;
-  // Http1Parser::Handler
-  common::Status onMessageHead(MessageHead& head) noexcept override;
-  common::Status onMessageBody(std::string_view data) noexcept override;
-  common::Status onMessageComplete() noexcept override;
-
- private:
-  enum class Phase : uint8_t { kIdle, kHead, kBody, kWaiting, kClosing };
-
-  void armIdle() noexcept;
-  void handleParseError(const common::Status& status) noexcept;
-  void recordUnparsed(const common::Status& status) noexcept;
-  void logOriginalDestination() noexcept;
-  void noteUnfinishedHead() noexcept;
-  void retire() noexcept;
-
-  Worker* worker_;
-  Transport transport_;
-  Http1Parser parser_;
-  std::unique_ptr<Exchange> exchange_;
-  // Finished exchanges, deleted at the start of the next libuv callback (never inside their own
-  // call stack).
-  std::vector<std::unique_ptr<Exchange>> retired_;
-  Phase phase_ = Phase::kIdle;
-  // A request refused at its head (auth, rules, throttling, policy) whose body is read and
-  // discarded so the keep-alive connection survives; answered when the message completes.
-  common::Status refusal_;
-  uint64_t refusal_retry_ms_ = 0;
-  uint64_t discarded_ = 0;
-  bool close_after_response_ = false;
-  bool counted_ = false;
-  uint64_t requests_ = 0;
-  std::string original_destination_;  // transparent mode: "ip:port" before the redirect
 };
 
 }  // namespace cosmoseal::proxy

@@ -10,7 +10,7 @@
 #include <future>
 
 #include "common/log.h"
-#include "proxy/exchange/exchange.h"
+#include "proxy/exchange/downstream_connection.h"
 #include "common/net_address.h"
 
 namespace cosmoseal::proxy {

@@ -1,0 +1,228 @@
+#include "proxy/exchange/exchange.h"
+
+#include <uv.h>
+
+#include "common/log.h"
+#include "proxy/admission/rules.h"
+#include "proxy/exchange/downstream_connection.h"
+#include "proxy/exchange/record.h"
+
+namespace cosmoseal::proxy {
+
+using common::Code;
+using common::HeaderMap;
+using common::Status;
+
+namespace {
+
+bool isIdempotent(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS";
+}
+
+}  // namespace
+
+Exchange::Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> state,
+                   MessageHead head)
+    : conn_(conn),
+      state_(std::move(state)),
+      head_(std::move(head)),
+      body_charge_(&conn->worker()->shared().buffers),
+      response_charge_(&conn->worker()->shared().buffers),
+      started_ns_(uv_hrtime()) {}
+
+Exchange::~Exchange() {
+  abort();
+  finish(499, "client_closed");
+  releaseBuffers();
+}
+
+void Exchange::releaseBuffers() noexcept {
+  for (std::string* b : {&body_, &response_body_}) {
+    common::secureZero(b->data(), b->size());
+    std::string().swap(*b);
+  }
+  body_charge_.resize(0, 0);
+  response_charge_.resize(0, 0);
+}
+
+Status Exchange::chargeBuffer(BufferCharge* charge, uint64_t total) noexcept {
+  const uint64_t limit = config().limits.max_buffered_bytes;
+  if (charge->resize(total, limit)) return Status::ok();
+  SharedState& shared = conn_->worker()->shared();
+  return Status(Code::kUnavailable, "overload.buffer_budget",
+                "the sidecar already holds " + std::to_string(shared.buffers.used()) +
+                    " bytes of buffered bodies and this message needs " +
+                    std::to_string(total - charge->bytes()) +
+                    " more, over limits.max_buffered_bytes (" + std::to_string(limit) +
+                    "); nothing was sent, try again");
+}
+
+void Exchange::finish(int status, std::string_view detail) noexcept {
+  if (finished_) return;
+  finished_ = true;
+  ticket_.reset();  // the in-flight slot is free as soon as the answer is given
+  ExchangeSummary summary;
+  summary.route = routed_ ? &route_ : nullptr;
+  summary.client = client_ != nullptr ? std::string_view(client_->name) : "";
+  summary.method = head_.method;
+  summary.status = status;
+  summary.detail = detail;
+  summary.upstream_status = response_.status;
+  summary.latency_us = (uv_hrtime() - started_ns_) / 1000;
+  summary.upstream_us = upstream_ns_ / 1000;
+  summary.request_charge = response_.headers.getOr("x-ms-request-charge", "");
+  summary.transform = &transform_stats_;
+  conn_->worker()->metrics().record(requestSample(summary));
+  if (transform_stats_.lookalikes != 0) {
+    COSMOSEAL_LOG(kDebug) << transform_stats_.lookalikes << " envelope look-alike string(s) left "
+                          << "as they were in " << head_.method << " " << head_.target;
+  }
+  AuditLog* audit = conn_->worker()->shared().audit.get();
+  if (audit == nullptr) return;
+  const int64_t time_ms = conn_->worker()->shared().clock->unixSeconds() * 1000 +
+                          static_cast<int64_t>((uv_hrtime() / 1000000) % 1000);
+  AuditRecord r = auditRecord(summary, time_ms);
+  if (audit_slot_.valid()) {
+    audit_slot_.submit(r);
+  } else if (!audit->required()) {
+    auto slot = audit->admit();
+    if (slot.isOk()) slot->submit(r);
+  }
+}
+
+Status Exchange::start() noexcept {
+  const ConfigSnapshot& rt = *state_->snapshot;
+  const Config& cfg = rt.config();
+  SharedState& shared = conn_->worker()->shared();
+  if (shared.audit) {
+    // Reserve the audit line before anything happens: with audit.required, no unaudited access.
+    auto slot = shared.audit->admit();
+    if (!slot.isOk()) return slot.status();
+    audit_slot_ = std::move(slot).value();
+  }
+  auto route = policy::classifyRequest(head_.method, head_.target, head_.headers);
+  if (!route.isOk()) return route.status();
+  route_ = std::move(route).value();
+  routed_ = true;
+  // Direct mode would send documents straight to the backend replicas, in plaintext and around
+  // the sidecar. Refused before authentication: SDKs sign /addresses with another link, and the
+  // answer (switch to Gateway mode) is the same for everyone.
+  if (route_.kind == policy::ResourceKind::kAddresses) {
+    return policy::decideRoute(route_, rt.policies().get()).rejection;
+  }
+  if (cfg.listen.mode == ListenMode::kTransparent) {
+    // The intercepted connection was accepted for its SNI name: the Host header must name the
+    // same host (no domain fronting to another account through the interception certificate).
+    const std::string sni = conn_->serverName();
+    std::string_view host = head_.headers.getOr("host", "");
+    if (host.size() > 0 && host.front() != '[') host = host.substr(0, host.find(':'));
+    if (sni.empty() || !common::equalsIgnoreCase(host, sni)) {
+      return Status(Code::kInvalidArgument, "transparent.host_mismatch",
+                    "the Host header does not match the TLS server name of this connection");
+    }
+  }
+  // Sign with the segments the strict classifier decoded: routing and signing read one path.
+  resource_ = crypto::cosmosResourceFromSegments(route_.segments);
+
+  auto client = state_->auth.verify(head_.method, resource_, head_.headers,
+                                    shared.clock->unixSeconds(), &string_to_sign_);
+  if (!client.isOk()) return client.status();
+  client_ = *client;
+  COSMOSEAL_RETURN_IF_ERROR(checkAccess(*client_->config, route_));
+  auto ticket = shared.throttle.admit(client_->name, shared.clock->monotonicNanos(),
+                                      &retry_after_ms_);
+  if (!ticket.isOk()) return ticket.status();
+  ticket_ = std::move(ticket).value();
+
+  decision_ = policy::decideRoute(route_, rt.policies().get());
+  if (decision_.action == policy::RouteDecision::Action::kReject) return decision_.rejection;
+
+  if (head_.framing == Framing::kContentLength &&
+      head_.content_length > cfg.limits.max_body_bytes) {
+    return Status(Code::kTooLarge, "http1.body_too_large",
+                  "request body of " + std::to_string(head_.content_length) +
+                      " bytes is over the limit of " + std::to_string(cfg.limits.max_body_bytes));
+  }
+  if (head_.framing == Framing::kContentLength) {
+    // The whole announced body is charged up front: refused now, before a byte of it is read.
+    COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, head_.content_length + kJsonPadding));
+    body_.reserve(static_cast<size_t>(head_.content_length) + kJsonPadding);
+  }
+  return Status::ok();
+}
+
+void Exchange::onUpstreamFailed(const Status& status, bool response_started) noexcept {
+  const bool was_reused = upstream_ != nullptr && upstream_->reused();
+  upstream_ = nullptr;
+  waiting_for_upstream_ = false;
+  WorkerStats& st = conn_->worker()->stats();
+  const bool connection_lost = status.detail() == "upstream.connection_closed" ||
+                               status.detail() == "net.read_error" ||
+                               status.detail() == "net.write_error";
+  if (!response_started && was_reused && !retried_ && isIdempotent(head_.method) &&
+      connection_lost) {
+    // A pooled connection the server had just closed: retry once, on a fresh connection, and
+    // only for idempotent requests (writes are never retried by cosmoseal).
+    retried_ = true;
+    st.inc(st.upstream_retries);
+    COSMOSEAL_LOG(kInfo) << "retrying " << head_.method << " " << head_.target
+                         << " on a fresh upstream connection (" << status.detail() << ")";
+    sendUpstream();
+    return;
+  }
+  st.inc(st.upstream_errors);
+  COSMOSEAL_LOG(kWarn) << "upstream error for " << head_.method << " " << head_.target << ": "
+                       << status.toString();
+  if (response_head_sent_) {
+    conn_->abortConnection();
+    return;
+  }
+  done_ = true;
+  if (stage_ == Stage::kFetchPartitionKey) {
+    conn_->localReply(Status(Code::kBadGateway, "policy.partition_key_unresolved",
+                             "cannot read the partition key of protected container " +
+                                 route_.database + "/" + route_.container + ": " +
+                                 std::string(status.message()) + "; nothing was sent"),
+                      false);
+    return;
+  }
+  conn_->localReply(status, false);
+}
+
+void Exchange::onUpstreamDrained() noexcept {}
+
+void Exchange::onDownstreamDrained() noexcept {
+  if (upstream_paused_ && upstream_ != nullptr) {
+    upstream_->resumeReading();
+    upstream_paused_ = false;
+  }
+}
+
+void Exchange::releaseUpstream(bool reusable) noexcept {
+  if (upstream_ == nullptr) return;
+  UpstreamConnection* u = upstream_;
+  upstream_ = nullptr;
+  if (upstream_paused_) u->resumeReading();
+  upstream_paused_ = false;
+  conn_->worker()->pool().release(u, reusable);
+}
+
+void Exchange::abort() noexcept {
+  if (waiting_for_upstream_) {
+    conn_->worker()->pool().cancel(this);
+    waiting_for_upstream_ = false;
+  }
+  releaseUpstream(false);
+}
+
+void Exchange::fail(const Status& status) noexcept {
+  releaseUpstream(false);
+  if (response_head_sent_) {
+    conn_->abortConnection();
+    return;
+  }
+  done_ = true;
+  conn_->localReply(status, false);
+}
+
+}  // namespace cosmoseal::proxy
