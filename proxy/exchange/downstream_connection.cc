@@ -216,8 +216,8 @@ void DownstreamConnection::localReply(const Status& status, bool close,
   if (phase_ == Phase::kClosing) return;
   if (!exchange_) recordUnparsed(status);
   if (exchange_) {
-    exchange_->finish(status.httpStatus(), status.detail());
     exchange_->abort();
+    exchange_->finish(status.httpStatus(), status.detail());
     retired_.push_back(std::move(exchange_));
   }
   close = close || close_after_response_ || worker_->draining();

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "proxy/admission/rules.h"
 #include "proxy/exchange/downstream_connection.h"
@@ -20,6 +21,45 @@ bool isIdempotent(std::string_view method) {
 }
 
 }  // namespace
+
+const char* exchangePhaseName(ExchangePhase phase) noexcept {
+  switch (phase) {
+    case ExchangePhase::kAdmitting: return "admitting";
+    case ExchangePhase::kReceivingBody: return "receiving_body";
+    case ExchangePhase::kConnecting: return "connecting";
+    case ExchangePhase::kAwaitingResponse: return "awaiting_response";
+    case ExchangePhase::kBufferingResponse: return "buffering_response";
+    case ExchangePhase::kResponding: return "responding";
+    case ExchangePhase::kAborted: return "aborted";
+    case ExchangePhase::kFinished: return "finished";
+  }
+  return "?";
+}
+
+bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept {
+  using P = ExchangePhase;
+  if (from == P::kFinished) return false;
+  if (to == P::kAborted || to == P::kFinished) return true;
+  switch (from) {
+    case P::kAdmitting:
+      return to == P::kReceivingBody;
+    case P::kReceivingBody:
+      return to == P::kConnecting;
+    case P::kConnecting:
+      return to == P::kAwaitingResponse;
+    case P::kAwaitingResponse:
+      // Retry on a fresh connection; or the head decides between buffering and streaming.
+      return to == P::kConnecting || to == P::kBufferingResponse || to == P::kResponding;
+    case P::kBufferingResponse:
+      // The partition-key metadata was read: the request itself goes next.
+      return to == P::kResponding || to == P::kConnecting;
+    case P::kResponding:
+    case P::kAborted:
+    case P::kFinished:
+      return false;
+  }
+  return false;
+}
 
 Exchange::Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> state,
                    MessageHead head)
@@ -58,8 +98,8 @@ Status Exchange::chargeBuffer(BufferCharge* charge, uint64_t total) noexcept {
 }
 
 void Exchange::finish(int status, std::string_view detail) noexcept {
-  if (finished_) return;
-  finished_ = true;
+  if (phase_ == ExchangePhase::kFinished) return;
+  moveTo(ExchangePhase::kFinished);
   ticket_.reset();  // the in-flight slot is free as soon as the answer is given
   ExchangeSummary summary;
   summary.route = routed_ ? &route_ : nullptr;
@@ -148,13 +188,13 @@ Status Exchange::start() noexcept {
     COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, head_.content_length + kJsonPadding));
     body_.reserve(static_cast<size_t>(head_.content_length) + kJsonPadding);
   }
+  moveTo(ExchangePhase::kReceivingBody);
   return Status::ok();
 }
 
 void Exchange::onUpstreamFailed(const Status& status, bool response_started) noexcept {
   const bool was_reused = upstream_ != nullptr && upstream_->reused();
   upstream_ = nullptr;
-  waiting_for_upstream_ = false;
   WorkerStats& st = conn_->worker()->stats();
   const bool connection_lost = status.detail() == "upstream.connection_closed" ||
                                status.detail() == "net.read_error" ||
@@ -173,11 +213,13 @@ void Exchange::onUpstreamFailed(const Status& status, bool response_started) noe
   st.inc(st.upstream_errors);
   COSMOSEAL_LOG(kWarn) << "upstream error for " << head_.method << " " << head_.target << ": "
                        << status.toString();
-  if (response_head_sent_) {
+  const bool responding = phase_ == ExchangePhase::kResponding;
+  // Nothing is pending upstream any more: a reset or a local reply ends the exchange.
+  moveTo(ExchangePhase::kAborted);
+  if (responding) {
     conn_->abortConnection();
     return;
   }
-  done_ = true;
   if (stage_ == Stage::kFetchPartitionKey) {
     conn_->localReply(Status(Code::kBadGateway, "policy.partition_key_unresolved",
                              "cannot read the partition key of protected container " +
@@ -208,21 +250,15 @@ void Exchange::releaseUpstream(bool reusable) noexcept {
 }
 
 void Exchange::abort() noexcept {
-  if (waiting_for_upstream_) {
-    conn_->worker()->pool().cancel(this);
-    waiting_for_upstream_ = false;
-  }
+  if (phase_ == ExchangePhase::kConnecting) conn_->worker()->pool().cancel(this);
   releaseUpstream(false);
+  if (phase_ != ExchangePhase::kFinished) moveTo(ExchangePhase::kAborted);
 }
 
-void Exchange::fail(const Status& status) noexcept {
-  releaseUpstream(false);
-  if (response_head_sent_) {
-    conn_->abortConnection();
-    return;
-  }
-  done_ = true;
-  conn_->localReply(status, false);
+void Exchange::moveTo(ExchangePhase next) noexcept {
+  // Not peer-controlled: a move the table does not allow is a bug in the exchange itself.
+  if (!exchangePhaseCanMove(phase_, next)) COSMOSEAL_BUG("exchange phase moved out of order");
+  phase_ = next;
 }
 
 }  // namespace cosmoseal::proxy

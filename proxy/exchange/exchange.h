@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,24 @@
 namespace cosmoseal::proxy {
 
 class DownstreamConnection;
+
+// Where an exchange is in its life. Forward only, except that a retried request goes back to
+// kConnecting, and the partition-key metadata read (a request of its own) runs through the
+// upstream phases before the request does. kAborted and kFinished can follow any phase.
+enum class ExchangePhase : uint8_t {
+  kAdmitting,          // head received; start() classifies, authenticates, decides
+  kReceivingBody,      // admitted; the request body is arriving
+  kConnecting,         // waiting for an upstream connection (pooled or fresh)
+  kAwaitingResponse,   // request written upstream, no response head yet
+  kBufferingResponse,  // response head in; the body is collected to be read (decrypt, rewrite)
+  kResponding,         // the response head went to the app; its body follows
+  kAborted,            // the app went away or a local reply replaced the response
+  kFinished,           // outcome recorded (metrics + audit); waits to be deleted
+};
+
+const char* exchangePhaseName(ExchangePhase phase) noexcept;
+// Whether an exchange may move from `from` to `to` (a move it does not allow is a COSMOSEAL_BUG).
+bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept;
 
 class Exchange final : public UpstreamUser {
  public:
@@ -56,7 +75,8 @@ class Exchange final : public UpstreamUser {
   bool expectsBody() const noexcept { return head_.framing != Framing::kNone; }
   // x-ms-retry-after-ms advice when start() refused with 429.
   uint64_t retryAfterMs() const noexcept { return retry_after_ms_; }
-  bool responseStarted() const noexcept { return response_head_sent_; }
+  bool responseStarted() const noexcept { return phase_ == ExchangePhase::kResponding; }
+  ExchangePhase phase() const noexcept { return phase_; }
   // The response is written: wipe and free the buffered bodies (they may hold plaintext) and
   // return their share of limits.max_buffered_bytes before the exchange waits to be deleted.
   void releaseBuffers() noexcept;
@@ -92,7 +112,11 @@ class Exchange final : public UpstreamUser {
   void releaseUpstream(bool reusable) noexcept;
   // Sets *charge to `total` bytes of limits.max_buffered_bytes, or 503 overload.buffer_budget.
   common::Status chargeBuffer(BufferCharge* charge, uint64_t total) noexcept;
-  void fail(const common::Status& status) noexcept;
+  void moveTo(ExchangePhase next) noexcept;
+  const std::vector<const policy::FieldRule*>& pkRules() const noexcept {
+    static const std::vector<const policy::FieldRule*> kNoPlan;
+    return pk_rules_.has_value() ? *pk_rules_ : kNoPlan;
+  }
   const Config& config() const noexcept { return state_->snapshot->config(); }
 
   // simdjson needs this many readable bytes past the end of a buffer it parses in place.
@@ -109,35 +133,31 @@ class Exchange final : public UpstreamUser {
   ThrottleTicket ticket_;  // this client's in-flight slot, released with the exchange
   uint64_t retry_after_ms_ = 0;
   AuditSlot audit_slot_;  // reserved at admission (audit.required), consumed by finish()
-  bool finished_ = false;
-  bool routed_ = false;           // route_ is valid
+  ExchangePhase phase_ = ExchangePhase::kAdmitting;
+  bool routed_ = false;           // route_ is valid (classification succeeded)
   uint64_t upstream_start_ns_ = 0;
   uint64_t upstream_ns_ = 0;      // time spent on the upstream exchange
   std::string body_;  // buffered request body
   BufferCharge body_charge_;  // body_ (and its transformed copy while both exist)
-  bool request_complete_ = false;
   Stage stage_ = Stage::kMain;
-  // Per partition-key component: the rule protecting it, or nullptr (valid if pk_plan_ready_).
-  std::vector<const policy::FieldRule*> pk_rules_;
-  bool pk_plan_ready_ = false;
+  // Per partition-key component: the rule protecting it, or nullptr. Empty until the plan is
+  // made (only requests that carry or write partition keys of a protected container need one).
+  std::optional<std::vector<const policy::FieldRule*>> pk_rules_;
+  // Response options, decided on the response head.
   bool learn_metadata_ = false;  // tap collection metadata for partition-key paths
   const char* listing_member_ = nullptr;  // filter this array of a listing response
   policy::TransformStats transform_stats_;  // fields encrypted/decrypted, key ids
   bool rows_are_documents_ = false;         // a SELECT * query: strict path checks on Documents
 
-  UpstreamConnection* upstream_ = nullptr;
-  bool waiting_for_upstream_ = false;
-  bool retried_ = false;
+  UpstreamConnection* upstream_ = nullptr;  // lent by the pool from onUpstreamReady to release
+  bool retried_ = false;  // the one retry on a fresh connection is spent
 
   // Response.
   MessageHead response_;
-  bool buffer_response_ = false;
   std::string response_body_;
   BufferCharge response_charge_;  // response_body_ (and its transformed copy)
   Framing downstream_framing_ = Framing::kNone;
-  bool response_head_sent_ = false;
-  bool upstream_paused_ = false;
-  bool done_ = false;
+  bool upstream_paused_ = false;  // reading stopped: the app is slower than the upstream
   uint64_t started_ns_ = 0;
 };
 

@@ -33,7 +33,6 @@ Status Exchange::onRequestBody(std::string_view data) noexcept {
 }
 
 void Exchange::onRequestComplete() noexcept {
-  request_complete_ = true;
   continueRequest();
 }
 
@@ -63,23 +62,20 @@ void Exchange::continueRequest() noexcept {
                          : Status(Code::kInvalidArgument, "rules.bad_create",
                                   "the create request has no readable id; nothing was sent");
     if (!s.isOk()) {
-      done_ = true;
       conn_->localReply(s, false);
       return;
     }
   }
-  if (needsPartitionKeyPlan() && !pk_plan_ready_) {
+  if (needsPartitionKeyPlan() && !pk_rules_.has_value()) {
     Status s = resolvePartitionKeyPlan();
     if (!s.isOk()) {
-      done_ = true;
       conn_->localReply(s, false);
       return;
     }
-    if (!pk_plan_ready_) return;  // a metadata read is in flight; onPartitionKeyFetched resumes
+    if (!pk_rules_.has_value()) return;  // a metadata read is in flight; onPartitionKeyFetched resumes
   }
   Status s = transformRequest();
   if (!s.isOk()) {
-    done_ = true;
     conn_->localReply(s, false);
     return;
   }
@@ -105,7 +101,6 @@ Status Exchange::resolvePartitionKeyPlan() noexcept {
   auto plan = policy::planPartitionKey(p, paths);
   if (!plan.isOk()) return plan.status();
   pk_rules_ = std::move(plan).value();
-  pk_plan_ready_ = true;
   return Status::ok();
 }
 
@@ -114,10 +109,8 @@ void Exchange::onPartitionKeyFetched() noexcept {
   std::string body = std::move(response_body_);
   response_body_.clear();
   response_ = MessageHead();
-  buffer_response_ = false;
   stage_ = Stage::kMain;
   if (status != 200) {
-    done_ = true;
     conn_->localReply(
         Status(status == 404 ? Code::kNotFound : Code::kBadGateway,
                "policy.partition_key_unresolved",
@@ -129,7 +122,6 @@ void Exchange::onPartitionKeyFetched() noexcept {
   }
   auto coll = policy::parseCollection(body);
   if (!coll.isOk()) {
-    done_ = true;
     conn_->localReply(coll.status(), false);
     return;
   }
@@ -180,7 +172,7 @@ Status Exchange::transformRequest() noexcept {
         break;
       case Op::kBatch:
       case Op::kBulk:
-        s = tx->encryptBatch(in, *policy, pk_rules_, &out, &transform_stats_);
+        s = tx->encryptBatch(in, *policy, pkRules(), &out, &transform_stats_);
         break;
       case Op::kQuery:
       case Op::kQueryPlan: {
@@ -213,11 +205,11 @@ Status Exchange::transformRequest() noexcept {
     body_charge_.resize(body_.capacity(), 0);  // the plaintext copy is gone
   }
   bool pk_protected = false;
-  for (const policy::FieldRule* r : pk_rules_) pk_protected = pk_protected || r != nullptr;
+  for (const policy::FieldRule* r : pkRules()) pk_protected = pk_protected || r != nullptr;
   if (route_.has_partition_key_header && pk_protected) {
     std::string pk;
     COSMOSEAL_RETURN_IF_ERROR(tx->encryptPartitionKey(
-        head_.headers.getOr("x-ms-documentdb-partitionkey", ""), pk_rules_, &pk,
+        head_.headers.getOr("x-ms-documentdb-partitionkey", ""), pkRules(), &pk,
         &transform_stats_));
     head_.headers.set("x-ms-documentdb-partitionkey", pk);
   }
@@ -263,7 +255,7 @@ void Exchange::buildMetadataRequest(std::string* out) noexcept {
 }
 
 void Exchange::sendUpstream() noexcept {
-  waiting_for_upstream_ = true;
+  moveTo(ExchangePhase::kConnecting);
   conn_->worker()->pool().acquire(state_->snapshot->upstream(), this);
 }
 
@@ -319,7 +311,7 @@ void Exchange::buildUpstreamHead(std::string* out) noexcept {
 }
 
 void Exchange::onUpstreamReady(UpstreamConnection* conn) noexcept {
-  waiting_for_upstream_ = false;
+  moveTo(ExchangePhase::kAwaitingResponse);
   upstream_ = conn;
   std::string out;
   if (stage_ == Stage::kFetchPartitionKey) {

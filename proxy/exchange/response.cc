@@ -71,7 +71,7 @@ Status Exchange::decryptResponse(std::string* body) noexcept {
 Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
   response_ = std::move(head);
   if (stage_ == Stage::kFetchPartitionKey) {
-    buffer_response_ = true;
+    moveTo(ExchangePhase::kBufferingResponse);
     return Status::ok();
   }
   const bool ok = response_.status >= 200 && response_.status < 300;
@@ -97,7 +97,7 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
                     "the upstream compressed a response the sidecar must read (cosmoseal asks "
                     "for Accept-Encoding: identity)");
     }
-    buffer_response_ = true;
+    moveTo(ExchangePhase::kBufferingResponse);
     if (response_.framing == Framing::kContentLength) {
       COSMOSEAL_RETURN_IF_ERROR(
           chargeBuffer(&response_charge_, response_.content_length + kJsonPadding));
@@ -156,12 +156,12 @@ void Exchange::startResponse(int status, std::string_view reason, HeaderMap head
   head.reserve(512);
   appendResponseHead(&head, status, reason, out);
   conn_->write(head);
-  response_head_sent_ = true;
+  moveTo(ExchangePhase::kResponding);
   conn_->worker()->stats().countStatus(status);
 }
 
 Status Exchange::onUpstreamBody(std::string_view data) noexcept {
-  if (buffer_response_) {
+  if (phase_ == ExchangePhase::kBufferingResponse) {
     const uint64_t limit = config().limits.max_response_body_bytes;
     if (response_body_.size() + data.size() > limit) {
       return Status(Code::kBadGateway, "upstream.response_too_large",
@@ -271,13 +271,12 @@ void Exchange::onUpstreamComplete() noexcept {
       cache.forgetDatabase(route_.database);
     }
   }
-  if (buffer_response_) {
+  if (phase_ == ExchangePhase::kBufferingResponse) {
     Status s = finishBufferedResponse();
     if (!s.isOk()) {
       // The upstream exchange itself succeeded (a decrypt / rewrite failure is about the data):
       // the connection stays reusable and this is not an upstream error.
       releaseUpstream(response_.keep_alive);
-      done_ = true;
       if (s.detail().rfind("crypto.", 0) != 0 && s.detail().rfind("policy.", 0) != 0) {
         conn_->worker()->stats().inc(conn_->worker()->stats().upstream_errors);
       }
@@ -289,7 +288,6 @@ void Exchange::onUpstreamComplete() noexcept {
   }
   conn_->flush();
   releaseUpstream(response_.keep_alive);
-  done_ = true;
   finish(response_.status, "");
   COSMOSEAL_LOG(kDebug) << head_.method << " " << head_.target << " -> " << response_.status
                         << " client=" << (client_ ? client_->name : "-") << " "
