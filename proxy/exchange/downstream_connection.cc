@@ -123,7 +123,7 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   } else {
     transport_.disarmTimer();
   }
-  exchange_ = std::make_unique<Exchange>(this, worker_->state(), std::move(head));
+  exchange_ = std::make_unique<Exchange>(this, worker_->exchangeContext(), std::move(head));
   Status s = exchange_->start();
   if (!s.isOk()) {
     // Framing-level problems close the connection. A refusal of a well-framed request (auth,

@@ -38,13 +38,13 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   void closeNow() noexcept { transport_.closeNow(); }
 
   // ---- for Exchange ----
-  Worker* worker() noexcept { return worker_; }
   void write(std::string_view bytes) noexcept { transport_.write(bytes); }
   void flush() noexcept { transport_.flush(); }
   size_t queuedBytes() const noexcept { return transport_.queuedBytes(); }
   bool tls() const noexcept { return transport_.tlsEnabled(); }
-  // Whether the response being written must end the connection.
-  bool mustClose() const noexcept { return close_after_response_; }
+  // Whether the response being written must end the connection (asked for, or the worker is
+  // draining).
+  bool mustClose() const noexcept { return close_after_response_ || worker_->draining(); }
   void setCloseAfterResponse() noexcept { close_after_response_ = true; }
   // The exchange finished writing its response.
   void exchangeDone() noexcept;

@@ -61,13 +61,12 @@ bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept {
   return false;
 }
 
-Exchange::Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> state,
-                   MessageHead head)
+Exchange::Exchange(DownstreamConnection* conn, ExchangeContext context, MessageHead head)
     : conn_(conn),
-      state_(std::move(state)),
+      ctx_(std::move(context)),
       head_(std::move(head)),
-      body_charge_(&conn->worker()->shared().buffers),
-      response_charge_(&conn->worker()->shared().buffers),
+      body_charge_(ctx_.buffers),
+      response_charge_(ctx_.buffers),
       started_ns_(uv_hrtime()) {}
 
 Exchange::~Exchange() {
@@ -86,15 +85,7 @@ void Exchange::releaseBuffers() noexcept {
 }
 
 Status Exchange::chargeBuffer(BufferCharge* charge, uint64_t total) noexcept {
-  const uint64_t limit = config().limits.max_buffered_bytes;
-  if (charge->resize(total, limit)) return Status::ok();
-  SharedState& shared = conn_->worker()->shared();
-  return Status(Code::kUnavailable, "overload.buffer_budget",
-                "the sidecar already holds " + std::to_string(shared.buffers.used()) +
-                    " bytes of buffered bodies and this message needs " +
-                    std::to_string(total - charge->bytes()) +
-                    " more, over limits.max_buffered_bytes (" + std::to_string(limit) +
-                    "); nothing was sent, try again");
+  return proxy::chargeBuffer(ctx_, charge, total);
 }
 
 void Exchange::finish(int status, std::string_view detail) noexcept {
@@ -112,14 +103,14 @@ void Exchange::finish(int status, std::string_view detail) noexcept {
   summary.upstream_us = upstream_ns_ / 1000;
   summary.request_charge = response_.headers.getOr("x-ms-request-charge", "");
   summary.transform = &transform_stats_;
-  conn_->worker()->metrics().record(requestSample(summary));
+  ctx_.metrics->record(requestSample(summary));
   if (transform_stats_.lookalikes != 0) {
     COSMOSEAL_LOG(kDebug) << transform_stats_.lookalikes << " envelope look-alike string(s) left "
                           << "as they were in " << head_.method << " " << head_.target;
   }
-  AuditLog* audit = conn_->worker()->shared().audit.get();
+  AuditLog* audit = ctx_.audit;
   if (audit == nullptr) return;
-  const int64_t time_ms = conn_->worker()->shared().clock->unixSeconds() * 1000 +
+  const int64_t time_ms = ctx_.clock->unixSeconds() * 1000 +
                           static_cast<int64_t>((uv_hrtime() / 1000000) % 1000);
   AuditRecord r = auditRecord(summary, time_ms);
   if (audit_slot_.valid()) {
@@ -131,12 +122,11 @@ void Exchange::finish(int status, std::string_view detail) noexcept {
 }
 
 Status Exchange::start() noexcept {
-  const ConfigSnapshot& rt = *state_->snapshot;
+  const ConfigSnapshot& rt = *ctx_.state->snapshot;
   const Config& cfg = rt.config();
-  SharedState& shared = conn_->worker()->shared();
-  if (shared.audit) {
+  if (ctx_.audit != nullptr) {
     // Reserve the audit line before anything happens: with audit.required, no unaudited access.
-    auto slot = shared.audit->admit();
+    auto slot = ctx_.audit->admit();
     if (!slot.isOk()) return slot.status();
     audit_slot_ = std::move(slot).value();
   }
@@ -164,13 +154,13 @@ Status Exchange::start() noexcept {
   // Sign with the segments the strict classifier decoded: routing and signing read one path.
   resource_ = crypto::cosmosResourceFromSegments(route_.segments);
 
-  auto client = state_->auth.verify(head_.method, resource_, head_.headers,
-                                    shared.clock->unixSeconds(), &string_to_sign_);
+  auto client = ctx_.state->auth.verify(head_.method, resource_, head_.headers,
+                                    ctx_.clock->unixSeconds(), &string_to_sign_);
   if (!client.isOk()) return client.status();
   client_ = *client;
   COSMOSEAL_RETURN_IF_ERROR(checkAccess(*client_->config, route_));
-  auto ticket = shared.throttle.admit(client_->name, shared.clock->monotonicNanos(),
-                                      &retry_after_ms_);
+  auto ticket =
+      ctx_.throttle->admit(client_->name, ctx_.clock->monotonicNanos(), &retry_after_ms_);
   if (!ticket.isOk()) return ticket.status();
   ticket_ = std::move(ticket).value();
 
@@ -195,7 +185,7 @@ Status Exchange::start() noexcept {
 void Exchange::onUpstreamFailed(const Status& status, bool response_started) noexcept {
   const bool was_reused = upstream_ != nullptr && upstream_->reused();
   upstream_ = nullptr;
-  WorkerStats& st = conn_->worker()->stats();
+  WorkerStats& st = *ctx_.stats;
   const bool connection_lost = status.detail() == "upstream.connection_closed" ||
                                status.detail() == "net.read_error" ||
                                status.detail() == "net.write_error";
@@ -246,11 +236,11 @@ void Exchange::releaseUpstream(bool reusable) noexcept {
   upstream_ = nullptr;
   if (upstream_paused_) u->resumeReading();
   upstream_paused_ = false;
-  conn_->worker()->pool().release(u, reusable);
+  ctx_.pool->release(u, reusable);
 }
 
 void Exchange::abort() noexcept {
-  if (phase_ == ExchangePhase::kConnecting) conn_->worker()->pool().cancel(this);
+  if (phase_ == ExchangePhase::kConnecting) ctx_.pool->cancel(this);
   releaseUpstream(false);
   if (phase_ != ExchangePhase::kFinished) moveTo(ExchangePhase::kAborted);
 }

@@ -29,7 +29,7 @@
 #include "proxy/admission/buffer_budget.h"
 #include "proxy/admission/throttle.h"
 #include "proxy/http1/codec.h"
-#include "proxy/server/worker.h"
+#include "proxy/exchange/context.h"
 #include "proxy/upstream/pool.h"
 
 namespace cosmoseal::proxy {
@@ -56,7 +56,8 @@ bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept;
 
 class Exchange final : public UpstreamUser {
  public:
-  Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> state, MessageHead head);
+  // `context` is built by the worker for this request; `conn` outlives the exchange.
+  Exchange(DownstreamConnection* conn, ExchangeContext context, MessageHead head);
   ~Exchange() override;
 
   // Head received: classify, authenticate, decide. A non-OK status becomes a local reply.
@@ -117,13 +118,13 @@ class Exchange final : public UpstreamUser {
     static const std::vector<const policy::FieldRule*> kNoPlan;
     return pk_rules_.has_value() ? *pk_rules_ : kNoPlan;
   }
-  const Config& config() const noexcept { return state_->snapshot->config(); }
+  const Config& config() const noexcept { return ctx_.state->snapshot->config(); }
 
   // simdjson needs this many readable bytes past the end of a buffer it parses in place.
   static constexpr size_t kJsonPadding = 64;
 
   DownstreamConnection* conn_;
-  std::shared_ptr<ThreadState> state_;
+  ExchangeContext ctx_;
   MessageHead head_;
   policy::Route route_;
   policy::RouteDecision decision_;

@@ -88,8 +88,7 @@ Status Exchange::resolvePartitionKeyPlan() noexcept {
   std::vector<std::string> paths;
   if (p.partitionKeyKnown()) {
     for (const policy::PartitionKeyPath& k : p.partitionKeyPaths()) paths.push_back(k.path);
-  } else if (auto cached = conn_->worker()->shared().partition_keys.get(route_.database,
-                                                                          route_.container)) {
+  } else if (auto cached = ctx_.partition_keys->get(route_.database, route_.container)) {
     paths = std::move(*cached);
   } else {
     // Unknown: read the container's metadata ourselves (signed with the account key) before the
@@ -125,8 +124,8 @@ void Exchange::onPartitionKeyFetched() noexcept {
     conn_->localReply(coll.status(), false);
     return;
   }
-  conn_->worker()->shared().partition_keys.put(route_.database, route_.container,
-                                               std::move(coll->partition_key_paths));
+  ctx_.partition_keys->put(route_.database, route_.container,
+                           std::move(coll->partition_key_paths));
   COSMOSEAL_LOG(kInfo) << "learned partition key of " << route_.database << "/"
                        << route_.container << " from its metadata";
   continueRequest();
@@ -136,7 +135,7 @@ Status Exchange::transformRequest() noexcept {
   const policy::ContainerPolicy* policy = decision_.policy;
   if (policy == nullptr) return Status::ok();
   const Config& cfg = config();
-  policy::JsonTransformer* tx = state_->transformer.get();
+  policy::JsonTransformer* tx = ctx_.state->transformer.get();
   if (tx == nullptr) {
     return Status(Code::kInternal, "policy.no_keyring",
                   "protected container without a keyring; nothing was sent");
@@ -176,7 +175,7 @@ Status Exchange::transformRequest() noexcept {
         break;
       case Op::kQuery:
       case Op::kQueryPlan: {
-        auto q = policy::rewriteQueryRequest(body_, *policy, *state_->cipher);
+        auto q = policy::rewriteQueryRequest(body_, *policy, *ctx_.state->cipher);
         if (!q.isOk()) {
           s = q.status();
           break;
@@ -217,9 +216,9 @@ Status Exchange::transformRequest() noexcept {
 }
 
 Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept {
-  auto exhausted = conn_->worker()->shared().exhausted_keys.load();
+  auto exhausted = ctx_.exhausted_keys->load();
   if (!exhausted || exhausted->empty()) return Status::ok();
-  const crypto::Keyring* ring = state_->snapshot->keyring().get();
+  const crypto::Keyring* ring = ctx_.state->snapshot->keyring().get();
   for (const policy::FieldRule& rule : policy.rules()) {
     if (rule.mode != policy::FieldMode::kRandomized || ring == nullptr) continue;
     const crypto::KeyVersion* v = ring->primary(rule.key);
@@ -237,31 +236,31 @@ Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept 
 }
 
 void Exchange::buildMetadataRequest(std::string* out) noexcept {
-  const ConfigSnapshot& rt = *state_->snapshot;
+  const ConfigSnapshot& rt = *ctx_.state->snapshot;
   std::string target = "/dbs/" + common::percentEncodeSegment(route_.database) + "/colls/" +
                        common::percentEncodeSegment(route_.container);
   crypto::CosmosResource res =
       crypto::cosmosResourceFromSegments({"dbs", route_.database, "colls", route_.container});
   HeaderMap h;
   h.add("Host", rt.upstreamHostHeader());
-  h.add("x-ms-date", crypto::formatHttpDate(conn_->worker()->shared().clock->unixSeconds()));
+  h.add("x-ms-date", crypto::formatHttpDate(ctx_.clock->unixSeconds()));
   h.add("x-ms-version", head_.headers.getOr("x-ms-version", "2020-07-15"));
   h.add("Accept", "application/json");
   h.add("Accept-Encoding", "identity");
   h.add("User-Agent", "cosmoseal");
-  Status s = state_->auth.resign("GET", res, &h);
+  Status s = ctx_.state->auth.resign("GET", res, &h);
   (void)s;  // a failure leaves no authorization: the upstream answers 401, handled as an error
   appendRequestHead(out, "GET", target, h);
 }
 
 void Exchange::sendUpstream() noexcept {
   moveTo(ExchangePhase::kConnecting);
-  conn_->worker()->pool().acquire(state_->snapshot->upstream(), this);
+  ctx_.pool->acquire(ctx_.state->snapshot->upstream(), this);
 }
 
 void Exchange::buildUpstreamHead(std::string* out) noexcept {
   using common::HeaderToken;
-  const ConfigSnapshot& rt = *state_->snapshot;
+  const ConfigSnapshot& rt = *ctx_.state->snapshot;
   out->reserve(out->size() + 1024 + body_.size());
   out->append(head_.method);
   out->push_back(' ');
@@ -304,7 +303,7 @@ void Exchange::buildUpstreamHead(std::string* out) noexcept {
   // resource and date headers): no second build of it. If signing fails the request goes
   // without Authorization (upstream answers 401), never with the client's token.
   std::string authorization;
-  if (state_->auth.sign(string_to_sign_, &authorization).isOk()) {
+  if (ctx_.state->auth.sign(string_to_sign_, &authorization).isOk()) {
     appendHeader(out, "authorization", authorization);
   }
   out->append("\r\n", 2);

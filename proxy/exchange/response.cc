@@ -24,7 +24,7 @@ constexpr size_t kDownstreamHighWater = 512 * 1024;
 }  // namespace
 
 Status Exchange::decryptResponse(std::string* body) noexcept {
-  policy::JsonTransformer* tx = state_->transformer.get();
+  policy::JsonTransformer* tx = ctx_.state->transformer.get();
   if (tx == nullptr) return Status::ok();
   using Op = policy::Operation;
   using Shape = policy::ResponseShape;
@@ -75,7 +75,7 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
     return Status::ok();
   }
   const bool ok = response_.status >= 200 && response_.status < 300;
-  learn_metadata_ = ok && !state_->snapshot->policies()->empty() &&
+  learn_metadata_ = ok && !ctx_.state->snapshot->policies()->empty() &&
                     (route_.kind == policy::ResourceKind::kCollection ||
                      route_.kind == policy::ResourceKind::kCollectionFeed) &&
                     head_.method != "DELETE";
@@ -113,7 +113,7 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
 
 void Exchange::startResponse(int status, std::string_view reason, HeaderMap headers,
                              Framing framing, uint64_t content_length) noexcept {
-  const ConfigSnapshot& rt = *state_->snapshot;
+  const ConfigSnapshot& rt = *ctx_.state->snapshot;
   HeaderMap out;
   const ConnectionNominated nominated(headers);
   for (const common::Header& h : headers.fields()) {
@@ -148,7 +148,7 @@ void Exchange::startResponse(int status, std::string_view reason, HeaderMap head
       downstream_framing_ = Framing::kNone;
       break;
   }
-  if (conn_->mustClose() || conn_->worker()->draining()) {
+  if (conn_->mustClose()) {
     conn_->setCloseAfterResponse();
     out.add("Connection", "close");
   }
@@ -157,7 +157,7 @@ void Exchange::startResponse(int status, std::string_view reason, HeaderMap head
   appendResponseHead(&head, status, reason, out);
   conn_->write(head);
   moveTo(ExchangePhase::kResponding);
-  conn_->worker()->stats().countStatus(status);
+  ctx_.stats->countStatus(status);
 }
 
 Status Exchange::onUpstreamBody(std::string_view data) noexcept {
@@ -202,7 +202,7 @@ Status Exchange::finishBufferedResponse() noexcept {
                     "cannot rewrite the account document: " + std::string(r.status().message()));
     }
     body = std::move(r).value();
-    conn_->worker()->stats().inc(conn_->worker()->stats().discovery_rewrites);
+    ctx_.stats->inc(ctx_.stats->discovery_rewrites);
     COSMOSEAL_LOG(kDebug) << "account discovery: " << rewritten << " endpoint(s) rewritten to "
                           << own;
   } else if (decision_.transform_response_body) {
@@ -234,8 +234,8 @@ Status Exchange::finishBufferedResponse() noexcept {
 }
 
 void Exchange::learnFromMetadata(std::string_view body) noexcept {
-  PartitionKeyCache& cache = conn_->worker()->shared().partition_keys;
-  const policy::PolicySet& policies = *state_->snapshot->policies();
+  PartitionKeyCache& cache = *ctx_.partition_keys;
+  const policy::PolicySet& policies = *ctx_.state->snapshot->policies();
   auto remember = [&](policy::CollectionInfo& c) {
     if (policies.find(route_.database, c.id) != nullptr) {
       cache.put(route_.database, c.id, std::move(c.partition_key_paths));
@@ -264,7 +264,7 @@ void Exchange::onUpstreamComplete() noexcept {
     return;
   }
   if (head_.method == "DELETE" && response_.status >= 200 && response_.status < 300) {
-    PartitionKeyCache& cache = conn_->worker()->shared().partition_keys;
+    PartitionKeyCache& cache = *ctx_.partition_keys;
     if (route_.kind == policy::ResourceKind::kCollection) {
       cache.forget(route_.database, route_.container);
     } else if (route_.kind == policy::ResourceKind::kDatabase) {
@@ -278,7 +278,7 @@ void Exchange::onUpstreamComplete() noexcept {
       // the connection stays reusable and this is not an upstream error.
       releaseUpstream(response_.keep_alive);
       if (s.detail().rfind("crypto.", 0) != 0 && s.detail().rfind("policy.", 0) != 0) {
-        conn_->worker()->stats().inc(conn_->worker()->stats().upstream_errors);
+        ctx_.stats->inc(ctx_.stats->upstream_errors);
       }
       conn_->localReply(s, false);
       return;
