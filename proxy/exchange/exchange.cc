@@ -26,6 +26,7 @@ const char* exchangePhaseName(ExchangePhase phase) noexcept {
   switch (phase) {
     case ExchangePhase::kAdmitting: return "admitting";
     case ExchangePhase::kReceivingBody: return "receiving_body";
+    case ExchangePhase::kResolvingPartitionKey: return "resolving_partition_key";
     case ExchangePhase::kConnecting: return "connecting";
     case ExchangePhase::kAwaitingResponse: return "awaiting_response";
     case ExchangePhase::kBufferingResponse: return "buffering_response";
@@ -44,6 +45,8 @@ bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept {
     case P::kAdmitting:
       return to == P::kReceivingBody;
     case P::kReceivingBody:
+      return to == P::kResolvingPartitionKey || to == P::kConnecting;
+    case P::kResolvingPartitionKey:
       return to == P::kConnecting;
     case P::kConnecting:
       return to == P::kAwaitingResponse;
@@ -51,8 +54,7 @@ bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept {
       // Retry on a fresh connection; or the head decides between buffering and streaming.
       return to == P::kConnecting || to == P::kBufferingResponse || to == P::kResponding;
     case P::kBufferingResponse:
-      // The partition-key metadata was read: the request itself goes next.
-      return to == P::kResponding || to == P::kConnecting;
+      return to == P::kResponding;
     case P::kResponding:
     case P::kAborted:
     case P::kFinished:
@@ -182,9 +184,8 @@ Status Exchange::start() noexcept {
   return Status::ok();
 }
 
-void Exchange::onUpstreamFailed(const Status& status, bool response_started) noexcept {
-  const bool was_reused = upstream_ != nullptr && upstream_->reused();
-  upstream_ = nullptr;
+bool Exchange::retryOnFreshConnection(const Status& status, bool response_started,
+                                      bool was_reused) noexcept {
   WorkerStats& st = *ctx_.stats;
   const bool connection_lost = status.detail() == "upstream.connection_closed" ||
                                status.detail() == "net.read_error" ||
@@ -197,25 +198,26 @@ void Exchange::onUpstreamFailed(const Status& status, bool response_started) noe
     st.inc(st.upstream_retries);
     COSMOSEAL_LOG(kInfo) << "retrying " << head_.method << " " << head_.target
                          << " on a fresh upstream connection (" << status.detail() << ")";
-    sendUpstream();
-    return;
+    return true;
   }
   st.inc(st.upstream_errors);
   COSMOSEAL_LOG(kWarn) << "upstream error for " << head_.method << " " << head_.target << ": "
                        << status.toString();
+  return false;
+}
+
+void Exchange::onUpstreamFailed(const Status& status, bool response_started) noexcept {
+  const bool was_reused = upstream_ != nullptr && upstream_->reused();
+  upstream_ = nullptr;
+  if (retryOnFreshConnection(status, response_started, was_reused)) {
+    sendUpstream();
+    return;
+  }
   const bool responding = phase_ == ExchangePhase::kResponding;
   // Nothing is pending upstream any more: a reset or a local reply ends the exchange.
   moveTo(ExchangePhase::kAborted);
   if (responding) {
     conn_->abortConnection();
-    return;
-  }
-  if (stage_ == Stage::kFetchPartitionKey) {
-    conn_->localReply(Status(Code::kBadGateway, "policy.partition_key_unresolved",
-                             "cannot read the partition key of protected container " +
-                                 route_.database + "/" + route_.container + ": " +
-                                 std::string(status.message()) + "; nothing was sent"),
-                      false);
     return;
   }
   conn_->localReply(status, false);
@@ -241,6 +243,7 @@ void Exchange::releaseUpstream(bool reusable) noexcept {
 
 void Exchange::abort() noexcept {
   if (phase_ == ExchangePhase::kConnecting) ctx_.pool->cancel(this);
+  if (metadata_fetch_) metadata_fetch_->abort();
   releaseUpstream(false);
   if (phase_ != ExchangePhase::kFinished) moveTo(ExchangePhase::kAborted);
 }

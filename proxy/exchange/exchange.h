@@ -30,6 +30,7 @@
 #include "proxy/admission/throttle.h"
 #include "proxy/http1/codec.h"
 #include "proxy/exchange/context.h"
+#include "proxy/exchange/metadata_fetch.h"
 #include "proxy/upstream/pool.h"
 
 namespace cosmoseal::proxy {
@@ -37,11 +38,11 @@ namespace cosmoseal::proxy {
 class DownstreamConnection;
 
 // Where an exchange is in its life. Forward only, except that a retried request goes back to
-// kConnecting, and the partition-key metadata read (a request of its own) runs through the
-// upstream phases before the request does. kAborted and kFinished can follow any phase.
+// kConnecting. kAborted and kFinished can follow any phase.
 enum class ExchangePhase : uint8_t {
   kAdmitting,          // head received; start() classifies, authenticates, decides
   kReceivingBody,      // admitted; the request body is arriving
+  kResolvingPartitionKey,  // a MetadataFetch reads the container's partition-key paths
   kConnecting,         // waiting for an upstream connection (pooled or fresh)
   kAwaitingResponse,   // request written upstream, no response head yet
   kBufferingResponse,  // response head in; the body is collected to be read (decrypt, rewrite)
@@ -54,7 +55,7 @@ const char* exchangePhaseName(ExchangePhase phase) noexcept;
 // Whether an exchange may move from `from` to `to` (a move it does not allow is a COSMOSEAL_BUG).
 bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept;
 
-class Exchange final : public UpstreamUser {
+class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
  public:
   // `context` is built by the worker for this request; `conn` outlives the exchange.
   Exchange(DownstreamConnection* conn, ExchangeContext context, MessageHead head);
@@ -91,14 +92,18 @@ class Exchange final : public UpstreamUser {
   void onUpstreamDrained() noexcept override;
 
  private:
-  enum class Stage : uint8_t { kMain, kFetchPartitionKey };
-
   bool needsPartitionKeyPlan() const noexcept;
   // Partition-key plan, request transform, then the upstream request.
   void continueRequest() noexcept;
   common::Status resolvePartitionKeyPlan() noexcept;
-  void onPartitionKeyFetched() noexcept;
-  void buildMetadataRequest(std::string* out) noexcept;
+  // MetadataFetch::Callbacks
+  void onMetadataFetched(int status, std::string body) noexcept override;
+  void onMetadataFailed(const common::Status& status, bool response_started,
+                        bool was_reused) noexcept override;
+  // Counts and logs an upstream failure, or decides to retry it once on a fresh connection
+  // (true: the caller sends again).
+  bool retryOnFreshConnection(const common::Status& status, bool response_started,
+                              bool was_reused) noexcept;
   void learnFromMetadata(std::string_view body) noexcept;
   common::Status transformRequest() noexcept;
   // crypto.key_budget when a randomized key of `policy` has spent its budget.
@@ -140,7 +145,9 @@ class Exchange final : public UpstreamUser {
   uint64_t upstream_ns_ = 0;      // time spent on the upstream exchange
   std::string body_;  // buffered request body
   BufferCharge body_charge_;  // body_ (and its transformed copy while both exist)
-  Stage stage_ = Stage::kMain;
+  // Reads the container's metadata when the partition-key paths are unknown; kept until the
+  // exchange is deleted (never deleted inside its own callback).
+  std::unique_ptr<MetadataFetch> metadata_fetch_;
   // Per partition-key component: the rule protecting it, or nullptr. Empty until the plan is
   // made (only requests that carry or write partition keys of a protected container need one).
   std::optional<std::vector<const policy::FieldRule*>> pk_rules_;

@@ -4,7 +4,8 @@
 #include <cstdio>
 
 #include "common/log.h"
-#include "common/url.h"
+#include "common/secret_bytes.h"
+#include "common/text.h"
 #include "crypto/keyring.h"
 #include "policy/container_meta.h"
 #include "policy/query/rewriter.h"
@@ -79,7 +80,6 @@ void Exchange::continueRequest() noexcept {
     conn_->localReply(s, false);
     return;
   }
-  stage_ = Stage::kMain;
   sendUpstream();
 }
 
@@ -93,8 +93,12 @@ Status Exchange::resolvePartitionKeyPlan() noexcept {
   } else {
     // Unknown: read the container's metadata ourselves (signed with the account key) before the
     // request may go anywhere. Its partition-key header may hold a protected value.
-    stage_ = Stage::kFetchPartitionKey;
-    sendUpstream();
+    moveTo(ExchangePhase::kResolvingPartitionKey);
+    MetadataFetch::Callbacks* callbacks = this;  // a private base: converted here
+    metadata_fetch_ = std::make_unique<MetadataFetch>(
+        ctx_, &response_charge_, callbacks, route_.database, route_.container,
+        std::string(head_.headers.getOr("x-ms-version", "2020-07-15")));
+    metadata_fetch_->start();
     return Status::ok();
   }
   auto plan = policy::planPartitionKey(p, paths);
@@ -103,12 +107,7 @@ Status Exchange::resolvePartitionKeyPlan() noexcept {
   return Status::ok();
 }
 
-void Exchange::onPartitionKeyFetched() noexcept {
-  const int status = response_.status;
-  std::string body = std::move(response_body_);
-  response_body_.clear();
-  response_ = MessageHead();
-  stage_ = Stage::kMain;
+void Exchange::onMetadataFetched(int status, std::string body) noexcept {
   if (status != 200) {
     conn_->localReply(
         Status(status == 404 ? Code::kNotFound : Code::kBadGateway,
@@ -129,6 +128,21 @@ void Exchange::onPartitionKeyFetched() noexcept {
   COSMOSEAL_LOG(kInfo) << "learned partition key of " << route_.database << "/"
                        << route_.container << " from its metadata";
   continueRequest();
+}
+
+void Exchange::onMetadataFailed(const Status& status, bool response_started,
+                                bool was_reused) noexcept {
+  if (retryOnFreshConnection(status, response_started, was_reused)) {
+    metadata_fetch_->start();
+    return;
+  }
+  // The read's head, if one came, stands in for the response in the record: its charge was spent.
+  response_ = metadata_fetch_->responseHead();
+  conn_->localReply(Status(Code::kBadGateway, "policy.partition_key_unresolved",
+                           "cannot read the partition key of protected container " +
+                               route_.database + "/" + route_.container + ": " +
+                               std::string(status.message()) + "; nothing was sent"),
+                    false);
 }
 
 Status Exchange::transformRequest() noexcept {
@@ -235,24 +249,6 @@ Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept 
   return Status::ok();
 }
 
-void Exchange::buildMetadataRequest(std::string* out) noexcept {
-  const ConfigSnapshot& rt = *ctx_.state->snapshot;
-  std::string target = "/dbs/" + common::percentEncodeSegment(route_.database) + "/colls/" +
-                       common::percentEncodeSegment(route_.container);
-  crypto::CosmosResource res =
-      crypto::cosmosResourceFromSegments({"dbs", route_.database, "colls", route_.container});
-  HeaderMap h;
-  h.add("Host", rt.upstreamHostHeader());
-  h.add("x-ms-date", crypto::formatHttpDate(ctx_.clock->unixSeconds()));
-  h.add("x-ms-version", head_.headers.getOr("x-ms-version", "2020-07-15"));
-  h.add("Accept", "application/json");
-  h.add("Accept-Encoding", "identity");
-  h.add("User-Agent", "cosmoseal");
-  Status s = ctx_.state->auth.resign("GET", res, &h);
-  (void)s;  // a failure leaves no authorization: the upstream answers 401, handled as an error
-  appendRequestHead(out, "GET", target, h);
-}
-
 void Exchange::sendUpstream() noexcept {
   moveTo(ExchangePhase::kConnecting);
   ctx_.pool->acquire(ctx_.state->snapshot->upstream(), this);
@@ -313,13 +309,6 @@ void Exchange::onUpstreamReady(UpstreamConnection* conn) noexcept {
   moveTo(ExchangePhase::kAwaitingResponse);
   upstream_ = conn;
   std::string out;
-  if (stage_ == Stage::kFetchPartitionKey) {
-    buildMetadataRequest(&out);
-    conn->setNoBodyExpected(false);
-    conn->send(out);
-    conn->flush(true);
-    return;
-  }
   buildUpstreamHead(&out);
   out.append(body_);
   upstream_start_ns_ = uv_hrtime();

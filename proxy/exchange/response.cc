@@ -70,10 +70,6 @@ Status Exchange::decryptResponse(std::string* body) noexcept {
 
 Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
   response_ = std::move(head);
-  if (stage_ == Stage::kFetchPartitionKey) {
-    moveTo(ExchangePhase::kBufferingResponse);
-    return Status::ok();
-  }
   const bool ok = response_.status >= 200 && response_.status < 300;
   learn_metadata_ = ok && !ctx_.state->snapshot->policies()->empty() &&
                     (route_.kind == policy::ResourceKind::kCollection ||
@@ -258,11 +254,6 @@ void Exchange::learnFromMetadata(std::string_view body) noexcept {
 void Exchange::onUpstreamComplete() noexcept {
   if (upstream_start_ns_ != 0) upstream_ns_ += uv_hrtime() - upstream_start_ns_;
   upstream_start_ns_ = 0;
-  if (stage_ == Stage::kFetchPartitionKey) {
-    releaseUpstream(response_.keep_alive);
-    onPartitionKeyFetched();
-    return;
-  }
   if (head_.method == "DELETE" && response_.status >= 200 && response_.status < 300) {
     PartitionKeyCache& cache = *ctx_.partition_keys;
     if (route_.kind == policy::ResourceKind::kCollection) {

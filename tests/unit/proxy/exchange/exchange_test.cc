@@ -19,11 +19,14 @@ TEST(ExchangePhaseTest, TheUsualPaths) {
   EXPECT_TRUE(exchangePhaseCanMove(P::kBufferingResponse, P::kResponding));
   // A pooled connection the server had just closed: one retry on a fresh one.
   EXPECT_TRUE(exchangePhaseCanMove(P::kAwaitingResponse, P::kConnecting));
+  // Unknown partition-key paths: the container's metadata is read first.
+  EXPECT_TRUE(exchangePhaseCanMove(P::kReceivingBody, P::kResolvingPartitionKey));
+  EXPECT_TRUE(exchangePhaseCanMove(P::kResolvingPartitionKey, P::kConnecting));
 }
 
 TEST(ExchangePhaseTest, RefusalsAndAbortsFromAnywhere) {
-  for (P p : {P::kAdmitting, P::kReceivingBody, P::kConnecting, P::kAwaitingResponse,
-              P::kBufferingResponse, P::kResponding}) {
+  for (P p : {P::kAdmitting, P::kReceivingBody, P::kResolvingPartitionKey, P::kConnecting,
+              P::kAwaitingResponse, P::kBufferingResponse, P::kResponding}) {
     EXPECT_TRUE(exchangePhaseCanMove(p, P::kAborted)) << exchangePhaseName(p);
     EXPECT_TRUE(exchangePhaseCanMove(p, P::kFinished)) << exchangePhaseName(p);
   }
@@ -36,6 +39,9 @@ TEST(ExchangePhaseTest, NoWayBack) {
   EXPECT_FALSE(exchangePhaseCanMove(P::kResponding, P::kBufferingResponse));
   EXPECT_FALSE(exchangePhaseCanMove(P::kResponding, P::kConnecting));  // bytes already sent
   EXPECT_FALSE(exchangePhaseCanMove(P::kAborted, P::kConnecting));
+  // The metadata read is not the request's response: it never buffers or answers for it.
+  EXPECT_FALSE(exchangePhaseCanMove(P::kResolvingPartitionKey, P::kBufferingResponse));
+  EXPECT_FALSE(exchangePhaseCanMove(P::kBufferingResponse, P::kConnecting));
   EXPECT_FALSE(exchangePhaseCanMove(P::kFinished, P::kFinished));  // recorded once
   EXPECT_FALSE(exchangePhaseCanMove(P::kFinished, P::kAborted));
 }
