@@ -124,17 +124,14 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
     transport_.disarmTimer();
   }
   exchange_ = std::make_unique<Exchange>(this, worker_->exchangeContext(), std::move(head));
-  Status s = exchange_->start();
-  if (!s.isOk()) {
-    // Framing-level problems close the connection. A refusal of a well-framed request (auth,
-    // rules, throttling, policy) keeps it: the body is read and discarded, never forwarded.
-    // An Expect: 100-continue client will not send the body it announced: answer now, close.
-    // Over the buffer budget: answer now and close rather than read a body nobody can hold.
-    if (s.detail().rfind("http1.", 0) == 0 || s.detail().rfind("route.", 0) == 0 ||
-        s.detail().rfind("overload.", 0) == 0 || (expect_continue && has_body)) {
-      return s;
-    }
-    refusal_ = std::move(s);
+  Admission admission = exchange_->start();
+  if (!admission.status.isOk()) {
+    // Problems with the message itself close the connection (see Admission). A refusal of a
+    // well-framed request (auth, rules, throttling, policy) keeps it: the body is read and
+    // discarded, never forwarded. An Expect: 100-continue client will not send the body it
+    // announced: answer now, close.
+    if (admission.closes_connection || (expect_continue && has_body)) return admission.status;
+    refusal_ = std::move(admission.status);
     refusal_retry_ms_ = exchange_->retryAfterMs();
     discarded_ = 0;  // the exchange stays until the reply, which records it
     return Status::ok();

@@ -123,24 +123,27 @@ void Exchange::finish(int status, std::string_view detail) noexcept {
   }
 }
 
-Status Exchange::start() noexcept {
+Admission Exchange::start() noexcept {
+  // A refusal keeps the connection unless it is about the message itself.
+  auto refuse = [](Status s) { return Admission{std::move(s), false}; };
+  auto refuseAndClose = [](Status s) { return Admission{std::move(s), true}; };
   const ConfigSnapshot& rt = *ctx_.state->snapshot;
   const Config& cfg = rt.config();
   if (ctx_.audit != nullptr) {
     // Reserve the audit line before anything happens: with audit.required, no unaudited access.
     auto slot = ctx_.audit->admit();
-    if (!slot.isOk()) return slot.status();
+    if (!slot.isOk()) return refuse(slot.status());
     audit_slot_ = std::move(slot).value();
   }
   auto route = policy::classifyRequest(head_.method, head_.target, head_.headers);
-  if (!route.isOk()) return route.status();
+  if (!route.isOk()) return refuseAndClose(route.status());  // unroutable target
   route_ = std::move(route).value();
   routed_ = true;
   // Direct mode would send documents straight to the backend replicas, in plaintext and around
   // the sidecar. Refused before authentication: SDKs sign /addresses with another link, and the
   // answer (switch to Gateway mode) is the same for everyone.
   if (route_.kind == policy::ResourceKind::kAddresses) {
-    return policy::decideRoute(route_, rt.policies().get()).rejection;
+    return refuse(policy::decideRoute(route_, rt.policies().get()).rejection);
   }
   if (cfg.listen.mode == ListenMode::kTransparent) {
     // The intercepted connection was accepted for its SNI name: the Host header must name the
@@ -149,8 +152,9 @@ Status Exchange::start() noexcept {
     std::string_view host = head_.headers.getOr("host", "");
     if (host.size() > 0 && host.front() != '[') host = host.substr(0, host.find(':'));
     if (sni.empty() || !common::equalsIgnoreCase(host, sni)) {
-      return Status(Code::kInvalidArgument, "transparent.host_mismatch",
-                    "the Host header does not match the TLS server name of this connection");
+      return refuse(
+          Status(Code::kInvalidArgument, "transparent.host_mismatch",
+                 "the Host header does not match the TLS server name of this connection"));
     }
   }
   // Sign with the segments the strict classifier decoded: routing and signing read one path.
@@ -158,40 +162,43 @@ Status Exchange::start() noexcept {
 
   auto client = ctx_.state->auth.verify(head_.method, resource_, head_.headers,
                                     ctx_.clock->unixSeconds(), &string_to_sign_);
-  if (!client.isOk()) return client.status();
+  if (!client.isOk()) return refuse(client.status());
   client_ = *client;
-  COSMOSEAL_RETURN_IF_ERROR(checkAccess(*client_->config, route_));
+  if (Status s = checkAccess(*client_->config, route_); !s.isOk()) return refuse(std::move(s));
   auto ticket =
       ctx_.throttle->admit(client_->name, ctx_.clock->monotonicNanos(), &retry_after_ms_);
-  if (!ticket.isOk()) return ticket.status();
+  if (!ticket.isOk()) return refuse(ticket.status());
   ticket_ = std::move(ticket).value();
 
   decision_ = policy::decideRoute(route_, rt.policies().get());
-  if (decision_.action == policy::RouteDecision::Action::kReject) return decision_.rejection;
+  // The router refuses what it cannot classify safely on a protected container: like an
+  // unroutable target.
+  if (decision_.action == policy::RouteDecision::Action::kReject) {
+    return refuseAndClose(decision_.rejection);
+  }
 
   if (head_.framing == Framing::kContentLength &&
       head_.content_length > cfg.limits.max_body_bytes) {
-    return Status(Code::kTooLarge, "http1.body_too_large",
-                  "request body of " + std::to_string(head_.content_length) +
-                      " bytes is over the limit of " + std::to_string(cfg.limits.max_body_bytes));
+    return refuseAndClose(
+        Status(Code::kTooLarge, "http1.body_too_large",
+               "request body of " + std::to_string(head_.content_length) +
+                   " bytes is over the limit of " + std::to_string(cfg.limits.max_body_bytes)));
   }
   if (head_.framing == Framing::kContentLength) {
     // The whole announced body is charged up front: refused now, before a byte of it is read.
-    COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, head_.content_length + kJsonPadding));
+    Status s = chargeBuffer(&body_charge_, head_.content_length + kJsonPadding);
+    if (!s.isOk()) return refuseAndClose(std::move(s));  // over the buffer budget
     body_.reserve(static_cast<size_t>(head_.content_length) + kJsonPadding);
   }
   moveTo(ExchangePhase::kReceivingBody);
-  return Status::ok();
+  return Admission{};
 }
 
-bool Exchange::retryOnFreshConnection(const Status& status, bool response_started,
-                                      bool was_reused) noexcept {
+bool Exchange::retryOnFreshConnection(const Status& status, UpstreamFailure kind,
+                                      bool response_started, bool was_reused) noexcept {
   WorkerStats& st = *ctx_.stats;
-  const bool connection_lost = status.detail() == "upstream.connection_closed" ||
-                               status.detail() == "net.read_error" ||
-                               status.detail() == "net.write_error";
   if (!response_started && was_reused && !retried_ && isIdempotent(head_.method) &&
-      connection_lost) {
+      kind == UpstreamFailure::kConnectionLost) {
     // A pooled connection the server had just closed: retry once, on a fresh connection, and
     // only for idempotent requests (writes are never retried by cosmoseal).
     retried_ = true;
@@ -206,10 +213,11 @@ bool Exchange::retryOnFreshConnection(const Status& status, bool response_starte
   return false;
 }
 
-void Exchange::onUpstreamFailed(const Status& status, bool response_started) noexcept {
+void Exchange::onUpstreamFailed(const Status& status, UpstreamFailure kind,
+                                bool response_started) noexcept {
   const bool was_reused = upstream_ != nullptr && upstream_->reused();
   upstream_ = nullptr;
-  if (retryOnFreshConnection(status, response_started, was_reused)) {
+  if (retryOnFreshConnection(status, kind, response_started, was_reused)) {
     sendUpstream();
     return;
   }

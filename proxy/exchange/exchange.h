@@ -37,6 +37,15 @@ namespace cosmoseal::proxy {
 
 class DownstreamConnection;
 
+// The answer of Exchange::start() to a request head.
+struct Admission {
+  common::Status status;  // OK: admitted
+  // A refusal about the message itself (unroutable target, body over a limit or over the buffer
+  // budget): answered at once and the connection closed. Other refusals (auth, rules,
+  // throttling, policy) keep the connection: the body is read, discarded, then answered.
+  bool closes_connection = false;
+};
+
 // Where an exchange is in its life. Forward only, except that a retried request goes back to
 // kConnecting. kAborted and kFinished can follow any phase.
 enum class ExchangePhase : uint8_t {
@@ -61,8 +70,8 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   Exchange(DownstreamConnection* conn, ExchangeContext context, MessageHead head);
   ~Exchange() override;
 
-  // Head received: classify, authenticate, decide. A non-OK status becomes a local reply.
-  common::Status start() noexcept;
+  // Head received: classify, authenticate, decide. A refusal becomes a local reply; see Admission.
+  Admission start() noexcept;
   common::Status onRequestBody(std::string_view data) noexcept;
   void onRequestComplete() noexcept;
   // The downstream connection is going away: drop the upstream side.
@@ -85,7 +94,8 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
 
   // UpstreamUser
   void onUpstreamReady(UpstreamConnection* conn) noexcept override;
-  void onUpstreamFailed(const common::Status& status, bool response_started) noexcept override;
+  void onUpstreamFailed(const common::Status& status, UpstreamFailure kind,
+                        bool response_started) noexcept override;
   common::Status onUpstreamHead(MessageHead& head) noexcept override;
   common::Status onUpstreamBody(std::string_view data) noexcept override;
   void onUpstreamComplete() noexcept override;
@@ -98,23 +108,27 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   common::Status resolvePartitionKeyPlan() noexcept;
   // MetadataFetch::Callbacks
   void onMetadataFetched(int status, std::string body) noexcept override;
-  void onMetadataFailed(const common::Status& status, bool response_started,
+  void onMetadataFailed(const common::Status& status, UpstreamFailure kind, bool response_started,
                         bool was_reused) noexcept override;
   // Counts and logs an upstream failure, or decides to retry it once on a fresh connection
   // (true: the caller sends again).
-  bool retryOnFreshConnection(const common::Status& status, bool response_started,
-                              bool was_reused) noexcept;
+  bool retryOnFreshConnection(const common::Status& status, UpstreamFailure kind,
+                              bool response_started, bool was_reused) noexcept;
   void learnFromMetadata(std::string_view body) noexcept;
   common::Status transformRequest() noexcept;
   // crypto.key_budget when a randomized key of `policy` has spent its budget.
   common::Status checkKeyBudget(const policy::ContainerPolicy& policy) noexcept;
+  // Whose fault a failed buffered response is: the upstream's answer (an unreadable account
+  // document, or no budget to hold it: counted as an upstream error) or the data in it (an
+  // envelope that does not open, a listing that cannot be filtered).
+  enum class ResponseFault : uint8_t { kUpstream, kData };
   // Decrypts a buffered response of a protected container (the shape follows the operation).
-  common::Status decryptResponse(std::string* body) noexcept;
+  common::Status decryptResponse(std::string* body, ResponseFault* fault) noexcept;
   void sendUpstream() noexcept;
   void buildUpstreamHead(std::string* out) noexcept;
   void startResponse(int status, std::string_view reason, common::HeaderMap headers,
                      Framing framing, uint64_t content_length) noexcept;
-  common::Status finishBufferedResponse() noexcept;
+  common::Status finishBufferedResponse(ResponseFault* fault) noexcept;
   void releaseUpstream(bool reusable) noexcept;
   // Sets *charge to `total` bytes of limits.max_buffered_bytes, or 503 overload.buffer_budget.
   common::Status chargeBuffer(BufferCharge* charge, uint64_t total) noexcept;

@@ -64,11 +64,12 @@ void MetadataFetch::onUpstreamReady(UpstreamConnection* conn) noexcept {
   conn->flush(true);
 }
 
-void MetadataFetch::onUpstreamFailed(const Status& status, bool response_started) noexcept {
+void MetadataFetch::onUpstreamFailed(const Status& status, UpstreamFailure kind,
+                                     bool response_started) noexcept {
   const bool was_reused = upstream_ != nullptr && upstream_->reused();
   upstream_ = nullptr;  // the pool has closed it
   state_ = State::kIdle;
-  callbacks_->onMetadataFailed(status, response_started, was_reused);
+  callbacks_->onMetadataFailed(status, kind, response_started, was_reused);
 }
 
 Status MetadataFetch::onUpstreamHead(MessageHead& head) noexcept {

@@ -35,8 +35,8 @@ class MetadataFetch final : public UpstreamUser {
     virtual void onMetadataFetched(int status, std::string body) noexcept = 0;
     // The read failed before an answer was complete (no connection, lost, timed out, malformed).
     // `was_reused`: it ran on a pooled connection. The fetch is idle again: start() retries.
-    virtual void onMetadataFailed(const common::Status& status, bool response_started,
-                                  bool was_reused) noexcept = 0;
+    virtual void onMetadataFailed(const common::Status& status, UpstreamFailure kind,
+                                  bool response_started, bool was_reused) noexcept = 0;
   };
 
   // `context` must outlive the fetch; `x_ms_version` is the app's API version (copied).
@@ -53,7 +53,8 @@ class MetadataFetch final : public UpstreamUser {
 
   // UpstreamUser
   void onUpstreamReady(UpstreamConnection* conn) noexcept override;
-  void onUpstreamFailed(const common::Status& status, bool response_started) noexcept override;
+  void onUpstreamFailed(const common::Status& status, UpstreamFailure kind,
+                        bool response_started) noexcept override;
   common::Status onUpstreamHead(MessageHead& head) noexcept override;
   common::Status onUpstreamBody(std::string_view data) noexcept override;
   void onUpstreamComplete() noexcept override;

@@ -130,9 +130,9 @@ void Exchange::onMetadataFetched(int status, std::string body) noexcept {
   continueRequest();
 }
 
-void Exchange::onMetadataFailed(const Status& status, bool response_started,
+void Exchange::onMetadataFailed(const Status& status, UpstreamFailure kind, bool response_started,
                                 bool was_reused) noexcept {
-  if (retryOnFreshConnection(status, response_started, was_reused)) {
+  if (retryOnFreshConnection(status, kind, response_started, was_reused)) {
     metadata_fetch_->start();
     return;
   }

@@ -23,7 +23,7 @@ constexpr size_t kDownstreamHighWater = 512 * 1024;
 
 }  // namespace
 
-Status Exchange::decryptResponse(std::string* body) noexcept {
+Status Exchange::decryptResponse(std::string* body, ResponseFault* fault) noexcept {
   policy::JsonTransformer* tx = ctx_.state->transformer.get();
   if (tx == nullptr) return Status::ok();
   using Op = policy::Operation;
@@ -61,7 +61,10 @@ Status Exchange::decryptResponse(std::string* body) noexcept {
   out.reserve(body->size() + 1024);
   Status s = tx->decryptResponse(policy::PaddedInput::of(*body), shape, decision_.policy, &out,
                                  &transform_stats_);
-  if (!s.isOk()) return s;
+  if (!s.isOk()) {
+    *fault = ResponseFault::kData;
+    return s;
+  }
   common::secureZero(body->data(), body->size());
   *body = std::move(out);
   response_charge_.resize(body->capacity(), 0);  // the encrypted copy is gone
@@ -187,7 +190,8 @@ Status Exchange::onUpstreamBody(std::string_view data) noexcept {
   return Status::ok();
 }
 
-Status Exchange::finishBufferedResponse() noexcept {
+Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
+  *fault = ResponseFault::kUpstream;
   std::string body;
   if (decision_.rewrite_account) {
     const std::string own = conn_->ownOrigin(head_.headers) + "/";
@@ -202,7 +206,7 @@ Status Exchange::finishBufferedResponse() noexcept {
     COSMOSEAL_LOG(kDebug) << "account discovery: " << rewritten << " endpoint(s) rewritten to "
                           << own;
   } else if (decision_.transform_response_body) {
-    COSMOSEAL_RETURN_IF_ERROR(decryptResponse(&response_body_));
+    COSMOSEAL_RETURN_IF_ERROR(decryptResponse(&response_body_, fault));
     body = std::move(response_body_);
   } else {
     if (learn_metadata_) learnFromMetadata(response_body_);
@@ -216,7 +220,10 @@ Status Exchange::finishBufferedResponse() noexcept {
           response_body_, listing_member_,
           [&](std::string_view id) { return databases ? canSee(client, id, {}) : canSee(client, db, id); },
           &removed);
-      if (!filtered.isOk()) return filtered.status();
+      if (!filtered.isOk()) {
+        *fault = ResponseFault::kData;
+        return filtered.status();
+      }
       body = std::move(filtered).value();
     } else {
       body = std::move(response_body_);
@@ -263,14 +270,13 @@ void Exchange::onUpstreamComplete() noexcept {
     }
   }
   if (phase_ == ExchangePhase::kBufferingResponse) {
-    Status s = finishBufferedResponse();
+    ResponseFault fault = ResponseFault::kUpstream;
+    Status s = finishBufferedResponse(&fault);
     if (!s.isOk()) {
-      // The upstream exchange itself succeeded (a decrypt / rewrite failure is about the data):
-      // the connection stays reusable and this is not an upstream error.
+      // The upstream exchange itself succeeded: the connection stays reusable. A decrypt or
+      // filter failure is about the data, not an upstream error.
       releaseUpstream(response_.keep_alive);
-      if (s.detail().rfind("crypto.", 0) != 0 && s.detail().rfind("policy.", 0) != 0) {
-        ctx_.stats->inc(ctx_.stats->upstream_errors);
-      }
+      if (fault == ResponseFault::kUpstream) ctx_.stats->inc(ctx_.stats->upstream_errors);
       conn_->localReply(s, false);
       return;
     }

@@ -17,6 +17,10 @@ using common::Status;
 
 namespace {
 
+// Detail codes of proxy/net/transport.cc that mean the peer went away.
+constexpr std::string_view kNetReadError = "net.read_error";
+constexpr std::string_view kNetWriteError = "net.write_error";
+
 Status upstreamResponseError(const Status& parse_status) {
   return Status(Code::kBadGateway, "upstream.bad_response",
                 "the upstream sent a malformed response (" + std::string(parse_status.detail()) +
@@ -53,7 +57,7 @@ void UpstreamConnection::start() noexcept {
       user_ = nullptr;
       u->onUpstreamFailed(Status(Code::kInternal, "upstream.connect_failed",
                                  "cannot create a socket for the upstream"),
-                          false);
+                          UpstreamFailure::kConnect, false);
     }
     return;
   }
@@ -75,7 +79,8 @@ void UpstreamConnection::start() noexcept {
                          target_.host.c_str(), port.c_str(), &hints);
   if (r != 0) {
     fail(Status(Code::kBadGateway, "upstream.dns_failed",
-                "cannot resolve upstream host '" + target_.host + "': " + uv_strerror(r)));
+                "cannot resolve upstream host '" + target_.host + "': " + uv_strerror(r)),
+         UpstreamFailure::kConnect);
     return;
   }
   resolving_ = true;
@@ -93,7 +98,8 @@ void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status, struct ad
     if (res != nullptr) uv_freeaddrinfo(res);
     self->fail(Status(Code::kBadGateway, "upstream.dns_failed",
                       "cannot resolve upstream host '" + self->target_.host +
-                          "': " + uv_strerror(status)));
+                          "': " + uv_strerror(status)),
+               UpstreamFailure::kConnect);
     return;
   }
   self->pool_->rememberAddress(self->target_.host, res->ai_addr);
@@ -104,7 +110,7 @@ void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status, struct ad
 void UpstreamConnection::connectTo(const struct sockaddr* addr) noexcept {
   state_ = State::kConnecting;
   Status s = transport_.connect(addr);
-  if (!s.isOk()) fail(s);
+  if (!s.isOk()) fail(s, UpstreamFailure::kConnect);
 }
 
 void UpstreamConnection::onTransportReady() noexcept {
@@ -159,11 +165,10 @@ void UpstreamConnection::onTransportData(std::string_view data) noexcept {
     transport_.armTimer(target_.response_timeout_ms);
   }
   if (!s.isOk() && state_ != State::kClosing) {
-    if (s.code() == Code::kBadGateway || s.detail().rfind("upstream.", 0) == 0) {
-      fail(s);
-    } else {
-      fail(upstreamResponseError(s));
-    }
+    // Refusals of the response (ours and the user's) are already 502s with their own detail;
+    // anything else is the parser's complaint about the bytes.
+    fail(s.code() == Code::kBadGateway ? s : upstreamResponseError(s),
+         UpstreamFailure::kBadResponse);
   }
 }
 
@@ -179,23 +184,27 @@ void UpstreamConnection::onTransportEof(bool clean) noexcept {
   }
   if (!response_started_) {
     fail(Status(Code::kBadGateway, "upstream.connection_closed",
-                "the upstream closed the connection without answering"));
+                "the upstream closed the connection without answering"),
+         UpstreamFailure::kConnectionLost);
     return;
   }
   if (!clean && parser_.head().framing == Framing::kUntilClose) {
     // TLS EOF without close_notify: a close-delimited body may have been truncated.
     fail(Status(Code::kBadGateway, "upstream.truncated",
-                "the upstream connection ended without TLS close_notify during the body"));
+                "the upstream connection ended without TLS close_notify during the body"),
+         UpstreamFailure::kTruncated);
     return;
   }
   Status s = parser_.finish();
   if (!s.isOk()) {
     fail(Status(Code::kBadGateway, "upstream.truncated",
-                "the upstream closed the connection before the response was complete"));
+                "the upstream closed the connection before the response was complete"),
+         UpstreamFailure::kTruncated);
     return;
   }
   if (!response_complete_) {
-    fail(Status(Code::kBadGateway, "upstream.truncated", "incomplete upstream response"));
+    fail(Status(Code::kBadGateway, "upstream.truncated", "incomplete upstream response"),
+         UpstreamFailure::kTruncated);
   }
 }
 
@@ -205,8 +214,15 @@ void UpstreamConnection::onTransportError(const Status& status) noexcept {
     close();
     return;
   }
-  if (state_ == State::kResolving || state_ == State::kConnecting) pool_->stats_.connect_failures++;
-  fail(status);
+  if (state_ == State::kResolving || state_ == State::kConnecting) {
+    pool_->stats_.connect_failures++;
+    fail(status, UpstreamFailure::kConnect);
+    return;
+  }
+  // Transport reports its failures as a Status only; a read or write error on an established
+  // connection means the peer went away (typically a pooled connection the server closed).
+  const bool lost = status.detail() == kNetReadError || status.detail() == kNetWriteError;
+  fail(status, lost ? UpstreamFailure::kConnectionLost : UpstreamFailure::kTransport);
 }
 
 void UpstreamConnection::onTransportDrained() noexcept {
@@ -220,12 +236,14 @@ void UpstreamConnection::onTransportTimer() noexcept {
       pool_->stats_.connect_failures++;
       fail(Status(Code::kGatewayTimeout, "upstream.connect_timeout",
                   "connecting to the upstream took longer than " +
-                      std::to_string(target_.connect_timeout_ms) + " ms"));
+                      std::to_string(target_.connect_timeout_ms) + " ms"),
+           UpstreamFailure::kConnect);
       return;
     case State::kBusy:
       fail(Status(Code::kGatewayTimeout, "upstream.timeout",
                   "the upstream did not answer within " +
-                      std::to_string(target_.response_timeout_ms) + " ms"));
+                      std::to_string(target_.response_timeout_ms) + " ms"),
+           UpstreamFailure::kTimeout);
       return;
     case State::kIdle:
       pool_->stats_.idle_closed++;
@@ -263,13 +281,13 @@ Status UpstreamConnection::onMessageComplete() noexcept {
   return Status::ok();
 }
 
-void UpstreamConnection::fail(const Status& status) noexcept {
+void UpstreamConnection::fail(const Status& status, UpstreamFailure kind) noexcept {
   if (state_ == State::kClosing) return;
   UpstreamUser* u = user_;
   const bool started = response_started_;
   user_ = nullptr;
   close();
-  if (u != nullptr) u->onUpstreamFailed(status, started);
+  if (u != nullptr) u->onUpstreamFailed(status, kind, started);
 }
 
 void UpstreamConnection::close() noexcept {

@@ -45,6 +45,18 @@ struct UpstreamTarget {
   std::string poolKey() const;
 };
 
+// Why a connection failed its user, for the user's decisions (retrying). The Status carries the
+// detail code and message for the reply and the logs.
+enum class UpstreamFailure : uint8_t {
+  kConnect,         // no connection (DNS, socket, TCP, TLS handshake, connect timeout)
+  kConnectionLost,  // an established connection closed or broke (EOF before any response byte,
+                    // read or write error): a pooled one the server had just closed looks so
+  kTransport,       // another transport failure on an established connection (TLS)
+  kTimeout,         // the response did not come within the response timeout
+  kTruncated,       // the connection ended inside the response
+  kBadResponse,     // the response was malformed, or the user refused it
+};
+
 // The user of a connection: receives its lifecycle and the parsed response.
 class UpstreamUser {
  public:
@@ -53,7 +65,8 @@ class UpstreamUser {
   virtual void onUpstreamReady(UpstreamConnection* conn) noexcept = 0;
   // Could not connect, or the connection broke / timed out while this user held it. The
   // connection is gone; `response_started` tells whether any response byte had arrived.
-  virtual void onUpstreamFailed(const common::Status& status, bool response_started) noexcept = 0;
+  virtual void onUpstreamFailed(const common::Status& status, UpstreamFailure kind,
+                                bool response_started) noexcept = 0;
   virtual common::Status onUpstreamHead(MessageHead& head) noexcept = 0;
   virtual common::Status onUpstreamBody(std::string_view data) noexcept = 0;
   // The response is complete. The user must call UpstreamPool::release() (now or later).
@@ -106,7 +119,7 @@ class UpstreamConnection final : public Transport::Handler, public Http1Parser::
   void connectTo(const struct sockaddr* addr) noexcept;
   static void onResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
   // Ends the connection; tells the user (if any) with `status`.
-  void fail(const common::Status& status) noexcept;
+  void fail(const common::Status& status, UpstreamFailure kind) noexcept;
   void close() noexcept;
   void maybeDelete() noexcept;
 
