@@ -1,4 +1,5 @@
 #include "proxy/exchange/context.h"
+#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -16,7 +17,7 @@ common::Status chargeBuffer(const ExchangeContext& context, BufferCharge* charge
                             uint64_t total) noexcept {
   const uint64_t limit = context.state->snapshot->config().limits.max_buffered_bytes;
   if (charge->resize(total, limit)) return common::Status::ok();
-  return common::Status(common::Code::kUnavailable, "overload.buffer_budget",
+  return common::Status(common::Code::kUnavailable, exchange_detail::kBufferBudget,
                         "the sidecar already holds " + std::to_string(context.buffers->used()) +
                             " bytes of buffered bodies and this message needs " +
                             std::to_string(total - charge->bytes()) +

@@ -11,6 +11,7 @@
 #include "policy/account_rewrite.h"
 #include "proxy/exchange/local_reply.h"
 #include "proxy/exchange/record.h"
+#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -291,12 +292,12 @@ void DownstreamConnection::onTransportTimer() noexcept {
       transport_.closeNow();
       return;
     case Phase::kHead:
-      localReply(Status(Code::kRequestTimeout, "http1.header_timeout",
+      localReply(Status(Code::kRequestTimeout, exchange_detail::kHeaderTimeout,
                         "the request head did not arrive within the header timeout"),
                  true);
       return;
     case Phase::kBody:
-      localReply(Status(Code::kRequestTimeout, "http1.body_timeout",
+      localReply(Status(Code::kRequestTimeout, exchange_detail::kBodyTimeout,
                         "the request body stalled longer than the body timeout"),
                  true);
       return;

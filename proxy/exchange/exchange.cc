@@ -7,6 +7,7 @@
 #include "proxy/admission/rules.h"
 #include "proxy/exchange/downstream_connection.h"
 #include "proxy/exchange/record.h"
+#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -73,7 +74,7 @@ Exchange::Exchange(DownstreamConnection* conn, ExchangeContext context, MessageH
 
 Exchange::~Exchange() {
   abort();
-  finish(499, "client_closed");
+  finish(499, exchange_detail::kClientClosed);
   releaseBuffers();
 }
 
@@ -153,7 +154,7 @@ Admission Exchange::start() noexcept {
     if (host.size() > 0 && host.front() != '[') host = host.substr(0, host.find(':'));
     if (sni.empty() || !common::equalsIgnoreCase(host, sni)) {
       return refuse(
-          Status(Code::kInvalidArgument, "transparent.host_mismatch",
+          Status(Code::kInvalidArgument, exchange_detail::kHostMismatch,
                  "the Host header does not match the TLS server name of this connection"));
     }
   }
@@ -180,7 +181,7 @@ Admission Exchange::start() noexcept {
   if (head_.framing == Framing::kContentLength &&
       head_.content_length > cfg.limits.max_body_bytes) {
     return refuseAndClose(
-        Status(Code::kTooLarge, "http1.body_too_large",
+        Status(Code::kTooLarge, exchange_detail::kBodyTooLarge,
                "request body of " + std::to_string(head_.content_length) +
                    " bytes is over the limit of " + std::to_string(cfg.limits.max_body_bytes)));
   }

@@ -2,6 +2,7 @@
 
 #include "common/url.h"
 #include "crypto/cosmos_auth.h"
+#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -81,7 +82,7 @@ Status MetadataFetch::onUpstreamBody(std::string_view data) noexcept {
   // Bounded like any buffered response, and charged to the owner's response budget.
   const uint64_t limit = ctx_.state->snapshot->config().limits.max_response_body_bytes;
   if (body_.size() + data.size() > limit) {
-    return Status(Code::kBadGateway, "upstream.response_too_large",
+    return Status(Code::kBadGateway, exchange_detail::kResponseTooLarge,
                   "upstream response over the buffering limit of " + std::to_string(limit) +
                       " bytes");
   }

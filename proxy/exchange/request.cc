@@ -12,6 +12,7 @@
 #include "proxy/admission/rules.h"
 #include "proxy/exchange/downstream_connection.h"
 #include "proxy/exchange/exchange.h"
+#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -22,7 +23,7 @@ using common::Status;
 Status Exchange::onRequestBody(std::string_view data) noexcept {
   const Config& cfg = config();
   if (body_.size() + data.size() > cfg.limits.max_body_bytes) {
-    return Status(Code::kTooLarge, "http1.body_too_large",
+    return Status(Code::kTooLarge, exchange_detail::kBodyTooLarge,
                   "request body over the limit of " + std::to_string(cfg.limits.max_body_bytes) +
                       " bytes");
   }
@@ -60,7 +61,7 @@ void Exchange::continueRequest() noexcept {
     // The new database / container is named in the body: check the rules now.
     auto id = policy::parseResourceId(body_);
     Status s = id.isOk() ? checkCreate(*client_->config, route_, *id)
-                         : Status(Code::kInvalidArgument, "rules.bad_create",
+                         : Status(Code::kInvalidArgument, exchange_detail::kBadCreate,
                                   "the create request has no readable id; nothing was sent");
     if (!s.isOk()) {
       conn_->localReply(s, false);
@@ -111,7 +112,7 @@ void Exchange::onMetadataFetched(int status, std::string body) noexcept {
   if (status != 200) {
     conn_->localReply(
         Status(status == 404 ? Code::kNotFound : Code::kBadGateway,
-               "policy.partition_key_unresolved",
+               exchange_detail::kPartitionKeyUnresolved,
                "cannot read the partition key of protected container " + route_.database + "/" +
                    route_.container + " (metadata read answered " + std::to_string(status) +
                    "); nothing was sent"),
@@ -138,7 +139,7 @@ void Exchange::onMetadataFailed(const Status& status, UpstreamFailure kind, bool
   }
   // The read's head, if one came, stands in for the response in the record: its charge was spent.
   response_ = metadata_fetch_->responseHead();
-  conn_->localReply(Status(Code::kBadGateway, "policy.partition_key_unresolved",
+  conn_->localReply(Status(Code::kBadGateway, exchange_detail::kPartitionKeyUnresolved,
                            "cannot read the partition key of protected container " +
                                route_.database + "/" + route_.container + ": " +
                                std::string(status.message()) + "; nothing was sent"),
@@ -151,19 +152,19 @@ Status Exchange::transformRequest() noexcept {
   const Config& cfg = config();
   policy::JsonTransformer* tx = ctx_.state->transformer.get();
   if (tx == nullptr) {
-    return Status(Code::kInternal, "policy.no_keyring",
+    return Status(Code::kInternal, exchange_detail::kNoKeyring,
                   "protected container without a keyring; nothing was sent");
   }
   if (decision_.transform_request_body) {
     COSMOSEAL_RETURN_IF_ERROR(checkKeyBudget(*policy));
     const std::string_view* enc = head_.headers.get("content-encoding");
     if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
-      return Status(Code::kUnsupportedMedia, "policy.compressed_body",
+      return Status(Code::kUnsupportedMedia, exchange_detail::kCompressedBody,
                     "compressed request bodies cannot be inspected on a protected container; "
                     "send it uncompressed");
     }
     if (!body_.empty() && static_cast<unsigned char>(body_[0]) == 0x80) {
-      return Status(Code::kUnsupportedMedia, "policy.binary_body",
+      return Status(Code::kUnsupportedMedia, exchange_detail::kBinaryBody,
                     "binary (CosmosBinary) bodies cannot be inspected on a protected container; "
                     "configure the SDK for JSON text");
     }
@@ -201,13 +202,13 @@ Status Exchange::transformRequest() noexcept {
       }
       default:
         // The decision table only asks for request bodies of the operations above.
-        return Status(Code::kInternal, "policy.unexpected_operation",
+        return Status(Code::kInternal, exchange_detail::kUnexpectedOperation,
                       "no request transform for this operation; nothing was sent");
     }
     if (!s.isOk()) return s;
     if (out.size() > cfg.limits.max_item_bytes) {
       common::secureZero(out.data(), out.size());
-      return Status(Code::kTooLarge, "policy.too_large_after_encrypt",
+      return Status(Code::kTooLarge, exchange_detail::kTooLargeAfterEncrypt,
                     "the request is " + std::to_string(out.size()) +
                         " bytes after encryption, over Cosmos's item limit of " +
                         std::to_string(cfg.limits.max_item_bytes) +
@@ -239,7 +240,7 @@ Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept 
     if (v == nullptr) continue;
     for (uint32_t id : *exhausted) {
       if (id == v->id) {
-        return Status(Code::kUnavailable, "crypto.key_budget",
+        return Status(Code::kUnavailable, exchange_detail::kKeyBudget,
                       "key '" + rule.key + "' version " + std::to_string(v->version) +
                           " has used its randomized-encryption budget "
                           "(keys.refuse_after_seals): rotate it with `cosmoseal keygen` and reload");

@@ -9,6 +9,7 @@
 #include "proxy/admission/rules.h"
 #include "proxy/exchange/downstream_connection.h"
 #include "proxy/exchange/exchange.h"
+#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -92,7 +93,7 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
       response_.framing != Framing::kNone) {
     const std::string_view* enc = response_.headers.get("content-encoding");
     if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
-      return Status(Code::kBadGateway, "upstream.compressed_response",
+      return Status(Code::kBadGateway, exchange_detail::kCompressedResponse,
                     "the upstream compressed a response the sidecar must read (cosmoseal asks "
                     "for Accept-Encoding: identity)");
     }
@@ -163,7 +164,7 @@ Status Exchange::onUpstreamBody(std::string_view data) noexcept {
   if (phase_ == ExchangePhase::kBufferingResponse) {
     const uint64_t limit = config().limits.max_response_body_bytes;
     if (response_body_.size() + data.size() > limit) {
-      return Status(Code::kBadGateway, "upstream.response_too_large",
+      return Status(Code::kBadGateway, exchange_detail::kResponseTooLarge,
                     "upstream response over the buffering limit of " + std::to_string(limit) +
                         " bytes");
     }
@@ -198,7 +199,7 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
     int rewritten = 0;
     auto r = policy::rewriteAccountDocument(response_body_, own, &rewritten);
     if (!r.isOk()) {
-      return Status(Code::kBadGateway, "discovery.bad_json",
+      return Status(Code::kBadGateway, exchange_detail::kDiscoveryBadJson,
                     "cannot rewrite the account document: " + std::string(r.status().message()));
     }
     body = std::move(r).value();

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/net_address.h"
 #include "proxy/upstream/pool.h"
+#include "proxy/upstream/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -17,12 +18,8 @@ using common::Status;
 
 namespace {
 
-// Detail codes of proxy/net/transport.cc that mean the peer went away.
-constexpr std::string_view kNetReadError = "net.read_error";
-constexpr std::string_view kNetWriteError = "net.write_error";
-
 Status upstreamResponseError(const Status& parse_status) {
-  return Status(Code::kBadGateway, "upstream.bad_response",
+  return Status(Code::kBadGateway, upstream_detail::kBadResponse,
                 "the upstream sent a malformed response (" + std::string(parse_status.detail()) +
                     ": " + std::string(parse_status.message()) + ")");
 }
@@ -55,7 +52,7 @@ void UpstreamConnection::start() noexcept {
     if (user_ != nullptr) {
       UpstreamUser* u = user_;
       user_ = nullptr;
-      u->onUpstreamFailed(Status(Code::kInternal, "upstream.connect_failed",
+      u->onUpstreamFailed(Status(Code::kInternal, upstream_detail::kConnectFailed,
                                  "cannot create a socket for the upstream"),
                           UpstreamFailure::kConnect, false);
     }
@@ -78,7 +75,7 @@ void UpstreamConnection::start() noexcept {
   int r = uv_getaddrinfo(pool_->loop(), &resolve_req_, &UpstreamConnection::onResolved,
                          target_.host.c_str(), port.c_str(), &hints);
   if (r != 0) {
-    fail(Status(Code::kBadGateway, "upstream.dns_failed",
+    fail(Status(Code::kBadGateway, upstream_detail::kDnsFailed,
                 "cannot resolve upstream host '" + target_.host + "': " + uv_strerror(r)),
          UpstreamFailure::kConnect);
     return;
@@ -96,7 +93,7 @@ void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status, struct ad
   }
   if (status < 0 || res == nullptr) {
     if (res != nullptr) uv_freeaddrinfo(res);
-    self->fail(Status(Code::kBadGateway, "upstream.dns_failed",
+    self->fail(Status(Code::kBadGateway, upstream_detail::kDnsFailed,
                       "cannot resolve upstream host '" + self->target_.host +
                           "': " + uv_strerror(status)),
                UpstreamFailure::kConnect);
@@ -183,27 +180,27 @@ void UpstreamConnection::onTransportEof(bool clean) noexcept {
     return;
   }
   if (!response_started_) {
-    fail(Status(Code::kBadGateway, "upstream.connection_closed",
+    fail(Status(Code::kBadGateway, upstream_detail::kConnectionClosed,
                 "the upstream closed the connection without answering"),
          UpstreamFailure::kConnectionLost);
     return;
   }
   if (!clean && parser_.head().framing == Framing::kUntilClose) {
     // TLS EOF without close_notify: a close-delimited body may have been truncated.
-    fail(Status(Code::kBadGateway, "upstream.truncated",
+    fail(Status(Code::kBadGateway, upstream_detail::kTruncated,
                 "the upstream connection ended without TLS close_notify during the body"),
          UpstreamFailure::kTruncated);
     return;
   }
   Status s = parser_.finish();
   if (!s.isOk()) {
-    fail(Status(Code::kBadGateway, "upstream.truncated",
+    fail(Status(Code::kBadGateway, upstream_detail::kTruncated,
                 "the upstream closed the connection before the response was complete"),
          UpstreamFailure::kTruncated);
     return;
   }
   if (!response_complete_) {
-    fail(Status(Code::kBadGateway, "upstream.truncated", "incomplete upstream response"),
+    fail(Status(Code::kBadGateway, upstream_detail::kTruncated, "incomplete upstream response"),
          UpstreamFailure::kTruncated);
   }
 }
@@ -221,7 +218,8 @@ void UpstreamConnection::onTransportError(const Status& status) noexcept {
   }
   // Transport reports its failures as a Status only; a read or write error on an established
   // connection means the peer went away (typically a pooled connection the server closed).
-  const bool lost = status.detail() == kNetReadError || status.detail() == kNetWriteError;
+  const bool lost = status.detail() == upstream_detail::kNetReadError ||
+                    status.detail() == upstream_detail::kNetWriteError;
   fail(status, lost ? UpstreamFailure::kConnectionLost : UpstreamFailure::kTransport);
 }
 
@@ -234,13 +232,13 @@ void UpstreamConnection::onTransportTimer() noexcept {
     case State::kResolving:
     case State::kConnecting:
       pool_->stats_.connect_failures++;
-      fail(Status(Code::kGatewayTimeout, "upstream.connect_timeout",
+      fail(Status(Code::kGatewayTimeout, upstream_detail::kConnectTimeout,
                   "connecting to the upstream took longer than " +
                       std::to_string(target_.connect_timeout_ms) + " ms"),
            UpstreamFailure::kConnect);
       return;
     case State::kBusy:
-      fail(Status(Code::kGatewayTimeout, "upstream.timeout",
+      fail(Status(Code::kGatewayTimeout, upstream_detail::kTimeout,
                   "the upstream did not answer within " +
                       std::to_string(target_.response_timeout_ms) + " ms"),
            UpstreamFailure::kTimeout);
@@ -261,7 +259,8 @@ void UpstreamConnection::onTransportClosed() noexcept {
 
 Status UpstreamConnection::onMessageHead(MessageHead& head) noexcept {
   if (user_ == nullptr) {
-    return Status(Code::kBadGateway, "upstream.unexpected_response", "response without a request");
+    return Status(Code::kBadGateway, upstream_detail::kUnexpectedResponse,
+                  "response without a request");
   }
   response_started_ = true;
   return user_->onUpstreamHead(head);
@@ -269,7 +268,8 @@ Status UpstreamConnection::onMessageHead(MessageHead& head) noexcept {
 
 Status UpstreamConnection::onMessageBody(std::string_view data) noexcept {
   if (user_ == nullptr) {
-    return Status(Code::kBadGateway, "upstream.unexpected_response", "response without a request");
+    return Status(Code::kBadGateway, upstream_detail::kUnexpectedResponse,
+                  "response without a request");
   }
   return user_->onUpstreamBody(data);
 }
