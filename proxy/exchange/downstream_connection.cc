@@ -354,11 +354,11 @@ void DownstreamConnection::logOriginalDestination() noexcept {
                         << original_destination_;
 }
 
-std::string DownstreamConnection::serverName() const {
+std::string DownstreamConnection::serverName() const noexcept {
   return transport_.tlsEnabled() ? const_cast<Transport&>(transport_).tls()->serverName() : std::string();
 }
 
-std::string DownstreamConnection::ownOrigin(const HeaderMap& request_headers) const {
+std::string DownstreamConnection::ownOrigin(const HeaderMap& request_headers) const noexcept {
   const Config& c = configOf(worker_->state());
   if (!c.listen.advertise_url.empty()) {
     std::string u = c.listen.advertise_url;

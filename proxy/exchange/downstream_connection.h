@@ -54,9 +54,9 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   // x-ms-retry-after-ms = retry_after_ms.
   void localReply(const common::Status& status, bool close, uint64_t retry_after_ms = 0) noexcept;
   // The TLS SNI name of this connection ("" for plain HTTP).
-  std::string serverName() const;
+  std::string serverName() const noexcept;
   // "https://localhost:8081" — the origin the app used to reach us.
-  std::string ownOrigin(const common::HeaderMap& request_headers) const;
+  std::string ownOrigin(const common::HeaderMap& request_headers) const noexcept;
 
   // Transport::Handler
   void onTransportReady() noexcept override;

@@ -28,7 +28,7 @@ const char* cosmosErrorCode(int status) noexcept {
   }
 }
 
-std::string localErrorBody(int status, std::string_view detail, std::string_view message) {
+std::string localErrorBody(int status, std::string_view detail, std::string_view message) noexcept {
   std::string body = "{\"code\":\"";
   body += cosmosErrorCode(status);
   body += "\",\"message\":\"cosmoseal: ";
@@ -42,7 +42,7 @@ std::string localErrorBody(int status, std::string_view detail, std::string_view
 }
 
 void appendLocalReply(std::string* out, const common::Status& status, uint64_t retry_after_ms,
-                      bool close) {
+                      bool close) noexcept {
   const int code = status.httpStatus();
   const std::string body = localErrorBody(code, status.detail(), status.message());
   common::HeaderMap h;

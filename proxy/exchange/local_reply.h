@@ -20,12 +20,12 @@ namespace cosmoseal::proxy {
 const char* cosmosErrorCode(int status) noexcept;
 
 // JSON body of a local error reply: {"code":"...","message":"...","detail":"..."}.
-std::string localErrorBody(int status, std::string_view detail, std::string_view message);
+std::string localErrorBody(int status, std::string_view detail, std::string_view message) noexcept;
 
 // Appends the whole reply for `status` (head and body) to `out`: the status line, Content-Type,
 // Content-Length, x-cosmoseal-detail, x-ms-request-charge: 0, x-ms-retry-after-ms on a 429
 // (`retry_after_ms`, 100 when 0) and Connection: close when `close`.
 void appendLocalReply(std::string* out, const common::Status& status, uint64_t retry_after_ms,
-                      bool close);
+                      bool close) noexcept;
 
 }  // namespace cosmoseal::proxy

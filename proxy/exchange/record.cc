@@ -29,7 +29,7 @@ RequestSample requestSample(const ExchangeSummary& s) noexcept {
   return sample;
 }
 
-AuditRecord auditRecord(const ExchangeSummary& s, int64_t time_ms) {
+AuditRecord auditRecord(const ExchangeSummary& s, int64_t time_ms) noexcept {
   AuditRecord r;
   r.time_ms = time_ms;
   r.client = std::string(s.client);
@@ -63,7 +63,7 @@ RequestSample unparsedSample(const common::Status& status) noexcept {
   return sample;
 }
 
-AuditRecord unparsedAuditRecord(const common::Status& status, int64_t time_ms) {
+AuditRecord unparsedAuditRecord(const common::Status& status, int64_t time_ms) noexcept {
   AuditRecord r;
   r.time_ms = time_ms;
   r.resource = "unclassified";

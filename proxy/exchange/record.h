@@ -35,11 +35,11 @@ struct ExchangeSummary {
 RequestSample requestSample(const ExchangeSummary& s) noexcept;
 // `time_ms`: wall clock of the record. The upstream status is kept only for proxied responses
 // (a local reply was not the upstream's answer).
-AuditRecord auditRecord(const ExchangeSummary& s, int64_t time_ms);
+AuditRecord auditRecord(const ExchangeSummary& s, int64_t time_ms) noexcept;
 
 // A request refused before it had a valid head (framing, smuggling, timeouts): no exchange
 // exists, but it is still counted and audited.
 RequestSample unparsedSample(const common::Status& status) noexcept;
-AuditRecord unparsedAuditRecord(const common::Status& status, int64_t time_ms);
+AuditRecord unparsedAuditRecord(const common::Status& status, int64_t time_ms) noexcept;
 
 }  // namespace cosmoseal::proxy

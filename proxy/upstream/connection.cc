@@ -26,7 +26,7 @@ Status upstreamResponseError(const Status& parse_status) {
 
 }  // namespace
 
-std::string UpstreamTarget::poolKey() const {
+std::string UpstreamTarget::poolKey() const noexcept {
   std::string k = host;
   k += ':';
   k += std::to_string(port);
@@ -83,7 +83,8 @@ void UpstreamConnection::start() noexcept {
   resolving_ = true;
 }
 
-void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
+void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status,
+                                    struct addrinfo* res) noexcept {
   auto* self = static_cast<UpstreamConnection*>(req->data);
   self->resolving_ = false;
   if (self->state_ == State::kClosing) {

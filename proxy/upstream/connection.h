@@ -42,7 +42,7 @@ struct UpstreamTarget {
   Http1Limits limits;
 
   // Connections are reusable only for the same host, port and TLS context.
-  std::string poolKey() const;
+  std::string poolKey() const noexcept;
 };
 
 // Why a connection failed its user, for the user's decisions (retrying). The Status carries the
@@ -117,7 +117,8 @@ class UpstreamConnection final : public Transport::Handler, public Http1Parser::
 
   void start() noexcept;
   void connectTo(const struct sockaddr* addr) noexcept;
-  static void onResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
+  // libuv callback (getaddrinfo done).
+  static void onResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) noexcept;
   // Ends the connection; tells the user (if any) with `status`.
   void fail(const common::Status& status, UpstreamFailure kind) noexcept;
   void close() noexcept;

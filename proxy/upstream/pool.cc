@@ -51,7 +51,7 @@ void UpstreamPool::deliver(UpstreamConnection* conn, UpstreamUser* user) noexcep
   uv_idle_start(&deliver_idle_, &UpstreamPool::onDeliver);
 }
 
-void UpstreamPool::onDeliver(uv_idle_t* h) {
+void UpstreamPool::onDeliver(uv_idle_t* h) noexcept {
   auto* self = static_cast<UpstreamPool*>(h->data);
   std::vector<Pending> batch;
   batch.swap(self->deliveries_);
@@ -143,7 +143,7 @@ size_t UpstreamPool::idleCount() const noexcept {
 }
 
 bool UpstreamPool::cachedAddress(const std::string& host, uint16_t port,
-                                 struct sockaddr_storage* out) const {
+                                 struct sockaddr_storage* out) const noexcept {
   auto it = dns_.find(host);
   if (it == dns_.end() || it->second.expires_ms < uv_now(loop_)) return false;
   *out = it->second.addr;
@@ -155,7 +155,7 @@ bool UpstreamPool::cachedAddress(const std::string& host, uint16_t port,
   return true;
 }
 
-void UpstreamPool::rememberAddress(const std::string& host, const struct sockaddr* addr) {
+void UpstreamPool::rememberAddress(const std::string& host, const struct sockaddr* addr) noexcept {
   CachedAddress c;
   std::memset(&c.addr, 0, sizeof(c.addr));
   const size_t len =

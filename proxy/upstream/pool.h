@@ -59,7 +59,7 @@ class UpstreamPool {
   };
 
   void deliver(UpstreamConnection* conn, UpstreamUser* user) noexcept;
-  static void onDeliver(uv_idle_t* h);
+  static void onDeliver(uv_idle_t* h) noexcept;  // libuv callback (idle)
   void addIdle(UpstreamConnection* conn) noexcept;
   void removeIdle(UpstreamConnection* conn) noexcept;
   void forget(UpstreamConnection* conn) noexcept;  // called when a connection is deleted
@@ -69,8 +69,9 @@ class UpstreamPool {
     struct sockaddr_storage addr;
     uint64_t expires_ms;
   };
-  bool cachedAddress(const std::string& host, uint16_t port, struct sockaddr_storage* out) const;
-  void rememberAddress(const std::string& host, const struct sockaddr* addr);
+  bool cachedAddress(const std::string& host, uint16_t port,
+                     struct sockaddr_storage* out) const noexcept;
+  void rememberAddress(const std::string& host, const struct sockaddr* addr) noexcept;
 
   uv_loop_t* loop_;
   uv_idle_t deliver_idle_;  // runs deferred deliveries on the next loop iteration
