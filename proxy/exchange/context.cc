@@ -1,4 +1,5 @@
 #include "proxy/exchange/context.h"
+
 #include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {

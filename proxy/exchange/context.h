@@ -56,8 +56,8 @@ struct ExchangeContext {
   BufferBudget* buffers = nullptr;     // limits.max_buffered_bytes, all workers
   AuditLog* audit = nullptr;           // null when audit is off
   const common::Clock* clock = nullptr;
-  Throttle* throttle = nullptr;                 // per-client in-flight and rate limits
-  PartitionKeyCache* partition_keys = nullptr;  // learned partition-key paths, all workers
+  Throttle* throttle = nullptr;                   // per-client in-flight and rate limits
+  PartitionKeyCache* partition_keys = nullptr;    // learned partition-key paths, all workers
   const ExhaustedKeys* exhausted_keys = nullptr;  // swapped by the control thread
 };
 

@@ -9,9 +9,9 @@
 
 #include "common/log.h"
 #include "policy/account_rewrite.h"
+#include "proxy/exchange/details.h"
 #include "proxy/exchange/local_reply.h"
 #include "proxy/exchange/record.h"
-#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -355,7 +355,8 @@ void DownstreamConnection::logOriginalDestination() noexcept {
 }
 
 std::string DownstreamConnection::serverName() const noexcept {
-  return transport_.tlsEnabled() ? const_cast<Transport&>(transport_).tls()->serverName() : std::string();
+  return transport_.tlsEnabled() ? const_cast<Transport&>(transport_).tls()->serverName()
+                                 : std::string();
 }
 
 std::string DownstreamConnection::ownOrigin(const HeaderMap& request_headers) const noexcept {

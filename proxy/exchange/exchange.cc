@@ -5,9 +5,9 @@
 #include "common/assert.h"
 #include "common/log.h"
 #include "proxy/admission/rules.h"
+#include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
 #include "proxy/exchange/record.h"
-#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -25,15 +25,24 @@ bool isIdempotent(std::string_view method) {
 
 const char* exchangePhaseName(ExchangePhase phase) noexcept {
   switch (phase) {
-    case ExchangePhase::kAdmitting: return "admitting";
-    case ExchangePhase::kReceivingBody: return "receiving_body";
-    case ExchangePhase::kResolvingPartitionKey: return "resolving_partition_key";
-    case ExchangePhase::kConnecting: return "connecting";
-    case ExchangePhase::kAwaitingResponse: return "awaiting_response";
-    case ExchangePhase::kBufferingResponse: return "buffering_response";
-    case ExchangePhase::kResponding: return "responding";
-    case ExchangePhase::kAborted: return "aborted";
-    case ExchangePhase::kFinished: return "finished";
+    case ExchangePhase::kAdmitting:
+      return "admitting";
+    case ExchangePhase::kReceivingBody:
+      return "receiving_body";
+    case ExchangePhase::kResolvingPartitionKey:
+      return "resolving_partition_key";
+    case ExchangePhase::kConnecting:
+      return "connecting";
+    case ExchangePhase::kAwaitingResponse:
+      return "awaiting_response";
+    case ExchangePhase::kBufferingResponse:
+      return "buffering_response";
+    case ExchangePhase::kResponding:
+      return "responding";
+    case ExchangePhase::kAborted:
+      return "aborted";
+    case ExchangePhase::kFinished:
+      return "finished";
   }
   return "?";
 }
@@ -113,8 +122,8 @@ void Exchange::finish(int status, std::string_view detail) noexcept {
   }
   AuditLog* audit = ctx_.audit;
   if (audit == nullptr) return;
-  const int64_t time_ms = ctx_.clock->unixSeconds() * 1000 +
-                          static_cast<int64_t>((uv_hrtime() / 1000000) % 1000);
+  const int64_t time_ms =
+      ctx_.clock->unixSeconds() * 1000 + static_cast<int64_t>((uv_hrtime() / 1000000) % 1000);
   AuditRecord r = auditRecord(summary, time_ms);
   if (audit_slot_.valid()) {
     audit_slot_.submit(r);
@@ -162,12 +171,11 @@ Admission Exchange::start() noexcept {
   resource_ = crypto::cosmosResourceFromSegments(route_.segments);
 
   auto client = ctx_.state->auth.verify(head_.method, resource_, head_.headers,
-                                    ctx_.clock->unixSeconds(), &string_to_sign_);
+                                        ctx_.clock->unixSeconds(), &string_to_sign_);
   if (!client.isOk()) return refuse(client.status());
   client_ = *client;
   if (Status s = checkAccess(*client_->config, route_); !s.isOk()) return refuse(std::move(s));
-  auto ticket =
-      ctx_.throttle->admit(client_->name, ctx_.clock->monotonicNanos(), &retry_after_ms_);
+  auto ticket = ctx_.throttle->admit(client_->name, ctx_.clock->monotonicNanos(), &retry_after_ms_);
   if (!ticket.isOk()) return refuse(ticket.status());
   ticket_ = std::move(ticket).value();
 
@@ -180,10 +188,10 @@ Admission Exchange::start() noexcept {
 
   if (head_.framing == Framing::kContentLength &&
       head_.content_length > cfg.limits.max_body_bytes) {
-    return refuseAndClose(
-        Status(Code::kTooLarge, exchange_detail::kBodyTooLarge,
-               "request body of " + std::to_string(head_.content_length) +
-                   " bytes is over the limit of " + std::to_string(cfg.limits.max_body_bytes)));
+    return refuseAndClose(Status(Code::kTooLarge, exchange_detail::kBodyTooLarge,
+                                 "request body of " + std::to_string(head_.content_length) +
+                                     " bytes is over the limit of " +
+                                     std::to_string(cfg.limits.max_body_bytes)));
   }
   if (head_.framing == Framing::kContentLength) {
     // The whole announced body is charged up front: refused now, before a byte of it is read.

@@ -28,9 +28,9 @@
 #include "policy/route/route.h"
 #include "proxy/admission/buffer_budget.h"
 #include "proxy/admission/throttle.h"
-#include "proxy/http1/codec.h"
 #include "proxy/exchange/context.h"
 #include "proxy/exchange/metadata_fetch.h"
+#include "proxy/http1/codec.h"
 #include "proxy/upstream/pool.h"
 
 namespace cosmoseal::proxy {
@@ -49,15 +49,15 @@ struct Admission {
 // Where an exchange is in its life. Forward only, except that a retried request goes back to
 // kConnecting. kAborted and kFinished can follow any phase.
 enum class ExchangePhase : uint8_t {
-  kAdmitting,          // head received; start() classifies, authenticates, decides
-  kReceivingBody,      // admitted; the request body is arriving
+  kAdmitting,              // head received; start() classifies, authenticates, decides
+  kReceivingBody,          // admitted; the request body is arriving
   kResolvingPartitionKey,  // a MetadataFetch reads the container's partition-key paths
-  kConnecting,         // waiting for an upstream connection (pooled or fresh)
-  kAwaitingResponse,   // request written upstream, no response head yet
-  kBufferingResponse,  // response head in; the body is collected to be read (decrypt, rewrite)
-  kResponding,         // the response head went to the app; its body follows
-  kAborted,            // the app went away or a local reply replaced the response
-  kFinished,           // outcome recorded (metrics + audit); waits to be deleted
+  kConnecting,             // waiting for an upstream connection (pooled or fresh)
+  kAwaitingResponse,       // request written upstream, no response head yet
+  kBufferingResponse,      // response head in; the body is collected to be read (decrypt, rewrite)
+  kResponding,             // the response head went to the app; its body follows
+  kAborted,                // the app went away or a local reply replaced the response
+  kFinished,               // outcome recorded (metrics + audit); waits to be deleted
 };
 
 const char* exchangePhaseName(ExchangePhase phase) noexcept;
@@ -150,14 +150,14 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   crypto::CosmosResource resource_;
   const ClientEntry* client_ = nullptr;
   std::string string_to_sign_;  // what the app signed, verified; the account signs it too
-  ThrottleTicket ticket_;  // this client's in-flight slot, released with the exchange
+  ThrottleTicket ticket_;       // this client's in-flight slot, released with the exchange
   uint64_t retry_after_ms_ = 0;
   AuditSlot audit_slot_;  // reserved at admission (audit.required), consumed by finish()
   ExchangePhase phase_ = ExchangePhase::kAdmitting;
-  bool routed_ = false;           // route_ is valid (classification succeeded)
+  bool routed_ = false;  // route_ is valid (classification succeeded)
   uint64_t upstream_start_ns_ = 0;
-  uint64_t upstream_ns_ = 0;      // time spent on the upstream exchange
-  std::string body_;  // buffered request body
+  uint64_t upstream_ns_ = 0;  // time spent on the upstream exchange
+  std::string body_;          // buffered request body
   BufferCharge body_charge_;  // body_ (and its transformed copy while both exist)
   // Reads the container's metadata when the partition-key paths are unknown; kept until the
   // exchange is deleted (never deleted inside its own callback).
@@ -165,14 +165,15 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   // Per partition-key component: the rule protecting it, or nullptr. Empty until the plan is
   // made (only requests that carry or write partition keys of a protected container need one).
   std::optional<std::vector<const policy::FieldRule*>> pk_rules_;
-  // Response options, decided on the response head.
-  bool learn_metadata_ = false;  // tap collection metadata for partition-key paths
-  const char* listing_member_ = nullptr;  // filter this array of a listing response
+  // Options for the response: learn_metadata_ and listing_member_ are decided on the response
+  // head, rows_are_documents_ by the query rewrite.
+  bool learn_metadata_ = false;             // tap collection metadata for partition-key paths
+  const char* listing_member_ = nullptr;    // filter this array of a listing response
   policy::TransformStats transform_stats_;  // fields encrypted/decrypted, key ids
   bool rows_are_documents_ = false;         // a SELECT * query: strict path checks on Documents
 
   UpstreamConnection* upstream_ = nullptr;  // lent by the pool from onUpstreamReady to release
-  bool retried_ = false;  // the one retry on a fresh connection is spent
+  bool retried_ = false;                    // the one retry on a fresh connection is spent
 
   // Response.
   MessageHead response_;

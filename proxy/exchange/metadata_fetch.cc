@@ -82,9 +82,9 @@ Status MetadataFetch::onUpstreamBody(std::string_view data) noexcept {
   // Bounded like any buffered response, and charged to the owner's response budget.
   const uint64_t limit = ctx_.state->snapshot->config().limits.max_response_body_bytes;
   if (body_.size() + data.size() > limit) {
-    return Status(Code::kBadGateway, exchange_detail::kResponseTooLarge,
-                  "upstream response over the buffering limit of " + std::to_string(limit) +
-                      " bytes");
+    return Status(
+        Code::kBadGateway, exchange_detail::kResponseTooLarge,
+        "upstream response over the buffering limit of " + std::to_string(limit) + " bytes");
   }
   if (body_.size() + data.size() > charge_->bytes()) {
     COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(ctx_, charge_, body_.size() + data.size()));

@@ -23,12 +23,12 @@ struct ExchangeSummary {
   const policy::Route* route = nullptr;  // null: never classified ("unclassified")
   std::string_view client;               // "" when not authenticated
   std::string_view method;
-  int status = 0;                        // status sent to the app
-  std::string_view detail;               // detail code of a local reply, "" for a proxied response
-  int upstream_status = 0;               // status of the upstream response (0: none)
+  int status = 0;           // status sent to the app
+  std::string_view detail;  // detail code of a local reply, "" for a proxied response
+  int upstream_status = 0;  // status of the upstream response (0: none)
   uint64_t latency_us = 0;
-  uint64_t upstream_us = 0;              // time spent on the upstream exchange
-  std::string_view request_charge;       // x-ms-request-charge the upstream answered, or ""
+  uint64_t upstream_us = 0;         // time spent on the upstream exchange
+  std::string_view request_charge;  // x-ms-request-charge the upstream answered, or ""
   const policy::TransformStats* transform = nullptr;  // null: nothing encrypted or decrypted
 };
 

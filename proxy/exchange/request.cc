@@ -10,9 +10,9 @@
 #include "policy/container_meta.h"
 #include "policy/query/rewriter.h"
 #include "proxy/admission/rules.h"
+#include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
 #include "proxy/exchange/exchange.h"
-#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -23,9 +23,9 @@ using common::Status;
 Status Exchange::onRequestBody(std::string_view data) noexcept {
   const Config& cfg = config();
   if (body_.size() + data.size() > cfg.limits.max_body_bytes) {
-    return Status(Code::kTooLarge, exchange_detail::kBodyTooLarge,
-                  "request body over the limit of " + std::to_string(cfg.limits.max_body_bytes) +
-                      " bytes");
+    return Status(
+        Code::kTooLarge, exchange_detail::kBodyTooLarge,
+        "request body over the limit of " + std::to_string(cfg.limits.max_body_bytes) + " bytes");
   }
   if (body_.size() + data.size() > body_charge_.bytes()) {  // chunked: charged as it grows
     COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, body_.size() + data.size()));
@@ -34,9 +34,7 @@ Status Exchange::onRequestBody(std::string_view data) noexcept {
   return Status::ok();
 }
 
-void Exchange::onRequestComplete() noexcept {
-  continueRequest();
-}
+void Exchange::onRequestComplete() noexcept { continueRequest(); }
 
 bool Exchange::needsPartitionKeyPlan() const noexcept {
   if (decision_.policy == nullptr) return false;
@@ -74,7 +72,8 @@ void Exchange::continueRequest() noexcept {
       conn_->localReply(s, false);
       return;
     }
-    if (!pk_rules_.has_value()) return;  // a metadata read is in flight; onPartitionKeyFetched resumes
+    if (!pk_rules_.has_value())
+      return;  // a metadata read is in flight; onPartitionKeyFetched resumes
   }
   Status s = transformRequest();
   if (!s.isOk()) {
@@ -124,10 +123,9 @@ void Exchange::onMetadataFetched(int status, std::string body) noexcept {
     conn_->localReply(coll.status(), false);
     return;
   }
-  ctx_.partition_keys->put(route_.database, route_.container,
-                           std::move(coll->partition_key_paths));
-  COSMOSEAL_LOG(kInfo) << "learned partition key of " << route_.database << "/"
-                       << route_.container << " from its metadata";
+  ctx_.partition_keys->put(route_.database, route_.container, std::move(coll->partition_key_paths));
+  COSMOSEAL_LOG(kInfo) << "learned partition key of " << route_.database << "/" << route_.container
+                       << " from its metadata";
   continueRequest();
 }
 
@@ -139,11 +137,11 @@ void Exchange::onMetadataFailed(const Status& status, UpstreamFailure kind, bool
   }
   // The read's head, if one came, stands in for the response in the record: its charge was spent.
   response_ = metadata_fetch_->responseHead();
-  conn_->localReply(Status(Code::kBadGateway, exchange_detail::kPartitionKeyUnresolved,
-                           "cannot read the partition key of protected container " +
-                               route_.database + "/" + route_.container + ": " +
-                               std::string(status.message()) + "; nothing was sent"),
-                    false);
+  conn_->localReply(
+      Status(Code::kBadGateway, exchange_detail::kPartitionKeyUnresolved,
+             "cannot read the partition key of protected container " + route_.database + "/" +
+                 route_.container + ": " + std::string(status.message()) + "; nothing was sent"),
+      false);
 }
 
 Status Exchange::transformRequest() noexcept {
@@ -222,9 +220,9 @@ Status Exchange::transformRequest() noexcept {
   for (const policy::FieldRule* r : pkRules()) pk_protected = pk_protected || r != nullptr;
   if (route_.has_partition_key_header && pk_protected) {
     std::string pk;
-    COSMOSEAL_RETURN_IF_ERROR(tx->encryptPartitionKey(
-        head_.headers.getOr("x-ms-documentdb-partitionkey", ""), pkRules(), &pk,
-        &transform_stats_));
+    COSMOSEAL_RETURN_IF_ERROR(
+        tx->encryptPartitionKey(head_.headers.getOr("x-ms-documentdb-partitionkey", ""), pkRules(),
+                                &pk, &transform_stats_));
     head_.headers.set("x-ms-documentdb-partitionkey", pk);
   }
   return Status::ok();
@@ -240,10 +238,11 @@ Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept 
     if (v == nullptr) continue;
     for (uint32_t id : *exhausted) {
       if (id == v->id) {
-        return Status(Code::kUnavailable, exchange_detail::kKeyBudget,
-                      "key '" + rule.key + "' version " + std::to_string(v->version) +
-                          " has used its randomized-encryption budget "
-                          "(keys.refuse_after_seals): rotate it with `cosmoseal keygen` and reload");
+        return Status(
+            Code::kUnavailable, exchange_detail::kKeyBudget,
+            "key '" + rule.key + "' version " + std::to_string(v->version) +
+                " has used its randomized-encryption budget "
+                "(keys.refuse_after_seals): rotate it with `cosmoseal keygen` and reload");
       }
     }
   }

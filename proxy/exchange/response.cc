@@ -7,9 +7,9 @@
 #include "policy/account_rewrite.h"
 #include "policy/container_meta.h"
 #include "proxy/admission/rules.h"
+#include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
 #include "proxy/exchange/exchange.h"
-#include "proxy/exchange/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -82,7 +82,8 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
   if (ok && (route_.op == policy::Operation::kMetadataList ||
              route_.op == policy::Operation::kMetadataQuery)) {
     if (route_.kind == policy::ResourceKind::kDatabaseFeed) listing_member_ = "Databases";
-    if (route_.kind == policy::ResourceKind::kCollectionFeed) listing_member_ = "DocumentCollections";
+    if (route_.kind == policy::ResourceKind::kCollectionFeed)
+      listing_member_ = "DocumentCollections";
   }
   // Responses the sidecar must read before forwarding: account discovery (rewrite), collection
   // metadata (partition keys), listings (filter) and document responses of protected
@@ -164,9 +165,9 @@ Status Exchange::onUpstreamBody(std::string_view data) noexcept {
   if (phase_ == ExchangePhase::kBufferingResponse) {
     const uint64_t limit = config().limits.max_response_body_bytes;
     if (response_body_.size() + data.size() > limit) {
-      return Status(Code::kBadGateway, exchange_detail::kResponseTooLarge,
-                    "upstream response over the buffering limit of " + std::to_string(limit) +
-                        " bytes");
+      return Status(
+          Code::kBadGateway, exchange_detail::kResponseTooLarge,
+          "upstream response over the buffering limit of " + std::to_string(limit) + " bytes");
     }
     if (response_body_.size() + data.size() > response_charge_.bytes()) {
       COSMOSEAL_RETURN_IF_ERROR(
@@ -219,7 +220,9 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
       int removed = 0;
       auto filtered = policy::filterResourceList(
           response_body_, listing_member_,
-          [&](std::string_view id) { return databases ? canSee(client, id, {}) : canSee(client, db, id); },
+          [&](std::string_view id) {
+            return databases ? canSee(client, id, {}) : canSee(client, db, id);
+          },
           &removed);
       if (!filtered.isOk()) {
         *fault = ResponseFault::kData;

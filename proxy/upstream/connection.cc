@@ -8,8 +8,8 @@
 
 #include "common/log.h"
 #include "common/net_address.h"
-#include "proxy/upstream/pool.h"
 #include "proxy/upstream/details.h"
+#include "proxy/upstream/pool.h"
 
 namespace cosmoseal::proxy {
 
@@ -94,10 +94,10 @@ void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status,
   }
   if (status < 0 || res == nullptr) {
     if (res != nullptr) uv_freeaddrinfo(res);
-    self->fail(Status(Code::kBadGateway, upstream_detail::kDnsFailed,
-                      "cannot resolve upstream host '" + self->target_.host +
-                          "': " + uv_strerror(status)),
-               UpstreamFailure::kConnect);
+    self->fail(
+        Status(Code::kBadGateway, upstream_detail::kDnsFailed,
+               "cannot resolve upstream host '" + self->target_.host + "': " + uv_strerror(status)),
+        UpstreamFailure::kConnect);
     return;
   }
   self->pool_->rememberAddress(self->target_.host, res->ai_addr);
@@ -114,9 +114,8 @@ void UpstreamConnection::connectTo(const struct sockaddr* addr) noexcept {
 void UpstreamConnection::onTransportReady() noexcept {
   transport_.disarmTimer();
   auto& c = pool_->connecting_;
-  c.erase(std::remove_if(c.begin(), c.end(), [this](const UpstreamPool::Pending& p) {
-            return p.conn == this;
-          }),
+  c.erase(std::remove_if(c.begin(), c.end(),
+                         [this](const UpstreamPool::Pending& p) { return p.conn == this; }),
           c.end());
   if (user_ == nullptr) {
     // Its requester went away while we connected: keep the healthy connection for others.

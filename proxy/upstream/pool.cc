@@ -85,8 +85,8 @@ void UpstreamPool::release(UpstreamConnection* conn, bool reusable) noexcept {
   if (conn->state_ == UpstreamConnection::State::kClosing) return;
   const bool fresh_unused = !conn->request_complete_ && !conn->response_started_ &&
                             conn->transport_.queuedBytes() == 0 && conn->transport_.ready();
-  const bool finished = conn->response_complete_ && conn->request_complete_ &&
-                        conn->parser_.head().keep_alive;
+  const bool finished =
+      conn->response_complete_ && conn->request_complete_ && conn->parser_.head().keep_alive;
   size_t idle_here = 0;
   if (auto it = idle_.find(conn->key_); it != idle_.end()) idle_here = it->second.size();
   if (!reusable || draining_ || !(finished || fresh_unused) ||

@@ -20,10 +20,10 @@
 namespace cosmoseal::proxy {
 
 struct UpstreamPoolStats {
-  uint64_t connects = 0;         // new connections started
+  uint64_t connects = 0;  // new connections started
   uint64_t connect_failures = 0;
-  uint64_t reuses = 0;           // requests served on a pooled connection
-  uint64_t idle_closed = 0;      // pooled connections closed (timeout, server close)
+  uint64_t reuses = 0;       // requests served on a pooled connection
+  uint64_t idle_closed = 0;  // pooled connections closed (timeout, server close)
 };
 
 class UpstreamPool {

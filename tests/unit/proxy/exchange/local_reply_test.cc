@@ -31,12 +31,16 @@ TEST(LocalReplyTest, WholeReplyBytes) {
   const std::string body =
       "{\"code\":\"BadGateway\",\"message\":\"cosmoseal: slow (detail: upstream.timeout)\","
       "\"detail\":\"upstream.timeout\"}";
-  EXPECT_EQ(out, "HTTP/1.1 502 Bad Gateway\r\n"
-                 "Content-Type: application/json\r\n"
-                 "Content-Length: " + std::to_string(body.size()) + "\r\n"
-                 "x-cosmoseal-detail: upstream.timeout\r\n"
-                 "x-ms-request-charge: 0\r\n"
-                 "\r\n" + body);
+  EXPECT_EQ(out,
+            "HTTP/1.1 502 Bad Gateway\r\n"
+            "Content-Type: application/json\r\n"
+            "Content-Length: " +
+                std::to_string(body.size()) +
+                "\r\n"
+                "x-cosmoseal-detail: upstream.timeout\r\n"
+                "x-ms-request-charge: 0\r\n"
+                "\r\n" +
+                body);
 }
 
 TEST(LocalReplyTest, ThrottledReplyCarriesRetryAfterAndClose) {
