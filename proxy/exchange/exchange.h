@@ -1,22 +1,24 @@
 #pragma once
 
-// DownstreamConnection: one connection from the application (plain or TLS), HTTP/1.1 with
-// keep-alive and in-order pipelining: requests are handled one at a time; bytes of the next
-// request wait, unparsed, in the parser until the current response is finished.
-//
 // Exchange: one request/response through the sidecar: classify, authenticate, collect the body,
 // re-sign, send upstream over a pooled connection, stream or buffer the response back, rewrite
 // what must be rewritten (account discovery, Content-Location).
 //
-// Lifetimes: the Worker owns connections (deleted from Transport::onTransportClosed). A connection owns
-// at most one live Exchange; a finished Exchange is retired and deleted on the next event, never
-// inside its own call stack.
+// One class, three files along the life of a request:
+//   exchange.cc  admission (start), upstream failures, finish (metrics + audit), teardown;
+//   request.cc   body collection, partition-key plan, request transform, upstream head, re-signing;
+//   response.cc  upstream head and body, decryption, discovery rewrite, streaming vs buffering.
 //
-// Timeouts on the downstream side: header (whole head must arrive in time: slowloris), body
-// (between body reads), idle keep-alive. Upstream timeouts live in UpstreamConnection.
+// Lifetimes: a DownstreamConnection owns at most one live Exchange; a finished Exchange is retired
+// and deleted on the next event, never inside its own call stack. The exchange borrows an
+// UpstreamConnection from the worker's pool between onUpstreamReady and release.
+//
+// Thread affinity: the worker loop that accepted the connection. Everything is noexcept: it runs
+// from libuv callbacks.
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,23 +27,51 @@
 #include "policy/json/transformer.h"
 #include "policy/route/route.h"
 #include "proxy/admission/buffer_budget.h"
-#include "proxy/http1/codec.h"
-#include "proxy/net/transport.h"
 #include "proxy/admission/throttle.h"
+#include "proxy/exchange/context.h"
+#include "proxy/exchange/metadata_fetch.h"
+#include "proxy/http1/codec.h"
 #include "proxy/upstream/pool.h"
-#include "proxy/server/worker.h"
 
 namespace cosmoseal::proxy {
 
 class DownstreamConnection;
 
-class Exchange final : public UpstreamUser {
+// The answer of Exchange::start() to a request head.
+struct Admission {
+  common::Status status;  // OK: admitted
+  // A refusal about the message itself (unroutable target, body over a limit or over the buffer
+  // budget): answered at once and the connection closed. Other refusals (auth, rules,
+  // throttling, policy) keep the connection: the body is read, discarded, then answered.
+  bool closes_connection = false;
+};
+
+// Where an exchange is in its life. Forward only, except that a retried request goes back to
+// kConnecting. kAborted and kFinished can follow any phase.
+enum class ExchangePhase : uint8_t {
+  kAdmitting,              // head received; start() classifies, authenticates, decides
+  kReceivingBody,          // admitted; the request body is arriving
+  kResolvingPartitionKey,  // a MetadataFetch reads the container's partition-key paths
+  kConnecting,             // waiting for an upstream connection (pooled or fresh)
+  kAwaitingResponse,       // request written upstream, no response head yet
+  kBufferingResponse,      // response head in; the body is collected to be read (decrypt, rewrite)
+  kResponding,             // the response head went to the app; its body follows
+  kAborted,                // the app went away or a local reply replaced the response
+  kFinished,               // outcome recorded (metrics + audit); waits to be deleted
+};
+
+const char* exchangePhaseName(ExchangePhase phase) noexcept;
+// Whether an exchange may move from `from` to `to` (a move it does not allow is a COSMOSEAL_BUG).
+bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept;
+
+class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
  public:
-  Exchange(DownstreamConnection* conn, std::shared_ptr<ThreadState> state, MessageHead head);
+  // `context` is built by the worker for this request; `conn` outlives the exchange.
+  Exchange(DownstreamConnection* conn, ExchangeContext context, MessageHead head);
   ~Exchange() override;
 
-  // Head received: classify, authenticate, decide. A non-OK status becomes a local reply.
-  common::Status start() noexcept;
+  // Head received: classify, authenticate, decide. A refusal becomes a local reply; see Admission.
+  Admission start() noexcept;
   common::Status onRequestBody(std::string_view data) noexcept;
   void onRequestComplete() noexcept;
   // The downstream connection is going away: drop the upstream side.
@@ -56,159 +86,102 @@ class Exchange final : public UpstreamUser {
   bool expectsBody() const noexcept { return head_.framing != Framing::kNone; }
   // x-ms-retry-after-ms advice when start() refused with 429.
   uint64_t retryAfterMs() const noexcept { return retry_after_ms_; }
-  bool responseStarted() const noexcept { return response_head_sent_; }
+  bool responseStarted() const noexcept { return phase_ == ExchangePhase::kResponding; }
+  ExchangePhase phase() const noexcept { return phase_; }
   // The response is written: wipe and free the buffered bodies (they may hold plaintext) and
   // return their share of limits.max_buffered_bytes before the exchange waits to be deleted.
   void releaseBuffers() noexcept;
 
   // UpstreamUser
   void onUpstreamReady(UpstreamConnection* conn) noexcept override;
-  void onUpstreamFailed(const common::Status& status, bool response_started) noexcept override;
+  void onUpstreamFailed(const common::Status& status, UpstreamFailure kind,
+                        bool response_started) noexcept override;
   common::Status onUpstreamHead(MessageHead& head) noexcept override;
   common::Status onUpstreamBody(std::string_view data) noexcept override;
   void onUpstreamComplete() noexcept override;
   void onUpstreamDrained() noexcept override;
 
  private:
-  enum class Stage : uint8_t { kMain, kFetchPartitionKey };
-
   bool needsPartitionKeyPlan() const noexcept;
   // Partition-key plan, request transform, then the upstream request.
   void continueRequest() noexcept;
   common::Status resolvePartitionKeyPlan() noexcept;
-  void onPartitionKeyFetched() noexcept;
-  void buildMetadataRequest(std::string* out) noexcept;
+  // MetadataFetch::Callbacks
+  void onMetadataFetched(int status, std::string body) noexcept override;
+  void onMetadataFailed(const common::Status& status, UpstreamFailure kind, bool response_started,
+                        bool was_reused) noexcept override;
+  // Counts and logs an upstream failure, or decides to retry it once on a fresh connection
+  // (true: the caller sends again).
+  bool retryOnFreshConnection(const common::Status& status, UpstreamFailure kind,
+                              bool response_started, bool was_reused) noexcept;
   void learnFromMetadata(std::string_view body) noexcept;
   common::Status transformRequest() noexcept;
   // crypto.key_budget when a randomized key of `policy` has spent its budget.
   common::Status checkKeyBudget(const policy::ContainerPolicy& policy) noexcept;
+  // Whose fault a failed buffered response is: the upstream's answer (an unreadable account
+  // document, or no budget to hold it: counted as an upstream error) or the data in it (an
+  // envelope that does not open, a listing that cannot be filtered).
+  enum class ResponseFault : uint8_t { kUpstream, kData };
   // Decrypts a buffered response of a protected container (the shape follows the operation).
-  common::Status decryptResponse(std::string* body) noexcept;
+  common::Status decryptResponse(std::string* body, ResponseFault* fault) noexcept;
   void sendUpstream() noexcept;
   void buildUpstreamHead(std::string* out) noexcept;
   void startResponse(int status, std::string_view reason, common::HeaderMap headers,
                      Framing framing, uint64_t content_length) noexcept;
-  common::Status finishBufferedResponse() noexcept;
+  common::Status finishBufferedResponse(ResponseFault* fault) noexcept;
   void releaseUpstream(bool reusable) noexcept;
   // Sets *charge to `total` bytes of limits.max_buffered_bytes, or 503 overload.buffer_budget.
   common::Status chargeBuffer(BufferCharge* charge, uint64_t total) noexcept;
-  void fail(const common::Status& status) noexcept;
+  void moveTo(ExchangePhase next) noexcept;
+  const std::vector<const policy::FieldRule*>& pkRules() const noexcept {
+    static const std::vector<const policy::FieldRule*> kNoPlan;
+    return pk_rules_.has_value() ? *pk_rules_ : kNoPlan;
+  }
+  const Config& config() const noexcept { return ctx_.state->snapshot->config(); }
+
+  // simdjson needs this many readable bytes past the end of a buffer it parses in place.
+  static constexpr size_t kJsonPadding = 64;
 
   DownstreamConnection* conn_;
-  std::shared_ptr<ThreadState> state_;
+  ExchangeContext ctx_;
   MessageHead head_;
   policy::Route route_;
   policy::RouteDecision decision_;
   crypto::CosmosResource resource_;
   const ClientEntry* client_ = nullptr;
   std::string string_to_sign_;  // what the app signed, verified; the account signs it too
-  ThrottleTicket ticket_;  // this client's in-flight slot, released with the exchange
+  ThrottleTicket ticket_;       // this client's in-flight slot, released with the exchange
   uint64_t retry_after_ms_ = 0;
   AuditSlot audit_slot_;  // reserved at admission (audit.required), consumed by finish()
-  bool finished_ = false;
-  bool routed_ = false;           // route_ is valid
+  ExchangePhase phase_ = ExchangePhase::kAdmitting;
+  bool routed_ = false;  // route_ is valid (classification succeeded)
   uint64_t upstream_start_ns_ = 0;
-  uint64_t upstream_ns_ = 0;      // time spent on the upstream exchange
-  std::string body_;  // buffered request body
+  uint64_t upstream_ns_ = 0;  // time spent on the upstream exchange
+  std::string body_;          // buffered request body
   BufferCharge body_charge_;  // body_ (and its transformed copy while both exist)
-  bool request_complete_ = false;
-  Stage stage_ = Stage::kMain;
-  // Per partition-key component: the rule protecting it, or nullptr (valid if pk_plan_ready_).
-  std::vector<const policy::FieldRule*> pk_rules_;
-  bool pk_plan_ready_ = false;
-  bool learn_metadata_ = false;  // tap collection metadata for partition-key paths
-  const char* listing_member_ = nullptr;  // filter this array of a listing response
+  // Reads the container's metadata when the partition-key paths are unknown; kept until the
+  // exchange is deleted (never deleted inside its own callback).
+  std::unique_ptr<MetadataFetch> metadata_fetch_;
+  // Per partition-key component: the rule protecting it, or nullptr. Empty until the plan is
+  // made (only requests that carry or write partition keys of a protected container need one).
+  std::optional<std::vector<const policy::FieldRule*>> pk_rules_;
+  // Options for the response: learn_metadata_ and listing_member_ are decided on the response
+  // head, rows_are_documents_ by the query rewrite.
+  bool learn_metadata_ = false;             // tap collection metadata for partition-key paths
+  const char* listing_member_ = nullptr;    // filter this array of a listing response
   policy::TransformStats transform_stats_;  // fields encrypted/decrypted, key ids
   bool rows_are_documents_ = false;         // a SELECT * query: strict path checks on Documents
 
-  UpstreamConnection* upstream_ = nullptr;
-  bool waiting_for_upstream_ = false;
-  bool retried_ = false;
+  UpstreamConnection* upstream_ = nullptr;  // lent by the pool from onUpstreamReady to release
+  bool retried_ = false;                    // the one retry on a fresh connection is spent
 
   // Response.
   MessageHead response_;
-  bool buffer_response_ = false;
   std::string response_body_;
   BufferCharge response_charge_;  // response_body_ (and its transformed copy)
   Framing downstream_framing_ = Framing::kNone;
-  bool response_head_sent_ = false;
-  bool upstream_paused_ = false;
-  bool done_ = false;
+  bool upstream_paused_ = false;  // reading stopped: the app is slower than the upstream
   uint64_t started_ns_ = 0;
-};
-
-class DownstreamConnection final : public Transport::Handler, public Http1Parser::Handler {
- public:
-  DownstreamConnection(Worker* worker);
-  ~DownstreamConnection() override;
-
-  // Takes the accepted socket from `server`. On failure the connection closes itself.
-  void accept(uv_stream_t* server) noexcept;
-  // Worker is draining: close if idle, else close after the current response.
-  void drain() noexcept;
-  void closeNow() noexcept { transport_.closeNow(); }
-
-  // ---- for Exchange ----
-  Worker* worker() noexcept { return worker_; }
-  void write(std::string_view bytes) noexcept { transport_.write(bytes); }
-  void flush() noexcept { transport_.flush(); }
-  size_t queuedBytes() const noexcept { return transport_.queuedBytes(); }
-  bool tls() const noexcept { return transport_.tlsEnabled(); }
-  // Whether the response being written must end the connection.
-  bool mustClose() const noexcept { return close_after_response_; }
-  void setCloseAfterResponse() noexcept { close_after_response_ = true; }
-  // The exchange finished writing its response.
-  void exchangeDone() noexcept;
-  // The exchange cannot finish cleanly (response partly sent): abort the connection.
-  void abortConnection() noexcept;
-  // A local reply (status + detail code + message), Cosmos-style JSON body. A 429 carries
-  // x-ms-retry-after-ms = retry_after_ms.
-  void localReply(const common::Status& status, bool close, uint64_t retry_after_ms = 0) noexcept;
-  // The TLS SNI name of this connection ("" for plain HTTP).
-  std::string serverName() const;
-  // "https://localhost:8081" — the origin the app used to reach us.
-  std::string ownOrigin(const common::HeaderMap& request_headers) const;
-
-  // Transport::Handler
-  void onTransportReady() noexcept override;
-  void onTransportData(std::string_view data) noexcept override;
-  void onTransportEof(bool clean) noexcept override;
-  void onTransportError(const common::Status& status) noexcept override;
-  void onTransportDrained() noexcept override;
-  void onTransportTimer() noexcept override;
-  void onTransportClosed() noexcept override;
-  // Http1Parser::Handler
-  common::Status onMessageHead(MessageHead& head) noexcept override;
-  common::Status onMessageBody(std::string_view data) noexcept override;
-  common::Status onMessageComplete() noexcept override;
-
- private:
-  enum class Phase : uint8_t { kIdle, kHead, kBody, kWaiting, kClosing };
-
-  void armIdle() noexcept;
-  void handleParseError(const common::Status& status) noexcept;
-  void recordUnparsed(const common::Status& status) noexcept;
-  void logOriginalDestination() noexcept;
-  void noteUnfinishedHead() noexcept;
-  void retire() noexcept;
-
-  Worker* worker_;
-  Transport transport_;
-  Http1Parser parser_;
-  std::unique_ptr<Exchange> exchange_;
-  // Finished exchanges, deleted at the start of the next libuv callback (never inside their own
-  // call stack).
-  std::vector<std::unique_ptr<Exchange>> retired_;
-  Phase phase_ = Phase::kIdle;
-  // A request refused at its head (auth, rules, throttling, policy) whose body is read and
-  // discarded so the keep-alive connection survives; answered when the message completes.
-  common::Status refusal_;
-  uint64_t refusal_retry_ms_ = 0;
-  uint64_t discarded_ = 0;
-  bool close_after_response_ = false;
-  bool counted_ = false;
-  uint64_t requests_ = 0;
-  std::string original_destination_;  // transparent mode: "ip:port" before the redirect
 };
 
 }  // namespace cosmoseal::proxy

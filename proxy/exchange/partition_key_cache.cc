@@ -12,7 +12,7 @@ std::string PartitionKeyCache::keyOf(std::string_view database, std::string_view
 }
 
 std::optional<std::vector<std::string>> PartitionKeyCache::get(std::string_view database,
-                                                                std::string_view container) const {
+                                                               std::string_view container) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = map_.find(keyOf(database, container));
   if (it == map_.end()) return std::nullopt;

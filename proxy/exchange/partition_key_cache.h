@@ -20,7 +20,7 @@ class PartitionKeyCache {
   static constexpr size_t kMaxEntries = 10000;
 
   std::optional<std::vector<std::string>> get(std::string_view database,
-                                               std::string_view container) const;
+                                              std::string_view container) const;
   void put(std::string_view database, std::string_view container, std::vector<std::string> paths);
   void forget(std::string_view database, std::string_view container);
   void forgetDatabase(std::string_view database);

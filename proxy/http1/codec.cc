@@ -743,39 +743,4 @@ const char* reasonPhrase(int status) noexcept {
   }
 }
 
-const char* cosmosErrorCode(int status) noexcept {
-  switch (status) {
-    case 400: return "BadRequest";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "NotFound";
-    case 405: return "MethodNotAllowed";
-    case 408: return "RequestTimeout";
-    case 413: return "RequestEntityTooLarge";
-    case 414: return "RequestUriTooLong";
-    case 415: return "UnsupportedMediaType";
-    case 429: return "TooManyRequests";
-    case 431: return "RequestHeaderFieldsTooLarge";
-    case 500: return "InternalServerError";
-    case 501: return "NotImplemented";
-    case 502: return "BadGateway";
-    case 503: return "ServiceUnavailable";
-    case 504: return "GatewayTimeout";
-    default: return "Error";
-  }
-}
-
-std::string localErrorBody(int status, std::string_view detail, std::string_view message) {
-  std::string body = "{\"code\":\"";
-  body += cosmosErrorCode(status);
-  body += "\",\"message\":\"cosmoseal: ";
-  common::appendJsonEscaped(&body, message);
-  body += " (detail: ";
-  common::appendJsonEscaped(&body, detail);
-  body += ")\",\"detail\":\"";
-  common::appendJsonEscaped(&body, detail);
-  body += "\"}";
-  return body;
-}
-
 }  // namespace cosmoseal::proxy

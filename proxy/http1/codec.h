@@ -199,10 +199,8 @@ void appendResponseHead(std::string* out, int status, std::string_view reason,
 void appendChunk(std::string* out, std::string_view data);
 inline constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
+// Standard reason phrase for a status line ("Unknown" for codes we do not use). The Cosmos-style
+// error bodies of local replies live in proxy/exchange/local_reply.h.
 const char* reasonPhrase(int status) noexcept;
-// Cosmos-style error code word for a status ("BadRequest", "Unauthorized", ...).
-const char* cosmosErrorCode(int status) noexcept;
-// JSON body of a local error reply: {"code":"...","message":"...","detail":"..."}.
-std::string localErrorBody(int status, std::string_view detail, std::string_view message);
 
 }  // namespace cosmoseal::proxy

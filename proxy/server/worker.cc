@@ -10,7 +10,7 @@
 #include <future>
 
 #include "common/log.h"
-#include "proxy/exchange/exchange.h"
+#include "proxy/exchange/downstream_connection.h"
 #include "common/net_address.h"
 
 namespace cosmoseal::proxy {
@@ -72,16 +72,6 @@ common::StatusOr<int> openReusePortListener(const std::string& address, uint16_t
   }
   return fd;
 }
-
-ThreadState::ThreadState(std::shared_ptr<const ConfigSnapshot> rt)
-    : snapshot(std::move(rt)), auth(*snapshot) {
-  if (snapshot->keyring()) {
-    cipher = std::make_unique<crypto::FieldCipher>(snapshot->keyring());
-    transformer = std::make_unique<policy::JsonTransformer>(cipher.get());
-  }
-}
-
-ThreadState::~ThreadState() = default;
 
 Worker::Worker(int index, int listen_fd, std::shared_ptr<const ConfigSnapshot> snapshot,
                SharedState* shared)
@@ -250,6 +240,21 @@ void Worker::onConnection(uv_stream_t* server, int status) {
   auto* c = new DownstreamConnection(self);
   self->connections_.insert(c);
   c->accept(server);
+}
+
+ExchangeContext Worker::exchangeContext() noexcept {
+  ExchangeContext c;
+  c.state = state_;
+  c.pool = pool_.get();
+  c.stats = &stats_;
+  c.metrics = &metrics_;
+  c.buffers = &shared_->buffers;
+  c.audit = shared_->audit.get();
+  c.clock = shared_->clock;
+  c.throttle = &shared_->throttle;
+  c.partition_keys = &shared_->partition_keys;
+  c.exhausted_keys = &shared_->exhausted_keys;
+  return c;
 }
 
 void Worker::connectionClosed(DownstreamConnection* c) noexcept {

@@ -22,6 +22,7 @@
 #include "proxy/admission/buffer_budget.h"
 #include "proxy/observability/audit.h"
 #include "proxy/observability/metrics.h"
+#include "proxy/exchange/context.h"
 #include "proxy/exchange/partition_key_cache.h"
 #include "proxy/admission/throttle.h"
 #include "proxy/config/snapshot.h"
@@ -31,20 +32,6 @@
 namespace cosmoseal::proxy {
 
 class DownstreamConnection;
-
-// Per (worker thread, ConfigSnapshot snapshot) state: things that must not be shared across threads
-// (HMAC contexts, later cipher contexts). Requests hold a shared_ptr to the one they started
-// with, so a reload never changes a request midway.
-struct ThreadState {
-  explicit ThreadState(std::shared_ptr<const ConfigSnapshot> rt);
-  ~ThreadState();
-  std::shared_ptr<const ConfigSnapshot> snapshot;
-  Authenticator auth;
-  // Field encryption (null when no keyring is configured): per thread, bound to this snapshot's
-  // keyring. The transformer uses the cipher, so it is declared after it.
-  std::unique_ptr<crypto::FieldCipher> cipher;
-  std::unique_ptr<policy::JsonTransformer> transformer;
-};
 
 // Process-wide shared state (read-mostly).
 struct SharedState {
@@ -58,7 +45,7 @@ struct SharedState {
   std::unique_ptr<AuditLog> audit;
   // Key ids whose randomized-encryption budget is spent (keys.refuse_after_seals); swapped by the
   // control thread, read by workers.
-  std::atomic<std::shared_ptr<const std::vector<uint32_t>>> exhausted_keys;
+  ExhaustedKeys exhausted_keys;
   // Control thread: config generation in force (for metrics and audit).
   std::atomic<uint64_t> generation{0};
 };
@@ -89,6 +76,9 @@ class Worker {
   uv_loop_t* loop() noexcept { return &loop_; }
   UpstreamPool& pool() noexcept { return *pool_; }
   const std::shared_ptr<ThreadState>& state() const noexcept { return state_; }
+  // What a new exchange works with: the current snapshot, this worker's pool and counters and
+  // the process-wide services.
+  ExchangeContext exchangeContext() noexcept;
   bool draining() const noexcept { return draining_; }
   SharedState& shared() noexcept { return *shared_; }
   void connectionClosed(DownstreamConnection* c) noexcept;

@@ -411,13 +411,6 @@ TEST(Http1SerializeTest, ConnectionNominatedFieldsAcrossHeadersAndCase) {
   EXPECT_FALSE(lots.contains("f"));
 }
 
-TEST(Http1SerializeTest, LocalErrorBodyIsEscapedJson) {
-  std::string b = localErrorBody(400, "http1.bad_host", "bad \"host\"\n");
-  EXPECT_EQ(b,
-            "{\"code\":\"BadRequest\",\"message\":\"cosmoseal: bad \\\"host\\\"\\n (detail: "
-            "http1.bad_host)\",\"detail\":\"http1.bad_host\"}");
-}
-
 }  // namespace
 }  // namespace cosmoseal::proxy
 

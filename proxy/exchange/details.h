@@ -1,0 +1,32 @@
+#pragma once
+
+// Detail codes the exchange (Exchange, DownstreamConnection, MetadataFetch) produces. They are a
+// public contract (x-cosmoseal-detail, logs, metrics, audit, tests): never rename one.
+
+#include <string_view>
+
+namespace cosmoseal::proxy::exchange_detail {
+
+// The app closed its connection before it got an answer (499; recorded, never sent).
+inline constexpr std::string_view kClientClosed = "client_closed";
+// Admission.
+inline constexpr std::string_view kHostMismatch = "transparent.host_mismatch";
+inline constexpr std::string_view kBodyTooLarge = "http1.body_too_large";
+inline constexpr std::string_view kHeaderTimeout = "http1.header_timeout";
+inline constexpr std::string_view kBodyTimeout = "http1.body_timeout";
+inline constexpr std::string_view kBufferBudget = "overload.buffer_budget";
+inline constexpr std::string_view kBadCreate = "rules.bad_create";
+// Request transform.
+inline constexpr std::string_view kNoKeyring = "policy.no_keyring";
+inline constexpr std::string_view kCompressedBody = "policy.compressed_body";
+inline constexpr std::string_view kBinaryBody = "policy.binary_body";
+inline constexpr std::string_view kUnexpectedOperation = "policy.unexpected_operation";
+inline constexpr std::string_view kTooLargeAfterEncrypt = "policy.too_large_after_encrypt";
+inline constexpr std::string_view kPartitionKeyUnresolved = "policy.partition_key_unresolved";
+inline constexpr std::string_view kKeyBudget = "crypto.key_budget";
+// Response handling.
+inline constexpr std::string_view kCompressedResponse = "upstream.compressed_response";
+inline constexpr std::string_view kResponseTooLarge = "upstream.response_too_large";
+inline constexpr std::string_view kDiscoveryBadJson = "discovery.bad_json";
+
+}  // namespace cosmoseal::proxy::exchange_detail

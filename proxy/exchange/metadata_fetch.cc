@@ -1,0 +1,106 @@
+#include "proxy/exchange/metadata_fetch.h"
+
+#include "common/url.h"
+#include "crypto/cosmos_auth.h"
+#include "proxy/exchange/details.h"
+
+namespace cosmoseal::proxy {
+
+using common::Code;
+using common::HeaderMap;
+using common::Status;
+
+MetadataFetch::MetadataFetch(const ExchangeContext& context, BufferCharge* charge,
+                             Callbacks* callbacks, std::string database, std::string container,
+                             std::string x_ms_version)
+    : ctx_(context),
+      charge_(charge),
+      callbacks_(callbacks),
+      database_(std::move(database)),
+      container_(std::move(container)),
+      x_ms_version_(std::move(x_ms_version)) {}
+
+MetadataFetch::~MetadataFetch() { abort(); }
+
+void MetadataFetch::start() noexcept {
+  state_ = State::kConnecting;
+  ctx_.pool->acquire(ctx_.state->snapshot->upstream(), this);
+}
+
+void MetadataFetch::abort() noexcept {
+  if (state_ == State::kConnecting) ctx_.pool->cancel(this);
+  if (upstream_ != nullptr) {
+    UpstreamConnection* u = upstream_;
+    upstream_ = nullptr;
+    ctx_.pool->release(u, false);
+  }
+  state_ = State::kIdle;
+}
+
+void MetadataFetch::buildRequest(std::string* out) const noexcept {
+  const ConfigSnapshot& rt = *ctx_.state->snapshot;
+  std::string target = "/dbs/" + common::percentEncodeSegment(database_) + "/colls/" +
+                       common::percentEncodeSegment(container_);
+  crypto::CosmosResource res =
+      crypto::cosmosResourceFromSegments({"dbs", database_, "colls", container_});
+  HeaderMap h;
+  h.add("Host", rt.upstreamHostHeader());
+  h.add("x-ms-date", crypto::formatHttpDate(ctx_.clock->unixSeconds()));
+  h.add("x-ms-version", x_ms_version_);
+  h.add("Accept", "application/json");
+  h.add("Accept-Encoding", "identity");
+  h.add("User-Agent", "cosmoseal");
+  Status s = ctx_.state->auth.resign("GET", res, &h);
+  (void)s;  // a failure leaves no authorization: the upstream answers 401, handled as an error
+  appendRequestHead(out, "GET", target, h);
+}
+
+void MetadataFetch::onUpstreamReady(UpstreamConnection* conn) noexcept {
+  state_ = State::kReading;
+  upstream_ = conn;
+  std::string out;
+  buildRequest(&out);
+  conn->setNoBodyExpected(false);
+  conn->send(out);
+  conn->flush(true);
+}
+
+void MetadataFetch::onUpstreamFailed(const Status& status, UpstreamFailure kind,
+                                     bool response_started) noexcept {
+  const bool was_reused = upstream_ != nullptr && upstream_->reused();
+  upstream_ = nullptr;  // the pool has closed it
+  state_ = State::kIdle;
+  callbacks_->onMetadataFailed(status, kind, response_started, was_reused);
+}
+
+Status MetadataFetch::onUpstreamHead(MessageHead& head) noexcept {
+  response_ = std::move(head);
+  return Status::ok();
+}
+
+Status MetadataFetch::onUpstreamBody(std::string_view data) noexcept {
+  // Bounded like any buffered response, and charged to the owner's response budget.
+  const uint64_t limit = ctx_.state->snapshot->config().limits.max_response_body_bytes;
+  if (body_.size() + data.size() > limit) {
+    return Status(
+        Code::kBadGateway, exchange_detail::kResponseTooLarge,
+        "upstream response over the buffering limit of " + std::to_string(limit) + " bytes");
+  }
+  if (body_.size() + data.size() > charge_->bytes()) {
+    COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(ctx_, charge_, body_.size() + data.size()));
+  }
+  body_.append(data.data(), data.size());
+  return Status::ok();
+}
+
+void MetadataFetch::onUpstreamComplete() noexcept {
+  UpstreamConnection* u = upstream_;
+  upstream_ = nullptr;
+  state_ = State::kIdle;
+  if (u != nullptr) ctx_.pool->release(u, response_.keep_alive);
+  std::string body = std::move(body_);
+  body_.clear();
+  callbacks_->onMetadataFetched(response_.status, std::move(body));
+}
+
+}  // namespace cosmoseal::proxy

@@ -1,0 +1,320 @@
+// Exchange, request side: body collection, partition-key plan, request transform, upstream head
+// and re-signing (see exchange.h).
+
+#include <cstdio>
+
+#include "common/log.h"
+#include "common/secret_bytes.h"
+#include "common/text.h"
+#include "crypto/keyring.h"
+#include "policy/container_meta.h"
+#include "policy/query/rewriter.h"
+#include "proxy/admission/rules.h"
+#include "proxy/exchange/details.h"
+#include "proxy/exchange/downstream_connection.h"
+#include "proxy/exchange/exchange.h"
+
+namespace cosmoseal::proxy {
+
+using common::Code;
+using common::HeaderMap;
+using common::Status;
+
+Status Exchange::onRequestBody(std::string_view data) noexcept {
+  const Config& cfg = config();
+  if (body_.size() + data.size() > cfg.limits.max_body_bytes) {
+    return Status(
+        Code::kTooLarge, exchange_detail::kBodyTooLarge,
+        "request body over the limit of " + std::to_string(cfg.limits.max_body_bytes) + " bytes");
+  }
+  if (body_.size() + data.size() > body_charge_.bytes()) {  // chunked: charged as it grows
+    COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, body_.size() + data.size()));
+  }
+  body_.append(data.data(), data.size());
+  return Status::ok();
+}
+
+void Exchange::onRequestComplete() noexcept { continueRequest(); }
+
+bool Exchange::needsPartitionKeyPlan() const noexcept {
+  if (decision_.policy == nullptr) return false;
+  using Op = policy::Operation;
+  switch (route_.op) {
+    case Op::kCreate:
+    case Op::kUpsert:
+    case Op::kReplace:
+    case Op::kPatch:
+    case Op::kBatch:
+    case Op::kBulk:
+      return true;
+    default:
+      return route_.has_partition_key_header;
+  }
+}
+
+void Exchange::continueRequest() noexcept {
+  if (route_.op == policy::Operation::kMetadataCreate &&
+      (route_.kind == policy::ResourceKind::kDatabaseFeed ||
+       route_.kind == policy::ResourceKind::kCollectionFeed)) {
+    // The new database / container is named in the body: check the rules now.
+    auto id = policy::parseResourceId(body_);
+    Status s = id.isOk() ? checkCreate(*client_->config, route_, *id)
+                         : Status(Code::kInvalidArgument, exchange_detail::kBadCreate,
+                                  "the create request has no readable id; nothing was sent");
+    if (!s.isOk()) {
+      conn_->localReply(s, false);
+      return;
+    }
+  }
+  if (needsPartitionKeyPlan() && !pk_rules_.has_value()) {
+    Status s = resolvePartitionKeyPlan();
+    if (!s.isOk()) {
+      conn_->localReply(s, false);
+      return;
+    }
+    if (!pk_rules_.has_value())
+      return;  // a metadata read is in flight; onPartitionKeyFetched resumes
+  }
+  Status s = transformRequest();
+  if (!s.isOk()) {
+    conn_->localReply(s, false);
+    return;
+  }
+  sendUpstream();
+}
+
+Status Exchange::resolvePartitionKeyPlan() noexcept {
+  const policy::ContainerPolicy& p = *decision_.policy;
+  std::vector<std::string> paths;
+  if (p.partitionKeyKnown()) {
+    for (const policy::PartitionKeyPath& k : p.partitionKeyPaths()) paths.push_back(k.path);
+  } else if (auto cached = ctx_.partition_keys->get(route_.database, route_.container)) {
+    paths = std::move(*cached);
+  } else {
+    // Unknown: read the container's metadata ourselves (signed with the account key) before the
+    // request may go anywhere. Its partition-key header may hold a protected value.
+    moveTo(ExchangePhase::kResolvingPartitionKey);
+    MetadataFetch::Callbacks* callbacks = this;  // a private base: converted here
+    metadata_fetch_ = std::make_unique<MetadataFetch>(
+        ctx_, &response_charge_, callbacks, route_.database, route_.container,
+        std::string(head_.headers.getOr("x-ms-version", "2020-07-15")));
+    metadata_fetch_->start();
+    return Status::ok();
+  }
+  auto plan = policy::planPartitionKey(p, paths);
+  if (!plan.isOk()) return plan.status();
+  pk_rules_ = std::move(plan).value();
+  return Status::ok();
+}
+
+void Exchange::onMetadataFetched(int status, std::string body) noexcept {
+  if (status != 200) {
+    conn_->localReply(
+        Status(status == 404 ? Code::kNotFound : Code::kBadGateway,
+               exchange_detail::kPartitionKeyUnresolved,
+               "cannot read the partition key of protected container " + route_.database + "/" +
+                   route_.container + " (metadata read answered " + std::to_string(status) +
+                   "); nothing was sent"),
+        false);
+    return;
+  }
+  auto coll = policy::parseCollection(body);
+  if (!coll.isOk()) {
+    conn_->localReply(coll.status(), false);
+    return;
+  }
+  ctx_.partition_keys->put(route_.database, route_.container, std::move(coll->partition_key_paths));
+  COSMOSEAL_LOG(kInfo) << "learned partition key of " << route_.database << "/" << route_.container
+                       << " from its metadata";
+  continueRequest();
+}
+
+void Exchange::onMetadataFailed(const Status& status, UpstreamFailure kind, bool response_started,
+                                bool was_reused) noexcept {
+  if (retryOnFreshConnection(status, kind, response_started, was_reused)) {
+    metadata_fetch_->start();
+    return;
+  }
+  // The read's head, if one came, stands in for the response in the record: its charge was spent.
+  response_ = metadata_fetch_->responseHead();
+  conn_->localReply(
+      Status(Code::kBadGateway, exchange_detail::kPartitionKeyUnresolved,
+             "cannot read the partition key of protected container " + route_.database + "/" +
+                 route_.container + ": " + std::string(status.message()) + "; nothing was sent"),
+      false);
+}
+
+Status Exchange::transformRequest() noexcept {
+  const policy::ContainerPolicy* policy = decision_.policy;
+  if (policy == nullptr) return Status::ok();
+  const Config& cfg = config();
+  policy::JsonTransformer* tx = ctx_.state->transformer.get();
+  if (tx == nullptr) {
+    return Status(Code::kInternal, exchange_detail::kNoKeyring,
+                  "protected container without a keyring; nothing was sent");
+  }
+  if (decision_.transform_request_body) {
+    COSMOSEAL_RETURN_IF_ERROR(checkKeyBudget(*policy));
+    const std::string_view* enc = head_.headers.get("content-encoding");
+    if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
+      return Status(Code::kUnsupportedMedia, exchange_detail::kCompressedBody,
+                    "compressed request bodies cannot be inspected on a protected container; "
+                    "send it uncompressed");
+    }
+    if (!body_.empty() && static_cast<unsigned char>(body_[0]) == 0x80) {
+      return Status(Code::kUnsupportedMedia, exchange_detail::kBinaryBody,
+                    "binary (CosmosBinary) bodies cannot be inspected on a protected container; "
+                    "configure the SDK for JSON text");
+    }
+    std::string out;
+    const size_t out_reserve = body_.size() + body_.size() / 2 + 1024;
+    COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, body_.capacity() + out_reserve));
+    out.reserve(out_reserve);
+    Status s;
+    const policy::PaddedInput in = policy::PaddedInput::of(body_);
+    using Op = policy::Operation;
+    switch (route_.op) {
+      case Op::kCreate:
+      case Op::kUpsert:
+      case Op::kReplace:
+        s = tx->encryptDocument(in, *policy, &out, &transform_stats_);
+        break;
+      case Op::kPatch:
+        s = tx->encryptPatch(in, *policy, &out, &transform_stats_);
+        break;
+      case Op::kBatch:
+      case Op::kBulk:
+        s = tx->encryptBatch(in, *policy, pkRules(), &out, &transform_stats_);
+        break;
+      case Op::kQuery:
+      case Op::kQueryPlan: {
+        auto q = policy::rewriteQueryRequest(body_, *policy, *ctx_.state->cipher);
+        if (!q.isOk()) {
+          s = q.status();
+          break;
+        }
+        rows_are_documents_ = q->select_star;
+        transform_stats_.encrypted += q->rewritten;
+        out = std::move(q->body);
+        break;
+      }
+      default:
+        // The decision table only asks for request bodies of the operations above.
+        return Status(Code::kInternal, exchange_detail::kUnexpectedOperation,
+                      "no request transform for this operation; nothing was sent");
+    }
+    if (!s.isOk()) return s;
+    if (out.size() > cfg.limits.max_item_bytes) {
+      common::secureZero(out.data(), out.size());
+      return Status(Code::kTooLarge, exchange_detail::kTooLargeAfterEncrypt,
+                    "the request is " + std::to_string(out.size()) +
+                        " bytes after encryption, over Cosmos's item limit of " +
+                        std::to_string(cfg.limits.max_item_bytes) +
+                        " bytes: store less data in protected fields or split the document");
+    }
+    common::secureZero(body_.data(), body_.size());  // the plaintext body
+    body_ = std::move(out);
+    body_charge_.resize(body_.capacity(), 0);  // the plaintext copy is gone
+  }
+  bool pk_protected = false;
+  for (const policy::FieldRule* r : pkRules()) pk_protected = pk_protected || r != nullptr;
+  if (route_.has_partition_key_header && pk_protected) {
+    std::string pk;
+    COSMOSEAL_RETURN_IF_ERROR(
+        tx->encryptPartitionKey(head_.headers.getOr("x-ms-documentdb-partitionkey", ""), pkRules(),
+                                &pk, &transform_stats_));
+    head_.headers.set("x-ms-documentdb-partitionkey", pk);
+  }
+  return Status::ok();
+}
+
+Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept {
+  auto exhausted = ctx_.exhausted_keys->load();
+  if (!exhausted || exhausted->empty()) return Status::ok();
+  const crypto::Keyring* ring = ctx_.state->snapshot->keyring().get();
+  for (const policy::FieldRule& rule : policy.rules()) {
+    if (rule.mode != policy::FieldMode::kRandomized || ring == nullptr) continue;
+    const crypto::KeyVersion* v = ring->primary(rule.key);
+    if (v == nullptr) continue;
+    for (uint32_t id : *exhausted) {
+      if (id == v->id) {
+        return Status(
+            Code::kUnavailable, exchange_detail::kKeyBudget,
+            "key '" + rule.key + "' version " + std::to_string(v->version) +
+                " has used its randomized-encryption budget "
+                "(keys.refuse_after_seals): rotate it with `cosmoseal keygen` and reload");
+      }
+    }
+  }
+  return Status::ok();
+}
+
+void Exchange::sendUpstream() noexcept {
+  moveTo(ExchangePhase::kConnecting);
+  ctx_.pool->acquire(ctx_.state->snapshot->upstream(), this);
+}
+
+void Exchange::buildUpstreamHead(std::string* out) noexcept {
+  using common::HeaderToken;
+  const ConfigSnapshot& rt = *ctx_.state->snapshot;
+  out->reserve(out->size() + 1024 + body_.size());
+  out->append(head_.method);
+  out->push_back(' ');
+  out->append(head_.target);
+  out->append(" HTTP/1.1\r\n", 11);
+  // The app's fields, less hop-by-hop ones (and those its Connection headers name) and the ones
+  // the sidecar sets itself.
+  const ConnectionNominated nominated(head_.headers);
+  bool wants_serialization_formats = false;
+  for (const common::Header& h : head_.headers.fields()) {
+    switch (h.token) {
+      case HeaderToken::kHost:
+      case HeaderToken::kExpect:
+      case HeaderToken::kAuthorization:
+      case HeaderToken::kAcceptEncoding:
+        continue;
+      case HeaderToken::kXMsCosmosSupportedSerializationFormats:
+        wants_serialization_formats = true;
+        continue;
+      default:
+        break;
+    }
+    if (isHopByHopOrFraming(h.token) || nominated.contains(h.name)) continue;
+    appendHeader(out, h.name, h.value);
+  }
+  appendHeader(out, "Host", rt.upstreamHostHeader());
+  // JSON text only: binary (CosmosBinary) bodies could not be inspected, and no compression,
+  // so every response body we must transform is readable as is.
+  appendHeader(out, "Accept-Encoding", "identity");
+  if (wants_serialization_formats) {
+    appendHeader(out, "x-ms-cosmos-supported-serialization-formats", "JsonText");
+  }
+  if (!body_.empty() || head_.method == "POST" || head_.method == "PUT" ||
+      head_.method == "PATCH") {
+    char len[24];
+    const int n = snprintf(len, sizeof(len), "%zu", body_.size());
+    appendHeader(out, "Content-Length", std::string_view(len, static_cast<size_t>(n)));
+  }
+  // The account signature covers the string the app's signature was verified over (same method,
+  // resource and date headers): no second build of it. If signing fails the request goes
+  // without Authorization (upstream answers 401), never with the client's token.
+  std::string authorization;
+  if (ctx_.state->auth.sign(string_to_sign_, &authorization).isOk()) {
+    appendHeader(out, "authorization", authorization);
+  }
+  out->append("\r\n", 2);
+}
+
+void Exchange::onUpstreamReady(UpstreamConnection* conn) noexcept {
+  moveTo(ExchangePhase::kAwaitingResponse);
+  upstream_ = conn;
+  std::string out;
+  buildUpstreamHead(&out);
+  out.append(body_);
+  upstream_start_ns_ = uv_hrtime();
+  conn->setNoBodyExpected(head_.method == "HEAD");
+  conn->send(out);
+  conn->flush(true);
+}
+
+}  // namespace cosmoseal::proxy

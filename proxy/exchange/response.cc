@@ -1,0 +1,299 @@
+// Exchange, response side: upstream head and body, decryption, discovery rewrite, streaming vs
+// buffering (see exchange.h).
+
+#include <uv.h>
+
+#include "common/log.h"
+#include "policy/account_rewrite.h"
+#include "policy/container_meta.h"
+#include "proxy/admission/rules.h"
+#include "proxy/exchange/details.h"
+#include "proxy/exchange/downstream_connection.h"
+#include "proxy/exchange/exchange.h"
+
+namespace cosmoseal::proxy {
+
+using common::Code;
+using common::HeaderMap;
+using common::Status;
+
+namespace {
+
+// Stop reading from the upstream while this much response data waits for a slow app.
+constexpr size_t kDownstreamHighWater = 512 * 1024;
+
+}  // namespace
+
+Status Exchange::decryptResponse(std::string* body, ResponseFault* fault) noexcept {
+  policy::JsonTransformer* tx = ctx_.state->transformer.get();
+  if (tx == nullptr) return Status::ok();
+  using Op = policy::Operation;
+  using Shape = policy::ResponseShape;
+  Shape shape = Shape::kAny;
+  switch (route_.op) {
+    case Op::kRead:
+    case Op::kCreate:
+    case Op::kUpsert:
+    case Op::kReplace:
+    case Op::kPatch:
+      shape = Shape::kDocument;
+      break;
+    case Op::kReadFeed:
+      shape = Shape::kFeed;
+      break;
+    case Op::kChangeFeed:
+      shape = common::equalsIgnoreCase(head_.headers.getOr("a-im", ""), "Full-Fidelity Feed")
+                  ? Shape::kChangeFeedAllVersions
+                  : Shape::kFeed;
+      break;
+    case Op::kQuery:
+      shape = rows_are_documents_ ? Shape::kFeed : Shape::kQuery;
+      break;
+    case Op::kBatch:
+    case Op::kBulk:
+      shape = Shape::kBatchResults;
+      break;
+    default:
+      shape = Shape::kAny;  // query plans, anything else: decrypt wherever an envelope lands
+  }
+  std::string out;
+  COSMOSEAL_RETURN_IF_ERROR(
+      chargeBuffer(&response_charge_, body->capacity() + body->size() + 1024));
+  out.reserve(body->size() + 1024);
+  Status s = tx->decryptResponse(policy::PaddedInput::of(*body), shape, decision_.policy, &out,
+                                 &transform_stats_);
+  if (!s.isOk()) {
+    *fault = ResponseFault::kData;
+    return s;
+  }
+  common::secureZero(body->data(), body->size());
+  *body = std::move(out);
+  response_charge_.resize(body->capacity(), 0);  // the encrypted copy is gone
+  return Status::ok();
+}
+
+Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
+  response_ = std::move(head);
+  const bool ok = response_.status >= 200 && response_.status < 300;
+  learn_metadata_ = ok && !ctx_.state->snapshot->policies()->empty() &&
+                    (route_.kind == policy::ResourceKind::kCollection ||
+                     route_.kind == policy::ResourceKind::kCollectionFeed) &&
+                    head_.method != "DELETE";
+  if (ok && (route_.op == policy::Operation::kMetadataList ||
+             route_.op == policy::Operation::kMetadataQuery)) {
+    if (route_.kind == policy::ResourceKind::kDatabaseFeed) listing_member_ = "Databases";
+    if (route_.kind == policy::ResourceKind::kCollectionFeed)
+      listing_member_ = "DocumentCollections";
+  }
+  // Responses the sidecar must read before forwarding: account discovery (rewrite), collection
+  // metadata (partition keys), listings (filter) and document responses of protected
+  // containers (decrypt). Everything else streams.
+  const bool decrypt = decision_.transform_response_body && ok;
+  const bool account = decision_.rewrite_account && response_.status == 200;
+  if ((account || learn_metadata_ || listing_member_ != nullptr || decrypt) &&
+      response_.framing != Framing::kNone) {
+    const std::string_view* enc = response_.headers.get("content-encoding");
+    if (enc != nullptr && !common::equalsIgnoreCase(*enc, "identity")) {
+      return Status(Code::kBadGateway, exchange_detail::kCompressedResponse,
+                    "the upstream compressed a response the sidecar must read (cosmoseal asks "
+                    "for Accept-Encoding: identity)");
+    }
+    moveTo(ExchangePhase::kBufferingResponse);
+    if (response_.framing == Framing::kContentLength) {
+      COSMOSEAL_RETURN_IF_ERROR(
+          chargeBuffer(&response_charge_, response_.content_length + kJsonPadding));
+      response_body_.reserve(static_cast<size_t>(response_.content_length) + kJsonPadding);
+    }
+    return Status::ok();
+  }
+  HeaderMap headers = std::move(response_.headers);
+  startResponse(response_.status, response_.reason, std::move(headers), response_.framing,
+                response_.content_length);
+  return Status::ok();
+}
+
+void Exchange::startResponse(int status, std::string_view reason, HeaderMap headers,
+                             Framing framing, uint64_t content_length) noexcept {
+  const ConfigSnapshot& rt = *ctx_.state->snapshot;
+  HeaderMap out;
+  const ConnectionNominated nominated(headers);
+  for (const common::Header& h : headers.fields()) {
+    if (isHopByHopOrFraming(h.token) || nominated.contains(h.name)) continue;
+    if (common::equalsIgnoreCase(h.name, "content-location") ||
+        common::equalsIgnoreCase(h.name, "location")) {
+      out.add(h.name, policy::rewriteAbsoluteUrl(h.value, rt.upstreamOrigin(),
+                                                 conn_->ownOrigin(head_.headers)));
+      continue;
+    }
+    out.add(h.name, h.value);
+  }
+  const bool no_body = head_.method == "HEAD" || status == 204 || status == 304;
+  if (!head_.keep_alive) conn_->setCloseAfterResponse();
+  switch (framing) {
+    case Framing::kContentLength:
+      out.add("Content-Length", std::to_string(content_length));
+      downstream_framing_ = Framing::kContentLength;
+      break;
+    case Framing::kChunked:
+    case Framing::kUntilClose:
+      if (head_.version_minor >= 1) {
+        out.add("Transfer-Encoding", "chunked");
+        downstream_framing_ = Framing::kChunked;
+      } else {
+        conn_->setCloseAfterResponse();
+        downstream_framing_ = Framing::kUntilClose;
+      }
+      break;
+    case Framing::kNone:
+      if (!no_body) out.add("Content-Length", "0");
+      downstream_framing_ = Framing::kNone;
+      break;
+  }
+  if (conn_->mustClose()) {
+    conn_->setCloseAfterResponse();
+    out.add("Connection", "close");
+  }
+  std::string head;
+  head.reserve(512);
+  appendResponseHead(&head, status, reason, out);
+  conn_->write(head);
+  moveTo(ExchangePhase::kResponding);
+  ctx_.stats->countStatus(status);
+}
+
+Status Exchange::onUpstreamBody(std::string_view data) noexcept {
+  if (phase_ == ExchangePhase::kBufferingResponse) {
+    const uint64_t limit = config().limits.max_response_body_bytes;
+    if (response_body_.size() + data.size() > limit) {
+      return Status(
+          Code::kBadGateway, exchange_detail::kResponseTooLarge,
+          "upstream response over the buffering limit of " + std::to_string(limit) + " bytes");
+    }
+    if (response_body_.size() + data.size() > response_charge_.bytes()) {
+      COSMOSEAL_RETURN_IF_ERROR(
+          chargeBuffer(&response_charge_, response_body_.size() + data.size()));
+    }
+    response_body_.append(data.data(), data.size());
+    return Status::ok();
+  }
+  if (downstream_framing_ == Framing::kChunked) {
+    std::string chunk;
+    chunk.reserve(data.size() + 16);
+    appendChunk(&chunk, data);
+    conn_->write(chunk);
+  } else {
+    conn_->write(data);
+  }
+  conn_->flush();
+  if (conn_->queuedBytes() > kDownstreamHighWater && upstream_ != nullptr && !upstream_paused_) {
+    upstream_->pauseReading();
+    upstream_paused_ = true;
+  }
+  return Status::ok();
+}
+
+Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
+  *fault = ResponseFault::kUpstream;
+  std::string body;
+  if (decision_.rewrite_account) {
+    const std::string own = conn_->ownOrigin(head_.headers) + "/";
+    int rewritten = 0;
+    auto r = policy::rewriteAccountDocument(response_body_, own, &rewritten);
+    if (!r.isOk()) {
+      return Status(Code::kBadGateway, exchange_detail::kDiscoveryBadJson,
+                    "cannot rewrite the account document: " + std::string(r.status().message()));
+    }
+    body = std::move(r).value();
+    ctx_.stats->inc(ctx_.stats->discovery_rewrites);
+    COSMOSEAL_LOG(kDebug) << "account discovery: " << rewritten << " endpoint(s) rewritten to "
+                          << own;
+  } else if (decision_.transform_response_body) {
+    COSMOSEAL_RETURN_IF_ERROR(decryptResponse(&response_body_, fault));
+    body = std::move(response_body_);
+  } else {
+    if (learn_metadata_) learnFromMetadata(response_body_);
+    if (listing_member_ != nullptr) {
+      // Listings show only the databases / containers this client may use.
+      const ClientConfig& client = *client_->config;
+      const std::string& db = route_.database;
+      const bool databases = route_.kind == policy::ResourceKind::kDatabaseFeed;
+      int removed = 0;
+      auto filtered = policy::filterResourceList(
+          response_body_, listing_member_,
+          [&](std::string_view id) {
+            return databases ? canSee(client, id, {}) : canSee(client, db, id);
+          },
+          &removed);
+      if (!filtered.isOk()) {
+        *fault = ResponseFault::kData;
+        return filtered.status();
+      }
+      body = std::move(filtered).value();
+    } else {
+      body = std::move(response_body_);
+    }
+  }
+  HeaderMap headers = std::move(response_.headers);
+  startResponse(response_.status, response_.reason, std::move(headers), Framing::kContentLength,
+                body.size());
+  conn_->write(body);
+  return Status::ok();
+}
+
+void Exchange::learnFromMetadata(std::string_view body) noexcept {
+  PartitionKeyCache& cache = *ctx_.partition_keys;
+  const policy::PolicySet& policies = *ctx_.state->snapshot->policies();
+  auto remember = [&](policy::CollectionInfo& c) {
+    if (policies.find(route_.database, c.id) != nullptr) {
+      cache.put(route_.database, c.id, std::move(c.partition_key_paths));
+    }
+  };
+  // A collection read/replace or create answers with the collection; a list or query with
+  // {"DocumentCollections":[...]}. Metadata we cannot read is simply not learned.
+  const bool single = route_.kind == policy::ResourceKind::kCollection ||
+                      route_.op == policy::Operation::kMetadataCreate;
+  if (single) {
+    auto c = policy::parseCollection(body);
+    if (c.isOk()) remember(*c);
+    return;
+  }
+  auto list = policy::parseCollectionList(body);
+  if (!list.isOk()) return;
+  for (policy::CollectionInfo& c : *list) remember(c);
+}
+
+void Exchange::onUpstreamComplete() noexcept {
+  if (upstream_start_ns_ != 0) upstream_ns_ += uv_hrtime() - upstream_start_ns_;
+  upstream_start_ns_ = 0;
+  if (head_.method == "DELETE" && response_.status >= 200 && response_.status < 300) {
+    PartitionKeyCache& cache = *ctx_.partition_keys;
+    if (route_.kind == policy::ResourceKind::kCollection) {
+      cache.forget(route_.database, route_.container);
+    } else if (route_.kind == policy::ResourceKind::kDatabase) {
+      cache.forgetDatabase(route_.database);
+    }
+  }
+  if (phase_ == ExchangePhase::kBufferingResponse) {
+    ResponseFault fault = ResponseFault::kUpstream;
+    Status s = finishBufferedResponse(&fault);
+    if (!s.isOk()) {
+      // The upstream exchange itself succeeded: the connection stays reusable. A decrypt or
+      // filter failure is about the data, not an upstream error.
+      releaseUpstream(response_.keep_alive);
+      if (fault == ResponseFault::kUpstream) ctx_.stats->inc(ctx_.stats->upstream_errors);
+      conn_->localReply(s, false);
+      return;
+    }
+  } else if (downstream_framing_ == Framing::kChunked) {
+    conn_->write(kLastChunk);
+  }
+  conn_->flush();
+  releaseUpstream(response_.keep_alive);
+  finish(response_.status, "");
+  COSMOSEAL_LOG(kDebug) << head_.method << " " << head_.target << " -> " << response_.status
+                        << " client=" << (client_ ? client_->name : "-") << " "
+                        << (uv_hrtime() - started_ns_) / 1000 << "us";
+  conn_->exchangeDone();  // may retire (and later delete) this exchange: nothing after this
+}
+
+}  // namespace cosmoseal::proxy

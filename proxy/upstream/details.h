@@ -1,0 +1,24 @@
+#pragma once
+
+// Detail codes of the upstream module (UpstreamConnection). A public contract (x-cosmoseal-detail,
+// logs, metrics, tests): never rename one.
+
+#include <string_view>
+
+namespace cosmoseal::proxy::upstream_detail {
+
+inline constexpr std::string_view kConnectFailed = "upstream.connect_failed";
+inline constexpr std::string_view kDnsFailed = "upstream.dns_failed";
+inline constexpr std::string_view kConnectTimeout = "upstream.connect_timeout";
+inline constexpr std::string_view kTimeout = "upstream.timeout";
+inline constexpr std::string_view kConnectionClosed = "upstream.connection_closed";
+inline constexpr std::string_view kTruncated = "upstream.truncated";
+inline constexpr std::string_view kBadResponse = "upstream.bad_response";
+inline constexpr std::string_view kUnexpectedResponse = "upstream.unexpected_response";
+
+// Produced by proxy/net/transport.cc; named here because the upstream reacts to them (a read or
+// write error on an established connection means the peer went away).
+inline constexpr std::string_view kNetReadError = "net.read_error";
+inline constexpr std::string_view kNetWriteError = "net.write_error";
+
+}  // namespace cosmoseal::proxy::upstream_detail
