@@ -1,0 +1,192 @@
+#include "tests/integration/proxy_under_test.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/log.h"
+#include "crypto/base64.h"
+#include "crypto/cosmos_auth.h"
+#include "crypto/key_file.h"
+#include "crypto/keyring.h"
+#include "crypto/random.h"
+#include "proxy/config/config.h"
+#include "proxy/config/keyring_file.h"
+#include "proxy/config/snapshot.h"
+
+namespace cosmoseal::integration {
+
+namespace {
+
+common::SecretBytes randomSecret(size_t n) {
+  common::SecretBytes s(n);
+  if (!crypto::systemRandom().fill(s.mutableView())) std::abort();
+  return s;
+}
+
+}  // namespace
+
+std::string ProxyUnderTest::writeFile(const std::string& name, std::string_view content) {
+  const std::string path = dir_ + "/" + name;
+  std::ofstream(path, std::ios::binary) << content;
+  ::chmod(path.c_str(), 0600);  // key files must not be readable by others
+  return path;
+}
+
+ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
+  // What Server does with `log.level` (the config's level is only applied by Server).
+  common::log::setLevel(common::LogLevel::kWarn);
+  char tmpl[] = "/tmp/cosmoseal-integration-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) {
+    error_ = "mkdtemp failed";
+    return;
+  }
+  dir_ = tmpl;
+
+  // The listener first (port 0), so the config can name the real port.
+  auto fd = proxy::openReusePortListener("127.0.0.1", 0, true);
+  if (!fd.isOk()) {
+    error_ = fd.status().toString();
+    return;
+  }
+  struct sockaddr_in a {};
+  socklen_t len = sizeof(a);
+  getsockname(*fd, reinterpret_cast<struct sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+
+  // Keys: account, client, KEK, and a keyring with one key "pii" wrapped by the KEK.
+  const common::SecretBytes account = randomSecret(64);
+  client_key_ = randomSecret(64);
+  const common::SecretBytes kek = randomSecret(crypto::kKekSize);
+  writeFile("account.key", crypto::base64Encode(account.view()));
+  writeFile("client.key", crypto::base64Encode(client_key_.view()));
+  writeFile("kek", crypto::base64Encode(kek.view()));
+  crypto::KeyringBuilder b;
+  common::Status s = b.add("pii", 1, 0x0badc0de, randomSecret(64));
+  if (s.isOk()) s = b.setPrimary("pii", 1);
+  auto ring = b.build();
+  if (!s.isOk() || !ring.isOk()) {
+    error_ = "keyring: " + (s.isOk() ? ring.status().toString() : s.toString());
+    ::close(*fd);
+    return;
+  }
+  s = proxy::saveKeyringFile(dir_ + "/keyring.yaml", **ring, kek, crypto::systemRandom());
+  if (!s.isOk()) {
+    error_ = s.toString();
+    ::close(*fd);
+    return;
+  }
+
+  const std::string yaml =
+      "workers: 1\n"
+      "log: { level: warn }\n"
+      "listen: { address: 127.0.0.1, port: " +
+      std::to_string(port_) +
+      " }\n"
+      "admin: { enabled: false }\n"
+      "upstream:\n"
+      "  endpoint: http://127.0.0.1:" +
+      std::to_string(upstream_port) +
+      "/\n"
+      "  allow_insecure_http: true\n"
+      "  key_file: account.key\n"
+      "  connect_timeout: 2s\n"
+      "  response_timeout: " +
+      settings.upstream_response_timeout +
+      "\n"
+      "  pool: { max_idle: 8, idle_timeout: " +
+      settings.upstream_idle_timeout +
+      " }\n"
+      "clients:\n"
+      "  - name: app\n"
+      "    key_file: client.key\n"
+      "    allow: [ { database: shop, containers: ['*'], access: read-write } ]\n"
+      "keys: { keyring_file: keyring.yaml, kek_file: kek }\n"
+      "policies:\n"
+      "  - database: shop\n"
+      "    container: customers\n"
+      "    partition_key: /pk\n"
+      "    fields: [ { path: /ssn, mode: randomized, key: pii } ]\n"
+      "timeouts: { header: " +
+      settings.header_timeout + ", body: " + settings.body_timeout +
+      ", idle: " + settings.idle_timeout + ", drain: " + settings.drain_timeout + " }\n" +
+      settings.extra_yaml;
+  const std::string config_path = writeFile("cosmoseal.yaml", yaml);
+
+  auto config = proxy::loadConfigFile(config_path);
+  if (!config.isOk()) {
+    error_ = config.status().toString();
+    ::close(*fd);
+    return;
+  }
+  auto snapshot = proxy::ConfigSnapshot::build(std::move(config).value(), 1);
+  if (!snapshot.isOk()) {
+    error_ = snapshot.status().toString();
+    ::close(*fd);
+    return;
+  }
+  shared_.throttle.configure((*snapshot)->config().clients, shared_.clock->monotonicNanos());
+  shared_.generation.store(1);
+  worker_ = std::make_unique<proxy::Worker>(0, *fd, *snapshot, &shared_);  // owns the fd now
+  s = worker_->start();
+  if (!s.isOk()) error_ = s.toString();
+}
+
+ProxyUnderTest::~ProxyUnderTest() {
+  if (worker_) {
+    shared_.draining = true;
+    worker_->forceStop();  // the drain deadline: cut whatever is still open
+    worker_->join();
+    worker_.reset();
+  }
+  if (!dir_.empty()) std::filesystem::remove_all(dir_);
+}
+
+std::string ProxyUnderTest::request(std::string_view method, std::string_view path,
+                                    std::string_view body, std::string_view extra_headers) const {
+  const std::string date = crypto::formatHttpDate(static_cast<int64_t>(std::time(nullptr)));
+  auto res = crypto::cosmosResourceFromPath(path);
+  std::string auth;
+  if (res.isOk()) {
+    const std::string sts = crypto::cosmosStringToSign(method, res->type, res->link, date, "");
+    auth = crypto::cosmosAuthorizationHeader(crypto::cosmosSignature(client_key_, sts));
+  }
+  std::string out;
+  out.append(method).append(" ").append(path).append(" HTTP/1.1\r\n");
+  out += "Host: 127.0.0.1:" + std::to_string(port_) + "\r\n";
+  out += "x-ms-date: " + date + "\r\n";
+  out += "x-ms-version: 2020-07-15\r\n";
+  out += "authorization: " + auth + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    out += "Content-Type: application/json\r\n";
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  out.append(extra_headers);
+  out += "\r\n";
+  out.append(body);
+  return out;
+}
+
+void ProxyUnderTest::beginDrain() {
+  shared_.draining = true;
+  worker_->beginDrain();
+}
+
+bool ProxyUnderTest::waitFinished(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!worker_->finished()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+}  // namespace cosmoseal::integration
