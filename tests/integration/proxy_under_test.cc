@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -42,7 +43,9 @@ std::string ProxyUnderTest::writeFile(const std::string& name, std::string_view 
 }
 
 ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
-  // What Server does with `log.level` (the config's level is only applied by Server).
+  // As Server::run does: a write to a connection the peer closed is an error, not a signal.
+  signal(SIGPIPE, SIG_IGN);
+  // Server applies `log.level`; the worker alone does not.
   common::log::setLevel(common::LogLevel::kWarn);
   char tmpl[] = "/tmp/cosmoseal-integration-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) {
