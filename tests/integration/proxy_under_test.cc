@@ -35,36 +35,36 @@ common::SecretBytes randomSecret(size_t n) {
 
 }  // namespace
 
-std::string ProxyUnderTest::writeFile(const std::string& name, std::string_view content) {
+void prepareProcess() {
+  signal(SIGPIPE, SIG_IGN);
+  common::log::setLevel(common::LogLevel::kWarn);
+}
+
+TestConfig::TestConfig() {
+  char tmpl[] = "/tmp/cosmoseal-integration-XXXXXX";
+  if (mkdtemp(tmpl) != nullptr) dir_ = tmpl;
+}
+
+TestConfig::~TestConfig() {
+  if (!dir_.empty()) std::filesystem::remove_all(dir_);
+}
+
+std::string TestConfig::writeFile(const std::string& name, std::string_view content) {
   const std::string path = dir_ + "/" + name;
-  std::ofstream(path, std::ios::binary) << content;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
   ::chmod(path.c_str(), 0600);  // key files must not be readable by others
   return path;
 }
 
-ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
-  // As Server::run does: a write to a connection the peer closed is an error, not a signal.
-  signal(SIGPIPE, SIG_IGN);
-  // Server applies `log.level`; the worker alone does not.
-  common::log::setLevel(common::LogLevel::kWarn);
-  char tmpl[] = "/tmp/cosmoseal-integration-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) {
-    error_ = "mkdtemp failed";
-    return;
-  }
-  dir_ = tmpl;
+void TestConfig::rewriteConfig(std::string_view yaml) {
+  config_text_ = std::string(yaml);
+  writeFile("cosmoseal.yaml", yaml);
+}
 
-  // The listener first (port 0), so the config can name the real port.
-  auto fd = proxy::openReusePortListener("127.0.0.1", 0, true);
-  if (!fd.isOk()) {
-    error_ = fd.status().toString();
-    return;
-  }
-  struct sockaddr_in a {};
-  socklen_t len = sizeof(a);
-  getsockname(*fd, reinterpret_cast<struct sockaddr*>(&a), &len);
-  port_ = ntohs(a.sin_port);
-
+common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
+                                 const ProxySettings& settings, uint16_t admin_port) {
+  if (dir_.empty())
+    return common::Status(common::Code::kInternal, "test.mkdtemp", "mkdtemp failed");
   // Keys: account, client, KEK, and a keyring with one key "pii" wrapped by the KEK.
   const common::SecretBytes account = randomSecret(64);
   client_key_ = randomSecret(64);
@@ -73,28 +73,21 @@ ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
   writeFile("client.key", crypto::base64Encode(client_key_.view()));
   writeFile("kek", crypto::base64Encode(kek.view()));
   crypto::KeyringBuilder b;
-  common::Status s = b.add("pii", 1, 0x0badc0de, randomSecret(64));
-  if (s.isOk()) s = b.setPrimary("pii", 1);
+  COSMOSEAL_RETURN_IF_ERROR(b.add("pii", 1, 0x0badc0de, randomSecret(64)));
+  COSMOSEAL_RETURN_IF_ERROR(b.setPrimary("pii", 1));
   auto ring = b.build();
-  if (!s.isOk() || !ring.isOk()) {
-    error_ = "keyring: " + (s.isOk() ? ring.status().toString() : s.toString());
-    ::close(*fd);
-    return;
-  }
-  s = proxy::saveKeyringFile(dir_ + "/keyring.yaml", **ring, kek, crypto::systemRandom());
-  if (!s.isOk()) {
-    error_ = s.toString();
-    ::close(*fd);
-    return;
-  }
+  if (!ring.isOk()) return ring.status();
+  COSMOSEAL_RETURN_IF_ERROR(
+      proxy::saveKeyringFile(dir_ + "/keyring.yaml", **ring, kek, crypto::systemRandom()));
 
+  const std::string admin =
+      admin_port == 0 ? std::string("admin: { enabled: false }\n")
+                      : "admin: { address: 127.0.0.1, port: " + std::to_string(admin_port) + " }\n";
   const std::string yaml =
       "workers: 1\n"
       "log: { level: warn }\n"
       "listen: { address: 127.0.0.1, port: " +
-      std::to_string(port_) +
-      " }\n"
-      "admin: { enabled: false }\n"
+      std::to_string(listen_port) + " }\n" + admin +
       "upstream:\n"
       "  endpoint: http://127.0.0.1:" +
       std::to_string(upstream_port) +
@@ -122,9 +115,56 @@ ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
       settings.header_timeout + ", body: " + settings.body_timeout +
       ", idle: " + settings.idle_timeout + ", drain: " + settings.drain_timeout + " }\n" +
       settings.extra_yaml;
-  const std::string config_path = writeFile("cosmoseal.yaml", yaml);
+  config_path_ = dir_ + "/cosmoseal.yaml";
+  rewriteConfig(yaml);
+  return common::Status::ok();
+}
 
-  auto config = proxy::loadConfigFile(config_path);
+std::string TestConfig::request(uint16_t port, std::string_view method, std::string_view path,
+                                std::string_view body, std::string_view extra_headers) const {
+  const std::string date = crypto::formatHttpDate(static_cast<int64_t>(std::time(nullptr)));
+  auto res = crypto::cosmosResourceFromPath(path);
+  std::string auth;
+  if (res.isOk()) {
+    const std::string sts = crypto::cosmosStringToSign(method, res->type, res->link, date, "");
+    auth = crypto::cosmosAuthorizationHeader(crypto::cosmosSignature(client_key_, sts));
+  }
+  std::string out;
+  out.append(method).append(" ").append(path).append(" HTTP/1.1\r\n");
+  out += "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+  out += "x-ms-date: " + date + "\r\n";
+  out += "x-ms-version: 2020-07-15\r\n";
+  out += "authorization: " + auth + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT") {
+    out += "Content-Type: application/json\r\n";
+    out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  out.append(extra_headers);
+  out += "\r\n";
+  out.append(body);
+  return out;
+}
+
+ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
+  prepareProcess();
+  // The listener first (port 0), so the config can name the real port.
+  auto fd = proxy::openReusePortListener("127.0.0.1", 0, true);
+  if (!fd.isOk()) {
+    error_ = fd.status().toString();
+    return;
+  }
+  struct sockaddr_in a {};
+  socklen_t len = sizeof(a);
+  getsockname(*fd, reinterpret_cast<struct sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+
+  common::Status s = config_.write(port_, upstream_port, settings);
+  if (!s.isOk()) {
+    error_ = s.toString();
+    ::close(*fd);
+    return;
+  }
+  auto config = proxy::loadConfigFile(config_.configPath());
   if (!config.isOk()) {
     error_ = config.status().toString();
     ::close(*fd);
@@ -150,32 +190,6 @@ ProxyUnderTest::~ProxyUnderTest() {
     worker_->join();
     worker_.reset();
   }
-  if (!dir_.empty()) std::filesystem::remove_all(dir_);
-}
-
-std::string ProxyUnderTest::request(std::string_view method, std::string_view path,
-                                    std::string_view body, std::string_view extra_headers) const {
-  const std::string date = crypto::formatHttpDate(static_cast<int64_t>(std::time(nullptr)));
-  auto res = crypto::cosmosResourceFromPath(path);
-  std::string auth;
-  if (res.isOk()) {
-    const std::string sts = crypto::cosmosStringToSign(method, res->type, res->link, date, "");
-    auth = crypto::cosmosAuthorizationHeader(crypto::cosmosSignature(client_key_, sts));
-  }
-  std::string out;
-  out.append(method).append(" ").append(path).append(" HTTP/1.1\r\n");
-  out += "Host: 127.0.0.1:" + std::to_string(port_) + "\r\n";
-  out += "x-ms-date: " + date + "\r\n";
-  out += "x-ms-version: 2020-07-15\r\n";
-  out += "authorization: " + auth + "\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT") {
-    out += "Content-Type: application/json\r\n";
-    out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  out.append(extra_headers);
-  out += "\r\n";
-  out.append(body);
-  return out;
 }
 
 void ProxyUnderTest::beginDrain() {

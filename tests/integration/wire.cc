@@ -231,6 +231,15 @@ ReadEnd Wire::waitClosed(std::chrono::milliseconds timeout) {
   }
 }
 
+ReadEnd Wire::waitFor(std::string_view text, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (buf_.find(text) == std::string::npos) {
+    const ReadEnd e = fill(deadline);
+    if (e != ReadEnd::kMessage) return e;
+  }
+  return ReadEnd::kMessage;
+}
+
 void Wire::setReceiveBuffer(int bytes) {
   setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
 }

@@ -80,6 +80,9 @@ class Wire {
   // Waits until the peer closes (FIN or RST) and returns how; bytes that arrive meanwhile are
   // kept in the buffer. kTimeout if the connection is still open at the deadline.
   ReadEnd waitClosed(std::chrono::milliseconds timeout);
+  // Waits until the received, unconsumed bytes contain `text` (nothing is consumed). kMessage
+  // when found, else how the wait ended.
+  ReadEnd waitFor(std::string_view text, std::chrono::milliseconds timeout);
   // Bytes received but not consumed by a message yet.
   const std::string& pending() const { return buf_; }
 
