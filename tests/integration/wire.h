@@ -101,7 +101,7 @@ class Wire {
   bool eof_ = false;
 };
 
-// Sends nothing more from this thread for `ms` (the tests keep sleeps short and explicit).
+// Blocks this thread for `ms` (a short, explicit pause: "the app is busy", "the upstream is slow").
 void sleepMs(int ms);
 
 }  // namespace cosmoseal::integration
