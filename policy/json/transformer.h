@@ -110,6 +110,10 @@
 
 namespace cosmoseal::policy {
 
+namespace internal {
+struct TransformEngine;  // policy/json/internal/engine.h
+}  // namespace internal
+
 // Spare readable bytes simdjson needs after the JSON text (== SIMDJSON_PADDING, checked).
 inline constexpr size_t kJsonPadding = 64;
 
@@ -230,8 +234,7 @@ class JsonTransformer {
                                  TransformStats* stats);
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<internal::TransformEngine> engine_;  // all state and scratch buffers
 };
 
 }  // namespace cosmoseal::policy
