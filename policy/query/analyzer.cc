@@ -1,6 +1,8 @@
-#include "policy/query/rewriter.h"
+#include "policy/query/analyzer.h"
 
-#include <simdjson.h>
+// The analyzer walks the parsed query with scopes of aliases, evaluates every expression to an
+// abstract value (below) and records refusals (the first one wins), the literals to seal and
+// how each @parameter is used.
 
 #include <algorithm>
 #include <map>
@@ -9,6 +11,7 @@
 
 #include "policy/json/text.h"
 #include "policy/query/parser.h"
+#include "policy/query/rewriter.h"
 
 namespace cosmoseal::policy {
 
@@ -130,22 +133,6 @@ std::string upperAscii(std::string_view s) {
   return out;
 }
 
-bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x + 32);
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y + 32);
-    if (x != y) return false;
-  }
-  return true;
-}
-
-std::string_view withoutAt(std::string_view name) noexcept {
-  if (!name.empty() && name[0] == '@') name.remove_prefix(1);
-  return name;
-}
-
 bool isTypeCheck(std::string_view f) noexcept {
   static constexpr std::string_view kNames[] = {"IS_ARRAY",  "IS_BOOL",          "IS_NULL",
                                                 "IS_NUMBER", "IS_OBJECT",        "IS_PRIMITIVE",
@@ -156,24 +143,6 @@ bool isTypeCheck(std::string_view f) noexcept {
 bool isAggregate(std::string_view f) noexcept {
   return f == "COUNT" || f == "SUM" || f == "AVG" || f == "MIN" || f == "MAX";
 }
-
-// ---------------------------------------------------------------------------------------------
-// Analysis results
-
-struct LiteralRewrite {
-  uint32_t begin = 0;
-  uint32_t end = 0;
-  const FieldRule* rule = nullptr;
-  ValueType type = ValueType::kString;
-  std::string token;
-};
-
-struct ParamUse {
-  std::string name;  // as written in the query
-  bool plain = false;
-  const FieldRule* rule = nullptr;  // rewrite use
-  bool array = false;               // rewrite use expects an array of scalars
-};
 
 struct Scope {
   const Scope* parent = nullptr;
@@ -1021,396 +990,16 @@ class Analyzer {
   bool select_star_ = false;
 };
 
-// ---------------------------------------------------------------------------------------------
-// Text output
-
-struct Edit {
-  uint32_t begin;
-  uint32_t end;
-  std::string replacement;
-};
-
-std::string applyEdits(std::string_view text, std::vector<Edit> edits) {
-  std::sort(edits.begin(), edits.end(),
-            [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
-  std::string out;
-  out.reserve(text.size() + 64 * edits.size());
-  size_t at = 0;
-  for (const Edit& e : edits) {
-    out.append(text.substr(at, e.begin - at));
-    out += e.replacement;
-    at = e.end;
-  }
-  out.append(text.substr(at));
-  return out;
-}
-
-Status sealToken(FieldCipher& cipher, const FieldRule* rule, ValueType type, std::string_view token,
-                 std::string* out) {
-  return cipher.seal(crypto::Mode::kDeterministic, rule->key, rule->binding, type, token, out);
-}
-
-struct AnalyzedText {
-  std::string text;  // the query to forward
-  bool changed = false;
-  uint32_t rewritten = 0;
-  bool select_star = false;
-  std::map<std::string, ParamUse> params;
-};
-
-StatusOr<AnalyzedText> analyzeAndRewrite(std::string_view query, bool condition,
-                                         const ContainerPolicy& policy, FieldCipher& cipher) {
-  ParsedQuery parsed;
-  Status st = condition ? parseCondition(query, &parsed) : parseQuery(query, &parsed);
-  if (!st.isOk()) return st;
-  Analyzer analyzer(policy, query, /*no_parameters=*/condition);
-  st = analyzer.run(*parsed.root);
-  if (!st.isOk()) return st;
-
-  AnalyzedText out;
-  std::vector<Edit> edits;
-  for (const auto& [b, e] : parsed.lex.comments) edits.push_back(Edit{b, e, std::string()});
-  for (LiteralRewrite& lr : analyzer.literalRewrites()) {
-    std::string lit = "\"";
-    st = sealToken(cipher, lr.rule, lr.type, lr.token, &lit);
-    if (!st.isOk()) return st;
-    lit.push_back('"');
-    edits.push_back(Edit{lr.begin, lr.end, std::move(lit)});
-    ++out.rewritten;
-  }
-  out.changed = !edits.empty();
-  out.text = out.changed ? applyEdits(query, std::move(edits)) : std::string(query);
-  out.select_star = analyzer.selectStar();
-  out.params = analyzer.params();
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Request body
-
-Status badBody(std::string msg) {
-  return Status(Code::kInvalidArgument, qd::kBadBody, "query body: " + std::move(msg));
-}
-
-std::string_view trimJsonSpace(std::string_view s) noexcept {
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-// The raw text of one on-demand value (objects and arrays whole, scalars as their token).
-simdjson::error_code rawValue(simdjson::ondemand::value v, std::string_view* out) {
-  simdjson::ondemand::json_type t;
-  auto err = v.type().get(t);
-  if (err) return err;
-  if (t == simdjson::ondemand::json_type::array) {
-    simdjson::ondemand::array a;
-    err = v.get_array().get(a);
-    if (err) return err;
-    return a.raw_json().get(*out);
-  }
-  if (t == simdjson::ondemand::json_type::object) {
-    simdjson::ondemand::object o;
-    err = v.get_object().get(o);
-    if (err) return err;
-    return o.raw_json().get(*out);
-  }
-  *out = trimJsonSpace(v.raw_json_token());
-  return simdjson::SUCCESS;
-}
-
-struct ParamEntry {
-  std::string name;
-  bool has_value = false;
-  std::string_view value_raw;  // into the padded body copy
-  // Members in order: (key, raw value); the "value" member is the one named kValueMember.
-  std::vector<std::pair<std::string, std::string_view>> members;
-  size_t value_index = 0;
-};
-
-struct Member {
-  std::string key;
-  std::string_view raw;
-  enum class Role : uint8_t { kOther, kQuery, kParameters } role = Role::kOther;
-};
-
-// Encrypts one scalar JSON token (string/number/true/false/null) for `rule`, appending a JSON
-// string. `*sealed` is false when the token was left alone (already an envelope).
-Status sealJsonScalar(FieldCipher& cipher, const FieldRule* rule, std::string_view raw,
-                      const std::string& pname, std::string* out, bool* sealed) {
-  *sealed = false;
-  if (raw.empty()) return badBody("empty value of parameter " + pname);
-  ValueType type;
-  std::string token;
-  switch (raw[0]) {
-    case '"': {
-      std::string value;
-      Status st = unescapeJsonString(raw, &value);
-      if (!st.isOk()) return badBody("parameter " + pname + " has an invalid string");
-      if (FieldCipher::hasEnvelopePrefix(value)) {
-        out->append(raw);
-        return Status::ok();
-      }
-      type = ValueType::kString;
-      appendCanonicalJsonString(value, &token);
-      break;
-    }
-    case 't':
-      type = ValueType::kTrue;
-      token = "true";
-      break;
-    case 'f':
-      type = ValueType::kFalse;
-      token = "false";
-      break;
-    case 'n':
-      type = ValueType::kNull;
-      token = "null";
-      break;
-    case '[':
-    case '{':
-      return Status(Code::kInvalidArgument, qd::kUnsupportedOnProtected,
-                    "parameter " + pname + " is compared with protected field " + rule->pattern +
-                        " but its value is " + (raw[0] == '[' ? "an array" : "an object") +
-                        "; only strings, numbers, true, false and null can be encrypted for "
-                        "equality");
-    default:
-      type = ValueType::kNumber;
-      token.assign(raw);
-      break;
-  }
-  out->push_back('"');
-  Status st = sealToken(cipher, rule, type, token, out);
-  if (!st.isOk()) return st;
-  out->push_back('"');
-  *sealed = true;
-  return Status::ok();
-}
-
-// New JSON text for a parameter value used in rewrite positions.
-Status rewriteParamValue(FieldCipher& cipher, const ParamUse& use, std::string_view raw,
-                         std::string* out, uint32_t* count) {
-  if (!use.array) {
-    bool sealed = false;
-    Status st = sealJsonScalar(cipher, use.rule, raw, use.name, out, &sealed);
-    if (sealed) ++*count;
-    return st;
-  }
-  if (raw.empty() || raw[0] != '[') {
-    return Status(Code::kInvalidArgument, qd::kUnsupportedOnProtected,
-                  "parameter " + use.name +
-                      " is the array of ARRAY_CONTAINS over protected field " + use.rule->pattern +
-                      " but its value is not an array");
-  }
-  simdjson::padded_string padded(raw);
-  simdjson::ondemand::parser parser;
-  simdjson::ondemand::document doc;
-  simdjson::ondemand::array arr;
-  if (parser.iterate(padded).get(doc) || doc.get_array().get(arr)) {
-    return badBody("parameter " + use.name + " is not a valid array");
-  }
-  out->push_back('[');
-  bool first = true;
-  for (auto el : arr) {
-    simdjson::ondemand::value v;
-    std::string_view elem_raw;
-    if (el.get(v) || rawValue(v, &elem_raw)) {
-      return badBody("parameter " + use.name + " is not a valid array");
-    }
-    if (!first) out->push_back(',');
-    first = false;
-    bool sealed = false;
-    Status st =
-        sealJsonScalar(cipher, use.rule, elem_raw, use.name + " (an element)", out, &sealed);
-    if (!st.isOk()) return st;
-    if (sealed) ++*count;
-  }
-  out->push_back(']');
-  return Status::ok();
-}
-
 }  // namespace
 
-StatusOr<QueryRewriteResult> rewriteQueryRequest(std::string_view body_json,
-                                                 const ContainerPolicy& policy,
-                                                 FieldCipher& cipher) {
-  simdjson::padded_string padded(body_json);
-  // Strict validation of the whole body first (the on-demand pass below does not validate
-  // members it only skips), so that upstream and we agree on its structure.
-  {
-    thread_local simdjson::dom::parser dom_parser;
-    simdjson::dom::element root;
-    if (dom_parser.parse(padded).get(root)) return badBody("not valid JSON");
-    if (!root.is_object()) return badBody("expected a JSON object");
-  }
-  thread_local simdjson::ondemand::parser parser;
-  simdjson::ondemand::document doc;
-  simdjson::ondemand::object obj;
-  if (parser.iterate(padded).get(doc) || doc.get_object().get(obj)) {
-    return badBody("expected a JSON object");
-  }
-  std::vector<Member> members;
-  std::string query;
-  bool has_query = false;
-  bool has_params = false;
-  std::vector<ParamEntry> entries;
-  for (auto field : obj) {
-    Member m;
-    std::string_view key;
-    simdjson::ondemand::value value;
-    if (field.unescaped_key().get(key) || field.value().get(value)) {
-      return badBody("not valid JSON");
-    }
-    m.key.assign(key);
-    if (equalsIgnoreCase(key, "query")) {
-      if (has_query) return badBody("\"query\" appears more than once");
-      has_query = true;
-      m.role = Member::Role::kQuery;
-      std::string_view q;
-      if (value.get_string().get(q)) return badBody("\"query\" must be a string");
-      query.assign(q);  // re-emitted canonically when the body changes
-    } else if (equalsIgnoreCase(key, "parameters")) {
-      if (has_params) return badBody("\"parameters\" appears more than once");
-      has_params = true;
-      m.role = Member::Role::kParameters;
-      bool is_null = false;
-      if (value.is_null().get(is_null) == simdjson::SUCCESS && is_null) {
-        m.raw = "null";
-      } else {
-        simdjson::ondemand::array arr;
-        if (value.get_array().get(arr)) return badBody("\"parameters\" must be an array");
-        for (auto item : arr) {
-          simdjson::ondemand::object po;
-          if (item.get_object().get(po)) {
-            return badBody("every entry of \"parameters\" must be an object");
-          }
-          ParamEntry pe;
-          bool has_name = false;
-          for (auto pf : po) {
-            std::string_view pk;
-            simdjson::ondemand::value pv;
-            if (pf.unescaped_key().get(pk) || pf.value().get(pv)) return badBody("not valid JSON");
-            if (equalsIgnoreCase(pk, "name")) {
-              if (has_name) return badBody("a parameter has \"name\" twice");
-              has_name = true;
-              std::string_view n;
-              if (pv.get_string().get(n)) return badBody("a parameter name must be a string");
-              pe.name.assign(n);
-              pe.members.emplace_back(std::string(pk), std::string_view());
-            } else {
-              std::string_view raw;
-              if (rawValue(pv, &raw)) return badBody("not valid JSON");
-              if (equalsIgnoreCase(pk, "value")) {
-                if (pe.has_value) return badBody("a parameter has \"value\" twice");
-                pe.has_value = true;
-                pe.value_raw = raw;
-                pe.value_index = pe.members.size();
-              }
-              pe.members.emplace_back(std::string(pk), raw);
-            }
-          }
-          if (!has_name) return badBody("a parameter has no \"name\"");
-          for (const ParamEntry& other : entries) {
-            if (equalsIgnoreCase(other.name, pe.name)) {
-              return badBody("parameter " + pe.name + " is defined more than once");
-            }
-          }
-          entries.push_back(std::move(pe));
-        }
-      }
-    } else {
-      if (rawValue(value, &m.raw)) return badBody("not valid JSON");
-    }
-    members.push_back(std::move(m));
-  }
-  if (!has_query) return badBody("no \"query\" member");
-
-  COSMOSEAL_ASSIGN_OR_RETURN(AnalyzedText analyzed,
-                             analyzeAndRewrite(query, /*condition=*/false, policy, cipher));
-  QueryRewriteResult result;
-  result.select_star = analyzed.select_star;
-  result.rewritten = analyzed.rewritten;
-
-  // Parameter values to encrypt.
-  std::map<size_t, std::string> new_values;  // entry index -> new value JSON
-  for (const auto& [name, use] : analyzed.params) {
-    if (use.rule == nullptr) continue;
-    size_t found = entries.size();
-    for (size_t i = 0; i < entries.size(); ++i) {
-      if (entries[i].name == name) {
-        found = i;
-      } else if (equalsIgnoreCase(withoutAt(entries[i].name), withoutAt(name))) {
-        // A lenient server might bind it; refuse rather than leave a plaintext value behind.
-        return badBody("the query uses " + name + " but \"parameters\" defines " + entries[i].name +
-                       " (names differ only in case or in the '@')");
-      }
-    }
-    if (found == entries.size() || !entries[found].has_value) continue;  // undefined: no value
-    std::string v;
-    Status st = rewriteParamValue(cipher, use, entries[found].value_raw, &v, &result.rewritten);
-    if (!st.isOk()) return st;
-    if (v != entries[found].value_raw) new_values.emplace(found, std::move(v));
-  }
-
-  result.changed = analyzed.changed || !new_values.empty();
-  if (!result.changed) {
-    result.body.assign(body_json);
-    return result;
-  }
-  std::string& out = result.body;
-  out.reserve(body_json.size() + analyzed.text.size() + 128);
-  out.push_back('{');
-  for (size_t i = 0; i < members.size(); ++i) {
-    const Member& m = members[i];
-    if (i > 0) out.push_back(',');
-    appendCanonicalJsonString(m.key, &out);
-    out.push_back(':');
-    switch (m.role) {
-      case Member::Role::kOther:
-        out.append(m.raw);
-        break;
-      case Member::Role::kQuery:
-        appendCanonicalJsonString(analyzed.text, &out);
-        break;
-      case Member::Role::kParameters:
-        if (!m.raw.empty()) {
-          out.append(m.raw);  // null
-          break;
-        }
-        out.push_back('[');
-        for (size_t e = 0; e < entries.size(); ++e) {
-          const ParamEntry& pe = entries[e];
-          if (e > 0) out.push_back(',');
-          out.push_back('{');
-          for (size_t k = 0; k < pe.members.size(); ++k) {
-            if (k > 0) out.push_back(',');
-            appendCanonicalJsonString(pe.members[k].first, &out);
-            out.push_back(':');
-            if (equalsIgnoreCase(pe.members[k].first, "name")) {
-              appendCanonicalJsonString(pe.name, &out);
-            } else if (pe.has_value && k == pe.value_index && new_values.count(e) != 0) {
-              out.append(new_values[e]);
-            } else {
-              out.append(pe.members[k].second);
-            }
-          }
-          out.push_back('}');
-        }
-        out.push_back(']');
-        break;
-    }
-  }
-  out.push_back('}');
-  return result;
-}
-
-StatusOr<std::string> rewritePatchCondition(std::string_view condition,
-                                            const ContainerPolicy& policy, FieldCipher& cipher) {
-  COSMOSEAL_ASSIGN_OR_RETURN(AnalyzedText analyzed,
-                             analyzeAndRewrite(condition, /*condition=*/true, policy, cipher));
-  return std::move(analyzed.text);
+Status analyzeQuery(const Query& root, std::string_view text, const ContainerPolicy& policy,
+                    bool no_parameters, QueryAnalysis* out) {
+  Analyzer analyzer(policy, text, no_parameters);
+  COSMOSEAL_RETURN_IF_ERROR(analyzer.run(root));
+  out->literals = std::move(analyzer.literalRewrites());
+  out->params = analyzer.params();
+  out->select_star = analyzer.selectStar();
+  return Status::ok();
 }
 
 }  // namespace cosmoseal::policy

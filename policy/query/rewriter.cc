@@ -1,0 +1,240 @@
+#include "policy/query/rewriter.h"
+
+// Literal and parameter rewriting: the analyzer (analyzer.h) says which literals and
+// @parameters are compared with deterministic fields; this file seals them (a literal becomes
+// the envelope string literal, a parameter value its envelope, each element of an array
+// parameter too), removes comments from the forwarded text, and has the body (body.h) written
+// back when anything changed.
+
+#include <algorithm>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "common/text.h"
+#include "policy/json/text.h"
+#include "policy/query/analyzer.h"
+#include "policy/query/body.h"
+#include "policy/query/parser.h"
+
+namespace cosmoseal::policy {
+
+using common::Code;
+using common::equalsIgnoreCase;
+using common::Status;
+using common::StatusOr;
+using crypto::FieldCipher;
+using crypto::ValueType;
+
+namespace qd = query_detail;
+
+namespace {
+
+std::string_view withoutAt(std::string_view name) noexcept {
+  if (!name.empty() && name[0] == '@') name.remove_prefix(1);
+  return name;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text output
+
+struct Edit {
+  uint32_t begin;
+  uint32_t end;
+  std::string replacement;
+};
+
+std::string applyEdits(std::string_view text, std::vector<Edit> edits) {
+  std::sort(edits.begin(), edits.end(),
+            [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+  std::string out;
+  out.reserve(text.size() + 64 * edits.size());
+  size_t at = 0;
+  for (const Edit& e : edits) {
+    out.append(text.substr(at, e.begin - at));
+    out += e.replacement;
+    at = e.end;
+  }
+  out.append(text.substr(at));
+  return out;
+}
+
+Status sealToken(FieldCipher& cipher, const FieldRule* rule, ValueType type, std::string_view token,
+                 std::string* out) {
+  return cipher.seal(crypto::Mode::kDeterministic, rule->key, rule->binding, type, token, out);
+}
+
+struct AnalyzedText {
+  std::string text;  // the query to forward
+  bool changed = false;
+  uint32_t rewritten = 0;
+  bool select_star = false;
+  std::map<std::string, ParamUse> params;
+};
+
+StatusOr<AnalyzedText> analyzeAndRewrite(std::string_view query, bool condition,
+                                         const ContainerPolicy& policy, FieldCipher& cipher) {
+  ParsedQuery parsed;
+  Status st = condition ? parseCondition(query, &parsed) : parseQuery(query, &parsed);
+  if (!st.isOk()) return st;
+  QueryAnalysis analysis;
+  st = analyzeQuery(*parsed.root, query, policy, /*no_parameters=*/condition, &analysis);
+  if (!st.isOk()) return st;
+
+  AnalyzedText out;
+  std::vector<Edit> edits;
+  for (const auto& [b, e] : parsed.lex.comments) edits.push_back(Edit{b, e, std::string()});
+  for (LiteralRewrite& lr : analysis.literals) {
+    std::string lit = "\"";
+    st = sealToken(cipher, lr.rule, lr.type, lr.token, &lit);
+    if (!st.isOk()) return st;
+    lit.push_back('"');
+    edits.push_back(Edit{lr.begin, lr.end, std::move(lit)});
+    ++out.rewritten;
+  }
+  out.changed = !edits.empty();
+  out.text = out.changed ? applyEdits(query, std::move(edits)) : std::string(query);
+  out.select_star = analysis.select_star;
+  out.params = std::move(analysis.params);
+  return out;
+}
+
+// Encrypts one scalar JSON token (string/number/true/false/null) for `rule`, appending a JSON
+// string. `*sealed` is false when the token was left alone (already an envelope).
+Status sealJsonScalar(FieldCipher& cipher, const FieldRule* rule, std::string_view raw,
+                      const std::string& pname, std::string* out, bool* sealed) {
+  *sealed = false;
+  if (raw.empty()) return badQueryBody("empty value of parameter " + pname);
+  ValueType type;
+  std::string token;
+  switch (raw[0]) {
+    case '"': {
+      std::string value;
+      Status st = unescapeJsonString(raw, &value);
+      if (!st.isOk()) return badQueryBody("parameter " + pname + " has an invalid string");
+      if (FieldCipher::hasEnvelopePrefix(value)) {
+        out->append(raw);
+        return Status::ok();
+      }
+      type = ValueType::kString;
+      appendCanonicalJsonString(value, &token);
+      break;
+    }
+    case 't':
+      type = ValueType::kTrue;
+      token = "true";
+      break;
+    case 'f':
+      type = ValueType::kFalse;
+      token = "false";
+      break;
+    case 'n':
+      type = ValueType::kNull;
+      token = "null";
+      break;
+    case '[':
+    case '{':
+      return Status(Code::kInvalidArgument, qd::kUnsupportedOnProtected,
+                    "parameter " + pname + " is compared with protected field " + rule->pattern +
+                        " but its value is " + (raw[0] == '[' ? "an array" : "an object") +
+                        "; only strings, numbers, true, false and null can be encrypted for "
+                        "equality");
+    default:
+      type = ValueType::kNumber;
+      token.assign(raw);
+      break;
+  }
+  out->push_back('"');
+  Status st = sealToken(cipher, rule, type, token, out);
+  if (!st.isOk()) return st;
+  out->push_back('"');
+  *sealed = true;
+  return Status::ok();
+}
+
+// New JSON text for a parameter value used in rewrite positions.
+Status rewriteParamValue(FieldCipher& cipher, const ParamUse& use, std::string_view raw,
+                         std::string* out, uint32_t* count) {
+  if (!use.array) {
+    bool sealed = false;
+    Status st = sealJsonScalar(cipher, use.rule, raw, use.name, out, &sealed);
+    if (sealed) ++*count;
+    return st;
+  }
+  if (raw.empty() || raw[0] != '[') {
+    return Status(Code::kInvalidArgument, qd::kUnsupportedOnProtected,
+                  "parameter " + use.name +
+                      " is the array of ARRAY_CONTAINS over protected field " + use.rule->pattern +
+                      " but its value is not an array");
+  }
+  out->push_back('[');
+  bool first = true;
+  COSMOSEAL_RETURN_IF_ERROR(
+      forEachArrayElement(raw, "parameter " + use.name, [&](std::string_view elem_raw) -> Status {
+        if (!first) out->push_back(',');
+        first = false;
+        bool sealed = false;
+        Status st =
+            sealJsonScalar(cipher, use.rule, elem_raw, use.name + " (an element)", out, &sealed);
+        if (!st.isOk()) return st;
+        if (sealed) ++*count;
+        return Status::ok();
+      }));
+  out->push_back(']');
+  return Status::ok();
+}
+
+}  // namespace
+
+StatusOr<QueryRewriteResult> rewriteQueryRequest(std::string_view body_json,
+                                                 const ContainerPolicy& policy,
+                                                 FieldCipher& cipher) {
+  QueryBody body;
+  COSMOSEAL_RETURN_IF_ERROR(body.parse(body_json));
+  const std::vector<QueryParameter>& entries = body.parameters();
+
+  COSMOSEAL_ASSIGN_OR_RETURN(AnalyzedText analyzed,
+                             analyzeAndRewrite(body.query(), /*condition=*/false, policy, cipher));
+  QueryRewriteResult result;
+  result.select_star = analyzed.select_star;
+  result.rewritten = analyzed.rewritten;
+
+  // Parameter values to encrypt.
+  std::map<size_t, std::string> new_values;  // entry index -> new value JSON
+  for (const auto& [name, use] : analyzed.params) {
+    if (use.rule == nullptr) continue;
+    size_t found = entries.size();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (entries[i].name == name) {
+        found = i;
+      } else if (equalsIgnoreCase(withoutAt(entries[i].name), withoutAt(name))) {
+        // A lenient server might bind it; refuse rather than leave a plaintext value behind.
+        return badQueryBody("the query uses " + name + " but \"parameters\" defines " +
+                            entries[i].name + " (names differ only in case or in the '@')");
+      }
+    }
+    if (found == entries.size() || !entries[found].has_value) continue;  // undefined: no value
+    std::string v;
+    Status st = rewriteParamValue(cipher, use, entries[found].value_raw, &v, &result.rewritten);
+    if (!st.isOk()) return st;
+    if (v != entries[found].value_raw) new_values.emplace(found, std::move(v));
+  }
+
+  result.changed = analyzed.changed || !new_values.empty();
+  if (!result.changed) {
+    result.body.assign(body_json);
+    return result;
+  }
+  result.body.reserve(body_json.size() + analyzed.text.size() + 128);
+  body.write(analyzed.text, new_values, &result.body);
+  return result;
+}
+
+StatusOr<std::string> rewritePatchCondition(std::string_view condition,
+                                            const ContainerPolicy& policy, FieldCipher& cipher) {
+  COSMOSEAL_ASSIGN_OR_RETURN(AnalyzedText analyzed,
+                             analyzeAndRewrite(condition, /*condition=*/true, policy, cipher));
+  return std::move(analyzed.text);
+}
+
+}  // namespace cosmoseal::policy
