@@ -1,5 +1,6 @@
 #include "policy/json/internal/engine.h"
 #include "policy/json/text.h"
+#include "policy/json/details.h"
 
 // Transactional batch and bulk bodies (JsonTransformer::encryptBatch): each operation's
 // resourceBody goes through the document or patch transform, its partitionKey through the
@@ -7,9 +8,11 @@
 
 namespace cosmoseal::policy::internal {
 
+namespace jd = json_detail;
+
 namespace {
 
-Status badBatch(std::string message) { return invalid("policy.bad_batch", std::move(message)); }
+Status badBatch(std::string message) { return invalid(jd::kBadBatch, std::move(message)); }
 
 }  // namespace
 

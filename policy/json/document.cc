@@ -1,10 +1,13 @@
 #include "policy/json/internal/engine.h"
+#include "policy/json/details.h"
 
 // Create / replace / upsert bodies: the trie walk that seals every value at a protected path
 // (JsonTransformer::encryptDocument). Patch and batch reuse it for values that contain
 // protected paths and for batch resource bodies.
 
 namespace cosmoseal::policy::internal {
+
+namespace jd = json_detail;
 
 // `node` has children: seals what is protected below the value.
 Status TransformEngine::walkEncrypt(od::value v, const PathNode& node) {
@@ -57,7 +60,7 @@ Status TransformEngine::encryptDocumentSpan(Span s) {
   od::json_type t;
   COSMOSEAL_SJ_TRY(doc.type().get(t));
   if (t != od::json_type::object) {
-    return invalid("policy.bad_document", "the document at byte " + std::to_string(s.begin) +
+    return invalid(jd::kBadDocument, "the document at byte " + std::to_string(s.begin) +
                                               " is not a JSON object; expected an object");
   }
   if (!policy->root().hasChildren()) return Status::ok();

@@ -1,14 +1,18 @@
 #include "policy/json/internal/engine.h"
+#include "policy/details.h"
+#include "policy/json/details.h"
 
 // The partition-key header (JsonTransformer::encryptPartitionKey), also used for each batch
 // operation's "partitionKey".
 
 namespace cosmoseal::policy::internal {
 
+namespace jd = json_detail;
+
 namespace {
 
 Status badPk(std::string message) {
-  return invalid("policy.bad_partition_key", std::move(message));
+  return invalid(jd::kBadPartitionKey, std::move(message));
 }
 
 }  // namespace
@@ -65,7 +69,7 @@ Status TransformEngine::partitionKey(std::string_view json, std::span<const Fiel
     const FieldRule* rule = rules[index];
     if (rule == nullptr) continue;
     if (rule->mode != FieldMode::kDeterministic) {
-      return Status(Code::kFailedPrecondition, "policy.randomized_partition_key",
+      return Status(Code::kFailedPrecondition, policy_detail::kRandomizedPartitionKey,
                     "partition-key path " + squote(rule->pattern) +
                         " is protected by a randomized field; expected mode: deterministic");
     }

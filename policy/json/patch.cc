@@ -1,11 +1,14 @@
 #include "policy/json/internal/engine.h"
 #include "policy/json/text.h"
 #include "policy/query/rewriter.h"
+#include "policy/json/details.h"
 
 // PATCH bodies (JsonTransformer::encryptPatch): operations are collected first, then each is
 // related to the policy (seal, walk below, or refuse); the condition goes to the query rewriter.
 
 namespace cosmoseal::policy::internal {
+
+namespace jd = json_detail;
 
 namespace {
 
@@ -19,7 +22,7 @@ bool allDigits(std::string_view s) noexcept {
 
 enum class PatchKind : uint8_t { kAdd, kSet, kReplace, kRemove, kIncr, kMove, kCopy };
 
-Status badPatch(std::string message) { return invalid("policy.bad_patch", std::move(message)); }
+Status badPatch(std::string message) { return invalid(jd::kBadPatch, std::move(message)); }
 
 }  // namespace
 
@@ -84,7 +87,7 @@ Status TransformEngine::resolvePatchPath(std::string_view path, Resolved* r) {
     if (odd_index) {
       for (const auto& [name, child] : node->named()) {
         if (allDigits(name)) {
-          return invalid("policy.patch_ambiguous_path",
+          return invalid(jd::kPatchAmbiguousPath,
                          "patch path " + squote(path) + " uses " + squote(seg) +
                              " where the policy protects literal array index " + squote(name) +
                              ", so the element's final index (and rule) is unknown; expected "
@@ -157,7 +160,7 @@ Status TransformEngine::applyPatchOp(const PatchOp& op, size_t index) {
     Resolved rf;
     COSMOSEAL_RETURN_IF_ERROR(resolvePatchPath(op.from, &rf));
     if (r.relation != PathRelation::kUnprotected || rf.relation != PathRelation::kUnprotected) {
-      return invalid("policy.patch_move_protected",
+      return invalid(jd::kPatchMoveProtected,
                      which + " (" + std::string(op.op) + " from " + squote(op.from) + " to " +
                          squote(op.path) +
                          ") touches a protected field; expected move/copy only between "
@@ -167,7 +170,7 @@ Status TransformEngine::applyPatchOp(const PatchOp& op, size_t index) {
   }
   if (kind == PatchKind::kIncr) {
     if (r.relation == PathRelation::kProtected || r.relation == PathRelation::kInsideProtected) {
-      return invalid("policy.patch_incr_protected",
+      return invalid(jd::kPatchIncrProtected,
                      which + " (incr " + squote(op.path) +
                          ") targets a protected field, which is stored encrypted and cannot be "
                          "incremented; expected set/replace with the new value");
@@ -178,7 +181,7 @@ Status TransformEngine::applyPatchOp(const PatchOp& op, size_t index) {
     case PathRelation::kUnprotected:
       return Status::ok();
     case PathRelation::kInsideProtected:
-      return invalid("policy.patch_inside_protected",
+      return invalid(jd::kPatchInsideProtected,
                      which + " (" + std::string(op.op) + " " + squote(op.path) +
                          ") writes inside the protected field " + squote(r.rule->pattern) +
                          ", which is encrypted as one value; expected a patch of the whole "

@@ -8,8 +8,11 @@
 #include "common/secret_bytes.h"
 #include "policy/json/internal/engine.h"
 #include "policy/json/text.h"
+#include "policy/json/details.h"
 
 namespace cosmoseal::policy {
+
+namespace jd = json_detail;
 
 using common::Status;
 
@@ -76,11 +79,11 @@ void TransformEngine::endCall() noexcept {
 
 Status TransformEngine::parseError(simdjson::error_code e) const {
   if (response) {
-    return Status(Code::kBadGateway, "policy.bad_response",
+    return Status(Code::kBadGateway, jd::kBadResponse,
                   std::string("the upstream response is not JSON the decryptor can follow (") +
                       simdjson::error_message(e) + ")");
   }
-  return invalid("policy.bad_json",
+  return invalid(jd::kBadJson,
                  std::string("unexpected JSON parser error (") + simdjson::error_message(e) + ")");
 }
 
@@ -208,7 +211,7 @@ Status TransformEngine::sealValue(od::value v, const FieldRule& rule) {
 }
 
 Status TransformEngine::duplicate(std::string_view name, const char* where) const {
-  return invalid("policy.duplicate_key",
+  return invalid(jd::kDuplicateKey,
                  "member " + squote(name) + " appears twice in an object at byte " +
                      std::to_string(off(where)) +
                      " that leads to protected fields; expected unique member names "
@@ -234,7 +237,7 @@ Status TransformEngine::checkLookalikes(std::string_view text,
         h.end <= sorted_edits[e].end) {
       continue;  // inside a value that is sealed as a whole
     }
-    return invalid("policy.envelope_lookalike",
+    return invalid(jd::kEnvelopeLookalike,
                    "the string at byte " + std::to_string(h.begin) +
                        " starts with \"csx1:\" (the envelope prefix) outside every protected "
                        "field; expected envelope-like text only in protected fields");
@@ -254,7 +257,7 @@ Status TransformEngine::splice(std::string_view text, const std::vector<Edit>& s
   size_t prev = 0;
   for (const Edit& e : sorted_edits) {
     if (e.begin < prev || e.end > text.size() || e.end < e.begin) {
-      return Status(Code::kInternal, "policy.internal", "overlapping transform edits");
+      return Status(Code::kInternal, jd::kInternal, "overlapping transform edits");
     }
     total = total - (e.end - e.begin) + (e.repl_end - e.repl_begin);
     prev = e.end;
