@@ -1,6 +1,6 @@
+#include "policy/json/details.h"
 #include "policy/json/internal/engine.h"
 #include "policy/json/text.h"
-#include "policy/json/details.h"
 
 // Transactional batch and bulk bodies (JsonTransformer::encryptBatch): each operation's
 // resourceBody goes through the document or patch transform, its partitionKey through the
@@ -12,7 +12,7 @@ namespace jd = json_detail;
 
 namespace {
 
-Status badBatch(std::string message) { return invalid(jd::kBadBatch, std::move(message)); }
+Status badBatch(std::string message) { return invalidArgument(jd::kBadBatch, std::move(message)); }
 
 }  // namespace
 

@@ -1,5 +1,5 @@
-#include "policy/json/internal/engine.h"
 #include "policy/json/details.h"
+#include "policy/json/internal/engine.h"
 
 // Create / replace / upsert bodies: the trie walk that seals every value at a protected path
 // (JsonTransformer::encryptDocument). Patch and batch reuse it for values that contain
@@ -60,8 +60,8 @@ Status TransformEngine::encryptDocumentSpan(Span s) {
   od::json_type t;
   COSMOSEAL_SJ_TRY(doc.type().get(t));
   if (t != od::json_type::object) {
-    return invalid(jd::kBadDocument, "the document at byte " + std::to_string(s.begin) +
-                                              " is not a JSON object; expected an object");
+    return invalidArgument(jd::kBadDocument, "the document at byte " + std::to_string(s.begin) +
+                                                 " is not a JSON object; expected an object");
   }
   if (!policy->root().hasChildren()) return Status::ok();
   od::object o;

@@ -1,6 +1,6 @@
-#include "policy/json/internal/engine.h"
 #include "policy/details.h"
 #include "policy/json/details.h"
+#include "policy/json/internal/engine.h"
 
 // The partition-key header (JsonTransformer::encryptPartitionKey), also used for each batch
 // operation's "partitionKey".
@@ -12,7 +12,7 @@ namespace jd = json_detail;
 namespace {
 
 Status badPk(std::string message) {
-  return invalid(jd::kBadPartitionKey, std::move(message));
+  return invalidArgument(jd::kBadPartitionKey, std::move(message));
 }
 
 }  // namespace

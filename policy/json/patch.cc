@@ -1,7 +1,7 @@
+#include "policy/json/details.h"
 #include "policy/json/internal/engine.h"
 #include "policy/json/text.h"
 #include "policy/query/rewriter.h"
-#include "policy/json/details.h"
 
 // PATCH bodies (JsonTransformer::encryptPatch): operations are collected first, then each is
 // related to the policy (seal, walk below, or refuse); the condition goes to the query rewriter.
@@ -22,7 +22,7 @@ bool allDigits(std::string_view s) noexcept {
 
 enum class PatchKind : uint8_t { kAdd, kSet, kReplace, kRemove, kIncr, kMove, kCopy };
 
-Status badPatch(std::string message) { return invalid(jd::kBadPatch, std::move(message)); }
+Status badPatch(std::string message) { return invalidArgument(jd::kBadPatch, std::move(message)); }
 
 }  // namespace
 
@@ -87,11 +87,12 @@ Status TransformEngine::resolvePatchPath(std::string_view path, Resolved* r) {
     if (odd_index) {
       for (const auto& [name, child] : node->named()) {
         if (allDigits(name)) {
-          return invalid(jd::kPatchAmbiguousPath,
-                         "patch path " + squote(path) + " uses " + squote(seg) +
-                             " where the policy protects literal array index " + squote(name) +
-                             ", so the element's final index (and rule) is unknown; expected "
-                             "an explicit canonical index");
+          return invalidArgument(
+              jd::kPatchAmbiguousPath,
+              "patch path " + squote(path) + " uses " + squote(seg) +
+                  " where the policy protects literal array index " + squote(name) +
+                  ", so the element's final index (and rule) is unknown; expected "
+                  "an explicit canonical index");
         }
       }
     }
@@ -160,20 +161,21 @@ Status TransformEngine::applyPatchOp(const PatchOp& op, size_t index) {
     Resolved rf;
     COSMOSEAL_RETURN_IF_ERROR(resolvePatchPath(op.from, &rf));
     if (r.relation != PathRelation::kUnprotected || rf.relation != PathRelation::kUnprotected) {
-      return invalid(jd::kPatchMoveProtected,
-                     which + " (" + std::string(op.op) + " from " + squote(op.from) + " to " +
-                         squote(op.path) +
-                         ") touches a protected field; expected move/copy only between "
-                         "unprotected paths (ciphertexts are bound to their path)");
+      return invalidArgument(jd::kPatchMoveProtected,
+                             which + " (" + std::string(op.op) + " from " + squote(op.from) +
+                                 " to " + squote(op.path) +
+                                 ") touches a protected field; expected move/copy only between "
+                                 "unprotected paths (ciphertexts are bound to their path)");
     }
     return Status::ok();
   }
   if (kind == PatchKind::kIncr) {
     if (r.relation == PathRelation::kProtected || r.relation == PathRelation::kInsideProtected) {
-      return invalid(jd::kPatchIncrProtected,
-                     which + " (incr " + squote(op.path) +
-                         ") targets a protected field, which is stored encrypted and cannot be "
-                         "incremented; expected set/replace with the new value");
+      return invalidArgument(
+          jd::kPatchIncrProtected,
+          which + " (incr " + squote(op.path) +
+              ") targets a protected field, which is stored encrypted and cannot be "
+              "incremented; expected set/replace with the new value");
     }
     return Status::ok();
   }
@@ -181,11 +183,11 @@ Status TransformEngine::applyPatchOp(const PatchOp& op, size_t index) {
     case PathRelation::kUnprotected:
       return Status::ok();
     case PathRelation::kInsideProtected:
-      return invalid(jd::kPatchInsideProtected,
-                     which + " (" + std::string(op.op) + " " + squote(op.path) +
-                         ") writes inside the protected field " + squote(r.rule->pattern) +
-                         ", which is encrypted as one value; expected a patch of the whole "
-                         "field");
+      return invalidArgument(jd::kPatchInsideProtected,
+                             which + " (" + std::string(op.op) + " " + squote(op.path) +
+                                 ") writes inside the protected field " + squote(r.rule->pattern) +
+                                 ", which is encrypted as one value; expected a patch of the whole "
+                                 "field");
     case PathRelation::kProtected: {
       const std::string_view tok(base + op.value.begin, op.value.size());
       return sealEdit(tok, scalarType(op.value_type, tok), *r.rule);

@@ -73,38 +73,24 @@ Status TransformEngine::walkDecrypt(od::value v, const PathNode& node) {
 
 Status TransformEngine::walkDecryptObject(od::object& o, const PathNode& node) {
   const ChildLookup children(node);
-  for (auto field_result : o) {
-    od::field f;
-    COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
-    std::string_view name;
-    COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
+  return forEachMember(o, [&](std::string_view name, od::field& f) -> Status {
     const PathNode* child = children.find(name);
-    if (child == nullptr) continue;
-    if (child->rule() != nullptr) {
-      COSMOSEAL_RETURN_IF_ERROR(protectedValue(f.value(), *child->rule()));
-    } else if (child->hasChildren()) {
-      COSMOSEAL_RETURN_IF_ERROR(walkDecrypt(f.value(), *child));
-    }
-  }
-  return Status::ok();
+    if (child == nullptr) return Status::ok();
+    if (child->rule() != nullptr) return protectedValue(f.value(), *child->rule());
+    if (child->hasChildren()) return walkDecrypt(f.value(), *child);
+    return Status::ok();
+  });
 }
 
-// Calls fn(value) for each member `key` of object value `v` (if it is an object).
+// forEachMember for `v` when it is an object; anything else has no members to visit.
 template <typename Fn>
-Status TransformEngine::forMember(od::value v, std::string_view key, Fn&& fn) {
+Status TransformEngine::forEachMemberOf(od::value v, Fn&& fn) {
   od::json_type t;
   COSMOSEAL_SJ_TRY(v.type().get(t));
   if (t != od::json_type::object) return Status::ok();
   od::object o;
   COSMOSEAL_SJ_TRY(v.get_object().get(o));
-  for (auto field_result : o) {
-    od::field f;
-    COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
-    std::string_view name;
-    COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
-    if (name == key) COSMOSEAL_RETURN_IF_ERROR(fn(f.value()));
-  }
-  return Status::ok();
+  return forEachMember(o, fn);
 }
 
 template <typename Fn>
@@ -133,21 +119,10 @@ Status TransformEngine::feedDocument(od::value d) {
 
 // {current, previous, metadata}: current and previous are documents.
 Status TransformEngine::changeFeedItem(od::value item) {
-  od::json_type t;
-  COSMOSEAL_SJ_TRY(item.type().get(t));
-  if (t != od::json_type::object) return Status::ok();
-  od::object o;
-  COSMOSEAL_SJ_TRY(item.get_object().get(o));
-  for (auto field_result : o) {
-    od::field f;
-    COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
-    std::string_view name;
-    COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
-    if (name == "current" || name == "previous") {
-      COSMOSEAL_RETURN_IF_ERROR(feedDocument(f.value()));
-    }
-  }
-  return Status::ok();
+  return forEachMemberOf(item, [&](std::string_view name, od::field& f) -> Status {
+    if (name == "current" || name == "previous") return feedDocument(f.value());
+    return Status::ok();
+  });
 }
 
 // Records the protected locations of the documents `shape` declares.
@@ -165,7 +140,10 @@ Status TransformEngine::walkShape(ResponseShape shape) {
     for (auto element_result : a) {
       od::value ev;
       COSMOSEAL_SJ_TRY(std::move(element_result).get(ev));
-      COSMOSEAL_RETURN_IF_ERROR(forMember(ev, "resourceBody", document));
+      COSMOSEAL_RETURN_IF_ERROR(
+          forEachMemberOf(ev, [&](std::string_view name, od::field& f) -> Status {
+            return name == "resourceBody" ? feedDocument(f.value()) : Status::ok();
+          }));
     }
     return Status::ok();
   }
@@ -173,20 +151,12 @@ Status TransformEngine::walkShape(ResponseShape shape) {
   od::object o;
   COSMOSEAL_SJ_TRY(doc.get_object().get(o));
   if (shape == ResponseShape::kDocument) return walkDecryptObject(o, root);
-  for (auto field_result : o) {
-    od::field f;
-    COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
-    std::string_view name;
-    COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
-    if (name != "Documents") continue;
-    if (shape == ResponseShape::kFeed) {
-      COSMOSEAL_RETURN_IF_ERROR(forElement(f.value(), document));
-    } else {  // kChangeFeedAllVersions
-      COSMOSEAL_RETURN_IF_ERROR(
-          forElement(f.value(), [&](od::value item) { return changeFeedItem(item); }));
-    }
-  }
-  return Status::ok();
+  return forEachMember(o, [&](std::string_view name, od::field& f) -> Status {
+    if (name != "Documents") return Status::ok();
+    if (shape == ResponseShape::kFeed) return forElement(f.value(), document);
+    // kChangeFeedAllVersions
+    return forElement(f.value(), [&](od::value item) { return changeFeedItem(item); });
+  });
 }
 
 Status TransformEngine::decrypt(PaddedInput in, ResponseShape shape, const ContainerPolicy* p,

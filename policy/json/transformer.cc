@@ -6,9 +6,9 @@
 // partition_key.cc and response.cc.
 
 #include "common/secret_bytes.h"
+#include "policy/json/details.h"
 #include "policy/json/internal/engine.h"
 #include "policy/json/text.h"
-#include "policy/json/details.h"
 
 namespace cosmoseal::policy {
 
@@ -83,8 +83,8 @@ Status TransformEngine::parseError(simdjson::error_code e) const {
                   std::string("the upstream response is not JSON the decryptor can follow (") +
                       simdjson::error_message(e) + ")");
   }
-  return invalid(jd::kBadJson,
-                 std::string("unexpected JSON parser error (") + simdjson::error_message(e) + ")");
+  return invalidArgument(jd::kBadJson, std::string("unexpected JSON parser error (") +
+                                           simdjson::error_message(e) + ")");
 }
 
 void TransformEngine::setInput(PaddedInput in) {
@@ -211,11 +211,11 @@ Status TransformEngine::sealValue(od::value v, const FieldRule& rule) {
 }
 
 Status TransformEngine::duplicate(std::string_view name, const char* where) const {
-  return invalid(jd::kDuplicateKey,
-                 "member " + squote(name) + " appears twice in an object at byte " +
-                     std::to_string(off(where)) +
-                     " that leads to protected fields; expected unique member names "
-                     "(compared after unescaping)");
+  return invalidArgument(jd::kDuplicateKey,
+                         "member " + squote(name) + " appears twice in an object at byte " +
+                             std::to_string(off(where)) +
+                             " that leads to protected fields; expected unique member names "
+                             "(compared after unescaping)");
 }
 
 Status TransformEngine::iterateSpan(Span s, od::document* doc) {
@@ -237,10 +237,11 @@ Status TransformEngine::checkLookalikes(std::string_view text,
         h.end <= sorted_edits[e].end) {
       continue;  // inside a value that is sealed as a whole
     }
-    return invalid(jd::kEnvelopeLookalike,
-                   "the string at byte " + std::to_string(h.begin) +
-                       " starts with \"csx1:\" (the envelope prefix) outside every protected "
-                       "field; expected envelope-like text only in protected fields");
+    return invalidArgument(
+        jd::kEnvelopeLookalike,
+        "the string at byte " + std::to_string(h.begin) +
+            " starts with \"csx1:\" (the envelope prefix) outside every protected "
+            "field; expected envelope-like text only in protected fields");
   }
   return Status::ok();
 }
@@ -331,32 +332,43 @@ JsonTransformer::JsonTransformer(crypto::FieldCipher* cipher)
 
 JsonTransformer::~JsonTransformer() = default;
 
+namespace {
+
+// The request protocol every body kind shares: validate and pad the body, let `transform` record
+// its edits, then check for lookalikes and splice into *out; per-call state is cleansed on every
+// path (CallGuard).
+template <typename Transform>
+Status runRequest(internal::TransformEngine& m, PaddedInput body, const ContainerPolicy& policy,
+                  std::string* out, TransformStats* stats, Transform&& transform) {
+  internal::TransformEngine::CallGuard guard(m);
+  COSMOSEAL_RETURN_IF_ERROR(m.beginRequest(body, &policy));
+  COSMOSEAL_RETURN_IF_ERROR(transform());
+  return m.finishRequest(out, stats);
+}
+
+}  // namespace
+
 Status JsonTransformer::encryptDocument(PaddedInput body, const ContainerPolicy& policy,
                                         std::string* out, TransformStats* stats) {
   internal::TransformEngine& m = *engine_;
-  internal::TransformEngine::CallGuard guard(m);
-  COSMOSEAL_RETURN_IF_ERROR(m.beginRequest(body, &policy));
-  COSMOSEAL_RETURN_IF_ERROR(m.encryptDocumentSpan(internal::Span{0, m.size}));
-  return m.finishRequest(out, stats);
+  return runRequest(m, body, policy, out, stats, [&] {
+    return m.encryptDocumentSpan(internal::Span{0, m.size});
+  });
 }
 
 Status JsonTransformer::encryptPatch(PaddedInput body, const ContainerPolicy& policy,
                                      std::string* out, TransformStats* stats) {
   internal::TransformEngine& m = *engine_;
-  internal::TransformEngine::CallGuard guard(m);
-  COSMOSEAL_RETURN_IF_ERROR(m.beginRequest(body, &policy));
-  COSMOSEAL_RETURN_IF_ERROR(m.encryptPatchSpan(internal::Span{0, m.size}));
-  return m.finishRequest(out, stats);
+  return runRequest(m, body, policy, out, stats, [&] {
+    return m.encryptPatchSpan(internal::Span{0, m.size});
+  });
 }
 
 Status JsonTransformer::encryptBatch(PaddedInput body, const ContainerPolicy& policy,
                                      std::span<const FieldRule* const> pk_rules, std::string* out,
                                      TransformStats* stats) {
   internal::TransformEngine& m = *engine_;
-  internal::TransformEngine::CallGuard guard(m);
-  COSMOSEAL_RETURN_IF_ERROR(m.beginRequest(body, &policy));
-  COSMOSEAL_RETURN_IF_ERROR(m.encryptBatchBody(pk_rules));
-  return m.finishRequest(out, stats);
+  return runRequest(m, body, policy, out, stats, [&] { return m.encryptBatchBody(pk_rules); });
 }
 
 Status JsonTransformer::encryptPartitionKey(std::string_view header_json,

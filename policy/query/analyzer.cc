@@ -17,7 +17,6 @@ namespace cosmoseal::policy {
 
 using common::Code;
 using common::Status;
-using common::StatusOr;
 using crypto::FieldCipher;
 using crypto::ValueType;
 

@@ -58,9 +58,7 @@ using crypto::ValueType;
     if (sj_err_ != simdjson::SUCCESS) return parseError(sj_err_); \
   } while (0)
 
-inline Status invalid(std::string_view detail, std::string message) {
-  return Status(Code::kInvalidArgument, detail, std::move(message));
-}
+using common::invalidArgument;
 
 inline bool isWs(char c) noexcept { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
@@ -374,21 +372,30 @@ struct TransformEngine {
     return s;
   }
 
-  // Calls fn(name, field) for each member of `o`, with the name unescaped; a name seen twice in
-  // the object is refused (policy.duplicate_key) before fn sees it. Every object the write
-  // transforms read is read through here.
+  // Calls fn(name, field) for each member of `o`, in order, with the name unescaped; stops at
+  // the first failure. Every object the engine reads member by member is read through here.
   template <typename Fn>
-  Status forEachUniqueMember(od::object& o, Fn&& fn) {
-    KeyScope keys(*this);
+  Status forEachMember(od::object& o, Fn&& fn) {
     for (auto field_result : o) {
       od::field f;
       COSMOSEAL_SJ_TRY(std::move(field_result).get(f));
       std::string_view name;
       COSMOSEAL_RETURN_IF_ERROR(memberName(f, &name));
-      if (!keys.set->insert(name)) return duplicate(name, f.key().raw());
       COSMOSEAL_RETURN_IF_ERROR(fn(name, f));
     }
     return Status::ok();
+  }
+
+  // forEachMember for requests: a name seen twice in the object is refused
+  // (policy.duplicate_key) before fn sees it. Every object the write transforms read is read
+  // through here.
+  template <typename Fn>
+  Status forEachUniqueMember(od::object& o, Fn&& fn) {
+    KeyScope keys(*this);
+    return forEachMember(o, [&](std::string_view name, od::field& f) -> Status {
+      if (!keys.set->insert(name)) return duplicate(name, f.key().raw());
+      return fn(name, f);
+    });
   }
 
   // ---- documents (document.cc) --------------------------------------------------------------
@@ -428,7 +435,7 @@ struct TransformEngine {
   Status walkDecrypt(od::value v, const PathNode& node);
   Status walkDecryptObject(od::object& o, const PathNode& node);
   template <typename Fn>
-  Status forMember(od::value v, std::string_view key, Fn&& fn);
+  Status forEachMemberOf(od::value v, Fn&& fn);
   template <typename Fn>
   Status forElement(od::value v, Fn&& fn);
   Status feedDocument(od::value d);
