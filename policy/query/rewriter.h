@@ -11,7 +11,7 @@
 //     "csx1:..." and each @parameter's value in "parameters" is replaced by its envelope (every
 //     element of an array parameter). The plaintext is the type-preserving token the document
 //     transform seals: a string literal is unescaped by SQL rules and written as the canonical
-//     JSON token (policy/json_text.h), a number keeps its spelling (a leading unary minus is
+//     JSON token (policy/json/text.h), a number keeps its spelling (a leading unary minus is
 //     part of it), true/false/null as they are. Literals and parameter values that already are
 //     envelopes (an SDK echoing a query plan's rewritten query) are left alone.
 //   * Everything that would silently give wrong results is refused (InvalidArgument, detail
