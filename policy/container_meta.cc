@@ -2,7 +2,11 @@
 
 #include <simdjson.h>
 
+#include "policy/details.h"
+
 namespace cosmoseal::policy {
+
+namespace pd = policy_detail;
 
 using common::Code;
 using common::Status;
@@ -10,7 +14,7 @@ using common::Status;
 namespace {
 
 Status badMetadata(std::string msg) {
-  return Status(Code::kBadGateway, "policy.bad_metadata", std::move(msg));
+  return Status(Code::kBadGateway, pd::kBadMetadata, std::move(msg));
 }
 
 // Reads partitionKey.paths of one collection object.
@@ -70,7 +74,7 @@ common::StatusOr<std::vector<CollectionInfo>> parseCollectionList(std::string_vi
   for (simdjson::dom::element c : colls) {
     CollectionInfo info;
     Status s = readCollection(c, &info);
-    if (s.detail() == "policy.bad_metadata" && info.id.empty()) continue;  // no id: skip
+    if (s.detail() == pd::kBadMetadata && info.id.empty()) continue;  // no id: skip
     COSMOSEAL_RETURN_IF_ERROR(s);
     out.push_back(std::move(info));
   }
@@ -184,7 +188,7 @@ common::StatusOr<std::vector<const FieldRule*>> planPartitionKey(
     std::vector<PathSegment> parsed;
     Status s = parseFieldPath(path, /*allow_wildcard=*/false, &parsed);
     if (!s.isOk()) {
-      return Status(Code::kBadGateway, "policy.bad_partition_key_path",
+      return Status(Code::kBadGateway, pd::kBadPartitionKeyPath,
                     "container " + policy.database() + "/" + policy.container() +
                         " has a partition-key path cosmoseal cannot read: " + path);
     }
@@ -195,7 +199,7 @@ common::StatusOr<std::vector<const FieldRule*>> planPartitionKey(
     switch (policy.relation(segs, &rule)) {
       case PathRelation::kProtected:
         if (rule->mode != FieldMode::kDeterministic) {
-          return Status(Code::kInvalidArgument, "policy.randomized_partition_key",
+          return Status(Code::kInvalidArgument, pd::kRandomizedPartitionKey,
                         "partition-key path " + path + " of " + policy.database() + "/" +
                             policy.container() + " is protected by randomized field " +
                             rule->pattern +
@@ -204,7 +208,7 @@ common::StatusOr<std::vector<const FieldRule*>> planPartitionKey(
         rules.push_back(rule);
         break;
       case PathRelation::kInsideProtected:
-        return Status(Code::kInvalidArgument, "policy.partition_key_inside_protected",
+        return Status(Code::kInvalidArgument, pd::kPartitionKeyInsideProtected,
                       "partition-key path " + path + " of " + policy.database() + "/" +
                           policy.container() + " lies inside protected field " + rule->pattern +
                           ": protect the partition-key path itself (deterministic) instead");

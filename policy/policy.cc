@@ -3,7 +3,11 @@
 #include <charconv>
 #include <utility>
 
+#include "policy/details.h"
+
 namespace cosmoseal::policy {
+
+namespace pd = policy_detail;
 
 using common::Code;
 using common::Status;
@@ -12,7 +16,7 @@ using common::StatusOr;
 namespace {
 
 Status badPath(std::string message) {
-  return Status(Code::kInvalidArgument, "policy.bad_path", std::move(message));
+  return Status(Code::kInvalidArgument, pd::kBadPath, std::move(message));
 }
 
 std::string squote(std::string_view s) {
@@ -362,7 +366,7 @@ struct ContainerPolicy::BuildItem {
 Status ContainerPolicy::buildNode(PathNode* node, const std::vector<BuildItem>& items,
                                   size_t* budget) {
   if (*budget == 0) {
-    return Status(Code::kFailedPrecondition, "policy.too_complex",
+    return Status(Code::kFailedPrecondition, pd::kTooComplex,
                   "the field paths of one container expand to more than " +
                       std::to_string(kMaxTrieNodesPerContainer) +
                       " trie nodes; expected fewer '*' segments or fewer fields");
@@ -371,7 +375,7 @@ Status ContainerPolicy::buildNode(PathNode* node, const std::vector<BuildItem>& 
   for (const BuildItem& item : items) {
     if (item.rest.empty()) {
       if (items.size() != 1) {
-        return Status(Code::kInternal, "policy.overlap",
+        return Status(Code::kInternal, pd::kOverlap,
                       "overlapping field paths reached the trie builder");
       }
       node->rule_ = item.rule;
@@ -434,7 +438,7 @@ Status ContainerPolicy::build(const ContainerPolicySpec& spec) {
     PathRelation rel = relation(views, &rule);
     if (rel == PathRelation::kProtected) {
       if (rule->mode != FieldMode::kDeterministic) {
-        return Status(Code::kFailedPrecondition, "policy.invalid_spec",
+        return Status(Code::kFailedPrecondition, pd::kInvalidSpec,
                       "partition-key path " + p + " is protected by a randomized field");
       }
       pk.rule = rule;
@@ -442,7 +446,7 @@ Status ContainerPolicy::build(const ContainerPolicySpec& spec) {
       // The rule's storage is owned by this object; flag it through the owning vector.
       rules_[static_cast<size_t>(rule - rules_.data())].partition_key = true;
     } else if (rel == PathRelation::kInsideProtected) {
-      return Status(Code::kFailedPrecondition, "policy.invalid_spec",
+      return Status(Code::kFailedPrecondition, pd::kInvalidSpec,
                     "partition-key path " + p + " lies inside the protected path " +
                         rule->pattern);
     }
@@ -490,7 +494,7 @@ StatusOr<std::shared_ptr<const PolicySet>> PolicySet::create(
     std::span<const ContainerPolicySpec> specs, const KeyExistsFn& key_exists) {
   std::vector<SpecIssue> issues = validatePolicySpecs(specs);
   if (!issues.empty()) {
-    return Status(Code::kFailedPrecondition, "policy.invalid_spec", joinIssues(issues));
+    return Status(Code::kFailedPrecondition, pd::kInvalidSpec, joinIssues(issues));
   }
   if (key_exists) {
     for (size_t i = 0; i < specs.size(); ++i) {
@@ -505,7 +509,7 @@ StatusOr<std::shared_ptr<const PolicySet>> PolicySet::create(
       }
     }
     if (!issues.empty()) {
-      return Status(Code::kFailedPrecondition, "policy.unknown_key", joinIssues(issues));
+      return Status(Code::kFailedPrecondition, pd::kUnknownKey, joinIssues(issues));
     }
   }
   std::shared_ptr<PolicySet> set(new PolicySet());

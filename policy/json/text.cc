@@ -1,9 +1,12 @@
 #include "policy/json/text.h"
 #include "common/text.h"
+#include "policy/json/details.h"
 
 #include <cstdint>
 
 namespace cosmoseal::policy {
+
+namespace jd = json_detail;
 
 using common::Code;
 using common::Status;
@@ -11,7 +14,7 @@ using common::Status;
 namespace {
 
 Status badString(std::string msg) {
-  return Status(Code::kInvalidArgument, "policy.bad_string", std::move(msg));
+  return Status(Code::kInvalidArgument, jd::kBadString, std::move(msg));
 }
 
 int hexValueImpl(char c) noexcept {

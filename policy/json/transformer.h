@@ -31,9 +31,13 @@
 // with kJsonPadding spare bytes (STYLE.md rule 18) to avoid the copy. Spare bytes may hold
 // anything; they are never interpreted.
 //
+// Where the code lives: the shared engine in transformer.cc (internal/engine.h), one file per body
+// kind (document.cc, patch.cc, batch.cc, partition_key.cc, response.cc). The detail codes below
+// have named constants in details.h (json_detail).
+//
 // ---------------------------------------------------------------------------------------------
 // Requests (strict; fail closed). Before anything is transformed the WHOLE body is validated
-// (internal/json_scan.h validateJson: RFC 8259, UTF-8, no BOM, depth <= 64, numbers of any
+// (internal/scan.h validateJson: RFC 8259, UTF-8, no BOM, depth <= 64, numbers of any
 // size). Then the walk follows the trie. Detail codes, all Code::kInvalidArgument (400) unless
 // noted:
 //   policy.bad_json                 not one valid JSON value: syntax error, truncated, trailing
@@ -70,7 +74,7 @@
 //                                   where the policy names literal array indices ("/cards/0/x"):
 //                                   the element's final index, hence its rule, is unknown
 //   query.*                         the patch condition is checked and rewritten by the query
-//                                   rewriter (query_rewriter.h rewritePatchCondition): equality
+//                                   rewriter (query/rewriter.h rewritePatchCondition): equality
 //                                   on deterministic fields gets its literals sealed; anything
 //                                   Cosmos cannot evaluate on ciphertext is refused with the
 //                                   query.* codes of docs/QUERIES.md
@@ -109,6 +113,10 @@
 #include "policy/policy.h"
 
 namespace cosmoseal::policy {
+
+namespace internal {
+struct TransformEngine;  // policy/json/internal/engine.h
+}  // namespace internal
 
 // Spare readable bytes simdjson needs after the JSON text (== SIMDJSON_PADDING, checked).
 inline constexpr size_t kJsonPadding = 64;
@@ -176,7 +184,7 @@ class JsonTransformer {
 
   // Create / upsert / replace body: a JSON object. Every value at a protected path is sealed with
   // its rule (mode, key, binding). Deterministic string values are sealed in canonical form
-  // (json_text.h; docs/FORMAT.md §2), everything else as its raw token.
+  // (text.h; docs/FORMAT.md §2), everything else as its raw token.
   common::Status encryptDocument(PaddedInput body, const ContainerPolicy& policy, std::string* out,
                                  TransformStats* stats);
 
@@ -230,8 +238,7 @@ class JsonTransformer {
                                  TransformStats* stats);
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<internal::TransformEngine> engine_;  // all state and scratch buffers
 };
 
 }  // namespace cosmoseal::policy

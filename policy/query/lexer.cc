@@ -2,11 +2,14 @@
 
 #include "policy/json/text.h"
 #include "common/text.h"
+#include "policy/query/details.h"
 
 #include <array>
 #include <cstring>
 
 namespace cosmoseal::policy {
+
+namespace qd = query_detail;
 
 using common::Code;
 using common::Status;
@@ -95,7 +98,7 @@ class Lexer {
 
   Status run() {
     if (s_.size() > kMaxQueryBytes) {
-      return Status(Code::kInvalidArgument, "query.too_complex",
+      return Status(Code::kInvalidArgument, qd::kTooComplex,
                     "query text is " + std::to_string(s_.size()) + " bytes; the limit is " +
                         std::to_string(kMaxQueryBytes));
     }
@@ -105,7 +108,7 @@ class Lexer {
       skipSpaceAndComments();
       if (!error_.isOk()) return error_;
       if (out_->tokens.size() >= kMaxQueryTokens) {
-        return Status(Code::kInvalidArgument, "query.too_complex",
+        return Status(Code::kInvalidArgument, qd::kTooComplex,
                       "query has more than " + std::to_string(kMaxQueryTokens) + " tokens");
       }
       Token t;
@@ -124,7 +127,7 @@ class Lexer {
 
  private:
   void syntax(size_t at, std::string what) {
-    error_ = Status(Code::kInvalidArgument, "query.syntax",
+    error_ = Status(Code::kInvalidArgument, qd::kSyntax,
                     "syntax error at " + describePosition(s_, at) + ": " + std::move(what));
   }
 

@@ -2,7 +2,11 @@
 
 #include <algorithm>
 
+#include "policy/query/details.h"
+
 namespace cosmoseal::policy {
+
+namespace qd = query_detail;
 
 using common::Code;
 using common::Status;
@@ -194,13 +198,13 @@ class Parser {
   void fail(std::string expected) { failAt(cur(), std::move(expected)); }
   void failAt(const Token& t, std::string expected) {
     if (ok()) {
-      error_ = Status(Code::kInvalidArgument, "query.syntax",
+      error_ = Status(Code::kInvalidArgument, qd::kSyntax,
                       "syntax error at " + describePosition(text_, t.begin) + ": " +
                           std::move(expected) + ", found " + describeToken(t));
     }
   }
   void tooComplex(std::string what) {
-    if (ok()) error_ = Status(Code::kInvalidArgument, "query.too_complex", std::move(what));
+    if (ok()) error_ = Status(Code::kInvalidArgument, qd::kTooComplex, std::move(what));
   }
   bool expect(Tok t, const char* what) {
     if (accept(t)) return true;

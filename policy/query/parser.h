@@ -1,7 +1,7 @@
 #pragma once
 
 // Parser for the Azure Cosmos DB for NoSQL query language: builds an AST that the query
-// rewriter (policy/query_rewriter.h) walks to find every reference to a document path.
+// analyzer (policy/query/analyzer.h) walks to find every reference to a document path.
 //
 // Grammar (the service grammar, as in the .NET SDK's sql.g4, with the documented extensions):
 //   query      := SELECT [DISTINCT] [TOP n|@p] (* | VALUE expr | item (, item)*)

@@ -11,7 +11,7 @@
 //     "csx1:..." and each @parameter's value in "parameters" is replaced by its envelope (every
 //     element of an array parameter). The plaintext is the type-preserving token the document
 //     transform seals: a string literal is unescaped by SQL rules and written as the canonical
-//     JSON token (policy/json_text.h), a number keeps its spelling (a leading unary minus is
+//     JSON token (policy/json/text.h), a number keeps its spelling (a leading unary minus is
 //     part of it), true/false/null as they are. Literals and parameter values that already are
 //     envelopes (an SDK echoing a query plan's rewritten query) are left alone.
 //   * Everything that would silently give wrong results is refused (InvalidArgument, detail
@@ -37,27 +37,11 @@
 #include "common/status.h"
 #include "crypto/field_cipher.h"
 #include "policy/policy.h"
+#include "policy/query/details.h"
 
 namespace cosmoseal::policy {
 
-// Detail codes (all InvalidArgument / 400). Stable: never rename.
-namespace query_detail {
-inline constexpr std::string_view kBadBody = "query.bad_body";
-inline constexpr std::string_view kSyntax = "query.syntax";
-inline constexpr std::string_view kTooComplex = "query.too_complex";
-inline constexpr std::string_view kUnknownIdentifier = "query.unknown_identifier";
-inline constexpr std::string_view kRangeOnProtected = "query.range_on_protected";
-inline constexpr std::string_view kFunctionOnProtected = "query.function_on_protected";
-inline constexpr std::string_view kOperatorOnProtected = "query.operator_on_protected";
-inline constexpr std::string_view kOrderByProtected = "query.order_by_protected";
-inline constexpr std::string_view kGroupByProtected = "query.group_by_protected";
-inline constexpr std::string_view kAggregateOnProtected = "query.aggregate_on_protected";
-inline constexpr std::string_view kDistinctOnProtected = "query.distinct_on_protected";
-inline constexpr std::string_view kPredicateOnRandomized = "query.predicate_on_randomized";
-inline constexpr std::string_view kInsideProtected = "query.inside_protected";
-inline constexpr std::string_view kParameterConflict = "query.parameter_conflict";
-inline constexpr std::string_view kUnsupportedOnProtected = "query.unsupported_on_protected";
-}  // namespace query_detail
+// Detail codes: query_detail in policy/query/details.h.
 
 struct QueryRewriteResult {
   // The body to forward upstream. Byte-identical to the input when `changed` is false.

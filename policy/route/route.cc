@@ -4,10 +4,13 @@
 #include "policy/json/text.h"
 #include "common/text.h"
 #include "common/url.h"
+#include "policy/route/details.h"
 
 #include <utility>
 
 namespace cosmoseal::policy {
+
+namespace rd = route_detail;
 
 using common::Code;
 using common::HeaderMap;
@@ -17,7 +20,7 @@ using common::StatusOr;
 namespace {
 
 Status badPath(std::string message) {
-  return Status(Code::kInvalidArgument, "route.bad_path", std::move(message));
+  return Status(Code::kInvalidArgument, rd::kBadPath, std::move(message));
 }
 
 // RFC 3986 pchar minus '%' (handled separately): unreserved / sub-delims / ':' / '@'.
@@ -520,7 +523,7 @@ RouteDecision reject(RouteDecision d, Code code, std::string_view detail, std::s
 RouteDecision decideRoute(const Route& route, const PolicySet* policies) {
   RouteDecision d;
   if (route.kind == ResourceKind::kAddresses) {
-    return reject(std::move(d), Code::kPermissionDenied, "discovery.direct_mode_refused",
+    return reject(std::move(d), Code::kPermissionDenied, rd::kDirectModeRefused,
                   "Direct mode (/addresses) is not supported through cosmoseal: protected "
                   "fields would bypass it. Configure the SDK for Gateway mode (.NET: "
                   "ConnectionMode.Gateway; Java: gatewayMode()).");
@@ -536,7 +539,7 @@ RouteDecision decideRoute(const Route& route, const PolicySet* policies) {
                                         : nullptr;
   if (policy == nullptr) {
     if (any_policy && route.rid_like && route.inContainer()) {
-      return reject(std::move(d), Code::kInvalidArgument, "route.rid_path",
+      return reject(std::move(d), Code::kInvalidArgument, rd::kRidPath,
                     "resource-id (_rid) based paths are refused while field policies are "
                     "configured, because they cannot be matched to a policy; use name-based "
                     "links");
@@ -546,7 +549,7 @@ RouteDecision decideRoute(const Route& route, const PolicySet* policies) {
   d.policy = policy;
 
   auto unclassified = [&](RouteDecision dd) {
-    return reject(std::move(dd), Code::kInvalidArgument, "route.unclassified",
+    return reject(std::move(dd), Code::kInvalidArgument, rd::kUnclassified,
                   std::string("cannot classify ") + resourceKindName(route.kind) + " / " +
                       operationName(route.op) +
                       " on a container with protected fields; refusing rather than risk "
@@ -562,7 +565,7 @@ RouteDecision decideRoute(const Route& route, const PolicySet* policies) {
       break;
     case ResourceKind::kStoredProcedure:
       if (route.op == Operation::kSprocExecute) {
-        return reject(std::move(d), Code::kInvalidArgument, "route.sproc_on_protected",
+        return reject(std::move(d), Code::kInvalidArgument, rd::kSprocOnProtected,
                       "stored procedure execution on a container with protected fields is "
                       "refused: its arguments are arbitrary JSON, so cosmoseal cannot tell "
                       "which values to encrypt");
@@ -571,7 +574,7 @@ RouteDecision decideRoute(const Route& route, const PolicySet* policies) {
     case ResourceKind::kConflictFeed:
     case ResourceKind::kConflict:
       if (route.op != Operation::kMetadataDelete) {
-        return reject(std::move(d), Code::kInvalidArgument, "route.conflicts_on_protected",
+        return reject(std::move(d), Code::kInvalidArgument, rd::kConflictsOnProtected,
                       "reading conflicts of a container with protected fields is refused: "
                       "conflict resources embed documents that cosmoseal cannot decrypt");
       }

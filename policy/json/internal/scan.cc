@@ -9,7 +9,11 @@
 #include <emmintrin.h>
 #endif
 
+#include "policy/json/details.h"
+
 namespace cosmoseal::policy::internal {
+
+namespace jd = json_detail;
 
 using common::Code;
 using common::Status;
@@ -17,13 +21,13 @@ using common::Status;
 namespace {
 
 Status badJson(std::string_view what, size_t at) {
-  return Status(Code::kInvalidArgument, "policy.bad_json",
+  return Status(Code::kInvalidArgument, jd::kBadJson,
                 std::string(what) + " at byte " + std::to_string(at) +
                     "; expected one complete, valid JSON value (RFC 8259)");
 }
 
 Status badString(std::string_view what, size_t at) {
-  return Status(Code::kInvalidArgument, "policy.bad_string",
+  return Status(Code::kInvalidArgument, jd::kBadString,
                 std::string(what) + " in a string at byte " + std::to_string(at) +
                     "; expected valid JSON string escapes and UTF-8");
 }
@@ -184,7 +188,7 @@ Status validateJson(std::string_view text, size_t max_depth) {
         const unsigned char c = *p;
         if (c == '{' || c == '[') {
           if (depth >= max_depth) {
-            return Status(Code::kInvalidArgument, "policy.too_deep",
+            return Status(Code::kInvalidArgument, jd::kTooDeep,
                           "JSON nesting deeper than " + std::to_string(max_depth) +
                               " levels at byte " + std::to_string(at(p)) + "; expected at most " +
                               std::to_string(max_depth));

@@ -1,6 +1,6 @@
 #pragma once
 
-// Byte-level JSON helpers used by the transform engine (policy/json_transform.h). Internal:
+// Byte-level JSON helpers used by the transform engine (policy/json/transformer.h). Internal:
 // nothing outside policy/ (and its tests and fuzz targets) includes this header.
 //
 //  * validateJson(): a strict, allocation-free RFC 8259 validator. The transform engine runs it

@@ -1,0 +1,117 @@
+#include "policy/json/details.h"
+#include "policy/json/internal/engine.h"
+#include "policy/json/text.h"
+
+// Transactional batch and bulk bodies (JsonTransformer::encryptBatch): each operation's
+// resourceBody goes through the document or patch transform, its partitionKey through the
+// partition-key transform.
+
+namespace cosmoseal::policy::internal {
+
+namespace jd = json_detail;
+
+namespace {
+
+Status badBatch(std::string message) { return invalidArgument(jd::kBadBatch, std::move(message)); }
+
+}  // namespace
+
+Status TransformEngine::encryptBatchBody(std::span<const FieldRule* const> pk_rules) {
+  od::document doc;
+  COSMOSEAL_RETURN_IF_ERROR(iterateSpan(Span{0, size}, &doc));
+  od::json_type t;
+  COSMOSEAL_SJ_TRY(doc.type().get(t));
+  if (t != od::json_type::array) return badBatch("the batch body is not a JSON array");
+  od::array ops;
+  COSMOSEAL_SJ_TRY(doc.get_array().get(ops));
+  for (auto element_result : ops) {
+    od::value v;
+    COSMOSEAL_SJ_TRY(std::move(element_result).get(v));
+    od::json_type vt;
+    COSMOSEAL_SJ_TRY(v.type().get(vt));
+    if (vt != od::json_type::object) {
+      return badBatch("batch operation #" + std::to_string(batch_ops.size()) + " is not an object");
+    }
+    BatchOp& op = batch_ops.emplace_back();
+    od::object o;
+    COSMOSEAL_SJ_TRY(v.get_object().get(o));
+    const auto member = [&](std::string_view name, od::field& f) -> Status {
+      if (name == "operationType") {
+        od::json_type ft;
+        COSMOSEAL_SJ_TRY(f.value().type().get(ft));
+        if (ft != od::json_type::string) return badBatch("\"operationType\" is not a string");
+        COSMOSEAL_RETURN_IF_ERROR(stringValue(f.value(), &op.type));
+        op.has_type = true;
+      } else if (name == "resourceBody" || name == "partitionKey") {
+        std::string_view tok;
+        od::json_type ft;
+        COSMOSEAL_RETURN_IF_ERROR(rawValue(f.value(), &tok, &ft));
+        const Span sp{off(tok.data()), off(tok.data()) + tok.size()};
+        if (name == "resourceBody") {
+          op.body = sp;
+          op.body_type = ft;
+          op.has_body = true;
+        } else {
+          op.pk = sp;
+          op.pk_type = ft;
+          op.has_pk = true;
+        }
+      } else if (name != "id" && name != "ifMatch" && name != "ifNoneMatch" &&
+                 name != "resourceType") {
+        return badBatch("batch operation #" + std::to_string(batch_ops.size() - 1) +
+                        " has an unknown member " + squote(name) +
+                        "; expected operationType, id, partitionKey, resourceBody, ifMatch, "
+                        "ifNoneMatch, resourceType");
+      }
+      return Status::ok();
+    };
+    COSMOSEAL_RETURN_IF_ERROR(forEachUniqueMember(o, member));
+  }
+
+  bool any_pk_rule = false;
+  for (const FieldRule* r : pk_rules) any_pk_rule = any_pk_rule || r != nullptr;
+  for (size_t i = 0; i < batch_ops.size(); ++i) {
+    const BatchOp& op = batch_ops[i];
+    const std::string which = "batch operation #" + std::to_string(i);
+    if (!op.has_type) return badBatch(which + " has no \"operationType\"");
+    const bool is_doc = op.type == "Create" || op.type == "Upsert" || op.type == "Replace";
+    const bool is_patch = op.type == "Patch";
+    if (is_doc || is_patch) {
+      if (!op.has_body || op.body_type != od::json_type::object) {
+        return badBatch(which + " (" + std::string(op.type) + ") needs a \"resourceBody\" object");
+      }
+      COSMOSEAL_RETURN_IF_ERROR(is_doc ? encryptDocumentSpan(op.body) : encryptPatchSpan(op.body));
+    } else if (op.type == "Read" || op.type == "Delete") {
+      if (op.has_body) {
+        return badBatch(which + " (" + std::string(op.type) + ") must not have a \"resourceBody\"");
+      }
+    } else {
+      return badBatch(which + " has unknown operationType " + squote(op.type) +
+                      "; expected Create, Upsert, Replace, Patch, Read or Delete");
+    }
+    if (!op.has_pk) continue;
+    if (op.pk_type != od::json_type::string) {
+      return badBatch(which +
+                      " has a \"partitionKey\" that is not a string; expected a JSON "
+                      "array in a string, such as \"[\\\"p1\\\"]\"");
+    }
+    if (!any_pk_rule) continue;
+    const std::string_view tok(base + op.pk.begin, op.pk.size());
+    pk_text.clear();
+    pk_text.reserve(tok.size());
+    Status s = unescapeJsonString(tok, &pk_text);
+    if (s.isOk()) {
+      pk_out.clear();
+      s = partitionKey(pk_text, pk_rules, &pk_out);
+    }
+    wipe(&pk_text, tok.size());
+    if (!s.isOk()) return s.withContext(which + " partitionKey");
+    const size_t rb = repl.size();
+    appendCanonicalJsonString(pk_out, &repl);
+    wipe(&pk_out, 0);
+    edits.push_back(Edit{op.pk.begin, op.pk.end, rb, repl.size()});
+  }
+  return Status::ok();
+}
+
+}  // namespace cosmoseal::policy::internal

@@ -1,0 +1,56 @@
+#pragma once
+
+// Query analyzer: decides which document paths a parsed query (parser.h) touches and whether
+// what it does with them still works when protected fields are stored as envelopes. Every
+// expression is evaluated to what encryption does to it (plain, protected, a container of
+// protected fields, or maybe-protected); uses that Cosmos could not evaluate on ciphertext are
+// refused, and the literals and @parameters compared for equality with deterministic fields are
+// reported so that the rewriter (rewriter.cc) can seal them. Internal to policy/query.
+//
+// Pure: no cipher, no I/O. The result's rules point into `policy`, which must outlive it.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "crypto/field_cipher.h"
+#include "policy/policy.h"
+#include "policy/query/parser.h"
+
+namespace cosmoseal::policy {
+
+// A literal to seal: query text [begin, end) becomes the envelope of `token` (the
+// type-preserving plaintext) under `rule`.
+struct LiteralRewrite {
+  uint32_t begin = 0;
+  uint32_t end = 0;
+  const FieldRule* rule = nullptr;
+  crypto::ValueType type = crypto::ValueType::kString;
+  std::string token;
+};
+
+// How the query uses one @parameter.
+struct ParamUse {
+  std::string name;  // as written in the query
+  bool plain = false;
+  const FieldRule* rule = nullptr;  // rewrite use
+  bool array = false;               // rewrite use expects an array of scalars
+};
+
+struct QueryAnalysis {
+  std::vector<LiteralRewrite> literals;    // in no particular order
+  std::map<std::string, ParamUse> params;  // by name as written
+  // Rows are whole documents (see QueryRewriteResult::select_star).
+  bool select_star = false;
+};
+
+// Analyzes `root`, parsed from `text` (positions in messages refer to it). `no_parameters`: a
+// patch condition, which has no parameter values to encrypt. Errors: the query.* refusal codes
+// (query_detail in rewriter.h), all InvalidArgument; on failure *out is unspecified.
+common::Status analyzeQuery(const Query& root, std::string_view text, const ContainerPolicy& policy,
+                            bool no_parameters, QueryAnalysis* out);
+
+}  // namespace cosmoseal::policy
