@@ -12,7 +12,9 @@
 //    the HTTP/2 preface, oversized URIs / heads / header counts.
 //  * Only then is the head given to llhttp (defence in depth: anything llhttp still refuses is
 //    `http1.parse_error`). llhttp frames the body (Content-Length, chunked, until-close) and
-//    we refuse trailers and oversized chunk extensions.
+//    we refuse trailers (`http1.trailers_refused`, decided by the first byte after the last
+//    chunk, so the answer never depends on how reads split the bytes) and oversized chunk
+//    extensions.
 //  * Responses: interim 1xx responses (100 Continue, 103 Early Hints, ...) are parsed and skipped
 //    (RFC 9110 §15.2: a client must accept them even unasked); at most 8 per response. 101
 //    (protocol switch) is refused.
@@ -158,6 +160,9 @@ class Http1Parser {
   bool in_process_ = false;
   bool no_body_expected_ = false;
   bool headers_done_ = false;
+  // The last chunk was parsed: the next body byte must end the message (CR or LF), any other
+  // starts a trailer field (refused).
+  bool trailer_check_ = false;
   uint32_t interim_count_ = 0;  // 1xx responses skipped before the final one
 };
 

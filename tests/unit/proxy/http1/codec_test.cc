@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -354,6 +355,56 @@ TEST(Http1ResponseTest, StatusLineWithoutReason) {
   ASSERT_TRUE(parseResponse("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", &rec).isOk());
   EXPECT_EQ(rec.heads[0].status, 200);
   EXPECT_EQ(rec.heads[0].reason, "");
+}
+
+// Parses `bytes` fed in two reads split at `split`, then finish(): the final status.
+Status parseSplit(Http1Parser::Kind kind, std::string_view bytes, size_t split, Recorder* rec) {
+  Http1Parser p(kind, testLimits(), rec);
+  Status s = p.feed(bytes.substr(0, split));
+  if (s.isOk()) s = p.feed(bytes.substr(split));
+  if (s.isOk() && kind == Http1Parser::Kind::kResponse) s = p.finish();
+  return s;
+}
+
+// A trailer field is refused with one detail code however the reads split the bytes (found by
+// http1_fuzz: a malformed trailer line was http1.bad_chunk whole but http1.trailers_refused
+// when a read ended inside it).
+TEST(Http1ParserTest, TrailerRefusalDoesNotDependOnReadSplits) {
+  const std::string response_head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string request_head =
+      "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string fuzz_finding =
+      "3\r\nabc\r\n0\r0" + std::string(83, '_') + "0UOK\r\nTfer-Encoding:\n\r\n";
+  for (const std::string& body : {
+           fuzz_finding,
+           std::string("3\r\nabc\r\n0\r\nX-T: y\r\n\r\n"),   // well formed
+           std::string("3\r\nabc\r\n0\r\nX-T\r\n\r\n"),      // no colon
+           std::string("3\r\nabc\r\n0\r\n X-T: y\r\n\r\n"),  // leading space
+           std::string("0;e=1\r\nX-T@: y\r\n\r\n"),          // bad name, extension
+       }) {
+    for (auto kind : {Http1Parser::Kind::kRequest, Http1Parser::Kind::kResponse}) {
+      const std::string bytes =
+          (kind == Http1Parser::Kind::kRequest ? request_head : response_head) + body;
+      std::set<std::string> details;  // one per outcome, over every split point
+      for (size_t split = 0; split <= bytes.size(); ++split) {
+        Recorder rec;
+        details.emplace(parseSplit(kind, bytes, split, &rec).detail());
+        EXPECT_EQ(rec.completes, 0);
+      }
+      EXPECT_EQ(details, std::set<std::string>{"http1.trailers_refused"}) << bytes;
+    }
+  }
+}
+
+TEST(Http1ParserTest, LastChunkEndsTheMessageAtEverySplit) {
+  const std::string bytes =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  for (size_t split = 0; split <= bytes.size(); ++split) {
+    Recorder rec;
+    ASSERT_TRUE(parseSplit(Http1Parser::Kind::kResponse, bytes, split, &rec).isOk()) << split;
+    EXPECT_EQ(rec.completes, 1);
+    EXPECT_EQ(rec.bodies[0], "abc");
+  }
 }
 
 // ---- Serialization ----
