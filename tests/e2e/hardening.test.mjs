@@ -1,16 +1,21 @@
-// Hardening after the red-team review (issue 13). Finding 4: a request repeating a single-valued
-// header (two x-ms-date, two authorization, ...) is ambiguous: cosmoseal would check one copy while
-// the upstream may read the other (or both joined by a comma). Each such request must be answered
-// locally with 400 `http1.duplicate_header`, and not one byte may reach the upstream. The requests
-// carry a valid client signature in their first copy, so only the duplicate can stop them.
+// Hardening after the red-team review (issue 13).
+// Finding 4: a request repeating a single-valued header (two x-ms-date, two authorization, ...) is
+// ambiguous: cosmoseal would check one copy while the upstream may read the other (or both joined
+// by a comma). Each such request must be answered locally with 400 `http1.duplicate_header`, and
+// not one byte may reach the upstream. The requests carry a valid client signature in their first
+// copy, so only the duplicate can stop them.
+// Finding 7: a world-readable listener TLS key is refused on reload (422, FILE:LINE:COL) like every
+// other secret file, and the old configuration keeps serving.
 
 import assert from 'node:assert/strict';
 import { describe, test, before, after } from 'node:test';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startStack } from './lib/stack.mjs';
 import { rawExchange, buildRequest } from './lib/raw.mjs';
 import { signedHeaders } from './lib/auth.mjs';
 import { assertLocalError } from './lib/expect.mjs';
+import { adminRequest } from './lib/fault-stack.mjs';
 
 const TIMEOUT_MS = 2500;
 
@@ -89,6 +94,23 @@ describe('repeated single-valued request headers', () => {
       await assertRefused(`two ${name}`, data);
     });
   }
+
+  test('reload with a world-readable listen.tls.key: 422 naming FILE:LINE:COL; the old config keeps serving', async () => {
+    const key = stack.pki.proxy.key;
+    fs.chmodSync(key, 0o644);
+    try {
+      const r = await adminRequest(stack.proxy, 'POST', '/reload');
+      assert.equal(r.status, 422, r.body);
+      assert.match(r.body, /:\d+:\d+: listen\.tls\.key: private key file .* has mode 0644/);
+      assert.match(r.body, /chmod 600/);
+      const data = buildRequest({ method: 'GET', path: docs, host: host(), key: stack.clientKeys.app });
+      const ok = await rawExchange({ ...conn(), data, expectResponses: 1, timeoutMs: 5000 });
+      assert.equal(ok.responses[0]?.status, 200, ok.text.slice(0, 300));
+    } finally {
+      fs.chmodSync(key, 0o600);
+    }
+    assert.equal((await adminRequest(stack.proxy, 'POST', '/reload')).status, 200);
+  });
 
   test('after the refusals cosmoseal still serves the SDK', async () => {
     const client = stack.client('app');
