@@ -39,8 +39,9 @@ using policy::SourcePos;
 
 struct TlsFilesConfig {
   std::string cert_file;  // PEM chain
-  std::string key_file;   // PEM private key
+  std::string key_file;   // PEM private key (a secret: owner-only permissions, like key files)
   SourcePos pos;
+  SourcePos key_pos;  // the key value (for errors found when the key file is checked)
 };
 
 enum class ListenMode : uint8_t { kGateway, kTransparent };
@@ -92,6 +93,7 @@ struct UpstreamConfig {
   std::chrono::milliseconds idle_timeout{4000};  // below common server keep-alive timeouts (5 s)
   SourcePos pos;
   SourcePos key_pos;  // the key_file value (for errors found when the key is read)
+  SourcePos ca_pos;   // the ca_file value (for errors found when the bundle is loaded)
 };
 
 enum class Access : uint8_t { kRead, kReadWrite };

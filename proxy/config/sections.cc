@@ -69,7 +69,10 @@ void loadListen(Reader& reader, const Entry& e, Config* cfg) {
     const Entry* key = tm.require("key", "the server private key file (PEM)");
     ok = ok && cert != nullptr && key != nullptr;
     if (cert != nullptr) ok = reader.path(*cert, &tls.cert_file) && ok;
-    if (key != nullptr) ok = reader.path(*key, &tls.key_file) && ok;
+    if (key != nullptr) {
+      tls.key_pos = reader.pos(key->mark());
+      ok = reader.path(*key, &tls.key_file) && ok;
+    }
     if (ok) l.tls = std::move(tls);
   }
   if (const Entry* mode = m.get("mode")) {
@@ -185,7 +188,10 @@ void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, C
     u.key_pos = reader.pos(kf->mark());
     reader.path(*kf, &u.key_file);
   }
-  if (const Entry* ca = m.get("ca_file")) reader.path(*ca, &u.ca_file);
+  if (const Entry* ca = m.get("ca_file")) {
+    u.ca_pos = reader.pos(ca->mark());
+    reader.path(*ca, &u.ca_file);
+  }
   if (const Entry* ct = m.get("connect_timeout")) {
     reader.duration(*ct, std::chrono::milliseconds(1), &u.connect_timeout);
   }

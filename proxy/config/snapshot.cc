@@ -57,6 +57,18 @@ common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(Co
   }
 
   if (c.listen.tls) {
+    // The listener's private key is a secret like the key files: same permission rule, checked
+    // here so it applies at start and on every reload. (A missing or unreadable file is left to
+    // TlsContext::server, which names it.)
+    const TlsFilesConfig& t = *c.listen.tls;
+    struct stat st;
+    if (stat(t.key_file.c_str(), &st) == 0) {
+      if (std::string why = crypto::secretFilePermissionProblem(t.key_file, st); !why.empty()) {
+        return Status(common::Code::kFailedPrecondition, "keys.file_permissions",
+                      "private key file " + why)
+            .withContext(at(t.key_pos, "listen.tls.key"));
+      }
+    }
     auto tls = TlsContext::server(c.listen.tls->cert_file, c.listen.tls->key_file);
     if (!tls.isOk()) return tls.status();
     rt->listener_tls_ = std::move(tls).value();
@@ -88,7 +100,10 @@ common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(Co
   const bool https = c.upstream.scheme != "http";
   if (https) {
     auto tls = TlsContext::client(c.upstream.ca_file);
-    if (!tls.isOk()) return tls.status();
+    if (!tls.isOk()) {
+      if (c.upstream.ca_file.empty()) return tls.status();  // the system store: no config line
+      return tls.status().withContext(at(c.upstream.ca_pos, "upstream.ca_file"));
+    }
     up.tls = std::move(tls).value();
   }
   const bool v6 = c.upstream.host.find(':') != std::string::npos;

@@ -422,6 +422,86 @@ Status Http1Parser::headerLineError(std::string_view line) const noexcept {
   return bad("http1.bad_header_name", "invalid header name");
 }
 
+namespace {
+
+// Request fields that carry one value: a second copy makes the request ambiguous (a check reads
+// one copy while the upstream may read the other, or both joined by a comma), so it is refused.
+// RFC 9110 singletons (§5.3: a field not defined as a list must not repeat) and the Cosmos DB
+// headers that name one value (ref/cosmos-protocol.md). Host and Content-Length are
+// checked in finishHead() with their own detail codes; list-valued fields (Accept-Encoding,
+// Expect, Connection, x-ms-cosmos-supported-serialization-formats, ...) may repeat.
+constexpr HeaderToken kSingletonTokens[] = {
+    HeaderToken::kAuthorization,
+    HeaderToken::kContentType,
+    HeaderToken::kContentLocation,
+    HeaderToken::kDate,
+    HeaderToken::kAIm,
+    HeaderToken::kXMsDate,
+    HeaderToken::kXMsVersion,
+    HeaderToken::kXMsDocumentdbPartitionkey,
+    HeaderToken::kXMsDocumentdbIsquery,
+    HeaderToken::kXMsDocumentdbQuery,
+    HeaderToken::kXMsDocumentdbIsUpsert,
+    HeaderToken::kXMsCosmosIsQueryPlanRequest,
+    HeaderToken::kXMsCosmosIsBatchRequest,
+    HeaderToken::kXMsCosmosBatchAtomic,
+};
+// Singletons without a HeaderToken (compared by name, case-insensitively).
+constexpr std::string_view kSingletonNames[] = {
+    "if-match",
+    "if-none-match",
+    "if-modified-since",
+    "if-unmodified-since",
+    "x-ms-continuation",
+    "x-ms-max-item-count",
+    "x-ms-consistency-level",
+    "x-ms-session-token",
+    "x-ms-documentdb-partitionkeyrangeid",
+    "x-ms-documentdb-query-enablecrosspartition",
+    "x-ms-start-epk",
+    "x-ms-end-epk",
+    "x-ms-cosmos-query-version",
+    "x-ms-cosmos-batch-continue-on-error",
+    "x-ms-cosmos-changefeed-wire-format-version",
+    "x-ms-documentdb-responsecontinuationtokenlimitinkb",
+};
+static_assert(std::size(kSingletonNames) <= 32, "seen-mask below is 32 bits");
+
+// One bit per HeaderToken value that is a singleton.
+constexpr uint64_t makeSingletonTokenMask() {
+  uint64_t mask = 0;
+  for (HeaderToken t : kSingletonTokens) mask |= uint64_t{1} << static_cast<unsigned>(t);
+  return mask;
+}
+constexpr uint64_t kSingletonTokenMask = makeSingletonTokenMask();
+static_assert(static_cast<unsigned>(HeaderToken::kXMsCosmosSupportedSerializationFormats) < 64,
+              "token mask is 64 bits");
+
+}  // namespace
+
+std::string_view repeatedSingletonHeader(const common::HeaderMap& headers) noexcept {
+  // One pass; a token compare per field, and for unnamed fields at most one short scan.
+  uint64_t seen_tokens = 0;
+  uint32_t seen_names = 0;
+  for (const common::Header& f : headers.fields()) {
+    if (f.token != HeaderToken::kOther) {
+      const uint64_t bit = uint64_t{1} << static_cast<unsigned>(f.token);
+      if ((kSingletonTokenMask & bit) == 0) continue;
+      if ((seen_tokens & bit) != 0) return f.name;
+      seen_tokens |= bit;
+      continue;
+    }
+    for (size_t i = 0; i < std::size(kSingletonNames); ++i) {
+      if (!common::equalsIgnoreCase(f.name, kSingletonNames[i])) continue;
+      const uint32_t bit = uint32_t{1} << i;
+      if ((seen_names & bit) != 0) return f.name;
+      seen_names |= bit;
+      break;
+    }
+  }
+  return {};
+}
+
 Status Http1Parser::finishHead() noexcept {
   const common::HeaderMap& h = head_.headers;
   const bool request = kind_ == Kind::kRequest;
@@ -503,6 +583,10 @@ Status Http1Parser::finishHead() noexcept {
   head_.keep_alive = !close && (head_.version_minor == 1 || keep_alive_token);
 
   if (request) {
+    if (std::string_view name = repeatedSingletonHeader(h); !name.empty()) {
+      return bad("http1.duplicate_header",
+                 "header '" + std::string(name) + "' appears more than once; it takes one value");
+    }
     if (upgrade) {
       return bad("http1.upgrade_refused", "protocol upgrades are not supported");
     }

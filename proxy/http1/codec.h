@@ -9,7 +9,8 @@
 //    detail code: bare CR or LF, obs-fold / leading whitespace, space before ':', bad header
 //    names, CTLs in values, duplicate or malformed Content-Length, CL+TE, any Transfer-Encoding
 //    other than a single "chunked", TE on HTTP/1.0, Upgrade, CONNECT, absolute-form targets,
-//    the HTTP/2 preface, oversized URIs / heads / header counts.
+//    the HTTP/2 preface, oversized URIs / heads / header counts, and (requests) a repeated
+//    single-valued field such as two Authorization or x-ms-date headers.
 //  * Only then is the head given to llhttp (defence in depth: anything llhttp still refuses is
 //    `http1.parse_error`). llhttp frames the body (Content-Length, chunked, until-close) and
 //    we refuse trailers (`http1.trailers_refused`, decided by the first byte after the last
@@ -165,6 +166,14 @@ class Http1Parser {
   bool trailer_check_ = false;
   uint32_t interim_count_ = 0;  // 1xx responses skipped before the final one
 };
+
+// The name (as received) of the first request field that must appear at most once but appears
+// again, or an empty view. The singletons are Authorization, Content-Type, Date, If-Match and the
+// other RFC 9110 fields that are not lists, plus the Cosmos headers that carry one value
+// (x-ms-date, x-ms-version, x-ms-documentdb-partitionkey, x-ms-documentdb-isquery, ...); the list
+// is in codec.cc and docs/SECURITY.md. The parser refuses such a request head with
+// `http1.duplicate_header` (400). The view points into `headers`.
+std::string_view repeatedSingletonHeader(const common::HeaderMap& headers) noexcept;
 
 // ---- Serialization (our own framing; never raw bytes from a peer) ----
 

@@ -256,6 +256,94 @@ INSTANTIATE_TEST_SUITE_P(
                 400}),
     [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
 
+// Red-team finding 4: a repeated single-valued field is ambiguous (the proxy checks one copy, the
+// upstream may read the other), so the head is refused before any handler sees it.
+INSTANTIATE_TEST_SUITE_P(
+    RepeatedSingletons, Http1RejectTest,
+    ::testing::Values(
+        BadCase{"two_x_ms_date",
+                "GET /dbs/a HTTP/1.1\r\nHost: x\r\nx-ms-date: Sun, 06 Dec 2026 10:00:00 GMT\r\n"
+                "x-ms-date: Sun, 06 Dec 2026 09:00:00 GMT\r\n\r\n",
+                "http1.duplicate_header", 400},
+        BadCase{"two_authorization_other_case",
+                "GET /dbs/a HTTP/1.1\r\nHost: x\r\nauthorization: a\r\nAuthorization: b\r\n\r\n",
+                "http1.duplicate_header", 400},
+        BadCase{"two_version",
+                "GET / HTTP/1.1\r\nHost: x\r\nx-ms-version: 1\r\nX-Ms-Version: 1\r\n\r\n",
+                "http1.duplicate_header", 400},
+        BadCase{"two_partition_keys",
+                kPost + "x-ms-documentdb-partitionkey: [\"a\"]\r\n"
+                        "x-ms-documentdb-partitionkey: [\"b\"]\r\nContent-Length: 2\r\n\r\n{}",
+                "http1.duplicate_header", 400},
+        BadCase{"two_isquery",
+                kPost + "x-ms-documentdb-isquery: true\r\nx-ms-documentdb-isquery: false\r\n\r\n",
+                "http1.duplicate_header", 400},
+        BadCase{"two_content_types",
+                kPost + "Content-Type: application/json\r\n"
+                        "Content-Type: application/query+json\r\n\r\n",
+                "http1.duplicate_header", 400},
+        BadCase{"two_if_match", kPost + "If-Match: \"1\"\r\nif-match: \"2\"\r\n\r\n",
+                "http1.duplicate_header", 400},
+        BadCase{"two_continuations",
+                "GET /dbs/a/colls/b/docs HTTP/1.1\r\nHost: x\r\nx-ms-continuation: a\r\n"
+                "x-ms-max-item-count: 1\r\nx-ms-continuation: b\r\n\r\n",
+                "http1.duplicate_header", 400},
+        BadCase{"two_upsert_flags",
+                kPost + "x-ms-documentdb-is-upsert: true\r\nX-MS-DOCUMENTDB-IS-UPSERT: 1\r\n\r\n",
+                "http1.duplicate_header", 400},
+        // Host and Content-Length keep their own, older detail codes.
+        BadCase{"two_hosts_keep_bad_host", "GET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n",
+                "http1.bad_host", 400}),
+    [](const ::testing::TestParamInfo<BadCase>& p) { return std::string(p.param.name); });
+
+TEST(Http1ParserTest, RepeatedSingletonNeverReachesTheHandler) {
+  Recorder rec;
+  Status s = parseRequest(
+      "GET /dbs/a HTTP/1.1\r\nHost: x\r\nAuthorization: good\r\nx-ms-date: d\r\n"
+      "Authorization: evil\r\n\r\n",
+      &rec);
+  EXPECT_EQ(s.detail(), "http1.duplicate_header");
+  EXPECT_NE(s.message().find("'Authorization'"), std::string_view::npos) << s.toString();
+  EXPECT_TRUE(rec.heads.empty());
+}
+
+TEST(Http1ParserTest, ListValuedAndUnknownFieldsMayRepeat) {
+  Recorder rec;
+  ASSERT_TRUE(parseRequest("GET /dbs/a HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n"
+                           "Accept-Encoding: br\r\nx-custom: 1\r\nx-custom: 2\r\n"
+                           "x-ms-cosmos-supported-serialization-formats: JsonText\r\n"
+                           "x-ms-cosmos-supported-serialization-formats: CosmosBinary\r\n"
+                           "Connection: keep-alive\r\nConnection: x-custom\r\n"
+                           "x-ms-date: d\r\nauthorization: a\r\n\r\n",
+                           &rec)
+                  .isOk());
+  EXPECT_EQ(rec.heads.size(), 1u);
+}
+
+TEST(Http1ParserTest, RepeatedSingletonCheckIsForRequestsOnly) {
+  // Responses may carry repeated fields (the proxy never trusts one copy of them).
+  Recorder rec;
+  Http1Parser p(Http1Parser::Kind::kResponse, testLimits(), &rec);
+  EXPECT_TRUE(p.feed("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nx-ms-session-token: 0:1\r\n"
+                     "x-ms-session-token: 1:1\r\n\r\n")
+                  .isOk());
+  EXPECT_EQ(rec.heads.size(), 1u);
+}
+
+TEST(RepeatedSingletonHeaderTest, NamesTheSecondCopy) {
+  common::HeaderMap h;
+  h.add("Host", "x");
+  h.add("x-ms-date", "d");
+  EXPECT_TRUE(repeatedSingletonHeader(h).empty());
+  h.add("If-None-Match", "*");
+  h.add("IF-NONE-MATCH", "\"e\"");
+  EXPECT_EQ(repeatedSingletonHeader(h), "IF-NONE-MATCH");
+  common::HeaderMap d;
+  d.add("x-ms-date", "a");
+  d.add("X-MS-DATE", "b");
+  EXPECT_EQ(repeatedSingletonHeader(d), "X-MS-DATE");
+}
+
 // ---- Responses ----
 
 Status parseResponse(const std::string& bytes, Recorder* rec, bool head_request = false,
