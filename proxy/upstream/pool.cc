@@ -84,7 +84,8 @@ void UpstreamConnection::start() noexcept {
   resolving_ = true;
 }
 
-void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) {
+void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status,
+                                    struct addrinfo* res) noexcept {
   auto* self = static_cast<UpstreamConnection*>(req->data);
   self->resolving_ = false;
   if (self->state_ == State::kClosing) {
@@ -332,7 +333,7 @@ void UpstreamPool::deliver(UpstreamConnection* conn, UpstreamUser* user) noexcep
   uv_idle_start(&deliver_idle_, &UpstreamPool::onDeliver);
 }
 
-void UpstreamPool::onDeliver(uv_idle_t* h) {
+void UpstreamPool::onDeliver(uv_idle_t* h) noexcept {
   auto* self = static_cast<UpstreamPool*>(h->data);
   std::vector<Pending> batch;
   batch.swap(self->deliveries_);

@@ -104,7 +104,7 @@ class UpstreamConnection final : public Transport::Handler, public Http1Parser::
 
   void start() noexcept;
   void connectTo(const struct sockaddr* addr) noexcept;
-  static void onResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res);
+  static void onResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) noexcept;
   // Ends the connection; tells the user (if any) with `status`.
   void fail(const common::Status& status) noexcept;
   void close() noexcept;
@@ -167,7 +167,7 @@ class UpstreamPool {
   };
 
   void deliver(UpstreamConnection* conn, UpstreamUser* user) noexcept;
-  static void onDeliver(uv_idle_t* h);
+  static void onDeliver(uv_idle_t* h) noexcept;
   void addIdle(UpstreamConnection* conn) noexcept;
   void removeIdle(UpstreamConnection* conn) noexcept;
   void forget(UpstreamConnection* conn) noexcept;  // called when a connection is deleted
