@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 
+#include "common/assert.h"
 #include "common/log.h"
 
 namespace cosmoseal::common {
@@ -42,6 +43,9 @@ SecretBytes::SecretBytes(size_t size) {
   const size_t mapped = (size + page - 1) / page * page;
   void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
+  // Without MAP_FIXED the kernel never maps page 0; every accessor relies on size_ > 0 meaning
+  // data_ != nullptr (and the analyzer cannot know mmap's contract).
+  COSMOSEAL_RELEASE_ASSERT(p != nullptr);
   if (madvise(p, mapped, MADV_DONTDUMP) != 0) warnOnce("madvise(MADV_DONTDUMP) failed");
   if (mlock(p, mapped) != 0) warnOnce("mlock failed");
   data_ = static_cast<uint8_t*>(p);
