@@ -2,9 +2,9 @@
 
 #include <malloc.h>
 #include <sched.h>
-#include <signal.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstring>
 #include <sstream>
 
