@@ -1,6 +1,6 @@
 #include "common/clock.h"
 
-#include <time.h>
+#include <ctime>
 
 namespace cosmoseal::common {
 namespace {

@@ -1,10 +1,10 @@
 #include "common/log.h"
 
 #include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 
 namespace cosmoseal::common::log {
 namespace {

@@ -132,7 +132,10 @@ class [[nodiscard]] StatusOr {
 // `lhs = value of expr`, or return its Status.
 #define COSMOSEAL_ASSIGN_OR_RETURN(lhs, expr) \
   COSMOSEAL_ASSIGN_OR_RETURN_IMPL_(COSMOSEAL_CONCAT_(statusor_macro_, __LINE__), lhs, expr)
+// `tmp` is a name and `lhs` may be a declaration (`auto x`): neither can be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define COSMOSEAL_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                     \
   if (!tmp.isOk()) return tmp.status();                  \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -107,7 +107,7 @@ constexpr DecodeLuts makeDecodeLuts() {
   for (int l = 0; l < 16; ++l) {
     uint8_t bits = 0x80;
     for (int h = 2; h <= 7; ++h) {
-      if (kReverse[static_cast<size_t>(h * 16 + l)] == 0xff) {
+      if (kReverse[static_cast<size_t>(h) * 16 + static_cast<size_t>(l)] == 0xff) {
         bits |= static_cast<uint8_t>(1 << (h - 2));
       }
     }

@@ -420,7 +420,8 @@ StatusOr<HttpOrigin> parseHttpOrigin(std::string_view url) {
   static constexpr const char* kExpected = "expected https://host[:port]/";
   size_t sep = url.find("://");
   if (sep == std::string_view::npos) {
-    return badOrigin("'" + std::string(url) + "' is not an absolute URL; " + kExpected);
+    // Not "'" + std::string(url): GCC 12 at -O3 reports a false -Wrestrict for literal + string&&.
+    return badOrigin(std::string("'").append(url) + "' is not an absolute URL; " + kExpected);
   }
   HttpOrigin o;
   o.scheme = common::toLowerAscii(url.substr(0, sep));
@@ -442,9 +443,10 @@ StatusOr<HttpOrigin> parseHttpOrigin(std::string_view url) {
   if (authority.empty()) return badOrigin("URL has no host; " + std::string(kExpected));
   Authority a;
   if (!parseAuthority(authority, &a)) {
-    return badOrigin("'" + std::string(authority) +
+    return badOrigin(std::string("'").append(authority) +
                      "' is not a valid host[:port] (DNS name, IPv4, or [IPv6] in brackets; port "
-                     "1-65535); " + kExpected);
+                     "1-65535); " +
+                     kExpected);
   }
   o.host = std::move(a.host);
   o.ipv6 = a.ipv6;

@@ -288,7 +288,10 @@ std::vector<SpecIssue> validatePolicySpecs(std::span<const ContainerPolicySpec> 
         const auto& pk = pk_parsed[k];
         if (!pathsOverlap(segs, pk)) continue;
         std::string pk_text;
-        for (const auto& s : pk) pk_text += "/" + escapePathSegment(s.name);
+        for (const auto& s : pk) {
+          pk_text += '/';  // not "/" + ...: a false GCC 12 -O3 -Wrestrict (literal + string&&)
+          pk_text += escapePathSegment(s.name);
+        }
         if (segs.size() == pk.size()) {
           if (field.mode != FieldMode::kDeterministic) {
             add(field.pos, fkey + ".mode",

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Configures and builds cosmoseal into build/ (RelWithDebInfo). Extra args go to cmake.
-#   BUILD_DIR=build-asan scripts/build.sh -DCOSMOSEAL_SANITIZE=ON
+# Configures and builds cosmoseal into build/ (RelWithDebInfo), warnings as errors
+# (COSMOSEAL_WERROR=ON: the project's own builds stay warning-free). Extra args go to cmake.
+#   BUILD_DIR=build-asan scripts/build.sh -DCOSMOSEAL_SANITIZE=ON -DCOSMOSEAL_BENCH=OFF
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
-cmake -S . -B "$BUILD_DIR" -G Ninja "$@" >/dev/null
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCOSMOSEAL_WERROR=ON "$@" >/dev/null
 ninja -C "$BUILD_DIR" -j "$JOBS"

@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh            build + test + demo dependencies
 #   scripts/install-deps.sh --bench    also the comparison tools (nginx, gnuplot, perf)
 #   scripts/install-deps.sh --fuzz     also clang-14's libFuzzer runtime
+#   scripts/install-deps.sh --tidy     also clang-tidy-14 and clang-query-14 (scripts/tidy)
 #   scripts/install-deps.sh --k8s      also what the Kubernetes tests need (tests/k8s): buildah for
 #                                      scripts/build-image, iptables for capture-init and the pod
 #                                      rehearsal. kubectl is not among them: Debian 12's is too old
@@ -23,6 +24,7 @@ for arg in "$@"; do
   case "$arg" in
     --bench) PKGS+=(nginx-light gnuplot-nox linux-perf) ;;
     --fuzz) PKGS+=(clang-14 libclang-rt-14-dev) ;;
+    --tidy) PKGS+=(clang-tidy-14 clang-tools-14) ;;
     --k8s) PKGS+=(buildah iptables util-linux coreutils) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac

@@ -15,6 +15,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "common/assert.h"
+
 namespace cosmoseal::proxy {
 
 class BufferBudget {
@@ -27,7 +29,11 @@ class BufferBudget {
     } while (!used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
     return true;
   }
-  void release(uint64_t n) noexcept { used_.fetch_sub(n, std::memory_order_relaxed); }
+  void release(uint64_t n) noexcept {
+    // Releasing more than was charged would wrap the total and refuse every later charge.
+    [[maybe_unused]] const uint64_t before = used_.fetch_sub(n, std::memory_order_relaxed);
+    COSMOSEAL_ASSERT(before >= n);
+  }
   uint64_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
 
  private:

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/assert.h"
 #include "common/status.h"
 #include "proxy/config/config.h"
 
@@ -64,7 +65,12 @@ class ThrottleTicket {
   ThrottleTicket(const ThrottleTicket&) = delete;
   ThrottleTicket& operator=(const ThrottleTicket&) = delete;
   void reset() noexcept {
-    if (limiter_ != nullptr) limiter_->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    if (limiter_ != nullptr) {
+      // One decrement per admit(): a second would wrap the count and lock the client out.
+      [[maybe_unused]] const uint32_t before =
+          limiter_->in_flight.fetch_sub(1, std::memory_order_acq_rel);
+      COSMOSEAL_ASSERT(before > 0);
+    }
     limiter_ = nullptr;
   }
 

@@ -51,7 +51,7 @@ size_t FileWatcher::watch(const std::vector<std::string>& files) {
   return dirs_.size();
 }
 
-void FileWatcher::onEvent(uv_fs_event_t* h, const char* filename, int, int status) {
+void FileWatcher::onEvent(uv_fs_event_t* h, const char* filename, int, int status) noexcept {
   auto* d = static_cast<Dir*>(h->data);
   FileWatcher* self = d->owner;
   if (status < 0 || self->shut_) return;
@@ -59,7 +59,7 @@ void FileWatcher::onEvent(uv_fs_event_t* h, const char* filename, int, int statu
   uv_timer_start(&self->timer_, &FileWatcher::onTimer, self->debounce_ms_, 0);
 }
 
-void FileWatcher::onTimer(uv_timer_t* t) {
+void FileWatcher::onTimer(uv_timer_t* t) noexcept {
   auto* self = static_cast<FileWatcher*>(t->data);
   if (!self->shut_) self->on_change_();
 }
@@ -74,7 +74,7 @@ void FileWatcher::unwatchAll() {
 
 void FileWatcher::closeDir(Dir* d) {
   ++closing_;
-  uv_close(reinterpret_cast<uv_handle_t*>(&d->handle), [](uv_handle_t* h) {
+  uv_close(reinterpret_cast<uv_handle_t*>(&d->handle), [](uv_handle_t* h) noexcept {
     auto* dd = static_cast<Dir*>(h->data);
     FileWatcher* w = dd->owner;
     delete dd;
@@ -88,9 +88,8 @@ void FileWatcher::close(std::function<void()> done) {
   unwatchAll();
   uv_timer_stop(&timer_);
   ++closing_;
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), [](uv_handle_t* h) {
-    static_cast<FileWatcher*>(h->data)->closed();
-  });
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_),
+           [](uv_handle_t* h) noexcept { static_cast<FileWatcher*>(h->data)->closed(); });
 }
 
 void FileWatcher::closed() {

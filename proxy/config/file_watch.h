@@ -30,8 +30,8 @@ class FileWatcher {
 
  private:
   struct Dir;
-  static void onEvent(uv_fs_event_t* h, const char* filename, int events, int status);
-  static void onTimer(uv_timer_t* t);
+  static void onEvent(uv_fs_event_t* h, const char* filename, int events, int status) noexcept;
+  static void onTimer(uv_timer_t* t) noexcept;
   void unwatchAll();
   void closeDir(Dir* d);
   void closed();

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "common/assert.h"
+
 namespace cosmoseal::proxy {
 
 using common::Code;
@@ -72,7 +74,7 @@ Status Transport::connect(const struct sockaddr* addr) noexcept {
   return Status::ok();
 }
 
-void Transport::onConnect(uv_connect_t* req, int status) {
+void Transport::onConnect(uv_connect_t* req, int status) noexcept {
   auto* self = static_cast<Transport*>(req->data);
   if (status == UV_ECANCELED || self->closing_) return;
   if (status < 0) {
@@ -108,7 +110,7 @@ void Transport::fail(const Status& s) noexcept {
   handler_->onTransportError(s);
 }
 
-void Transport::onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
+void Transport::onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) noexcept {
   // One read buffer per thread: read callbacks of one loop never overlap, and every consumer
   // copies what it keeps before returning.
   thread_local char tl_buffer[kReadBufferSize];
@@ -116,7 +118,7 @@ void Transport::onAlloc(uv_handle_t*, size_t, uv_buf_t* buf) {
   buf->len = sizeof(tl_buffer);
 }
 
-void Transport::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+void Transport::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
   auto* self = static_cast<Transport*>(s->data);
   if (nread == 0) return;
   if (self->closing_) {
@@ -195,6 +197,7 @@ void Transport::flush() noexcept {
     int n = uv_try_write(uvStream(), &b, 1);
     if (n > 0) {
       off = static_cast<size_t>(n);
+      COSMOSEAL_ASSERT(off <= out_.size());
     } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
       out_.clear();
       fail(Status(Code::kBadGateway, "net.write_error",
@@ -221,7 +224,7 @@ void Transport::flush() noexcept {
   }
 }
 
-void Transport::onWrite(uv_write_t* req, int status) {
+void Transport::onWrite(uv_write_t* req, int status) noexcept {
   auto* w = static_cast<WriteReq*>(req->data);
   Transport* self = w->stream;
   if (status == 0) self->bytes_out_ += w->data.size();
@@ -260,7 +263,7 @@ void Transport::disarmTimer() noexcept {
   if (inited_) uv_timer_stop(&timer_);
 }
 
-void Transport::onTimer(uv_timer_t* t) {
+void Transport::onTimer(uv_timer_t* t) noexcept {
   auto* self = static_cast<Transport*>(t->data);
   if (self->lingering_) {
     self->startClose();
@@ -292,7 +295,7 @@ void Transport::closeGracefully(uint64_t linger_ms) noexcept {
   }
 }
 
-void Transport::onShutdown(uv_shutdown_t* req, int status) {
+void Transport::onShutdown(uv_shutdown_t* req, int status) noexcept {
   auto* self = static_cast<Transport*>(req->data);
   if (status < 0 && status != UV_ECANCELED) self->startClose();
   // Otherwise wait for the peer's EOF (onRead) or the linger timer.
@@ -324,8 +327,10 @@ void Transport::startClose() noexcept {
   if (!uv_is_closing(tm)) uv_close(tm, &Transport::onClose);
 }
 
-void Transport::onClose(uv_handle_t* h) {
+void Transport::onClose(uv_handle_t* h) noexcept {
   auto* self = static_cast<Transport*>(h->data);
+  // One close callback per handle: another would notify (and let the owner free) twice.
+  COSMOSEAL_RELEASE_ASSERT(self->open_handles_ > 0);
   if (--self->open_handles_ == 0) {
     self->closed_notified_ = true;
     self->handler_->onTransportClosed();

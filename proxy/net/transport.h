@@ -94,13 +94,14 @@ class Transport {
  private:
   struct WriteReq;
 
-  static void onAlloc(uv_handle_t*, size_t suggested, uv_buf_t* buf);
-  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
-  static void onWrite(uv_write_t* req, int status);
-  static void onConnect(uv_connect_t* req, int status);
-  static void onShutdown(uv_shutdown_t* req, int status);
-  static void onTimer(uv_timer_t* t);
-  static void onClose(uv_handle_t* h);
+  // libuv callbacks: noexcept, since an exception must never unwind through libuv's C frames.
+  static void onAlloc(uv_handle_t*, size_t suggested, uv_buf_t* buf) noexcept;
+  static void onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void onWrite(uv_write_t* req, int status) noexcept;
+  static void onConnect(uv_connect_t* req, int status) noexcept;
+  static void onShutdown(uv_shutdown_t* req, int status) noexcept;
+  static void onTimer(uv_timer_t* t) noexcept;
+  static void onClose(uv_handle_t* h) noexcept;
 
   void handleRead(const char* data, size_t n) noexcept;
   void becomeReady() noexcept;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "common/assert.h"
 #include "common/log.h"
 #include "proxy/http1/codec.h"
 #include "proxy/net/transport.h"
@@ -132,7 +133,7 @@ Status AdminServer::listen(const std::string& address, uint16_t port, uint16_t* 
   return Status::ok();
 }
 
-void AdminServer::onConnection(uv_stream_t* server, int status) {
+void AdminServer::onConnection(uv_stream_t* server, int status) noexcept {
   auto* self = static_cast<AdminServer*>(server->data);
   if (status < 0 || self->closing_) return;
   auto* c = new AdminConnection(self);
@@ -141,7 +142,8 @@ void AdminServer::onConnection(uv_stream_t* server, int status) {
 }
 
 void AdminServer::connectionClosed(AdminConnection* c) {
-  connections_.erase(c);
+  [[maybe_unused]] const size_t erased = connections_.erase(c);
+  COSMOSEAL_ASSERT(erased == 1);  // each connection reports its close exactly once
   delete c;
   maybeDone();
 }
@@ -150,7 +152,7 @@ void AdminServer::close(std::function<void()> done) {
   closing_ = true;
   on_closed_ = std::move(done);
   if (!listener_closed_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) noexcept {
       auto* self = static_cast<AdminServer*>(h->data);
       self->listener_closed_ = true;
       self->maybeDone();

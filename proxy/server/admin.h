@@ -36,7 +36,7 @@ class AdminServer {
 
  private:
   friend class AdminConnection;
-  static void onConnection(uv_stream_t* server, int status);
+  static void onConnection(uv_stream_t* server, int status) noexcept;
   void connectionClosed(AdminConnection* c);
   void maybeDone();
 

@@ -2,9 +2,9 @@
 
 #include <malloc.h>
 #include <sched.h>
-#include <signal.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstring>
 #include <sstream>
 
@@ -161,7 +161,7 @@ int Server::run() {
   uv_signal_start(&sigusr1_, &Server::onSignal, SIGUSR1);
   uv_timer_start(
       &budget_timer_,
-      [](uv_timer_t* t) {
+      [](uv_timer_t* t) noexcept {
         auto* self = static_cast<Server*>(t->data);
         self->checkKeyBudgets();
         self->trimMemoryWhenIdle();
@@ -185,7 +185,7 @@ int Server::run() {
   return exit_code_;
 }
 
-void Server::onSignal(uv_signal_t* h, int signum) {
+void Server::onSignal(uv_signal_t* h, int signum) noexcept {
   auto* self = static_cast<Server*>(h->data);
   if (signum == SIGHUP) {
     Status s = self->reload();
@@ -218,7 +218,7 @@ void Server::beginDrain(const char* why) {
   for (auto& w : workers_) w->beginDrain();
   uv_timer_start(
       &drain_timer_,
-      [](uv_timer_t* t) {
+      [](uv_timer_t* t) noexcept {
         auto* self = static_cast<Server*>(t->data);
         COSMOSEAL_LOG(kWarn) << "drain timeout: closing remaining connections";
         self->forced_ = true;
@@ -226,8 +226,8 @@ void Server::beginDrain(const char* why) {
       },
       static_cast<uint64_t>(c.timeouts.drain.count()), 0);
   uv_timer_start(
-      &watch_timer_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->finishIfDrained(); }, 20,
-      20);
+      &watch_timer_,
+      [](uv_timer_t* t) noexcept { static_cast<Server*>(t->data)->finishIfDrained(); }, 20, 20);
 }
 
 void Server::finishIfDrained() {

@@ -54,7 +54,7 @@ class Server {
   void trimMemoryWhenIdle();
   // Every file the configuration names (for watch: true).
   std::vector<std::string> watchedFiles() const;
-  static void onSignal(uv_signal_t* h, int signum);
+  static void onSignal(uv_signal_t* h, int signum) noexcept;
 
   ServerOptions options_;
   uv_loop_t loop_;

@@ -93,14 +93,16 @@ Status Worker::start() {
   thread_ = std::thread([this, &ready] {
     common::log::setThreadName("worker-" + std::to_string(index_));
     uv_loop_init(&loop_);
-    uv_async_init(&loop_, &async_, [](uv_async_t* a) { static_cast<Worker*>(a->data)->onAsync(); });
+    uv_async_init(&loop_, &async_,
+                  [](uv_async_t* a) noexcept { static_cast<Worker*>(a->data)->onAsync(); });
     async_.data = this;
     pool_ = std::make_unique<UpstreamPool>(&loop_);
     uv_timer_init(&loop_, &key_timer_);
     key_timer_.data = this;
     uv_timer_start(
-        &key_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->refreshKeyUsage(); },
-        1000, 1000);
+        &key_timer_,
+        [](uv_timer_t* t) noexcept { static_cast<Worker*>(t->data)->refreshKeyUsage(); }, 1000,
+        1000);
     {
       std::lock_guard<std::mutex> lock(mu_);
       state_ = std::make_shared<ThreadState>(pending_snapshot_);
@@ -231,7 +233,7 @@ void Worker::maybeFinish() {
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
-void Worker::onConnection(uv_stream_t* server, int status) {
+void Worker::onConnection(uv_stream_t* server, int status) noexcept {
   auto* self = static_cast<Worker*>(server->data);
   if (status < 0) {
     COSMOSEAL_LOG(kWarn) << "accept failed: " << uv_strerror(status);

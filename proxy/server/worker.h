@@ -89,7 +89,7 @@ class Worker {
   void refreshKeyUsage();
   static void addKeyUsage(const crypto::FieldCipher& cipher, std::map<uint32_t, KeyUsage>* usage);
   void maybeFinish();
-  static void onConnection(uv_stream_t* server, int status);
+  static void onConnection(uv_stream_t* server, int status) noexcept;
 
   int index_;
   int listen_fd_;

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 
+#include "common/assert.h"
 #include "common/headers.h"
 #include "common/log.h"
 #include "common/net_address.h"
@@ -35,7 +36,7 @@ constexpr const char* kGroups = "X25519:P-256:P-384";
 constexpr unsigned char kAlpnHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
 int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-               unsigned int inlen, void*) {
+               unsigned int inlen, void*) noexcept {
   unsigned char* selected = nullptr;
   if (SSL_select_next_proto(&selected, outlen, kAlpnHttp11, sizeof(kAlpnHttp11), in, inlen) !=
       OPENSSL_NPN_NEGOTIATED) {
@@ -164,7 +165,7 @@ bool TlsContext::hostAllowed(std::string_view host, const std::vector<std::strin
   return false;
 }
 
-int TlsContext::onServerName(SSL* ssl, int* alert, void* arg) {
+int TlsContext::onServerName(SSL* ssl, int* alert, void* arg) noexcept {
   auto* self = static_cast<TlsContext*>(arg);
   const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
   if (name == nullptr || !hostAllowed(name, self->interceptor_->allowed_hosts)) {
@@ -421,6 +422,8 @@ void TlsSession::takeOutput(std::string* out) noexcept {
   const size_t old = out->size();
   out->resize(old + pending);
   const int n = BIO_read(wbio_, out->data() + old, static_cast<int>(pending));
+  // A memory BIO hands out at most what it reported pending; more would have overrun `out`.
+  COSMOSEAL_RELEASE_ASSERT(n <= static_cast<int>(pending));
   out->resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
 }
 

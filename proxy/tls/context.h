@@ -53,7 +53,7 @@ class TlsContext {
  private:
   struct Interceptor;
   TlsContext(SslCtxPtr ctx, bool server);
-  static int onServerName(SSL* ssl, int* alert, void* arg);
+  static int onServerName(SSL* ssl, int* alert, void* arg) noexcept;
 
   SslCtxPtr ctx_;
   bool server_;
