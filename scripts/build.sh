@@ -6,5 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
-cmake -S . -B "$BUILD_DIR" -G Ninja -DCOSMOSEAL_WERROR=ON "$@" >/dev/null
+LAUNCHER=()
+if command -v ccache >/dev/null; then  # optional: rebuilds and CI reruns get faster
+  LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCOSMOSEAL_WERROR=ON "${LAUNCHER[@]}" "$@" >/dev/null
 ninja -C "$BUILD_DIR" -j "$JOBS"
