@@ -12,8 +12,10 @@
 
 #include "cli/flags.h"
 #include "crypto/base64.h"
+#include "crypto/details.h"
 #include "crypto/key_file.h"
 #include "crypto/keyring.h"
+#include "proxy/config/details.h"
 #include "proxy/config/keyring_file.h"
 
 namespace cosmoseal::cli {
@@ -82,7 +84,7 @@ common::StatusOr<common::SecretBytes> createKekFile(const std::string& path,
                                                     crypto::RandomSource& rng) {
   common::SecretBytes kek(crypto::kKekSize);
   if (!rng.fill(kek.mutableView())) {
-    return common::internalError("crypto.rng_failed", "the random generator failed");
+    return common::internalError(crypto::crypto_detail::kRngFailed, "the random generator failed");
   }
   // The base64 text is key material too: build it in SecretBytes.
   const size_t text_len = crypto::base64EncodedSize(kek.size());
@@ -93,7 +95,8 @@ common::StatusOr<common::SecretBytes> createKekFile(const std::string& path,
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     return common::failedPrecondition(
-        "keys.write_failed", "cannot create KEK file " + path + ": " + std::strerror(errno));
+        proxy::config_detail::kWriteFailed,
+        "cannot create KEK file " + path + ": " + std::strerror(errno));
   }
   bool ok = ::fchmod(fd, 0600) == 0;
   size_t done = 0;
@@ -108,7 +111,7 @@ common::StatusOr<common::SecretBytes> createKekFile(const std::string& path,
   ok = (::close(fd) == 0) && ok;
   if (!ok) {
     ::unlink(path.c_str());
-    return common::failedPrecondition("keys.write_failed",
+    return common::failedPrecondition(proxy::config_detail::kWriteFailed,
                                       "cannot write KEK file " + path + ": " + std::strerror(err));
   }
   return kek;
@@ -146,7 +149,7 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   if (!kek_file.empty() && !exists(kek_file)) {
     if (keyring_exists) {
       return failure(
-          err, common::failedPrecondition("keys.file_missing",
+          err, common::failedPrecondition(crypto::crypto_detail::kFileMissing,
                                           "KEK file " + kek_file + " does not exist, but keyring " +
                                               keyring_path +
                                               " does: a new KEK could not unwrap its keys. "
@@ -177,27 +180,28 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   const uint32_t previous = builder.maxVersion(name);
   const uint32_t version = previous + 1;
   if (version == 0) {
-    return failure(err, common::failedPrecondition("keys.bad_version",
+    return failure(err, common::failedPrecondition(crypto::crypto_detail::kBadVersion,
                                                    "key '" + name + "' has no version left"));
   }
   uint32_t id = 0;
   for (int attempt = 0; attempt < 64 && id == 0; ++attempt) {
     uint8_t b[4];
     if (!rng.fill(b)) {
-      return failure(err,
-                     common::internalError("crypto.rng_failed", "the random generator failed"));
+      return failure(err, common::internalError(crypto::crypto_detail::kRngFailed,
+                                                "the random generator failed"));
     }
     const uint32_t candidate =
         (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
     if (candidate != 0 && !builder.hasId(candidate)) id = candidate;
   }
   if (id == 0) {
-    return failure(err,
-                   common::internalError("crypto.rng_failed", "could not draw an unused key id"));
+    return failure(err, common::internalError(crypto::crypto_detail::kRngFailed,
+                                              "could not draw an unused key id"));
   }
   common::SecretBytes dek(crypto::kDekSize);
   if (!rng.fill(dek.mutableView())) {
-    return failure(err, common::internalError("crypto.rng_failed", "the random generator failed"));
+    return failure(err, common::internalError(crypto::crypto_detail::kRngFailed,
+                                              "the random generator failed"));
   }
   common::Status s = builder.add(name, version, id, std::move(dek), rfc3339(clock.unixSeconds()));
   if (s.isOk()) s = builder.setPrimary(name, version);

@@ -9,11 +9,13 @@
 #include <climits>
 #include <cstring>
 
+#include "crypto/details.h"
+
 namespace cosmoseal::crypto {
 namespace {
 
 common::Status initError(std::string message) {
-  return common::internalError("crypto.cipher_init", std::move(message));
+  return common::internalError(crypto_detail::kCipherInit, std::move(message));
 }
 
 bool sizeOk(size_t n) noexcept { return n <= kMaxAeadInput; }

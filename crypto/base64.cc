@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "crypto/details.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define COSMOSEAL_BASE64_AVX2 1
@@ -286,7 +288,7 @@ common::StatusOr<std::string> base64Decode(std::string_view in) {
   std::string out(base64DecodedMaxSize(in.size()), '\0');
   size_t len = 0;
   if (!base64DecodeTo(in, reinterpret_cast<uint8_t*>(out.data()), &len)) {
-    return common::Status(common::Code::kInvalidArgument, "crypto.bad_base64",
+    return common::Status(common::Code::kInvalidArgument, crypto_detail::kBadBase64,
                           "not canonical base64 (standard alphabet, '=' padding, no whitespace)");
   }
   out.resize(len);
@@ -299,7 +301,7 @@ common::StatusOr<common::SecretBytes> decodeKeyText(std::string_view text) {
   while (e > b && isSpace(text[e - 1])) --e;
   const std::string_view body = text.substr(b, e - b);
   if (body.empty()) {
-    return common::failedPrecondition("keys.bad_key", "the key is empty");
+    return common::failedPrecondition(crypto_detail::kBadKey, "the key is empty");
   }
   // Decode straight into locked, zeroizing memory; copy the exact length into the result. The
   // scratch is zeroized by its destructor on every path.
@@ -307,7 +309,7 @@ common::StatusOr<common::SecretBytes> decodeKeyText(std::string_view text) {
   size_t len = 0;
   if (!base64DecodeTo(body, scratch.data(), &len) || len == 0) {
     return common::failedPrecondition(
-        "keys.bad_key",
+        crypto_detail::kBadKey,
         "the key is not valid base64 (standard alphabet with '=' padding, one line, "
         "no spaces inside)");
   }

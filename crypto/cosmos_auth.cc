@@ -7,23 +7,27 @@
 #include <cstdio>
 #include <ctime>
 
-#include "crypto/base64.h"
 #include "common/text.h"
 #include "common/url.h"
+#include "crypto/base64.h"
+#include "crypto/details.h"
 
 namespace cosmoseal::crypto {
 namespace {
 
 common::Status badPath(std::string message) {
-  return common::Status(common::Code::kInvalidArgument, "auth.bad_path", std::move(message));
+  return common::Status(common::Code::kInvalidArgument, crypto_detail::kBadPath,
+                        std::move(message));
 }
 
 common::Status malformed(std::string message) {
-  return common::Status(common::Code::kUnauthenticated, "auth.malformed", std::move(message));
+  return common::Status(common::Code::kUnauthenticated, crypto_detail::kMalformed,
+                        std::move(message));
 }
 
 common::Status badDate(std::string message) {
-  return common::Status(common::Code::kUnauthenticated, "auth.bad_date", std::move(message));
+  return common::Status(common::Code::kUnauthenticated, crypto_detail::kBadDate,
+                        std::move(message));
 }
 
 // encodeURIComponent's unreserved set: A-Z a-z 0-9 - _ . ! ~ * ' ( )

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "crypto/base64.h"
+#include "crypto/details.h"
 
 namespace cosmoseal::crypto {
 namespace {
@@ -23,11 +24,13 @@ constexpr size_t kMaxEnvelopeBinary = kGcmHeaderSize + 1 + kMaxTokenSize + kTagS
 constexpr size_t kMaxEnvelopeText = kEnvelopePrefix.size() + base64EncodedSize(kMaxEnvelopeBinary);
 
 constexpr std::string_view kFailureCodes[] = {
-    "crypto.bad_prefix",      "crypto.bad_base64",          "crypto.truncated",
-    "crypto.too_large",       "crypto.unsupported_version", "crypto.unsupported_algorithm",
-    "crypto.unknown_key",     "crypto.auth_failed",         "crypto.bad_plaintext_type",
-    "crypto.empty_plaintext", "crypto.path_mismatch",       "crypto.unknown_key_name",
-    "crypto.rng_failed",      "crypto.seal_failed",
+    crypto_detail::kBadPrefix,          crypto_detail::kBadBase64,
+    crypto_detail::kTruncated,          crypto_detail::kTooLarge,
+    crypto_detail::kUnsupportedVersion, crypto_detail::kUnsupportedAlgorithm,
+    crypto_detail::kUnknownKey,         crypto_detail::kAuthFailed,
+    crypto_detail::kBadPlaintextType,   crypto_detail::kEmptyPlaintext,
+    crypto_detail::kPathMismatch,       crypto_detail::kUnknownKeyName,
+    crypto_detail::kRngFailed,          crypto_detail::kSealFailed,
 };
 
 ByteSpan bytes(std::string_view s) {
@@ -191,15 +194,15 @@ common::Status FieldCipher::seal(Mode mode, std::string_view key_name, std::stri
   ScratchTrim trim{this};
   if (raw_token.empty()) {
     ++failures_[kFailEmptyPlaintext];
-    return common::internalError("crypto.empty_plaintext", "refusing to seal an empty token");
+    return common::internalError(crypto_detail::kEmptyPlaintext, "refusing to seal an empty token");
   }
   if (!isKnownValueType(static_cast<uint8_t>(type))) {
     ++failures_[kFailBadPlaintextType];
-    return common::internalError("crypto.bad_plaintext_type", "unknown value type");
+    return common::internalError(crypto_detail::kBadPlaintextType, "unknown value type");
   }
   if (raw_token.size() > kMaxTokenSize) {
     ++failures_[kFailTooLarge];
-    return common::Status(common::Code::kTooLarge, "crypto.too_large",
+    return common::Status(common::Code::kTooLarge, crypto_detail::kTooLarge,
                           "value larger than " + std::to_string(kMaxTokenSize) + " bytes");
   }
   size_t index = 0;

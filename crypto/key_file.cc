@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "crypto/base64.h"
+#include "crypto/details.h"
 
 namespace cosmoseal::crypto {
 namespace {
@@ -31,10 +32,10 @@ struct Fd {
 common::StatusOr<common::SecretBytes> checkSize(common::SecretBytes key, size_t expected_size,
                                                 std::string_view where) {
   if (expected_size != 0 && key.size() != expected_size) {
-    return fail("keys.wrong_size", std::string(where) + " holds a " + std::to_string(key.size()) +
-                                       "-byte key; expected " + std::to_string(expected_size) +
-                                       " bytes (base64 of " + std::to_string(expected_size) +
-                                       " random bytes)");
+    return fail(crypto_detail::kWrongSize,
+                std::string(where) + " holds a " + std::to_string(key.size()) +
+                    "-byte key; expected " + std::to_string(expected_size) + " bytes (base64 of " +
+                    std::to_string(expected_size) + " random bytes)");
   }
   return key;
 }
@@ -76,26 +77,27 @@ common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_
   if (f.fd < 0) {
     const int err = errno;
     if (err == ENOENT) {
-      return fail("keys.file_missing", "key file " + path + " does not exist");
+      return fail(crypto_detail::kFileMissing, "key file " + path + " does not exist");
     }
-    return fail("keys.file_unreadable", "cannot open key file " + path + ": " + std::strerror(err));
+    return fail(crypto_detail::kFileUnreadable,
+                "cannot open key file " + path + ": " + std::strerror(err));
   }
   struct stat st {};
   if (::fstat(f.fd, &st) != 0) {
-    return fail("keys.file_unreadable",
+    return fail(crypto_detail::kFileUnreadable,
                 "cannot stat key file " + path + ": " + std::strerror(errno));
   }
   if (!S_ISREG(st.st_mode)) {
-    return fail("keys.file_unreadable", "key file " + path + " is not a regular file");
+    return fail(crypto_detail::kFileUnreadable, "key file " + path + " is not a regular file");
   }
   if (std::string problem = secretFilePermissionProblem(path, st); !problem.empty()) {
-    return fail("keys.file_permissions", "key file " + problem);
+    return fail(crypto_detail::kFilePermissions, "key file " + problem);
   }
   if (st.st_size <= 0) {
-    return fail("keys.bad_key", "key file " + path + " is empty");
+    return fail(crypto_detail::kBadKey, "key file " + path + " is empty");
   }
   if (static_cast<size_t>(st.st_size) > kMaxKeyFileBytes) {
-    return fail("keys.file_unreadable", "key file " + path + " is larger than 64 KiB");
+    return fail(crypto_detail::kFileUnreadable, "key file " + path + " is larger than 64 KiB");
   }
   // Read into zeroizing memory; one byte of slack detects growth between fstat and read.
   common::SecretBytes text(static_cast<size_t>(st.st_size) + 1);
@@ -104,14 +106,14 @@ common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_
     const ssize_t r = ::read(f.fd, text.data() + got, text.size() - got);
     if (r < 0) {
       if (errno == EINTR) continue;
-      return fail("keys.file_unreadable",
+      return fail(crypto_detail::kFileUnreadable,
                   "cannot read key file " + path + ": " + std::strerror(errno));
     }
     if (r == 0) break;
     got += static_cast<size_t>(r);
   }
   if (got > static_cast<size_t>(st.st_size)) {
-    return fail("keys.file_unreadable", "key file " + path + " changed while being read");
+    return fail(crypto_detail::kFileUnreadable, "key file " + path + " changed while being read");
   }
   auto key = decodeKeyText(std::string_view(reinterpret_cast<const char*>(text.data()), got));
   if (!key.isOk()) {
@@ -124,7 +126,7 @@ common::StatusOr<common::SecretBytes> readKeyFile(const std::string& path, size_
 common::StatusOr<common::SecretBytes> keyFromEnv(const std::string& var, size_t expected_size) {
   const char* v = std::getenv(var.c_str());
   if (v == nullptr || v[0] == '\0') {
-    return fail("keys.env_missing", "environment variable " + var + " is not set or empty");
+    return fail(crypto_detail::kEnvMissing, "environment variable " + var + " is not set or empty");
   }
   auto key = decodeKeyText(v);
   if (!key.isOk()) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "crypto/aead.h"
+#include "crypto/details.h"
 #include "crypto/key_file.h"
 
 namespace cosmoseal::crypto {
@@ -155,29 +156,31 @@ KeyringBuilder KeyringBuilder::from(const Keyring& keyring) {
 common::Status KeyringBuilder::add(std::string_view name, uint32_t version, uint32_t id,
                                    common::SecretBytes material, std::string created) {
   if (!isValidKeyName(name)) {
-    return fail("keys.bad_name", "key name '" + std::string(name) +
-                                     "' is invalid: use 1-64 letters, digits, '.', '_' or '-', "
-                                     "starting with a letter or digit");
+    return fail(crypto_detail::kBadName,
+                "key name '" + std::string(name) +
+                    "' is invalid: use 1-64 letters, digits, '.', '_' or '-', "
+                    "starting with a letter or digit");
   }
   if (version == 0) {
-    return fail("keys.bad_version", describe(name, version) + ": versions start at 1");
+    return fail(crypto_detail::kBadVersion, describe(name, version) + ": versions start at 1");
   }
   if (id == 0)
-    return fail("keys.bad_id", describe(name, version) + ": key id 00000000 is reserved");
+    return fail(crypto_detail::kBadId, describe(name, version) + ": key id 00000000 is reserved");
   if (material.size() != kDekSize) {
-    return fail("keys.wrong_size", describe(name, version) + " has " +
-                                       std::to_string(material.size()) + " bytes of material; " +
-                                       "data keys are " + std::to_string(kDekSize) + " bytes");
+    return fail(crypto_detail::kWrongSize, describe(name, version) + " has " +
+                                               std::to_string(material.size()) +
+                                               " bytes of material; " + "data keys are " +
+                                               std::to_string(kDekSize) + " bytes");
   }
   for (const auto& v : versions_) {
     if (v.id == id) {
-      return fail("keys.duplicate_id", "key id " + formatKeyId(id) + " is used by both " +
-                                           describe(v.name, v.version) + " and " +
-                                           describe(name, version) +
-                                           "; ids must be unique across the keyring");
+      return fail(crypto_detail::kDuplicateId, "key id " + formatKeyId(id) + " is used by both " +
+                                                   describe(v.name, v.version) + " and " +
+                                                   describe(name, version) +
+                                                   "; ids must be unique across the keyring");
     }
     if (v.name == name && v.version == version) {
-      return fail("keys.duplicate_version", describe(name, version) + " appears twice");
+      return fail(crypto_detail::kDuplicateVersion, describe(name, version) + " appears twice");
     }
   }
   versions_.push_back(
@@ -191,7 +194,7 @@ common::Status KeyringBuilder::setPrimary(std::string_view name, uint32_t versio
     if (v.name == name && v.version == version) target = &v;
   }
   if (target == nullptr) {
-    return fail("keys.unknown_version",
+    return fail(crypto_detail::kUnknownVersion,
                 "primary " + describe(name, version) + " does not exist in the keyring");
   }
   for (auto& v : versions_) {
@@ -220,7 +223,7 @@ common::Status KeyringBuilder::setDeterministic(std::string_view name, uint32_t 
     if (v.name == name && v.version == version) target = &v;
   }
   if (target == nullptr) {
-    return fail("keys.unknown_version",
+    return fail(crypto_detail::kUnknownVersion,
                 "deterministic " + describe(name, version) + " does not exist in the keyring");
   }
   for (auto& v : versions_) {
@@ -239,8 +242,9 @@ common::StatusOr<std::shared_ptr<const Keyring>> KeyringBuilder::build() {
       if (v.name == name && v.primary) ++primaries;
     }
     if (primaries != 1) {
-      return fail("keys.missing_primary", "key '" + name + "' has " + std::to_string(primaries) +
-                                              " primary versions; exactly one must be primary");
+      return fail(crypto_detail::kMissingPrimary,
+                  "key '" + name + "' has " + std::to_string(primaries) +
+                      " primary versions; exactly one must be primary");
     }
   }
   std::sort(versions_.begin(), versions_.end(), [](const KeyVersion& a, const KeyVersion& b) {
@@ -277,16 +281,17 @@ common::StatusOr<std::string> wrapKey(const common::SecretBytes& kek, std::strin
                                       uint32_t version, uint32_t id, const common::SecretBytes& dek,
                                       RandomSource& rng) {
   if (kek.size() != kKekSize) {
-    return fail("keys.wrong_size", "the KEK must be " + std::to_string(kKekSize) + " bytes");
+    return fail(crypto_detail::kWrongSize,
+                "the KEK must be " + std::to_string(kKekSize) + " bytes");
   }
   if (dek.size() != kDekSize) {
-    return fail("keys.wrong_size", "data keys are " + std::to_string(kDekSize) + " bytes");
+    return fail(crypto_detail::kWrongSize, "data keys are " + std::to_string(kDekSize) + " bytes");
   }
   std::string out(kWrappedKeySize, '\0');
   auto* p = reinterpret_cast<uint8_t*>(out.data());
   p[0] = kWrapFormat;
   if (!rng.fill(std::span<uint8_t>(p + 1, kGcmNonceSize))) {
-    return common::internalError("crypto.rng_failed", "the random generator failed");
+    return common::internalError(crypto_detail::kRngFailed, "the random generator failed");
   }
   AesGcm256 gcm;
   COSMOSEAL_RETURN_IF_ERROR(gcm.setKey(kek.view()));
@@ -294,7 +299,7 @@ common::StatusOr<std::string> wrapKey(const common::SecretBytes& kek, std::strin
   if (!gcm.seal(p + 1, bytes(aad), dek.data(), dek.size(), p + 1 + kGcmNonceSize,
                 p + 1 + kGcmNonceSize + kDekSize)) {
     OPENSSL_cleanse(out.data(), out.size());
-    return common::internalError("keys.wrap_failed",
+    return common::internalError(crypto_detail::kWrapFailed,
                                  "wrapping " + describe(name, version) + " failed");
   }
   return out;
@@ -304,15 +309,16 @@ common::StatusOr<common::SecretBytes> unwrapKey(const common::SecretBytes& kek,
                                                 std::string_view name, uint32_t version,
                                                 uint32_t id, std::string_view wrapped) {
   if (kek.size() != kKekSize) {
-    return fail("keys.wrong_size", "the KEK must be " + std::to_string(kKekSize) + " bytes");
+    return fail(crypto_detail::kWrongSize,
+                "the KEK must be " + std::to_string(kKekSize) + " bytes");
   }
   const auto* p = reinterpret_cast<const uint8_t*>(wrapped.data());
   if (wrapped.size() != kWrappedKeySize || p[0] != kWrapFormat) {
-    return fail("keys.bad_wrapped", describe(name, version) + ": the wrapped key has " +
-                                        std::to_string(wrapped.size()) +
-                                        " bytes or an unknown "
-                                        "format; expected " +
-                                        std::to_string(kWrappedKeySize));
+    return fail(crypto_detail::kBadWrapped, describe(name, version) + ": the wrapped key has " +
+                                                std::to_string(wrapped.size()) +
+                                                " bytes or an unknown "
+                                                "format; expected " +
+                                                std::to_string(kWrappedKeySize));
   }
   AesGcm256 gcm;
   COSMOSEAL_RETURN_IF_ERROR(gcm.setKey(kek.view()));
@@ -320,7 +326,7 @@ common::StatusOr<common::SecretBytes> unwrapKey(const common::SecretBytes& kek,
   common::SecretBytes dek(kDekSize);  // zeroized by its destructor if we fail below
   if (!gcm.open(p + 1, bytes(aad), p + 1 + kGcmNonceSize, kDekSize,
                 p + 1 + kGcmNonceSize + kDekSize, dek.data())) {
-    return fail("keys.unwrap_failed",
+    return fail(crypto_detail::kUnwrapFailed,
                 describe(name, version) + " (id " + formatKeyId(id) +
                     ") does not unwrap: wrong KEK, or the entry was altered or moved");
   }

@@ -1,16 +1,16 @@
 #include "policy/account_rewrite.h"
 
-#include "policy/json/text.h"
-
 #include <arpa/inet.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <charconv>
-#include <simdjson.h>
 #include <utility>
 #include <vector>
 
 #include "common/headers.h"
+#include "policy/details.h"
+#include "policy/json/text.h"
 
 namespace cosmoseal::policy {
 
@@ -229,9 +229,9 @@ simdjson::error_code AccountWalker::walkValue(od::value value, int depth, bool r
 }
 
 Status badJson(std::string why) {
-  return Status(Code::kBadGateway, "discovery.bad_json",
-                "the account document from the upstream is not valid JSON (" + std::move(why) +
-                    ")");
+  return Status(
+      Code::kBadGateway, policy_detail::kDiscoveryBadJson,
+      "the account document from the upstream is not valid JSON (" + std::move(why) + ")");
 }
 
 }  // namespace
@@ -266,7 +266,7 @@ StatusOr<std::string> rewriteAccountDocument(std::string_view body, std::string_
   out.reserve(body.size() + splices.size() * endpoint_json.size());
   size_t at = 0;
   for (const Splice& s : splices) {
-    if (s.begin < at) return Status(Code::kInternal, "discovery.overlap", "overlapping edits");
+    if (s.begin < at) return Status(Code::kInternal, policy_detail::kDiscoveryOverlap, "overlapping edits");
     out.append(buf.substr(at, s.begin - at));
     if (s.replacement != nullptr) out.append(*s.replacement);
     at = s.end;
@@ -395,7 +395,7 @@ bool parseAuthority(std::string_view s, Authority* out) {
 }
 
 Status badOrigin(std::string message) {
-  return Status(Code::kInvalidArgument, "url.bad_origin", std::move(message));
+  return Status(Code::kInvalidArgument, policy_detail::kUrlBadOrigin, std::move(message));
 }
 
 uint16_t defaultPort(std::string_view scheme) { return scheme == "http" ? 80 : 443; }

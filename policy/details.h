@@ -26,4 +26,9 @@ inline constexpr std::string_view kPartitionKeyInsideProtected =
 // transform, json/partition_key.cc).
 inline constexpr std::string_view kRandomizedPartitionKey = "policy.randomized_partition_key";
 
+// The account-document rewrite (account_rewrite.h).
+inline constexpr std::string_view kDiscoveryBadJson = "discovery.bad_json";
+inline constexpr std::string_view kDiscoveryOverlap = "discovery.overlap";
+inline constexpr std::string_view kUrlBadOrigin = "url.bad_origin";
+
 }  // namespace cosmoseal::policy::policy_detail

@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 
 #include "crypto/base64.h"
+#include "crypto/details.h"
+#include "proxy/admission/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -41,32 +43,36 @@ common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view meth
                                                            std::string* string_to_sign) noexcept {
   const std::string_view* auth = headers.get("authorization");
   if (auth == nullptr || auth->empty()) {
-    return unauthenticated("auth.missing", "the request has no Authorization header");
+    return unauthenticated(admission_detail::kMissing, "the request has no Authorization header");
   }
   auto parsed = crypto::parseCosmosAuthorization(*auth);
   if (!parsed.isOk()) {
-    return unauthenticated("auth.malformed", "the Authorization header is not a Cosmos token");
+    return unauthenticated(crypto::crypto_detail::kMalformed,
+                           "the Authorization header is not a Cosmos token");
   }
   if (parsed->type != "master") {
     return unauthenticated(
-        "auth.unsupported_token",
+        admission_detail::kUnsupportedToken,
         "token type '" + parsed->type +
             "' is not supported: resource tokens and Entra ID (AAD) tokens cannot be verified and "
             "re-signed by the sidecar; configure the app with its cosmoseal client key");
   }
   if (parsed->version != "1.0") {
-    return unauthenticated("auth.malformed", "unsupported token version '" + parsed->version + "'");
+    return unauthenticated(crypto::crypto_detail::kMalformed,
+                           "unsupported token version '" + parsed->version + "'");
   }
   const SignedDate d = signedDateOf(headers);
   const std::string_view date_text = d.x_ms_date.empty() ? d.date : d.x_ms_date;
   if (date_text.empty()) {
-    return unauthenticated("auth.missing_date", "the request has neither x-ms-date nor Date");
+    return unauthenticated(admission_detail::kMissingDate,
+                           "the request has neither x-ms-date nor Date");
   }
   auto when = crypto::parseHttpDate(date_text);
-  if (!when.isOk()) return unauthenticated("auth.bad_date", "x-ms-date is not an RFC 1123 date");
+  if (!when.isOk())
+    return unauthenticated(crypto::crypto_detail::kBadDate, "x-ms-date is not an RFC 1123 date");
   const int64_t skew = *when - now_unix;
   if (skew > kMaxClockSkewSeconds || skew < -kMaxClockSkewSeconds) {
-    return unauthenticated("auth.date_skew",
+    return unauthenticated(admission_detail::kDateSkew,
                            "x-ms-date is " + std::to_string(skew < 0 ? -skew : skew) +
                                " s away from the sidecar's clock (limit " +
                                std::to_string(kMaxClockSkewSeconds) + " s)");
@@ -76,7 +82,7 @@ common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view meth
   size_t presented_len = 0;
   if (parsed->sig.size() > 88 ||
       !crypto::base64DecodeTo(parsed->sig, presented, &presented_len) || presented_len != 32) {
-    return unauthenticated("auth.bad_signature", "the request signature is malformed");
+    return unauthenticated(admission_detail::kBadSignature, "the request signature is malformed");
   }
   std::string sts =
       crypto::cosmosStringToSign(method, resource.type, resource.link, d.x_ms_date, d.date);
@@ -89,7 +95,7 @@ common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view meth
     match = is_match * i + (1 - is_match) * match;
   }
   if (match >= snapshot_.clients().size()) {
-    return unauthenticated("auth.bad_signature",
+    return unauthenticated(admission_detail::kBadSignature,
                            "the request signature does not match any configured client key");
   }
   if (string_to_sign != nullptr) *string_to_sign = std::move(sts);
@@ -98,7 +104,8 @@ common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view meth
 
 Status Authenticator::sign(std::string_view string_to_sign, std::string* authorization) noexcept {
   if (!account_mac_->ok()) {
-    return Status(Code::kInternal, "auth.sign_failed", "cannot compute the upstream signature");
+    return Status(Code::kInternal, admission_detail::kSignFailed,
+                  "cannot compute the upstream signature");
   }
   *authorization = crypto::cosmosAuthorizationHeader(account_mac_->macBase64(string_to_sign));
   return Status::ok();

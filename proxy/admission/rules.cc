@@ -1,5 +1,7 @@
 #include "proxy/admission/rules.h"
 
+#include "proxy/admission/details.h"
+
 namespace cosmoseal::proxy {
 
 using common::Code;
@@ -65,7 +67,7 @@ Status denied(const ClientConfig& client, const policy::Route& route, OpClass cl
                                                   : container_override;
   if (!c.empty()) where += " container '" + std::string(c) + "'";
   if (where.empty()) where = " this account-level resource";
-  return Status(Code::kPermissionDenied, "rules.denied",
+  return Status(Code::kPermissionDenied, admission_detail::kDenied,
                 "client '" + client.name + "' is not allowed to " + opClassName(cls) + " (" +
                     policy::operationName(route.op) + " on " +
                     policy::resourceKindName(route.kind) + ") in" + where);
@@ -189,7 +191,7 @@ Status checkCreate(const ClientConfig& client, const policy::Route& route,
     for (const AllowRule& r : client.allow) {
       if (r.database == new_id && r.access == Access::kReadWrite) return Status::ok();
     }
-    return Status(Code::kPermissionDenied, "rules.denied",
+    return Status(Code::kPermissionDenied, admission_detail::kDenied,
                   "client '" + client.name + "' is not allowed to create database '" +
                       std::string(new_id) + "' (needs a read-write rule for it)");
   }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "proxy/admission/details.h"
+
 namespace cosmoseal::proxy {
 
 using common::Code;
@@ -56,7 +58,7 @@ common::StatusOr<ThrottleTicket> Throttle::admit(const std::string& client, uint
   ThrottleTicket ticket(l);  // releases the slot on every refusal below
   if (max != 0 && before >= max) {
     *retry_after_ms = 50;
-    return Status(Code::kRateLimited, "throttle.in_flight",
+    return Status(Code::kRateLimited, admission_detail::kInFlight,
                   "client '" + client + "' already has " + std::to_string(before) +
                       " requests in flight (max_in_flight " + std::to_string(max) + ")");
   }
@@ -64,7 +66,7 @@ common::StatusOr<ThrottleTicket> Throttle::admit(const std::string& client, uint
     // Spread the retries of callers that were refused together (they would all come back at
     // the same instant and collide again): up to +50 % jitter.
     *retry_after_ms = wait + (now_ns / 1000 + before * 7919) % (wait / 2 + 1);
-    return Status(Code::kRateLimited, "throttle.rate",
+    return Status(Code::kRateLimited, admission_detail::kRate,
                   "client '" + client + "' is over its request rate; retry after " +
                       std::to_string(wait) + " ms");
   }

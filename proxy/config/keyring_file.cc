@@ -13,7 +13,9 @@
 
 #include "common/log.h"
 #include "crypto/base64.h"
+#include "crypto/details.h"
 #include "crypto/key_file.h"
+#include "proxy/config/details.h"
 
 namespace cosmoseal::proxy {
 namespace {
@@ -71,7 +73,7 @@ bool parseU32(const std::string& s, uint32_t* out) {
 bool checkFields(const YAML::Node& node, std::initializer_list<std::string_view> allowed,
                  std::string_view what, Problems& p, std::map<std::string, YAML::Node>* fields) {
   if (!node.IsMap()) {
-    p.add("keys.bad_keyring", node.Mark(),
+    p.add(config_detail::kBadKeyring, node.Mark(),
           std::string(what) + " must be a mapping; see docs/FORMAT.md §7 for the layout");
     return false;
   }
@@ -81,7 +83,7 @@ bool checkFields(const YAML::Node& node, std::initializer_list<std::string_view>
     const YAML::Node key = it->first;
     const YAML::Node value = it->second;
     if (!key.IsScalar()) {
-      p.add("keys.bad_keyring", key.Mark(), "field names must be plain words");
+      p.add(config_detail::kBadKeyring, key.Mark(), "field names must be plain words");
       ok = false;
       continue;
     }
@@ -91,13 +93,13 @@ bool checkFields(const YAML::Node& node, std::initializer_list<std::string_view>
     if (!known) {
       std::string list;
       for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      p.add("keys.bad_keyring", key.Mark(),
+      p.add(config_detail::kBadKeyring, key.Mark(),
             "unknown field '" + name + "' in " + std::string(what) + "; expected one of: " + list);
       ok = false;
       continue;
     }
     if (!fields->emplace(name, value).second) {
-      p.add("keys.bad_keyring", key.Mark(),
+      p.add(config_detail::kBadKeyring, key.Mark(),
             "field '" + name + "' appears twice in " + std::string(what) + "; keep one");
       ok = false;
     }
@@ -111,12 +113,12 @@ const YAML::Node* scalarField(const std::map<std::string, YAML::Node>& fields,
                               std::string_view what, Problems& p) {
   const auto it = fields.find(name);
   if (it == fields.end()) {
-    p.add("keys.bad_keyring", parent.Mark(),
+    p.add(config_detail::kBadKeyring, parent.Mark(),
           std::string(what) + " has no '" + name + "'; add it (docs/FORMAT.md §7)");
     return nullptr;
   }
   if (!it->second.IsScalar()) {
-    p.add("keys.bad_keyring", it->second.Mark(),
+    p.add(config_detail::kBadKeyring, it->second.Mark(),
           "'" + name + "' must be a single value, not a list or mapping");
     return nullptr;
   }
@@ -141,13 +143,13 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
   uint32_t version = 0, id = 0;
   bool ok = vn != nullptr && idn != nullptr;
   if (vn != nullptr && (!parseU32(vn->Scalar(), &version) || version == 0)) {
-    p.add("keys.bad_keyring", vn->Mark(),
+    p.add(config_detail::kBadKeyring, vn->Mark(),
           "version '" + vn->Scalar() + "' is not a whole number >= 1");
     ok = false;
   }
   if (idn != nullptr && (!crypto::parseKeyId(idn->Scalar(), &id) || id == 0)) {
     p.add(
-        "keys.bad_keyring", idn->Mark(),
+        config_detail::kBadKeyring, idn->Mark(),
         "id '" + idn->Scalar() +
             "' is not 8 hex digits (other than 00000000); write it quoted, e.g. id: \"1a2b3c4d\"");
     ok = false;
@@ -160,7 +162,7 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
   }
   const bool has_wrapped = f.count("wrapped") != 0, has_raw = f.count("raw") != 0;
   if (has_wrapped == has_raw) {
-    p.add("keys.bad_keyring", vnode.Mark(),
+    p.add(config_detail::kBadKeyring, vnode.Mark(),
           what + " needs exactly one of 'wrapped' (normal) or 'raw' (development only)");
     return;
   }
@@ -169,7 +171,7 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
 
   const std::string here = p.where(vnode.Mark());
   if (const auto v = versions.find(version); v != versions.end()) {
-    p.add("keys.duplicate_version", vn->Mark(),
+    p.add(crypto::crypto_detail::kDuplicateVersion, vn->Mark(),
           "key '" + key_name + "' has version " + std::to_string(version) + " twice (also at " +
               v->second + "); give each version its own number");
     return;
@@ -177,7 +179,7 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
   versions.emplace(version, p.where(vn->Mark()));
   const std::string owner = "key '" + key_name + "' version " + std::to_string(version);
   if (const auto s = ids.find(id); s != ids.end()) {
-    p.add("keys.duplicate_id", idn->Mark(),
+    p.add(crypto::crypto_detail::kDuplicateId, idn->Mark(),
           "id " + crypto::formatKeyId(id) + " of " + owner + " is already used by " +
               s->second.owner + " (" + s->second.where +
               "); ids must be unique across the "
@@ -189,7 +191,7 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
   common::SecretBytes material;
   if (has_wrapped) {
     if (kek == nullptr) {
-      p.add("keys.kek_required", mn->Mark(),
+      p.add(config_detail::kKekRequired, mn->Mark(),
             owner +
                 " is wrapped, but no KEK was given; set keys.kek_file or keys.kek_env "
                 "(CLI: --kek-file or --kek-env)");
@@ -197,7 +199,7 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
     }
     auto wrapped = crypto::base64Decode(mn->Scalar());
     if (!wrapped.isOk()) {
-      p.add("keys.bad_wrapped", mn->Mark(),
+      p.add(crypto::crypto_detail::kBadWrapped, mn->Mark(),
             "wrapped material of " + owner + " is not valid base64; restore the file from backup");
       return;
     }
@@ -212,7 +214,7 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
   } else {
     auto raw = crypto::decodeKeyText(mn->Scalar());
     if (!raw.isOk() || raw->size() != crypto::kDekSize) {
-      p.add("keys.bad_keyring", mn->Mark(),
+      p.add(config_detail::kBadKeyring, mn->Mark(),
             "raw material of " + owner + " must be base64 of " + std::to_string(crypto::kDekSize) +
                 " bytes; better: use cosmoseal keygen");
       return;
@@ -237,14 +239,14 @@ void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems&
   if (nn == nullptr) return;
   const std::string name = nn->Scalar();
   if (!crypto::isValidKeyName(name)) {
-    p.add("keys.bad_keyring", nn->Mark(),
+    p.add(config_detail::kBadKeyring, nn->Mark(),
           "key name '" + name +
               "' is invalid; use 1-64 letters, digits, '.', '_' or '-', "
               "starting with a letter or digit");
     return;
   }
   if (const auto n = names.find(name); n != names.end()) {
-    p.add("keys.duplicate_name", nn->Mark(),
+    p.add(config_detail::kDuplicateName, nn->Mark(),
           "key '" + name + "' is defined twice (also at " + n->second +
               "); list all its versions under one entry");
     return;
@@ -254,12 +256,13 @@ void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems&
   const YAML::Node* pn = scalarField(f, "primary", knode, what, p);
   uint32_t primary = 0;
   if (pn != nullptr && !parseU32(pn->Scalar(), &primary)) {
-    p.add("keys.bad_keyring", pn->Mark(), "primary '" + pn->Scalar() + "' is not a version number");
+    p.add(config_detail::kBadKeyring, pn->Mark(),
+          "primary '" + pn->Scalar() + "' is not a version number");
     pn = nullptr;
   }
   const auto vit = f.find("versions");
   if (vit == f.end() || !vit->second.IsSequence() || vit->second.size() == 0) {
-    p.add("keys.bad_keyring", vit == f.end() ? knode.Mark() : vit->second.Mark(),
+    p.add(config_detail::kBadKeyring, vit == f.end() ? knode.Mark() : vit->second.Mark(),
           what + " needs 'versions': a non-empty list of {version, id, wrapped}");
     return;
   }
@@ -270,7 +273,7 @@ void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems&
   // against them would only add a misleading second error.
   if (pn == nullptr || p.count() != problems_before) return;
   if (versions.count(primary) == 0) {
-    p.add("keys.missing_primary", pn->Mark(),
+    p.add(crypto::crypto_detail::kMissingPrimary, pn->Mark(),
           what + " names primary version " + std::to_string(primary) +
               ", which is not among its versions; set primary to an existing version");
     return;
@@ -281,9 +284,10 @@ void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems&
   if (const auto dit = f.find("deterministic"); dit != f.end()) {
     uint32_t det = 0;
     if (!dit->second.IsScalar() || !parseU32(dit->second.Scalar(), &det)) {
-      p.add("keys.bad_keyring", dit->second.Mark(), "deterministic is not a version number");
+      p.add(config_detail::kBadKeyring, dit->second.Mark(),
+            "deterministic is not a version number");
     } else if (versions.count(det) == 0) {
-      p.add("keys.unknown_version", dit->second.Mark(),
+      p.add(crypto::crypto_detail::kUnknownVersion, dit->second.Mark(),
             what + " names deterministic version " + std::to_string(det) +
                 ", which is not among its versions");
     } else {
@@ -316,21 +320,21 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(std::string_vi
     const YAML::Node root = YAML::Load(std::string(text));
     std::map<std::string, YAML::Node> f;
     if (!root.IsDefined() || root.IsNull()) {
-      p.add("keys.bad_keyring", YAML::Mark(),
+      p.add(config_detail::kBadKeyring, YAML::Mark(),
             "the keyring is empty; expected 'version: 1' and 'keys:' (docs/FORMAT.md §7)");
       return p.status();
     }
     if (!checkFields(root, {"version", "keys"}, "the keyring", p, &f)) return p.status();
     const YAML::Node* vn = scalarField(f, "version", root, "the keyring", p);
     if (vn != nullptr && vn->Scalar() != "1") {
-      p.add("keys.bad_keyring", vn->Mark(),
+      p.add(config_detail::kBadKeyring, vn->Mark(),
             "keyring format version '" + vn->Scalar() +
                 "' is not supported; this cosmoseal reads version 1");
       return p.status();
     }
     const auto kit = f.find("keys");
     if (kit == f.end() || !(kit->second.IsSequence() || kit->second.IsNull())) {
-      p.add("keys.bad_keyring", kit == f.end() ? root.Mark() : kit->second.Mark(),
+      p.add(config_detail::kBadKeyring, kit == f.end() ? root.Mark() : kit->second.Mark(),
             "'keys' must be a list of key entries ({name, primary, versions})");
       return p.status();
     }
@@ -340,9 +344,10 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(std::string_vi
       for (const auto& k : kit->second) parseKey(k, kek, p, builder, ids, names);
     }
   } catch (const YAML::Exception& e) {
-    p.add("keys.bad_keyring", e.mark, "invalid YAML: " + e.msg);
+    p.add(config_detail::kBadKeyring, e.mark, "invalid YAML: " + e.msg);
   } catch (const std::exception& e) {
-    p.add("keys.bad_keyring", YAML::Mark::null_mark(), std::string("cannot parse: ") + e.what());
+    p.add(config_detail::kBadKeyring, YAML::Mark::null_mark(),
+          std::string("cannot parse: ") + e.what());
   }
   if (!p.empty()) return p.status();
   auto ring = builder.build();
@@ -357,23 +362,25 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> loadKeyringFile(const std::stri
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) {
-      return fail("keys.file_missing",
+      return fail(crypto::crypto_detail::kFileMissing,
                   "keyring file " + path + " does not exist; create it with cosmoseal keygen");
     }
-    return fail("keys.file_unreadable",
+    return fail(crypto::crypto_detail::kFileUnreadable,
                 "cannot open keyring file " + path + ": " + std::strerror(err));
   }
   std::string text;
   struct stat st {};
   Status problem;
   if (::fstat(fd, &st) != 0) {
-    problem = fail("keys.file_unreadable", "cannot stat keyring file " + path);
+    problem = fail(crypto::crypto_detail::kFileUnreadable, "cannot stat keyring file " + path);
   } else if (!S_ISREG(st.st_mode)) {
-    problem = fail("keys.file_unreadable", "keyring file " + path + " is not a regular file");
+    problem = fail(crypto::crypto_detail::kFileUnreadable,
+                   "keyring file " + path + " is not a regular file");
   } else if (std::string why = crypto::secretFilePermissionProblem(path, st); !why.empty()) {
-    problem = fail("keys.file_permissions", "keyring file " + why);
+    problem = fail(crypto::crypto_detail::kFilePermissions, "keyring file " + why);
   } else if (static_cast<size_t>(st.st_size) > kMaxKeyringFileBytes) {
-    problem = fail("keys.file_unreadable", "keyring file " + path + " is larger than 1 MiB");
+    problem = fail(crypto::crypto_detail::kFileUnreadable,
+                   "keyring file " + path + " is larger than 1 MiB");
   } else {
     text.resize(static_cast<size_t>(st.st_size));
     size_t got = 0;
@@ -384,7 +391,7 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> loadKeyringFile(const std::stri
       got += static_cast<size_t>(r);
     }
     if (got != text.size()) {
-      problem = fail("keys.file_unreadable", "cannot read keyring file " + path);
+      problem = fail(crypto::crypto_detail::kFileUnreadable, "cannot read keyring file " + path);
     }
   }
   ::close(fd);
@@ -433,14 +440,14 @@ Status saveKeyringFile(const std::string& path, const crypto::Keyring& keyring,
   std::string tmp = path + ".tmp.XXXXXX";
   const int fd = ::mkstemp(tmp.data());  // creates the file with mode 0600
   if (fd < 0) {
-    return fail("keys.write_failed",
+    return fail(config_detail::kWriteFailed,
                 "cannot create a temporary file next to " + path + ": " + std::strerror(errno));
   }
   auto failWith = [&](const std::string& what) {
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    return fail("keys.write_failed", what + " " + tmp + ": " + std::strerror(err));
+    return fail(config_detail::kWriteFailed, what + " " + tmp + ": " + std::strerror(err));
   };
   if (::fchmod(fd, 0600) != 0) return failWith("cannot chmod");
   size_t done = 0;
@@ -454,12 +461,12 @@ Status saveKeyringFile(const std::string& path, const crypto::Keyring& keyring,
   if (::close(fd) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return fail("keys.write_failed", "cannot close " + tmp + ": " + std::strerror(err));
+    return fail(config_detail::kWriteFailed, "cannot close " + tmp + ": " + std::strerror(err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    return fail("keys.write_failed",
+    return fail(config_detail::kWriteFailed,
                 "cannot rename " + tmp + " to " + path + ": " + std::strerror(err));
   }
   // Make the rename durable.
@@ -473,7 +480,7 @@ Status saveKeyringFile(const std::string& path, const crypto::Keyring& keyring,
 
 StatusOr<common::SecretBytes> loadKek(const std::string& kek_file, const std::string& kek_env) {
   if (kek_file.empty() == kek_env.empty()) {
-    return fail("keys.kek_config",
+    return fail(config_detail::kKekConfig,
                 "set exactly one of keys.kek_file and keys.kek_env (CLI: --kek-file or "
                 "--kek-env) for the key-encryption key");
   }

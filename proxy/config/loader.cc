@@ -13,6 +13,7 @@
 
 #include "proxy/config/clients.h"
 #include "proxy/config/config.h"
+#include "proxy/config/details.h"
 #include "proxy/config/policies.h"
 #include "proxy/config/reader.h"
 #include "proxy/config/sections.h"
@@ -121,13 +122,13 @@ StatusOr<Config> parseWith(const std::string& text, const std::string& name,
       loadDocument(reader, docs.empty() ? YAML::Node() : docs.front(), &cfg);
     }
   } catch (const YAML::ParserException& e) {
-    return Status(Code::kFailedPrecondition, "config.syntax",
+    return Status(Code::kFailedPrecondition, config_detail::kSyntax,
                   name + ":" + std::to_string(e.mark.line + 1) + ":" +
                       std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg +
                       "; expected valid YAML");
   } catch (const std::exception& e) {
     // yaml-cpp throws from accessors only on misuse; report instead of escaping the loader.
-    return Status(Code::kFailedPrecondition, "config.invalid",
+    return Status(Code::kFailedPrecondition, config_detail::kInvalid,
                   name + ": could not read the configuration: " + e.what() +
                       "; expected a valid configuration file");
   }
@@ -147,20 +148,20 @@ StatusOr<Config> loadConfigFile(const std::string& path) {
   if (ec || !std::filesystem::exists(st)) {
     if (ec && ec != std::errc::no_such_file_or_directory) {
       return Status(
-          Code::kFailedPrecondition, "config.unreadable",
+          Code::kFailedPrecondition, config_detail::kUnreadable,
           path + ": cannot access the file (" + ec.message() + "); expected a readable YAML file");
     }
-    return Status(Code::kFailedPrecondition, "config.missing",
+    return Status(Code::kFailedPrecondition, config_detail::kMissing,
                   path + ": no such file; expected the path of a YAML configuration file");
   }
   if (!std::filesystem::is_regular_file(st)) {
-    return Status(Code::kFailedPrecondition, "config.unreadable",
+    return Status(Code::kFailedPrecondition, config_detail::kUnreadable,
                   path + ": not a regular file; expected a YAML configuration file");
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Status(
-        Code::kFailedPrecondition, "config.unreadable",
+        Code::kFailedPrecondition, config_detail::kUnreadable,
         path + ": cannot open (" + std::strerror(errno) + "); expected a readable YAML file");
   }
   std::string text;
@@ -168,12 +169,12 @@ StatusOr<Config> loadConfigFile(const std::string& path) {
   while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
     text.append(buf, static_cast<size_t>(in.gcount()));
     if (text.size() > kMaxConfigBytes) {
-      return Status(Code::kFailedPrecondition, "config.unreadable",
+      return Status(Code::kFailedPrecondition, config_detail::kUnreadable,
                     path + ": larger than 4 MiB; expected a configuration file");
     }
   }
   if (in.bad()) {
-    return Status(Code::kFailedPrecondition, "config.unreadable",
+    return Status(Code::kFailedPrecondition, config_detail::kUnreadable,
                   path + ": read error; expected a readable YAML file");
   }
   std::filesystem::path abs = std::filesystem::absolute(path, ec);

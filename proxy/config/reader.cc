@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "common/net_address.h"
+#include "proxy/config/details.h"
 #include "proxy/config/units.h"
 
 namespace cosmoseal::proxy::config {
@@ -87,7 +88,7 @@ Status Reader::finish() {
     if (!msg.empty()) msg += '\n';
     msg += p.text;
   }
-  return Status(Code::kFailedPrecondition, "config.invalid", std::move(msg));
+  return Status(Code::kFailedPrecondition, config_detail::kInvalid, std::move(msg));
 }
 
 std::string Reader::resolve(const std::string& p) const {

@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "crypto/details.h"
 #include "crypto/key_file.h"
 #include "crypto/keyring.h"
 #include "policy/policy.h"
+#include "proxy/config/details.h"
 #include "proxy/config/keyring_file.h"
 
 namespace cosmoseal::proxy {
@@ -42,13 +44,13 @@ common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(Co
     }
     for (const ClientEntry& other : rt->clients_) {
       if (other.key.constantTimeEquals(*key)) {
-        return Status(common::Code::kFailedPrecondition, "config.duplicate_client_key",
+        return Status(common::Code::kFailedPrecondition, config_detail::kDuplicateClientKey,
                       "clients '" + other.name + "' and '" + cc.name +
                           "' use the same key: every client needs its own key");
       }
     }
     if (rt->account_key_.constantTimeEquals(*key)) {
-      return Status(common::Code::kFailedPrecondition, "config.client_key_is_account_key",
+      return Status(common::Code::kFailedPrecondition, config_detail::kClientKeyIsAccountKey,
                     "client '" + cc.name +
                         "' uses the real account key; give the app its own client key so the "
                         "account key stays only in the sidecar");
@@ -64,7 +66,7 @@ common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(Co
     struct stat st;
     if (stat(t.key_file.c_str(), &st) == 0) {
       if (std::string why = crypto::secretFilePermissionProblem(t.key_file, st); !why.empty()) {
-        return Status(common::Code::kFailedPrecondition, "keys.file_permissions",
+        return Status(common::Code::kFailedPrecondition, crypto::crypto_detail::kFilePermissions,
                       "private key file " + why)
             .withContext(at(t.key_pos, "listen.tls.key"));
       }
@@ -78,7 +80,7 @@ common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(Co
     struct stat st;
     if (stat(t.ca_key_file.c_str(), &st) == 0) {
       if (std::string why = crypto::secretFilePermissionProblem(t.ca_key_file, st); !why.empty()) {
-        return Status(common::Code::kFailedPrecondition, "keys.file_permissions",
+        return Status(common::Code::kFailedPrecondition, crypto::crypto_detail::kFilePermissions,
                       "listen.transparent.ca_key " + why);
       }
     }

@@ -1,11 +1,13 @@
 #include "proxy/http1/codec.h"
-#include "common/text.h"
 
 #include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
 #include <vector>
+
+#include "common/text.h"
+#include "proxy/http1/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -130,7 +132,8 @@ Status Http1Parser::fail(Status s) noexcept {
 }
 
 Status Http1Parser::feed(std::string_view data) noexcept {
-  if (dead_) return Status(Code::kInvalidArgument, "http1.parse_error", "connection already failed");
+  if (dead_)
+    return Status(Code::kInvalidArgument, http1_detail::kParseError, "connection already failed");
   in_.append(data.data(), data.size());
   if (paused_ || in_process_) return Status::ok();
   return process();
@@ -158,7 +161,8 @@ Status Http1Parser::finish() noexcept {
   }
   if (state_ == State::kHead && pos_ == in_.size()) return Status::ok();
   if (paused_ && state_ == State::kHead) return Status::ok();  // complete message, rest unparsed
-  return fail(bad("http1.truncated", "the peer closed the connection in the middle of a message"));
+  return fail(
+      bad(http1_detail::kTruncated, "the peer closed the connection in the middle of a message"));
 }
 
 void Http1Parser::startMessage() noexcept {
@@ -216,7 +220,7 @@ Status Http1Parser::process() noexcept {
         // when cut inside it).
         const char c = in_[pos_];
         if (c != '\r' && c != '\n') {
-          result = fail(bad("http1.trailers_refused", "chunked trailers are not accepted"));
+          result = fail(bad(http1_detail::kTrailersRefused, "chunked trailers are not accepted"));
           break;
         }
         trailer_check_ = false;
@@ -275,9 +279,8 @@ Status Http1Parser::scanHead(bool* complete) noexcept {
         break;
       }
       if (stop >= limits_.max_head_bytes) return headTooLarge();
-      return Status(Code::kUriTooLong, "http1.uri_too_long",
-                    "request line longer than " + std::to_string(limits_.max_uri_bytes) +
-                        " bytes");
+      return Status(Code::kUriTooLong, http1_detail::kUriTooLong,
+                    "request line longer than " + std::to_string(limits_.max_uri_bytes) + " bytes");
     }
     if (base[at] == '\r') {
       if (at + 1 >= avail) {  // decide when the next byte arrives
@@ -285,11 +288,12 @@ Status Http1Parser::scanHead(bool* complete) noexcept {
         break;
       }
       if (base[at + 1] != '\n') {
-        return bad("http1.bad_line_ending", "bare CR in the message head");
+        return bad(http1_detail::kBadLineEnding, "bare CR in the message head");
       }
       ++at;  // the LF
     } else if (at == line_off_ || base[at - 1] != '\r') {
-      return bad("http1.bad_line_ending", "bare LF in the message head (lines must end in CRLF)");
+      return bad(http1_detail::kBadLineEnding,
+                 "bare LF in the message head (lines must end in CRLF)");
     }
     std::string_view line(base + line_off_, at - 1 - line_off_);
     scan_off_ = at + 1;
@@ -313,33 +317,35 @@ Status Http1Parser::scanHead(bool* complete) noexcept {
 }
 
 Status Http1Parser::headTooLarge() const {
-  return Status(Code::kHeadersTooLarge, "http1.headers_too_large",
+  return Status(Code::kHeadersTooLarge, http1_detail::kHeadersTooLarge,
                 "message head larger than " + std::to_string(limits_.max_head_bytes) + " bytes");
 }
 
 Status Http1Parser::parseStartLine(std::string_view line) noexcept {
-  if (line.empty()) return bad("http1.bad_request_line", "empty start line");
+  if (line.empty()) return bad(http1_detail::kBadRequestLine, "empty start line");
   if (kind_ == Kind::kResponse) {
     // HTTP/1.x SP 3DIGIT [SP reason]
     if (line.size() < 12 || line.substr(0, 7) != "HTTP/1." || line[8] != ' ') {
-      return bad("http1.bad_status_line", "malformed status line");
+      return bad(http1_detail::kBadStatusLine, "malformed status line");
     }
-    if (line[7] != '0' && line[7] != '1') return bad("http1.bad_version", "unsupported HTTP version");
+    if (line[7] != '0' && line[7] != '1')
+      return bad(http1_detail::kBadVersion, "unsupported HTTP version");
     head_.version_minor = line[7] - '0';
     int status = 0;
     for (int i = 9; i < 12; ++i) {
-      if (line[i] < '0' || line[i] > '9') return bad("http1.bad_status_line", "malformed status code");
+      if (line[i] < '0' || line[i] > '9')
+        return bad(http1_detail::kBadStatusLine, "malformed status code");
       status = status * 10 + (line[i] - '0');
     }
-    if (status < 100) return bad("http1.bad_status_line", "status code out of range");
+    if (status < 100) return bad(http1_detail::kBadStatusLine, "status code out of range");
     std::string_view reason;
     if (line.size() > 12) {
-      if (line[12] != ' ') return bad("http1.bad_status_line", "malformed status line");
+      if (line[12] != ' ') return bad(http1_detail::kBadStatusLine, "malformed status line");
       reason = line.substr(13);
     }
     for (char c : reason) {
       if (!isFieldValueChar(static_cast<unsigned char>(c))) {
-        return bad("http1.bad_status_line", "control character in reason phrase");
+        return bad(http1_detail::kBadStatusLine, "control character in reason phrase");
       }
     }
     head_.status = status;
@@ -348,25 +354,28 @@ Status Http1Parser::parseStartLine(std::string_view line) noexcept {
   }
 
   const size_t sp1 = line.find(' ');
-  if (sp1 == std::string_view::npos) return bad("http1.bad_request_line", "malformed request line");
+  if (sp1 == std::string_view::npos)
+    return bad(http1_detail::kBadRequestLine, "malformed request line");
   const size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos) return bad("http1.bad_request_line", "malformed request line");
+  if (sp2 == std::string_view::npos)
+    return bad(http1_detail::kBadRequestLine, "malformed request line");
   std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
   if (method == "PRI" && target == "*" && version == "HTTP/2.0") {
-    return bad("http1.http2_preface", "HTTP/2 is not supported; use HTTP/1.1");
+    return bad(http1_detail::kHttp2Preface, "HTTP/2 is not supported; use HTTP/1.1");
   }
-  if (!isToken(method) || method.size() > 32) return bad("http1.bad_request_line", "invalid method");
-  if (target.empty()) return bad("http1.bad_request_line", "empty request target");
+  if (!isToken(method) || method.size() > 32)
+    return bad(http1_detail::kBadRequestLine, "invalid method");
+  if (target.empty()) return bad(http1_detail::kBadRequestLine, "empty request target");
   if (target.size() > limits_.max_uri_bytes) {
-    return Status(Code::kUriTooLong, "http1.uri_too_long",
+    return Status(Code::kUriTooLong, http1_detail::kUriTooLong,
                   "request target longer than " + std::to_string(limits_.max_uri_bytes) + " bytes");
   }
   for (char c : target) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7F) {
-      return bad("http1.bad_request_line", "invalid character in request target");
+      return bad(http1_detail::kBadRequestLine, "invalid character in request target");
     }
   }
   if (version == "HTTP/1.1") {
@@ -374,16 +383,17 @@ Status Http1Parser::parseStartLine(std::string_view line) noexcept {
   } else if (version == "HTTP/1.0") {
     head_.version_minor = 0;
   } else {
-    return bad("http1.bad_version", "unsupported HTTP version (HTTP/1.1 expected)");
+    return bad(http1_detail::kBadVersion, "unsupported HTTP version (HTTP/1.1 expected)");
   }
   if (method == "CONNECT") {
-    return Status(Code::kMethodNotAllowed, "http1.connect_refused", "CONNECT is not supported");
+    return Status(Code::kMethodNotAllowed, http1_detail::kConnectRefused,
+                  "CONNECT is not supported");
   }
   if (target[0] != '/') {
     if (target.find("://") != std::string_view::npos) {
-      return bad("http1.absolute_uri", "absolute-form request targets are not accepted");
+      return bad(http1_detail::kAbsoluteUri, "absolute-form request targets are not accepted");
     }
-    return bad("http1.bad_request_line", "request target must start with '/'");
+    return bad(http1_detail::kBadRequestLine, "request target must start with '/'");
   }
   head_.method.assign(method.data(), method.size());
   head_.target.assign(target.data(), target.size());
@@ -399,10 +409,10 @@ Status Http1Parser::parseHeaderLine(std::string_view line) noexcept {
   const std::string_view name = line.substr(0, i);
   const std::string_view value = common::trimOws(line.substr(i + 1));
   if (!isFieldValue(value)) {
-    return bad("http1.bad_header_value", "control character in header value");
+    return bad(http1_detail::kBadHeaderValue, "control character in header value");
   }
   if (head_.headers.size() >= limits_.max_headers) {
-    return Status(Code::kHeadersTooLarge, "http1.too_many_headers",
+    return Status(Code::kHeadersTooLarge, http1_detail::kTooManyHeaders,
                   "more than " + std::to_string(limits_.max_headers) + " header fields");
   }
   head_.headers.add(name, value);
@@ -411,15 +421,17 @@ Status Http1Parser::parseHeaderLine(std::string_view line) noexcept {
 
 Status Http1Parser::headerLineError(std::string_view line) const noexcept {
   if (line[0] == ' ' || line[0] == '\t') {
-    return bad("http1.obs_fold", "header line starts with whitespace (obsolete line folding)");
+    return bad(http1_detail::kObsFold,
+               "header line starts with whitespace (obsolete line folding)");
   }
   const size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return bad("http1.bad_header_name", "header line without ':'");
+  if (colon == std::string_view::npos)
+    return bad(http1_detail::kBadHeaderName, "header line without ':'");
   std::string_view name = line.substr(0, colon);
   if (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
-    return bad("http1.space_before_colon", "whitespace between header name and ':'");
+    return bad(http1_detail::kSpaceBeforeColon, "whitespace between header name and ':'");
   }
-  return bad("http1.bad_header_name", "invalid header name");
+  return bad(http1_detail::kBadHeaderName, "invalid header name");
 }
 
 namespace {
@@ -545,19 +557,20 @@ Status Http1Parser::finishHead() noexcept {
   }
 
   if (request && (hosts > 1 || (head_.version_minor == 1 && hosts == 0))) {
-    return bad("http1.bad_host", "an HTTP/1.1 request needs exactly one Host header");
+    return bad(http1_detail::kBadHost, "an HTTP/1.1 request needs exactly one Host header");
   }
   if (cl_count > 0 && te_count > 0) {
-    return bad("http1.cl_and_te", "both Content-Length and Transfer-Encoding are present");
+    return bad(http1_detail::kClAndTe, "both Content-Length and Transfer-Encoding are present");
   }
   if (cl_count > 1) {
-    return bad("http1.duplicate_content_length", "more than one Content-Length header");
+    return bad(http1_detail::kDuplicateContentLength, "more than one Content-Length header");
   }
   uint64_t cl = 0;
   if (cl_count == 1 && !parseContentLength(cl_value, &cl)) {
-    return bad("http1.bad_content_length", "Content-Length is not a plain decimal number");
+    return bad(http1_detail::kBadContentLength, "Content-Length is not a plain decimal number");
   }
-  if (te_count > 1) return bad("http1.bad_transfer_encoding", "more than one Transfer-Encoding");
+  if (te_count > 1)
+    return bad(http1_detail::kBadTransferEncoding, "more than one Transfer-Encoding");
   if (te_count == 1) {
     if (!common::equalsIgnoreCase(te, "chunked")) {
       // RFC 9112 §6.3: if chunked is not the final coding the length cannot be determined
@@ -569,14 +582,16 @@ Status Http1Parser::finishHead() noexcept {
       for (std::string_view c : codings) chunked += common::equalsIgnoreCase(c, "chunked") ? 1 : 0;
       if (request && chunked == 1 && !codings.empty() &&
           common::equalsIgnoreCase(codings.back(), "chunked")) {
-        return Status(Code::kNotImplemented, "http1.bad_transfer_encoding",
+        return Status(Code::kNotImplemented, http1_detail::kBadTransferEncoding,
                       "unsupported transfer coding in '" + std::string(te) +
                           "': only chunked is implemented");
       }
-      return bad("http1.bad_transfer_encoding", "only 'Transfer-Encoding: chunked' is supported");
+      return bad(http1_detail::kBadTransferEncoding,
+                 "only 'Transfer-Encoding: chunked' is supported");
     }
     if (head_.version_minor == 0) {
-      return bad("http1.bad_transfer_encoding", "Transfer-Encoding is not allowed in HTTP/1.0");
+      return bad(http1_detail::kBadTransferEncoding,
+                 "Transfer-Encoding is not allowed in HTTP/1.0");
     }
   }
 
@@ -584,15 +599,15 @@ Status Http1Parser::finishHead() noexcept {
 
   if (request) {
     if (std::string_view name = repeatedSingletonHeader(h); !name.empty()) {
-      return bad("http1.duplicate_header",
+      return bad(http1_detail::kDuplicateHeader,
                  "header '" + std::string(name) + "' appears more than once; it takes one value");
     }
     if (upgrade) {
-      return bad("http1.upgrade_refused", "protocol upgrades are not supported");
+      return bad(http1_detail::kUpgradeRefused, "protocol upgrades are not supported");
     }
     if (expect != nullptr) {
       if (!common::equalsIgnoreCase(*expect, "100-continue")) {
-        return bad("http1.bad_expect", "unsupported Expect header");
+        return bad(http1_detail::kBadExpect, "unsupported Expect header");
       }
       head_.expect_continue = true;
     }
@@ -610,7 +625,7 @@ Status Http1Parser::finishHead() noexcept {
   // Response.
   if (head_.status < 200) {
     if (head_.status == 101 || ++interim_count_ > 8 || cl_count > 0 || te_count > 0) {
-      return bad("http1.unexpected_1xx", "unexpected informational response");
+      return bad(http1_detail::kUnexpected1xx, "unexpected informational response");
     }
     head_.interim = true;
     head_.framing = Framing::kNone;
@@ -640,13 +655,14 @@ Status Http1Parser::llhttpError(llhttp_errno_t err) noexcept {
     msg += ")";
   }
   if (state_ == State::kBody && head_.framing == Framing::kChunked) {
-    return bad("http1.bad_chunk", std::move(msg));
+    return bad(http1_detail::kBadChunk, std::move(msg));
   }
   if (err == HPE_INVALID_CONTENT_LENGTH || err == HPE_UNEXPECTED_CONTENT_LENGTH) {
-    return bad("http1.bad_content_length", std::move(msg));
+    return bad(http1_detail::kBadContentLength, std::move(msg));
   }
-  if (err == HPE_INVALID_TRANSFER_ENCODING) return bad("http1.bad_transfer_encoding", std::move(msg));
-  return bad("http1.parse_error", std::move(msg));
+  if (err == HPE_INVALID_TRANSFER_ENCODING)
+    return bad(http1_detail::kBadTransferEncoding, std::move(msg));
+  return bad(http1_detail::kParseError, std::move(msg));
 }
 
 int Http1Parser::onHeadersComplete(llhttp_t* p) {
@@ -695,7 +711,7 @@ int Http1Parser::onTrailerField(llhttp_t* p, const char*, size_t) {
   auto* self = static_cast<Http1Parser*>(p->data);
   if (!self->headers_done_) return 0;  // a regular header: the guard already has it
   // Not reached while the trailer check in process() works; kept as a second line.
-  self->callback_status_ = bad("http1.trailers_refused", "chunked trailers are not accepted");
+  self->callback_status_ = bad(http1_detail::kTrailersRefused, "chunked trailers are not accepted");
   return HPE_USER;
 }
 
@@ -714,7 +730,7 @@ int Http1Parser::onChunkExtension(llhttp_t* p, const char*, size_t len) {
   auto* self = static_cast<Http1Parser*>(p->data);
   self->chunk_ext_bytes_ += len;
   if (self->chunk_ext_bytes_ > self->limits_.max_chunk_extension_bytes) {
-    self->callback_status_ = bad("http1.bad_chunk", "chunk extension too long");
+    self->callback_status_ = bad(http1_detail::kBadChunk, "chunk extension too long");
     return HPE_USER;
   }
   return 0;

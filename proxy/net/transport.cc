@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "common/assert.h"
+#include "proxy/net/details.h"
+#include "proxy/upstream/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -58,7 +60,7 @@ Status Transport::startAccepted() noexcept {
     if (!s.isOk()) return s;
   }
   int r = uv_read_start(uvStream(), &Transport::onAlloc, &Transport::onRead);
-  if (r != 0) return Status(Code::kInternal, "net.read_failed", uv_strerror(r));
+  if (r != 0) return Status(Code::kInternal, net_detail::kReadFailed, uv_strerror(r));
   reading_ = true;
   if (!tls_) becomeReady();
   return Status::ok();
@@ -68,7 +70,7 @@ Status Transport::connect(const struct sockaddr* addr) noexcept {
   connect_req_.data = this;
   int r = uv_tcp_connect(&connect_req_, &tcp_, addr, &Transport::onConnect);
   if (r != 0) {
-    return Status(Code::kBadGateway, "upstream.connect_failed",
+    return Status(Code::kBadGateway, upstream_detail::kConnectFailed,
                   std::string("cannot connect to the upstream: ") + uv_strerror(r));
   }
   return Status::ok();
@@ -78,14 +80,14 @@ void Transport::onConnect(uv_connect_t* req, int status) noexcept {
   auto* self = static_cast<Transport*>(req->data);
   if (status == UV_ECANCELED || self->closing_) return;
   if (status < 0) {
-    self->fail(Status(Code::kBadGateway, "upstream.connect_failed",
+    self->fail(Status(Code::kBadGateway, upstream_detail::kConnectFailed,
                       std::string("cannot connect to the upstream: ") + uv_strerror(status)));
     return;
   }
   uv_tcp_nodelay(&self->tcp_, 1);
   int r = uv_read_start(self->uvStream(), &Transport::onAlloc, &Transport::onRead);
   if (r != 0) {
-    self->fail(Status(Code::kBadGateway, "upstream.connect_failed", uv_strerror(r)));
+    self->fail(Status(Code::kBadGateway, upstream_detail::kConnectFailed, uv_strerror(r)));
     return;
   }
   self->reading_ = true;
@@ -137,7 +139,7 @@ void Transport::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexc
     self->handler_->onTransportEof(clean);
     return;
   }
-  self->fail(Status(Code::kBadGateway, "net.read_error",
+  self->fail(Status(Code::kBadGateway, upstream_detail::kNetReadError,
                     std::string("connection error: ") + uv_strerror(static_cast<int>(nread))));
 }
 
@@ -200,7 +202,7 @@ void Transport::flush() noexcept {
       COSMOSEAL_ASSERT(off <= out_.size());
     } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
       out_.clear();
-      fail(Status(Code::kBadGateway, "net.write_error",
+      fail(Status(Code::kBadGateway, upstream_detail::kNetWriteError,
                   std::string("connection error: ") + uv_strerror(n)));
       return;
     }
@@ -219,7 +221,7 @@ void Transport::flush() noexcept {
   int r = uv_write(&req->req, uvStream(), &b, 1, &Transport::onWrite);
   if (r != 0) {
     delete req;
-    fail(Status(Code::kBadGateway, "net.write_error",
+    fail(Status(Code::kBadGateway, upstream_detail::kNetWriteError,
                 std::string("connection error: ") + uv_strerror(r)));
   }
 }
@@ -231,7 +233,7 @@ void Transport::onWrite(uv_write_t* req, int status) noexcept {
   delete w;
   if (status < 0) {
     if (status != UV_ECANCELED) {
-      self->fail(Status(Code::kBadGateway, "net.write_error",
+      self->fail(Status(Code::kBadGateway, upstream_detail::kNetWriteError,
                         std::string("connection error: ") + uv_strerror(status)));
     }
     return;

@@ -12,9 +12,10 @@
 #include <iterator>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "crypto/aead.h"
 #include "proxy/http1/codec.h"
-#include "common/text.h"
+#include "proxy/observability/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -209,7 +210,7 @@ common::StatusOr<std::unique_ptr<AuditLog>> AuditLog::open(const AuditConfig& co
   if (!log->writeAll(start)) {
     const int err = errno;
     if (config.required) {
-      return Status(Code::kFailedPrecondition, "audit.unavailable",
+      return Status(Code::kFailedPrecondition, observability_detail::kUnavailable,
                     "cannot write the audit log '" + config.path + "': " + strerror(err) +
                         " (audit.required: cosmoseal does not start without it)");
     }
@@ -245,7 +246,7 @@ Status AuditLog::openFile() {
   }
   int fd = ::open(config_.path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return Status(Code::kFailedPrecondition, "audit.open_failed",
+    return Status(Code::kFailedPrecondition, observability_detail::kOpenFailed,
                   "cannot open audit log '" + config_.path + "': " + strerror(errno));
   }
   if (own_fd_ && fd_ >= 0) ::close(fd_);
@@ -259,7 +260,7 @@ common::StatusOr<AuditSlot> AuditLog::admit() {
   if (config_.required &&
       (failing_.load() || queue_.size() + reserved_ >= config_.queue_size)) {
     ++stats_.refused;
-    return Status(Code::kUnavailable, "audit.unavailable",
+    return Status(Code::kUnavailable, observability_detail::kUnavailable,
                   failing_.load() ? "the audit log cannot be written; requests are refused until "
                                     "it recovers (audit.required)"
                                   : "the audit queue is full; requests are refused until it "
@@ -423,18 +424,18 @@ Status verifyAuditText(const std::vector<std::string>& file_texts,
       const std::string where = names[f] + ":" + std::to_string(line_no);
       ParsedLine p;
       if (!parseLine(line, &p)) {
-        return Status(Code::kInvalidArgument, "audit.bad_line",
+        return Status(Code::kInvalidArgument, observability_detail::kBadLine,
                       where + ": not a chained audit record (edited or truncated)");
       }
       if (have_prev) {
         if (std::memcmp(p.prev, prev, 32) != 0) {
-          return Status(Code::kInvalidArgument, "audit.chain_broken",
+          return Status(Code::kInvalidArgument, observability_detail::kChainBroken,
                         where + ": seq " + std::to_string(p.seq) +
                             " does not link to the previous record (a record was removed, "
                             "inserted or reordered before it)");
         }
         if (p.seq != prev_seq + 1) {
-          return Status(Code::kInvalidArgument, "audit.chain_broken",
+          return Status(Code::kInvalidArgument, observability_detail::kChainBroken,
                         where + ": seq " + std::to_string(p.seq) + " follows seq " +
                             std::to_string(prev_seq) + " (records are missing)");
         }
@@ -442,7 +443,7 @@ Status verifyAuditText(const std::vector<std::string>& file_texts,
       uint8_t h[32];
       chainHash(p.prev, p.prefix, h);
       if (std::memcmp(h, p.hash, 32) != 0) {
-        return Status(Code::kInvalidArgument, "audit.chain_broken",
+        return Status(Code::kInvalidArgument, observability_detail::kChainBroken,
                       where + ": seq " + std::to_string(p.seq) +
                           " does not match its hash (the record was edited)");
       }

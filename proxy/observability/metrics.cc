@@ -1,5 +1,7 @@
 #include "proxy/observability/metrics.h"
 
+#include "proxy/observability/details.h"
+
 namespace cosmoseal::proxy {
 
 void Histogram::observe(double seconds) noexcept {
@@ -48,7 +50,7 @@ void WorkerMetrics::record(const RequestSample& s) {
     const std::string detail(s.detail);
     ++data_.refusals[detail];
     // crypto.key_budget is a refusal to encrypt, not a failure to open an envelope.
-    if (detail.rfind("crypto.", 0) == 0 && detail != "crypto.key_budget") {
+    if (detail.rfind("crypto.", 0) == 0 && detail != observability_detail::kKeyBudget) {
       ++data_.crypto_failures[detail];
     }
     if (detail.rfind("throttle.", 0) == 0) {

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "proxy/http1/codec.h"
 #include "proxy/net/transport.h"
+#include "proxy/server/details.h"
 #include "proxy/server/worker.h"
 
 namespace cosmoseal::proxy {
@@ -120,7 +121,7 @@ Status AdminServer::listen(const std::string& address, uint16_t port, uint16_t* 
   int r = uv_tcp_open(&listener_, *fd);
   if (r == 0) r = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 128, &AdminServer::onConnection);
   if (r != 0) {
-    return Status(Code::kFailedPrecondition, "listen.failed",
+    return Status(Code::kFailedPrecondition, server_detail::kFailed,
                   std::string("admin listener: ") + uv_strerror(r));
   }
   struct sockaddr_storage ss;

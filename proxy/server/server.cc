@@ -12,6 +12,7 @@
 #include "crypto/cpu.h"
 #include "crypto/keyring.h"
 #include "policy/simd_info.h"
+#include "proxy/server/details.h"
 #include "proxy/server/version.h"
 
 namespace cosmoseal::proxy {
@@ -285,7 +286,7 @@ bool Server::ready() const {
 
 Status Server::reload() {
   if (draining_) {
-    return Status(Code::kUnavailable, "reload.draining", "the sidecar is shutting down");
+    return Status(Code::kUnavailable, server_detail::kDraining, "the sidecar is shutting down");
   }
   auto config = loadConfigFile(options_.config_path);
   Status result;
@@ -300,7 +301,7 @@ Status Server::reload() {
         nc.listen.tls.has_value() != old.listen.tls.has_value() ||
         nc.audit.enabled != old.audit.enabled || nc.audit.path != old.audit.path ||
         nc.audit.required != old.audit.required || nc.audit.queue_size != old.audit.queue_size) {
-      result = Status(Code::kFailedPrecondition, "reload.restart_required",
+      result = Status(Code::kFailedPrecondition, server_detail::kRestartRequired,
                       "listen, admin, workers and audit cannot change on reload; restart the "
                       "sidecar to apply them");
     } else {

@@ -10,8 +10,9 @@
 #include <future>
 
 #include "common/log.h"
-#include "proxy/exchange/downstream_connection.h"
 #include "common/net_address.h"
+#include "proxy/exchange/downstream_connection.h"
+#include "proxy/server/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -21,7 +22,7 @@ using common::Status;
 namespace {
 
 Status listenError(const std::string& what, const std::string& address, uint16_t port, int err) {
-  return Status(Code::kFailedPrecondition, "listen.failed",
+  return Status(Code::kFailedPrecondition, server_detail::kFailed,
                 what + " " + address + ":" + std::to_string(port) + ": " + strerror(err));
 }
 
@@ -32,7 +33,7 @@ common::StatusOr<int> openReusePortListener(const std::string& address, uint16_t
   struct sockaddr_storage ss;
   socklen_t len = 0;
   if (!common::sockaddrFromIpLiteral(address, port, &ss, &len)) {
-    return Status(Code::kFailedPrecondition, "listen.bad_address",
+    return Status(Code::kFailedPrecondition, server_detail::kBadAddress,
                   "listen address '" + address + "' is not an IPv4 or IPv6 address");
   }
   const int one = 1;
@@ -116,7 +117,7 @@ Status Worker::start() {
       r = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, &Worker::onConnection);
     }
     if (r != 0) {
-      ready.set_value(Status(Code::kFailedPrecondition, "listen.failed",
+      ready.set_value(Status(Code::kFailedPrecondition, server_detail::kFailed,
                              std::string("worker cannot listen: ") + uv_strerror(r)));
       draining_ = true;
       uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);

@@ -18,6 +18,7 @@
 #include "common/headers.h"
 #include "common/log.h"
 #include "common/net_address.h"
+#include "proxy/tls/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -49,7 +50,7 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 Status commonSetup(SSL_CTX* ctx) {
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
       SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 || SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
-    return Status(Code::kFailedPrecondition, "tls.setup_failed",
+    return Status(Code::kFailedPrecondition, tls_detail::kSetupFailed,
                   "cannot configure TLS parameters: " + drainOpensslErrors());
   }
   // OpenSSL 3 already refuses client-initiated renegotiation on servers by default
@@ -198,7 +199,7 @@ common::StatusOr<std::shared_ptr<TlsContext>> TlsContext::interceptor(
     fclose(f);
   }
   if (!interceptor->ca_cert) {
-    return Status(Code::kFailedPrecondition, "tls.bad_certificate",
+    return Status(Code::kFailedPrecondition, tls_detail::kBadCertificate,
                   "cannot load listen.transparent.ca_cert '" + ca_cert_file + "'");
   }
   f = fopen(ca_key_file.c_str(), "r");
@@ -209,16 +210,16 @@ common::StatusOr<std::shared_ptr<TlsContext>> TlsContext::interceptor(
   if (!interceptor->ca_key || X509_check_private_key(interceptor->ca_cert.get(),
                                                      interceptor->ca_key.get()) != 1) {
     ERR_clear_error();
-    return Status(Code::kFailedPrecondition, "tls.bad_private_key",
+    return Status(Code::kFailedPrecondition, tls_detail::kBadPrivateKey,
                   "cannot load listen.transparent.ca_key '" + ca_key_file +
                       "' (or it does not match ca_cert)");
   }
   interceptor->leaf_key.reset(EVP_EC_gen("P-256"));
   if (!interceptor->leaf_key) {
-    return Status(Code::kInternal, "tls.setup_failed", "cannot generate a P-256 key");
+    return Status(Code::kInternal, tls_detail::kSetupFailed, "cannot generate a P-256 key");
   }
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
-  if (!ctx) return Status(Code::kInternal, "tls.setup_failed", drainOpensslErrors());
+  if (!ctx) return Status(Code::kInternal, tls_detail::kSetupFailed, drainOpensslErrors());
   COSMOSEAL_RETURN_IF_ERROR(commonSetup(ctx.get()));
   SSL_CTX_set_alpn_select_cb(ctx.get(), &selectAlpn, nullptr);
   std::shared_ptr<TlsContext> tc(new TlsContext(std::move(ctx), true));
@@ -244,18 +245,18 @@ common::StatusOr<std::shared_ptr<TlsContext>> TlsContext::server(const std::stri
                                                                   const std::string& key_file) {
   ERR_clear_error();
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
-  if (!ctx) return Status(Code::kInternal, "tls.setup_failed", drainOpensslErrors());
+  if (!ctx) return Status(Code::kInternal, tls_detail::kSetupFailed, drainOpensslErrors());
   COSMOSEAL_RETURN_IF_ERROR(commonSetup(ctx.get()));
   if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_file.c_str()) != 1) {
-    return Status(Code::kFailedPrecondition, "tls.bad_certificate",
+    return Status(Code::kFailedPrecondition, tls_detail::kBadCertificate,
                   "cannot load listen.tls.cert '" + cert_file + "': " + drainOpensslErrors());
   }
   if (SSL_CTX_use_PrivateKey_file(ctx.get(), key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return Status(Code::kFailedPrecondition, "tls.bad_private_key",
+    return Status(Code::kFailedPrecondition, tls_detail::kBadPrivateKey,
                   "cannot load listen.tls.key '" + key_file + "': " + drainOpensslErrors());
   }
   if (SSL_CTX_check_private_key(ctx.get()) != 1) {
-    return Status(Code::kFailedPrecondition, "tls.key_mismatch",
+    return Status(Code::kFailedPrecondition, tls_detail::kKeyMismatch,
                   "listen.tls.key does not match listen.tls.cert: " + drainOpensslErrors());
   }
   SSL_CTX_set_alpn_select_cb(ctx.get(), &selectAlpn, nullptr);
@@ -266,20 +267,20 @@ common::StatusOr<std::shared_ptr<TlsContext>> TlsContext::server(const std::stri
 common::StatusOr<std::shared_ptr<TlsContext>> TlsContext::client(const std::string& ca_file) {
   ERR_clear_error();
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  if (!ctx) return Status(Code::kInternal, "tls.setup_failed", drainOpensslErrors());
+  if (!ctx) return Status(Code::kInternal, tls_detail::kSetupFailed, drainOpensslErrors());
   COSMOSEAL_RETURN_IF_ERROR(commonSetup(ctx.get()));
   if (!ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr) != 1) {
-      return Status(Code::kFailedPrecondition, "tls.bad_ca_file",
+      return Status(Code::kFailedPrecondition, tls_detail::kBadCaFile,
                     "cannot load upstream.ca_file '" + ca_file + "': " + drainOpensslErrors());
     }
   } else if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
-    return Status(Code::kFailedPrecondition, "tls.no_trust_store",
+    return Status(Code::kFailedPrecondition, tls_detail::kNoTrustStore,
                   "cannot load the system CA store: " + drainOpensslErrors());
   }
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   if (SSL_CTX_set_alpn_protos(ctx.get(), kAlpnHttp11, sizeof(kAlpnHttp11)) != 0) {
-    return Status(Code::kInternal, "tls.setup_failed", drainOpensslErrors());
+    return Status(Code::kInternal, tls_detail::kSetupFailed, drainOpensslErrors());
   }
   return std::shared_ptr<TlsContext>(new TlsContext(std::move(ctx), false));
 }
@@ -305,7 +306,8 @@ TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, std::string_view peer_ho
 TlsSession::~TlsSession() = default;
 
 Status TlsSession::start() noexcept {
-  if (!ssl_) return Status(Code::kInternal, "tls.setup_failed", "cannot allocate TLS session");
+  if (!ssl_)
+    return Status(Code::kInternal, tls_detail::kSetupFailed, "cannot allocate TLS session");
   if (server_) {
     SSL_set_accept_state(ssl_.get());
     return Status::ok();
@@ -316,13 +318,14 @@ Status TlsSession::start() noexcept {
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl_.get());
   if (is_ip) {
     if (X509_VERIFY_PARAM_set1_ip_asc(param, peer_host_.c_str()) != 1) {
-      return Status(Code::kInternal, "tls.setup_failed", "cannot set expected peer IP");
+      return Status(Code::kInternal, tls_detail::kSetupFailed, "cannot set expected peer IP");
     }
   } else {
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     if (SSL_set1_host(ssl_.get(), peer_host_.c_str()) != 1 ||
         SSL_set_tlsext_host_name(ssl_.get(), peer_host_.c_str()) != 1) {
-      return Status(Code::kInternal, "tls.setup_failed", "cannot set expected peer host name");
+      return Status(Code::kInternal, tls_detail::kSetupFailed,
+                    "cannot set expected peer host name");
     }
   }
   return handshakeStep();
@@ -335,7 +338,7 @@ Status TlsSession::sslError(int ret, std::string_view what) noexcept {
     const long vr = SSL_get_verify_result(ssl_.get());
     if (vr != X509_V_OK) {
       ERR_clear_error();
-      return Status(Code::kBadGateway, "tls.verify_failed",
+      return Status(Code::kBadGateway, tls_detail::kVerifyFailed,
                     "upstream certificate verification failed for '" + peer_host_ +
                         "': " + X509_verify_cert_error_string(vr));
     }
@@ -344,7 +347,8 @@ Status TlsSession::sslError(int ret, std::string_view what) noexcept {
   msg += ": ";
   msg += drainOpensslErrors();
   return Status(server_ ? Code::kInvalidArgument : Code::kBadGateway,
-                handshake_done_ ? "tls.protocol_error" : "tls.handshake_failed", std::move(msg));
+                handshake_done_ ? tls_detail::kProtocolError : tls_detail::kHandshakeFailed,
+                std::move(msg));
 }
 
 Status TlsSession::handshakeStep() noexcept {
@@ -377,11 +381,11 @@ Status TlsSession::readPlain(std::string* plain) noexcept {
 }
 
 Status TlsSession::feed(std::string_view ciphertext, std::string* plain) noexcept {
-  if (!ssl_) return Status(Code::kInternal, "tls.setup_failed", "no TLS session");
+  if (!ssl_) return Status(Code::kInternal, tls_detail::kSetupFailed, "no TLS session");
   if (!ciphertext.empty() &&
       BIO_write(rbio_, ciphertext.data(), static_cast<int>(ciphertext.size())) !=
           static_cast<int>(ciphertext.size())) {
-    return Status(Code::kInternal, "tls.protocol_error", "cannot buffer TLS input");
+    return Status(Code::kInternal, tls_detail::kProtocolError, "cannot buffer TLS input");
   }
   if (!handshake_done_) {
     COSMOSEAL_RETURN_IF_ERROR(handshakeStep());
@@ -392,7 +396,8 @@ Status TlsSession::feed(std::string_view ciphertext, std::string* plain) noexcep
 
 Status TlsSession::write(std::string_view plain) noexcept {
   if (!handshake_done_) {
-    return Status(Code::kInternal, "tls.protocol_error", "write before the TLS handshake finished");
+    return Status(Code::kInternal, tls_detail::kProtocolError,
+                  "write before the TLS handshake finished");
   }
   size_t off = 0;
   while (off < plain.size()) {
