@@ -95,6 +95,8 @@ void TransformEngine::setInput(PaddedInput in) {
     return;
   }
   if (padded.size() < in.size + kJsonPadding) padded.resize(in.size + kJsonPadding);
+  // in.data is non-null whenever in.size is not 0 (the analyzer cannot see that invariant).
+  // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker)
   if (in.size != 0) std::memcpy(padded.data(), in.data, in.size);
   padded_used = in.size;
   base = padded.data();

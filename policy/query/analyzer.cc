@@ -551,10 +551,11 @@ class Analyzer {
     if (!ok()) return Val{};
     const Expr* ix = e->args[1];
     Seg seg;
-    if (ix->kind == ExprKind::kLiteral && ix->lit == LiteralKind::kString) {
-      seg.name = ix->text;
-    } else if (ix->kind == ExprKind::kLiteral && ix->lit == LiteralKind::kNumber &&
-               isIndexSpelling(ix->text)) {
+    const bool static_index =
+        ix->kind == ExprKind::kLiteral &&
+        (ix->lit == LiteralKind::kString ||
+         (ix->lit == LiteralKind::kNumber && isIndexSpelling(ix->text)));
+    if (static_index) {
       seg.name = ix->text;
     } else {
       // Dynamic (or odd) index: any member or element may be meant.

@@ -93,8 +93,9 @@ bool checkFields(const YAML::Node& node, std::initializer_list<std::string_view>
     if (!known) {
       std::string list;
       for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      p.add(config_detail::kBadKeyring, key.Mark(),
-            "unknown field '" + name + "' in " + std::string(what) + "; expected one of: " + list);
+      std::string message = "unknown field '";
+      message.append(name).append("' in ").append(what).append("; expected one of: ").append(list);
+      p.add(config_detail::kBadKeyring, key.Mark(), message);
       ok = false;
       continue;
     }

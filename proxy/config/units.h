@@ -19,6 +19,6 @@ namespace cosmoseal::proxy {
 bool parseDuration(std::string_view text, std::chrono::milliseconds* out);
 bool parseSize(std::string_view text, uint64_t* out);
 // Unsigned decimal of at most 20 digits that fits in 64 bits.
-bool parseU64(std::string_view text, uint64_t* out);
+bool parseU64(std::string_view s, uint64_t* out);
 
 }  // namespace cosmoseal::proxy

@@ -12,7 +12,6 @@
 namespace cosmoseal::proxy {
 
 using common::Code;
-using common::HeaderMap;
 using common::Status;
 
 namespace {
@@ -160,7 +159,7 @@ Admission Exchange::start() noexcept {
     // same host (no domain fronting to another account through the interception certificate).
     const std::string sni = conn_->serverName();
     std::string_view host = head_.headers.getOr("host", "");
-    if (host.size() > 0 && host.front() != '[') host = host.substr(0, host.find(':'));
+    if (!host.empty() && host.front() != '[') host = host.substr(0, host.find(':'));
     if (sni.empty() || !common::equalsIgnoreCase(host, sni)) {
       return refuse(
           Status(Code::kInvalidArgument, exchange_detail::kHostMismatch,

@@ -126,7 +126,7 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   common::Status decryptResponse(std::string* body, ResponseFault* fault) noexcept;
   void sendUpstream() noexcept;
   void buildUpstreamHead(std::string* out) noexcept;
-  void startResponse(int status, std::string_view reason, common::HeaderMap headers,
+  void startResponse(int status, std::string_view reason, const common::HeaderMap& headers,
                      Framing framing, uint64_t content_length) noexcept;
   common::Status finishBufferedResponse(ResponseFault* fault) noexcept;
   void releaseUpstream(bool reusable) noexcept;

@@ -17,7 +17,6 @@
 namespace cosmoseal::proxy {
 
 using common::Code;
-using common::HeaderMap;
 using common::Status;
 
 Status Exchange::onRequestBody(std::string_view data) noexcept {

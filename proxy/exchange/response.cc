@@ -107,12 +107,12 @@ Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
     return Status::ok();
   }
   HeaderMap headers = std::move(response_.headers);
-  startResponse(response_.status, response_.reason, std::move(headers), response_.framing,
+  startResponse(response_.status, response_.reason, headers, response_.framing,
                 response_.content_length);
   return Status::ok();
 }
 
-void Exchange::startResponse(int status, std::string_view reason, HeaderMap headers,
+void Exchange::startResponse(int status, std::string_view reason, const HeaderMap& headers,
                              Framing framing, uint64_t content_length) noexcept {
   const ConfigSnapshot& rt = *ctx_.state->snapshot;
   HeaderMap out;
@@ -234,7 +234,7 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
     }
   }
   HeaderMap headers = std::move(response_.headers);
-  startResponse(response_.status, response_.reason, std::move(headers), Framing::kContentLength,
+  startResponse(response_.status, response_.reason, headers, Framing::kContentLength,
                 body.size());
   conn_->write(body);
   return Status::ok();

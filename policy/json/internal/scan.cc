@@ -198,7 +198,7 @@ Status validateJson(std::string_view text, size_t max_depth) {
           ++depth;
           ++p;
           while (p < end && isWs(*p)) ++p;
-          if (p < end && *p == (c == '{' ? '}' : ']')) {
+          if (p < end && *p == static_cast<unsigned char>(c == '{' ? '}' : ']')) {
             ++p;
             --depth;
             state = State::kAfterValue;
@@ -293,7 +293,7 @@ Status validateJson(std::string_view text, size_t max_depth) {
           state = in_object ? State::kKey : State::kValue;
           continue;
         }
-        if (*p == (in_object ? '}' : ']')) {
+        if (*p == static_cast<unsigned char>(in_object ? '}' : ']')) {
           ++p;
           --depth;
           continue;  // still kAfterValue
