@@ -80,6 +80,15 @@ if [ -f tests/e2e/package-lock.json ]; then
   fi
 fi
 
+# The Cosmos simulator (tests/simulator): @zeit/cosmosdb-query for expressions, @azure/cosmos
+# (dev) to prove the simulator speaks what the SDK expects; pinned by its lock file.
+if [ -f tests/simulator/package-lock.json ]; then
+  if [ ! -d tests/simulator/node_modules ] || [ tests/simulator/package-lock.json -nt tests/simulator/node_modules/.package-lock.json ]; then
+    echo "install-deps: npm ci in tests/simulator"
+    (cd tests/simulator && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
+
 # The Kubernetes test project (tests/k8s): kubernetes-models (schemas) and yaml, pinned.
 if [ -f tests/k8s/package-lock.json ]; then
   if [ ! -d tests/k8s/node_modules ] || [ tests/k8s/package-lock.json -nt tests/k8s/node_modules/.package-lock.json ]; then

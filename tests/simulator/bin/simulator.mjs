@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Starts the Cosmos simulator as a process for the Java, Python and Go harnesses. When ready it
+// prints ONE JSON line on stdout: {"endpoint","key","regions":[{name,endpoint,port}],"caFile","tls",
+// "adminUrl","pid"}, then serves until SIGTERM or SIGINT (exit 0) or until stdin closes with
+// --exit-on-stdin-close. Usage:
+//   node tests/simulator/bin/simulator.mjs [--port N] [--partitions N] [--regions "West US,East US"]
+//       [--no-tls] [--key BASE64] [--dir DIR] [--date-window-ms N] [--exit-on-stdin-close]
+
+import { parseArgs } from 'node:util';
+import { startSimulator } from '../lib/server.mjs';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    partitions: { type: 'string', default: '3' },
+    regions: { type: 'string' },
+    'no-tls': { type: 'boolean', default: false },
+    key: { type: 'string' },
+    dir: { type: 'string' },
+    'date-window-ms': { type: 'string' },
+    'exit-on-stdin-close': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  process.stdout.write(
+    'simulator.mjs [--port N] [--partitions N] [--regions "A,B"] [--no-tls] [--key BASE64] [--dir DIR] [--date-window-ms N] [--exit-on-stdin-close]\n',
+  );
+  process.exit(0);
+}
+
+const sim = await startSimulator({
+  port: Number(values.port),
+  partitions: Number(values.partitions),
+  regions: values.regions ? values.regions.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+  tls: !values['no-tls'],
+  key: values.key,
+  dir: values.dir,
+  dateWindowMs: values['date-window-ms'] ? Number(values['date-window-ms']) : undefined,
+});
+
+process.stdout.write(
+  `${JSON.stringify({
+    endpoint: sim.endpoint,
+    key: sim.key,
+    regions: sim.regions,
+    caFile: sim.caFile ?? null,
+    tls: sim.tls,
+    adminUrl: `${sim.endpoint}_sim/`,
+    pid: process.pid,
+  })}\n`,
+);
+
+let stopping = false;
+async function shutdown() {
+  if (stopping) return;
+  stopping = true;
+  await sim.stop();
+  process.exit(0);
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
+if (values['exit-on-stdin-close']) {
+  process.stdin.on('end', shutdown);
+  process.stdin.resume();
+}
