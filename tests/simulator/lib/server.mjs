@@ -179,6 +179,24 @@ class Simulator {
   }
 
   /**
+   * Where a string (a canary) arrived: every request whose URL, header values or body holds it
+   * in any textual form (literal, JSON-escaped, \\u-escaped, percent-encoded).
+   * @returns {{seq: number, op: string, where: string, form: string}[]}
+   */
+  scan(text) {
+    const forms = textForms(text);
+    const hits = [];
+    for (const r of this.log) {
+      const places = [['url', Buffer.from(r.url)], ...Object.entries(r.headers).map(([k, v]) => [`header:${k}`, Buffer.from(String(v))]), ['body', r.body]];
+      for (const [where, buf] of places) {
+        const f = forms.find((x) => buf.indexOf(x.bytes) >= 0);
+        if (f) hits.push({ seq: r.seq, op: r.op, where, form: f.form });
+      }
+    }
+    return hits;
+  }
+
+  /**
    * Fails the next `count` requests that match with `status` (429 by default, substatus 3200,
    * x-ms-retry-after-ms). match: {method, op, resourceType, path (substring)} all optional.
    */
@@ -877,12 +895,41 @@ class Simulator {
       if (route === 'GET faults') return reply(200, this.faults);
       if (route === 'DELETE faults') return reply(200, this.clearFaults());
       if (route === 'POST split') return reply(200, this.splitRange(body.db, body.coll, body.range));
+      if (route === 'GET scan') return reply(200, this.scan(new URL(ctx.req.url, 'http://x').searchParams.get('s') ?? ''));
       if (route === 'GET account') return reply(200, { endpoint: this.endpoint, regions: this.regions.map(({ name, endpoint }) => ({ name, endpoint })) });
       return reply(404, { error: `no admin route ${route}` });
     } catch (e) {
       return reply(400, { error: String(e.message || e) });
     }
   }
+}
+
+/** The textual forms in which a string can travel in a URL, a header or a JSON body. */
+export function textForms(text) {
+  const out = [];
+  const add = (form, v) => {
+    if (v && !out.some((x) => x.value === v)) out.push({ form, value: v, bytes: Buffer.from(v, 'utf8') });
+  };
+  add('literal', text);
+  add('json', JSON.stringify(text).slice(1, -1));
+  const u = [...text]
+    .map((ch) => {
+      const cp = ch.codePointAt(0);
+      if (cp <= 0xffff) return `\\u${cp.toString(16).padStart(4, '0')}`;
+      const hi = Math.floor((cp - 0x10000) / 0x400) + 0xd800;
+      const lo = ((cp - 0x10000) % 0x400) + 0xdc00;
+      return `\\u${hi.toString(16)}\\u${lo.toString(16)}`;
+    })
+    .join('');
+  add('json-u-escaped', u);
+  // Only non-ASCII escaped, as the JS SDK writes the partition-key header.
+  add('json-ascii', JSON.stringify(text).slice(1, -1).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  add('json-u-escaped-upper', u.replace(/\\u([0-9a-f]{4})/g, (_, h) => `\\u${h.toUpperCase()}`));
+  const pct = encodeURIComponent(text);
+  add('percent', pct);
+  add('percent-lower', pct.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
+  add('form', pct.replace(/%20/g, '+'));
+  return out;
 }
 
 function stripSystem(body) {
@@ -927,6 +974,7 @@ export async function startSimulator(o = {}) {
     stored: (db, coll) => sim.stored(db, coll),
     requests: () => sim.requests(),
     clearRequests: () => sim.clearRequests(),
+    scan: (text) => sim.scan(text),
     addFault: (f) => sim.addFault(f),
     clearFaults: () => sim.clearFaults(),
     splitRange: (db, coll, range) => sim.splitRange(db, coll, range),

@@ -61,17 +61,38 @@ test('faults and inspection', async (t) => {
     assert.equal(log[0].verified, true);
   });
 
+  await t.test('scan() finds a canary in any textual form, anywhere in a request', async () => {
+    const canary = 'Zürich-7781';
+    await call(sim, { method: 'POST', path: DOCS, body: JSON.stringify({ id: 'z1', pk: 'p', v: canary }).replace('ü', '\\u00fc'), headers: pkHeader('p') });
+    await call(sim, { method: 'POST', path: DOCS, body: { id: 'z2', pk: canary }, headers: { 'x-ms-documentdb-partitionkey': '["Z\\u00fcrich-7781"]' } });
+    await call(sim, { path: `${DOCS}/${encodeURIComponent(canary)}`, headers: pkHeader('p') });
+    const hits = sim.scan(canary);
+    assert.deepEqual(
+      hits.map((h) => `${h.seq}:${h.where}:${h.form}`),
+      [
+        `${hits[0].seq}:body:json-ascii`,
+        `${hits[0].seq + 1}:header:x-ms-documentdb-partitionkey:json-ascii`,
+        `${hits[0].seq + 1}:body:literal`,
+        `${hits[0].seq + 2}:url:percent`,
+      ],
+    );
+    assert.deepEqual(sim.scan('never-sent-4411'), []);
+  });
+
   await t.test('admin HTTP API: requests, stored, faults, ranges, split', async () => {
     const admin = (method, p, body) => call(sim, { method, path: `/_sim/${p}`, body, sign: false });
     const reqs = await admin('GET', 'requests');
     assert.ok(reqs.json.some((r) => r.body.includes('CANARY-5f2d9')));
-    assert.equal((await admin('GET', 'stored/db1/c1')).json.length, 2);
+    assert.equal((await admin('GET', 'stored/db1/c1')).json.length, 4);
     assert.equal((await admin('GET', 'ranges/db1/c1')).json.length, 3);
     await admin('POST', 'faults', { status: 429, count: 1, retryAfterMs: 5, match: { op: 'read' } });
     assert.equal((await call(sim, { path: `${DOCS}/c`, headers: pkHeader('p') })).status, 429);
     assert.equal((await call(sim, { path: `${DOCS}/c`, headers: pkHeader('p') })).status, 200);
     assert.deepEqual((await admin('POST', 'split', { db: 'db1', coll: 'c1', range: '0' })).json, ['3', '4']);
     assert.equal((await admin('GET', 'nope')).status, 404);
+    const scan = await admin('GET', `scan?s=${encodeURIComponent('CANARY-5f2d9')}`);
+    assert.equal(scan.json.length, 1);
+    assert.equal(scan.json[0].where, 'body');
     assert.equal((await admin('DELETE', 'requests')).status, 200);
     assert.equal(sim.requests().length, 0, 'admin requests are not logged');
   });
