@@ -357,6 +357,10 @@ class Simulator {
     if (s.length === 2) return this._database(ctx, db);
     if (!db) throw notFound();
     if (s[2] !== 'colls') throw badRequest(`The simulator does not model /dbs/{db}/${s[2]}`);
+    // The owner of what is addressed: SDKs build a resource's name-based link from it
+    // (Java's RxDocumentServiceResponse: owner full name + "/colls/" + id).
+    ctx.out['x-ms-alt-content-path'] = `dbs/${db.id}`;
+    ctx.out['x-ms-content-path'] = db.rid;
     if (s.length === 3) return this._collections(ctx, db);
     const coll = ctx.ridBased ? this.store.collByRid(db, s[3]) : db.colls.get(s[3]);
     if (s.length === 4) return this._collection(ctx, db, coll);

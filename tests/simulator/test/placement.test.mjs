@@ -59,6 +59,9 @@ test('placement and RIDs', async (t) => {
     const c = await call(sim, { path: base, ridBased: true });
     assert.equal(c.status, 200);
     assert.equal(c.json.id, 'c1');
+    // The owner's name and RID: Java builds the collection's name link from them.
+    assert.equal(c.headers['x-ms-alt-content-path'], 'dbs/db1');
+    assert.equal(c.headers['x-ms-content-path'], db._rid);
     const feed = await call(sim, { path: `${base}/docs`, ridBased: true, headers: { 'x-ms-documentdb-partitionkeyrangeid': '0' } });
     assert.equal(feed.status, 200);
     const doc = feed.json.Documents[0];
