@@ -12,7 +12,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { createPki } from '../../e2e/lib/pki.mjs';
 import { pathSegments, verify } from './auth.mjs';
-import { Store, pkKey } from './store.mjs';
+import { Store, pkKey, newEtag } from './store.mjs';
 import { parseRid } from './rid.mjs';
 import { analyze, execute, needsPlan, queryPlan, QueryError } from './query.mjs';
 import { applyPatch, PatchError } from './patch.mjs';
@@ -515,7 +515,7 @@ class Simulator {
       const body = this._json(ctx);
       const { partitionKey, id, ...rest } = body;
       Object.assign(coll.body, rest);
-      coll.etag = crypto.randomUUID();
+      coll.etag = newEtag();
       return this._send(ctx, 200, coll.toJSON(), { etag: coll.etag });
     }
     throw new HttpError(405, 'MethodNotAllowed', `${ctx.method} on a collection`);
@@ -677,7 +677,8 @@ class Simulator {
       const range = coll.rangeForEpk(epk);
       this._namedRange(ctx, coll, epk);
       const key = pkKey(values);
-      const prefix = coll.pk.kind === 'MultiHash' && values.length < coll.pk.paths.length ? key.slice(0, -1) : null;
+      // A prefix of a hierarchical key: '["a"' + ',' matches ["a",...] but not ["ab",...].
+      const prefix = coll.pk.kind === 'MultiHash' && values.length < coll.pk.paths.length ? `${key.slice(0, -1)},` : null;
       const match = (e) => (prefix ? e.pk.startsWith(prefix) : e.pk === key);
       if (prefix) {
         // A prefix of a hierarchical key spans every range its EPK prefix overlaps.

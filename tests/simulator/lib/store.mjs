@@ -35,7 +35,7 @@ export class Collection {
     this.rid = rid;
     this.id = body.id;
     const pk = body.partitionKey ?? { paths: ['/_partitionKey'], kind: 'Hash' };
-    this.pk = { paths: pk.paths, kind: pk.kind ?? 'Hash', version: pk.version ?? (pk.kind === 'MultiHash' ? 2 : 2) };
+    this.pk = { paths: pk.paths, kind: pk.kind ?? 'Hash', version: pk.version ?? 2 };
     this.ts = nowSeconds();
     this.etag = newEtag();
     this.body = {

@@ -71,6 +71,28 @@ test('placement and RIDs', async (t) => {
     assert.equal(byRid.json._self, `${base.slice(1)}/docs/${doc._rid}/`);
   });
 
+  await t.test('hierarchical keys (MultiHash): placement by the concatenated hashes, prefix queries', async () => {
+    const def = { paths: ['/tenant', '/user'], kind: 'MultiHash', version: 2 };
+    await makeCollection(sim, { coll: 'hier', partitionKey: def });
+    const docs = [['t1', 'u1'], ['t1', 'u2'], ['t10', 'u1'], ['t2', 'u1']];
+    for (const [tenant, user] of docs) {
+      const r = await call(sim, { method: 'POST', path: '/dbs/db1/colls/hier/docs', body: { id: `${tenant}-${user}`, tenant, user }, headers: pkHeader(tenant, user) });
+      assert.equal(r.status, 201, r.text);
+      const epk = effectivePartitionKey([tenant, user], def);
+      assert.equal(epk.length, 64);
+      const owner = sim.ranges('db1', 'hier').find((x) => x.min <= epk && (x.max === 'FF' || epk < x.max));
+      assert.equal(r.headers['x-ms-documentdb-partitionkeyrangeid'], owner.id);
+    }
+    const q = await call(sim, {
+      method: 'POST',
+      path: '/dbs/db1/colls/hier/docs',
+      body: { query: 'SELECT VALUE c.id FROM c' },
+      headers: { 'x-ms-documentdb-isquery': 'true', 'content-type': 'application/query+json', ...pkHeader('t1') },
+    });
+    assert.equal(q.status, 200, q.text);
+    assert.deepEqual(q.json.Documents.sort(), ['t1-u1', 't1-u2']);
+  });
+
   await t.test('inspection: stored documents by name or RID', () => {
     assert.equal(sim.stored('db1', 'c1').length, 40);
     assert.equal(sim.stored(db._rid, coll._rid).length, 40);
