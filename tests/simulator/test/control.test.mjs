@@ -122,3 +122,14 @@ test('CLI: one JSON line when ready, serves, exits 0 on SIGTERM', async (t) => {
   assert.deepEqual(await exit, { code: 0, signal: null });
   assert.equal(fs.existsSync(info.caFile), false, 'the work dir is removed on stop');
 });
+
+test('CLI: --exit-on-stdin-close stops when the parent closes stdin (harness died)', async () => {
+  const child = spawn(process.execPath, [BIN, '--no-tls', '--exit-on-stdin-close'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve) => readline.createInterface({ input: child.stdout }).once('line', resolve));
+  const info = JSON.parse(line);
+  assert.match(info.endpoint, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  assert.equal(info.caFile, null);
+  const exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  child.stdin.end();
+  assert.equal(await exit, 0);
+});
