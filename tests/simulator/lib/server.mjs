@@ -13,7 +13,6 @@ import crypto from 'node:crypto';
 import { createPki } from '../../e2e/lib/pki.mjs';
 import { pathSegments, verify } from './auth.mjs';
 import { Store, pkKey, newEtag } from './store.mjs';
-import { parseRid } from './rid.mjs';
 import { analyze, execute, needsPlan, queryPlan, QueryError } from './query.mjs';
 import { applyPatch, PatchError } from './patch.mjs';
 
@@ -715,7 +714,6 @@ class Simulator {
         });
       }
     }
-    const key = 'Documents';
     if (!scope.fanOut || scope.parts.length === 1) {
       const part = scope.parts.length === 1 ? scope.parts[0] : null;
       if (part) this._checkSession(ctx, part.range);
@@ -725,7 +723,7 @@ class Simulator {
       const headers = { 'x-ms-item-count': String(page.length) };
       headers['x-ms-session-token'] = scope.parts.map((p) => sessionToken(p.range)).join(',');
       if (next) headers['x-ms-continuation'] = next;
-      return this._send(ctx, 200, { _rid: coll.rid, [key]: page, _count: page.length }, headers);
+      return this._send(ctx, 200, { _rid: coll.rid, Documents: page, _count: page.length }, headers);
     }
     // Gateway fan-out: one range per page, the continuation names the range.
     let i = 0;
@@ -741,7 +739,7 @@ class Simulator {
     else if (i + 1 < scope.parts.length) next = { token: '+S:0', range: { min: scope.parts[i + 1].range.min, max: scope.parts[i + 1].range.max } };
     const headers = { 'x-ms-item-count': String(page.length), 'x-ms-session-token': sessionToken(part.range) };
     if (next) headers['x-ms-continuation'] = JSON.stringify(next);
-    return this._send(ctx, 200, { _rid: coll.rid, [key]: page, _count: page.length }, headers);
+    return this._send(ctx, 200, { _rid: coll.rid, Documents: page, _count: page.length }, headers);
   }
 
   /**
@@ -988,4 +986,3 @@ export async function startSimulator(o = {}) {
   };
 }
 
-export { parseRid };
