@@ -197,7 +197,7 @@ class Simulator {
 
   /**
    * Fails the next `count` requests that match with `status` (429 by default, substatus 3200,
-   * x-ms-retry-after-ms). match: {method, op, resourceType, path (substring)} all optional.
+   * x-ms-retry-after-ms). match: {method, op, resourceType, path (substring), region} all optional.
    */
   addFault({ status = 429, substatus = status === 429 ? 3200 : undefined, retryAfterMs = 100, count = 1, match = {}, code, message } = {}) {
     const rule = { status, substatus, retryAfterMs, remaining: count, match, code, message, hits: 0 };
@@ -320,6 +320,12 @@ class Simulator {
     return truthy(headers['x-ms-documentdb-is-upsert']) ? 'upsert' : 'create';
   }
 
+  _isWrite(ctx) {
+    const op = ctx.record.op;
+    if (['create', 'upsert', 'replace', 'patch', 'delete', 'batch', 'bulk'].includes(op)) return true;
+    return op === 'metadata' && ctx.method !== 'GET' && !(ctx.method === 'POST' && this._isQuery(ctx));
+  }
+
   _isQuery({ headers }) {
     const ct = (headers['content-type'] || '').toLowerCase();
     return truthy(headers['x-ms-documentdb-isquery']) || truthy(headers['x-ms-documentdb-query']) || ct.startsWith('application/query+json') || ct.startsWith('application/sql');
@@ -346,6 +352,10 @@ class Simulator {
     ctx.record.resourceType = v.type;
     ctx.record.resourceLink = v.link;
     this._applyFaults(ctx);
+    if (ctx.region !== this.regions[0].name && this._isWrite(ctx)) {
+      // Single-write account: a read region refuses writes (WriteForbidden).
+      throw new HttpError(403, 'Forbidden', 'The requested operation cannot be performed at this region', { substatus: 3 });
+    }
     if (s.length === 0) {
       if (ctx.method !== 'GET') throw new HttpError(405, 'MethodNotAllowed', 'Only GET is allowed on the account.');
       return this._send(ctx, 200, this._account());
@@ -397,6 +407,7 @@ class Simulator {
       if (f.remaining <= 0) continue;
       const m = f.match;
       if (m.method && m.method.toUpperCase() !== ctx.method) continue;
+      if (m.region && m.region !== ctx.region) continue;
       if (m.op && m.op !== ctx.record.op) continue;
       if (m.resourceType && m.resourceType !== ctx.record.resourceType) continue;
       if (m.path && !ctx.req.url.includes(m.path)) continue;

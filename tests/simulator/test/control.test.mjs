@@ -98,6 +98,25 @@ test('faults and inspection', async (t) => {
   });
 });
 
+test('regions: one listener each, writes only in the write region (403/3 elsewhere), faults by region', async (t) => {
+  const sim = await startSimulator({ tls: false, regions: ['West US', 'East US'] });
+  t.after(() => sim.stop());
+  const east = { endpoint: sim.regions[1].endpoint };
+  await makeCollection(sim);
+  const w = await call(sim, { ...east, method: 'POST', path: DOCS, body: { id: 'e', pk: 'p' }, headers: pkHeader('p') });
+  assert.equal(w.status, 403);
+  assert.equal(w.headers['x-ms-substatus'], '3');
+  assert.equal((await call(sim, { ...east, method: 'POST', path: '/dbs', body: { id: 'x' } })).status, 403);
+  assert.equal((await call(sim, { method: 'POST', path: DOCS, body: { id: 'e', pk: 'p' }, headers: pkHeader('p') })).status, 201);
+  assert.equal((await call(sim, { ...east, path: `${DOCS}/e`, headers: pkHeader('p') })).status, 200, 'reads anywhere');
+  const q = await call(sim, { ...east, method: 'POST', path: DOCS, body: { query: 'SELECT * FROM c' }, headers: { 'x-ms-documentdb-isquery': 'true', 'content-type': 'application/query+json', ...pkHeader('p') } });
+  assert.equal(q.status, 200, 'queries are reads');
+  sim.addFault({ status: 503, count: 5, match: { region: 'East US' } });
+  assert.equal((await call(sim, { ...east, path: `${DOCS}/e`, headers: pkHeader('p') })).status, 503);
+  assert.equal((await call(sim, { path: `${DOCS}/e`, headers: pkHeader('p') })).status, 200);
+  assert.deepEqual(sim.requests().filter((r) => r.status === 503).map((r) => r.region), ['East US']);
+});
+
 test('CLI: one JSON line when ready, serves, exits 0 on SIGTERM', async (t) => {
   const child = spawn(process.execPath, [BIN, '--partitions', '4', '--regions', 'West US,North Europe'], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => child.exitCode === null && child.kill('SIGKILL'));
