@@ -3,6 +3,11 @@
 // Vectors (written down from their sources):
 // - Hash V2 and V1: Azure/azure-sdk-for-js, sdk/cosmosdb/cosmos/test/internal/unit/hashing/v2.spec.ts
 //   and v1.spec.ts (the same values appear in the .NET and Java SDKs' EPK tests).
+// - Cross-check (not published vectors): values printed by the Python SDK azure-cosmos 4.9.0,
+//   azure/cosmos/partition_key.py PartitionKey._get_effective_partition_key_string, run here on
+//   strings with non-BMP characters, long strings and hierarchical keys (60 keys matched; a few
+//   are kept below). Its integer keys are not used: that version hashes ints as int64 bytes,
+//   not as doubles like the other SDKs.
 // - MurmurHash3 x86_32: the reference implementation's widely published values for seed 0.
 
 import test from 'node:test';
@@ -49,6 +54,14 @@ test('hash V2 EPKs match the JS SDK vectors', () => {
 
 test('hash V1 EPKs match the JS SDK vectors', () => {
   for (const [key, want] of V1) assert.equal(epkV1(key), want, JSON.stringify(key));
+});
+
+test('cross-check with the Python SDK (4.9.0) for V2 and MultiHash', () => {
+  assert.equal(epkV2(['é€𝄞']), '2388514534F3E97906C38749D4805F5B');
+  assert.equal(epkV2(['x'.repeat(300)]), '0CAB7AEEEBDAB636883E36C4B75B837D');
+  assert.equal(epkV2(['key-7']), '098BA5E2DC561A3714A1965D8E9BB1CE');
+  assert.equal(epkMultiHash(['t1', 'u1']), '3D48BB14DA9D090D22112C96695028B62A947C94F6E254B945CEBC3196C9897C');
+  assert.equal(epkMultiHash(['é', 'x'.repeat(40)]), '007199F104E04116EE25AF912CA4889B2BA5636E640ADF909D2628D73E44B2EC');
 });
 
 test('MurmurHash3 x86_32 reference values (seed 0)', () => {
