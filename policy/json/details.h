@@ -13,6 +13,7 @@ inline constexpr std::string_view kBadJson = "policy.bad_json";
 inline constexpr std::string_view kBadString = "policy.bad_string";
 inline constexpr std::string_view kTooDeep = "policy.too_deep";
 inline constexpr std::string_view kDuplicateKey = "policy.duplicate_key";
+inline constexpr std::string_view kBadMemberName = "policy.bad_member_name";
 inline constexpr std::string_view kBadDocument = "policy.bad_document";
 inline constexpr std::string_view kEnvelopeLookalike = "policy.envelope_lookalike";
 inline constexpr std::string_view kBadPatch = "policy.bad_patch";

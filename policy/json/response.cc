@@ -1,4 +1,7 @@
+#include <algorithm>
+
 #include "common/secret_bytes.h"
+#include "crypto/details.h"
 #include "policy/json/internal/engine.h"
 #include "policy/json/text.h"
 
@@ -159,6 +162,98 @@ Status TransformEngine::walkShape(ResponseShape shape) {
   });
 }
 
+// The binding recorded for the stray string opening at `begin`, or nullptr if it is not one.
+const std::string* TransformEngine::strayBinding(size_t begin) const noexcept {
+  const auto it = std::lower_bound(stray_begins.begin(), stray_begins.end(), begin);
+  if (it == stray_begins.end() || *it != begin) return nullptr;
+  return &stray_bindings[static_cast<size_t>(it - stray_begins.begin())];
+}
+
+// Visits every value under `v`, `path` being v's JSON pointer; records the binding of each stray
+// string met. Recursion depth is bounded by the parser's maximum depth.
+Status TransformEngine::bindStrays(od::value v, std::string* path, std::string_view prefix) {
+  od::json_type t;
+  COSMOSEAL_SJ_TRY(v.type().get(t));
+  const size_t mark = path->size();
+  if (t == od::json_type::object) {
+    od::object o;
+    COSMOSEAL_SJ_TRY(v.get_object().get(o));
+    return forEachMember(o, [&](std::string_view name, od::field& f) -> Status {
+      path->push_back('/');
+      path->append(escapePathSegment(name));
+      Status s = bindStrays(f.value(), path, prefix);
+      path->resize(mark);
+      return s;
+    });
+  }
+  if (t == od::json_type::array) {
+    od::array a;
+    COSMOSEAL_SJ_TRY(v.get_array().get(a));
+    size_t index = 0;
+    for (auto element_result : a) {
+      od::value ev;
+      COSMOSEAL_SJ_TRY(std::move(element_result).get(ev));
+      path->push_back('/');
+      path->append(std::to_string(index++));
+      Status s = bindStrays(ev, path, prefix);
+      path->resize(mark);
+      COSMOSEAL_RETURN_IF_ERROR(s);
+    }
+    return Status::ok();
+  }
+  if (t == od::json_type::string) {
+    const std::string_view tok = trimWs(v.raw_json_token());
+    const auto it = std::lower_bound(stray_begins.begin(), stray_begins.end(), off(tok.data()));
+    if (it != stray_begins.end() && *it == off(tok.data())) {
+      std::string& b = stray_bindings[static_cast<size_t>(it - stray_begins.begin())];
+      b.assign(prefix);
+      b.append(*path);
+    }
+  }
+  return Status::ok();
+}
+
+// Where the shape says which values are documents, every envelope sits at a known place: give
+// the strays (envelopes outside protected locations) the binding of that place, so that one
+// cut from another field fails its path check instead of opening (DESIGN.md section 5).
+Status TransformEngine::locateStrays(ResponseShape shape) {
+  std::string prefix = policy->database();
+  prefix += '/';
+  prefix += policy->container();
+  prefix += ':';
+  std::string path;
+  auto document = [&](od::value d) { return bindStrays(d, &path, prefix); };
+  od::document doc;
+  COSMOSEAL_RETURN_IF_ERROR(iterateSpan(Span{0, size}, &doc));
+  od::value root;
+  COSMOSEAL_SJ_TRY(doc.get_value().get(root));
+  switch (shape) {
+    case ResponseShape::kDocument:
+      return document(root);
+    case ResponseShape::kBatchResults:
+      return forElement(root, [&](od::value ev) {
+        return forEachMemberOf(ev, [&](std::string_view name, od::field& f) -> Status {
+          return name == "resourceBody" ? document(f.value()) : Status::ok();
+        });
+      });
+    case ResponseShape::kFeed:
+    case ResponseShape::kChangeFeedAllVersions:
+      return forEachMemberOf(root, [&](std::string_view name, od::field& f) -> Status {
+        if (name != "Documents") return Status::ok();
+        if (shape == ResponseShape::kFeed) return forElement(f.value(), document);
+        return forElement(f.value(), [&](od::value item) {
+          return forEachMemberOf(item, [&](std::string_view n, od::field& g) -> Status {
+            return n == "current" || n == "previous" ? document(g.value()) : Status::ok();
+          });
+        });
+      });
+    case ResponseShape::kQuery:
+    case ResponseShape::kAny:
+      break;
+  }
+  return Status::ok();
+}
+
 Status TransformEngine::decrypt(PaddedInput in, ResponseShape shape, const ContainerPolicy* p,
                                 std::string* out, TransformStats* st) {
   response = true;
@@ -198,6 +293,15 @@ Status TransformEngine::decrypt(PaddedInput in, ResponseShape shape, const Conta
       std::sort(hits.begin(), hits.end(),
                 [](const Hit& a, const Hit& b) { return a.begin < b.begin; });
     }
+    stray_begins.clear();
+    for (const Hit& hit : hits) {
+      if (hit.rule == nullptr && !hit.is_key) stray_begins.push_back(hit.begin);
+    }
+    if (!stray_begins.empty()) {
+      // Rare (an envelope outside every protected location): a second walk finds their places.
+      stray_bindings.assign(stray_begins.size(), std::string());
+      COSMOSEAL_RETURN_IF_ERROR(locateStrays(shape));
+    }
   }
   if (hits.empty()) {
     out->append(text);
@@ -235,8 +339,12 @@ Status TransformEngine::decrypt(PaddedInput in, ResponseShape shape, const Conta
     }
     std::string_view binding;
     const std::string_view* expected = nullptr;
+    const std::string* stray = nullptr;
     if (hit.rule != nullptr) {
       binding = hit.rule->binding;
+      expected = &binding;
+    } else if (strict && (stray = strayBinding(hit.begin)) != nullptr) {
+      binding = *stray;  // empty outside every document: matches no envelope's path tag
       expected = &binding;
     }
     common::StatusOr<crypto::FieldCipher::Opened> opened = cipher->open(content, expected, out);
@@ -252,6 +360,16 @@ Status TransformEngine::decrypt(PaddedInput in, ResponseShape shape, const Conta
       out->resize(orig);
       return opened.status().withContext("protected field " + hit.rule->pattern + " at byte " +
                                          std::to_string(hit.begin));
+    }
+    if (stray != nullptr && opened.status().detail() == crypto::crypto_detail::kPathMismatch) {
+      // An authentic envelope sealed for another place: a cut and paste. Fail closed.
+      common::secureZero(out->data() + orig, out->size() - orig);
+      out->resize(orig);
+      const size_t prefix = policy->database().size() + policy->container().size() + 2;
+      const std::string_view where = stray->empty() ? std::string_view("outside every document")
+                                                    : std::string_view(*stray).substr(prefix);
+      return opened.status().withContext("envelope at unprotected path " + std::string(where) +
+                                         " at byte " + std::to_string(hit.begin));
     }
     ++stats.lookalikes;
     out->append(token);

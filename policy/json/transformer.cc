@@ -220,6 +220,19 @@ Status TransformEngine::duplicate(std::string_view name, const char* where) cons
                              "(compared after unescaping)");
 }
 
+Status TransformEngine::checkMemberName(std::string_view name, std::string_view where) const {
+  for (const char c : name) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      return invalidArgument(jd::kBadMemberName,
+                             "member name " + squote(name) + " " + std::string(where) +
+                                 " has a control character (U+0000-U+001F); expected member "
+                                 "names without control characters on a container with "
+                                 "protected fields");
+    }
+  }
+  return Status::ok();
+}
+
 Status TransformEngine::iterateSpan(Span s, od::document* doc) {
   COSMOSEAL_SJ_TRY(parser.iterate(base + s.begin, s.size(), cap - s.begin).get(*doc));
   return Status::ok();

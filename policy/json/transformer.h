@@ -52,6 +52,11 @@
 //                                   objects). Objects elsewhere (unprotected subtrees, inside a
 //                                   protected value) are not checked: they cannot change what
 //                                   is encrypted.
+//   policy.bad_member_name          a member name with a control character (U+0000-U+001F,
+//                                   only possible escaped: "ss\u0000n", "ssn\u0000") in any
+//                                   object the walk reads (the same objects as duplicate_key):
+//                                   another member to us, but a reader that stops at NUL or
+//                                   drops controls would see "ssn" in plaintext
 //   policy.bad_document             a document (create/upsert/replace body, batch resourceBody)
 //                                   whose root is not an object
 //   policy.envelope_lookalike       a string value starting with "csx1:" outside every protected
@@ -96,7 +101,10 @@
 // Responses (trusted for structure, never crash). Detail codes:
 //   crypto.*                        (kBadGateway, 502) an envelope at a KNOWN protected location
 //                                   did not open: tampered, unknown key, wrong binding
-//                                   (crypto.path_mismatch = cut and paste), or a lookalike
+//                                   (crypto.path_mismatch = cut and paste), or a lookalike;
+//                                   crypto.path_mismatch also for an AUTHENTIC envelope anywhere
+//                                   else in a document of a strict shape whose path tag is not
+//                                   that of its own place (see ResponseShape)
 //   policy.bad_response             (kBadGateway, 502) a strict shape's body is not JSON the walk
 //                                   can follow (e.g. an HTML error page)
 
@@ -155,10 +163,12 @@ struct TransformStats {
   void add(const TransformStats& other) noexcept;
 };
 
-// Where a response body carries documents, i.e. where envelopes sit at KNOWN protected paths and
-// are opened with the path check (a failure fails the whole response). Everywhere else
-// (including every location in kQuery and kAny) envelopes are opened without the path check and
-// one that does not open is left as it is and counted in `lookalikes`.
+// Where a response body carries documents, i.e. where every value's place is KNOWN. Envelopes at
+// protected paths are opened with the rule's binding (a failure fails the whole response); those
+// at unprotected places with the binding "<db>/<coll>:<concrete JSON pointer>", and an authentic
+// one sealed for another place fails the response with crypto.path_mismatch (cut and paste; one
+// outside every document always does). In kQuery and kAny envelopes are opened without the path
+// check. Anywhere, a string that does not open is left as it is and counted in `lookalikes`.
 enum class ResponseShape : uint8_t {
   kDocument,               // the root is a document: point read, create/upsert/replace/patch reply
   kFeed,                   // each element of the top-level "Documents" array is a document: read
@@ -229,10 +239,11 @@ class JsonTransformer {
   // raw token sealed in it. At locations `shape` declares to be documents (see ResponseShape),
   // values at `policy`'s protected paths are opened WITH the rule's binding and any failure
   // fails the whole response (the crypto status is returned, 502); a non-envelope value there is
-  // left as is and counted (plaintext_at_protected). Everywhere else envelopes are opened without
-  // the path check; one that does not open is left as is and counted (lookalikes). Member names
-  // are never decrypted. `policy` == nullptr: no protected paths (as kAny).
-  // An empty (whitespace-only) body is appended unchanged.
+  // left as is and counted (plaintext_at_protected). At their other places authentic envelopes
+  // must carry the tag of that very place (crypto.path_mismatch otherwise); in kQuery/kAny they
+  // are opened without the path check. One that does not open is left as is and counted
+  // (lookalikes). Member names are never decrypted. `policy` == nullptr: no protected paths (as
+  // kAny). An empty (whitespace-only) body is appended unchanged.
   common::Status decryptResponse(PaddedInput body, ResponseShape shape,
                                  const ContainerPolicy* policy, std::string* out,
                                  TransformStats* stats);

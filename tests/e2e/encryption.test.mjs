@@ -822,6 +822,8 @@ describe('encryption: field policy end to end (SDK -> cosmoseal -> front -> cosm
         post(JSON.stringify({ id: 'rf-big', tenant: 'rf', address: { blob: `RF-BIG-SECRET ${'x'.repeat(1_700_000)}` } })),
       ],
       ['duplicate keys, one spelled with an escape', 400, 'policy.duplicate_key', post('{"id":"rf-dup2","tenant":"rf","ssn":"RF-DUP-A1","s\\u0073n":"RF-DUP-B2"}')],
+      ['control character in a member name: "ss\\u0000n" (red-team finding 6)', 400, 'policy.bad_member_name', post('{"id":"rf-nul1","tenant":"rf","ss\\u0000n":"RF-NUL-SSN1"}')],
+      ['control character in a member name: "ssn\\u0000"', 400, 'policy.bad_member_name', post('{"id":"rf-nul2","tenant":"rf","ssn\\u0000":"RF-NUL-SSN2"}')],
       ['duplicate keys inside an array element on a protected path', 400, 'policy.duplicate_key', post('{"id":"rf-dup3","tenant":"rf","cards":[{"number":"RF-DUP-A1","number":"RF-DUP-B2"}]}')],
       ['lookalike envelope nested in an unprotected array', 400, 'policy.envelope_lookalike', post(JSON.stringify({ id: 'rf-look2', tenant: 'rf', meta: { x: [1, 'csx1:AQIAAAAB'] }, ssn: 'RF-LOOK-SSN' }))],
       ['lookalike envelope in a patch value at an unprotected path', 400, 'policy.envelope_lookalike', patch([{ op: 'set', path: '/note', value: 'csx1:AQIAAAAB' }, { op: 'set', path: '/ssn', value: 'RF-LOOK-SSN' }])],
@@ -919,6 +921,27 @@ describe('encryption: field policy end to end (SDK -> cosmoseal -> front -> cosm
       const { stored: s2 } = await seed('tm-move2', 74);
       await d.tamper.items.upsert({ ...s2, ssn: other.ssn });
       assertLocalError(await pointRead('tm-move2'), 502, 'crypto.path_mismatch', 'envelope from shop/customers');
+      front.assertClean();
+    });
+
+    test('the address envelope pasted into unprotected /note -> 502 crypto.path_mismatch (red-team finding 5)', T, async () => {
+      const { doc, stored } = await seed('tm-paste', 77);
+      await d.tamper.items.upsert({ ...stored, note: stored.address });
+      assertLocalError(await pointRead('tm-paste'), 502, 'crypto.path_mismatch', 'point read');
+      await assert.rejects(c.tamper.item('tm-paste', 'tt').read(), (e) => e.code === 502);
+      assertLocalError(await starQuery('tm-paste'), 502, 'crypto.path_mismatch', 'SELECT *');
+      // Nested and in an array: the place is still known.
+      await d.tamper.items.upsert({ ...stored, note: undefined, meta: { list: [1, stored.ssn] } });
+      assertLocalError(await pointRead('tm-paste'), 502, 'crypto.path_mismatch', 'nested in an array');
+      // A projection does not know where a value came from: it opens there (DESIGN.md section 5).
+      await d.tamper.items.upsert({ ...stored, note: stored.address });
+      const q = await rawVia(stack, 'POST', TDOCS, {
+        headers: queryHeaders(),
+        body: JSON.stringify({ query: "SELECT c.note FROM c WHERE c.id = 'tm-paste'" }),
+      });
+      assert.equal(q.status, 200, q.text.slice(0, 300));
+      assert.deepStrictEqual(q.json.Documents, [{ note: doc.address }]);
+      await d.tamper.items.upsert(stored);
       front.assertClean();
     });
 

@@ -275,6 +275,12 @@ struct TransformEngine {
   std::deque<KeySet> keysets;  // one per nesting level being checked (stable references)
   size_t keyset_depth = 0;
   std::deque<std::string> arena;  // unescaped names/paths/conditions: cleansed at the end
+  // Strict response shapes: the envelope-like value strings the walk did not find at a
+  // protected location (offsets of their opening quotes, in order) and, in step, the binding of
+  // the place each sits at ("db/coll:" + its concrete JSON pointer; empty when it is outside
+  // every document). Filled only when there is such a string (locateStrays()).
+  std::vector<size_t> stray_begins;
+  std::vector<std::string> stray_bindings;
   // Partition-key rewriting (its own buffer: it also runs in the middle of a batch).
   std::string pk_buf;  // padded copy: plaintext, cleansed
   size_t pk_used = 0;
@@ -320,6 +326,9 @@ struct TransformEngine {
   Status sealEdit(std::string_view tok, ValueType vt, const FieldRule& rule);
   Status sealValue(od::value v, const FieldRule& rule);
   Status duplicate(std::string_view name, const char* where) const;
+  // policy.bad_member_name when `name` (unescaped) has a control character; `where` says where
+  // it was found ("at byte 12").
+  Status checkMemberName(std::string_view name, std::string_view where) const;
   Status iterateSpan(Span s, od::document* doc);
   Status checkLookalikes(std::string_view text, const std::vector<Edit>& sorted_edits,
                          std::vector<internal::EnvelopeString>* scratch);
@@ -369,6 +378,9 @@ struct TransformEngine {
     }
     Status s = arenaUnescape(std::string_view(raw - 1, static_cast<size_t>(p - raw) + 2), name);
     if (!s.isOk() && response) return parseError(simdjson::STRING_ERROR);
+    // Raw control characters are refused by validation; escaped ones are refused here, on
+    // writes: a name like "ssn\u0000" is another member to us but may not be to every reader.
+    if (s.isOk() && !response) return checkMemberName(*name, "at byte " + std::to_string(off(raw)));
     return s;
   }
 
@@ -441,6 +453,9 @@ struct TransformEngine {
   Status feedDocument(od::value d);
   Status changeFeedItem(od::value item);
   Status walkShape(ResponseShape shape);
+  Status locateStrays(ResponseShape shape);
+  Status bindStrays(od::value v, std::string* path, std::string_view prefix);
+  const std::string* strayBinding(size_t begin) const noexcept;
   Status decrypt(PaddedInput in, ResponseShape shape, const ContainerPolicy* p, std::string* out,
                  TransformStats* st);
 };

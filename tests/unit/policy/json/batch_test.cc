@@ -72,6 +72,8 @@ TEST_F(JsonTransformTest, BatchRefusals) {
          "policy.duplicate_key");
   expect(R"([{"operationType":"Create","resourceBody":{"ssn":"C","ssn":"D"}}])",
          "policy.duplicate_key");
+  expect(R"([{"operationType":"Create","resourceBody":{"ss\u0000n":"CANARY"}}])",
+         "policy.bad_member_name");
   expect(
       R"([{"operationType":"Patch","resourceBody":{"operations":[{"op":"incr","path":"/ssn","value":1}]}}])",
       "policy.patch_incr_protected");

@@ -167,6 +167,14 @@ TEST_F(JsonTransformTest, PatchShapesAndConditions) {
       "policy.duplicate_key");
   EXPECT_EQ(patchStatus(R"([{"op":"set","path":"/ssn","value":"C"}] x)").detail(),
             "policy.bad_json");
+  // Control characters in a path's member names (finding 6: the path parser refuses them), and
+  // in an operation's own member names.
+  EXPECT_EQ(patchStatus(R"([{"op":"set","path":"/ssn\u0000","value":"CANARY"}])").detail(),
+            "policy.bad_patch");
+  EXPECT_EQ(patchStatus(R"([{"op":"set","path":"/profile/e\u0000mail","value":"C"}])").detail(),
+            "policy.bad_patch");
+  EXPECT_EQ(patchStatus(R"([{"op":"set","path":"/ssn","val\u0000ue":"C"}])").detail(),
+            "policy.bad_member_name");
 }
 
 TEST_F(JsonTransformTest, PatchAppendIsAmbiguousWithLiteralIndexRules) {

@@ -71,12 +71,83 @@ TEST_F(JsonTransformTest, CutAndPasteFailsInStrictShapes) {
                       ResponseShape::kChangeFeedAllVersions)
                 .detail(),
             "crypto.path_mismatch");
-  // A ciphertext moved to an unprotected member is opened without the check.
-  EXPECT_EQ(dec(R"({"copy":")" + ssn + R"("})"), R"({"copy":"111"})");
+  // Moved to an unprotected member (red-team finding 5: /address pasted into /note came back in
+  // plaintext): the place is known, so the path check applies there too.
+  for (ResponseShape shape : {ResponseShape::kDocument}) {
+    Status s = decStatus(R"({"copy":")" + ssn + R"("})", shape);
+    EXPECT_EQ(s.detail(), "crypto.path_mismatch");
+    EXPECT_EQ(s.httpStatus(), 502);
+    EXPECT_THAT(s.message(), HasSubstr("unprotected path /copy"));
+  }
+  EXPECT_THAT(decStatus(R"({"Documents":[{"id":"a","n":[1,{"x~/y":")" + ssn + R"("}]}]})",
+                        ResponseShape::kFeed)
+                  .message(),
+              HasSubstr("unprotected path /n/1/x~0~1y"));
+  EXPECT_EQ(decStatus("[{\"resourceBody\":" + moved + "}]", ResponseShape::kBatchResults).detail(),
+            "crypto.path_mismatch");
+  EXPECT_EQ(decStatus(R"({"Documents":[{"current":)" + moved + "}]}",
+                      ResponseShape::kChangeFeedAllVersions)
+                .detail(),
+            "crypto.path_mismatch");
+  // Moved to an unprotected member (red-team finding 5: /address pasted into /note came back in
+  // plaintext): the place is known, so the path check applies there too.
+  for (ResponseShape shape : {ResponseShape::kDocument}) {
+    Status s = decStatus(R"({"copy":")" + ssn + R"("})", shape);
+    EXPECT_EQ(s.detail(), "crypto.path_mismatch");
+    EXPECT_EQ(s.httpStatus(), 502);
+    EXPECT_THAT(s.message(), HasSubstr("unprotected path /copy"));
+  }
+  EXPECT_EQ(decStatus(R"({"Documents":[{"id":"a","n":[1,{"x~/y":")" + ssn + R"("}]}]})",
+                      ResponseShape::kFeed)
+                .message()
+                .find("unprotected path /n/1/x~0~1y"),
+            0u + decStatus(R"({"Documents":[{"id":"a","n":[1,{"x~/y":")" + ssn + R"("}]}]})",
+                           ResponseShape::kFeed)
+                     .message()
+                     .find("unprotected path"));
+  EXPECT_EQ(
+      decStatus("[{\"resourceBody\":{\"note\":\"" + ssn + "\"}}]", ResponseShape::kBatchResults)
+          .detail(),
+      "crypto.path_mismatch");
+  EXPECT_EQ(decStatus(R"({"Documents":[{"previous":{"note":")" + ssn + R"("}}]})",
+                      ResponseShape::kChangeFeedAllVersions)
+                .detail(),
+            "crypto.path_mismatch");
+  // Outside every document (the feed's own members): no place an envelope belongs.
+  EXPECT_EQ(decStatus(R"({"_rid":")" + ssn + R"(","Documents":[]})", ResponseShape::kFeed).detail(),
+            "crypto.path_mismatch");
+  // Where the place is unknown (projections, aliases) it still opens without the check.
+  EXPECT_EQ(dec(R"({"Documents":[{"copy":")" + ssn + R"("}]})", ResponseShape::kQuery),
+            R"({"Documents":[{"copy":"111"}]})");
+  EXPECT_EQ(dec(R"({"copy":")" + ssn + R"("})", ResponseShape::kAny), R"({"copy":"111"})");
   // Another container (other bindings) fails as well.
   EXPECT_EQ(
       decStatus(R"({"tenant":")" + ssn + R"("})", ResponseShape::kDocument, &events_).detail(),
       "crypto.path_mismatch");
+}
+
+// A field taken out of the policy keeps its stored envelopes readable until they are rewritten:
+// each carries the tag of the very path it sits at.
+TEST_F(JsonTransformTest, EnvelopeAtTheUnprotectedPathItWasSealedForOpens) {
+  std::string env;
+  ASSERT_TRUE(cipher_
+                  .seal(crypto::Mode::kRandomized, "pii", "shop/customers:/note/0",
+                        crypto::ValueType::kString, R"("old")", &env)
+                  .isOk());
+  TransformStats st;
+  EXPECT_EQ(dec(R"({"id":"a","note":[")" + env + R"("]})", ResponseShape::kDocument, &st),
+            R"({"id":"a","note":["old"]})");
+  EXPECT_EQ(st.decrypted, 1u);
+  EXPECT_EQ(dec(R"({"Documents":[{"note":[")" + env + R"("]}]})", ResponseShape::kFeed),
+            R"({"Documents":[{"note":["old"]}]})");
+  // One index further, or in another container: a cut and paste.
+  EXPECT_EQ(decStatus(R"({"note":[1,")" + env + R"("]})", ResponseShape::kDocument).detail(),
+            "crypto.path_mismatch");
+  EXPECT_EQ(
+      decStatus(R"({"note":[")" + env + R"("]})", ResponseShape::kDocument, &orders_).detail(),
+      "crypto.path_mismatch");
+  // A look-alike that does not authenticate stays as it is (counted), as before.
+  EXPECT_EQ(dec(R"({"note":"csx1:AAAA"})"), R"({"note":"csx1:AAAA"})");
 }
 
 TEST_F(JsonTransformTest, ChangeFeedAllVersionsAndBatchResults) {

@@ -131,6 +131,28 @@ TEST_F(JsonTransformTest, RefusesDuplicateKeysOnThePathToProtectedValues) {
   enc(R"({"address":{"a":1,"a":2}})");
 }
 
+// Red-team finding 6: "ss\u0000n" and "ssn\u0000" were other, unprotected members to us and
+// went upstream in plaintext; a reader that stops at NUL (or drops controls) sees "ssn".
+TEST_F(JsonTransformTest, RefusesControlCharactersInMemberNames) {
+  for (std::string_view bad : {
+           R"({"ss\u0000n":"CANARY"})",
+           R"({"ssn\u0000":"CANARY"})",
+           R"({"ssn\u001f":"CANARY"})",
+           R"({"\nssn":"CANARY"})",
+           R"({"id":"a","profile":{"email\u0000":"CANARY"}})",
+           R"({"cards":[{"num\u0007ber":"CANARY"}]})",
+       }) {
+    refuseDoc(bad, "policy.bad_member_name");
+  }
+  std::string out;
+  Status s = tx_.encryptDocument(Body(R"({"ss\u0000n":"CANARY"})").in(), customers_, &out, nullptr);
+  EXPECT_EQ(s.httpStatus(), 400);
+  EXPECT_THAT(s.message(), HasSubstr("'ss?n' at byte 2"));
+  // Escapes that are not control characters stay fine, and so does an unwalked subtree.
+  EXPECT_THAT(enc(R"({"s\u0073n":"CANARY","caf\u00e9":1})"), Not(HasSubstr("CANARY")));
+  enc(R"({"ssn":"x","address":{"a\u0000":1}})");
+}
+
 TEST_F(JsonTransformTest, RefusesEnvelopeLookalikesOutsideProtectedValues) {
   refuseDoc(R"({"notes":"csx1:AAAA"})", "policy.envelope_lookalike");
   refuseDoc(R"({"id":"csx1:AAAA","ssn":"x"})", "policy.envelope_lookalike");
