@@ -56,7 +56,7 @@ var protected = []string{"ssn", "email", "address"}
 
 type env struct {
 	endpoint, key, caFile, control, database, run, report string
-	strict, standin                                        bool
+	strict, standin                                       bool
 }
 
 var cfg env
