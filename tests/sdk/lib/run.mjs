@@ -157,6 +157,11 @@ function startControl(ctx) {
       return { registered: list.length, total: ctx.upstream.canaries?.length };
     },
     'GET /canary-hits': async () => hits(),
+    // The suites' self-check leaks a canary on purpose (an unprotected field) and takes it back here.
+    'POST /canary-hits/ack': async (_q, body) => {
+      const { canary } = JSON.parse(body || '{}');
+      return { acknowledged: ctx.upstream.takeCanaryHits((h) => h.canary === canary).length };
+    },
     'GET /stored': async (q) => ({ doc: stripSystem(await readStored(q.get('db') || DATABASE, q.get('coll'), q.get('id'), JSON.parse(q.get('pk')))) }),
     'GET /stored-all': async (q) => ({ docs: (await readAllStored(q.get('db') || DATABASE, q.get('coll'))).map(stripSystem) }),
     'GET /requests': async (q) => {

@@ -369,7 +369,22 @@ def s_throttle_429_retried():
     assert served == 2, f"the upstream answered 429 {served} times, expected 2"
 
 
+def s_harness_self_check():
+    """The harness catches a leak: a canary in an unprotected field reaches the upstream as is."""
+    c = container("crud")
+    leak = f"LEAK-{SDK}-{RUN}-selfcheck"
+    control("POST", "/canaries", [leak])
+    d = make_doc("leak", 1, "t-leak", note=leak)
+    c.create_item(d)
+    hits = control("GET", "/canary-hits")
+    assert any(h["canary"] == leak for h in hits), f"the planted leak was not detected: {hits}"
+    assert stored("crud", d["id"], d["tenant"])["note"] == leak, "the stored document is not read from the upstream"
+    assert control("POST", "/canary-hits/ack", {"canary": leak})["acknowledged"] >= 1
+    c.delete_item(d["id"], partition_key=d["tenant"])
+
+
 SCENARIOS = [
+    ("harness_self_check", s_harness_self_check),
     ("account_discovery", s_account_discovery),
     ("endpoint_trailing_slash", s_endpoint_trailing_slash),
     ("crud", s_crud),

@@ -564,7 +564,7 @@ class MatrixTest {
       CosmosException c = (CosmosException) t;
       String detail = c.getResponseHeaders() == null ? "" : c.getResponseHeaders().getOrDefault("x-cosmoseal-detail", "");
       String msg = String.valueOf(c.getMessage());
-      java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"resourceAddress\":\"([^\"]*)\"").matcher(msg);
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"resourceAddress\":\"([^\"]*)\"").matcher(c.toString());
       java.util.regex.Matcher inner = java.util.regex.Pattern.compile("\"innerErrorMessage\":\"([^\"]*)\"").matcher(msg);
       return "HTTP " + c.getStatusCode() + "/" + c.getSubStatusCode() + " " + detail + " on "
           + (m.find() ? m.group(1) : "?") + ": " + (inner.find() ? inner.group(1) : msg.substring(0, Math.min(msg.length(), 300)));
