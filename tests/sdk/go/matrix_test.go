@@ -47,6 +47,12 @@ var standinLimits = map[string]string{
 
 var notPossible = map[string]string{
 	"bulk": "azcosmos has no bulk API (only transactional batch)",
+	// azcosmos has no query-plan pipeline: the service (and the simulator) refuse a cross-partition
+	// ORDER BY or aggregate with 400 "The provided cross partition query can not be directly served
+	// by the gateway". cosmosdb-server serves anything, so the stand-in would hide it. Within one
+	// partition both work: query_order_by_in_partition, query_count_in_partition.
+	"query_order_by": "azcosmos v1.5.0 has no query plans: a cross-partition ORDER BY is refused by the gateway (400)",
+	"query_count":    "azcosmos v1.5.0 has no query plans: a cross-partition COUNT is refused by the gateway (400)",
 }
 
 const sdkName = "go"
@@ -350,12 +356,14 @@ func sQueryProjection() {
 	check(len(got) == 1 && reflect.DeepEqual(got[0], want), "projection: %v", got)
 }
 
-func sQueryOrderBy() {
+func sQueryOrderByInPartition() {
 	docs := getQueryDocs()
-	got := query("SELECT c.id, c.rank FROM c WHERE c.kind = 'q' ORDER BY c.rank DESC", azcosmos.NewPartitionKey(), nil)
+	got := query("SELECT c.id, c.rank FROM c WHERE c.kind = 'q' AND c.tenant = 't-q1' ORDER BY c.rank DESC", azcosmos.NewPartitionKeyString("t-q1"), nil)
 	want := []string{}
 	for i := len(docs) - 1; i >= 0; i-- {
-		want = append(want, docs[i]["id"].(string))
+		if docs[i]["tenant"] == "t-q1" {
+			want = append(want, docs[i]["id"].(string))
+		}
 	}
 	gotIds := []string{}
 	for _, g := range got {
@@ -364,14 +372,14 @@ func sQueryOrderBy() {
 	check(reflect.DeepEqual(gotIds, want), "ORDER BY: %v", gotIds)
 }
 
-func sQueryCount() {
+func sQueryCountInPartition() {
 	n := 0
 	for _, d := range getQueryDocs() {
-		if d["city"] == "Oslo" {
+		if d["city"] == "Oslo" && d["tenant"] == "t-q1" {
 			n++
 		}
 	}
-	got := query("SELECT VALUE COUNT(1) FROM c WHERE c.city = 'Oslo'", azcosmos.NewPartitionKey(), nil)
+	got := query("SELECT VALUE COUNT(1) FROM c WHERE c.city = 'Oslo' AND c.tenant = 't-q1'", azcosmos.NewPartitionKeyString("t-q1"), nil)
 	check(len(got) == 1 && got[0]["value"] == float64(n), "COUNT: %v (want %d)", got, n)
 }
 
@@ -448,12 +456,18 @@ func sChangeFeedBeginning() {
 func sChangeFeedIncremental() {
 	getFeedDocs()
 	ranges := must(container("feed").ReadFeedRanges(ctx(), nil))
-	check(len(ranges) == 1, "expected one range on the stand-in, got %d", len(ranges))
-	_, token := changeFeed(&azcosmos.ChangeFeedOptions{FeedRange: &ranges[0]})
-	check(token != "", "no continuation from the change feed")
+	tokens := make([]string, len(ranges))
+	for i := range ranges {
+		_, tokens[i] = changeFeed(&azcosmos.ChangeFeedOptions{FeedRange: &ranges[i]})
+		check(tokens[i] != "", "no continuation from the change feed of range %d", i)
+	}
 	d := makeDoc("f", 10, "t-f0")
 	create(container("feed"), d)
-	got, _ := changeFeed(&azcosmos.ChangeFeedOptions{Continuation: &token, FeedRange: &ranges[0]})
+	got := []doc{}
+	for i := range ranges {
+		g, _ := changeFeed(&azcosmos.ChangeFeedOptions{Continuation: &tokens[i], FeedRange: &ranges[i]})
+		got = append(got, g...)
+	}
 	check(reflect.DeepEqual(sortedDocs(got), []doc{normal(d)}), "incremental change feed: %v", ids(got))
 }
 
@@ -542,8 +556,8 @@ var scenarios = []struct {
 	{"query_equality", sQueryEquality},
 	{"query_in", sQueryIn},
 	{"query_projection", sQueryProjection},
-	{"query_order_by", sQueryOrderBy},
-	{"query_count", sQueryCount},
+	{"query_order_by_in_partition", sQueryOrderByInPartition},
+	{"query_count_in_partition", sQueryCountInPartition},
 	{"query_continuation", sQueryContinuation},
 	{"read_feed", sReadFeed},
 	{"change_feed_beginning", sChangeFeedBeginning},

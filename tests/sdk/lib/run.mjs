@@ -32,7 +32,6 @@ import { makeKeyring } from '../../e2e/lib/enc.mjs';
 import { track, waitExit } from '../../e2e/lib/procs.mjs';
 
 const SDK_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const REPO_ROOT = path.resolve(SDK_DIR, '..', '..');
 
 /** The database every suite uses; the containers below are protected by one policy each. */
 export const DATABASE = 'shop';
@@ -63,15 +62,15 @@ function parseArgs(argv) {
 
 /**
  * The upstream cosmoseal forwards to. 'standin' (default): the e2e front with cosmosdb-server.
- * Anything else names a module (a path, or 'simulator' for tests/simulator/sdk-upstream.mjs) whose
+ * Anything else names a module (a path, or 'simulator' for lib/simulator-upstream.mjs) whose
  * `startUpstream({pki, accountKey, clientKeys})` returns an object with the front's interface
  * (url, addCanary, canaryHits, takeCanaryHits, requests, signatureFailures, proxiedRequests,
- * close) and optionally `readStored(db, coll, id, pk)`, `readAllStored(db, coll)` and
- * `injectThrottle({count, retryAfterMs, method, pathContains})`.
+ * close) and optionally `readStored(db, coll, id, pk)`, `readAllStored(db, coll)`,
+ * `injectThrottle({count, retryAfterMs, method, pathContains})` and `throttleServed()`.
  */
 async function startUpstream(kind, opts) {
   if (!kind || kind === 'standin') return startFront(opts);
-  const file = kind === 'simulator' ? path.join(REPO_ROOT, 'tests', 'simulator', 'sdk-upstream.mjs') : path.resolve(kind);
+  const file = kind === 'simulator' ? path.join(SDK_DIR, 'lib', 'simulator-upstream.mjs') : path.resolve(kind);
   const mod = await import(pathToFileURL(file).href);
   return mod.startUpstream(opts);
 }
@@ -85,7 +84,7 @@ function installThrottle(front) {
   const armed = [];
   const served = [];
   if (typeof front.injectThrottle === 'function') {
-    return { arm: (spec) => front.injectThrottle(spec), served };
+    return { arm: (spec) => front.injectThrottle(spec), served: () => front.throttleServed() };
   }
   const forward = front._forward.bind(front);
   front._forward = (record, req, body, res) => {
@@ -101,7 +100,7 @@ function installThrottle(front) {
       { 'x-ms-retry-after-ms': String(armed[i].retryAfterMs ?? 50), 'x-ms-substatus': '3200', 'x-ms-request-charge': '0' },
     );
   };
-  return { arm: (spec) => armed.push({ ...spec }), served };
+  return { arm: (spec) => armed.push({ ...spec }), served: () => served };
 }
 
 function readBody(req) {
@@ -179,7 +178,7 @@ function startControl(ctx) {
       ctx.throttle.arm(spec);
       return { armed: spec };
     },
-    'GET /throttled': async () => ({ served: ctx.throttle.served }),
+    'GET /throttled': async () => ({ served: ctx.throttle.served() }),
   };
   const server = http.createServer(async (req, res) => {
     const u = new URL(req.url, 'http://control');

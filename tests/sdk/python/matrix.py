@@ -298,10 +298,11 @@ def s_change_feed_beginning():
 def s_change_feed_incremental():
     feed_docs()
     c = container("feed")
-    pages = c.query_items_change_feed(start_time="Beginning").by_page()
-    for page in pages:
-        list(page)
-    token = pages.continuation_token
+    # Drained, the feed leaves its full state (every range's etag) in the last response's etag.
+    # by_page().continuation_token lags one page behind: after a last, empty round it still misses
+    # the ranges only that round visited (azure-cosmos 4.17.1, seen with 3 ranges).
+    list(c.query_items_change_feed(start_time="Beginning"))
+    token = c.client_connection.last_response_headers.get("etag")
     assert token, "no continuation from the change feed"
     d = make_doc("f", 10, "t-f0")
     c.create_item(d)
