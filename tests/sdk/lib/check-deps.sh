@@ -13,6 +13,9 @@ fail() {
 }
 command -v node >/dev/null || fail "node is not installed"
 [ -d "$here/../e2e/node_modules/@azure/cosmos" ] || fail "tests/e2e/node_modules is missing (the launcher uses the e2e stack)"
+if [ "${COSMOSEAL_SDK_UPSTREAM:-standin}" = simulator ]; then
+  [ -d "$here/../simulator/node_modules/@zeit/cosmosdb-query" ] || fail "tests/simulator/node_modules is missing"
+fi
 case "$sdk" in
   python)
     [ -x "$here/python/.venv/bin/python" ] || fail "tests/sdk/python/.venv is missing"
