@@ -5,6 +5,11 @@
 #   scripts/install-deps.sh --bench    also the comparison tools (nginx, gnuplot, perf)
 #   scripts/install-deps.sh --fuzz     also clang-14's libFuzzer runtime
 #   scripts/install-deps.sh --tidy     also clang-tidy-14 and clang-query-14 (scripts/tidy)
+#   scripts/install-deps.sh --sdks     also the Java, Python and Go SDK suites (tests/sdk): a JDK and
+#                                      Maven from Debian, then azure-cosmos (Maven Central, pom.xml),
+#                                      azure-cosmos for Python (PyPI, hashed requirements, into
+#                                      tests/sdk/python/.venv) and azcosmos (Go module proxy, go.sum).
+#                                      Go itself (>= the version in tests/sdk/go/go.mod) must be on PATH.
 #   scripts/install-deps.sh --k8s      also what the Kubernetes tests need (tests/k8s): buildah for
 #                                      scripts/build-image, iptables for capture-init and the pod
 #                                      rehearsal. kubectl is not among them: Debian 12's is too old
@@ -17,6 +22,7 @@ cd "$(dirname "$0")/.."
 NODE_MIN_MAJOR=20
 NODE_FALLBACK_VERSION=20.20.2  # from the npm registry (node-linux-<arch>) if Debian's is older
 
+SDKS=0
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates openssl curl
       libuv1-dev libssl-dev libsimdjson-dev libyaml-cpp-dev node-llhttp
       libgtest-dev libgmock-dev libbenchmark-dev iproute2 procps prometheus)
@@ -26,6 +32,7 @@ for arg in "$@"; do
     --fuzz) PKGS+=(clang-14 libclang-rt-14-dev) ;;
     --tidy) PKGS+=(clang-tidy-14 clang-tools-14) ;;
     --k8s) PKGS+=(buildah iptables util-linux coreutils) ;;
+    --sdks) SDKS=1; PKGS+=(maven default-jdk-headless python3 python3-venv) ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -95,4 +102,29 @@ if [ -f tests/k8s/package-lock.json ]; then
     echo "install-deps: npm ci in tests/k8s"
     (cd tests/k8s && npm ci --no-audit --no-fund --loglevel=error)
   fi
+fi
+
+# The SDK conformance suites (tests/sdk/README.md), each pinned by its own lock file.
+if [ "$SDKS" = 1 ]; then
+  py=$(command -v python3)
+  if [ ! -x tests/sdk/python/.venv/bin/python ] || [ tests/sdk/python/requirements.txt -nt tests/sdk/python/.venv/.installed ]; then
+    echo "install-deps: azure-cosmos (Python) into tests/sdk/python/.venv"
+    rm -rf tests/sdk/python/.venv
+    "$py" -m venv tests/sdk/python/.venv
+    tests/sdk/python/.venv/bin/pip install -q --disable-pip-version-check --require-hashes -r tests/sdk/python/requirements.txt
+    touch tests/sdk/python/.venv/.installed
+  fi
+  if command -v go >/dev/null 2>&1; then
+    echo "install-deps: azcosmos (Go) modules for tests/sdk/go"
+    (cd tests/sdk/go && go mod download && go test -count=1 -run '^$' ./... >/dev/null)
+  else
+    echo "install-deps: go is not on PATH; the Go SDK suite (tests/sdk/go) needs the version its go.mod names" >&2
+    exit 1
+  fi
+  echo "install-deps: azure-cosmos (Java) and its plugins into the local Maven repository"
+  # go-offline misses what plugins load at run time (resource filtering, the JUnit provider):
+  # one online build that runs no test, and the provider by name, complete the offline set.
+  (cd tests/sdk/java && mvn -B -q dependency:go-offline &&
+     mvn -B -q test -Dtest=NoSuchTest -Dsurefire.failIfNoSpecifiedTests=false &&
+     mvn -B -q dependency:get -Dartifact=org.apache.maven.surefire:surefire-junit-platform:3.5.4)
 fi
