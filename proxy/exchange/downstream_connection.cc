@@ -116,6 +116,9 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   ++requests_;
   WorkerStats& st = worker_->stats();
   st.inc(st.requests);
+  // The app asked to close after this request ("Connection: close", or HTTP/1.0 without
+  // keep-alive): every answer honours it, local replies (upstream errors, refusals) included.
+  if (!head.keep_alive) close_after_response_ = true;
   const bool has_body = head.framing != Framing::kNone;
   const bool expect_continue = head.expect_continue;
   phase_ = has_body ? Phase::kBody : Phase::kWaiting;
