@@ -59,6 +59,15 @@ void DownstreamConnection::accept(uv_stream_t* server) noexcept {
     transport_.closeNow();
     return;
   }
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(transport_.tcp()), &fd) == 0 &&
+      descriptorReserveReached(fd)) {
+    // Out of descriptors but for the reserve (upstream connections of requests in flight, the
+    // admin listener, reloads): refuse this one and stop accepting for a while.
+    worker_->refuseForDescriptors();
+    transport_.closeNow();
+    return;
+  }
   const ConfigSnapshot& rt = *worker_->state()->snapshot;
   const uint32_t open = worker_->shared().connections.fetch_add(1) + 1;
   counted_ = true;
@@ -74,6 +83,7 @@ void DownstreamConnection::accept(uv_stream_t* server) noexcept {
     return;
   }
   st.inc(st.connections_accepted);
+  admitted_ = true;
   if (rt.config().listen.mode == ListenMode::kTransparent) logOriginalDestination();
   if (rt.listenerTls()) transport_.enableTls(rt.listenerTls(), "");
   Status s = transport_.startAccepted();
@@ -313,7 +323,7 @@ void DownstreamConnection::onTransportTimer() noexcept {
 void DownstreamConnection::onTransportClosed() noexcept {
   worker_->stats().inc(worker_->stats().bytes_to_clients, transport_.bytesOut());
   if (exchange_) exchange_->abort();
-  worker_->connectionClosed(this);  // deletes this
+  worker_->connectionClosed(this, admitted_);  // deletes this
 }
 
 void DownstreamConnection::drain() noexcept {

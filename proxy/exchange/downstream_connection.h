@@ -96,6 +96,7 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   uint64_t discarded_ = 0;
   bool close_after_response_ = false;
   bool counted_ = false;
+  bool admitted_ = false;  // accepted and served (not refused at accept)
   uint64_t requests_ = 0;
   std::string original_destination_;  // transparent mode: "ip:port" before the redirect
 };
