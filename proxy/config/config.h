@@ -151,6 +151,10 @@ struct TimeoutsConfig {
   std::chrono::milliseconds body{60000};    // between body reads
   std::chrono::milliseconds idle{120000};   // keep-alive idle downstream
   std::chrono::milliseconds drain{20000};   // SIGTERM: in-flight requests get this long
+  // A request body must keep an average of at least this many bytes a second once it has been
+  // arriving for min_body_rate_grace (0 = no minimum): slow-body connections end with a 408.
+  uint64_t min_body_rate = 1024;
+  std::chrono::milliseconds min_body_rate_grace{5000};
   SourcePos pos;
 };
 

@@ -18,6 +18,30 @@ bool validEnvName(std::string_view s) {
   });
 }
 
+// A transfer rate: a size per second ("1KiB/s", "500B/s"), or 0 = no minimum. At most 1 GiB/s.
+bool rate(Reader& reader, const Entry& e, uint64_t* out) {
+  const std::string expected = "a rate such as 1KiB/s or 500B/s (0 = off)";
+  std::string s;
+  if (!reader.scalar(e, &s, expected)) return false;
+  if (s == "0") {
+    *out = 0;
+    return true;
+  }
+  uint64_t v = 0;
+  constexpr std::string_view kPerSecond = "/s";
+  if (s.size() <= kPerSecond.size() || !s.ends_with(kPerSecond) ||
+      !parseSize(std::string_view(s).substr(0, s.size() - kPerSecond.size()), &v)) {
+    reader.error(e, squote(s) + " is not a valid rate; expected " + expected);
+    return false;
+  }
+  if (v > (uint64_t{1} << 30)) {
+    reader.error(e, squote(s) + " is out of range; expected " + expected + " of at most 1GiB/s");
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
 }  // namespace
 
 void loadWorkers(Reader& reader, const Entry& e, Config* cfg) {
@@ -288,13 +312,18 @@ void loadLimits(Reader& reader, const Entry& e, Config* cfg) {
 void loadTimeouts(Reader& reader, const Entry& e, Config* cfg) {
   TimeoutsConfig& t = cfg->timeouts;
   t.pos = reader.pos(e.key_node.Mark());
-  MapReader m(reader, e.value, e.key_node.Mark(), e.path, {"header", "body", "idle", "drain"});
+  MapReader m(reader, e.value, e.key_node.Mark(), e.path,
+              {"header", "body", "idle", "drain", "min_body_rate", "min_body_rate_grace"});
   if (!m.ok()) return;
   const std::chrono::milliseconds one(1);
   if (const Entry* x = m.get("header")) reader.duration(*x, one, &t.header);
   if (const Entry* x = m.get("body")) reader.duration(*x, one, &t.body);
   if (const Entry* x = m.get("idle")) reader.duration(*x, one, &t.idle);
   if (const Entry* x = m.get("drain")) reader.duration(*x, std::chrono::milliseconds(0), &t.drain);
+  if (const Entry* x = m.get("min_body_rate")) rate(reader, *x, &t.min_body_rate);
+  if (const Entry* x = m.get("min_body_rate_grace")) {
+    reader.duration(*x, std::chrono::milliseconds(0), &t.min_body_rate_grace);
+  }
 }
 
 void loadAudit(Reader& reader, const Entry& e, Config* cfg) {

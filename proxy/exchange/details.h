@@ -14,6 +14,8 @@ inline constexpr std::string_view kHostMismatch = "transparent.host_mismatch";
 inline constexpr std::string_view kBodyTooLarge = "http1.body_too_large";
 inline constexpr std::string_view kHeaderTimeout = "http1.header_timeout";
 inline constexpr std::string_view kBodyTimeout = "http1.body_timeout";
+// The body arrived slower than timeouts.min_body_rate on average after its grace period (408).
+inline constexpr std::string_view kBodyTooSlow = "http1.body_too_slow";
 inline constexpr std::string_view kBufferBudget = "overload.buffer_budget";
 inline constexpr std::string_view kBadCreate = "rules.bad_create";
 // Request transform.

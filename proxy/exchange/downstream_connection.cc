@@ -5,6 +5,7 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/log.h"
@@ -59,6 +60,15 @@ void DownstreamConnection::accept(uv_stream_t* server) noexcept {
     transport_.closeNow();
     return;
   }
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(transport_.tcp()), &fd) == 0 &&
+      descriptorReserveReached(fd)) {
+    // Out of descriptors but for the reserve (upstream connections of requests in flight, the
+    // admin listener, reloads): refuse this one and stop accepting for a while.
+    worker_->refuseForDescriptors();
+    transport_.closeNow();
+    return;
+  }
   const ConfigSnapshot& rt = *worker_->state()->snapshot;
   const uint32_t open = worker_->shared().connections.fetch_add(1) + 1;
   counted_ = true;
@@ -74,6 +84,7 @@ void DownstreamConnection::accept(uv_stream_t* server) noexcept {
     return;
   }
   st.inc(st.connections_accepted);
+  admitted_ = true;
   if (rt.config().listen.mode == ListenMode::kTransparent) logOriginalDestination();
   if (rt.listenerTls()) transport_.enableTls(rt.listenerTls(), "");
   Status s = transport_.startAccepted();
@@ -84,6 +95,22 @@ void DownstreamConnection::accept(uv_stream_t* server) noexcept {
   // The first request must start arriving within the header timeout.
   phase_ = Phase::kIdle;
   transport_.armTimer(static_cast<uint64_t>(rt.config().timeouts.header.count()));
+}
+
+uint64_t DownstreamConnection::bodyRateDeadline() const noexcept {
+  const TimeoutsConfig& t = configOf(worker_->state()).timeouts;
+  if (t.min_body_rate == 0) return UINT64_MAX;
+  // Apache mod_reqtimeout's MinRate: every min_body_rate bytes buy one more second.
+  return body_started_ms_ + static_cast<uint64_t>(t.min_body_rate_grace.count()) +
+         body_bytes_ * 1000 / t.min_body_rate;
+}
+
+void DownstreamConnection::armBodyTimer() noexcept {
+  const uint64_t now = uv_now(worker_->loop());
+  const uint64_t by_gap =
+      body_last_read_ms_ + static_cast<uint64_t>(configOf(worker_->state()).timeouts.body.count());
+  const uint64_t due = std::min(by_gap, bodyRateDeadline());
+  transport_.armTimer(due > now ? due - now : 1);
 }
 
 void DownstreamConnection::armIdle() noexcept {
@@ -116,11 +143,17 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   ++requests_;
   WorkerStats& st = worker_->stats();
   st.inc(st.requests);
+  // The app asked to close after this request ("Connection: close", or HTTP/1.0 without
+  // keep-alive): every answer honours it, local replies (upstream errors, refusals) included.
+  if (!head.keep_alive) close_after_response_ = true;
   const bool has_body = head.framing != Framing::kNone;
   const bool expect_continue = head.expect_continue;
   phase_ = has_body ? Phase::kBody : Phase::kWaiting;
   if (has_body) {
-    transport_.armTimer(static_cast<uint64_t>(configOf(worker_->state()).timeouts.body.count()));
+    body_started_ms_ = uv_now(worker_->loop());
+    body_last_read_ms_ = body_started_ms_;
+    body_bytes_ = 0;
+    armBodyTimer();
   } else {
     transport_.disarmTimer();
   }
@@ -146,7 +179,9 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
 
 Status DownstreamConnection::onMessageBody(std::string_view data) noexcept {
   const Config& cfg = configOf(worker_->state());
-  transport_.armTimer(static_cast<uint64_t>(cfg.timeouts.body.count()));
+  body_bytes_ += data.size();
+  body_last_read_ms_ = uv_now(worker_->loop());
+  armBodyTimer();
   if (!refusal_.isOk()) {
     discarded_ += data.size();
     if (discarded_ > cfg.limits.max_body_bytes) return refusal_;  // not worth reading: close
@@ -296,11 +331,28 @@ void DownstreamConnection::onTransportTimer() noexcept {
                         "the request head did not arrive within the header timeout"),
                  true);
       return;
-    case Phase::kBody:
+    case Phase::kBody: {
+      const uint64_t now = uv_now(worker_->loop());
+      const TimeoutsConfig& t = configOf(worker_->state()).timeouts;
+      if (now < body_last_read_ms_ + static_cast<uint64_t>(t.body.count()) &&
+          now >= bodyRateDeadline()) {
+        localReply(
+            Status(Code::kRequestTimeout, exchange_detail::kBodyTooSlow,
+                   "the request body arrived slower than " + std::to_string(t.min_body_rate) +
+                       " bytes/s (" + std::to_string(body_bytes_) + " bytes in " +
+                       std::to_string(now - body_started_ms_) + " ms; timeouts.min_body_rate)"),
+            true);
+        return;
+      }
+      if (now < body_last_read_ms_ + static_cast<uint64_t>(t.body.count())) {
+        armBodyTimer();  // woken early (the timer is shared): not due yet
+        return;
+      }
       localReply(Status(Code::kRequestTimeout, exchange_detail::kBodyTimeout,
                         "the request body stalled longer than the body timeout"),
                  true);
       return;
+    }
     case Phase::kWaiting:
     case Phase::kClosing:
       return;
@@ -310,7 +362,7 @@ void DownstreamConnection::onTransportTimer() noexcept {
 void DownstreamConnection::onTransportClosed() noexcept {
   worker_->stats().inc(worker_->stats().bytes_to_clients, transport_.bytesOut());
   if (exchange_) exchange_->abort();
-  worker_->connectionClosed(this);  // deletes this
+  worker_->connectionClosed(this, admitted_);  // deletes this
 }
 
 void DownstreamConnection::drain() noexcept {

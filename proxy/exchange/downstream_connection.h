@@ -9,7 +9,8 @@
 // next libuv callback, never inside their own call stack.
 //
 // Timeouts on the downstream side: header (whole head must arrive in time: slowloris), body
-// (between body reads), idle keep-alive. Upstream timeouts live in UpstreamConnection.
+// (between body reads, and a minimum average rate after a grace period: slow bodies), idle
+// keep-alive. Upstream timeouts live in UpstreamConnection.
 //
 // Thread affinity: the worker loop that accepted it.
 
@@ -75,6 +76,12 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   enum class Phase : uint8_t { kIdle, kHead, kBody, kWaiting, kClosing };
 
   void armIdle() noexcept;
+  // Body phase: the timer fires at the earlier of the body timeout (since the last read) and the
+  // minimum-rate deadline (timeouts.min_body_rate; see bodyRateDeadline).
+  void armBodyTimer() noexcept;
+  // Loop time (ms) by which the body read so far must have arrived at timeouts.min_body_rate:
+  // start + grace + bytes / rate. UINT64_MAX when no minimum applies.
+  uint64_t bodyRateDeadline() const noexcept;
   void handleParseError(const common::Status& status) noexcept;
   void recordUnparsed(const common::Status& status) noexcept;
   void logOriginalDestination() noexcept;
@@ -96,7 +103,12 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   uint64_t discarded_ = 0;
   bool close_after_response_ = false;
   bool counted_ = false;
+  bool admitted_ = false;  // accepted and served (not refused at accept)
   uint64_t requests_ = 0;
+  // The body being read (the current request's, or a refused one's being discarded).
+  uint64_t body_started_ms_ = 0;
+  uint64_t body_last_read_ms_ = 0;
+  uint64_t body_bytes_ = 0;
   std::string original_destination_;  // transparent mode: "ip:port" before the redirect
 };
 

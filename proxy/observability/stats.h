@@ -8,6 +8,17 @@
 
 namespace cosmoseal::proxy {
 
+// Connections a listener did not take (proxy/server/listener.h), by reason. Written by the loop
+// thread of the listener, read by /metrics.
+struct AcceptCounters {
+  using Counter = std::atomic<uint64_t>;
+  Counter emfile{0};              // accept(2): the process is out of descriptors
+  Counter enfile{0};              // accept(2): the system is out of descriptors
+  Counter descriptor_reserve{0};  // accepted, then closed: it ate into the descriptor reserve
+  Counter other{0};               // another accept(2) error
+  Counter paused{0};              // gauge: 1 while accepting is paused
+};
+
 struct WorkerStats {
   using Counter = std::atomic<uint64_t>;
 
@@ -27,6 +38,7 @@ struct WorkerStats {
   Counter discovery_rewrites{0};
   Counter upstream_pool_idle{0};  // gauge, refreshed by the worker
   Counter upstream_pool_live{0};  // gauge
+  AcceptCounters accept;          // the worker's application listener
 
   void inc(Counter& c, uint64_t n = 1) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
   void dec(Counter& c, uint64_t n = 1) noexcept { c.fetch_sub(n, std::memory_order_relaxed); }

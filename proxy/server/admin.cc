@@ -106,27 +106,27 @@ class AdminConnection final : public Transport::Handler, public Http1Parser::Han
   bool answered_ = false;
 };
 
-AdminServer::AdminServer(uv_loop_t* loop, Hooks hooks) : loop_(loop), hooks_(std::move(hooks)) {
-  std::memset(&listener_, 0, sizeof(listener_));
-}
+AdminServer::AdminServer(uv_loop_t* loop, Hooks hooks) : loop_(loop), hooks_(std::move(hooks)) {}
 
 AdminServer::~AdminServer() = default;
 
 Status AdminServer::listen(const std::string& address, uint16_t port, uint16_t* bound_port) {
   auto fd = openReusePortListener(address, port, true);
   if (!fd.isOk()) return fd.status().withContext("admin listener");
-  uv_tcp_init(loop_, &listener_);
-  listener_.data = this;
-  listener_closed_ = false;
-  int r = uv_tcp_open(&listener_, *fd);
-  if (r == 0) r = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 128, &AdminServer::onConnection);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  std::memset(&ss, 0, sizeof(ss));
+  getsockname(*fd, reinterpret_cast<struct sockaddr*>(&ss), &len);
+  // Out of descriptors, the admin listener pauses like the application listeners: the control
+  // loop (signals, reload, /metrics of the others) never spins on accept.
+  listener_ = std::make_unique<Listener>(loop_, "admin listener", &AdminServer::onConnection, this,
+                                         &accept_counters_);
+  const int r = listener_->start(*fd, 128);
   if (r != 0) {
+    listener_.reset();
     return Status(Code::kFailedPrecondition, server_detail::kFailed,
                   std::string("admin listener: ") + uv_strerror(r));
   }
-  struct sockaddr_storage ss;
-  int len = sizeof(ss);
-  uv_tcp_getsockname(&listener_, reinterpret_cast<struct sockaddr*>(&ss), &len);
   *bound_port = ntohs(ss.ss_family == AF_INET6
                           ? reinterpret_cast<struct sockaddr_in6*>(&ss)->sin6_port
                           : reinterpret_cast<struct sockaddr_in*>(&ss)->sin_port);
@@ -134,38 +134,34 @@ Status AdminServer::listen(const std::string& address, uint16_t port, uint16_t* 
   return Status::ok();
 }
 
-void AdminServer::onConnection(uv_stream_t* server, int status) noexcept {
-  auto* self = static_cast<AdminServer*>(server->data);
-  if (status < 0 || self->closing_) return;
+void AdminServer::onConnection(void* admin, uv_stream_t* server) noexcept {
+  auto* self = static_cast<AdminServer*>(admin);
   auto* c = new AdminConnection(self);
   self->connections_.insert(c);
   c->accept(server);
+  if (self->closing_) c->closeNow();
 }
 
 void AdminServer::connectionClosed(AdminConnection* c) {
   [[maybe_unused]] const size_t erased = connections_.erase(c);
   COSMOSEAL_ASSERT(erased == 1);  // each connection reports its close exactly once
   delete c;
+  if (listener_ && !closing_) listener_->connectionClosed();
   maybeDone();
 }
 
 void AdminServer::close(std::function<void()> done) {
   closing_ = true;
   on_closed_ = std::move(done);
-  if (!listener_closed_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(&listener_), [](uv_handle_t* h) noexcept {
-      auto* self = static_cast<AdminServer*>(h->data);
-      self->listener_closed_ = true;
-      self->maybeDone();
-    });
-  }
+  // The listener's handles are freed by the loop after this; nothing of them calls back.
+  if (listener_) listener_->close();
   std::vector<AdminConnection*> conns(connections_.begin(), connections_.end());
   for (AdminConnection* c : conns) c->closeNow();
   maybeDone();
 }
 
 void AdminServer::maybeDone() {
-  if (!closing_ || !listener_closed_ || !connections_.empty() || !on_closed_) return;
+  if (!closing_ || !connections_.empty() || !on_closed_) return;
   auto cb = std::move(on_closed_);
   on_closed_ = nullptr;
   cb();

@@ -7,10 +7,13 @@
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_set>
 
 #include "common/status.h"
+#include "proxy/observability/stats.h"
+#include "proxy/server/listener.h"
 
 namespace cosmoseal::proxy {
 
@@ -33,19 +36,21 @@ class AdminServer {
   common::Status listen(const std::string& address, uint16_t port, uint16_t* bound_port);
   // Stops listening and closes open admin connections. `done` runs when everything is closed.
   void close(std::function<void()> done);
+  // Connections the admin listener did not take (out of descriptors), for /metrics.
+  const AcceptCounters& acceptCounters() const noexcept { return accept_counters_; }
 
  private:
   friend class AdminConnection;
-  static void onConnection(uv_stream_t* server, int status) noexcept;
+  static void onConnection(void* admin, uv_stream_t* server) noexcept;
   void connectionClosed(AdminConnection* c);
   void maybeDone();
 
   uv_loop_t* loop_;
   Hooks hooks_;
-  uv_tcp_t listener_;
+  std::unique_ptr<Listener> listener_;
+  AcceptCounters accept_counters_;
   bool listening_ = false;
   bool closing_ = false;
-  bool listener_closed_ = true;
   std::unordered_set<AdminConnection*> connections_;
   std::function<void()> on_closed_;
 };

@@ -530,6 +530,39 @@ std::string Server::metricsText() const {
   p.family("cosmoseal_connections_rejected_total", "counter",
            "Application connections refused over limits.max_connections.");
   p.sample("cosmoseal_connections_rejected_total", {}, sum(&WorkerStats::connections_rejected));
+  // Out of descriptors (docs/OPERATIONS.md "Overload"): connections the listeners did not take.
+  auto accepts = [this](auto member) {
+    uint64_t v = 0;
+    for (const auto& w : workers_) v += (w->stats().accept.*member).load(std::memory_order_relaxed);
+    return static_cast<double>(v);
+  };
+  p.family("cosmoseal_accept_errors_total", "counter",
+           "Connections not taken, by listener and reason (emfile, enfile, descriptor_reserve, "
+           "other); each one pauses accepting on that listener for a while.");
+  struct AcceptReason {
+    const char* name;
+    AcceptCounters::Counter AcceptCounters::*member;
+  };
+  static constexpr AcceptReason kReasons[] = {
+      {"emfile", &AcceptCounters::emfile},
+      {"enfile", &AcceptCounters::enfile},
+      {"descriptor_reserve", &AcceptCounters::descriptor_reserve},
+      {"other", &AcceptCounters::other},
+  };
+  for (const AcceptReason& r : kReasons) {
+    p.sample("cosmoseal_accept_errors_total", {{"listener", "app"}, {"reason", r.name}},
+             accepts(r.member));
+  }
+  if (admin_) {
+    for (const AcceptReason& r : kReasons) {
+      p.sample("cosmoseal_accept_errors_total", {{"listener", "admin"}, {"reason", r.name}},
+               static_cast<double>(
+                   (admin_->acceptCounters().*r.member).load(std::memory_order_relaxed)));
+    }
+  }
+  p.family("cosmoseal_accept_paused", "gauge",
+           "Application listeners (one per worker) not accepting now for want of descriptors.");
+  p.sample("cosmoseal_accept_paused", {}, accepts(&AcceptCounters::paused));
   p.family("cosmoseal_client_bytes_received_total", "counter", "Bytes received from applications.");
   p.sample("cosmoseal_client_bytes_received_total", {}, sum(&WorkerStats::bytes_from_clients));
   p.family("cosmoseal_client_bytes_sent_total", "counter", "Bytes sent to applications.");

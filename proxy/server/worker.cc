@@ -78,7 +78,6 @@ Worker::Worker(int index, int listen_fd, std::shared_ptr<const ConfigSnapshot> s
                SharedState* shared)
     : index_(index), listen_fd_(listen_fd), shared_(shared), pending_snapshot_(std::move(snapshot)) {
   std::memset(&loop_, 0, sizeof(loop_));
-  std::memset(&listener_, 0, sizeof(listener_));
   std::memset(&async_, 0, sizeof(async_));
   std::memset(&key_timer_, 0, sizeof(key_timer_));
 }
@@ -109,19 +108,14 @@ Status Worker::start() {
       state_ = std::make_shared<ThreadState>(pending_snapshot_);
       pending_snapshot_.reset();
     }
-    uv_tcp_init(&loop_, &listener_);
-    listener_.data = this;
-    int r = uv_tcp_open(&listener_, listen_fd_);
-    if (r == 0) {
-      listen_fd_ = -1;  // owned by the handle now
-      r = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, &Worker::onConnection);
-    }
+    listener_ = std::make_unique<Listener>(&loop_, "application listener", &Worker::onConnection,
+                                           this, &stats_.accept);
+    const int r = listener_->start(listen_fd_, 1024);
+    listen_fd_ = -1;  // owned by the listener now (closed by it on failure)
     if (r != 0) {
       ready.set_value(Status(Code::kFailedPrecondition, server_detail::kFailed,
                              std::string("worker cannot listen: ") + uv_strerror(r)));
       draining_ = true;
-      uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-      listener_closed_ = true;
       {
         std::lock_guard<std::mutex> lock(mu_);
         async_closed_ = true;
@@ -136,6 +130,7 @@ Status Worker::start() {
     }
     state_.reset();
     pool_.reset();
+    listener_.reset();
     uv_loop_close(&loop_);
     finished_.store(true);
   });
@@ -186,10 +181,7 @@ void Worker::onAsync() {
   }
   if (drain && !draining_) {
     draining_ = true;
-    if (!listener_closed_) {
-      listener_closed_ = true;
-      uv_close(reinterpret_cast<uv_handle_t*>(&listener_), nullptr);
-    }
+    listener_->close();
     // Copy: drain() may close (and remove) connections synchronously.
     std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
     for (DownstreamConnection* c : conns) c->drain();
@@ -234,15 +226,15 @@ void Worker::maybeFinish() {
   uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
 }
 
-void Worker::onConnection(uv_stream_t* server, int status) noexcept {
-  auto* self = static_cast<Worker*>(server->data);
-  if (status < 0) {
-    COSMOSEAL_LOG(kWarn) << "accept failed: " << uv_strerror(status);
-    return;
-  }
+void Worker::onConnection(void* worker, uv_stream_t* server) noexcept {
+  auto* self = static_cast<Worker*>(worker);
   auto* c = new DownstreamConnection(self);
   self->connections_.insert(c);
   c->accept(server);
+}
+
+void Worker::refuseForDescriptors() noexcept {
+  listener_->refuse(Listener::Refusal::kDescriptorReserve);
 }
 
 ExchangeContext Worker::exchangeContext() noexcept {
@@ -260,9 +252,10 @@ ExchangeContext Worker::exchangeContext() noexcept {
   return c;
 }
 
-void Worker::connectionClosed(DownstreamConnection* c) noexcept {
+void Worker::connectionClosed(DownstreamConnection* c, bool admitted) noexcept {
   connections_.erase(c);
   delete c;
+  if (admitted && listener_ && !draining_) listener_->connectionClosed();
   stats_.upstream_pool_idle.store(pool_->idleCount(), std::memory_order_relaxed);
   stats_.upstream_pool_live.store(pool_->liveCount(), std::memory_order_relaxed);
   maybeFinish();

@@ -7,12 +7,12 @@
 #include <uv.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <thread>
-#include <vector>
 #include <unordered_set>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -20,13 +20,14 @@
 #include "policy/json/transformer.h"
 #include "proxy/admission/auth.h"
 #include "proxy/admission/buffer_budget.h"
-#include "proxy/observability/audit.h"
-#include "proxy/observability/metrics.h"
-#include "proxy/exchange/context.h"
-#include "proxy/exchange/partition_key_cache.h"
 #include "proxy/admission/throttle.h"
 #include "proxy/config/snapshot.h"
+#include "proxy/exchange/context.h"
+#include "proxy/exchange/partition_key_cache.h"
+#include "proxy/observability/audit.h"
+#include "proxy/observability/metrics.h"
 #include "proxy/observability/stats.h"
+#include "proxy/server/listener.h"
 #include "proxy/upstream/pool.h"
 
 namespace cosmoseal::proxy {
@@ -81,7 +82,12 @@ class Worker {
   ExchangeContext exchangeContext() noexcept;
   bool draining() const noexcept { return draining_; }
   SharedState& shared() noexcept { return *shared_; }
-  void connectionClosed(DownstreamConnection* c) noexcept;
+  // `c` closed; `admitted`: it had been admitted (not refused at accept), so a descriptor came
+  // free and a paused listener resumes at once.
+  void connectionClosed(DownstreamConnection* c, bool admitted) noexcept;
+  // The connection just accepted is refused because it eats into the descriptor reserve: counts
+  // it and pauses accepting (see Listener).
+  void refuseForDescriptors() noexcept;
 
  private:
   void run();
@@ -89,7 +95,7 @@ class Worker {
   void refreshKeyUsage();
   static void addKeyUsage(const crypto::FieldCipher& cipher, std::map<uint32_t, KeyUsage>* usage);
   void maybeFinish();
-  static void onConnection(uv_stream_t* server, int status) noexcept;
+  static void onConnection(void* self, uv_stream_t* server) noexcept;
 
   int index_;
   int listen_fd_;
@@ -100,13 +106,13 @@ class Worker {
   std::map<uint32_t, KeyUsage> retired_key_usage_;
   uv_timer_t key_timer_;
   uv_loop_t loop_;
-  uv_tcp_t listener_;
+  // The application listener; pauses when descriptors run out (docs/OPERATIONS.md "Overload").
+  std::unique_ptr<Listener> listener_;
   uv_async_t async_;
   std::unique_ptr<UpstreamPool> pool_;
   std::shared_ptr<ThreadState> state_;
   std::unordered_set<DownstreamConnection*> connections_;
   bool draining_ = false;
-  bool listener_closed_ = false;
   bool async_closed_ = false;
 
   std::mutex mu_;  // guards the fields below (written by the control thread)

@@ -113,7 +113,8 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
       "    fields: [ { path: /ssn, mode: randomized, key: pii } ]\n"
       "timeouts: { header: " +
       settings.header_timeout + ", body: " + settings.body_timeout +
-      ", idle: " + settings.idle_timeout + ", drain: " + settings.drain_timeout + " }\n" +
+      ", idle: " + settings.idle_timeout + ", drain: " + settings.drain_timeout +
+      (settings.timeouts_extra.empty() ? "" : ", " + settings.timeouts_extra) + " }\n" +
       settings.extra_yaml;
   config_path_ = dir_ + "/cosmoseal.yaml";
   rewriteConfig(yaml);

@@ -36,6 +36,8 @@ struct ProxySettings {
   std::string drain_timeout = "5s";
   std::string upstream_response_timeout = "3s";
   std::string upstream_idle_timeout = "4s";
+  // More "key: value" pairs for the timeouts map (e.g. "min_body_rate: 1KiB/s").
+  std::string timeouts_extra;
   // Extra YAML appended to the config (e.g. a limits section).
   std::string extra_yaml;
 };

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "tests/integration/fake_upstream.h"
 #include "tests/integration/proxy_under_test.h"
 
@@ -100,6 +103,91 @@ TEST(TimeoutTest, SlowButSteadyBodyIsNotCut) {
   ASSERT_TRUE(r.ok()) << readEndName(r.end);
   EXPECT_EQ(r.message.status, 201);
   EXPECT_EQ(r.message.body, doc);
+}
+
+// Issue 13, finding 9: a body that keeps trickling (every gap under timeouts.body) used to hold
+// the connection for as long as it liked. Below timeouts.min_body_rate on average, once the grace
+// period is over, it is cut with a 408 and the connection closes.
+ProxySettings slowBodyLimits() {
+  ProxySettings s;
+  s.body_timeout = "2s";
+  s.timeouts_extra = "min_body_rate: 1KiB/s, min_body_rate_grace: 500ms";
+  return s;
+}
+
+TEST(TimeoutTest, BodyBelowTheMinimumRateIsA408AndTheConnectionCloses) {
+  FakeUpstream upstream([](FakeUpstream& u, Wire& c, int) { serveAll(u, c, okAnswer); });
+  ProxyUnderTest proxy(upstream.port(), slowBodyLimits());
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+
+  const std::string doc = "{\"id\":\"o1\",\"pk\":\"p1\",\"pad\":\"" + std::string(400, 'z') + "\"}";
+  std::string req = proxy.request("POST", "/dbs/shop/colls/orders/docs", doc);
+  const size_t head_len = req.size() - doc.size();
+  Wire app = Wire::connectLocal(proxy.port());
+  const auto start = steady_clock::now();
+  ASSERT_TRUE(app.send(std::string_view(req).substr(0, head_len)));
+  // 10 bytes every 100 ms = 100 B/s: each gap is far under timeouts.body (2 s), the average far
+  // under 1 KiB/s. Allowed: 500 ms + 1 ms per byte, so it is cut after about 0.55 s.
+  std::atomic<bool> stop{false};
+  std::thread sender([&] {
+    for (size_t at = 0; at < doc.size() && !stop.load(); at += 10) {
+      if (!app.send(std::string_view(doc).substr(at, 10))) return;
+      sleepMs(100);
+    }
+  });
+  ReadResult r = app.readResponse(milliseconds(4000));
+  stop.store(true);
+  sender.join();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 408);
+  EXPECT_EQ(r.message.header("x-cosmoseal-detail"), "http1.body_too_slow");
+  EXPECT_EQ(r.message.header("connection"), "close");
+  EXPECT_GE(msSince(start), 450);
+  EXPECT_LT(msSince(start), 2000);  // before the whole body (4 s) and before timeouts.body
+  EXPECT_NE(app.waitClosed(milliseconds(3000)), ReadEnd::kTimeout);
+  EXPECT_EQ(upstream.requestCount(), 0u);
+}
+
+TEST(TimeoutTest, BodyAtTheMinimumRateGoesThrough) {
+  // 200 bytes every 50 ms (4 KB/s) for ~0.5 s: well above 1 KiB/s, so never cut.
+  FakeUpstream upstream([](FakeUpstream& u, Wire& c, int) {
+    serveAll(u, c, [](const HttpMessage& req) { return jsonResponse(201, req.body); });
+  });
+  ProxyUnderTest proxy(upstream.port(), slowBodyLimits());
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+
+  const std::string doc =
+      "{\"id\":\"o1\",\"pk\":\"p1\",\"pad\":\"" + std::string(2000, 'w') + "\"}";
+  std::string req = proxy.request("POST", "/dbs/shop/colls/orders/docs", doc);
+  const size_t head_len = req.size() - doc.size();
+  Wire app = Wire::connectLocal(proxy.port());
+  ASSERT_TRUE(app.send(std::string_view(req).substr(0, head_len)));
+  ASSERT_TRUE(app.sendSlowly(doc, 200, milliseconds(50)));
+  ReadResult r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 201);
+  EXPECT_EQ(r.message.body, doc);
+}
+
+TEST(TimeoutTest, BodyStallStillReportsTheBodyTimeout) {
+  // With a minimum rate configured, a body that stops altogether for timeouts.body before the
+  // rate deadline is still a body timeout (the older, more precise detail).
+  FakeUpstream upstream([](FakeUpstream& u, Wire& c, int) { serveAll(u, c, okAnswer); });
+  ProxySettings settings;
+  settings.body_timeout = "300ms";
+  settings.timeouts_extra = "min_body_rate: 1KiB/s, min_body_rate_grace: 5s";
+  ProxyUnderTest proxy(upstream.port(), settings);
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+
+  const std::string doc = "{\"id\":\"o1\",\"pk\":\"p1\",\"pad\":\"" + std::string(100, 'x') + "\"}";
+  std::string req = proxy.request("POST", "/dbs/shop/colls/orders/docs", doc);
+  req.resize(req.size() - doc.size() + 10);
+  Wire app = Wire::connectLocal(proxy.port());
+  ASSERT_TRUE(app.send(req));
+  ReadResult r = app.readResponse(milliseconds(3000));
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 408);
+  EXPECT_EQ(r.message.header("x-cosmoseal-detail"), "http1.body_timeout");
 }
 
 TEST(TimeoutTest, SilentUpstreamIsA504AndItsConnectionIsClosed) {

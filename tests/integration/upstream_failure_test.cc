@@ -163,5 +163,85 @@ TEST(UpstreamFailureTest, UnreachableUpstreamIsA502) {
   EXPECT_EQ(r.message.header("x-cosmoseal-detail"), "upstream.connect_failed");
 }
 
+// Finding 10 (issue 13): an upstream-error reply must honour what the app asked for. A request
+// sent with "Connection: close" gets "Connection: close" and a closed connection after a 502 or
+// a 504 exactly as after a proxied 200. A keep-alive request keeps its connection (the whole
+// request was read before anything went upstream, so the framing is clean; see
+// docs/OPERATIONS.md "Upstream errors").
+uint16_t closedPort() {
+  FakeUpstream probe([](FakeUpstream&, Wire&, int) {});
+  return probe.port();
+}
+
+TEST(UpstreamFailureTest, ConnectFailedReplyHonoursConnectionClose) {
+  ProxyUnderTest proxy(closedPort());
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+
+  Wire app = Wire::connectLocal(proxy.port());
+  ASSERT_TRUE(
+      app.send(proxy.request("GET", "/dbs/shop/colls/orders/docs/a", "", "Connection: close\r\n")));
+  ReadResult r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 502);
+  EXPECT_EQ(r.message.header("x-cosmoseal-detail"), "upstream.connect_failed");
+  EXPECT_EQ(r.message.header("connection"), "close");
+  EXPECT_NE(app.waitClosed(std::chrono::milliseconds(3000)), ReadEnd::kTimeout);
+}
+
+TEST(UpstreamFailureTest, TimeoutReplyHonoursConnectionClose) {
+  FakeUpstream upstream([](FakeUpstream& u, Wire& c, int) {
+    if (!u.readRequest(c).ok()) return;
+    c.waitClosed(std::chrono::seconds(5));  // never answers
+  });
+  ProxySettings settings;
+  settings.upstream_response_timeout = "300ms";
+  ProxyUnderTest proxy(upstream.port(), settings);
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+
+  Wire app = Wire::connectLocal(proxy.port());
+  ASSERT_TRUE(
+      app.send(proxy.request("GET", "/dbs/shop/colls/orders/docs/a", "", "Connection: close\r\n")));
+  ReadResult r = app.readResponse(milliseconds(3000));
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 504);
+  EXPECT_EQ(r.message.header("x-cosmoseal-detail"), "upstream.timeout");
+  EXPECT_EQ(r.message.header("connection"), "close");
+  EXPECT_NE(app.waitClosed(std::chrono::milliseconds(3000)), ReadEnd::kTimeout);
+}
+
+TEST(UpstreamFailureTest, Http10UpstreamErrorReplyClosesTheConnection) {
+  // HTTP/1.0 without keep-alive: the connection ends with the reply, whatever the reply is.
+  ProxyUnderTest proxy(closedPort());
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+
+  std::string req = proxy.request("GET", "/dbs/shop/colls/orders/docs/a");
+  const size_t v = req.find("HTTP/1.1\r\n");
+  ASSERT_NE(v, std::string::npos);
+  req.replace(v, 8, "HTTP/1.0");
+  Wire app = Wire::connectLocal(proxy.port());
+  ASSERT_TRUE(app.send(req));
+  ReadResult r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 502);
+  EXPECT_EQ(r.message.header("connection"), "close");
+  EXPECT_NE(app.waitClosed(std::chrono::milliseconds(3000)), ReadEnd::kTimeout);
+}
+
+TEST(UpstreamFailureTest, ConnectFailedReplyKeepsAKeepAliveConnection) {
+  // The decision documented in docs/OPERATIONS.md: the request was read whole before the
+  // upstream was tried, so the app connection is still in step and stays open.
+  ProxyUnderTest proxy(closedPort());
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+
+  Wire app = Wire::connectLocal(proxy.port());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(app.send(proxy.request("GET", "/dbs/shop/colls/orders/docs/a")));
+    ReadResult r = app.readResponse();
+    ASSERT_TRUE(r.ok()) << i << " " << readEndName(r.end);
+    EXPECT_EQ(r.message.status, 502);
+    EXPECT_FALSE(r.message.hasHeader("connection"));
+  }
+}
+
 }  // namespace
 }  // namespace cosmoseal::integration

@@ -115,6 +115,8 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.limits.max_headers, 100u);
   EXPECT_EQ(c.timeouts.header, std::chrono::milliseconds(10000));
   EXPECT_EQ(c.timeouts.drain, std::chrono::milliseconds(20000));
+  EXPECT_EQ(c.timeouts.min_body_rate, 1024u);
+  EXPECT_EQ(c.timeouts.min_body_rate_grace, std::chrono::milliseconds(5000));
   EXPECT_FALSE(c.audit.enabled);
   EXPECT_EQ(c.audit.queue_size, 65536u);
 }
@@ -239,6 +241,31 @@ TEST(ConfigTest, DurationAndSizeErrors) {
   EXPECT_THAT(msg, HasSubstr("t.yaml:11:16: limits.max_headers: 0 is out of range; expected an "
                              "integer 1-10000"));
   EXPECT_EQ(lineCount(msg), 3u);
+}
+
+TEST(ConfigTest, MinimumBodyRate) {
+  // Issue 13, finding 9: a request body must arrive at a minimum average rate after a grace
+  // period (Apache mod_reqtimeout MinRate). "0" switches it off.
+  Config c = mustParse(std::string(kMinimal) +
+                       "timeouts: { min_body_rate: 64KiB/s, min_body_rate_grace: 2s }\n");
+  EXPECT_EQ(c.timeouts.min_body_rate, 64u * 1024);
+  EXPECT_EQ(c.timeouts.min_body_rate_grace, std::chrono::seconds(2));
+  EXPECT_EQ(mustParse(std::string(kMinimal) + "timeouts: { min_body_rate: 500B/s }\n")
+                .timeouts.min_body_rate,
+            500u);
+  EXPECT_EQ(
+      mustParse(std::string(kMinimal) + "timeouts: { min_body_rate: 0 }\n").timeouts.min_body_rate,
+      0u);
+  std::string msg = errorsOf(std::string(kMinimal) +
+                             "timeouts:\n  min_body_rate: 1KiB\n  min_body_rate_grace: soon\n");
+  EXPECT_THAT(msg, HasSubstr("t.yaml:9:18: timeouts.min_body_rate: '1KiB' is not a valid rate; "
+                             "expected a rate such as 1KiB/s or 500B/s (0 = off)"));
+  EXPECT_THAT(msg, HasSubstr("t.yaml:10:24: timeouts.min_body_rate_grace: 'soon' is not a valid "
+                             "duration"));
+  EXPECT_EQ(lineCount(msg), 2u);
+  EXPECT_THAT(errorsOf(std::string(kMinimal) + "timeouts: { min_body_rate: 2GiB/s }\n"),
+              HasSubstr("timeouts.min_body_rate: '2GiB/s' is out of range; expected a rate such "
+                        "as 1KiB/s or 500B/s (0 = off) of at most 1GiB/s"));
 }
 
 TEST(ConfigTest, BufferBudgetBelowBodyLimit) {

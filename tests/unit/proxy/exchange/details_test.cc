@@ -13,6 +13,7 @@ TEST(ExchangeDetailsTest, ContractStrings) {
   EXPECT_EQ(d::kBodyTooLarge, "http1.body_too_large");
   EXPECT_EQ(d::kHeaderTimeout, "http1.header_timeout");
   EXPECT_EQ(d::kBodyTimeout, "http1.body_timeout");
+  EXPECT_EQ(d::kBodyTooSlow, "http1.body_too_slow");
   EXPECT_EQ(d::kBufferBudget, "overload.buffer_budget");
   EXPECT_EQ(d::kBadCreate, "rules.bad_create");
   EXPECT_EQ(d::kNoKeyring, "policy.no_keyring");
