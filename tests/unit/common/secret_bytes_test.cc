@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace cosmoseal::common {
@@ -72,6 +73,48 @@ TEST(SecretBytesTest, SecureZero) {
   std::memset(buf, 'x', sizeof(buf));
   secureZero(buf, sizeof(buf));
   for (char c : buf) EXPECT_EQ(c, 0);
+}
+
+// The string helpers keep plaintext out of freed heap blocks (issue 13, finding 3).
+TEST(WipingStringTest, WipeStringZeroesTheWholeBlockAndKeepsIt) {
+  std::string s(200, 'S');
+  s.resize(10);  // 190 stale bytes stay in the block after a plain shrink
+  const char* block = s.data();
+  const size_t cap = s.capacity();
+  wipeString(&s);
+  EXPECT_TRUE(s.empty());
+  EXPECT_EQ(s.capacity(), cap);
+  ASSERT_EQ(s.data(), block);
+  s.resize(cap);  // look at the whole block through the string (resize within capacity)
+  for (size_t i = 0; i < cap; ++i) ASSERT_EQ(s[i], '\0') << i;
+}
+
+TEST(WipingStringTest, WipeAndFreeReleasesTheBlock) {
+  std::string s(500, 'x');
+  wipeAndFree(&s);
+  EXPECT_TRUE(s.empty());
+  EXPECT_LT(s.capacity(), 500u);
+}
+
+TEST(WipingStringTest, AppendWipingKeepsContentsAndGrowsGeometrically) {
+  std::string s;
+  std::string expect;
+  size_t reallocations = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string piece = "piece-" + std::to_string(i) + ";";
+    const size_t cap = s.capacity();
+    appendWiping(&s, piece);
+    if (s.capacity() != cap) ++reallocations;
+    expect += piece;
+  }
+  EXPECT_EQ(s, expect);
+  EXPECT_LT(reallocations, 20u);
+  reserveWiping(&s, s.size() + 100000);
+  EXPECT_GE(s.capacity(), expect.size() + 100000);
+  EXPECT_EQ(s, expect);
+  const size_t cap = s.capacity();
+  reserveWiping(&s, 1);  // never shrinks
+  EXPECT_EQ(s.capacity(), cap);
 }
 
 }  // namespace
