@@ -4,6 +4,7 @@
 
 #include "common/assert.h"
 #include "common/log.h"
+#include "common/secret_bytes.h"
 #include "proxy/admission/rules.h"
 #include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
@@ -87,10 +88,8 @@ Exchange::~Exchange() {
 }
 
 void Exchange::releaseBuffers() noexcept {
-  for (std::string* b : {&body_, &response_body_}) {
-    common::secureZero(b->data(), b->size());
-    std::string().swap(*b);
-  }
+  // The whole block of each (not only size()): bytes past size() may be left from a transform.
+  for (std::string* b : {&body_, &response_body_}) common::wipeAndFree(b);
   body_charge_.resize(0, 0);
   response_charge_.resize(0, 0);
 }

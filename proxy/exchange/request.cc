@@ -29,7 +29,9 @@ Status Exchange::onRequestBody(std::string_view data) noexcept {
   if (body_.size() + data.size() > body_charge_.bytes()) {  // chunked: charged as it grows
     COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, body_.size() + data.size()));
   }
-  body_.append(data.data(), data.size());
+  // A chunked body grows: appendWiping wipes each block it leaves (plain append would free it
+  // with the app's plaintext in it).
+  common::appendWiping(&body_, data);
   return Status::ok();
 }
 
@@ -211,7 +213,7 @@ Status Exchange::transformRequest() noexcept {
                         std::to_string(cfg.limits.max_item_bytes) +
                         " bytes: store less data in protected fields or split the document");
     }
-    common::secureZero(body_.data(), body_.size());  // the plaintext body
+    common::wipeAndFree(&body_);  // the plaintext body (its whole block)
     body_ = std::move(out);
     body_charge_.resize(body_.capacity(), 0);  // the plaintext copy is gone
   }
@@ -313,6 +315,7 @@ void Exchange::onUpstreamReady(UpstreamConnection* conn) noexcept {
   upstream_start_ns_ = uv_hrtime();
   conn->setNoBodyExpected(head_.method == "HEAD");
   conn->send(out);
+  common::wipeAndFree(&out);  // send() copied it
   conn->flush(true);
 }
 
