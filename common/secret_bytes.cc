@@ -39,10 +39,10 @@ void secureZero(void* p, size_t n) noexcept {
 }
 
 void wipeString(std::string* s) noexcept {
-  // resize() within capacity never reallocates: it makes every byte of the block part of the
-  // string, so zeroing it through data() stays inside the string's own storage.
-  s->resize(s->capacity());
-  if (!s->empty()) explicit_bzero(s->data(), s->size());
+  // One pass over the whole block: libstdc++ allocates capacity() + 1 bytes (contents and the
+  // terminator), so [data(), data() + capacity()) is the string's own storage. (resize() to
+  // capacity first would be the by-the-book spelling, at twice the cost on big bodies.)
+  explicit_bzero(s->data(), s->capacity());
   s->clear();
 }
 

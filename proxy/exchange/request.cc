@@ -315,7 +315,6 @@ void Exchange::onUpstreamReady(UpstreamConnection* conn) noexcept {
   upstream_start_ns_ = uv_hrtime();
   conn->setNoBodyExpected(head_.method == "HEAD");
   conn->send(out);
-  common::wipeAndFree(&out);  // send() copied it
   conn->flush(true);
 }
 
