@@ -182,15 +182,14 @@ std::array<uint8_t, 32> HmacSha256::mac(std::string_view message) noexcept {
   unsigned int olen = 0;
   // A whole pad block is compressed straight from pads_ (SHA-256 buffers only partial blocks),
   // so the digest context never holds a copy of it.
-  const bool ok =
-      EVP_DigestInit_ex2(ctx_.get(), md, nullptr) == 1 &&
-      EVP_DigestUpdate(ctx_.get(), pads_.data(), kBlock) == 1 &&
-      EVP_DigestUpdate(ctx_.get(), message.data(), message.size()) == 1 &&
-      EVP_DigestFinal_ex(ctx_.get(), inner.data(), &ilen) == 1 && ilen == inner.size() &&
-      EVP_DigestInit_ex2(ctx_.get(), md, nullptr) == 1 &&
-      EVP_DigestUpdate(ctx_.get(), pads_.data() + kBlock, kBlock) == 1 &&
-      EVP_DigestUpdate(ctx_.get(), inner.data(), inner.size()) == 1 &&
-      EVP_DigestFinal_ex(ctx_.get(), out.data(), &olen) == 1 && olen == out.size();
+  const bool ok = EVP_DigestInit_ex2(ctx_.get(), md, nullptr) == 1 &&
+                  EVP_DigestUpdate(ctx_.get(), pads_.data(), kBlock) == 1 &&
+                  EVP_DigestUpdate(ctx_.get(), message.data(), message.size()) == 1 &&
+                  EVP_DigestFinal_ex(ctx_.get(), inner.data(), &ilen) == 1 &&
+                  ilen == inner.size() && EVP_DigestInit_ex2(ctx_.get(), md, nullptr) == 1 &&
+                  EVP_DigestUpdate(ctx_.get(), pads_.data() + kBlock, kBlock) == 1 &&
+                  EVP_DigestUpdate(ctx_.get(), inner.data(), inner.size()) == 1 &&
+                  EVP_DigestFinal_ex(ctx_.get(), out.data(), &olen) == 1 && olen == out.size();
   OPENSSL_cleanse(inner.data(), inner.size());
   if (!ok) {
     out.fill(0);

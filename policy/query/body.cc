@@ -48,7 +48,8 @@ simdjson::error_code rawValue(simdjson::ondemand::value v, std::string_view* out
   return simdjson::SUCCESS;
 }
 
-static_assert(simdjson::SIMDJSON_VERSION_MAJOR == 3, "dom string buffer sizing below is simdjson 3's");
+static_assert(simdjson::SIMDJSON_VERSION_MAJOR == 3,
+              "dom string buffer sizing below is simdjson 3's");
 
 // The validation pass unescapes every string of the body (parameter values included: protected
 // plaintext) into the DOM parser's string buffer, which the thread-local parser keeps and frees

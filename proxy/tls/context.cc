@@ -16,9 +16,9 @@
 
 #include "common/assert.h"
 #include "common/headers.h"
-#include "common/secret_bytes.h"
 #include "common/log.h"
 #include "common/net_address.h"
+#include "common/secret_bytes.h"
 #include "proxy/tls/details.h"
 
 namespace cosmoseal::proxy {
