@@ -1,8 +1,9 @@
 // Red-team finding 3 (issue 13): after protected traffic has finished, a core dump of the running
 // cosmoseal must hold no copy of a key and no protected plaintext.
 //
-// The stack is the e2e one (TLS on both sides, the real SDK, a keyring made by `cosmoseal
-// keygen`). Every protected value written, read, queried and patched is a distinctive canary.
+// The stack is the e2e one (TLS upstream; the listener with and without TLS; the real SDK; a
+// keyring made by `cosmoseal keygen`). Every protected value written, read, queried and replaced
+// is a distinctive canary.
 // Once every request has finished and the clients are closed, `gcore` (gdb) dumps the live
 // process and the core is searched, byte for byte, for:
 //   * the account key and each client key: raw 64 bytes and base64 text;
@@ -64,16 +65,19 @@ function count(hay, needle) {
   return n;
 }
 
-describe('security: no keys or protected plaintext in a core dump of a process that served protected traffic', () => {
+// Both listener kinds: with TLS the plaintext lives in the TLS scratch and OpenSSL's record
+// buffers; without TLS (a sidecar on localhost) it lives in the read buffer and the write queue.
+for (const tls of [true, false]) {
+describe(`security: no keys or protected plaintext in a core dump of a process that served protected traffic (listener ${tls ? 'TLS' : 'plain HTTP'})`, () => {
   let stack;
   let dir;
   let keys;
   const canaries = [];
 
   before(async () => {
-    dir = makeWorkDir('coredump');
+    dir = makeWorkDir(`coredump-${tls ? 'tls' : 'plain'}`);
     keys = await makeKeyring(dir, ['pii']);
-    stack = await startStack({ dir, keys, policies: POLICIES, clients: [{ name: 'app' }, { name: 'other' }], extra: { workers: 2 } });
+    stack = await startStack({ dir, keys, tls, policies: POLICIES, clients: [{ name: 'app' }, { name: 'other' }], extra: { workers: 2 } });
   });
   after(async () => {
     await stack?.stop();
@@ -144,3 +148,4 @@ describe('security: no keys or protected plaintext in a core dump of a process t
     assert.equal(found.length, 0, `secrets found in the core dump:\n${summary}`);
   });
 });
+}
