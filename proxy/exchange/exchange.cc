@@ -85,6 +85,11 @@ Exchange::~Exchange() {
   abort();
   finish(499, exchange_detail::kClientClosed);
   releaseBuffers();
+  // A request refused before its transform still holds a protected partition-key value in the
+  // clear; the header blocks are freed unwiped, so wipe it (after finish(): nothing reads it).
+  if (const std::string_view* pk = head_.headers.get("x-ms-documentdb-partitionkey")) {
+    common::secureZero(const_cast<char*>(pk->data()), pk->size());
+  }
 }
 
 void Exchange::releaseBuffers() noexcept {

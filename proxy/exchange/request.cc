@@ -221,9 +221,11 @@ Status Exchange::transformRequest() noexcept {
   for (const policy::FieldRule* r : pkRules()) pk_protected = pk_protected || r != nullptr;
   if (route_.has_partition_key_header && pk_protected) {
     std::string pk;
-    COSMOSEAL_RETURN_IF_ERROR(
-        tx->encryptPartitionKey(head_.headers.getOr("x-ms-documentdb-partitionkey", ""), pkRules(),
-                                &pk, &transform_stats_));
+    const std::string_view plain_pk = head_.headers.getOr("x-ms-documentdb-partitionkey", "");
+    COSMOSEAL_RETURN_IF_ERROR(tx->encryptPartitionKey(plain_pk, pkRules(), &pk, &transform_stats_));
+    // set() leaves the app's plaintext value in the map's block: wipe it (the block is the
+    // map's own, writable memory).
+    common::secureZero(const_cast<char*>(plain_pk.data()), plain_pk.size());
     head_.headers.set("x-ms-documentdb-partitionkey", pk);
   }
   return Status::ok();

@@ -28,7 +28,11 @@ const FIELDS = [
   { path: '/ssn', mode: 'deterministic', key: 'pii' },
   { path: '/address', mode: 'randomized', key: 'pii' },
 ];
-const POLICIES = [{ database: 'shop', container: 'people', partition_key: '/tenant', fields: FIELDS }];
+const POLICIES = [
+  { database: 'shop', container: 'people', partition_key: '/tenant', fields: FIELDS },
+  // The partition key itself protected: its plaintext also travels in a header.
+  { database: 'shop', container: 'accounts', partition_key: '/accountNo', fields: [{ path: '/accountNo', mode: 'deterministic', key: 'pii' }] },
+];
 
 /** Every data key of the keyring (docs/FORMAT.md §7.2), unwrapped with the KEK. */
 function unwrapDataKeys(keyringFile, kek) {
@@ -110,6 +114,14 @@ describe(`security: no keys or protected plaintext in a core dump of a process t
       }
       const feed = await container.items.readAll().fetchAll();
       assert.ok(feed.resources.length >= 12);
+      const { container: accounts } = await database.containers.createIfNotExists({ id: 'accounts', partitionKey: { paths: ['/accountNo'] } });
+      for (let i = 0; i < 4; i++) {
+        const accountNo = `ACCTCANARY-${name}${i}${crypto.randomBytes(4).toString('hex')}-55`;
+        canaries.push(accountNo);
+        await accounts.items.create({ id: `a-${name}-${i}`, accountNo, balance: i });
+        const { resource } = await accounts.item(`a-${name}-${i}`, accountNo).read();
+        assert.equal(resource.accountNo, accountNo);
+      }
     }
     await stack.closeClients();
     // Every exchange has finished and every downstream connection is closed; give the workers a
