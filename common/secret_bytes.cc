@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <new>
@@ -35,6 +36,38 @@ void warnOnce(const char* what) {
 
 void secureZero(void* p, size_t n) noexcept {
   if (p != nullptr && n != 0) explicit_bzero(p, n);
+}
+
+void wipeString(std::string* s) noexcept {
+  // One pass over the whole block: libstdc++ allocates capacity() + 1 bytes (contents and the
+  // terminator), so [data(), data() + capacity()) is the string's own storage. (resize() to
+  // capacity first would be the by-the-book spelling, at twice the cost on big bodies.)
+  explicit_bzero(s->data(), s->capacity());
+  s->clear();
+}
+
+void clearWiping(std::string* s) noexcept {
+  if (!s->empty()) explicit_bzero(s->data(), s->size());
+  s->clear();
+}
+
+void wipeAndFree(std::string* s) noexcept {
+  wipeString(s);
+  std::string().swap(*s);
+}
+
+void reserveWiping(std::string* s, size_t capacity) {
+  if (capacity <= s->capacity()) return;
+  std::string bigger;
+  bigger.reserve(std::max(capacity, s->capacity() * 2));
+  bigger.append(*s);
+  wipeString(s);
+  s->swap(bigger);
+}
+
+void appendWiping(std::string* s, std::string_view more) {
+  reserveWiping(s, s->size() + more.size());
+  s->append(more.data(), more.size());
 }
 
 SecretBytes::SecretBytes(size_t size) {

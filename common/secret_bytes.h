@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace cosmoseal::common {
@@ -63,5 +64,39 @@ class SecretBytes {
 
 // Zeroize arbitrary scratch memory (plaintext buffers etc.).
 void secureZero(void* p, size_t n) noexcept;
+
+// Plaintext hygiene for std::string buffers that may hold protected values (request and
+// response bodies, the HTTP parser's input, TLS plaintext, the write queue). Two habits of
+// std::string leave copies behind in freed heap memory, which a core dump then shows: clear()
+// and erase() leave the bytes in the block, and growing moves to a new block and frees the old
+// one unwiped. These helpers never leave a copy behind. They allocate only where documented;
+// std::bad_alloc propagates like any std::string growth.
+
+// Zeroes the whole block (every byte up to capacity(), including bytes left by earlier, longer
+// contents) and empties the string. The block is kept for reuse.
+void wipeString(std::string* s) noexcept;
+// Zeroes the contents [0, size()) and empties the string, keeping the block: the cheap form for
+// buffers whose bytes past size() never held data (grown only with the helpers below, never
+// shrunk by erase/resize without a wipe). Cost proportional to size(), not capacity().
+void clearWiping(std::string* s) noexcept;
+// wipeString(), then frees the block (the string is left empty, without heap memory).
+void wipeAndFree(std::string* s) noexcept;
+// Ensures capacity() >= `capacity`; when the block must grow, the contents move to a new block
+// by hand and the old block is wiped before it is freed. Allocates.
+void reserveWiping(std::string* s, size_t capacity);
+// Wipes a string's whole block (wipeString) when the scope ends, on every return path.
+class ScopedWipe {
+ public:
+  explicit ScopedWipe(std::string* s) noexcept : s_(s) {}
+  ~ScopedWipe() { wipeString(s_); }
+  ScopedWipe(const ScopedWipe&) = delete;
+  ScopedWipe& operator=(const ScopedWipe&) = delete;
+
+ private:
+  std::string* s_;
+};
+
+// Appends `more`, growing like reserveWiping() (geometrically, so appends stay amortised O(1)).
+void appendWiping(std::string* s, std::string_view more);
 
 }  // namespace cosmoseal::common

@@ -1,8 +1,7 @@
 #include "crypto/cosmos_auth.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/params.h>
+#include <openssl/evp.h>
 
 #include <cstdio>
 #include <ctime>
@@ -142,25 +141,57 @@ std::string cosmosStringToSign(std::string_view verb, std::string_view type, std
 }
 
 HmacSha256::HmacSha256(const common::SecretBytes& key) {
-  if (key.empty() || internal::hmac() == nullptr) return;
-  internal::EvpMacCtxPtr ctx(EVP_MAC_CTX_new(internal::hmac()));
+  constexpr size_t kBlock = 64;  // SHA-256 block size
+  const EVP_MD* md = internal::sha256();
+  if (key.empty() || md == nullptr) return;
+  internal::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx) return;
-  char digest[] = "SHA256";
-  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                               OSSL_PARAM_construct_end()};
-  if (EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1) return;
+  common::SecretBytes pads(2 * kBlock);
+  // RFC 2104: a key longer than the block is replaced by its hash (32 bytes), then zero-padded.
+  const uint8_t* k = key.data();
+  size_t klen = key.size();
+  uint8_t hashed[32];
+  if (klen > kBlock) {
+    unsigned int hlen = 0;
+    const bool ok = EVP_Digest(key.data(), key.size(), hashed, &hlen, md, nullptr) == 1;
+    if (!ok || hlen != sizeof(hashed)) {
+      OPENSSL_cleanse(hashed, sizeof(hashed));
+      return;
+    }
+    k = hashed;
+    klen = hlen;
+  }
+  uint8_t* p = pads.data();
+  for (size_t i = 0; i < kBlock; ++i) {
+    const uint8_t b = i < klen ? k[i] : 0;
+    p[i] = b ^ 0x36;
+    p[kBlock + i] = b ^ 0x5c;
+  }
+  OPENSSL_cleanse(hashed, sizeof(hashed));
+  pads_ = std::move(pads);
   ctx_ = std::move(ctx);
 }
 
 std::array<uint8_t, 32> HmacSha256::mac(std::string_view message) noexcept {
+  constexpr size_t kBlock = 64;
   std::array<uint8_t, 32> out{};
   if (!ctx_) return out;
-  size_t len = 0;
-  // EVP_MAC_init with a NULL key restarts the MAC with the key installed by the constructor.
-  if (EVP_MAC_init(ctx_.get(), nullptr, 0, nullptr) != 1 ||
-      EVP_MAC_update(ctx_.get(), reinterpret_cast<const unsigned char*>(message.data()),
-                     message.size()) != 1 ||
-      EVP_MAC_final(ctx_.get(), out.data(), &len, out.size()) != 1 || len != out.size()) {
+  const EVP_MD* md = internal::sha256();
+  std::array<uint8_t, 32> inner{};
+  unsigned int ilen = 0;
+  unsigned int olen = 0;
+  // A whole pad block is compressed straight from pads_ (SHA-256 buffers only partial blocks),
+  // so the digest context never holds a copy of it.
+  const bool ok = EVP_DigestInit_ex2(ctx_.get(), md, nullptr) == 1 &&
+                  EVP_DigestUpdate(ctx_.get(), pads_.data(), kBlock) == 1 &&
+                  EVP_DigestUpdate(ctx_.get(), message.data(), message.size()) == 1 &&
+                  EVP_DigestFinal_ex(ctx_.get(), inner.data(), &ilen) == 1 &&
+                  ilen == inner.size() && EVP_DigestInit_ex2(ctx_.get(), md, nullptr) == 1 &&
+                  EVP_DigestUpdate(ctx_.get(), pads_.data() + kBlock, kBlock) == 1 &&
+                  EVP_DigestUpdate(ctx_.get(), inner.data(), inner.size()) == 1 &&
+                  EVP_DigestFinal_ex(ctx_.get(), out.data(), &olen) == 1 && olen == out.size();
+  OPENSSL_cleanse(inner.data(), inner.size());
+  if (!ok) {
     out.fill(0);
     ctx_.reset();
   }

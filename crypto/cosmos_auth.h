@@ -52,11 +52,18 @@ CosmosResource cosmosResourceFromSegments(std::vector<std::string> segments);
 std::string cosmosStringToSign(std::string_view verb, std::string_view type, std::string_view link,
                                std::string_view x_ms_date, std::string_view date);
 
-// HMAC-SHA256 with a reused EVP_MAC_CTX: the key is installed once; each mac() re-inits the
-// context without a key (EVP_MAC_init(ctx, NULL, 0, NULL) keeps it). Not thread-safe.
+// HMAC-SHA256 (RFC 2104) over a reused SHA-256 digest context. Not thread-safe.
+//
+// Why not EVP_MAC: OpenSSL's HMAC context keeps its own copy of the raw key (and the ipad/opad
+// digest states) in ordinary heap memory for as long as the context lives, which for the proxy's
+// per-worker contexts is the process lifetime: a core dump showed the account and client keys
+// there (issue 13, finding 3). Here the only key-derived bytes kept are K^ipad | K^opad, in
+// SecretBytes (zeroized on free, locked, excluded from core dumps); each mac() hashes the pad
+// block afresh, so the digest context never holds more than the running hash of the message.
+// Cost: two extra SHA-256 blocks per MAC (tens of nanoseconds).
 class HmacSha256 {
  public:
-  // Use ok() before mac(): false if OpenSSL could not set the context up (no HMAC provider).
+  // Use ok() before mac(): false if OpenSSL could not set the context up (no SHA-256).
   explicit HmacSha256(const common::SecretBytes& key);
   bool ok() const noexcept { return ctx_ != nullptr; }
   // HMAC of `message`. If OpenSSL fails (never expected) the result is all zero, which can
@@ -66,7 +73,8 @@ class HmacSha256 {
   std::string macBase64(std::string_view message);
 
  private:
-  internal::EvpMacCtxPtr ctx_;
+  common::SecretBytes pads_;  // 64 bytes K^0x36.., then 64 bytes K^0x5c..
+  internal::EvpMdCtxPtr ctx_;
 };
 
 // base64(HMAC-SHA256(key, string_to_sign)). One-shot convenience over HmacSha256.

@@ -25,7 +25,8 @@ NODE_FALLBACK_VERSION=20.20.2  # from the npm registry (node-linux-<arch>) if De
 SDKS=0
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates openssl curl
       libuv1-dev libssl-dev libsimdjson-dev libyaml-cpp-dev node-llhttp
-      libgtest-dev libgmock-dev libbenchmark-dev iproute2 procps prometheus)
+      libgtest-dev libgmock-dev libbenchmark-dev iproute2 procps prometheus
+      gdb)  # gdb: gcore for the core-dump check (tests/security/coredump.test.mjs)
 for arg in "$@"; do
   case "$arg" in
     --bench) PKGS+=(nginx-light gnuplot-nox linux-perf) ;;

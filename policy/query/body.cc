@@ -2,6 +2,9 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
+#include "common/secret_bytes.h"
 #include "common/text.h"
 #include "policy/json/text.h"
 #include "policy/query/rewriter.h"
@@ -45,7 +48,26 @@ simdjson::error_code rawValue(simdjson::ondemand::value v, std::string_view* out
   return simdjson::SUCCESS;
 }
 
+static_assert(simdjson::SIMDJSON_VERSION_MAJOR == 3,
+              "dom string buffer sizing below is simdjson 3's");
+
+// The validation pass unescapes every string of the body (parameter values included: protected
+// plaintext) into the DOM parser's string buffer, which the thread-local parser keeps and frees
+// unwiped when it grows. simdjson 3 sizes that buffer as 5/3 of the capacity + padding, rounded
+// to 64 (document::allocate); a parse of `size` bytes writes no further than that bound.
+void wipeDomStrings(simdjson::dom::parser& parser, size_t size) noexcept {
+  uint8_t* buf = parser.doc.string_buf.get();
+  if (buf == nullptr) return;
+  const size_t n = std::min(size, parser.capacity());
+  common::secureZero(buf, SIMDJSON_ROUNDUP_N(5 * n / 3 + simdjson::SIMDJSON_PADDING, 64));
+}
+
 }  // namespace
+
+QueryBody::~QueryBody() {
+  common::wipeString(&padded_);
+  common::wipeString(&query_);
+}
 
 Status badQueryBody(std::string message) {
   return Status(Code::kInvalidArgument, qd::kBadBody, "query body: " + std::move(message));
@@ -63,10 +85,11 @@ Status QueryBody::parse(std::string_view body_json) {
   {
     thread_local simdjson::dom::parser dom_parser;
     simdjson::dom::element root;
-    if (dom_parser.parse(data, size, /*realloc_if_needed=*/false).get(root)) {
-      return badQueryBody("not valid JSON");
-    }
-    if (!root.is_object()) return badQueryBody("expected a JSON object");
+    const bool valid = !dom_parser.parse(data, size, /*realloc_if_needed=*/false).get(root);
+    const bool object = valid && root.is_object();
+    wipeDomStrings(dom_parser, size);
+    if (!valid) return badQueryBody("not valid JSON");
+    if (!object) return badQueryBody("expected a JSON object");
   }
   thread_local simdjson::ondemand::parser parser;
   simdjson::ondemand::document doc;
@@ -88,9 +111,19 @@ Status QueryBody::parse(std::string_view body_json) {
       if (has_query) return badQueryBody("\"query\" appears more than once");
       has_query = true;
       m.role = Member::Role::kQuery;
-      std::string_view q;
-      if (value.get_string().get(q)) return badQueryBody("\"query\" must be a string");
-      query_.assign(q);  // re-emitted canonically when the body changes
+      // Unescaped here into query_ (reserved: no growth), not by simdjson into its thread-local
+      // string buffer, which could not be wiped: the text may hold literals of protected fields.
+      // The query is re-emitted canonically when the body changes.
+      simdjson::ondemand::json_type qt;
+      if (value.type().get(qt) || qt != simdjson::ondemand::json_type::string) {
+        return badQueryBody("\"query\" must be a string");
+      }
+      const std::string_view qtoken = trimJsonSpace(value.raw_json_token());
+      common::wipeString(&query_);
+      query_.reserve(qtoken.size());
+      if (!unescapeJsonString(qtoken, &query_).isOk()) {
+        return badQueryBody("\"query\" must be a string");
+      }
     } else if (equalsIgnoreCase(key, "parameters")) {
       if (has_params) return badQueryBody("\"parameters\" appears more than once");
       has_params = true;

@@ -38,6 +38,7 @@ struct QueryParameter {
 class QueryBody {
  public:
   QueryBody() = default;
+  ~QueryBody();  // wipes the copies of the body (parameter values and literals are plaintext)
   QueryBody(const QueryBody&) = delete;
   QueryBody& operator=(const QueryBody&) = delete;
 

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/secret_bytes.h"
 #include "common/text.h"
 #include "policy/json/text.h"
 #include "policy/query/analyzer.h"
@@ -107,9 +108,12 @@ Status sealJsonScalar(FieldCipher& cipher, const FieldRule* rule, std::string_vi
   if (raw.empty()) return badQueryBody("empty value of parameter " + pname);
   ValueType type;
   std::string token;
+  const common::ScopedWipe wipe_token(&token);  // the plaintext value, canonical
+  std::string value;
+  const common::ScopedWipe wipe_value(&value);  // the plaintext value, unescaped
   switch (raw[0]) {
     case '"': {
-      std::string value;
+      value.reserve(raw.size());  // unescaping never lengthens: no growth
       Status st = unescapeJsonString(raw, &value);
       if (!st.isOk()) return badQueryBody("parameter " + pname + " has an invalid string");
       if (FieldCipher::hasEnvelopePrefix(value)) {
@@ -117,6 +121,7 @@ Status sealJsonScalar(FieldCipher& cipher, const FieldRule* rule, std::string_vi
         return Status::ok();
       }
       type = ValueType::kString;
+      token.reserve(value.size() * 6 + 2);  // canonical form, even all \u00XX: no growth
       appendCanonicalJsonString(value, &token);
       break;
     }

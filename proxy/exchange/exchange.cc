@@ -4,6 +4,7 @@
 
 #include "common/assert.h"
 #include "common/log.h"
+#include "common/secret_bytes.h"
 #include "proxy/admission/rules.h"
 #include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
@@ -84,13 +85,16 @@ Exchange::~Exchange() {
   abort();
   finish(499, exchange_detail::kClientClosed);
   releaseBuffers();
+  // A request refused before its transform still holds a protected partition-key value in the
+  // clear; the header blocks are freed unwiped, so wipe it (after finish(): nothing reads it).
+  if (const std::string_view* pk = head_.headers.get("x-ms-documentdb-partitionkey")) {
+    common::secureZero(const_cast<char*>(pk->data()), pk->size());
+  }
 }
 
 void Exchange::releaseBuffers() noexcept {
-  for (std::string* b : {&body_, &response_body_}) {
-    common::secureZero(b->data(), b->size());
-    std::string().swap(*b);
-  }
+  // The whole block of each (not only size()): bytes past size() may be left from a transform.
+  for (std::string* b : {&body_, &response_body_}) common::wipeAndFree(b);
   body_charge_.resize(0, 0);
   response_charge_.resize(0, 0);
 }

@@ -29,7 +29,9 @@ Status Exchange::onRequestBody(std::string_view data) noexcept {
   if (body_.size() + data.size() > body_charge_.bytes()) {  // chunked: charged as it grows
     COSMOSEAL_RETURN_IF_ERROR(chargeBuffer(&body_charge_, body_.size() + data.size()));
   }
-  body_.append(data.data(), data.size());
+  // A chunked body grows: appendWiping wipes each block it leaves (plain append would free it
+  // with the app's plaintext in it).
+  common::appendWiping(&body_, data);
   return Status::ok();
 }
 
@@ -211,7 +213,7 @@ Status Exchange::transformRequest() noexcept {
                         std::to_string(cfg.limits.max_item_bytes) +
                         " bytes: store less data in protected fields or split the document");
     }
-    common::secureZero(body_.data(), body_.size());  // the plaintext body
+    common::wipeAndFree(&body_);  // the plaintext body (its whole block)
     body_ = std::move(out);
     body_charge_.resize(body_.capacity(), 0);  // the plaintext copy is gone
   }
@@ -219,9 +221,11 @@ Status Exchange::transformRequest() noexcept {
   for (const policy::FieldRule* r : pkRules()) pk_protected = pk_protected || r != nullptr;
   if (route_.has_partition_key_header && pk_protected) {
     std::string pk;
-    COSMOSEAL_RETURN_IF_ERROR(
-        tx->encryptPartitionKey(head_.headers.getOr("x-ms-documentdb-partitionkey", ""), pkRules(),
-                                &pk, &transform_stats_));
+    const std::string_view plain_pk = head_.headers.getOr("x-ms-documentdb-partitionkey", "");
+    COSMOSEAL_RETURN_IF_ERROR(tx->encryptPartitionKey(plain_pk, pkRules(), &pk, &transform_stats_));
+    // set() leaves the app's plaintext value in the map's block: wipe it (the block is the
+    // map's own, writable memory).
+    common::secureZero(const_cast<char*>(plain_pk.data()), plain_pk.size());
     head_.headers.set("x-ms-documentdb-partitionkey", pk);
   }
   return Status::ok();

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include "common/log.h"
+#include "common/secret_bytes.h"
 #include "policy/account_rewrite.h"
 #include "policy/container_meta.h"
 #include "proxy/admission/rules.h"
@@ -173,7 +174,7 @@ Status Exchange::onUpstreamBody(std::string_view data) noexcept {
       COSMOSEAL_RETURN_IF_ERROR(
           chargeBuffer(&response_charge_, response_body_.size() + data.size()));
     }
-    response_body_.append(data.data(), data.size());
+    common::appendWiping(&response_body_, data);  // no unwiped block left when it grows
     return Status::ok();
   }
   if (downstream_framing_ == Framing::kChunked) {
@@ -237,6 +238,7 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
   startResponse(response_.status, response_.reason, headers, Framing::kContentLength,
                 body.size());
   conn_->write(body);
+  common::wipeAndFree(&body);  // decrypted plaintext; the transport has its own copy
   return Status::ok();
 }
 

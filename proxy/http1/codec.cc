@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/secret_bytes.h"
 #include "common/text.h"
 #include "proxy/http1/details.h"
 
@@ -122,6 +123,10 @@ Http1Parser::Http1Parser(Kind kind, const Http1Limits& limits, Handler* handler)
   llhttp_.data = this;
 }
 
+Http1Parser::~Http1Parser() {
+  if (kind_ == Kind::kRequest) common::clearWiping(&in_);
+}
+
 bool Http1Parser::idle() const noexcept {
   return state_ == State::kHead && pos_ == in_.size() && !paused_;
 }
@@ -134,7 +139,14 @@ Status Http1Parser::fail(Status s) noexcept {
 Status Http1Parser::feed(std::string_view data) noexcept {
   if (dead_)
     return Status(Code::kInvalidArgument, http1_detail::kParseError, "connection already failed");
-  in_.append(data.data(), data.size());
+  // Request bytes (protected plaintext in bodies from the app) only ever grow through
+  // appendWiping and leave through compact(), so no freed or stale block keeps them. Responses
+  // carry envelopes, not plaintext: no wiping cost there.
+  if (kind_ == Kind::kRequest) {
+    common::appendWiping(&in_, data);
+  } else {
+    in_.append(data.data(), data.size());
+  }
   if (paused_ || in_process_) return Status::ok();
   return process();
 }
@@ -176,12 +188,22 @@ void Http1Parser::startMessage() noexcept {
 }
 
 void Http1Parser::compact() noexcept {
+  // Invariant: the bytes of in_'s block past size() are zero, so clearing the contents wipes
+  // everything the block ever held.
+  const bool wipe = kind_ == Kind::kRequest;
   if (pos_ == in_.size()) {
-    in_.clear();
+    if (wipe) {
+      common::clearWiping(&in_);
+    } else {
+      in_.clear();
+    }
     pos_ = 0;
     if (in_.capacity() > 256 * 1024) in_.shrink_to_fit();
   } else if (pos_ > 64 * 1024 && pos_ > in_.size() / 2) {
-    in_.erase(0, pos_);
+    const size_t keep = in_.size() - pos_;
+    std::memmove(in_.data(), in_.data() + pos_, keep);
+    if (wipe) common::secureZero(in_.data() + keep, in_.size() - keep);
+    in_.resize(keep);
     pos_ = 0;
   }
 }

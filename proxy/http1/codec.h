@@ -90,7 +90,7 @@ class Http1Parser {
   };
 
   Http1Parser(Kind kind, const Http1Limits& limits, Handler* handler);
-  ~Http1Parser() = default;
+  ~Http1Parser();  // wipes the buffered bytes
   Http1Parser(const Http1Parser&) = delete;
   Http1Parser& operator=(const Http1Parser&) = delete;
 

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common/assert.h"
+#include "common/secret_bytes.h"
 #include "proxy/net/details.h"
 #include "proxy/upstream/details.h"
 
@@ -15,10 +16,21 @@ struct Transport::WriteReq {
   uv_write_t req;
   std::string data;
   Transport* stream;
+  bool wipe;  // plaintext (no TLS): wiped once written
 };
 
 namespace {
 constexpr size_t kReadBufferSize = 64 * 1024;
+
+// Empties the output buffer. Without TLS it holds plaintext and is wiped (it only grows through
+// appendWiping, so clearing the contents wipes all it ever held); with TLS it holds ciphertext.
+void releaseOut(std::string* out, bool plaintext) noexcept {
+  if (plaintext) {
+    common::clearWiping(out);
+  } else {
+    out->clear();
+  }
+}
 }  // namespace
 
 Transport::Transport(uv_loop_t* loop, Handler* handler) : loop_(loop), handler_(handler) {
@@ -28,7 +40,13 @@ Transport::Transport(uv_loop_t* loop, Handler* handler) : loop_(loop), handler_(
   std::memset(&shutdown_req_, 0, sizeof(shutdown_req_));
 }
 
-Transport::~Transport() = default;
+Transport::~Transport() {
+  // Plain HTTP queues plaintext; TLS read scratch is plaintext. Both only ever grow through
+  // common::appendWiping / reserveWiping and are emptied wiping their contents, so the bytes
+  // past size() never held data and clearing the contents is enough.
+  releaseOut(&out_, tls_ == nullptr);
+  common::clearWiping(&plain_);
+}
 
 int Transport::init() noexcept {
   int r = uv_tcp_init(loop_, &tcp_);
@@ -124,12 +142,18 @@ void Transport::onRead(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexc
   auto* self = static_cast<Transport*>(s->data);
   if (nread == 0) return;
   if (self->closing_) {
-    // Lingering close: discard what the peer still sends; finish on EOF or error.
+    // Lingering close: discard (and wipe) what the peer still sends; finish on EOF or error.
+    if (nread > 0 && !self->tls_) common::secureZero(buf->base, static_cast<size_t>(nread));
     if (nread < 0) self->startClose();
     return;
   }
   if (nread > 0) {
+    // Without TLS the thread's read buffer holds what the peer sent in the clear: wipe what this
+    // read delivered once every consumer has copied what it keeps. (With TLS it holds
+    // ciphertext, and the plaintext scratch is wiped in handleRead.)
+    const bool wipe = !self->tls_;
     self->handleRead(buf->base, static_cast<size_t>(nread));
+    if (wipe) common::secureZero(buf->base, static_cast<size_t>(nread));
     return;
   }
   uv_read_stop(s);
@@ -149,21 +173,26 @@ void Transport::handleRead(const char* data, size_t n) noexcept {
     handler_->onTransportData(std::string_view(data, n));
     return;
   }
-  plain_.clear();
+  common::clearWiping(&plain_);
   const bool was_closed = tls_->peerClosed();
   Status s = tls_->feed(std::string_view(data, n), &plain_);
   takeTlsOutput();
   flush();
   if (!s.isOk()) {
+    common::clearWiping(&plain_);
     fail(s);
     return;
   }
   if (!ready_ && tls_->handshakeDone()) {
     becomeReady();
-    if (closing_) return;
+    if (closing_) {
+      common::clearWiping(&plain_);
+      return;
+    }
   }
   if (!plain_.empty()) {
     handler_->onTransportData(plain_);
+    common::clearWiping(&plain_);  // handlers copied what they keep
     if (closing_) return;
   }
   if (!was_closed && tls_->peerClosed()) handler_->onTransportEof(true);
@@ -183,14 +212,14 @@ void Transport::write(std::string_view data) noexcept {
     }
     return;  // ciphertext is collected by flush()
   }
-  out_.append(data.data(), data.size());
+  common::appendWiping(&out_, data);
 }
 
 void Transport::flush() noexcept {
   takeTlsOutput();
   if (out_.empty() || !inited_) return;
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) {
-    out_.clear();
+    releaseOut(&out_, tls_ == nullptr);
     return;
   }
   size_t off = 0;
@@ -201,7 +230,7 @@ void Transport::flush() noexcept {
       off = static_cast<size_t>(n);
       COSMOSEAL_ASSERT(off <= out_.size());
     } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      out_.clear();
+      releaseOut(&out_, tls_ == nullptr);
       fail(Status(Code::kBadGateway, upstream_detail::kNetWriteError,
                   std::string("connection error: ") + uv_strerror(n)));
       return;
@@ -209,17 +238,19 @@ void Transport::flush() noexcept {
   }
   bytes_out_ += off;
   if (off == out_.size()) {
-    out_.clear();
+    releaseOut(&out_, tls_ == nullptr);
     return;
   }
   auto* req = new WriteReq;
   req->stream = this;
+  req->wipe = !tls_;
   req->data.assign(out_, off, std::string::npos);
-  out_.clear();
+  releaseOut(&out_, tls_ == nullptr);
   req->req.data = req;
   uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
   int r = uv_write(&req->req, uvStream(), &b, 1, &Transport::onWrite);
   if (r != 0) {
+    if (req->wipe) common::clearWiping(&req->data);
     delete req;
     fail(Status(Code::kBadGateway, upstream_detail::kNetWriteError,
                 std::string("connection error: ") + uv_strerror(r)));
@@ -230,6 +261,7 @@ void Transport::onWrite(uv_write_t* req, int status) noexcept {
   auto* w = static_cast<WriteReq*>(req->data);
   Transport* self = w->stream;
   if (status == 0) self->bytes_out_ += w->data.size();
+  if (w->wipe) common::clearWiping(&w->data);  // the kernel has the bytes (or they are dropped)
   delete w;
   if (status < 0) {
     if (status != UV_ECANCELED) {
@@ -307,7 +339,7 @@ void Transport::closeNow(bool reset) noexcept {
   if (closed_notified_) return;
   const bool was_closing = closing_;
   closing_ = true;
-  out_.clear();
+  releaseOut(&out_, tls_ == nullptr);
   if (!inited_) return;
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
   if (reset && !was_closing && ready_) {

@@ -18,6 +18,7 @@
 #include "common/headers.h"
 #include "common/log.h"
 #include "common/net_address.h"
+#include "common/secret_bytes.h"
 #include "proxy/tls/details.h"
 
 namespace cosmoseal::proxy {
@@ -55,7 +56,11 @@ Status commonSetup(SSL_CTX* ctx) {
   }
   // OpenSSL 3 already refuses client-initiated renegotiation on servers by default
   // (SSL_OP_ALLOW_CLIENT_RENEGOTIATION is off); NO_RENEGOTIATION refuses it in every direction.
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+  // CLEANSE_PLAINTEXT: OpenSSL decrypts a record in place in its read buffer and would keep the
+  // plaintext there until the next record overwrites it (or free the buffer unwiped with
+  // RELEASE_BUFFERS); with it, the bytes are cleansed as soon as SSL_read copied them out.
+  SSL_CTX_set_options(ctx,
+                      SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CLEANSE_PLAINTEXT);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   return Status::ok();
 }
@@ -362,14 +367,17 @@ Status TlsSession::handshakeStep() noexcept {
 }
 
 Status TlsSession::readPlain(std::string* plain) noexcept {
-  char buf[16 * 1024];
+  // Decrypt straight into the caller's buffer (no stack copy of the plaintext), growing it only
+  // through reserveWiping so no block it leaves behind holds plaintext.
+  constexpr size_t kChunk = 16 * 1024;  // one TLS record
   for (;;) {
     ERR_clear_error();
-    const int n = SSL_read(ssl_.get(), buf, sizeof(buf));
-    if (n > 0) {
-      plain->append(buf, static_cast<size_t>(n));
-      continue;
-    }
+    const size_t old = plain->size();
+    common::reserveWiping(plain, old + kChunk);
+    plain->resize(old + kChunk);
+    const int n = SSL_read(ssl_.get(), plain->data() + old, static_cast<int>(kChunk));
+    plain->resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+    if (n > 0) continue;
     const int err = SSL_get_error(ssl_.get(), n);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return Status::ok();
     if (err == SSL_ERROR_ZERO_RETURN) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace cosmoseal::common {
@@ -38,7 +39,8 @@ TEST(SecretBytesTest, MoveLeavesSourceEmpty) {
   auto a = SecretBytes::copyOf(std::string_view("secret"));
   SecretBytes b = std::move(a);
   EXPECT_EQ(b.size(), 6u);
-  EXPECT_EQ(a.size(), 0u);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+  // The moved-from state is specified (empty, no mapping): reading it is the point of the test.
+  EXPECT_EQ(a.size(), 0u);  // NOLINT(bugprone-use-after-move,clang-analyzer-cplusplus.Move)
   EXPECT_EQ(a.data(), nullptr);
 }
 
@@ -72,6 +74,48 @@ TEST(SecretBytesTest, SecureZero) {
   std::memset(buf, 'x', sizeof(buf));
   secureZero(buf, sizeof(buf));
   for (char c : buf) EXPECT_EQ(c, 0);
+}
+
+// The string helpers keep plaintext out of freed heap blocks (issue 13, finding 3).
+TEST(WipingStringTest, WipeStringZeroesTheWholeBlockAndKeepsIt) {
+  std::string s(200, 'S');
+  s.resize(10);  // 190 stale bytes stay in the block after a plain shrink
+  const char* block = s.data();
+  const size_t cap = s.capacity();
+  wipeString(&s);
+  EXPECT_TRUE(s.empty());
+  EXPECT_EQ(s.capacity(), cap);
+  ASSERT_EQ(s.data(), block);
+  s.resize(cap);  // look at the whole block through the string (resize within capacity)
+  for (size_t i = 0; i < cap; ++i) ASSERT_EQ(s[i], '\0') << i;
+}
+
+TEST(WipingStringTest, WipeAndFreeReleasesTheBlock) {
+  std::string s(500, 'x');
+  wipeAndFree(&s);
+  EXPECT_TRUE(s.empty());
+  EXPECT_LT(s.capacity(), 500u);
+}
+
+TEST(WipingStringTest, AppendWipingKeepsContentsAndGrowsGeometrically) {
+  std::string s;
+  std::string expect;
+  size_t reallocations = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string piece = "piece-" + std::to_string(i) + ";";
+    const size_t cap = s.capacity();
+    appendWiping(&s, piece);
+    if (s.capacity() != cap) ++reallocations;
+    expect += piece;
+  }
+  EXPECT_EQ(s, expect);
+  EXPECT_LT(reallocations, 20u);
+  reserveWiping(&s, s.size() + 100000);
+  EXPECT_GE(s.capacity(), expect.size() + 100000);
+  EXPECT_EQ(s, expect);
+  const size_t cap = s.capacity();
+  reserveWiping(&s, 1);  // never shrinks
+  EXPECT_EQ(s.capacity(), cap);
 }
 
 }  // namespace

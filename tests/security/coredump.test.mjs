@@ -1,0 +1,163 @@
+// Red-team finding 3 (issue 13): after protected traffic has finished, a core dump of the running
+// cosmoseal must hold no copy of a key and no protected plaintext.
+//
+// The stack is the e2e one (TLS upstream; the listener with and without TLS; the real SDK; a
+// keyring made by `cosmoseal keygen`). Every protected value written, read, queried and replaced
+// is a distinctive canary.
+// Once every request has finished and the clients are closed, `gcore` (gdb) dumps the live
+// process and the core is searched, byte for byte, for:
+//   * the account key and each client key: raw 64 bytes and base64 text;
+//   * the KEK (raw and base64) and every data key (unwrapped here from the keyring with the KEK);
+//   * every canary (protected plaintext), in the form the app sent it.
+// Each must occur 0 times. What the process cannot wipe (kernel socket buffers, the app's own
+// memory, swap when mlock is refused) is outside a core dump and documented in docs/SECURITY.md.
+
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { describe, test, before, after } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startStack } from '../e2e/lib/stack.mjs';
+import { makeWorkDir } from '../e2e/lib/paths.mjs';
+import { makeKeyring } from '../e2e/lib/enc.mjs';
+
+const T = { timeout: 240000 };
+const FIELDS = [
+  { path: '/ssn', mode: 'deterministic', key: 'pii' },
+  { path: '/address', mode: 'randomized', key: 'pii' },
+];
+const POLICIES = [
+  { database: 'shop', container: 'people', partition_key: '/tenant', fields: FIELDS },
+  // The partition key itself protected: its plaintext also travels in a header.
+  { database: 'shop', container: 'accounts', partition_key: '/accountNo', fields: [{ path: '/accountNo', mode: 'deterministic', key: 'pii' }] },
+];
+
+/** Every data key of the keyring (docs/FORMAT.md §7.2), unwrapped with the KEK. */
+function unwrapDataKeys(keyringFile, kek) {
+  const text = fs.readFileSync(keyringFile, 'utf8');
+  const keys = [];
+  let name = null;
+  let version = null;
+  let id = null;
+  for (const line of text.split('\n')) {
+    let m;
+    if ((m = line.match(/^\s*- name:\s*(\S+)/))) name = m[1].replace(/"/g, '');
+    else if ((m = line.match(/^\s*- version:\s*(\d+)/))) version = Number(m[1]);
+    else if ((m = line.match(/^\s*id:\s*"?([0-9a-fA-F]{8})"?/))) id = m[1];
+    else if ((m = line.match(/^\s*wrapped:\s*"?([A-Za-z0-9+/=]+)"?/))) {
+      const w = Buffer.from(m[1], 'base64');
+      assert.equal(w.length, 93, 'wrapped key length');
+      const v = Buffer.alloc(4);
+      v.writeUInt32BE(version);
+      const aad = Buffer.concat([Buffer.from('cosmoseal/v1/keywrap\0'), Buffer.from(name), Buffer.from([0]), v, Buffer.from(id, 'hex')]);
+      const d = crypto.createDecipheriv('aes-256-gcm', kek, w.subarray(1, 13));
+      d.setAAD(aad);
+      d.setAuthTag(w.subarray(77, 93));
+      keys.push({ label: `data key ${name} v${version}`, bytes: Buffer.concat([d.update(w.subarray(13, 77)), d.final()]) });
+    }
+  }
+  assert.ok(keys.length > 0, 'the keyring holds at least one data key');
+  return keys;
+}
+
+/** Occurrences of `needle` in `hay` (overlapping ones counted once each start). */
+function count(hay, needle) {
+  let n = 0;
+  for (let i = hay.indexOf(needle); i !== -1; i = hay.indexOf(needle, i + 1)) n++;
+  return n;
+}
+
+// Both listener kinds: with TLS the plaintext lives in the TLS scratch and OpenSSL's record
+// buffers; without TLS (a sidecar on localhost) it lives in the read buffer and the write queue.
+for (const tls of [true, false]) {
+describe(`security: no keys or protected plaintext in a core dump of a process that served protected traffic (listener ${tls ? 'TLS' : 'plain HTTP'})`, () => {
+  let stack;
+  let dir;
+  let keys;
+  const canaries = [];
+
+  before(async () => {
+    dir = makeWorkDir(`coredump-${tls ? 'tls' : 'plain'}`);
+    keys = await makeKeyring(dir, ['pii']);
+    stack = await startStack({ dir, keys, tls, policies: POLICIES, clients: [{ name: 'app' }, { name: 'other' }], extra: { workers: 2 } });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test('gcore after traffic: 0 copies of every key and every canary', T, async () => {
+    const gcore = spawnSync('sh', ['-c', 'command -v gcore'], { encoding: 'utf8' });
+    assert.equal(gcore.status, 0, 'gcore (gdb) is required: run scripts/install-deps.sh');
+
+    for (const name of ['app', 'other']) {
+      const client = stack.client(name);
+      const { database } = await client.databases.createIfNotExists({ id: 'shop' });
+      const { container } = await database.containers.createIfNotExists({ id: 'people', partitionKey: { paths: ['/tenant'] } });
+      for (let i = 0; i < 12; i++) {
+        const tag = `${name}${i}${crypto.randomBytes(4).toString('hex')}`;
+        const ssn = `SSNCANARY-${tag}-778`;
+        const street = `${tag} Hidden Canary Lane`;
+        canaries.push(ssn, street);
+        const doc = { id: `p-${tag}`, tenant: 't1', name: `n${i}`, ssn, address: { street, city: 'Springfield' } };
+        await container.items.create(doc);
+        const { resource } = await container.item(doc.id, 't1').read();
+        assert.equal(resource.ssn, ssn);
+        const q = await container.items
+          .query({ query: 'SELECT * FROM c WHERE c.ssn = @s', parameters: [{ name: '@s', value: ssn }] })
+          .fetchAll();
+        assert.equal(q.resources.length, 1);
+        const newStreet = `${tag} Replaced Canary Road`;
+        canaries.push(newStreet);
+        await container.item(doc.id, 't1').replace({ ...doc, address: { street: newStreet, city: 'Shelbyville' } });
+      }
+      const feed = await container.items.readAll().fetchAll();
+      assert.ok(feed.resources.length >= 12);
+      const { container: accounts } = await database.containers.createIfNotExists({ id: 'accounts', partitionKey: { paths: ['/accountNo'] } });
+      for (let i = 0; i < 4; i++) {
+        const accountNo = `ACCTCANARY-${name}${i}${crypto.randomBytes(4).toString('hex')}-55`;
+        canaries.push(accountNo);
+        await accounts.items.create({ id: `a-${name}-${i}`, accountNo, balance: i });
+        const { resource } = await accounts.item(`a-${name}-${i}`, accountNo).read();
+        assert.equal(resource.accountNo, accountNo);
+      }
+    }
+    await stack.closeClients();
+    // Every exchange has finished and every downstream connection is closed; give the workers a
+    // moment to retire them (deletion happens on the next loop turn).
+    await sleep(1500);
+    assert.ok(stack.proxy.running, 'cosmoseal is still running');
+
+    const prefix = path.join(dir, 'core');
+    const r = spawnSync('gcore', ['-o', prefix, String(stack.proxy.pid)], { encoding: 'utf8', timeout: 120000 });
+    const coreFile = `${prefix}.${stack.proxy.pid}`;
+    assert.ok(fs.existsSync(coreFile), `gcore failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
+    const core = fs.readFileSync(coreFile);
+    if (!process.env.COREDUMP_KEEP) fs.rmSync(coreFile, { force: true });
+    else console.log(`core kept: ${coreFile}`);
+    assert.ok(core.length > 1 << 20, 'the core is a real dump');
+
+    const kek = Buffer.from(fs.readFileSync(keys.kek_file, 'utf8').trim(), 'base64');
+    const needles = [];
+    const key = (label, b64) => {
+      needles.push({ label: `${label} (raw)`, bytes: Buffer.from(b64, 'base64') });
+      needles.push({ label: `${label} (base64)`, bytes: Buffer.from(b64) });
+    };
+    key('account key', stack.accountKey);
+    for (const [name, k] of Object.entries(stack.clientKeys)) key(`client key ${name}`, k);
+    key('KEK', kek.toString('base64'));
+    for (const dk of unwrapDataKeys(keys.keyring_file, kek)) {
+      needles.push({ label: `${dk.label} (raw)`, bytes: dk.bytes });
+    }
+    for (const c of canaries) needles.push({ label: `canary ${c}`, bytes: Buffer.from(c) });
+
+    const found = needles.map((n) => ({ label: n.label, n: count(core, n.bytes) })).filter((x) => x.n > 0);
+    const summary = found.map((x) => `  ${x.label}: ${x.n}`).join('\n');
+    const keyHits = found.filter((x) => !x.label.startsWith('canary')).reduce((a, x) => a + x.n, 0);
+    const canaryHits = found.filter((x) => x.label.startsWith('canary')).reduce((a, x) => a + x.n, 0);
+    console.log(`core ${core.length} bytes; ${needles.length} needles; key copies ${keyHits}; canary copies ${canaryHits} (${canaries.length} canaries)`);
+    assert.equal(found.length, 0, `secrets found in the core dump:\n${summary}`);
+  });
+});
+}
