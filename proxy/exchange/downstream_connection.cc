@@ -78,10 +78,6 @@ void DownstreamConnection::accept(uv_stream_t* server) noexcept {
     return;
   }
   st.inc(st.connections_accepted);
-  // What waits in the write queue for a slow app is charged to the buffer budget until the
-  // kernel has it (docs/OPERATIONS.md, "Memory and slow peers").
-  transport_.chargeQueueTo(&worker_->shared().buffers, rt.config().limits.max_buffered_bytes);
-  transport_.setWriteWatermarks(kResponseHighWatermark, kResponseLowWatermark);
   if (rt.config().listen.mode == ListenMode::kTransparent) logOriginalDestination();
   if (rt.listenerTls()) transport_.enableTls(rt.listenerTls(), "");
   Status s = transport_.startAccepted();
@@ -89,6 +85,10 @@ void DownstreamConnection::accept(uv_stream_t* server) noexcept {
     transport_.closeNow();
     return;
   }
+  // What waits in the write queue for a slow app is charged to the buffer budget until the
+  // kernel has it (docs/OPERATIONS.md, "Memory and slow peers").
+  transport_.chargeQueueTo(&worker_->shared().buffers, rt.config().limits.max_buffered_bytes);
+  transport_.setWriteWatermarks(kResponseHighWatermark, kResponseLowWatermark);
   // The first request must start arriving within the header timeout.
   phase_ = Phase::kIdle;
   transport_.armTimer(static_cast<uint64_t>(rt.config().timeouts.header.count()));
@@ -122,9 +122,6 @@ void DownstreamConnection::onTransportData(std::string_view data) noexcept {
 
 Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   ++requests_;
-  // A reload may have changed limits.max_buffered_bytes.
-  transport_.chargeQueueTo(&worker_->shared().buffers,
-                           configOf(worker_->state()).limits.max_buffered_bytes);
   WorkerStats& st = worker_->stats();
   st.inc(st.requests);
   const bool has_body = head.framing != Framing::kNone;
@@ -135,6 +132,9 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   } else {
     transport_.disarmTimer();
   }
+  // A reload may have changed limits.max_buffered_bytes.
+  transport_.chargeQueueTo(&worker_->shared().buffers,
+                           configOf(worker_->state()).limits.max_buffered_bytes);
   exchange_ = std::make_unique<Exchange>(this, worker_->exchangeContext(), std::move(head));
   Admission admission = exchange_->start();
   if (!admission.status.isOk()) {
