@@ -10,7 +10,9 @@
 // Every exchange holds BufferCharges against the one BufferBudget of the process: a charge grows
 // before a buffer grows (refused past the limit: the caller answers 503 and buffers nothing) and
 // returns to zero when the exchange lets go of its buffers. The limit is passed on each call so
-// a reload applies to the next charge.
+// a reload applies to the next charge. Bytes handed to a downstream Transport stay charged (the
+// transport's queue charge) until the kernel has taken them: a slow reader keeps its response
+// on the budget, and new buffered work is refused instead of growing the process.
 
 #include <atomic>
 #include <cstdint>
@@ -29,6 +31,10 @@ class BufferBudget {
     } while (!used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed));
     return true;
   }
+  // Adds n bytes whatever the limit: memory that already exists (a write queue that grew by a
+  // response head or one streamed read) is counted even when it overdraws the budget, so the
+  // gauge stays true and the next tryCharge is refused instead.
+  void charge(uint64_t n) noexcept { used_.fetch_add(n, std::memory_order_relaxed); }
   void release(uint64_t n) noexcept {
     // Releasing more than was charged would wrap the total and refuse every later charge.
     [[maybe_unused]] const uint64_t before = used_.fetch_sub(n, std::memory_order_relaxed);
@@ -62,6 +68,34 @@ class BufferCharge {
     return true;
   }
   uint64_t bytes() const noexcept { return charged_; }
+  BufferBudget* budget() const noexcept { return budget_; }
+
+  // Attaches an empty charge to `budget` (for holders built before they know it).
+  void bind(BufferBudget* budget) noexcept {
+    COSMOSEAL_RELEASE_ASSERT(charged_ == 0);
+    budget_ = budget;
+  }
+  // Sets the charge to `total` even past the limit (see BufferBudget::charge).
+  void force(uint64_t total) noexcept {
+    if (budget_ == nullptr || total == charged_) return;
+    if (total < charged_) {
+      budget_->release(charged_ - total);
+    } else {
+      budget_->charge(total - charged_);
+    }
+    charged_ = total;
+  }
+  // Takes over `other`'s bytes without touching the budget's total: the buffer they cover
+  // changes hands (an exchange's response body moving into the write queue). A charge against
+  // another budget (or none) is released instead.
+  void absorb(BufferCharge* other) noexcept {
+    if (other->budget_ != budget_ || budget_ == nullptr) {
+      other->resize(0, 0);
+      return;
+    }
+    charged_ += other->charged_;
+    other->charged_ = 0;
+  }
 
  private:
   BufferBudget* budget_ = nullptr;

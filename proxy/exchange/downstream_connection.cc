@@ -26,6 +26,10 @@ namespace {
 constexpr size_t kPipelineHighWater = 256 * 1024;
 // Lingering close: how long we keep reading (and discarding) after our last response.
 constexpr uint64_t kLingerMs = 2000;
+// Write watermarks of a streamed response: the upstream read stops above the high mark and
+// resumes at the low mark (the app has drained most of it).
+constexpr size_t kResponseHighWatermark = 512 * 1024;
+constexpr size_t kResponseLowWatermark = 128 * 1024;
 
 const Config& configOf(const std::shared_ptr<ThreadState>& s) { return s->snapshot->config(); }
 
@@ -92,6 +96,10 @@ void DownstreamConnection::accept(uv_stream_t* server) noexcept {
     transport_.closeNow();
     return;
   }
+  // What waits in the write queue for a slow app is charged to the buffer budget until the
+  // kernel has it (docs/OPERATIONS.md, "Memory and slow peers").
+  transport_.chargeQueueTo(&worker_->shared().buffers, rt.config().limits.max_buffered_bytes);
+  transport_.setWriteWatermarks(kResponseHighWatermark, kResponseLowWatermark);
   // The first request must start arriving within the header timeout.
   phase_ = Phase::kIdle;
   transport_.armTimer(static_cast<uint64_t>(rt.config().timeouts.header.count()));
@@ -157,6 +165,9 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   } else {
     transport_.disarmTimer();
   }
+  // A reload may have changed limits.max_buffered_bytes.
+  transport_.chargeQueueTo(&worker_->shared().buffers,
+                           configOf(worker_->state()).limits.max_buffered_bytes);
   exchange_ = std::make_unique<Exchange>(this, worker_->exchangeContext(), std::move(head));
   Admission admission = exchange_->start();
   if (!admission.status.isOk()) {
@@ -251,6 +262,8 @@ void DownstreamConnection::localReply(const Status& status, bool close,
   if (exchange_) {
     exchange_->abort();
     exchange_->finish(status.httpStatus(), status.detail());
+    // Its buffers go back to the budget now, not when the app sends its next bytes.
+    exchange_->releaseBuffers();
     retired_.push_back(std::move(exchange_));
   }
   close = close || close_after_response_ || worker_->draining();
@@ -317,6 +330,10 @@ void DownstreamConnection::onTransportError(const Status& status) noexcept {
 }
 
 void DownstreamConnection::onTransportDrained() noexcept {
+  if (exchange_) exchange_->onDownstreamDrained();
+}
+
+void DownstreamConnection::onTransportBelowLowWatermark() noexcept {
   if (exchange_) exchange_->onDownstreamDrained();
 }
 

@@ -40,8 +40,18 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
 
   // ---- for Exchange ----
   void write(std::string_view bytes) noexcept { transport_.write(bytes); }
+  // Queues a buffered body and takes over its charge (grown to queueCost() first: Transport).
+  void writeCharged(std::string&& bytes, BufferCharge* charge) noexcept {
+    transport_.writeCharged(std::move(bytes), charge);
+  }
+  uint64_t queueCost(uint64_t n) const noexcept { return transport_.queueCost(n); }
   void flush() noexcept { transport_.flush(); }
   size_t queuedBytes() const noexcept { return transport_.queuedBytes(); }
+  // Backpressure for streamed responses: stop producing (pause the upstream) while true; the
+  // exchange hears onDownstreamDrained() when it may go on.
+  bool shouldPauseProducer() const noexcept {
+    return transport_.aboveHighWatermark() || transport_.overBudget();
+  }
   bool tls() const noexcept { return transport_.tlsEnabled(); }
   // Whether the response being written must end the connection (asked for, or the worker is
   // draining).
@@ -65,6 +75,7 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   void onTransportEof(bool clean) noexcept override;
   void onTransportError(const common::Status& status) noexcept override;
   void onTransportDrained() noexcept override;
+  void onTransportBelowLowWatermark() noexcept override;
   void onTransportTimer() noexcept override;
   void onTransportClosed() noexcept override;
   // Http1Parser::Handler

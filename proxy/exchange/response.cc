@@ -18,13 +18,6 @@ using common::Code;
 using common::HeaderMap;
 using common::Status;
 
-namespace {
-
-// Stop reading from the upstream while this much response data waits for a slow app.
-constexpr size_t kDownstreamHighWater = 512 * 1024;
-
-}  // namespace
-
 Status Exchange::decryptResponse(std::string* body, ResponseFault* fault) noexcept {
   policy::JsonTransformer* tx = ctx_.state->transformer.get();
   if (tx == nullptr) return Status::ok();
@@ -186,7 +179,9 @@ Status Exchange::onUpstreamBody(std::string_view data) noexcept {
     conn_->write(data);
   }
   conn_->flush();
-  if (conn_->queuedBytes() > kDownstreamHighWater && upstream_ != nullptr && !upstream_paused_) {
+  // Backpressure: above the downstream high watermark, or while the budget is overdrawn and this
+  // app still has bytes queued, stop reading the upstream; onDownstreamDrained() resumes.
+  if (conn_->shouldPauseProducer() && upstream_ != nullptr && !upstream_paused_) {
     upstream_->pauseReading();
     upstream_paused_ = true;
   }
@@ -234,11 +229,19 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
       body = std::move(response_body_);
     }
   }
+  // The body goes to the write queue with its charge and stays charged until the kernel has
+  // taken it: a slow app keeps its response on the budget. Charged first (both copies while the
+  // buffered one still exists; with TLS the ciphertext too), so a refusal comes before the head.
+  // (response_body_ is empty when it became `body`; a rewrite or a filter made a new string.)
+  const uint64_t queue_cost = conn_->queueCost(body.capacity());
+  COSMOSEAL_RETURN_IF_ERROR(
+      chargeBuffer(&response_charge_, response_body_.capacity() + queue_cost));
+  common::secureZero(response_body_.data(), response_body_.size());
+  std::string().swap(response_body_);
+  response_charge_.resize(queue_cost, 0);
   HeaderMap headers = std::move(response_.headers);
-  startResponse(response_.status, response_.reason, headers, Framing::kContentLength,
-                body.size());
-  conn_->write(body);
-  common::wipeAndFree(&body);  // decrypted plaintext; the transport has its own copy
+  startResponse(response_.status, response_.reason, headers, Framing::kContentLength, body.size());
+  conn_->writeCharged(std::move(body), &response_charge_);
   return Status::ok();
 }
 

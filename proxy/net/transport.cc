@@ -14,7 +14,9 @@ using common::Status;
 
 struct Transport::WriteReq {
   uv_write_t req;
-  std::string data;
+  std::string data;  // the queue's buffer, moved in whole; libuv writes it from `offset`
+  size_t offset = 0;
+  uint64_t held = 0;  // data.capacity() when handed over: what the queue charge counts
   Transport* stream;
   bool wipe;  // plaintext (no TLS): wiped once written
 };
@@ -31,6 +33,17 @@ void releaseOut(std::string* out, bool plaintext) noexcept {
     out->clear();
   }
 }
+// TLS 1.2/1.3 record framing, MAC/tag and padding per record of at most 16 KiB of plaintext,
+// rounded up.
+constexpr uint64_t kTlsRecordOverhead = 64;
+constexpr uint64_t kTlsRecordPlaintext = 16 * 1024;
+// The part of a big plaintext encrypted at a time by writeCharged, so the session's memory BIO
+// never holds more than this much ciphertext besides the queue.
+constexpr size_t kTlsWriteSlice = 256 * 1024;
+// A fully written queue keeps a buffer up to this size for the next small writes; bigger ones
+// are freed at once.
+constexpr size_t kKeptOutputCapacity = 16 * 1024;
+const size_t kInlineCapacity = std::string().capacity();
 }  // namespace
 
 Transport::Transport(uv_loop_t* loop, Handler* handler) : loop_(loop), handler_(handler) {
@@ -206,20 +219,68 @@ void Transport::write(std::string_view data) noexcept {
   if (closing_ || data.empty()) return;
   if (tls_) {
     Status s = tls_->write(data);
-    if (!s.isOk()) {
-      fail(s);
-      return;
-    }
-    return;  // ciphertext is collected by flush()
+    takeTlsOutput();  // ciphertext moves to the queue at once, where it is counted
+    settleQueue();
+    if (!s.isOk()) fail(s);
+    return;
   }
-  common::appendWiping(&out_, data);
+  common::appendWiping(&out_, data);  // plaintext: growth leaves no unwiped block
+  settleQueue();
+}
+
+uint64_t Transport::queueCost(uint64_t n) const noexcept {
+  if (!tls_) return n;
+  return n + n + (n / kTlsRecordPlaintext + 1) * kTlsRecordOverhead;
+}
+
+void Transport::writeCharged(std::string&& data, BufferCharge* charge) noexcept {
+  // The caller's charge covers `data` (and its ciphertext with TLS) from here on; settleQueue()
+  // brings it down to what the queue really holds.
+  queue_charge_.absorb(charge);
+  if (closing_ || data.empty()) {
+    common::secureZero(data.data(), data.size());
+    std::string().swap(data);
+    settleQueue();
+    return;
+  }
+  if (!tls_) {
+    if (out_.empty()) {
+      common::clearWiping(&out_);
+      out_ = std::move(data);  // no copy: the response body becomes the queue
+    } else {
+      common::appendWiping(&out_, data);
+      common::secureZero(data.data(), data.size());
+    }
+    std::string().swap(data);
+    settleQueue();
+    return;
+  }
+  Status s = Status::ok();
+  for (size_t off = 0; off < data.size() && s.isOk(); off += kTlsWriteSlice) {
+    s = tls_->write(std::string_view(data).substr(off, kTlsWriteSlice));
+    takeTlsOutput();
+  }
+  common::secureZero(data.data(), data.size());
+  std::string().swap(data);
+  settleQueue();
+  if (!s.isOk()) fail(s);
+}
+
+// Without TLS the queue holds plaintext: wiped; with TLS it holds ciphertext.
+void Transport::dropOutput() noexcept {
+  releaseOut(&out_, tls_ == nullptr);
+  std::string().swap(out_);
 }
 
 void Transport::flush() noexcept {
   takeTlsOutput();
-  if (out_.empty() || !inited_) return;
+  if (out_.empty() || !inited_) {
+    settleQueue();
+    return;
+  }
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) {
-    releaseOut(&out_, tls_ == nullptr);
+    dropOutput();
+    settleQueue();
     return;
   }
   size_t off = 0;
@@ -230,7 +291,8 @@ void Transport::flush() noexcept {
       off = static_cast<size_t>(n);
       COSMOSEAL_ASSERT(off <= out_.size());
     } else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-      releaseOut(&out_, tls_ == nullptr);
+      dropOutput();
+      settleQueue();
       fail(Status(Code::kBadGateway, upstream_detail::kNetWriteError,
                   std::string("connection error: ") + uv_strerror(n)));
       return;
@@ -238,31 +300,48 @@ void Transport::flush() noexcept {
   }
   bytes_out_ += off;
   if (off == out_.size()) {
-    releaseOut(&out_, tls_ == nullptr);
+    if (out_.capacity() > kKeptOutputCapacity) {
+      dropOutput();
+    } else {
+      releaseOut(&out_, tls_ == nullptr);
+    }
+    settleQueue();
     return;
   }
+  // The whole buffer moves to the write request (no copy of what is left); the queue starts
+  // empty again.
   auto* req = new WriteReq;
   req->stream = this;
   req->wipe = !tls_;
-  req->data.assign(out_, off, std::string::npos);
-  releaseOut(&out_, tls_ == nullptr);
+  req->data = std::move(out_);
+  std::string().swap(out_);
+  req->offset = off;
+  req->held = req->data.capacity();
+  in_flight_bytes_ += req->held;
   req->req.data = req;
-  uv_buf_t b = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+  uv_buf_t b = uv_buf_init(req->data.data() + off, static_cast<unsigned>(req->data.size() - off));
   int r = uv_write(&req->req, uvStream(), &b, 1, &Transport::onWrite);
   if (r != 0) {
-    if (req->wipe) common::clearWiping(&req->data);
+    in_flight_bytes_ -= req->held;
+    if (req->wipe) common::secureZero(req->data.data(), req->data.size());
     delete req;
+    settleQueue();
     fail(Status(Code::kBadGateway, upstream_detail::kNetWriteError,
                 std::string("connection error: ") + uv_strerror(r)));
+    return;
   }
+  settleQueue();
 }
 
 void Transport::onWrite(uv_write_t* req, int status) noexcept {
   auto* w = static_cast<WriteReq*>(req->data);
   Transport* self = w->stream;
-  if (status == 0) self->bytes_out_ += w->data.size();
-  if (w->wipe) common::clearWiping(&w->data);  // the kernel has the bytes (or they are dropped)
+  if (status == 0) self->bytes_out_ += w->data.size() - w->offset;
+  self->in_flight_bytes_ -= w->held;
+  // Plaintext (no TLS): the kernel has the bytes (or they are dropped); wipe what was queued.
+  if (w->wipe) common::secureZero(w->data.data(), w->data.size());
   delete w;
+  self->settleQueue();
   if (status < 0) {
     if (status != UV_ECANCELED) {
       self->fail(Status(Code::kBadGateway, upstream_detail::kNetWriteError,
@@ -270,11 +349,39 @@ void Transport::onWrite(uv_write_t* req, int status) noexcept {
     }
     return;
   }
-  if (!self->closing_ && self->queuedBytes() == 0) self->handler_->onTransportDrained();
+  if (self->closing_) return;
+  if (self->above_high_ && self->queuedBytes() <= self->low_watermark_) {
+    self->above_high_ = false;
+    self->handler_->onTransportBelowLowWatermark();
+    if (self->closing_) return;
+  }
+  if (self->queuedBytes() == 0) self->handler_->onTransportDrained();
 }
 
-size_t Transport::queuedBytes() const noexcept {
-  return tcp_.write_queue_size + out_.size();
+size_t Transport::queuedBytes() const noexcept { return tcp_.write_queue_size + out_.size(); }
+
+void Transport::chargeQueueTo(BufferBudget* budget, uint64_t limit) noexcept {
+  budget_limit_ = limit;
+  if (queue_charge_.bytes() == 0) queue_charge_.bind(budget);
+  settleQueue();
+}
+
+bool Transport::overBudget() const noexcept {
+  return budget_limit_ != 0 && queue_charge_.bytes() != 0 &&
+         queue_charge_.budget()->used() > budget_limit_;
+}
+
+void Transport::setWriteWatermarks(size_t high, size_t low) noexcept {
+  high_watermark_ = high;
+  low_watermark_ = low;
+  settleQueue();
+}
+
+void Transport::settleQueue() noexcept {
+  // An empty string's inline capacity is no allocation.
+  const uint64_t out_bytes = out_.capacity() > kInlineCapacity ? out_.capacity() : 0;
+  queue_charge_.force(out_bytes + in_flight_bytes_);
+  if (!above_high_ && queuedBytes() > high_watermark_) above_high_ = true;
 }
 
 void Transport::pauseReading() noexcept {
@@ -339,7 +446,8 @@ void Transport::closeNow(bool reset) noexcept {
   if (closed_notified_) return;
   const bool was_closing = closing_;
   closing_ = true;
-  releaseOut(&out_, tls_ == nullptr);
+  dropOutput();
+  settleQueue();
   if (!inited_) return;
   if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) return;
   if (reset && !was_closing && ready_) {

@@ -5,12 +5,19 @@
 //
 // Ownership: a Transport is embedded in (or owned by) its owner, which implements Handler. The
 // libuv handles (tcp + one timer) are embedded here; after close*() the owner must keep the
-// Transport alive until onTransportClosed(), then it may delete it. No handler callback is made after
-// close*() except onTransportClosed().
+// Transport alive until onTransportClosed(), then it may delete it. No handler callback is made
+// after close*() except onTransportClosed().
 //
 // Writes: write() only buffers (plaintext is encrypted immediately when TLS is on); flush()
 // hands everything buffered to the kernel in one uv_try_write/uv_write. Buffers are owned by the
-// write request until its callback (STYLE.md rule 13).
+// write request until its callback (STYLE.md rule 13), then wiped (they may hold plaintext) and
+// freed; the queue keeps no capacity once a write is handed over.
+//
+// Memory: with chargeQueueTo(), every byte the queue holds (pending plaintext or TLS records,
+// write requests not yet taken by the kernel) is charged to the process's BufferBudget until the
+// kernel has it. The queue never refuses a byte (it only holds what its owner produced);
+// producers check overBudget() and the watermarks and stop producing (pause the upstream,
+// refuse new buffered work through the budget).
 //
 // Thread affinity: the loop's thread only.
 
@@ -22,6 +29,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "proxy/admission/buffer_budget.h"
 #include "proxy/tls/context.h"
 
 namespace cosmoseal::proxy {
@@ -41,6 +49,8 @@ class Transport {
     virtual void onTransportError(const common::Status& status) noexcept = 0;
     // Everything written so far reached the kernel.
     virtual void onTransportDrained() noexcept {}
+    // The queue went above the high watermark earlier and is now at or below the low one.
+    virtual void onTransportBelowLowWatermark() noexcept {}
     // The owner's timer fired.
     virtual void onTransportTimer() noexcept {}
     // Both handles are closed: the Transport may be destroyed now.
@@ -69,9 +79,30 @@ class Transport {
   common::Status connect(const struct sockaddr* addr) noexcept;
 
   void write(std::string_view data) noexcept;
+  // Queues a whole buffer without copying it (plain TCP) or encrypts it at once and wipes the
+  // plaintext (TLS), and takes over `charge`, which the caller grew beforehand to
+  // queueCost(data.capacity()) of the budget passed to chargeQueueTo() (so a refusal happens
+  // at the caller, before anything is queued).
+  void writeCharged(std::string&& data, BufferCharge* charge) noexcept;
+  // Budget a buffer of `n` bytes needs to go through writeCharged(): the buffer itself and,
+  // with TLS, its ciphertext (records add at most kTlsRecordOverhead per 16 KiB) while both exist.
+  uint64_t queueCost(uint64_t n) const noexcept;
   void flush() noexcept;
   // Bytes handed to libuv but not yet written to the kernel.
   size_t queuedBytes() const noexcept;
+
+  // Charges the memory the write queue holds to `budget` (limits.max_buffered_bytes = `limit`,
+  // passed again by the owner after a reload) until the kernel has taken it.
+  void chargeQueueTo(BufferBudget* budget, uint64_t limit) noexcept;
+  // Bytes the write queue holds charged now (capacities, TLS records included).
+  uint64_t queueCharge() const noexcept { return queue_charge_.bytes(); }
+  // The budget as a whole is past its limit and this queue holds part of it: producers should
+  // stop adding to it until it drains (a queue holding nothing gets no drain event to wait for).
+  bool overBudget() const noexcept;
+  // Envoy-style write watermarks: aboveHighWatermark() turns true when more than `high` bytes are
+  // queued, and false again (with onTransportBelowLowWatermark()) once at most `low` remain.
+  void setWriteWatermarks(size_t high, size_t low) noexcept;
+  bool aboveHighWatermark() const noexcept { return above_high_; }
 
   void pauseReading() noexcept;
   void resumeReading() noexcept;
@@ -108,6 +139,10 @@ class Transport {
   void fail(const common::Status& s) noexcept;
   void startClose() noexcept;
   void takeTlsOutput() noexcept;
+  // Sets the queue charge to the memory the queue holds now and updates the watermark state.
+  void settleQueue() noexcept;
+  // Wipes and frees out_ (it may hold plaintext).
+  void dropOutput() noexcept;
 
   uv_loop_t* loop_;
   Handler* handler_;
@@ -127,6 +162,14 @@ class Transport {
   bool closed_notified_ = false;
   uint64_t bytes_in_ = 0;
   uint64_t bytes_out_ = 0;
+  // Write-queue accounting: the capacity of buffers owned by write requests in flight, their
+  // charge against the budget, and the watermarks.
+  uint64_t in_flight_bytes_ = 0;
+  BufferCharge queue_charge_;
+  uint64_t budget_limit_ = 0;
+  size_t high_watermark_ = SIZE_MAX;
+  size_t low_watermark_ = 0;
+  bool above_high_ = false;
 };
 
 }  // namespace cosmoseal::proxy

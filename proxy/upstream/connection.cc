@@ -162,9 +162,10 @@ void UpstreamConnection::onTransportData(std::string_view data) noexcept {
     transport_.armTimer(target_.response_timeout_ms);
   }
   if (!s.isOk() && state_ != State::kClosing) {
-    // Refusals of the response (ours and the user's) are already 502s with their own detail;
-    // anything else is the parser's complaint about the bytes.
-    fail(s.code() == Code::kBadGateway ? s : upstreamResponseError(s),
+    // Refusals of the response (ours and the user's: a 502 with its own detail, or 503
+    // overload.buffer_budget when there is no budget to hold it) keep their status; anything
+    // else is the parser's complaint about the bytes.
+    fail(s.code() == Code::kBadGateway || user_refused_ ? s : upstreamResponseError(s),
          UpstreamFailure::kBadResponse);
   }
 }
@@ -263,7 +264,9 @@ Status UpstreamConnection::onMessageHead(MessageHead& head) noexcept {
                   "response without a request");
   }
   response_started_ = true;
-  return user_->onUpstreamHead(head);
+  Status s = user_->onUpstreamHead(head);
+  user_refused_ = !s.isOk();
+  return s;
 }
 
 Status UpstreamConnection::onMessageBody(std::string_view data) noexcept {
@@ -271,7 +274,9 @@ Status UpstreamConnection::onMessageBody(std::string_view data) noexcept {
     return Status(Code::kBadGateway, upstream_detail::kUnexpectedResponse,
                   "response without a request");
   }
-  return user_->onUpstreamBody(data);
+  Status s = user_->onUpstreamBody(data);
+  user_refused_ = !s.isOk();
+  return s;
 }
 
 Status UpstreamConnection::onMessageComplete() noexcept {

@@ -138,6 +138,8 @@ class UpstreamConnection final : public Transport::Handler, public Http1Parser::
   bool reused_ = false;
   bool response_started_ = false;
   bool response_complete_ = false;
+  // The user refused the response (its status is the answer, not "malformed response").
+  bool user_refused_ = false;
   bool request_complete_ = false;
 };
 

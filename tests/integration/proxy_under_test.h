@@ -84,6 +84,8 @@ class ProxyUnderTest {
   bool ok() const { return error_.empty(); }
   uint16_t port() const { return port_; }
   proxy::WorkerStats& stats() { return worker_->stats(); }
+  // Bytes charged to limits.max_buffered_bytes now (the cosmoseal_buffered_bytes gauge).
+  uint64_t bufferedBytes() const { return shared_.buffers.used(); }
 
   // A signed request for this proxy (TestConfig::request).
   std::string request(std::string_view method, std::string_view path, std::string_view body = "",

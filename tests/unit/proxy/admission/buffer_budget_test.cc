@@ -49,6 +49,43 @@ TEST(BufferBudgetTest, ADetachedChargeIsFree) {
   EXPECT_TRUE(none.resize(1u << 30, 0));
 }
 
+TEST(BufferBudgetTest, ForcedChargesOverdrawAndRefuseTheNextCharge) {
+  // A write queue counts memory that already exists: it may overdraw the budget, and then the
+  // next ordinary charge is refused.
+  BufferBudget budget;
+  BufferCharge queue;
+  queue.bind(&budget);
+  queue.force(1500);
+  EXPECT_EQ(budget.used(), 1500u);
+  BufferCharge other(&budget);
+  EXPECT_FALSE(other.resize(1, 1000));
+  queue.force(200);
+  EXPECT_EQ(budget.used(), 200u);
+  EXPECT_TRUE(other.resize(800, 1000));
+}
+
+TEST(BufferBudgetTest, AbsorbMovesAChargeWithoutChangingTheTotal) {
+  BufferBudget budget;
+  BufferCharge queue(&budget);
+  BufferCharge body(&budget);
+  ASSERT_TRUE(queue.resize(100, 1000));
+  ASSERT_TRUE(body.resize(900, 1000));
+  queue.absorb(&body);  // at the limit: a move must not need room for a second copy
+  EXPECT_EQ(queue.bytes(), 1000u);
+  EXPECT_EQ(body.bytes(), 0u);
+  EXPECT_EQ(budget.used(), 1000u);
+  // A charge against another budget (or none) is released instead of moved.
+  BufferBudget elsewhere;
+  BufferCharge foreign(&elsewhere);
+  ASSERT_TRUE(foreign.resize(50, 100));
+  queue.absorb(&foreign);
+  EXPECT_EQ(elsewhere.used(), 0u);
+  EXPECT_EQ(budget.used(), 1000u);
+  BufferCharge unbound;
+  unbound.absorb(&queue);
+  EXPECT_EQ(budget.used(), 0u);
+}
+
 // Workers charge concurrently: the budget is never passed and returns to zero.
 TEST(BufferBudgetTest, ConcurrentChargesNeverPassTheLimit) {
   BufferBudget budget;
