@@ -83,8 +83,11 @@ common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request
   if (q != std::string_view::npos) path = path.substr(0, q);
   // A fragment never reaches a server, but refuse to sign around one if it does.
   if (path.find('#') != std::string_view::npos) return badPath("'#' in the request path");
+  // Any number of leading slashes, as Cosmos accepts ("//dbs/..." from an endpoint written with
+  // a trailing slash); one trailing slash. An empty segment anywhere else is refused, as the
+  // router (policy/route) refuses it.
   while (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (!path.empty() && path.back() == '/') path.remove_suffix(1);
 
   CosmosResource res;
   while (!path.empty()) {
@@ -99,6 +102,7 @@ common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request
     res.segments.push_back(std::move(seg));
     if (slash == std::string_view::npos) break;
     path.remove_prefix(slash + 1);
+    if (path.empty()) return badPath("empty segment ('//') in the request path");
   }
   return cosmosResourceFromSegments(std::move(res.segments));
 }

@@ -14,10 +14,58 @@ namespace {
 
 Status badBatch(std::string message) { return invalidArgument(jd::kBadBatch, std::move(message)); }
 
+// The per-operation members the SDKs write besides operationType, partitionKey and resourceBody
+// (which the transform reads), with the JSON types they write them in: Java
+// BatchRequestResponseConstants / ItemBulkOperation, .NET ItemBatchOperation. None of them carries
+// document data, so they are forwarded as they are; a member not listed here is refused, since it
+// might (policy.bad_batch).
+struct KnownMember {
+  std::string_view name;
+  bool string = false, number = false, boolean = false;
+};
+constexpr KnownMember kKnownMembers[] = {
+    {"id", true},
+    {"resourceType", true},
+    {"ifMatch", true},
+    {"ifNoneMatch", true},
+    {"indexingDirective", true},                      // "Default" / "Include" / "Exclude"
+    {"timeToLiveInSeconds", false, true},             // .NET: seconds, -1 for "never expires"
+    {"minimalReturnPreference", false, false, true},  // Java bulk: contentResponseOnWrite off
+    {"isClientEncrypted", false, false, true},
+    {"binaryId", true},               // .NET: the id's bytes, base64
+    {"effectivePartitionKey", true},  // .NET: hash of the partition key (see below)
+};
+
+constexpr std::string_view kKnownMemberList =
+    "operationType, resourceType, id, partitionKey, resourceBody, ifMatch, ifNoneMatch, "
+    "indexingDirective, timeToLiveInSeconds, minimalReturnPreference, isClientEncrypted, "
+    "binaryId, effectivePartitionKey";
+
 }  // namespace
+
+Status TransformEngine::refuseBinaryBatch(std::string_view body) {
+  // JSON text starts, after optional whitespace, with a printable ASCII character; the .NET
+  // SDK's HybridRow batch starts with its format version byte (0x81) and holds binary lengths.
+  // Anything else textual is left to the JSON validation (policy.bad_json).
+  size_t i = 0;
+  while (i < body.size() &&
+         (body[i] == ' ' || body[i] == '\t' || body[i] == '\n' || body[i] == '\r')) {
+    ++i;
+  }
+  if (i == body.size()) return Status::ok();
+  const auto c = static_cast<unsigned char>(body[i]);
+  if (c >= 0x20 && c < 0x7f) return Status::ok();
+  return invalidArgument(
+      jd::kBinaryBatch,
+      "the batch body is binary (the .NET SDK's HybridRow batch format), which the sidecar "
+      "cannot encrypt; on a protected container use per-item operations instead of "
+      "TransactionalBatch, and bulk off (AllowBulkExecution = false)");
+}
 
 Status TransformEngine::encryptBatchBody(std::span<const FieldRule* const> pk_rules) {
   od::document doc;
+  bool any_pk_rule = false;
+  for (const FieldRule* r : pk_rules) any_pk_rule = any_pk_rule || r != nullptr;
   COSMOSEAL_RETURN_IF_ERROR(iterateSpan(Span{0, size}, &doc));
   od::json_type t;
   COSMOSEAL_SJ_TRY(doc.type().get(t));
@@ -56,20 +104,38 @@ Status TransformEngine::encryptBatchBody(std::span<const FieldRule* const> pk_ru
           op.pk_type = ft;
           op.has_pk = true;
         }
-      } else if (name != "id" && name != "ifMatch" && name != "ifNoneMatch" &&
-                 name != "resourceType") {
-        return badBatch("batch operation #" + std::to_string(batch_ops.size() - 1) +
-                        " has an unknown member " + squote(name) +
-                        "; expected operationType, id, partitionKey, resourceBody, ifMatch, "
-                        "ifNoneMatch, resourceType");
+      } else {
+        const std::string which = "batch operation #" + std::to_string(batch_ops.size() - 1);
+        const KnownMember* known = nullptr;
+        for (const KnownMember& k : kKnownMembers) {
+          if (k.name == name) known = &k;
+        }
+        if (known == nullptr) {
+          return badBatch(which + " has an unknown member " + squote(name) + "; expected " +
+                          std::string(kKnownMemberList));
+        }
+        od::json_type ft;
+        COSMOSEAL_SJ_TRY(f.value().type().get(ft));
+        const bool ok = (known->string && ft == od::json_type::string) ||
+                        (known->number && ft == od::json_type::number) ||
+                        (known->boolean && ft == od::json_type::boolean);
+        if (!ok) {
+          const char* want = known->string ? "string" : known->number ? "number" : "boolean";
+          return badBatch(which + " has a " + squote(name) + " that is not a " + want);
+        }
+        if (name == "effectivePartitionKey" && any_pk_rule) {
+          // Computed by the client over the plaintext partition key: it would name another
+          // range than the encrypted key, and it is a hash of a protected value.
+          return badBatch(which +
+                          " has an \"effectivePartitionKey\", computed over a partition key "
+                          "the sidecar encrypts; send the partitionKey alone");
+        }
       }
       return Status::ok();
     };
     COSMOSEAL_RETURN_IF_ERROR(forEachUniqueMember(o, member));
   }
 
-  bool any_pk_rule = false;
-  for (const FieldRule* r : pk_rules) any_pk_rule = any_pk_rule || r != nullptr;
   for (size_t i = 0; i < batch_ops.size(); ++i) {
     const BatchOp& op = batch_ops[i];
     const std::string which = "batch operation #" + std::to_string(i);

@@ -22,6 +22,8 @@ inline constexpr std::string_view kPatchInsideProtected = "policy.patch_inside_p
 inline constexpr std::string_view kPatchMoveProtected = "policy.patch_move_protected";
 inline constexpr std::string_view kPatchAmbiguousPath = "policy.patch_ambiguous_path";
 inline constexpr std::string_view kBadBatch = "policy.bad_batch";
+// A batch / bulk body in a binary format (the .NET SDK's HybridRow), which cannot be encrypted.
+inline constexpr std::string_view kBinaryBatch = "policy.binary_batch";
 inline constexpr std::string_view kBadPartitionKey = "policy.bad_partition_key";
 // (500) a partition-key component's rule is not deterministic: policy_detail (policy/details.h).
 

@@ -382,6 +382,8 @@ Status JsonTransformer::encryptPatch(PaddedInput body, const ContainerPolicy& po
 Status JsonTransformer::encryptBatch(PaddedInput body, const ContainerPolicy& policy,
                                      std::span<const FieldRule* const> pk_rules, std::string* out,
                                      TransformStats* stats) {
+  COSMOSEAL_RETURN_IF_ERROR(
+      internal::TransformEngine::refuseBinaryBatch(std::string_view(body.data, body.size)));
   internal::TransformEngine& m = *engine_;
   return runRequest(m, body, policy, out, stats, [&] { return m.encryptBatchBody(pk_rules); });
 }

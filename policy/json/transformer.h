@@ -212,7 +212,10 @@ class JsonTransformer {
   // (encryptPatch rules); Read/Delete: untouched (and must not carry a resourceBody). A per-op
   // "partitionKey" (a JSON string holding a JSON array, `"[\"p4\"]"`) is rewritten with
   // encryptPartitionKey when any of `pk_rules` is non-null, and written back as a JSON string.
-  // `pk_rules` as for encryptPartitionKey.
+  // `pk_rules` as for encryptPartitionKey. Per-operation members other than those read must be
+  // among the metadata the SDKs write (batch.cc kKnownMembers), of their JSON type: else
+  // policy.bad_batch. A body that is not text (the .NET SDK's HybridRow binary batch: its first
+  // byte is not printable) is refused with policy.binary_batch (400) rather than policy.bad_json.
   common::Status encryptBatch(PaddedInput body, const ContainerPolicy& policy,
                               std::span<const FieldRule* const> pk_rules, std::string* out,
                               TransformStats* stats);

@@ -73,7 +73,24 @@ Status badQueryBody(std::string message) {
   return Status(Code::kInvalidArgument, qd::kBadBody, "query body: " + std::move(message));
 }
 
-Status QueryBody::parse(std::string_view body_json) {
+QueryBodyFormat queryBodyFormat(std::string_view content_type) noexcept {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  return equalsIgnoreCase(common::trimOws(media), "application/sql") ? QueryBodyFormat::kSql
+                                                                     : QueryBodyFormat::kJson;
+}
+
+Status QueryBody::parse(std::string_view body_json, QueryBodyFormat format) {
+  format_ = format;
+  if (format == QueryBodyFormat::kSql) {
+    // The Java SDK's query compatibility mode: the body is the query text, as it would be in
+    // "query" once unescaped. Rewritten and forwarded in the same form.
+    if (!isValidUtf8(body_json)) return badQueryBody("the application/sql body is not UTF-8");
+    if (body_json.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+      return badQueryBody("the application/sql body is empty; expected the query text");
+    }
+    query_.assign(body_json);
+    return Status::ok();
+  }
   // A copy with simdjson's padding (zeroed); every raw view below points into it.
   padded_.reserve(body_json.size() + simdjson::SIMDJSON_PADDING);
   padded_.assign(body_json);
@@ -186,6 +203,10 @@ Status QueryBody::parse(std::string_view body_json) {
 
 void QueryBody::write(std::string_view query_text, const std::map<size_t, std::string>& new_values,
                       std::string* out) const {
+  if (format_ == QueryBodyFormat::kSql) {
+    out->append(query_text);
+    return;
+  }
   out->push_back('{');
   for (size_t i = 0; i < members_.size(); ++i) {
     const Member& m = members_[i];

@@ -192,10 +192,10 @@ Status rewriteParamValue(FieldCipher& cipher, const ParamUse& use, std::string_v
 }  // namespace
 
 StatusOr<QueryRewriteResult> rewriteQueryRequest(std::string_view body_json,
-                                                 const ContainerPolicy& policy,
-                                                 FieldCipher& cipher) {
+                                                 const ContainerPolicy& policy, FieldCipher& cipher,
+                                                 QueryBodyFormat format) {
   QueryBody body;
-  COSMOSEAL_RETURN_IF_ERROR(body.parse(body_json));
+  COSMOSEAL_RETURN_IF_ERROR(body.parse(body_json, format));
   const std::vector<QueryParameter>& entries = body.parameters();
 
   COSMOSEAL_ASSIGN_OR_RETURN(AnalyzedText analyzed,

@@ -37,6 +37,7 @@
 #include "common/status.h"
 #include "crypto/field_cipher.h"
 #include "policy/policy.h"
+#include "policy/query/body.h"
 #include "policy/query/details.h"
 
 namespace cosmoseal::policy {
@@ -64,9 +65,11 @@ struct QueryRewriteResult {
 // Errors: query.bad_body (not a JSON object, missing/non-string query, malformed parameters,
 // duplicates), the syntax / refusal codes above, and crypto.* from FieldCipher::seal (for
 // instance crypto.unknown_key_name when the policy names a key the keyring lacks).
-common::StatusOr<QueryRewriteResult> rewriteQueryRequest(std::string_view body_json,
-                                                         const ContainerPolicy& policy,
-                                                         crypto::FieldCipher& cipher);
+// With `format` kSql (Content-Type application/sql, body.h) the body is the SQL text alone,
+// rewritten under the same rules and forwarded in the same form.
+common::StatusOr<QueryRewriteResult> rewriteQueryRequest(
+    std::string_view body_json, const ContainerPolicy& policy, crypto::FieldCipher& cipher,
+    QueryBodyFormat format = QueryBodyFormat::kJson);
 
 // Rewrites a patch condition ("FROM c WHERE ..."; a full SELECT query is accepted too) under
 // the same rules and returns the condition to forward (comments removed, literals sealed).

@@ -463,6 +463,11 @@ StatusOr<Route> classifyRequest(std::string_view method, std::string_view target
   }
   size_t qpos = target.find('?');
   std::string_view path = target.substr(0, qpos);
+  // Cosmos accepts redundant leading slashes ("//dbs/..."): an SDK that joins an endpoint
+  // written with a trailing slash ("https://acct:443/", as Azure shows it) and a path sends
+  // them. They are routed, signed and forwarded as the single-slash path (r.path); an empty
+  // segment anywhere else stays refused.
+  while (path.size() > 1 && path[0] == '/' && path[1] == '/') path.remove_prefix(1);
   if (qpos != std::string_view::npos) {
     std::string_view q = target.substr(qpos + 1);
     for (char ch : q) {

@@ -10,7 +10,9 @@
 //
 // Path rules (violations: 400 "route.bad_path"):
 //   * origin-form only ("/..."); the query string is split off and kept raw; no '#';
-//   * exactly one leading '/', at most one trailing '/', no empty segments ("//");
+//   * at least one leading '/' (redundant leading ones, "//dbs/...", are dropped as Cosmos
+//     drops them: Route::path is the single-slash path), at most one trailing '/', no other
+//     empty segments ("/dbs//colls");
 //   * raw characters limited to RFC 3986 pchar (unreserved, sub-delims, ':', '@') and '%';
 //   * each segment is percent-decoded (hex in either case); a bad escape, a decoded NUL or other
 //     control character, '/', '\\', invalid UTF-8, or a segment "." / ".." is rejected (those
@@ -165,7 +167,7 @@ bool requestCarriesUserData(Operation op) noexcept;
 bool responseCarriesDocuments(Operation op) noexcept;
 
 struct Route {
-  std::string path;   // the request-target without the query string, as received
+  std::string path;   // the request-target without the query string nor redundant leading '/'
   std::string query;  // the raw query string without '?', "" if none
   std::vector<std::string> segments;  // percent-decoded; leading/trailing '/' trimmed
   ResourceKind kind = ResourceKind::kUnknown;

@@ -152,6 +152,12 @@ Admission Exchange::start() noexcept {
   if (!route.isOk()) return refuseAndClose(route.status());  // unroutable target
   route_ = std::move(route).value();
   routed_ = true;
+  if (head_.target.size() > 1 && head_.target[0] == '/' && head_.target[1] == '/') {
+    // Redundant leading slashes ("//dbs/..."), which Cosmos accepts: forward the path that was
+    // routed and signed (route_.path), with the query string as received.
+    const size_t first = head_.target.find_first_not_of('/');
+    head_.target.erase(0, (first == std::string::npos ? head_.target.size() : first) - 1);
+  }
   // Direct mode would send documents straight to the backend replicas, in plaintext and around
   // the sidecar. Refused before authentication: SDKs sign /addresses with another link, and the
   // answer (switch to Gateway mode) is the same for everyone.

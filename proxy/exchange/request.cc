@@ -189,7 +189,10 @@ Status Exchange::transformRequest() noexcept {
         break;
       case Op::kQuery:
       case Op::kQueryPlan: {
-        auto q = policy::rewriteQueryRequest(body_, *policy, *ctx_.state->cipher);
+        // application/sql (the Java SDK's query compatibility mode) carries the bare SQL text.
+        auto q = policy::rewriteQueryRequest(
+            body_, *policy, *ctx_.state->cipher,
+            policy::queryBodyFormat(head_.headers.getOr("content-type", "")));
         if (!q.isOk()) {
           s = q.status();
           break;

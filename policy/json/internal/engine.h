@@ -440,6 +440,9 @@ struct TransformEngine {
   // ---- batch (batch.cc) ---------------------------------------------------------------------
 
   Status encryptBatchBody(std::span<const FieldRule* const> pk_rules);
+  // policy.binary_batch when `body` is not JSON text but a binary batch (checked before the
+  // JSON validation, which would give a misleading policy.bad_json).
+  static Status refuseBinaryBatch(std::string_view body);
 
   // ---- responses (response.cc) --------------------------------------------------------------
 

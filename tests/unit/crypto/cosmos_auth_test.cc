@@ -154,6 +154,10 @@ TEST(CosmosAuthTest, PathTable) {
       {"/dbs/shop/users/u1/permissions/p1", "permissions", "dbs/shop/users/u1/permissions/p1"},
       {"/dbs/shop/clientencryptionkeys", "clientencryptionkeys", "dbs/shop"},
       {"/dbs/Shop/colls/Cust+omers/docs/A%2bb", "docs", "dbs/Shop/colls/Cust+omers/docs/A+b"},
+      // Redundant leading slashes, as Cosmos accepts them (endpoint "https://acct:443/" + path).
+      {"//dbs/x/colls/y/docs/a", "docs", "dbs/x/colls/y/docs/a"},
+      {"///dbs/x/colls/y/docs?q=1", "docs", "dbs/x/colls/y"},
+      {"/dbs/x/", "dbs", "dbs/x"},
   };
   for (const auto& row : rows) {
     auto r = cosmosResourceFromPath(row.path);
@@ -165,7 +169,8 @@ TEST(CosmosAuthTest, PathTable) {
 
 TEST(CosmosAuthTest, BadPathsAreRefused) {
   for (const char* p : {"/dbs/a%2", "/dbs/a%zz", "/dbs/%", "/dbs//colls", "/dbs/a%2Fb/colls",
-                        "/dbs/a%00b", "/dbs/a#frag"}) {
+                        "/dbs/a%00b", "/dbs/a#frag", "/dbs/a//",
+                        "//dbs/a//colls"}) {
     auto r = cosmosResourceFromPath(p);
     ASSERT_FALSE(r.isOk()) << p;
     EXPECT_EQ(r.status().detail(), "auth.bad_path") << p;

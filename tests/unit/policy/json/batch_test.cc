@@ -82,5 +82,87 @@ TEST_F(JsonTransformTest, BatchRefusals) {
   expect(R"([{"operationType":"Create","resourceBody":{"ssn":"C"}}] [])", "policy.bad_json");
 }
 
+// The per-operation metadata the Java and .NET SDKs write (Java bulk adds
+// "minimalReturnPreference" when contentResponseOnWrite is off) is forwarded as it is.
+TEST_F(JsonTransformTest, BatchKnownMetadataMembers) {
+  auto rules = pkRules(customers_);
+  const std::string body =
+      R"([{"operationType":"Create","partitionKey":"[\"p1\"]","minimalReturnPreference":true,)"
+      R"("resourceBody":{"id":"a","pk":"p1","ssn":"CANARY-1"}},)"
+      R"({"operationType":"Upsert","minimalReturnPreference":false,"resourceType":"Document",)"
+      R"("indexingDirective":"Exclude","timeToLiveInSeconds":3600,"isClientEncrypted":false,)"
+      R"("binaryId":"YQ==","ifNoneMatch":"*","resourceBody":{"id":"b","ssn":"CANARY-2"}},)"
+      R"({"operationType":"Delete","id":"c","ifMatch":"\"e\"","timeToLiveInSeconds":-1}])";
+  std::string out;
+  TransformStats st;
+  Status s = tx_.encryptBatch(Body(body).in(), customers_, rules, &out, &st);
+  ASSERT_TRUE(s.isOk()) << s.toString();
+  EXPECT_THAT(out, Not(HasSubstr("CANARY")));
+  EXPECT_EQ(st.encrypted, 4u);  // pk string + pk + 2 ssn
+  ASSERT_TRUE(internal::validateJson(out).isOk()) << out;
+  for (const char* kept :
+       {R"("minimalReturnPreference":true)", R"("minimalReturnPreference":false)",
+        R"("resourceType":"Document")", R"("indexingDirective":"Exclude")",
+        R"("timeToLiveInSeconds":3600)", R"("isClientEncrypted":false)", R"("binaryId":"YQ==")",
+        R"("ifNoneMatch":"*")", R"("timeToLiveInSeconds":-1)"}) {
+    EXPECT_THAT(out, HasSubstr(kept));
+  }
+  // effectivePartitionKey is a hash of the plaintext partition key: fine when the key is not
+  // protected, refused when it is.
+  const std::string epk =
+      R"([{"operationType":"Read","id":"a","partitionKey":"[\"p1\"]","effectivePartitionKey":"05C1"}])";
+  std::string plain;
+  ASSERT_TRUE(tx_.encryptBatch(Body(epk).in(), customers_, {}, &plain, nullptr).isOk());
+  EXPECT_THAT(plain, HasSubstr(R"("effectivePartitionKey":"05C1")"));
+  std::string refused = "UNTOUCHED";
+  EXPECT_EQ(tx_.encryptBatch(Body(epk).in(), customers_, rules, &refused, nullptr).detail(),
+            "policy.bad_batch");
+  EXPECT_EQ(refused, "UNTOUCHED");
+}
+
+TEST_F(JsonTransformTest, BatchMetadataMembersOfTheWrongTypeOrUnknown) {
+  auto rules = pkRules(customers_);
+  for (std::string member :
+       {R"("minimalReturnPreference":"true")", R"("minimalReturnPreference":1)",
+        R"("minimalReturnPreference":null)", R"("minimalReturnPreference":{"ssn":"CANARY"})",
+        R"("indexingDirective":["CANARY"])", R"("timeToLiveInSeconds":"60")",
+        R"("ifMatch":{"ssn":"CANARY"})", R"("id":7)", R"("resourceType":null)", R"("binaryId":[1])",
+        R"("isClientEncrypted":"no")", R"("sessionToken":"0:1#2")",
+        R"("MinimalReturnPreference":true)", R"("partialBody":{"ssn":"CANARY"})"}) {
+    const std::string body =
+        R"([{"operationType":"Create",)" + member + R"(,"resourceBody":{"id":"a","ssn":"C1"}}])";
+    std::string out = "UNTOUCHED";
+    Status s = tx_.encryptBatch(Body(body).in(), customers_, rules, &out, nullptr);
+    EXPECT_EQ(s.detail(), "policy.bad_batch") << body << " -> " << s.toString();
+    EXPECT_EQ(out, "UNTOUCHED");
+  }
+}
+
+// The .NET SDK's transactional batch and bulk bodies are HybridRow binary: refused with a detail
+// that says what it is, not as malformed JSON.
+TEST_F(JsonTransformTest, BatchBinaryBodyIsRefusedAsSuch) {
+  auto rules = pkRules(customers_);
+  const std::string hybrid_row(
+      "\x81\x02\x00\x00\x00\x14\x00\x00\x00ssn\x00"
+      "CANARY",
+      19);
+  for (const std::string& body : {hybrid_row, std::string(" \r\n") + hybrid_row,
+                                  std::string("\x01[]", 3), std::string("\x00", 1)}) {
+    std::string out = "UNTOUCHED";
+    Status s = tx_.encryptBatch(Body(body).in(), customers_, rules, &out, nullptr);
+    EXPECT_EQ(s.detail(), "policy.binary_batch") << s.toString();
+    EXPECT_EQ(s.httpStatus(), 400);
+    EXPECT_THAT(std::string(s.message()), HasSubstr("HybridRow"));
+    EXPECT_EQ(out, "UNTOUCHED");
+  }
+  // Text that is not JSON stays policy.bad_json.
+  for (std::string body : {"hello", "[{\"operationType\":", "", " "}) {
+    std::string out;
+    EXPECT_EQ(tx_.encryptBatch(Body(body).in(), customers_, rules, &out, nullptr).detail(),
+              "policy.bad_json")
+        << body;
+  }
+}
+
 }  // namespace
 }  // namespace cosmoseal::policy::json_testing

@@ -263,7 +263,7 @@ TEST(RouteTest, PercentDecodingAndQuery) {
 
 TEST(RouteTest, MalformedPaths) {
   for (std::string bad : std::vector<std::string>{
-           "", "*", "dbs/d", "https://acct/dbs", "//dbs/d", "/dbs//colls", "/dbs/d//",
+           "", "*", "dbs/d", "https://acct/dbs", "//dbs//colls", "/dbs//colls", "/dbs/d//",
            "/dbs/%", "/dbs/%2", "/dbs/%zz", "/dbs/a%2", "/dbs/%00x", "/dbs/%0A", "/dbs/%7F",
            "/dbs/a%2Fb", "/dbs/a%5cb", "/dbs/..", "/dbs/.", "/dbs/%2E%2E", "/dbs/%2e",
            "/dbs/d/colls/../c", "/dbs/a b", std::string("/dbs/a\0b", 8), "/dbs/a\tb",
@@ -274,6 +274,37 @@ TEST(RouteTest, MalformedPaths) {
     ASSERT_FALSE(r.isOk()) << bad;
     EXPECT_EQ(r.status().detail(), "route.bad_path") << bad;
     EXPECT_EQ(r.status().httpStatus(), 400) << bad;
+  }
+}
+
+// Cosmos accepts redundant leading slashes (an SDK joining "https://acct:443/" and "/dbs/...");
+// they route exactly as the single-slash path, which is what Route::path holds.
+TEST(RouteTest, RedundantLeadingSlashes) {
+  for (std::string target : {"//dbs/x/colls/y/docs/a", "///dbs/x/colls/y/docs/a"}) {
+    auto r = classifyRequest("GET", target, sdk());
+    ASSERT_TRUE(r.isOk()) << target << ": " << r.status().toString();
+    auto one = classifyRequest("GET", "/dbs/x/colls/y/docs/a", sdk());
+    EXPECT_EQ(r->path, "/dbs/x/colls/y/docs/a");
+    EXPECT_EQ(r->segments, one->segments);
+    EXPECT_EQ(r->kind, K::kDocument);
+    EXPECT_EQ(r->op, Op::kRead);
+    EXPECT_EQ(r->database, "x");
+    EXPECT_EQ(r->container, "y");
+    EXPECT_EQ(r->item_id, "a");
+  }
+  auto q = classifyRequest("GET", "//dbs/x/colls/y/docs?a=1", sdk());
+  ASSERT_TRUE(q.isOk());
+  EXPECT_EQ(q->path, "/dbs/x/colls/y/docs");
+  EXPECT_EQ(q->query, "a=1");
+  auto root = classifyRequest("GET", "//", sdk());
+  ASSERT_TRUE(root.isOk());
+  EXPECT_EQ(root->path, "/");
+  EXPECT_EQ(root->kind, K::kAccount);
+  // Only leading ones: an empty segment elsewhere stays refused.
+  for (std::string bad : {"//dbs//colls", "//dbs/x//colls/y", "/dbs/x/colls/y//", "//dbs/x//"}) {
+    auto r = classifyRequest("GET", bad, sdk());
+    ASSERT_FALSE(r.isOk()) << bad;
+    EXPECT_EQ(r.status().detail(), "route.bad_path") << bad;
   }
 }
 
