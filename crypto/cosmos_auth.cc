@@ -127,6 +127,11 @@ CosmosResource cosmosResourceFromSegments(std::vector<std::string> segments) {
   return res;
 }
 
+std::string cosmosRidLink(std::string_view link) {
+  const size_t slash = link.rfind('/');
+  return common::toLowerAscii(slash == std::string_view::npos ? link : link.substr(slash + 1));
+}
+
 std::string cosmosStringToSign(std::string_view verb, std::string_view type, std::string_view link,
                                std::string_view x_ms_date, std::string_view date) {
   std::string out;

@@ -32,6 +32,10 @@ struct CosmosResource {
   // Percent-decoded segments of the path (query dropped, outer '/' trimmed). Reused by the
   // route classifier, so it never decodes the path a second time.
   std::vector<std::string> segments;
+  // Set by the caller when the path addresses resources by their RIDs (policy::Route::rid_like):
+  // such requests are signed over cosmosRidLink(link) by the .NET and Java SDKs and checked so
+  // by the service; the sidecar accepts that form and the name-style one (see Authenticator).
+  bool by_rid = false;
 };
 
 // Derives type and link from the request target (origin form, e.g. "/dbs/a/colls/b?x=1"):
@@ -46,6 +50,12 @@ common::StatusOr<CosmosResource> cosmosResourceFromPath(std::string_view request
 // cosmosResourceFromPath, which splits and decodes first). The proxy signs with the segments its
 // strict route classifier decoded, so routing and signing can never read a path differently.
 CosmosResource cosmosResourceFromSegments(std::vector<std::string> segments);
+
+// The link a resource-id (RID) addressed request is signed over: the service and its SDKs
+// (.NET AuthorizationHelper, Java BaseAuthorizationTokenProvider) sign those over the addressed
+// resource's RID - the last segment of the name-style link - in ASCII lowercase:
+// "dbs/gAABAA==/colls/gAABAIAAAAE=" (a pkranges feed) -> "gaabaiaaaae=".
+std::string cosmosRidLink(std::string_view link);
 
 // "lower(verb)\nlower(type)\nlink\nlower(x_ms_date)\nlower(date) or ''\n" (ASCII lowercasing).
 // The 5th field is the lowercased `date` only when `x_ms_date` is empty.

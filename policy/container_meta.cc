@@ -50,6 +50,8 @@ Status readCollection(simdjson::dom::element coll, CollectionInfo* out) {
   std::string_view id;
   if (coll["id"].get(id) != simdjson::SUCCESS) return badMetadata("collection without an id");
   out->id = std::string(id);
+  std::string_view rid;
+  if (coll["_rid"].get(rid) == simdjson::SUCCESS) out->rid = std::string(rid);
   return readPaths(coll, &out->partition_key_paths);
 }
 
@@ -88,6 +90,43 @@ common::StatusOr<std::string> parseResourceId(std::string_view body) {
   std::string_view id;
   if (doc["id"].get(id) != simdjson::SUCCESS) return badMetadata("resource body without an id");
   return std::string(id);
+}
+
+namespace {
+
+bool readName(simdjson::dom::element e, ResourceName* out) {
+  std::string_view id;
+  if (e["id"].get(id) != simdjson::SUCCESS) return false;
+  out->id = std::string(id);
+  std::string_view rid;
+  if (e["_rid"].get(rid) == simdjson::SUCCESS) out->rid = std::string(rid);
+  return true;
+}
+
+}  // namespace
+
+common::StatusOr<ResourceName> parseResourceName(std::string_view body) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  COSMOSEAL_ASSIGN_OR_RETURN(simdjson::dom::element doc, parseObject(parser, padded));
+  ResourceName name;
+  if (!readName(doc, &name)) return badMetadata("resource body without an id");
+  return name;
+}
+
+common::StatusOr<std::vector<ResourceName>> parseResourceNames(std::string_view body,
+                                                               std::string_view array_member) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(body);
+  COSMOSEAL_ASSIGN_OR_RETURN(simdjson::dom::element doc, parseObject(parser, padded));
+  std::vector<ResourceName> out;
+  simdjson::dom::array items;
+  if (doc[array_member].get(items) != simdjson::SUCCESS) return out;
+  for (simdjson::dom::element e : items) {
+    ResourceName name;
+    if (readName(e, &name)) out.push_back(std::move(name));
+  }
+  return out;
 }
 
 common::StatusOr<std::string> filterResourceList(std::string_view body,

@@ -21,6 +21,7 @@ namespace cosmoseal::policy {
 
 struct CollectionInfo {
   std::string id;
+  std::string rid;                               // "_rid"; empty when the body has none
   std::vector<std::string> partition_key_paths;  // empty: non-partitioned (legacy)
 };
 
@@ -34,6 +35,19 @@ common::StatusOr<std::vector<CollectionInfo>> parseCollectionList(std::string_vi
 
 // The "id" of a resource body (database / collection create). Errors: policy.bad_metadata.
 common::StatusOr<std::string> parseResourceId(std::string_view body);
+
+// A resource's "id" and "_rid" (rid empty when absent).
+struct ResourceName {
+  std::string id;
+  std::string rid;
+};
+// One resource body (a database read or create). Errors: policy.bad_metadata (not an object,
+// no id).
+common::StatusOr<ResourceName> parseResourceName(std::string_view body);
+// Every element of the array member `array_member` ("Databases") of a list or query page;
+// elements without an id are skipped. Errors: policy.bad_metadata.
+common::StatusOr<std::vector<ResourceName>> parseResourceNames(std::string_view body,
+                                                               std::string_view array_member);
 
 // Removes from the array member `array_member` ("Databases", "DocumentCollections") of a list or
 // query response every element whose "id" fails `keep`, and updates "_count". Everything else is

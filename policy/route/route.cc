@@ -1,12 +1,15 @@
 #include "policy/route/route.h"
 
-#include "crypto/cosmos_auth.h"
-#include "policy/json/text.h"
+#include <algorithm>
+#include <span>
+#include <utility>
+
 #include "common/text.h"
 #include "common/url.h"
+#include "crypto/base64.h"
+#include "crypto/cosmos_auth.h"
+#include "policy/json/text.h"
 #include "policy/route/details.h"
-
-#include <utility>
 
 namespace cosmoseal::policy {
 
@@ -65,24 +68,6 @@ Status decodeSegment(std::string_view raw, std::string* out) {
     return badPath("path contains a '.' or '..' segment; expected none");
   }
   return Status::ok();
-}
-
-// Cosmos RIDs are base64 (with '-' for '/') of 4 bytes for a database, 8 for a collection.
-bool isRidShaped(std::string_view s, size_t bytes) noexcept {
-  const size_t total = (bytes + 2) / 3 * 4;
-  const size_t pad = (3 - bytes % 3) % 3;
-  if (s.size() != total) return false;
-  for (size_t i = 0; i < total; ++i) {
-    char c = s[i];
-    if (i >= total - pad) {
-      if (c != '=') return false;
-      continue;
-    }
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 enum class Tri : uint8_t { kAbsent, kFalse, kTrue, kInvalid };
@@ -511,6 +496,36 @@ StatusOr<Route> classifyRequest(std::string_view method, std::string_view target
   return r;
 }
 
+// Cosmos RIDs are base64 (with '-' for '/') of 4 bytes for a database, 8 for a collection.
+bool isRidShaped(std::string_view s, size_t bytes) noexcept {
+  const size_t total = (bytes + 2) / 3 * 4;
+  const size_t pad = (3 - bytes % 3) % 3;
+  if (s.size() != total) return false;
+  for (size_t i = 0; i < total; ++i) {
+    char c = s[i];
+    if (i >= total - pad) {
+      if (c != '=') return false;
+      continue;
+    }
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> databaseRidOf(std::string_view collection_rid) {
+  if (!isRidShaped(collection_rid, 8)) return std::nullopt;
+  std::string text(collection_rid);
+  std::replace(text.begin(), text.end(), '-', '/');
+  uint8_t bytes[crypto::base64DecodedMaxSize(12)];
+  size_t n = 0;
+  if (!crypto::base64DecodeTo(text, bytes, &n) || n != 8) return std::nullopt;
+  std::string db = crypto::base64Encode(std::span<const uint8_t>(bytes, 4));
+  std::replace(db.begin(), db.end(), '/', '-');
+  return db;
+}
+
 namespace {
 
 RouteDecision reject(RouteDecision d, Code code, std::string_view detail, std::string message) {
@@ -543,7 +558,7 @@ RouteDecision decideRoute(const Route& route, const PolicySet* policies) {
       any_policy && route.inContainer() ? policies->find(route.database, route.container)
                                         : nullptr;
   if (policy == nullptr) {
-    if (any_policy && route.rid_like && route.inContainer()) {
+    if (any_policy && route.rid_like && !route.rid_resolved && route.inContainer()) {
       return reject(std::move(d), Code::kInvalidArgument, rd::kRidPath,
                     "resource-id (_rid) based paths are refused while field policies are "
                     "configured, because they cannot be matched to a policy; use name-based "

@@ -48,12 +48,14 @@
 // x-ms-cosmos-is-query-plan-request: true (it implies a query); batch =
 // x-ms-cosmos-is-batch-request: true; upsert = x-ms-documentdb-is-upsert: true.
 //
-// RID-based paths (/dbs/AbCdEA==/colls/AbCdEKEFGH0=/docs) address the same resources by their
-// _rid instead of their name. A RID cannot be mapped back to a name without asking the service,
-// and some names look like RIDs, so the classifier does not guess: it only sets `rid_like` when
-// the database (and, if present, the container) segment has the exact shape of a RID (base64 of
-// 4 / 8 bytes). decideRoute() refuses RID-like container routes whenever any policy is configured
-// and no policy matches the segments as names (see the table); gateway SDKs use names.
+// RID-based paths (/dbs/AbCdEA==/colls/AbCdEKEFGH0=/pkranges) address the same resources by
+// their _rid instead of their name: the .NET and Java SDKs read partition-key ranges (and more)
+// that way. The classifier does not guess names: it only sets `rid_like` when the database (and,
+// if present, the container) segment has the exact shape of a RID (isRidShaped: base64 of 4 / 8
+// bytes). The proxy maps such a route to names (learned from metadata, or read from the service)
+// and sets `rid_resolved` with database/container holding the names; rules and policies then
+// apply as for the name-based route. decideRoute() refuses an UNRESOLVED RID-like container route
+// whenever any policy is configured and no policy matches the segments as names (see the table).
 //
 // decideRoute() decision table. "protected" = a policy exists for (database, container).
 //   kind / operation                         | protected: action       | unprotected
@@ -87,6 +89,7 @@
 // reject: the header would otherwise carry a protected value in plaintext).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -176,7 +179,8 @@ struct Route {
   std::string container;  // decoded; "" when the path names none
   std::string item_id;    // decoded id of the addressed item (document, sproc, user, ...)
   bool has_partition_key_header = false;
-  bool rid_like = false;  // database (and container) segments are shaped like RIDs
+  bool rid_like = false;      // database (and container) segments are shaped like RIDs
+  bool rid_resolved = false;  // rid_like, and database/container now hold the resources' names
 
   // True when the route is inside a container (database and container are set).
   bool inContainer() const noexcept { return !container.empty(); }
@@ -204,6 +208,15 @@ struct RouteDecision {
   const ContainerPolicy* policy = nullptr;  // the container's policy, if any (owned by the set)
   common::Status rejection;                 // set when action == kReject
 };
+
+// True if `s` has the exact shape of a Cosmos resource id of `bytes` bytes: base64 with padding,
+// '-' standing for '/' as in the service's RIDs ("gAABAA==" is a database, "gAABAIAAAAE=" a
+// collection).
+bool isRidShaped(std::string_view s, size_t bytes) noexcept;
+
+// The database RID a collection RID belongs to (its first 4 bytes, re-encoded as the service
+// spells RIDs); nullopt if `collection_rid` is not shaped like a collection RID.
+std::optional<std::string> databaseRidOf(std::string_view collection_rid);
 
 // Applies the decision table above. `policies` may be nullptr (no policies configured).
 // The returned `policy` pointer lives as long as the PolicySet snapshot.

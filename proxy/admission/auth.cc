@@ -84,20 +84,31 @@ common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view meth
       !crypto::base64DecodeTo(parsed->sig, presented, &presented_len) || presented_len != 32) {
     return unauthenticated(admission_detail::kBadSignature, "the request signature is malformed");
   }
-  std::string sts =
-      crypto::cosmosStringToSign(method, resource.type, resource.link, d.x_ms_date, d.date);
-  // Constant time over all clients: every MAC is computed and compared, no early exit.
+  // The name-style link, and for RID-addressed requests the RID link too.
+  std::string candidates[2] = {
+      crypto::cosmosStringToSign(method, resource.type, resource.link, d.x_ms_date, d.date), {}};
+  const size_t forms = resource.by_rid ? 2 : 1;
+  if (resource.by_rid) {
+    candidates[1] = crypto::cosmosStringToSign(
+        method, resource.type, crypto::cosmosRidLink(resource.link), d.x_ms_date, d.date);
+  }
+  // Constant time over all clients and forms: every MAC is computed and compared, no early exit.
   size_t match = snapshot_.clients().size();
-  for (size_t i = 0; i < client_macs_.size(); ++i) {
-    const std::array<uint8_t, 32> mac = client_macs_[i]->mac(sts);
-    const int diff = CRYPTO_memcmp(mac.data(), presented, 32);
-    const size_t is_match = static_cast<size_t>(diff == 0);
-    match = is_match * i + (1 - is_match) * match;
+  size_t form = 0;
+  for (size_t f = 0; f < forms; ++f) {
+    for (size_t i = 0; i < client_macs_.size(); ++i) {
+      const std::array<uint8_t, 32> mac = client_macs_[i]->mac(candidates[f]);
+      const int diff = CRYPTO_memcmp(mac.data(), presented, 32);
+      const size_t is_match = static_cast<size_t>(diff == 0);
+      match = is_match * i + (1 - is_match) * match;
+      form = is_match * f + (1 - is_match) * form;
+    }
   }
   if (match >= snapshot_.clients().size()) {
     return unauthenticated(admission_detail::kBadSignature,
                            "the request signature does not match any configured client key");
   }
+  std::string& sts = candidates[form];
   if (string_to_sign != nullptr) *string_to_sign = std::move(sts);
   return &snapshot_.clients()[match];
 }
@@ -114,8 +125,9 @@ Status Authenticator::sign(std::string_view string_to_sign, std::string* authori
 Status Authenticator::resign(std::string_view method, const crypto::CosmosResource& resource,
                              common::HeaderMap* headers) noexcept {
   const SignedDate d = signedDateOf(*headers);
-  const std::string sts =
-      crypto::cosmosStringToSign(method, resource.type, resource.link, d.x_ms_date, d.date);
+  const std::string sts = crypto::cosmosStringToSign(
+      method, resource.type, resource.by_rid ? crypto::cosmosRidLink(resource.link) : resource.link,
+      d.x_ms_date, d.date);
   std::string authorization;
   COSMOSEAL_RETURN_IF_ERROR(sign(sts, &authorization));
   headers->set("authorization", authorization);

@@ -4,14 +4,18 @@
 //   verify(): the app's Authorization header must be a `type=master` signature made with one of
 //             the configured client keys, over this request's (verb, type, link, date), with a
 //             date within ±15 minutes. Every client key is tried, in constant time over all of
-//             them (no early exit), so the match reveals nothing through timing.
+//             them (no early exit), so the match reveals nothing through timing. A request
+//             addressed by RIDs (resource.by_rid) may be signed over the lowercased RID (as the
+//             .NET and Java SDKs do) or over the name-style link: both are tried, and the form
+//             that matched is the one re-signed upstream.
 //   resign(): replaces Authorization with the real account key's signature over exactly the
 //             same string (the x-ms-date sent upstream is the client's, unchanged).
 //
 // Detail codes (401 unless noted): auth.missing, auth.malformed, auth.unsupported_token,
 // auth.missing_date, auth.bad_date, auth.date_skew, auth.bad_signature.
 //
-// One Authenticator per worker thread and ConfigSnapshot snapshot (it holds reusable HMAC contexts).
+// One Authenticator per worker thread and ConfigSnapshot snapshot (it holds reusable HMAC
+// contexts).
 
 #include <cstdint>
 #include <memory>

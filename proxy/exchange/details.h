@@ -25,6 +25,8 @@ inline constexpr std::string_view kBinaryBody = "policy.binary_body";
 inline constexpr std::string_view kUnexpectedOperation = "policy.unexpected_operation";
 inline constexpr std::string_view kTooLargeAfterEncrypt = "policy.too_large_after_encrypt";
 inline constexpr std::string_view kPartitionKeyUnresolved = "policy.partition_key_unresolved";
+// (404 / 502) the names behind a RID-addressed route could not be read from the service.
+inline constexpr std::string_view kRidUnresolved = "route.rid_unresolved";
 inline constexpr std::string_view kKeyBudget = "crypto.key_budget";
 // Response handling.
 inline constexpr std::string_view kCompressedResponse = "upstream.compressed_response";

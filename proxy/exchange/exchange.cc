@@ -29,6 +29,8 @@ const char* exchangePhaseName(ExchangePhase phase) noexcept {
       return "admitting";
     case ExchangePhase::kReceivingBody:
       return "receiving_body";
+    case ExchangePhase::kResolvingNames:
+      return "resolving_names";
     case ExchangePhase::kResolvingPartitionKey:
       return "resolving_partition_key";
     case ExchangePhase::kConnecting:
@@ -55,6 +57,8 @@ bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept {
     case P::kAdmitting:
       return to == P::kReceivingBody;
     case P::kReceivingBody:
+      return to == P::kResolvingNames || to == P::kResolvingPartitionKey || to == P::kConnecting;
+    case P::kResolvingNames:
       return to == P::kResolvingPartitionKey || to == P::kConnecting;
     case P::kResolvingPartitionKey:
       return to == P::kConnecting;
@@ -178,21 +182,32 @@ Admission Exchange::start() noexcept {
   }
   // Sign with the segments the strict classifier decoded: routing and signing read one path.
   resource_ = crypto::cosmosResourceFromSegments(route_.segments);
+  resource_.by_rid = route_.rid_like;
 
   auto client = ctx_.state->auth.verify(head_.method, resource_, head_.headers,
                                         ctx_.clock->unixSeconds(), &string_to_sign_);
   if (!client.isOk()) return refuse(client.status());
   client_ = *client;
-  if (Status s = checkAccess(*client_->config, route_); !s.isOk()) return refuse(std::move(s));
+  // Addressed by RIDs (unless a policy names these very segments): rules and policies are
+  // written with names. Unknown names are read from the service once the body is in.
+  if (route_.rid_like &&
+      !(route_.inContainer() && rt.policies()->find(route_.database, route_.container))) {
+    names_pending_ = !namesFromCache();
+  }
+  if (!names_pending_) {
+    if (Status s = checkAccess(*client_->config, route_); !s.isOk()) return refuse(std::move(s));
+  }
   auto ticket = ctx_.throttle->admit(client_->name, ctx_.clock->monotonicNanos(), &retry_after_ms_);
   if (!ticket.isOk()) return refuse(ticket.status());
   ticket_ = std::move(ticket).value();
 
-  decision_ = policy::decideRoute(route_, rt.policies().get());
-  // The router refuses what it cannot classify safely on a protected container: like an
-  // unroutable target.
-  if (decision_.action == policy::RouteDecision::Action::kReject) {
-    return refuseAndClose(decision_.rejection);
+  if (!names_pending_) {
+    decision_ = policy::decideRoute(route_, rt.policies().get());
+    // The router refuses what it cannot classify safely on a protected container: like an
+    // unroutable target.
+    if (decision_.action == policy::RouteDecision::Action::kReject) {
+      return refuseAndClose(decision_.rejection);
+    }
   }
 
   if (head_.framing == Framing::kContentLength &&
@@ -270,6 +285,9 @@ void Exchange::releaseUpstream(bool reusable) noexcept {
 void Exchange::abort() noexcept {
   if (phase_ == ExchangePhase::kConnecting) ctx_.pool->cancel(this);
   if (metadata_fetch_) metadata_fetch_->abort();
+  for (auto& fetch : name_fetches_) {
+    if (fetch) fetch->abort();
+  }
   releaseUpstream(false);
   if (phase_ != ExchangePhase::kFinished) moveTo(ExchangePhase::kAborted);
 }

@@ -51,6 +51,7 @@ struct Admission {
 enum class ExchangePhase : uint8_t {
   kAdmitting,              // head received; start() classifies, authenticates, decides
   kReceivingBody,          // admitted; the request body is arriving
+  kResolvingNames,         // MetadataFetches read the names behind a RID-addressed route
   kResolvingPartitionKey,  // a MetadataFetch reads the container's partition-key paths
   kConnecting,             // waiting for an upstream connection (pooled or fresh)
   kAwaitingResponse,       // request written upstream, no response head yet
@@ -106,6 +107,11 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   // Partition-key plan, request transform, then the upstream request.
   void continueRequest() noexcept;
   common::Status resolvePartitionKeyPlan() noexcept;
+  // RID-addressed routes: maps route_'s RIDs to names from the cache (false: unknown, fetch them).
+  bool namesFromCache() noexcept;
+  enum class NameStep : uint8_t { kNone, kCollection, kDatabase };
+  void fetchNames(NameStep step) noexcept;
+  void onNamesFetched(int status, std::string body) noexcept;
   // MetadataFetch::Callbacks
   void onMetadataFetched(int status, std::string body) noexcept override;
   void onMetadataFailed(const common::Status& status, UpstreamFailure kind, bool response_started,
@@ -162,12 +168,18 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   // Reads the container's metadata when the partition-key paths are unknown; kept until the
   // exchange is deleted (never deleted inside its own callback).
   std::unique_ptr<MetadataFetch> metadata_fetch_;
+  // A RID-addressed route whose names were not cached: rules and the route decision wait until
+  // fetchNames() has read them (the collection, then its database), before anything is sent.
+  bool names_pending_ = false;
+  NameStep name_step_ = NameStep::kNone;
+  std::string fetched_container_;                   // the collection's name, between the two reads
+  std::unique_ptr<MetadataFetch> name_fetches_[2];  // [0] collection, [1] database
   // Per partition-key component: the rule protecting it, or nullptr. Empty until the plan is
   // made (only requests that carry or write partition keys of a protected container need one).
   std::optional<std::vector<const policy::FieldRule*>> pk_rules_;
   // Options for the response: learn_metadata_ and listing_member_ are decided on the response
   // head, rows_are_documents_ by the query rewrite.
-  bool learn_metadata_ = false;             // tap collection metadata for partition-key paths
+  bool learn_metadata_ = false;             // tap database/collection metadata (keys, RIDs)
   const char* listing_member_ = nullptr;    // filter this array of a listing response
   policy::TransformStats transform_stats_;  // fields encrypted/decrypted, key ids
   bool rows_are_documents_ = false;         // a SELECT * query: strict path checks on Documents

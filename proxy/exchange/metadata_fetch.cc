@@ -11,13 +11,13 @@ using common::HeaderMap;
 using common::Status;
 
 MetadataFetch::MetadataFetch(const ExchangeContext& context, BufferCharge* charge,
-                             Callbacks* callbacks, std::string database, std::string container,
+                             Callbacks* callbacks, std::vector<std::string> segments, bool by_rid,
                              std::string x_ms_version)
     : ctx_(context),
       charge_(charge),
       callbacks_(callbacks),
-      database_(std::move(database)),
-      container_(std::move(container)),
+      segments_(std::move(segments)),
+      by_rid_(by_rid),
       x_ms_version_(std::move(x_ms_version)) {}
 
 MetadataFetch::~MetadataFetch() { abort(); }
@@ -39,10 +39,14 @@ void MetadataFetch::abort() noexcept {
 
 void MetadataFetch::buildRequest(std::string* out) const noexcept {
   const ConfigSnapshot& rt = *ctx_.state->snapshot;
-  std::string target = "/dbs/" + common::percentEncodeSegment(database_) + "/colls/" +
-                       common::percentEncodeSegment(container_);
-  crypto::CosmosResource res =
-      crypto::cosmosResourceFromSegments({"dbs", database_, "colls", container_});
+  std::string target;
+  for (const std::string& s : segments_) {
+    target.push_back('/');
+    // RIDs go as the SDKs send them (base64 and '-': characters a path may hold as they are).
+    target.append(by_rid_ ? s : common::percentEncodeSegment(s));
+  }
+  crypto::CosmosResource res = crypto::cosmosResourceFromSegments(segments_);
+  res.by_rid = by_rid_;
   HeaderMap h;
   h.add("Host", rt.upstreamHostHeader());
   h.add("x-ms-date", crypto::formatHttpDate(ctx_.clock->unixSeconds()));

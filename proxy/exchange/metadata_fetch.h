@@ -1,9 +1,12 @@
 #pragma once
 
-// MetadataFetch: reads a protected container's metadata (GET /dbs/{db}/colls/{coll}, signed with
-// the account key) to learn its partition-key paths, when neither the policy nor the cache knows
-// them. A request that carries or writes a partition key of such a container must not go anywhere
-// before that: its partition-key header may hold a protected value.
+// MetadataFetch: reads a database or collection resource itself (GET, signed with the account
+// key) when the sidecar must know something before a request may go anywhere:
+//   * a protected container's partition-key paths (GET /dbs/{db}/colls/{coll}) when neither the
+//     policy nor the cache knows them: its partition-key header may hold a protected value;
+//   * the names behind a RID-addressed route (GET /dbs/{dbRid}/colls/{collRid}, GET
+//     /dbs/{dbRid}, signed over the RID as the service expects) when the cache does not know
+//     them: rules and policies are written with names.
 //
 // It is an upstream user of its own, with its own connection from the pool. Its owner (the
 // Exchange) waits in ExchangePhase::kResolvingPartitionKey and resumes from the callbacks; the
@@ -17,6 +20,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "proxy/admission/buffer_budget.h"
@@ -39,9 +43,10 @@ class MetadataFetch final : public UpstreamUser {
                                   bool response_started, bool was_reused) noexcept = 0;
   };
 
-  // `context` must outlive the fetch; `x_ms_version` is the app's API version (copied).
+  // `context` must outlive the fetch; `segments` name the resource ({"dbs", db, "colls", c} or
+  // {"dbs", db}), by names or (`by_rid`) by RIDs; `x_ms_version` is the app's API version.
   MetadataFetch(const ExchangeContext& context, BufferCharge* charge, Callbacks* callbacks,
-                std::string database, std::string container, std::string x_ms_version);
+                std::vector<std::string> segments, bool by_rid, std::string x_ms_version);
   ~MetadataFetch() override;
 
   // Asks the pool for a connection; the request is written when it is ready.
@@ -67,8 +72,8 @@ class MetadataFetch final : public UpstreamUser {
   const ExchangeContext& ctx_;
   BufferCharge* charge_;
   Callbacks* callbacks_;
-  const std::string database_;
-  const std::string container_;
+  const std::vector<std::string> segments_;
+  const bool by_rid_;
   const std::string x_ms_version_;
   State state_ = State::kIdle;
   UpstreamConnection* upstream_ = nullptr;

@@ -1,9 +1,13 @@
 #pragma once
 
-// PartitionKeyCache: partition-key paths of protected containers, learned from collection
-// metadata that passes through the sidecar (create / read / list collections) or fetched by the
-// sidecar itself. Process-wide (every worker sees what any worker learned) and kept across
-// reloads: a container's partition key never changes; a deleted container is forgotten.
+// PartitionKeyCache: what the sidecar learned from database and collection metadata that passes
+// through it (create / read / list) or that it fetched itself:
+//   * partition-key paths of protected containers;
+//   * resource ids: database RID -> name and collection RID -> (database, container), so that a
+//     request addressed by RIDs (.NET and Java read partition-key ranges that way) is matched to
+//     the rules and policies of the names it stands for.
+// Process-wide (every worker sees what any worker learned) and kept across reloads: a
+// container's partition key and RID never change; a deleted container is forgotten.
 
 #include <cstddef>
 #include <map>
@@ -26,11 +30,23 @@ class PartitionKeyCache {
   void forgetDatabase(std::string_view database);
   size_t size() const;
 
+  struct ContainerName {
+    std::string database;
+    std::string container;
+  };
+  void putDatabaseRid(std::string_view rid, std::string_view database);
+  void putCollectionRid(std::string_view rid, std::string_view database,
+                        std::string_view container);
+  std::optional<std::string> databaseOfRid(std::string_view rid) const;
+  std::optional<ContainerName> containerOfRid(std::string_view rid) const;
+
  private:
   static std::string keyOf(std::string_view database, std::string_view container);
 
   mutable std::mutex mu_;
   std::map<std::string, std::vector<std::string>, std::less<>> map_;  // "db\0container"
+  std::map<std::string, std::string, std::less<>> database_rids_;     // rid -> database
+  std::map<std::string, ContainerName, std::less<>> collection_rids_;  // rid -> names
 };
 
 }  // namespace cosmoseal::proxy

@@ -54,6 +54,10 @@ bool Exchange::needsPartitionKeyPlan() const noexcept {
 }
 
 void Exchange::continueRequest() noexcept {
+  if (names_pending_) {
+    fetchNames(route_.inContainer() ? NameStep::kCollection : NameStep::kDatabase);
+    return;
+  }
   if (route_.op == policy::Operation::kMetadataCreate &&
       (route_.kind == policy::ResourceKind::kDatabaseFeed ||
        route_.kind == policy::ResourceKind::kCollectionFeed)) {
@@ -84,6 +88,95 @@ void Exchange::continueRequest() noexcept {
   sendUpstream();
 }
 
+bool Exchange::namesFromCache() noexcept {
+  const PartitionKeyCache& cache = *ctx_.partition_keys;
+  if (route_.inContainer()) {
+    auto names = cache.containerOfRid(route_.container);
+    // The collection's RID carries its database's: a path pairing it with another one is not
+    // mapped here (the service answers it).
+    if (!names || policy::databaseRidOf(route_.container) != route_.database) return false;
+    route_.database = std::move(names->database);
+    route_.container = std::move(names->container);
+  } else {
+    auto name = cache.databaseOfRid(route_.database);
+    if (!name) return false;
+    route_.database = std::move(*name);
+  }
+  route_.rid_resolved = true;
+  return true;
+}
+
+// Reads the collection (its id), then the database (its id) the route's RIDs address, signed
+// over the RIDs with the account key, before the rules and the route decision may run.
+void Exchange::fetchNames(NameStep step) noexcept {
+  if (phase_ != ExchangePhase::kResolvingNames) moveTo(ExchangePhase::kResolvingNames);
+  name_step_ = step;
+  std::vector<std::string> segments = {"dbs", route_.segments[1]};
+  if (step == NameStep::kCollection) {
+    segments.push_back("colls");
+    segments.push_back(route_.segments[3]);
+  }
+  MetadataFetch::Callbacks* callbacks = this;  // a private base: converted here
+  std::unique_ptr<MetadataFetch>& fetch = name_fetches_[step == NameStep::kCollection ? 0 : 1];
+  fetch = std::make_unique<MetadataFetch>(
+      ctx_, &response_charge_, callbacks, std::move(segments), /*by_rid=*/true,
+      std::string(head_.headers.getOr("x-ms-version", "2020-07-15")));
+  fetch->start();
+}
+
+void Exchange::onNamesFetched(int status, std::string body) noexcept {
+  auto unresolved = [&](Code code, const std::string& why) {
+    conn_->localReply(Status(code, exchange_detail::kRidUnresolved,
+                             "cannot map the resource ids of " + head_.target + " to names (" +
+                                 why + "); nothing was sent"),
+                      false);
+  };
+  if (status != 200) {
+    unresolved(status == 404 ? Code::kNotFound : Code::kBadGateway,
+               "the metadata read answered " + std::to_string(status));
+    return;
+  }
+  if (name_step_ == NameStep::kCollection) {
+    auto coll = policy::parseCollection(body);
+    if (!coll.isOk()) {
+      unresolved(Code::kBadGateway, std::string(coll.status().message()));
+      return;
+    }
+    fetched_container_ = std::move(coll->id);
+    fetchNames(NameStep::kDatabase);
+    return;
+  }
+  auto db = policy::parseResourceName(body);
+  if (!db.isOk()) {
+    unresolved(Code::kBadGateway, std::string(db.status().message()));
+    return;
+  }
+  PartitionKeyCache& cache = *ctx_.partition_keys;
+  cache.putDatabaseRid(route_.segments[1], db->id);
+  if (route_.inContainer()) {
+    cache.putCollectionRid(route_.segments[3], db->id, fetched_container_);
+    route_.container = fetched_container_;
+  }
+  route_.database = db->id;
+  route_.rid_resolved = true;
+  names_pending_ = false;
+  name_step_ = NameStep::kNone;
+  COSMOSEAL_LOG(kInfo) << "learned the names behind " << route_.segments[1]
+                       << (route_.inContainer() ? "/" + route_.segments[3] : std::string()) << ": "
+                       << route_.database
+                       << (route_.inContainer() ? "/" + route_.container : std::string());
+  Status s = checkAccess(*client_->config, route_);
+  if (s.isOk()) {
+    decision_ = policy::decideRoute(route_, ctx_.state->snapshot->policies().get());
+    if (decision_.action == policy::RouteDecision::Action::kReject) s = decision_.rejection;
+  }
+  if (!s.isOk()) {
+    conn_->localReply(s, false);
+    return;
+  }
+  continueRequest();
+}
+
 Status Exchange::resolvePartitionKeyPlan() noexcept {
   const policy::ContainerPolicy& p = *decision_.policy;
   std::vector<std::string> paths;
@@ -97,8 +190,9 @@ Status Exchange::resolvePartitionKeyPlan() noexcept {
     moveTo(ExchangePhase::kResolvingPartitionKey);
     MetadataFetch::Callbacks* callbacks = this;  // a private base: converted here
     metadata_fetch_ = std::make_unique<MetadataFetch>(
-        ctx_, &response_charge_, callbacks, route_.database, route_.container,
-        std::string(head_.headers.getOr("x-ms-version", "2020-07-15")));
+        ctx_, &response_charge_, callbacks,
+        std::vector<std::string>{"dbs", route_.database, "colls", route_.container},
+        /*by_rid=*/false, std::string(head_.headers.getOr("x-ms-version", "2020-07-15")));
     metadata_fetch_->start();
     return Status::ok();
   }
@@ -109,6 +203,10 @@ Status Exchange::resolvePartitionKeyPlan() noexcept {
 }
 
 void Exchange::onMetadataFetched(int status, std::string body) noexcept {
+  if (name_step_ != NameStep::kNone) {
+    onNamesFetched(status, std::move(body));
+    return;
+  }
   if (status != 200) {
     conn_->localReply(
         Status(status == 404 ? Code::kNotFound : Code::kBadGateway,
@@ -132,6 +230,19 @@ void Exchange::onMetadataFetched(int status, std::string body) noexcept {
 
 void Exchange::onMetadataFailed(const Status& status, UpstreamFailure kind, bool response_started,
                                 bool was_reused) noexcept {
+  if (name_step_ != NameStep::kNone) {
+    MetadataFetch& fetch = *name_fetches_[name_step_ == NameStep::kCollection ? 0 : 1];
+    if (retryOnFreshConnection(status, kind, response_started, was_reused)) {
+      fetch.start();
+      return;
+    }
+    response_ = fetch.responseHead();
+    conn_->localReply(Status(Code::kBadGateway, exchange_detail::kRidUnresolved,
+                             "cannot map the resource ids of " + head_.target + " to names: " +
+                                 std::string(status.message()) + "; nothing was sent"),
+                      false);
+    return;
+  }
   if (retryOnFreshConnection(status, kind, response_started, was_reused)) {
     metadata_fetch_->start();
     return;

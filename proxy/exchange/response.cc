@@ -69,10 +69,13 @@ Status Exchange::decryptResponse(std::string* body, ResponseFault* fault) noexce
 Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
   response_ = std::move(head);
   const bool ok = response_.status >= 200 && response_.status < 300;
-  learn_metadata_ = ok && !ctx_.state->snapshot->policies()->empty() &&
+  // Database and collection metadata: partition keys of protected containers, and the RIDs
+  // behind names (RID-addressed routes are matched to rules and policies by name).
+  learn_metadata_ = ok && head_.method != "DELETE" && (!route_.rid_like || route_.rid_resolved) &&
                     (route_.kind == policy::ResourceKind::kCollection ||
-                     route_.kind == policy::ResourceKind::kCollectionFeed) &&
-                    head_.method != "DELETE";
+                     route_.kind == policy::ResourceKind::kCollectionFeed ||
+                     route_.kind == policy::ResourceKind::kDatabase ||
+                     route_.kind == policy::ResourceKind::kDatabaseFeed);
   if (ok && (route_.op == policy::Operation::kMetadataList ||
              route_.op == policy::Operation::kMetadataQuery)) {
     if (route_.kind == policy::ResourceKind::kDatabaseFeed) listing_member_ = "Databases";
@@ -248,7 +251,27 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
 void Exchange::learnFromMetadata(std::string_view body) noexcept {
   PartitionKeyCache& cache = *ctx_.partition_keys;
   const policy::PolicySet& policies = *ctx_.state->snapshot->policies();
+  using Kind = policy::ResourceKind;
+  if (route_.kind == Kind::kDatabase ||
+      (route_.kind == Kind::kDatabaseFeed && route_.op == policy::Operation::kMetadataCreate)) {
+    auto db = policy::parseResourceName(body);
+    if (db.isOk() && !db->rid.empty()) cache.putDatabaseRid(db->rid, db->id);
+    return;
+  }
+  if (route_.kind == Kind::kDatabaseFeed) {
+    auto dbs = policy::parseResourceNames(body, "Databases");
+    if (!dbs.isOk()) return;
+    for (const policy::ResourceName& db : *dbs) {
+      if (!db.rid.empty()) cache.putDatabaseRid(db.rid, db.id);
+    }
+    return;
+  }
   auto remember = [&](policy::CollectionInfo& c) {
+    if (!c.rid.empty()) {
+      cache.putCollectionRid(c.rid, route_.database, c.id);
+      if (auto db_rid = policy::databaseRidOf(c.rid))
+        cache.putDatabaseRid(*db_rid, route_.database);
+    }
     if (policies.find(route_.database, c.id) != nullptr) {
       cache.put(route_.database, c.id, std::move(c.partition_key_paths));
     }

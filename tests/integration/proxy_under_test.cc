@@ -66,7 +66,8 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
   if (dir_.empty())
     return common::Status(common::Code::kInternal, "test.mkdtemp", "mkdtemp failed");
   // Keys: account, client, KEK, and a keyring with one key "pii" wrapped by the KEK.
-  const common::SecretBytes account = randomSecret(64);
+  account_key_ = randomSecret(64);
+  const common::SecretBytes& account = account_key_;
   client_key_ = randomSecret(64);
   const common::SecretBytes kek = randomSecret(crypto::kKekSize);
   writeFile("account.key", crypto::base64Encode(account.view()));
@@ -122,12 +123,14 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
 }
 
 std::string TestConfig::request(uint16_t port, std::string_view method, std::string_view path,
-                                std::string_view body, std::string_view extra_headers) const {
+                                std::string_view body, std::string_view extra_headers,
+                                bool rid_link) const {
   const std::string date = crypto::formatHttpDate(static_cast<int64_t>(std::time(nullptr)));
   auto res = crypto::cosmosResourceFromPath(path);
   std::string auth;
   if (res.isOk()) {
-    const std::string sts = crypto::cosmosStringToSign(method, res->type, res->link, date, "");
+    const std::string sts = crypto::cosmosStringToSign(
+        method, res->type, rid_link ? crypto::cosmosRidLink(res->link) : res->link, date, "");
     auth = crypto::cosmosAuthorizationHeader(crypto::cosmosSignature(client_key_, sts));
   }
   std::string out;

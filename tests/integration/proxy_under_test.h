@@ -60,8 +60,12 @@ class TestConfig {
   // A request as the SDK sends it to 127.0.0.1:`port`: x-ms-date, x-ms-version and the
   // master-key authorization computed with the client key. `extra_headers`: more
   // "Name: value\r\n" lines.
+  // `rid_link`: signed over the lowercased last RID, as the Java and .NET SDKs sign requests
+  // addressed by resource ids.
   std::string request(uint16_t port, std::string_view method, std::string_view path,
-                      std::string_view body = "", std::string_view extra_headers = "") const;
+                      std::string_view body = "", std::string_view extra_headers = "",
+                      bool rid_link = false) const;
+  const common::SecretBytes& accountKey() const { return account_key_; }
 
  private:
   std::string writeFile(const std::string& name, std::string_view content);
@@ -70,6 +74,7 @@ class TestConfig {
   std::string config_path_;
   std::string config_text_;
   common::SecretBytes client_key_;
+  common::SecretBytes account_key_;
 };
 
 class ProxyUnderTest {
@@ -92,6 +97,12 @@ class ProxyUnderTest {
                       std::string_view extra_headers = "") const {
     return config_.request(port_, method, path, body, extra_headers);
   }
+  // The same, signed over the RID link (TestConfig::request).
+  std::string ridRequest(std::string_view method, std::string_view path, std::string_view body = "",
+                         std::string_view extra_headers = "") const {
+    return config_.request(port_, method, path, body, extra_headers, /*rid_link=*/true);
+  }
+  const common::SecretBytes& accountKey() const { return config_.accountKey(); }
 
   // SIGTERM: stop accepting, finish in-flight requests, close idle connections.
   void beginDrain();

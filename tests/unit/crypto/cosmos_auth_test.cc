@@ -96,6 +96,50 @@ TEST(CosmosAuthTest, HmacSha256Rfc4231Vectors) {
   HmacSha256 empty{common::SecretBytes()};
   EXPECT_FALSE(empty.ok());
   EXPECT_EQ(empty.mac("x"), (std::array<uint8_t, 32>{}));
+
+// The .NET SDK's signature baseline (Azure/azure-cosmos-dotnet-v3,
+// Microsoft.Azure.Cosmos/tests/Microsoft.Azure.Cosmos.Tests/AuthorizationHelperTests.cs, test key
+// "VGhpcyBpcyBhIHNhbXBsZSBzdHJpbmc="): RID-addressed requests are signed over the addressed
+// resource's RID, lowercased; name-addressed ones over the name link.
+TEST(CosmosAuthTest, DotNetBaselineRidAndNameLinks) {
+  auto key = decodeKeyText("VGhpcyBpcyBhIHNhbXBsZSBzdHJpbmc=");
+  ASSERT_TRUE(key.isOk());
+  struct Row {
+    const char* verb;
+    const char* path;
+    bool by_rid;
+    const char* date;
+    const char* sig;
+  };
+  const Row rows[] = {
+      {"GET", "/dbs/92dc837c73484349852a2c8f05777565", false, "Tue, 21 Jul 2020 17:55:36 GMT",
+       "niv0JZU/T0s8tmaod36QbBmZJBCIbkJU31r5Rp+rJGQ="},
+      {"POST", "/dbs/92dc837c73484349852a2c8f05777565/colls", false,
+       "Tue, 21 Jul 2020 17:55:36 GMT", "2MIgOuCzkrWLI6+j5NYnmKYm8a7oS1dmcvETQAs3sEQ="},
+      {"GET", "/dbs/DPZtAA==/colls/DPZtAKyOj5g=/pkranges", true, "Tue, 21 Jul 2020 17:55:37 GMT",
+       "qH73yd16s9pr9e3X4azaZc97zyqs4oyxkB1L+LdsGbk="},
+      {"GET", "/dbs/DPZtAA==/colls/DPZtAKyOj5g=/docs", true, "Tue, 21 Jul 2020 17:55:37 GMT",
+       "nWZ29vBWEbWx7UZlJP+TzbgHoYCVVy6mz004thDJuPc="},
+      {"PUT", "/dbs/DPZtAA==/colls/DPZtAKyOj5g=/docs/DPZtAKyOj5gBAAAAAAAAAA==", true,
+       "Tue, 21 Jul 2020 17:55:37 GMT", "F8ZE0qxkWE1DszV7y46GWQs42kdkFfT2+hGHK0zJp7U="},
+      {"DELETE", "/dbs/DPZtAA==/colls/DPZtAKyOj5g=/docs/DPZtAKyOj5gBAAAAAAAAAA==", true,
+       "Tue, 21 Jul 2020 17:55:38 GMT", "yw/Thc12voLUXMZ7NMDp5VsCgAwRGNF2K38oulEfpGg="},
+  };
+  for (const Row& r : rows) {
+    SCOPED_TRACE(std::string(r.verb) + " " + r.path);
+    auto res = cosmosResourceFromPath(r.path);
+    ASSERT_TRUE(res.isOk());
+    const std::string link = r.by_rid ? cosmosRidLink(res->link) : res->link;
+    EXPECT_EQ(cosmosSignature(*key, cosmosStringToSign(r.verb, res->type, link, r.date, "")),
+              r.sig);
+  }
+  auto pk = cosmosResourceFromPath("/dbs/DPZtAA==/colls/DPZtAKyOj5g=/pkranges");
+  ASSERT_TRUE(pk.isOk());
+  EXPECT_EQ(cosmosStringToSign("GET", pk->type, cosmosRidLink(pk->link),
+                               "Tue, 21 Jul 2020 17:55:37 GMT", ""),
+            "get\npkranges\ndpztakyoj5g=\ntue, 21 jul 2020 17:55:37 gmt\n\n");
+  EXPECT_EQ(cosmosRidLink("dbs/DPZtAA=="), "dpztaa==");
+  EXPECT_EQ(cosmosRidLink(""), "");
 }
 
 TEST(CosmosAuthTest, StringToSignFirstRowInFull) {

@@ -545,3 +545,47 @@ TEST(RouteTest, RandomTargetsNeverMisbehave) {
 
 }  // namespace
 }  // namespace cosmoseal::policy
+
+namespace cosmoseal::policy {
+namespace {
+
+TEST(RidTest, ShapesAndParentDatabase) {
+  EXPECT_TRUE(isRidShaped("gAABAA==", 4));
+  EXPECT_TRUE(isRidShaped("gAABAIAAAAE=", 8));
+  EXPECT_TRUE(isRidShaped("DPZtAKyOj5g=", 8));
+  EXPECT_FALSE(isRidShaped("gAABAA=", 4));
+  EXPECT_FALSE(isRidShaped("customers", 8));
+  EXPECT_EQ(databaseRidOf("gAABAIAAAAE="), std::optional<std::string>("gAABAA=="));
+  EXPECT_EQ(databaseRidOf("DPZtAKyOj5g="), std::optional<std::string>("DPZtAA=="));
+  // '-' stands for '/' in the service's RIDs, both ways.
+  EXPECT_EQ(databaseRidOf("a-8-AKyOj5g="), std::optional<std::string>("a-8-AA=="));
+  EXPECT_EQ(databaseRidOf("shop"), std::nullopt);
+}
+
+TEST(RidTest, ResolvedRidRoutesAreDecidedByName) {
+  ContainerPolicySpec spec;
+  spec.database = "shop";
+  spec.container = "customers";
+  FieldSpec f;
+  f.path = "/ssn";
+  f.mode = FieldMode::kRandomized;
+  f.key = "pii";
+  spec.fields = {f};
+  auto set = PolicySet::create(std::vector<ContainerPolicySpec>{spec});
+  ASSERT_TRUE(set.isOk()) << set.status().toString();
+  common::HeaderMap h;
+  auto route = classifyRequest("GET", "/dbs/gAABAA==/colls/gAABAIAAAAE=/docs/abc", h);
+  ASSERT_TRUE(route.isOk());
+  EXPECT_TRUE(route->rid_like);
+  EXPECT_EQ(decideRoute(*route, set->get()).rejection.detail(), "route.rid_path");
+  route->database = "shop";
+  route->container = "customers";
+  route->rid_resolved = true;
+  const RouteDecision d = decideRoute(*route, set->get());
+  EXPECT_EQ(d.action, RouteDecision::Action::kTransform);
+  EXPECT_TRUE(d.transform_response_body);
+  EXPECT_NE(d.policy, nullptr);
+}
+
+}  // namespace
+}  // namespace cosmoseal::policy

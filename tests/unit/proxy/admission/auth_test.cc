@@ -101,6 +101,45 @@ TEST_F(AuthTest, VerifiesUtf8LinkVector) {
   EXPECT_TRUE(auth.verify("GET", *res, h, *parsed).isOk());
 }
 
+// Java and .NET sign RID-addressed requests over the lowercased RID: accepted when the route is
+// RID-addressed, and that string is what the account signs upstream; never for a name route.
+TEST_F(AuthTest, RidAddressedRequestsMaySignTheRidLink) {
+  auto rt = makeConfigSnapshot(
+      "b3RoZXItYWNjb3VudC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWI=");
+  ASSERT_TRUE(rt);
+  Authenticator auth(*rt);
+  auto res = crypto::cosmosResourceFromPath("/dbs/gAABAA==/colls/gAABAIAAAAE=/pkranges");
+  ASSERT_TRUE(res.isOk());
+  auto key = crypto::decodeKeyText(kClientKeyA);
+  ASSERT_TRUE(key.isOk());
+  const std::string rid_sts =
+      crypto::cosmosStringToSign("GET", "pkranges", "gaabaiaaaae=", kVectorDate, "");
+  const std::string name_sts = crypto::cosmosStringToSign(
+      "GET", "pkranges", "dbs/gAABAA==/colls/gAABAIAAAAE=", kVectorDate, "");
+  const common::HeaderMap rid_signed = signedHeaders(crypto::cosmosSignature(*key, rid_sts));
+  const common::HeaderMap name_signed = signedHeaders(crypto::cosmosSignature(*key, name_sts));
+
+  // Not marked as RID-addressed: only the name link counts.
+  EXPECT_EQ(auth.verify("GET", *res, rid_signed, kVectorUnix).status().detail(),
+            "auth.bad_signature");
+  res->by_rid = true;
+  std::string sts;
+  auto who = auth.verify("GET", *res, rid_signed, kVectorUnix, &sts);
+  ASSERT_TRUE(who.isOk()) << who.status().toString();
+  EXPECT_EQ((*who)->name, "app-a");
+  EXPECT_EQ(sts, rid_sts);
+  who = auth.verify("GET", *res, name_signed, kVectorUnix, &sts);
+  ASSERT_TRUE(who.isOk()) << who.status().toString();
+  EXPECT_EQ(sts, name_sts);
+  // resign() signs RID-addressed resources over the RID link.
+  common::HeaderMap h;
+  h.add("x-ms-date", kVectorDate);
+  ASSERT_TRUE(auth.resign("GET", *res, &h).isOk());
+  std::string expected;
+  ASSERT_TRUE(auth.sign(rid_sts, &expected).isOk());
+  EXPECT_EQ(h.getOr("authorization", ""), expected);
+}
+
 TEST_F(AuthTest, RejectsWithStableDetails) {
   auto rt = makeConfigSnapshot(
       "b3RoZXItYWNjb3VudC1rZXktMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYwMTIzNDU2Nzg5YWI=");
