@@ -96,6 +96,7 @@ TEST(CosmosAuthTest, HmacSha256Rfc4231Vectors) {
   HmacSha256 empty{common::SecretBytes()};
   EXPECT_FALSE(empty.ok());
   EXPECT_EQ(empty.mac("x"), (std::array<uint8_t, 32>{}));
+}
 
 // The .NET SDK's signature baseline (Azure/azure-cosmos-dotnet-v3,
 // Microsoft.Azure.Cosmos/tests/Microsoft.Azure.Cosmos.Tests/AuthorizationHelperTests.cs, test key
