@@ -111,6 +111,15 @@ function timingSafeEqualStr(a, b) {
  *            skewMs?: number}} reason: 'ok' | 'missing' | 'malformed' | 'unsupported_token' |
  *            'no_date' | 'bad_signature' | 'date_skew'
  */
+// True when the link's database segment has the shape of a database RID (base64 of 4 bytes) or its
+// collection segment that of a collection RID (8 bytes); '-' stands for '/' in RIDs.
+function ridAddressed(link) {
+  const seg = link.split('/');
+  const shaped = (s, bytes) => s !== undefined &&
+    new RegExp(`^[A-Za-z0-9+/-]{${Math.floor(bytes / 3) * 4 + (bytes % 3 ? bytes % 3 + 1 : 0)}}={${(3 - (bytes % 3)) % 3}}$`).test(s);
+  return seg[0] === 'dbs' && (shaped(seg[1], 4) || (seg[2] === 'colls' && shaped(seg[3], 8)));
+}
+
 export function verifyRequest(req, key, opts = {}) {
   const { type, link } = resourceFromPath(req.url);
   const first = (v) => (Array.isArray(v) ? v[0] : v);
@@ -123,7 +132,13 @@ export function verifyRequest(req, key, opts = {}) {
   if (parsed.type !== 'master' || parsed.ver !== '1.0') return { ...base, ok: false, reason: 'unsupported_token' };
   if (!date) return { ...base, ok: false, reason: 'no_date' };
   const expected = computeSignature(key, req.method, type, link, date);
-  if (!timingSafeEqualStr(expected, parsed.sig)) return { ...base, ok: false, reason: 'bad_signature' };
+  // Requests addressed by resource ids (/dbs/{dbRid}/colls/{collRid}/...) are signed by the .NET
+  // and Java SDKs over the addressed RID in lowercase, and the service accepts that (.NET
+  // AuthorizationHelper): so does the front.
+  const ridLink = ridAddressed(link) ? link.slice(link.lastIndexOf('/') + 1).toLowerCase() : null;
+  const ok = timingSafeEqualStr(expected, parsed.sig) ||
+    (ridLink !== null && timingSafeEqualStr(computeSignature(key, req.method, type, ridLink, date), parsed.sig));
+  if (!ok) return { ...base, ok: false, reason: 'bad_signature' };
   if (opts.checkDate !== false) {
     const t = Date.parse(date);
     const now = opts.now ?? Date.now();

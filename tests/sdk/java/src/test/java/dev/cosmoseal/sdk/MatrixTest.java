@@ -69,16 +69,26 @@ import org.junit.jupiter.api.TestInstance;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class MatrixTest {
-  // Every operation below needs the container's partition-key ranges, which the SDK reads by RID
-  // (GET /dbs/{dbRid}/colls/{collRid}/pkranges, signed over the lowercased collection RID):
-  // cosmoseal answers 401 auth.bad_signature (tests/sdk/README.md, gap J1).
-  static final Set<String> KNOWN_PRODUCT_GAPS = Set.of("crud", "patch_protected", "point_read",
-      "query_equality", "query_in", "query_projection", "query_order_by", "query_count",
-      "query_continuation", "read_feed", "change_feed_beginning", "change_feed_incremental",
-      "change_feed_feed_range", "bulk", "transactional_batch", "read_many", "session_consistency",
-      "throttle_429_retried");
-  static final Map<String, String> STANDIN_LIMITS = Map.of(
-      "change_feed_incremental", "cosmosdb-server answers 304 to every If-None-Match change-feed read");
+  // Gap J1 (partition-key ranges read by RID, signed over the lowercased RID: 401) is fixed: the
+  // whole matrix passes against the simulator. No known product gap is left for Java.
+  static final Set<String> KNOWN_PRODUCT_GAPS = Set.of();
+  // What cosmosdb-server (the stand-in) cannot serve to the Java SDK; the simulator serves it all.
+  static final Map<String, String> STANDIN_LIMITS = Map.ofEntries(
+      Map.entry("change_feed_incremental",
+          "cosmosdb-server answers 304 to every If-None-Match change-feed read (S1)"),
+      Map.entry("transactional_batch",
+          "cosmosdb-server needs partitionKey inside each batch operation (S2)"),
+      Map.entry("query_equality", "cosmosdb-server's query plan has no partition-key ranges (S4)"),
+      Map.entry("query_in", "cosmosdb-server's query plan has no partition-key ranges (S4)"),
+      Map.entry("query_projection", "cosmosdb-server's query plan has no partition-key ranges (S4)"),
+      Map.entry("query_order_by", "cosmosdb-server's query plan has no partition-key ranges (S4)"),
+      Map.entry("query_count", "cosmosdb-server's query plan has no partition-key ranges (S4)"),
+      Map.entry("query_continuation",
+          "cosmosdb-server's query plan has no partition-key ranges (S4)"),
+      Map.entry("change_feed_beginning",
+          "cosmosdb-server sends no x-ms-alt-content-path, which the Java change feed needs (S5)"),
+      Map.entry("change_feed_feed_range",
+          "cosmosdb-server sends no x-ms-alt-content-path, which the Java change feed needs (S5)"));
   static final Map<String, String> NOT_POSSIBLE = Map.of();
 
   static final String SDK = "java";
