@@ -53,9 +53,4 @@ EVP_KDF* hkdf() noexcept {
   return kKdf;
 }
 
-EVP_MAC* hmac() noexcept {
-  static EVP_MAC* const kMac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  return kMac;
-}
-
 }  // namespace cosmoseal::crypto::internal

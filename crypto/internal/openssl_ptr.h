@@ -18,8 +18,6 @@ struct OpenSslDeleter {
 using EvpCipherPtr = std::unique_ptr<EVP_CIPHER, OpenSslDeleter<EVP_CIPHER, EVP_CIPHER_free>>;
 using EvpCipherCtxPtr =
     std::unique_ptr<EVP_CIPHER_CTX, OpenSslDeleter<EVP_CIPHER_CTX, EVP_CIPHER_CTX_free>>;
-using EvpMacPtr = std::unique_ptr<EVP_MAC, OpenSslDeleter<EVP_MAC, EVP_MAC_free>>;
-using EvpMacCtxPtr = std::unique_ptr<EVP_MAC_CTX, OpenSslDeleter<EVP_MAC_CTX, EVP_MAC_CTX_free>>;
 using EvpKdfPtr = std::unique_ptr<EVP_KDF, OpenSslDeleter<EVP_KDF, EVP_KDF_free>>;
 using EvpKdfCtxPtr = std::unique_ptr<EVP_KDF_CTX, OpenSslDeleter<EVP_KDF_CTX, EVP_KDF_CTX_free>>;
 using EvpMdPtr = std::unique_ptr<EVP_MD, OpenSslDeleter<EVP_MD, EVP_MD_free>>;
@@ -39,6 +37,5 @@ const EVP_CIPHER* aesCbc(size_t key_size) noexcept;
 const EVP_CIPHER* aesEcb(size_t key_size) noexcept;
 const EVP_MD* sha256() noexcept;
 EVP_KDF* hkdf() noexcept;
-EVP_MAC* hmac() noexcept;
 
 }  // namespace cosmoseal::crypto::internal
