@@ -8,7 +8,8 @@
 #   scripts/install-deps.sh --sdks     also the Java, Python and Go SDK suites (tests/sdk): a JDK and
 #                                      Maven from Debian, then azure-cosmos (Maven Central, pom.xml),
 #                                      azure-cosmos for Python (PyPI, hashed requirements, into
-#                                      tests/sdk/python/.venv) and azcosmos (Go module proxy, go.sum).
+#                                      tests/sdk/python/.venv), azcosmos (Go module proxy, go.sum) and
+#                                      @azure/cosmos (npm, tests/sdk/js/package-lock.json).
 #                                      Go itself (>= the version in tests/sdk/go/go.mod) must be on PATH.
 #   scripts/install-deps.sh --k8s      also what the Kubernetes tests need (tests/k8s): buildah for
 #                                      scripts/build-image, iptables for capture-init and the pod
@@ -107,6 +108,10 @@ fi
 
 # The SDK conformance suites (tests/sdk/README.md), each pinned by its own lock file.
 if [ "$SDKS" = 1 ]; then
+  if [ ! -d tests/sdk/js/node_modules ] || [ tests/sdk/js/package-lock.json -nt tests/sdk/js/node_modules/.package-lock.json ]; then
+    echo "install-deps: npm ci in tests/sdk/js (@azure/cosmos for the JavaScript SDK suite)"
+    (cd tests/sdk/js && npm ci --no-audit --no-fund --loglevel=error)
+  fi
   py=$(command -v python3)
   if [ ! -x tests/sdk/python/.venv/bin/python ] || [ tests/sdk/python/requirements.txt -nt tests/sdk/python/.venv/.installed ]; then
     echo "install-deps: azure-cosmos (Python) into tests/sdk/python/.venv"

@@ -31,6 +31,10 @@ case "$sdk" in
     command -v keytool >/dev/null || fail "keytool (JDK) is not installed"
     [ -d "${HOME}/.m2/repository/com/azure/azure-cosmos/4.81.0" ] || fail "azure-cosmos 4.81.0 is not in the local Maven repository"
     ;;
+  js)
+    [ "$(node -p 'require(process.argv[1]).version' "$here/js/node_modules/@azure/cosmos/package.json" 2>/dev/null)" = 4.10.1 ] ||
+      fail "@azure/cosmos 4.10.1 is not installed in tests/sdk/js/node_modules"
+    ;;
   *) fail "unknown SDK $sdk" ;;
 esac
 exec "$@"
