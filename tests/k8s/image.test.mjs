@@ -1,7 +1,7 @@
 // The container image: scripts/build-image builds it with buildah (FROM scratch, vfs storage in a
 // scratch directory) into an OCI archive; this test checks the archive (digests, config, labels),
 // unpacks the layer and runs from it with chroot, as the image's user:
-//   cosmoseal --version, keygen, `check` of both example configs (k8s/examples/*/cosmoseal.yaml)
+//   cosmoseal --version, keygen, `check` of the example configs (k8s/examples/*/cosmoseal.yaml)
 //   with test keys at the paths the manifests mount, capture-init --dry-run, and capture-init for
 //   real in a scratch network namespace with the image's own iptables (nf_tables and legacy).
 // It also asserts that there is no shell and that the image runs as 65532:65532.
@@ -147,6 +147,12 @@ test('cosmoseal --version runs from the image as 65532', () => {
 
 // Test keys at the paths the example configs name, as a container would see its mounts.
 const secrets = makeTestSecrets(path.join(work, 'secrets'), bin, { hosts: ['myaccount.documents.azure.com'] });
+// The java-app example's loopback listener certificate, made as docs/KUBERNETES.md says.
+must(path.join(K8S_DIR, 'examples', 'java-app', 'make-loopback-tls.sh'), [path.join(work, 'loopback-tls')]);
+const loopback = {
+  cert: fs.readFileSync(path.join(work, 'loopback-tls', 'tls.crt')),
+  key: fs.readFileSync(path.join(work, 'loopback-tls', 'tls.key')),
+};
 function placeFile(abs, content, { uid = PROXY_UID, mode = 0o400 } = {}) {
   const f = path.join(rootfs, abs);
   fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o755 });
@@ -167,7 +173,7 @@ test('cosmoseal keygen and keyring show run from the image', () => {
   assert.match(show.stdout, /pii/);
 });
 
-for (const example of ['app', 'transparent']) {
+for (const example of ['app', 'java-app', 'transparent']) {
   test(`cosmoseal check accepts k8s/examples/${example}/cosmoseal.yaml with keys at the mounted paths`, () => {
     const text = fs.readFileSync(path.join(K8S_DIR, 'examples', example, 'cosmoseal.yaml'), 'utf8');
     const c = parseYaml(text);
@@ -176,6 +182,10 @@ for (const example of ['app', 'transparent']) {
     for (const cl of c.clients) placeFile(cl.key_file, secrets.clientKeys['orders-api']);
     placeFile(c.keys.keyring_file, secrets.keyring);
     placeFile(c.keys.kek_file, secrets.kek);
+    if (c.listen.tls) {
+      placeFile(c.listen.tls.cert, loopback.cert);
+      placeFile(c.listen.tls.key, loopback.key);
+    }
     if (c.listen.transparent) {
       placeFile(c.listen.transparent.ca_cert, secrets.caCert);
       placeFile(c.listen.transparent.ca_key, secrets.caKey);

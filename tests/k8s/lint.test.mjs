@@ -46,7 +46,7 @@ for (const r of all) {
 
 test('the renderings contain the cosmoseal sidecar where expected', () => {
   const names = workloads.map((w) => w.name);
-  for (const want of ['k8s/examples/app', 'k8s/examples/transparent', 'k8s/sidecar (on', 'k8s/sidecar-classic', 'k8s/sidecar + k8s/capture']) {
+  for (const want of ['k8s/examples/app', 'k8s/examples/java-app', 'k8s/examples/transparent', 'k8s/sidecar (on', 'k8s/sidecar-classic', 'k8s/sidecar + k8s/capture']) {
     assert.ok(names.some((n) => n.startsWith(want)), `no cosmoseal container in ${want}: ${names.join(', ')}`);
   }
 });
@@ -158,6 +158,7 @@ for (const w of workloads) {
       [c.keys.kek_file, 'secret'],
     ];
     if (c.listen?.transparent) files.push([c.listen.transparent.ca_cert, 'secret'], [c.listen.transparent.ca_key, 'secret']);
+    if (c.listen?.tls) files.push([c.listen.tls.cert, 'secret'], [c.listen.tls.key, 'secret']);
     if (c.upstream.ca_file) files.push([c.upstream.ca_file, 'any']);
     for (const [file, kind] of files) {
       const m = w.cs.volumeMounts.find((vm) => under(file, vm.mountPath));
@@ -200,10 +201,49 @@ for (const w of workloads) {
       assert.ok(w.config.listen.transparent.allowed_hosts.includes(endpoint.hostname), 'the app\'s host is allowed');
       const ca = env.NODE_EXTRA_CA_CERTS?.value;
       assert.ok(ca && (app.volumeMounts || []).some((m) => under(ca, m.mountPath) && volumeOf(w, m.name).secret), 'the app trusts the mounted CA');
+    } else if (w.config.listen?.tls) {
+      // A TLS listener (required by the Java SDK): https, a name its loopback certificate carries.
+      assert.equal(endpoint.protocol, 'https:', 'listen.tls: the app uses https');
+      assert.ok(['localhost', '127.0.0.1'].includes(endpoint.hostname), `gateway mode: the app talks to the sidecar (${endpoint.hostname})`);
+      assert.equal(Number(endpoint.port), w.config.listen.port);
     } else {
+      assert.equal(endpoint.protocol, 'http:', 'a plain listener: http');
       assert.equal(endpoint.hostname, '127.0.0.1', 'gateway mode: the app talks to the sidecar');
       assert.equal(Number(endpoint.port), w.config.listen.port);
     }
+  });
+
+  const javaOptions = findContainer(w.spec.containers, 'app')?.env?.find((e) => e.name === 'JAVA_TOOL_OPTIONS');
+  if (!javaOptions) continue;
+
+  test(`${w.name}: the JVM trusts the TLS listener through a mounted truststore`, () => {
+    const app = findContainer(w.spec.containers, 'app');
+    assert.equal(javaOptions.valueFrom, undefined, 'JAVA_TOOL_OPTIONS is a literal value');
+    const props = Object.fromEntries(
+      javaOptions.value.trim().split(/\s+/).map((o) => {
+        const m = /^-D([^=]+)=(.*)$/.exec(o);
+        assert.ok(m, `JAVA_TOOL_OPTIONS: ${o} is not a -Dname=value`);
+        return [m[1], m[2]];
+      }),
+    );
+    assert.ok(w.config.listen?.tls, 'a Java app needs listen.tls: the Java SDK speaks HTTPS only');
+    assert.equal(new URL(app.env.find((e) => e.name === 'COSMOS_ENDPOINT').value).href, `https://localhost:${w.config.listen.port}/`);
+    assert.equal(props['javax.net.ssl.trustStoreType'], 'PKCS12');
+    assert.ok(props['javax.net.ssl.trustStorePassword'], 'a PKCS12 truststore written by keytool needs its password');
+    const store = props['javax.net.ssl.trustStore'];
+    assert.ok(store?.startsWith('/'), 'javax.net.ssl.trustStore is an absolute path');
+    const m = (app.volumeMounts || []).find((vm) => under(store, vm.mountPath));
+    assert.ok(m, `${store} is not under any mount of the app container`);
+    assert.equal(m.readOnly, true);
+    assert.equal(m.subPath, undefined);
+    const v = volumeOf(w, m.name);
+    assert.ok(v.configMap, 'the truststore (public certificates) comes from a ConfigMap, beside no key');
+    const cm = w.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === v.configMap.name);
+    assert.ok(cm, `${v.configMap.name} is rendered with the example`);
+    assert.ok(Object.keys({ ...cm.data, ...cm.binaryData }).includes(path.relative(m.mountPath, store)), `${v.configMap.name} has the truststore`);
+    // cosmoseal's listener key stays in cosmoseal's container only.
+    const tlsMount = w.cs.volumeMounts.find((vm) => under(w.config.listen.tls.key, vm.mountPath));
+    assert.ok(!(app.volumeMounts || []).some((am) => am.name === tlsMount.name), 'the app must not mount the listener key');
   });
 }
 

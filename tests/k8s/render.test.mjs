@@ -56,6 +56,29 @@ test('k8s/examples/app renders the namespace, the config, the three Secrets and 
   ]);
 });
 
+test('k8s/examples/java-app adds the TLS listener Secret and the truststore ConfigMap; the patch reaches the sidecar', () => {
+  const objects = rendered.get('k8s/examples/java-app');
+  const names = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+  assert.deepEqual(names, [
+    'ConfigMap/cosmoseal-config',
+    'ConfigMap/cosmoseal-listen-truststore',
+    'Deployment/orders-api',
+    'Namespace/orders-java',
+    'Secret/cosmoseal-account-key',
+    'Secret/cosmoseal-clients',
+    'Secret/cosmoseal-keys',
+    'Secret/cosmoseal-listen-tls',
+  ]);
+  const spec = podSpecOf(objects.find((o) => o.kind === 'Deployment'));
+  // The example's patch runs after the component: it must extend the component's container, not
+  // add a second (image-less) one.
+  assert.deepEqual(spec.initContainers.map((c) => c.name), ['cosmoseal']);
+  const cs = findContainer(spec.initContainers, 'cosmoseal');
+  assert.ok(cs.image, 'the sidecar keeps its image');
+  assert.ok(cs.volumeMounts.some((m) => m.name === 'cosmoseal-listen-tls'), 'the listener certificate is mounted');
+  assert.equal(objects.find((o) => o.metadata.name === 'cosmoseal-listen-tls').type, 'kubernetes.io/tls');
+});
+
 test('k8s/examples/transparent adds the interception CA Secret and the capture init container', () => {
   const objects = rendered.get('k8s/examples/transparent');
   const names = objects.map((o) => `${o.kind}/${o.metadata.name}`).sort();
