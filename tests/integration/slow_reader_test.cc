@@ -30,6 +30,22 @@ constexpr uint64_t kMiB = 1024 * 1024;
 // and parser buffers, response heads, streamed pieces (docs/OPERATIONS.md, "Memory and slow
 // peers").
 constexpr uint64_t kMarginBytes = 32 * kMiB;
+
+// Under AddressSanitizer the process's resident set is no measure of live memory: freed blocks sit
+// in ASan's quarantine (256 MiB by default), every block carries redzones and the heap has shadow
+// memory. The RSS bound is asserted by the plain build of this test (scripts/test.sh runs it);
+// the sanitizer build (.ci/run) still asserts the budget gauge and every answer.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kRssIsMeaningful = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kRssIsMeaningful = false;
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
+#else
+constexpr bool kRssIsMeaningful = true;
+#endif
 constexpr int kApps = 20;
 constexpr size_t kFeedBytes = 8 * kMiB;
 
@@ -178,8 +194,13 @@ void expectBounded(uint64_t budget, const Outcome& o) {
       "budget %llu MiB: peak RSS growth %.1f MiB, gauge %.1f MiB, %d complete, %d refused\n",
       static_cast<unsigned long long>(budget / kMiB), static_cast<double>(o.peak_growth) / kMiB,
       static_cast<double>(o.gauge) / kMiB, o.complete, o.refused);
-  EXPECT_LE(o.peak_growth, budget + kMarginBytes)
-      << "the process grew past the buffer budget plus the margin";
+  if (kRssIsMeaningful) {
+    EXPECT_LE(o.peak_growth, budget + kMarginBytes)
+        << "the process grew past the buffer budget plus the margin";
+  } else {
+    std::printf("(AddressSanitizer build: RSS includes its quarantine and shadow memory; the "
+                "bound is asserted by the plain build)\n");
+  }
   EXPECT_LE(o.gauge, budget);
   EXPECT_EQ(o.complete + o.refused, kApps);
   EXPECT_GT(o.complete, 0);
