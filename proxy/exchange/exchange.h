@@ -111,7 +111,7 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   bool namesFromCache() noexcept;
   enum class NameStep : uint8_t { kNone, kCollection, kDatabase };
   void fetchNames(NameStep step) noexcept;
-  void onNamesFetched(int status, std::string body) noexcept;
+  void onNamesFetched(int status, const std::string& body) noexcept;
   // MetadataFetch::Callbacks
   void onMetadataFetched(int status, std::string body) noexcept override;
   void onMetadataFailed(const common::Status& status, UpstreamFailure kind, bool response_started,

@@ -113,8 +113,8 @@ void Exchange::fetchNames(NameStep step) noexcept {
   name_step_ = step;
   std::vector<std::string> segments = {"dbs", route_.segments[1]};
   if (step == NameStep::kCollection) {
-    segments.push_back("colls");
-    segments.push_back(route_.segments[3]);
+    segments.emplace_back("colls");
+    segments.emplace_back(route_.segments[3]);
   }
   MetadataFetch::Callbacks* callbacks = this;  // a private base: converted here
   std::unique_ptr<MetadataFetch>& fetch = name_fetches_[step == NameStep::kCollection ? 0 : 1];
@@ -124,7 +124,7 @@ void Exchange::fetchNames(NameStep step) noexcept {
   fetch->start();
 }
 
-void Exchange::onNamesFetched(int status, std::string body) noexcept {
+void Exchange::onNamesFetched(int status, const std::string& body) noexcept {
   auto unresolved = [&](Code code, const std::string& why) {
     conn_->localReply(Status(code, exchange_detail::kRidUnresolved,
                              "cannot map the resource ids of " + head_.target + " to names (" +
@@ -204,7 +204,7 @@ Status Exchange::resolvePartitionKeyPlan() noexcept {
 
 void Exchange::onMetadataFetched(int status, std::string body) noexcept {
   if (name_step_ != NameStep::kNone) {
-    onNamesFetched(status, std::move(body));
+    onNamesFetched(status, body);
     return;
   }
   if (status != 200) {

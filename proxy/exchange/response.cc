@@ -208,7 +208,7 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
                           << own;
   } else if (decision_.transform_response_body) {
     COSMOSEAL_RETURN_IF_ERROR(decryptResponse(&response_body_, fault));
-    body = std::move(response_body_);
+    body.swap(response_body_);  // `body` was empty: response_body_ is left empty
   } else {
     if (learn_metadata_) learnFromMetadata(response_body_);
     if (listing_member_ != nullptr) {
@@ -229,7 +229,7 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
       }
       body = std::move(filtered).value();
     } else {
-      body = std::move(response_body_);
+      body.swap(response_body_);  // `body` was empty: response_body_ is left empty
     }
   }
   // The body goes to the write queue with its charge and stays charged until the kernel has

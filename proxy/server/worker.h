@@ -95,7 +95,7 @@ class Worker {
   void refreshKeyUsage();
   static void addKeyUsage(const crypto::FieldCipher& cipher, std::map<uint32_t, KeyUsage>* usage);
   void maybeFinish();
-  static void onConnection(void* self, uv_stream_t* server) noexcept;
+  static void onConnection(void* worker, uv_stream_t* server) noexcept;
 
   int index_;
   int listen_fd_;
