@@ -111,31 +111,25 @@ Status TransformEngine::forElement(od::value v, Fn&& fn) {
   return Status::ok();
 }
 
-Status TransformEngine::feedDocument(od::value d) {
-  od::json_type t;
-  COSMOSEAL_SJ_TRY(d.type().get(t));
-  if (t != od::json_type::object) return Status::ok();
-  od::object o;
-  COSMOSEAL_SJ_TRY(d.get_object().get(o));
-  return walkDecryptObject(o, policy->root());
-}
-
-// {current, previous, metadata}: current and previous are documents.
-Status TransformEngine::changeFeedItem(od::value item) {
-  return forEachMemberOf(item, [&](std::string_view name, od::field& f) -> Status {
-    if (name == "current" || name == "previous") return feedDocument(f.value());
-    return Status::ok();
-  });
-}
-
-// Records the protected locations of the documents `shape` declares.
-Status TransformEngine::walkShape(ResponseShape shape) {
+// Calls fn(object) for every document `shape` declares: the root (kDocument), each element of
+// "Documents" (kFeed) or its "current" and "previous" (kChangeFeedAllVersions), each
+// "resourceBody" of the top-level array (kBatchResults). A document that is not an object, or a
+// body of another shape, has nothing to visit. The one navigation of strict shapes: walkShape()
+// and locateStrays() both go through here.
+template <typename Fn>
+Status TransformEngine::forEachDocument(ResponseShape shape, Fn&& fn) {
+  auto document = [&](od::value d) -> Status {
+    od::json_type dt;
+    COSMOSEAL_SJ_TRY(d.type().get(dt));
+    if (dt != od::json_type::object) return Status::ok();
+    od::object o;
+    COSMOSEAL_SJ_TRY(d.get_object().get(o));
+    return fn(o);
+  };
   od::document doc;
   COSMOSEAL_RETURN_IF_ERROR(iterateSpan(Span{0, size}, &doc));
   od::json_type t;
   COSMOSEAL_SJ_TRY(doc.type().get(t));
-  const PathNode& root = policy->root();
-  auto document = [&](od::value d) { return feedDocument(d); };
   if (shape == ResponseShape::kBatchResults) {
     if (t != od::json_type::array) return Status::ok();
     od::array a;
@@ -145,7 +139,7 @@ Status TransformEngine::walkShape(ResponseShape shape) {
       COSMOSEAL_SJ_TRY(std::move(element_result).get(ev));
       COSMOSEAL_RETURN_IF_ERROR(
           forEachMemberOf(ev, [&](std::string_view name, od::field& f) -> Status {
-            return name == "resourceBody" ? feedDocument(f.value()) : Status::ok();
+            return name == "resourceBody" ? document(f.value()) : Status::ok();
           }));
     }
     return Status::ok();
@@ -153,13 +147,25 @@ Status TransformEngine::walkShape(ResponseShape shape) {
   if (t != od::json_type::object) return Status::ok();
   od::object o;
   COSMOSEAL_SJ_TRY(doc.get_object().get(o));
-  if (shape == ResponseShape::kDocument) return walkDecryptObject(o, root);
+  if (shape == ResponseShape::kDocument) return fn(o);
+  if (shape != ResponseShape::kFeed && shape != ResponseShape::kChangeFeedAllVersions) {
+    return Status::ok();
+  }
   return forEachMember(o, [&](std::string_view name, od::field& f) -> Status {
     if (name != "Documents") return Status::ok();
     if (shape == ResponseShape::kFeed) return forElement(f.value(), document);
-    // kChangeFeedAllVersions
-    return forElement(f.value(), [&](od::value item) { return changeFeedItem(item); });
+    // {current, previous, metadata}: current and previous are documents.
+    return forElement(f.value(), [&](od::value item) {
+      return forEachMemberOf(item, [&](std::string_view n, od::field& g) -> Status {
+        return n == "current" || n == "previous" ? document(g.value()) : Status::ok();
+      });
+    });
   });
+}
+
+// Records the protected locations of the documents `shape` declares.
+Status TransformEngine::walkShape(ResponseShape shape) {
+  return forEachDocument(shape, [&](od::object& o) { return walkDecryptObject(o, policy->root()); });
 }
 
 // The binding recorded for the stray string opening at `begin`, or nullptr if it is not one.
@@ -178,13 +184,7 @@ Status TransformEngine::bindStrays(od::value v, std::string* path, std::string_v
   if (t == od::json_type::object) {
     od::object o;
     COSMOSEAL_SJ_TRY(v.get_object().get(o));
-    return forEachMember(o, [&](std::string_view name, od::field& f) -> Status {
-      path->push_back('/');
-      path->append(escapePathSegment(name));
-      Status s = bindStrays(f.value(), path, prefix);
-      path->resize(mark);
-      return s;
-    });
+    return bindStraysIn(o, path, prefix);
   }
   if (t == od::json_type::array) {
     od::array a;
@@ -213,6 +213,17 @@ Status TransformEngine::bindStrays(od::value v, std::string* path, std::string_v
   return Status::ok();
 }
 
+Status TransformEngine::bindStraysIn(od::object& o, std::string* path, std::string_view prefix) {
+  const size_t mark = path->size();
+  return forEachMember(o, [&](std::string_view name, od::field& f) -> Status {
+    path->push_back('/');
+    path->append(escapePathSegment(name));
+    Status s = bindStrays(f.value(), path, prefix);
+    path->resize(mark);
+    return s;
+  });
+}
+
 // Where the shape says which values are documents, every envelope sits at a known place: give
 // the strays (envelopes outside protected locations) the binding of that place, so that one
 // cut from another field fails its path check instead of opening (DESIGN.md section 5).
@@ -222,36 +233,7 @@ Status TransformEngine::locateStrays(ResponseShape shape) {
   prefix += policy->container();
   prefix += ':';
   std::string path;
-  auto document = [&](od::value d) { return bindStrays(d, &path, prefix); };
-  od::document doc;
-  COSMOSEAL_RETURN_IF_ERROR(iterateSpan(Span{0, size}, &doc));
-  od::value root;
-  COSMOSEAL_SJ_TRY(doc.get_value().get(root));
-  switch (shape) {
-    case ResponseShape::kDocument:
-      return document(root);
-    case ResponseShape::kBatchResults:
-      return forElement(root, [&](od::value ev) {
-        return forEachMemberOf(ev, [&](std::string_view name, od::field& f) -> Status {
-          return name == "resourceBody" ? document(f.value()) : Status::ok();
-        });
-      });
-    case ResponseShape::kFeed:
-    case ResponseShape::kChangeFeedAllVersions:
-      return forEachMemberOf(root, [&](std::string_view name, od::field& f) -> Status {
-        if (name != "Documents") return Status::ok();
-        if (shape == ResponseShape::kFeed) return forElement(f.value(), document);
-        return forElement(f.value(), [&](od::value item) {
-          return forEachMemberOf(item, [&](std::string_view n, od::field& g) -> Status {
-            return n == "current" || n == "previous" ? document(g.value()) : Status::ok();
-          });
-        });
-      });
-    case ResponseShape::kQuery:
-    case ResponseShape::kAny:
-      break;
-  }
-  return Status::ok();
+  return forEachDocument(shape, [&](od::object& o) { return bindStraysIn(o, &path, prefix); });
 }
 
 Status TransformEngine::decrypt(PaddedInput in, ResponseShape shape, const ContainerPolicy* p,

@@ -453,11 +453,12 @@ struct TransformEngine {
   Status forEachMemberOf(od::value v, Fn&& fn);
   template <typename Fn>
   Status forElement(od::value v, Fn&& fn);
-  Status feedDocument(od::value d);
-  Status changeFeedItem(od::value item);
+  template <typename Fn>
+  Status forEachDocument(ResponseShape shape, Fn&& fn);
   Status walkShape(ResponseShape shape);
   Status locateStrays(ResponseShape shape);
   Status bindStrays(od::value v, std::string* path, std::string_view prefix);
+  Status bindStraysIn(od::object& o, std::string* path, std::string_view prefix);
   const std::string* strayBinding(size_t begin) const noexcept;
   Status decrypt(PaddedInput in, ResponseShape shape, const ContainerPolicy* p, std::string* out,
                  TransformStats* st);
