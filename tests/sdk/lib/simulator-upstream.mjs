@@ -54,7 +54,8 @@ class SimulatorUpstream {
     const out = [];
     for (const { canary } of this.canaries) {
       for (const h of this.sim.scan(canary)) {
-        const hit = { seq: h.seq, canary, form: h.form, where: h.where };
+        // scan() also finds plaintext-derived forms (EPKs, MurmurHash3 outputs): `derived: true`.
+        const hit = { seq: h.seq, canary, form: h.form, where: h.where, ...(h.derived ? { derived: true } : {}) };
         if (!this._acked.has(SimulatorUpstream._key(hit))) out.push(hit);
       }
     }

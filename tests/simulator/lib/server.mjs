@@ -15,6 +15,7 @@ import { pathSegments, verify } from './auth.mjs';
 import { Store, pkKey, newEtag } from './store.mjs';
 import { analyze, execute, needsPlan, queryPlan, QueryError } from './query.mjs';
 import { applyPatch, PatchError } from './patch.mjs';
+import { epkV1, epkV2, murmur3x64_128, murmur3x86_32, v1HashInput, v2Component } from './hash.mjs';
 
 export const DEFAULT_DATE_WINDOW_MS = 15 * 60 * 1000;
 const MAX_BODY = 16 * 1024 * 1024;
@@ -258,17 +259,20 @@ class Simulator {
 
   /**
    * Where a string (a canary) arrived: every request whose URL, header values or body holds it
-   * in any textual form (literal, JSON-escaped, \\u-escaped, percent-encoded).
-   * @returns {{seq: number, op: string, where: string, form: string}[]}
+   * in any textual form (literal, JSON-escaped, \\u-escaped, percent-encoded) or in a form derived
+   * from it by hashing, as an SDK computes it client-side (effective partition keys V1/V2 and
+   * MultiHash components of ["text"], raw MurmurHash3 outputs; `derived: true` on those hits).
+   * `{derived: false}` looks for the textual forms only.
+   * @returns {{seq: number, op: string, where: string, form: string, derived?: boolean}[]}
    */
-  scan(text) {
-    const forms = textForms(text);
+  scan(text, { derived = true } = {}) {
+    const forms = derived ? [...textForms(text), ...derivedForms(text)] : textForms(text);
     const hits = [];
     for (const r of this.log) {
       const places = [['url', Buffer.from(r.url)], ...Object.entries(r.headers).map(([k, v]) => [`header:${k}`, Buffer.from(String(v))]), ['body', r.body]];
       for (const [where, buf] of places) {
         const f = forms.find((x) => buf.indexOf(x.bytes) >= 0);
-        if (f) hits.push({ seq: r.seq, op: r.op, where, form: f.form });
+        if (f) hits.push({ seq: r.seq, op: r.op, where, form: f.form, ...(f.derived ? { derived: true } : {}) });
       }
     }
     return hits;
@@ -996,7 +1000,10 @@ class Simulator {
       if (route === 'GET faults') return reply(200, this.faults);
       if (route === 'DELETE faults') return reply(200, this.clearFaults());
       if (route === 'POST split') return reply(200, this.splitRange(body.db, body.coll, body.range));
-      if (route === 'GET scan') return reply(200, this.scan(new URL(ctx.req.url, 'http://x').searchParams.get('s') ?? ''));
+      if (route === 'GET scan') {
+        const q = new URL(ctx.req.url, 'http://x').searchParams;
+        return reply(200, this.scan(q.get('s') ?? '', { derived: q.get('derived') !== 'false' }));
+      }
       if (route === 'GET account') return reply(200, this.accountState());
       if (route === 'POST failover') return reply(200, this.failover(body.writeRegion));
       if (route === 'POST region-down') return reply(200, this.regionDown(body.name, body.mode));
@@ -1033,6 +1040,55 @@ export function textForms(text) {
   add('percent', pct);
   add('percent-lower', pct.replace(/%[0-9A-F]{2}/g, (m) => m.toLowerCase()));
   add('form', pct.replace(/%20/g, '+'));
+  return out;
+}
+
+/**
+ * Forms derived from a protected value by the hashing the SDKs do on the client: what leaks when
+ * an SDK's effective partition key (x-ms-start-epk / x-ms-end-epk, feed ranges, EPK filters in
+ * queries, range lookups) reaches the service computed from plaintext. The value as a one-path
+ * partition key: EPK V2 (which is also its component in a MultiHash EPK, at any level) and V1, in
+ * upper and lower hex; the raw MurmurHash3 outputs behind them (x64-128 as the 128-bit value
+ * big-endian and as the hash's little-endian bytes, before the top bits are cleared, in hex and
+ * base64; x86-32 of the V1 input, 8 hex digits both byte orders). A numeric text is also hashed
+ * as the number (a numeric partition key). Hex of 8+ digits: chance matches are negligible.
+ */
+export function derivedForms(text) {
+  const out = [];
+  const add = (form, v) => {
+    if (!v) return;
+    for (const [suffix, x] of [['', v], ['-lower', v.toLowerCase()]]) {
+      if (!out.some((o) => o.value === x)) out.push({ form: `${form}${suffix}`, value: x, bytes: Buffer.from(x, 'utf8'), derived: true });
+    }
+  };
+  const values = [text];
+  if (/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text) && Number.isFinite(Number(text))) values.push(Number(text));
+  for (const v of values) {
+    const tag = typeof v === 'number' ? '-number' : '';
+    add(`epk-v2${tag}`, epkV2([v]));
+    add(`epk-v1${tag}`, epkV1([v]));
+    const [h1, h2] = murmur3x64_128(Uint8Array.from(v2Component(v)));
+    const be = Buffer.alloc(16);
+    be.writeBigUInt64BE(h2, 0);
+    be.writeBigUInt64BE(h1, 8);
+    const le = Buffer.alloc(16);
+    le.writeBigUInt64LE(h1, 0);
+    le.writeBigUInt64LE(h2, 8);
+    add(`murmur3-x64-128-be${tag}`, be.toString('hex').toUpperCase());
+    add(`murmur3-x64-128-le${tag}`, le.toString('hex').toUpperCase());
+    for (const [name, b] of [['be', be], ['le', le]]) {
+      const b64 = b.toString('base64');
+      for (const [f, x] of [['base64', b64], ['base64-percent', encodeURIComponent(b64)]]) {
+        if (!out.some((o) => o.value === x)) out.push({ form: `murmur3-x64-128-${name}-${f}${tag}`, value: x, bytes: Buffer.from(x), derived: true });
+      }
+    }
+    const h32 = murmur3x86_32(Uint8Array.from(v1HashInput(v)));
+    const b4 = Buffer.alloc(4);
+    b4.writeUInt32BE(h32);
+    add(`murmur3-x86-32-be${tag}`, b4.toString('hex').toUpperCase());
+    b4.writeUInt32LE(h32);
+    add(`murmur3-x86-32-le${tag}`, b4.toString('hex').toUpperCase());
+  }
   return out;
 }
 
@@ -1083,7 +1139,7 @@ export async function startSimulator(o = {}) {
     stored: (db, coll) => sim.stored(db, coll),
     requests: () => sim.requests(),
     clearRequests: () => sim.clearRequests(),
-    scan: (text) => sim.scan(text),
+    scan: (text, o) => sim.scan(text, o),
     addFault: (f) => sim.addFault(f),
     clearFaults: () => sim.clearFaults(),
     splitRange: (db, coll, range) => sim.splitRange(db, coll, range),
