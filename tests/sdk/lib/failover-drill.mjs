@@ -8,12 +8,22 @@
 //
 //   node tests/sdk/lib/failover-drill.mjs [--via direct|cosmoseal|both] [--scenario failover|outage]
 //       [--duration 20] [--failover-at 6] [--regions "West US,East US"] [--region-ports auto|P1,P2]
-//       [--interval-ms 50] [--op-timeout-ms 5000] [--json FILE] [--expect-recovery-ms N]
+//       [--interval-ms 50] [--op-timeout-ms 5000] [--endpoint-refresh-ms N] [--json FILE]
+//       [--expect-recovery-ms N] [--endpoint global|first-region]
+//
+// The account endpoint (the SDK's, or cosmoseal's upstream.endpoint) is by default the
+// simulator's global listener, which stands for the account host name: it serves as the write
+// region and each connection keeps the region it was opened to, as a DNS answer does (warm
+// connections reach the old write region after a failover). `first-region` uses the first
+// region's own listener instead.
 //
 // Reads use preferredLocations = [second region]; the failover moves the write region to the
 // second region. --region-ports gives cosmoseal listen.region_ports (one local port per region;
 // `auto` picks free ports). Through cosmoseal: COSMOSEAL_BIN or build/proxy/cosmoseal.
 // --expect-recovery-ms makes the exit status 1 when a run did not recover within N ms.
+// --endpoint-refresh-ms sets the SDK's background account refresh (its default is 5 minutes: after
+// an outage that resets connections, the JS SDK only learns the new write region that way).
+// --scenario both runs failover then outage.
 
 import fs from 'node:fs';
 import https from 'node:https';
@@ -53,6 +63,8 @@ function describeError(e) {
  * @param {'auto'|number[]} [o.regionPorts] cosmoseal listen.region_ports
  * @param {number} [o.intervalMs=50] pause between two operations of one loop
  * @param {number} [o.opTimeoutMs=5000] an SDK operation longer than this counts as failed
+ * @param {'global'|'first-region'} [o.endpoint='global'] the account endpoint used
+ * @param {number} [o.endpointRefreshMs] connectionPolicy.endpointRefreshRateInMs (SDK default if absent)
  * @param {(s: string) => void} [o.log]
  */
 export async function runDrill(o = {}) {
@@ -69,9 +81,10 @@ export async function runDrill(o = {}) {
   const cleanup = [];
   try {
     const pki = createPki(dir);
-    const sim = await startSimulator({ partitions: 3, regions, pki });
+    const sim = await startSimulator({ partitions: 3, regions, pki, globalEndpoint: true });
     cleanup.push(() => sim.stop());
-    let endpoint = sim.endpoint;
+    const accountEndpoint = (o.endpoint ?? 'global') === 'global' ? sim.globalEndpoint : sim.endpoint;
+    let endpoint = accountEndpoint;
     let key = sim.key;
     let proxy;
     if (via === 'cosmoseal') {
@@ -84,7 +97,7 @@ export async function runDrill(o = {}) {
       else if (Array.isArray(o.regionPorts)) ports = o.regionPorts;
       proxy = await startCosmoseal({
         dir,
-        front: { url: sim.endpoint },
+        front: { url: accountEndpoint },
         accountKey: sim.key,
         pki,
         clients: [{ name: 'app', key }],
@@ -97,7 +110,8 @@ export async function runDrill(o = {}) {
       log(`[drill] cosmoseal ${proxy.url}${ports ? ` region_ports ${ports.join(',')}` : ' (no region ports)'}`);
     }
     const agent = new https.Agent({ ca: pki.ca ?? fs.readFileSync(pki.caCert), keepAlive: true });
-    const client = new CosmosClient({ endpoint, key, agent, connectionPolicy: { preferredLocations: [regions[1]] } });
+    const connectionPolicy = { preferredLocations: [regions[1]], ...(o.endpointRefreshMs ? { endpointRefreshRateInMs: o.endpointRefreshMs } : {}) };
+    const client = new CosmosClient({ endpoint, key, agent, connectionPolicy });
     cleanup.unshift(() => {
       client.dispose();
       agent.destroy();
@@ -142,7 +156,7 @@ export async function runDrill(o = {}) {
     stop = true;
     clearTimeout(timer);
     const upstream = sim.requests().map((r) => ({ ...r, t: r.at - t0 }));
-    return { via, scenario, regions, regionPorts: proxy ? (o.regionPorts ?? null) : null, failoverAtMs: failoverAt, ...summarize(ops, upstream, { regions, failoverAt, durationMs }) };
+    return { via, scenario, regions, endpoint: o.endpoint ?? 'global', endpointRefreshMs: o.endpointRefreshMs ?? null, regionPorts: proxy ? (o.regionPorts ?? null) : null, failoverAtMs: failoverAt, ...summarize(ops, upstream, { regions, failoverAt, durationMs }) };
   } finally {
     for (const f of cleanup) {
       try {
@@ -178,8 +192,10 @@ function summarize(ops, upstream, { regions, failoverAt, durationMs }) {
     timeline.push(row);
   }
   // Recovery: the first write the new write region accepted (upstream 201 there) whose SDK call
-  // then succeeded, measured at the SDK (its completion) from the failover.
+  // succeeded, measured at the SDK (its completion) from the failover, and no write failed after
+  // it (a lone write through a fresh connection while warm ones still fail is not recovery).
   let recoveryMs = null;
+  let firstNewRegionOkMs = null;
   let firstUpstreamWriteMs = null;
   if (failoverAt !== null) {
     const accepted = upstream.filter((r) => r.op === 'create' && r.status === 201 && r.region === regions[1] && r.t >= failoverAt);
@@ -193,8 +209,12 @@ function summarize(ops, upstream, { regions, failoverAt, durationMs }) {
         }
       }),
     );
-    const firstOk = ops.filter((x) => x.kind === 'w' && x.ok && ids.has(x.id)).sort((a, b) => a.end - b.end)[0];
-    if (firstOk) recoveryMs = firstOk.end - failoverAt;
+    // Sustained: after the last write that failed (SDK error or timeout) since the failover.
+    const lastFail = Math.max(failoverAt, ...ops.filter((x) => x.kind === 'w' && !x.ok && x.end >= failoverAt).map((x) => x.end));
+    const inNew = ops.filter((x) => x.kind === 'w' && x.ok && ids.has(x.id)).sort((a, b) => a.end - b.end);
+    if (inNew.length) firstNewRegionOkMs = inNew[0].end - failoverAt;
+    const sustained = inNew.find((x) => x.end >= lastFail);
+    if (sustained) recoveryMs = sustained.end - failoverAt;
   }
   const after = ops.filter((x) => failoverAt !== null && x.end >= failoverAt);
   const count = (list, kind, ok) => list.filter((x) => x.kind === kind && x.ok === ok).length;
@@ -209,6 +229,7 @@ function summarize(ops, upstream, { regions, failoverAt, durationMs }) {
     writesFailedAfterFailover: count(after, 'w', false),
     readsFailedAfterFailover: count(after, 'r', false),
     recoveryMs,
+    firstWriteOkInNewRegionMs: firstNewRegionOkMs,
     firstUpstreamWriteInNewRegionMs: firstUpstreamWriteMs,
     upstream403: upstream.filter((r) => r.status === 403).length,
     upstreamRequests: upstream.length,
@@ -221,7 +242,7 @@ function summarize(ops, upstream, { regions, failoverAt, durationMs }) {
 export function formatDrill(r) {
   const names = r.regions.map((n) => n.split(/\s+/).map((w) => w[0]).join(''));
   const lines = [];
-  lines.push(`== failover drill: via ${r.via}${r.regionPorts ? ` (region ports ${Array.isArray(r.regionPorts) ? r.regionPorts.join(',') : r.regionPorts})` : ''}, ${r.scenario} ${r.regions[0]} -> ${r.regions[1]} at +${r.failoverAtMs} ms, reads prefer ${r.regions[1]}`);
+  lines.push(`== failover drill: via ${r.via}${r.regionPorts ? ` (region ports ${Array.isArray(r.regionPorts) ? r.regionPorts.join(',') : r.regionPorts})` : ''}, ${r.scenario} ${r.regions[0]} -> ${r.regions[1]} at +${r.failoverAtMs} ms, reads prefer ${r.regions[1]}, account endpoint ${r.endpoint}${r.endpointRefreshMs ? `, SDK account refresh ${r.endpointRefreshMs} ms` : ''}`);
   lines.push(`   s | writes ok fail | reads ok fail | upstream writes ${names.join('/')} | reads ${names.join('/')} | 403 | SDK errors`);
   for (const row of r.timeline) {
     const w = names.map((n) => row.upstreamWrites[n]).join('/');
@@ -233,7 +254,7 @@ export function formatDrill(r) {
   const s = r.summary;
   lines.push(
     `   summary: writes ${s.writesOk} ok / ${s.writesFailed} failed (after failover ${s.writesOkAfterFailover} ok / ${s.writesFailedAfterFailover} failed), reads ${s.readsOk} ok / ${s.readsFailed} failed; ` +
-      `recovery ${s.recoveryMs === null ? 'NONE within the run' : `${s.recoveryMs} ms`} (first upstream write in ${r.regions[1]}: ${s.firstUpstreamWriteInNewRegionMs === null ? 'none' : `+${s.firstUpstreamWriteInNewRegionMs} ms`}); ` +
+      `recovery ${s.recoveryMs === null ? 'NONE within the run' : `${s.recoveryMs} ms`} (first write ok in ${r.regions[1]}: ${s.firstWriteOkInNewRegionMs === null ? 'none' : `+${s.firstWriteOkInNewRegionMs} ms`}); ` +
       `upstream 403: ${s.upstream403} of ${s.upstreamRequests}; errors ${JSON.stringify(s.errors)}`,
   );
   return lines.join('\n');
@@ -250,13 +271,15 @@ async function main() {
       'region-ports': { type: 'string' },
       'interval-ms': { type: 'string', default: '50' },
       'op-timeout-ms': { type: 'string', default: '5000' },
+      'endpoint-refresh-ms': { type: 'string' },
+      endpoint: { type: 'string', default: 'global' },
       json: { type: 'string' },
       'expect-recovery-ms': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 18).join('\n') + '\n');
+    process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 28).join('\n') + '\n');
     return 0;
   }
   const vias = values.via === 'both' ? ['direct', 'cosmoseal'] : [values.via];
@@ -274,6 +297,8 @@ async function main() {
         regionPorts,
         intervalMs: Number(values['interval-ms']),
         opTimeoutMs: Number(values['op-timeout-ms']),
+        endpoint: values.endpoint,
+        endpointRefreshMs: values['endpoint-refresh-ms'] ? Number(values['endpoint-refresh-ms']) : undefined,
         log: (s) => process.stderr.write(`${s}\n`),
       });
       results.push(r);
