@@ -9,7 +9,16 @@
 //   node tests/sdk/lib/failover-drill.mjs [--via direct|cosmoseal|both] [--scenario failover|outage]
 //       [--duration 20] [--failover-at 6] [--regions "West US,East US"] [--region-ports auto|P1,P2]
 //       [--interval-ms 50] [--op-timeout-ms 5000] [--endpoint-refresh-ms N] [--json FILE]
-//       [--expect-recovery-ms N] [--endpoint global|first-region]
+//       [--expect-recovery-ms N] [--endpoint global|first-region] [--cwd DIR] [-- CLIENT ARGV...]
+//
+// Another SDK runs the same loop when its program follows `--` (e.g. `-- tests/sdk/python/.venv/
+// bin/python tests/sdk/python/failover_drill.py`): the launcher sets up the stack, the database
+// and the seed document, then starts the program with COSMOSEAL_DRILL_ENDPOINT, _KEY, _CA_FILE,
+// _PREFERRED (the read region), _DATABASE, _CONTAINER, _DURATION_MS, _INTERVAL_MS and
+// _OP_TIMEOUT_MS. The program prints `{"ready": true}` once its client is up, then one JSON line
+// per operation: {"kind": "w"|"r", "id", "start", "end" (epoch ms), "ok", "error"?}, and exits.
+// The launcher moves the write region `--failover-at` seconds after "ready". A write creates
+// {id, pk, ssn}; a read reads id "r0" in partition "p0".
 //
 // The account endpoint (the SDK's, or cosmoseal's upstream.endpoint) is by default the
 // simulator's global listener, which stands for the account host name: it serves as the write
@@ -25,8 +34,10 @@
 // an outage that resets connections, the JS SDK only learns the new write region that way).
 // --scenario both runs failover then outage.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
+import readline from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -65,6 +76,9 @@ function describeError(e) {
  * @param {number} [o.opTimeoutMs=5000] an SDK operation longer than this counts as failed
  * @param {'global'|'first-region'} [o.endpoint='global'] the account endpoint used
  * @param {number} [o.endpointRefreshMs] connectionPolicy.endpointRefreshRateInMs (SDK default if absent)
+ * @param {string[]} [o.client] another SDK's drill program (argv), run instead of the JS loop
+ * @param {string} [o.clientCwd] its working directory
+ * @param {string} [o.sdk] a label for the table ('js' by default, or the program's name)
  * @param {(s: string) => void} [o.log]
  */
 export async function runDrill(o = {}) {
@@ -123,11 +137,51 @@ export async function runDrill(o = {}) {
     await container.item('r0', 'p0').read();
     sim.clearRequests();
 
-    const ops = [];
-    const t0 = Date.now();
+    let ops = [];
+    let t0 = Date.now();
     const now = () => Date.now() - t0;
     let failoverAt = null;
     let stop = false;
+    let child;
+    if (o.client) {
+      const env = {
+        ...process.env,
+        COSMOSEAL_DRILL_ENDPOINT: endpoint,
+        COSMOSEAL_DRILL_KEY: key,
+        COSMOSEAL_DRILL_CA_FILE: pki.caCert,
+        COSMOSEAL_DRILL_PREFERRED: regions[1],
+        COSMOSEAL_DRILL_DATABASE: 'shop',
+        COSMOSEAL_DRILL_CONTAINER: 'drill',
+        COSMOSEAL_DRILL_DURATION_MS: String(durationMs),
+        COSMOSEAL_DRILL_INTERVAL_MS: String(intervalMs),
+        COSMOSEAL_DRILL_OP_TIMEOUT_MS: String(opTimeoutMs),
+      };
+      child = spawn(o.client[0], o.client.slice(1), { cwd: o.clientCwd, env, stdio: ['ignore', 'pipe', 'inherit'] });
+      cleanup.unshift(() => child.exitCode === null && child.kill('SIGKILL'));
+      const lines = readline.createInterface({ input: child.stdout });
+      const raw = [];
+      const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+      const ready = new Promise((resolve, reject) => {
+        lines.on('line', (line) => {
+          let m;
+          try {
+            m = JSON.parse(line);
+          } catch {
+            log(`[drill] client: ${line}`);
+            return;
+          }
+          if (m.ready) resolve();
+          else if (m.kind) raw.push(m);
+        });
+        exited.then((code) => reject(new Error(`the drill client exited (${code}) before it was ready`)));
+      });
+      await ready;
+      t0 = Date.now();
+      child.done = exited.then((code) => {
+        ops = raw.map((m) => ({ kind: m.kind, id: m.id, start: Math.round(m.start - t0), end: Math.round(m.end - t0), ok: !!m.ok, ...(m.ok ? {} : { error: String(m.error ?? 'error') }) }));
+        return code;
+      });
+    }
     const timer = setTimeout(() => {
       failoverAt = now();
       if (scenario === 'outage') sim.regionDown(regions[0], 'reset');
@@ -149,14 +203,22 @@ export async function runDrill(o = {}) {
         await sleep(intervalMs);
       }
     };
-    await Promise.all([
-      loop('w', (i, id, abortSignal) => container.items.create({ id, pk: `p${i % 8}`, ssn: `SSN-${i}` }, { abortSignal })),
-      loop('r', (i, id, abortSignal) => container.item('r0', 'p0').read({ abortSignal })),
-    ]);
+    if (child) {
+      const deadline = setTimeout(() => child.kill('SIGKILL'), durationMs + opTimeoutMs + 60000);
+      const code = await child.done;
+      clearTimeout(deadline);
+      if (code !== 0) log(`[drill] the drill client exited with ${code}`);
+    } else {
+      await Promise.all([
+        loop('w', (i, id, abortSignal) => container.items.create({ id, pk: `p${i % 8}`, ssn: `SSN-${i}` }, { abortSignal })),
+        loop('r', (i, id, abortSignal) => container.item('r0', 'p0').read({ abortSignal })),
+      ]);
+    }
     stop = true;
     clearTimeout(timer);
     const upstream = sim.requests().map((r) => ({ ...r, t: r.at - t0 }));
-    return { via, scenario, regions, endpoint: o.endpoint ?? 'global', endpointRefreshMs: o.endpointRefreshMs ?? null, regionPorts: proxy ? (o.regionPorts ?? null) : null, failoverAtMs: failoverAt, ...summarize(ops, upstream, { regions, failoverAt, durationMs }) };
+    const sdk = o.sdk ?? (o.client ? path.basename(path.dirname(path.resolve(o.clientCwd ?? '.', o.client[o.client.length - 1]))) : 'js');
+    return { sdk, via, scenario, regions, endpoint: o.endpoint ?? 'global', endpointRefreshMs: o.endpointRefreshMs ?? null, regionPorts: proxy ? (o.regionPorts ?? null) : null, failoverAtMs: failoverAt, ...summarize(ops, upstream, { regions, failoverAt, durationMs }) };
   } finally {
     for (const f of cleanup) {
       try {
@@ -242,7 +304,7 @@ function summarize(ops, upstream, { regions, failoverAt, durationMs }) {
 export function formatDrill(r) {
   const names = r.regions.map((n) => n.split(/\s+/).map((w) => w[0]).join(''));
   const lines = [];
-  lines.push(`== failover drill: via ${r.via}${r.regionPorts ? ` (region ports ${Array.isArray(r.regionPorts) ? r.regionPorts.join(',') : r.regionPorts})` : ''}, ${r.scenario} ${r.regions[0]} -> ${r.regions[1]} at +${r.failoverAtMs} ms, reads prefer ${r.regions[1]}, account endpoint ${r.endpoint}${r.endpointRefreshMs ? `, SDK account refresh ${r.endpointRefreshMs} ms` : ''}`);
+  lines.push(`== failover drill (${r.sdk ?? 'js'} SDK): via ${r.via}${r.regionPorts ? ` (region ports ${Array.isArray(r.regionPorts) ? r.regionPorts.join(',') : r.regionPorts})` : ''}, ${r.scenario} ${r.regions[0]} -> ${r.regions[1]} at +${r.failoverAtMs} ms, reads prefer ${r.regions[1]}, account endpoint ${r.endpoint}${r.endpointRefreshMs ? `, SDK account refresh ${r.endpointRefreshMs} ms` : ''}`);
   lines.push(`   s | writes ok fail | reads ok fail | upstream writes ${names.join('/')} | reads ${names.join('/')} | 403 | SDK errors`);
   for (const row of r.timeline) {
     const w = names.map((n) => row.upstreamWrites[n]).join('/');
@@ -261,7 +323,7 @@ export function formatDrill(r) {
 }
 
 async function main() {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     options: {
       via: { type: 'string', default: 'both' },
       scenario: { type: 'string', default: 'failover' },
@@ -275,11 +337,15 @@ async function main() {
       endpoint: { type: 'string', default: 'global' },
       json: { type: 'string' },
       'expect-recovery-ms': { type: 'string' },
+      cwd: { type: 'string' },
+      sdk: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
+    allowPositionals: true,
   });
+  const client = positionals.length ? positionals : undefined;
   if (values.help) {
-    process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 28).join('\n') + '\n');
+    process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 37).join('\n') + '\n');
     return 0;
   }
   const vias = values.via === 'both' ? ['direct', 'cosmoseal'] : [values.via];
@@ -298,6 +364,9 @@ async function main() {
         intervalMs: Number(values['interval-ms']),
         opTimeoutMs: Number(values['op-timeout-ms']),
         endpoint: values.endpoint,
+        client,
+        clientCwd: values.cwd,
+        sdk: values.sdk,
         endpointRefreshMs: values['endpoint-refresh-ms'] ? Number(values['endpoint-refresh-ms']) : undefined,
         log: (s) => process.stderr.write(`${s}\n`),
       });
