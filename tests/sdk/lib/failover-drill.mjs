@@ -107,9 +107,26 @@ export async function runDrill(o = {}) {
       const { makeKeyring } = await import('../../e2e/lib/enc.mjs');
       key = randomKey();
       let ports;
-      if (o.regionPorts === 'auto') ports = await Promise.all(regions.map(() => freePort()));
+      if (o.regionPorts === 'auto') {
+        ports = [];
+        while (ports.length < regions.length) {
+          const p = await freePort();
+          if (!ports.includes(p)) ports.push(p);
+        }
+      }
       else if (Array.isArray(o.regionPorts)) ports = o.regionPorts;
-      proxy = await startCosmoseal({
+      // startCosmoseal picks its ports by binding port 0 and releasing it; two picks can collide
+      // ("admin.port ... is also the listen port"): try again with fresh ones.
+      const start = async (attempt = 1) => {
+        try {
+          return await startCosmoseal(proxyOptions);
+        } catch (e) {
+          if (attempt >= 3 || !/exited during startup/.test(String(e?.message))) throw e;
+          log(`[drill] cosmoseal did not start (attempt ${attempt}): ${String(e.message).split('\n')[1] ?? ''}`);
+          return start(attempt + 1);
+        }
+      };
+      const proxyOptions = {
         dir,
         front: { url: accountEndpoint },
         accountKey: sim.key,
@@ -118,7 +135,8 @@ export async function runDrill(o = {}) {
         keys: await makeKeyring(dir, ['pii']),
         policies: [{ database: 'shop', container: 'drill', fields: [{ path: '/ssn', mode: 'deterministic', key: 'pii' }] }],
         ...(ports ? { listenExtra: { region_ports: ports } } : {}),
-      });
+      };
+      proxy = await start();
       cleanup.unshift(() => proxy.stop().catch(() => proxy.kill()));
       endpoint = proxy.url;
       log(`[drill] cosmoseal ${proxy.url}${ports ? ` region_ports ${ports.join(',')}` : ' (no region ports)'}`);
