@@ -32,7 +32,8 @@
 // --expect-recovery-ms makes the exit status 1 when a run did not recover within N ms.
 // --endpoint-refresh-ms sets the SDK's background account refresh (its default is 5 minutes: after
 // an outage that resets connections, the JS SDK only learns the new write region that way).
-// --scenario both runs failover then outage.
+// --scenario both runs failover then outage. DRILL_DEBUG=1 adds the url, headers and body of the
+// distinct upstream errors to the summary.
 
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -312,6 +313,14 @@ function summarize(ops, upstream, { regions, failoverAt, durationMs }) {
     firstWriteOkInNewRegionMs: firstNewRegionOkMs,
     firstUpstreamWriteInNewRegionMs: firstUpstreamWriteMs,
     upstream403: upstream.filter((r) => r.status === 403).length,
+    // Distinct upstream errors other than the expected 403/3 (status, op, region, message).
+    upstreamErrors: [
+      ...new Set(
+        upstream
+          .filter((r) => r.status >= 400 && r.status !== 403)
+          .map((r) => `${r.status} ${r.op} ${r.region}: ${String(r.response?.body ?? '').slice(0, 160)}${process.env.DRILL_DEBUG ? JSON.stringify({ url: r.url, h: r.headers, b: r.bodyText.slice(0, 200) }) : ''}`),
+      ),
+    ].slice(0, 5),
     upstreamRequests: upstream.length,
     errors,
   };
@@ -335,7 +344,8 @@ export function formatDrill(r) {
   lines.push(
     `   summary: writes ${s.writesOk} ok / ${s.writesFailed} failed (after failover ${s.writesOkAfterFailover} ok / ${s.writesFailedAfterFailover} failed), reads ${s.readsOk} ok / ${s.readsFailed} failed; ` +
       `recovery ${s.recoveryMs === null ? 'NONE within the run' : `${s.recoveryMs} ms`} (first write ok in ${r.regions[1]}: ${s.firstWriteOkInNewRegionMs === null ? 'none' : `+${s.firstWriteOkInNewRegionMs} ms`}); ` +
-      `upstream 403: ${s.upstream403} of ${s.upstreamRequests}; errors ${JSON.stringify(s.errors)}`,
+      `upstream 403: ${s.upstream403} of ${s.upstreamRequests}; errors ${JSON.stringify(s.errors)}` +
+      (s.upstreamErrors.length ? `\n   upstream errors: ${s.upstreamErrors.join(' | ')}` : ''),
   );
   return lines.join('\n');
 }

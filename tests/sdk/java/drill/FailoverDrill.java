@@ -55,8 +55,11 @@ public class FailoverDrill {
     long durationMs = env("COSMOSEAL_DRILL_DURATION_MS", 20000);
     long intervalMs = env("COSMOSEAL_DRILL_INTERVAL_MS", 50);
     long opTimeoutMs = env("COSMOSEAL_DRILL_OP_TIMEOUT_MS", 5000);
+    // The builder checks preferredRegions by deriving "<host>-<region>" from the endpoint's first
+    // label, which is not a host name for 127.0.0.1: use localhost (the test certificate has it).
+    String endpoint = System.getenv("COSMOSEAL_DRILL_ENDPOINT").replace("://127.0.0.1:", "://localhost:");
     CosmosClient client = new CosmosClientBuilder()
-        .endpoint(System.getenv("COSMOSEAL_DRILL_ENDPOINT"))
+        .endpoint(endpoint)
         .key(System.getenv("COSMOSEAL_DRILL_KEY"))
         .gatewayMode()
         .endpointDiscoveryEnabled(true)
@@ -67,9 +70,14 @@ public class FailoverDrill {
     container.readItem("r0", new PartitionKey("p0"), ObjectNode.class);
     emit(Map.of("ready", true));
     long t0 = System.currentTimeMillis();
-    CosmosItemRequestOptions opts = new CosmosItemRequestOptions();
-    opts.setCosmosEndToEndOperationLatencyPolicyConfig(
-        new CosmosEndToEndOperationLatencyPolicyConfigBuilder(Duration.ofMillis(opTimeoutMs)).build());
+    // One options object per operation: the SDK writes the request's partition key into it, so a
+    // shared one lets a concurrent read pick up a write's key.
+    java.util.function.Supplier<CosmosItemRequestOptions> opts = () -> {
+      CosmosItemRequestOptions o = new CosmosItemRequestOptions();
+      o.setCosmosEndToEndOperationLatencyPolicyConfig(
+          new CosmosEndToEndOperationLatencyPolicyConfigBuilder(Duration.ofMillis(opTimeoutMs)).build());
+      return o;
+    };
 
     java.util.function.BiFunction<String, Op, Thread> loop = (kind, op) -> new Thread(() -> {
       for (int i = 0; ; i++) {
@@ -100,9 +108,9 @@ public class FailoverDrill {
       ObjectNode doc = JSON.createObjectNode();
       String pk = "p" + (i % 8);
       doc.put("id", id).put("pk", pk).put("ssn", "SSN-" + i);
-      container.createItem(doc, new PartitionKey(pk), opts);
+      container.createItem(doc, new PartitionKey(pk), opts.get());
     });
-    Thread r = loop.apply("r", (i, id) -> container.readItem("r0", new PartitionKey("p0"), opts, ObjectNode.class));
+    Thread r = loop.apply("r", (i, id) -> container.readItem("r0", new PartitionKey("p0"), opts.get(), ObjectNode.class));
     w.start();
     r.start();
     w.join();
