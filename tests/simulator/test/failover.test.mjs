@@ -112,3 +112,20 @@ test('multi-write: every region writable and listed in writableLocations', async
     await sim.stop();
   }
 });
+
+test('CLI: --global-endpoint and --multi-write', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const readline = await import('node:readline');
+  const bin = new URL('../bin/simulator.mjs', import.meta.url).pathname;
+  const child = spawn(process.execPath, [bin, '--no-tls', '--regions', 'West US,East US', '--global-endpoint', '--multi-write'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.exitCode === null && child.kill('SIGKILL'));
+  const info = JSON.parse(await new Promise((resolve) => readline.createInterface({ input: child.stdout }).once('line', resolve)));
+  assert.match(info.globalEndpoint, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+  const sim = { endpoint: info.endpoint, key: info.key };
+  const acct = (await call(sim, { endpoint: info.globalEndpoint, path: '/' })).json;
+  assert.equal(acct.enableMultipleWriteLocations, true);
+  assert.equal((await call(sim, { path: '/_sim/failover', method: 'POST', body: { writeRegion: 'East US' }, sign: false })).json.writeRegion, 'East US');
+  const exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exit, 0);
+});
