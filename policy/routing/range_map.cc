@@ -4,8 +4,7 @@
 
 namespace cosmoseal::policy {
 
-common::StatusOr<PartitionKeyRangeMap> PartitionKeyRangeMap::parse(std::string_view,
-                                                                   std::string) {
+common::StatusOr<PartitionKeyRangeMap> PartitionKeyRangeMap::parse(std::string_view, std::string) {
   return common::invalidArgument(routing_detail::kBadPkRanges, "not implemented");
 }
 const PartitionKeyRange* PartitionKeyRangeMap::rangeOf(std::string_view) const noexcept {
