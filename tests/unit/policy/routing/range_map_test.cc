@@ -21,6 +21,7 @@ constexpr std::string_view kThree = R"({"_rid":"abc=","PartitionKeyRanges":[
 
 std::vector<std::string> ids(const std::vector<const PartitionKeyRange*>& rs) {
   std::vector<std::string> out;
+  out.reserve(rs.size());
   for (const auto* r : rs) out.push_back(r->id);
   return out;
 }
