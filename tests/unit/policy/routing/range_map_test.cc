@@ -119,6 +119,16 @@ TEST(RangeMapTest, SplitKeepsTheParentsBoundariesAndDropsGoneRanges) {
   EXPECT_TRUE(merged->isBoundary("20"));
   EXPECT_EQ(merged->rangeOf("1F")->id, "5");
 
+  // A later feed that lists a gone range again does not bring it back.
+  auto again = PartitionKeyRangeMap::combine(
+      *merged,
+      R"({"PartitionKeyRanges":[{"id":"3","minInclusive":"15555555555555555555555555555555",
+          "maxExclusive":"20","parents":["1"]}]})",
+      "\"4\"");
+  ASSERT_TRUE(again.isOk()) << again.status().toString();
+  EXPECT_EQ(again->size(), 3u);
+  EXPECT_EQ(again->rangeOf("1F")->id, "5");
+
   // A full read that still lists the gone parent (as the change feed of ranges does) drops it.
   constexpr std::string_view kFullWithParent = R"({"PartitionKeyRanges":[
     {"id":"0","minInclusive":"","maxExclusive":"40","parents":[]},
