@@ -384,13 +384,17 @@ class Analyzer {
         if (!isJsonNumber(e->text)) {
           fail(qd::kUnsupportedOnProtected,
                "a number literal compared with protected field " + rule->pattern +
-                   " is not spelled as a JSON number (e.g. .5, 5., 007 or +5); equality on an "
-                   "encrypted number matches the exact JSON spelling stored in the document" +
+                   " is not spelled as a JSON number (e.g. .5, 5., 007 or +5); write it as one "
+                   "(5, 5.0 and 5e0 all match the same documents)" +
                    where(e));
           return;
         }
         lr.type = ValueType::kNumber;
-        lr.token = e->text;
+        // The canonical spelling, as documents are sealed: Cosmos compares numbers as doubles.
+        if (Status st = appendCanonicalNumber(e->text, &lr.token); !st.isOk()) {
+          fail(st.detail(), std::string(st.message()) + where(e));
+          return;
+        }
         break;
       case LiteralKind::kTrue:
         lr.type = ValueType::kTrue;
