@@ -38,7 +38,12 @@ describe('definitions: canonical numbers and checked container definitions', () 
   before(async () => {
     const dir = makeWorkDir('definitions');
     const keys = await makeKeyring(dir, ['pii']);
-    stack = await startStack({ dir, keys, policies: POLICIES });
+    stack = await startStack({
+      dir,
+      keys,
+      policies: POLICIES,
+      clients: [{ name: 'app', allow: [{ database: 'defs', containers: ['*'], access: 'read-write' }] }],
+    });
     front = stack.front;
     const client = stack.client('app');
     ({ database: db } = await client.databases.createIfNotExists({ id: 'defs' }));
