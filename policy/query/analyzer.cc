@@ -405,7 +405,7 @@ class Analyzer {
         lr.type = ValueType::kNumber;
         // The canonical spelling, as documents are sealed: Cosmos compares numbers as doubles.
         if (Status st = appendCanonicalNumber(e->text, &lr.token); !st.isOk()) {
-          fail(st.detail(), std::string(st.message()) + where(e));
+          fail(qd::kNumberOutOfRange, std::string(st.message()) + where(e));
           return;
         }
         break;

@@ -151,7 +151,10 @@ Status sealJsonScalar(FieldCipher& cipher, const FieldRule* rule, std::string_vi
       // Canonical, as documents are sealed: Cosmos compares numbers as doubles.
       Status st = appendCanonicalNumber(raw, &token);
       if (!st.isOk()) {
-        if (st.detail() == json_detail::kNumberOutOfRange) return st;
+        if (st.detail() == json_detail::kNumberOutOfRange) {
+          return Status(Code::kInvalidArgument, qd::kNumberOutOfRange,
+                        "parameter " + pname + ": " + std::string(st.message()));
+        }
         return badQueryBody("parameter " + pname + " has an invalid number");
       }
       break;

@@ -74,7 +74,7 @@ TEST_F(JsonTransformTest, DeterministicNumbersSealAlikeOnEveryPath) {
   // A number beyond a double is refused on every path, never sealed as spelled.
   auto r = rewriteQueryRequest(R"({"query":"SELECT * FROM c WHERE c.ssn = 1e400"})", customers_,
                                cipher_);
-  EXPECT_EQ(r.status().detail(), "policy.number_out_of_range");
+  EXPECT_EQ(r.status().detail(), "query.number_out_of_range");  // query refusals are query.*
   r = rewriteQueryRequest(
       R"({"query":"SELECT * FROM c WHERE c.ssn = @p","parameters":[{"name":"@p","value":-1e400}]})",
       customers_, cipher_);
