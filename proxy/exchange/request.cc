@@ -7,6 +7,7 @@
 #include "common/secret_bytes.h"
 #include "common/text.h"
 #include "crypto/keyring.h"
+#include "policy/container_definition.h"
 #include "policy/container_meta.h"
 #include "policy/query/rewriter.h"
 #include "proxy/admission/rules.h"
@@ -69,6 +70,24 @@ void Exchange::continueRequest() noexcept {
     if (!s.isOk()) {
       conn_->localReply(s, false);
       return;
+    }
+  }
+  // A protected container's definition (created or replaced) must not run server-side logic
+  // over its protected paths (policy/container_definition.h).
+  if ((route_.op == policy::Operation::kMetadataCreate &&
+       route_.kind == policy::ResourceKind::kCollectionFeed) ||
+      (route_.op == policy::Operation::kMetadataReplace &&
+       route_.kind == policy::ResourceKind::kCollection)) {
+    const policy::PolicySet* set = ctx_.state->snapshot->policies().get();
+    auto id = route_.inContainer() ? common::StatusOr<std::string>(route_.container)
+                                   : policy::parseResourceId(body_);
+    const policy::ContainerPolicy* defined =
+        set != nullptr && id.isOk() ? set->find(route_.database, *id) : nullptr;
+    if (defined != nullptr) {
+      if (Status s = policy::checkContainerDefinition(body_, *defined); !s.isOk()) {
+        conn_->localReply(s, false);
+        return;
+      }
     }
   }
   if (needsPartitionKeyPlan() && !pk_rules_.has_value()) {
