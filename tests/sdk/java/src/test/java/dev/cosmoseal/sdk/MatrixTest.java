@@ -762,7 +762,9 @@ class MatrixTest {
     List<CosmosItemIdentity> ids = new ArrayList<>();
     for (ObjectNode d : docs) ids.add(new CosmosItemIdentity(pkOf(cname, d), d.get("id").asText()));
     FeedResponse<JsonNode> got = container(cname).readMany(ids, JsonNode.class);
-    assertEquals(normSorted(docs), baseOnly(got.getResults()), "readMany");
+    List<JsonNode> base = baseOnly(got.getResults());
+    assertEquals(docs.size(), base.size(), "readMany: " + base.size() + " of " + docs.size() + " documents");
+    assertEquals(normSorted(docs), base, "readMany");
   }
 
   void ppkBulk(String cname) {
