@@ -879,8 +879,8 @@ class MatrixTest {
     for (JsonNode c : control("GET", "/info", null).get("ppk")) {
       List<String> paths = new ArrayList<>();
       c.get("paths").forEach(p -> paths.add(p.asText()));
-      // The SDK's default version (2 for new containers): setVersion writes it as the string "2",
-      // which the simulator refuses ("The partition key version must be 1 or 2.").
+      // The SDK's default version is used: with setVersion(V2) the simulator refuses the container
+      // ("The partition key version must be 1 or 2."; the cause is not investigated yet).
       PartitionKeyDefinition def = new PartitionKeyDefinition().setPaths(paths);
       def.setKind(c.get("kind").asText().equals("MultiHash") ? PartitionKind.MULTI_HASH : PartitionKind.HASH);
       db.createContainerIfNotExists(new CosmosContainerProperties(c.get("name").asText(), def));
