@@ -4,7 +4,7 @@
 // close) plus readStored / readAllStored / injectThrottle / throttleServed.
 // Selected with COSMOSEAL_SDK_UPSTREAM=simulator.
 
-import { startSimulator, textForms } from '../../simulator/lib/server.mjs';
+import { startSimulator, textForms, derivedForms } from '../../simulator/lib/server.mjs';
 import { effectivePartitionKey } from '../../simulator/lib/hash.mjs';
 
 /** Three partition-key ranges per new container, TLS with the launcher's PKI, the account key. */
@@ -52,16 +52,17 @@ class SimulatorUpstream {
   }
 
   /**
-   * Every canary's hits, as sim.scan() finds them, but each (canary, request) pair searched once:
-   * a record is complete when logged, so only requests newer than a canary's last scan are read.
-   * (sim.scan() over the whole log for every canary after every scenario grew quadratic: minutes.)
+   * Every canary's hits, as sim.scan() finds them (its textual forms and the forms derived by the
+   * SDKs' hashing, `derived: true`), but each (canary, request) pair searched once: a record is
+   * complete when logged, so only requests newer than a canary's last scan are read. (sim.scan()
+   * over the whole log for every canary after every scenario grew quadratic: minutes.)
    */
   get canaryHits() {
     const log = this.sim.requests();
     const last = log.length ? log[log.length - 1].seq : 0;
     const out = [];
     for (const c of this.canaries) {
-      c.forms ??= textForms(c.canary);
+      c.forms ??= [...textForms(c.canary), ...derivedForms(c.canary)];
       c.hits ??= [];
       c.scannedTo ??= 0;
       for (const r of log) {
@@ -69,7 +70,7 @@ class SimulatorUpstream {
         const places = [['url', Buffer.from(r.url)], ...Object.entries(r.headers).map(([k, v]) => [`header:${k}`, Buffer.from(String(v))]), ['body', r.body]];
         for (const [where, buf] of places) {
           const f = c.forms.find((x) => buf.indexOf(x.bytes) >= 0);
-          if (f) c.hits.push({ seq: r.seq, canary: c.canary, form: f.form, where });
+          if (f) c.hits.push({ seq: r.seq, canary: c.canary, form: f.form, where, ...(f.derived ? { derived: true } : {}) });
         }
       }
       c.scannedTo = last;
