@@ -610,7 +610,7 @@ std::string Server::metricsText() const {
            sum(&WorkerStats::upstream_address_fallbacks));
   p.family("cosmoseal_discovery_rewrites_total", "counter", "Account documents rewritten.");
   p.sample("cosmoseal_discovery_rewrites_total", {}, sum(&WorkerStats::discovery_rewrites));
-  if (shared_.regions.slots() != 0) {
+  {
     const auto regions = shared_.regions.regions();
     p.family("cosmoseal_regions_known", "gauge",
              "Account regions given a region port (listen.region_ports) so far.");
