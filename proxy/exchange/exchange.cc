@@ -192,6 +192,8 @@ Admission Exchange::start() noexcept {
   if (ctx_.region >= 0) {
     // A region port: forwarded to that region's own endpoint, learned from account discovery.
     if (Status s = chooseRegion(); !s.isOk()) return refuse(std::move(s));
+  } else if (cfg.listen.mode == ListenMode::kTransparent) {
+    chooseRegionByHost(conn_->serverName());
   }
   // Addressed by RIDs (unless a policy names these very segments): rules and policies are
   // written with names. Unknown names are read from the service once the body is in.
@@ -310,6 +312,16 @@ Status Exchange::chooseRegion() noexcept {
   regional_target_->port = region_->port;  // TLS verifies the regional host name (SNI too)
   ctx_.regions->countRequest(region_->slot);
   return Status::ok();
+}
+
+void Exchange::chooseRegionByHost(std::string_view sni) noexcept {
+  const UpstreamTarget& main = ctx_.state->snapshot->upstream();
+  if (ctx_.regions == nullptr || sni.empty() || common::equalsIgnoreCase(sni, main.host)) return;
+  region_ = ctx_.regions->endpointForHost(sni);
+  if (region_ == nullptr) return;  // not named by discovery (yet): upstream.endpoint, as before
+  regional_target_ = main;
+  regional_target_->host = region_->host;
+  regional_target_->port = region_->port;
 }
 
 const UpstreamTarget& Exchange::upstreamTarget() const noexcept {

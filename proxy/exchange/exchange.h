@@ -137,6 +137,9 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   const UpstreamTarget& upstreamTarget() const noexcept;
   // Admission on a region port: picks region_ (503 upstream.region_unknown when none yet).
   common::Status chooseRegion() noexcept;
+  // Transparent mode: a connection for a regional host name discovery named (SNI, checked
+  // against Host) goes to that region's endpoint; any other keeps upstream.endpoint.
+  void chooseRegionByHost(std::string_view sni) noexcept;
   const std::string& upstreamHostHeader() const noexcept;
   void buildUpstreamHead(std::string* out) noexcept;
   void startResponse(int status, std::string_view reason, const common::HeaderMap& headers,

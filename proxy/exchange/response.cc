@@ -246,6 +246,25 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
         return originWithPort(port);
       };
     }
+    if (cfg.listen.mode == ListenMode::kTransparent && cfg.listen.transparent &&
+        ctx_.regions != nullptr) {
+      // Transparent mode: the app reaches regions by their real host names, which the capture
+      // sends to cosmoseal too. A regional endpoint whose host is on the interception allow-list
+      // keeps its real URL (and is remembered, so its SNI name is forwarded to it); any other
+      // is rewritten to the account host as before.
+      regional = [&](std::string_view name, std::string_view endpoint) -> std::string {
+        auto ep = policy::parseHttpOrigin(endpoint);
+        if (!ep.isOk() || ep->scheme != cfg.upstream.scheme ||
+            !TlsContext::hostAllowed(ep->host, cfg.listen.transparent->allowed_hosts)) {
+          return {};
+        }
+        if (ctx_.regions->learnHost(name, ep->scheme, ep->host, ep->port)) {
+          COSMOSEAL_LOG(kInfo) << "region \"" << name << "\" -> " << ep->url()
+                               << " (transparent mode: its host name is forwarded there)";
+        }
+        return std::string(endpoint);
+      };
+    }
     int rewritten = 0;
     auto r = policy::rewriteAccountDocument(response_body_, own, regional, &rewritten);
     if (!r.isOk()) {

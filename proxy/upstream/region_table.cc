@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/text.h"
+
 namespace cosmoseal::proxy {
 
 namespace {
@@ -77,6 +79,31 @@ std::vector<std::shared_ptr<const RegionEndpoint>> RegionTable::regions() const 
 size_t RegionTable::known() const noexcept {
   std::lock_guard<std::mutex> lock(mu_);
   return by_slot_.size();
+}
+
+bool RegionTable::learnHost(std::string_view name, std::string_view scheme,
+                            std::string_view host, uint16_t port) noexcept {
+  if (host.empty()) return false;
+  const std::string lower = common::toLowerAscii(host);
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& e : by_host_) {
+    if (e->host != lower) continue;
+    if (e->name == name && e->scheme == scheme && e->port == port) return false;
+    e = makeEndpoint(name, -1, scheme, lower, port);
+    return true;
+  }
+  if (by_host_.size() >= kMaxHosts) return false;
+  by_host_.push_back(makeEndpoint(name, -1, scheme, lower, port));
+  return true;
+}
+
+std::shared_ptr<const RegionEndpoint> RegionTable::endpointForHost(
+    std::string_view host) const noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& e : by_host_) {
+    if (common::equalsIgnoreCase(e->host, host)) return e;
+  }
+  return nullptr;
 }
 
 void RegionTable::countRequest(int slot) noexcept {

@@ -62,17 +62,29 @@ class RegionTable {
   std::vector<std::shared_ptr<const RegionEndpoint>> regions() const noexcept;
   size_t known() const noexcept;
 
+  // Transparent mode (listen.mode: transparent): the app connects to the real regional host
+  // names, so regions are told apart by host name instead of by port. Records that discovery
+  // names region `name` at scheme://host:port (host compared case-insensitively); at most
+  // kMaxHosts names are kept (later ones are ignored: they go to upstream.endpoint). True when
+  // the host is new or its endpoint changed (worth a log line).
+  bool learnHost(std::string_view name, std::string_view scheme, std::string_view host,
+                 uint16_t port) noexcept;
+  // The region whose discovery endpoint has host name `host`, or null.
+  std::shared_ptr<const RegionEndpoint> endpointForHost(std::string_view host) const noexcept;
+
   // Requests forwarded to the region behind `slot` (relaxed counters, for /metrics).
   void countRequest(int slot) noexcept;
   uint64_t requests(int slot) const noexcept;
 
   static constexpr size_t kMaxSlots = 64;  // listen.region_ports allows at most this many
+  static constexpr size_t kMaxHosts = 256;
 
  private:
   mutable std::mutex mu_;
   size_t slots_;
   std::vector<std::shared_ptr<const RegionEndpoint>> by_slot_;
   std::vector<std::string> overflow_;  // names refused a slot (each warned about once)
+  std::vector<std::shared_ptr<const RegionEndpoint>> by_host_;  // transparent mode
   std::array<std::atomic<uint64_t>, kMaxSlots> requests_{};
 };
 

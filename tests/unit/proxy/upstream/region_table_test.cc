@@ -78,5 +78,32 @@ TEST(RegionTable, ConcurrentLearnersAgree) {
   EXPECT_NE(slots[0], slots[1]);
 }
 
+TEST(RegionTable, TransparentModeHostNames) {
+  RegionTable t;  // no region ports needed
+  EXPECT_EQ(t.endpointForHost("acct-eastus.documents.azure.com"), nullptr);
+  EXPECT_TRUE(t.learnHost("East US", "https", "Acct-EastUS.documents.azure.com", 443));
+  EXPECT_FALSE(t.learnHost("East US", "https", "acct-eastus.documents.azure.com", 443));
+  auto e = t.endpointForHost("ACCT-EASTUS.documents.azure.com");
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->name, "East US");
+  EXPECT_EQ(e->host, "acct-eastus.documents.azure.com");
+  EXPECT_EQ(e->host_header, "acct-eastus.documents.azure.com");
+  EXPECT_EQ(e->slot, -1);
+  EXPECT_TRUE(t.learnHost("East US", "https", "acct-eastus.documents.azure.com", 8443));
+  EXPECT_EQ(t.endpointForHost("acct-eastus.documents.azure.com")->port, 8443);
+  EXPECT_EQ(t.endpointForHost("acct-westus.documents.azure.com"), nullptr);
+  EXPECT_FALSE(t.learnHost("X", "https", "", 443));
+  EXPECT_EQ(t.known(), 0u);  // host names take no region port
+}
+
+TEST(RegionTable, TransparentModeHostNamesAreBounded) {
+  RegionTable t;
+  for (size_t i = 0; i < RegionTable::kMaxHosts; ++i) {
+    EXPECT_TRUE(t.learnHost("R", "https", "h" + std::to_string(i) + ".example", 443));
+  }
+  EXPECT_FALSE(t.learnHost("R", "https", "one-more.example", 443));
+  EXPECT_EQ(t.endpointForHost("one-more.example"), nullptr);
+}
+
 }  // namespace
 }  // namespace cosmoseal::proxy
