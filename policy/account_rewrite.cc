@@ -121,7 +121,7 @@ class AccountWalker {
   const RegionalUrl* regional_;  // may be null
   std::vector<Splice> splices_;
   std::deque<std::string> regional_json_;  // replacements of locations (stable addresses)
-  std::string last_string_;  // the last string value read (unescaped)
+  std::string last_string_;                // the last string value read (unescaped)
   int rewritten_ = 0;
 };
 

@@ -63,8 +63,7 @@ void loadRegionPorts(Reader& reader, const Entry& e, ListenConfig* l) {
       reader.error(pe, std::to_string(port) + " is also listen.port; expected a different port");
       continue;
     }
-    if (std::find(l->region_ports.begin(), l->region_ports.end(), port) !=
-        l->region_ports.end()) {
+    if (std::find(l->region_ports.begin(), l->region_ports.end(), port) != l->region_ports.end()) {
       reader.error(pe, std::to_string(port) + " is listed twice; expected distinct ports");
       continue;
     }

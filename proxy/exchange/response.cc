@@ -121,9 +121,9 @@ void Exchange::startResponse(int status, std::string_view reason, const HeaderMa
     if (isHopByHopOrFraming(h.token) || nominated.contains(h.name)) continue;
     if (common::equalsIgnoreCase(h.name, "content-location") ||
         common::equalsIgnoreCase(h.name, "location")) {
-      out.add(h.name, policy::rewriteAbsoluteUrl(
-                          h.value, region_ ? region_->origin : rt.upstreamOrigin(),
-                          conn_->ownOrigin(head_.headers)));
+      out.add(h.name,
+              policy::rewriteAbsoluteUrl(h.value, region_ ? region_->origin : rt.upstreamOrigin(),
+                                         conn_->ownOrigin(head_.headers)));
       continue;
     }
     out.add(h.name, h.value);

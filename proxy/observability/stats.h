@@ -39,7 +39,7 @@ struct WorkerStats {
   Counter upstream_pool_idle{0};  // gauge, refreshed by the worker
   Counter upstream_pool_live{0};  // gauge
   // Copies of the worker's UpstreamPoolStats (refreshed by the worker; counters).
-  Counter upstream_aged_out{0};          // not reused: older than upstream.pool.max_age
+  Counter upstream_aged_out{0};           // not reused: older than upstream.pool.max_age
   Counter upstream_address_fallbacks{0};  // a connect failed, the next DNS address was tried
   AcceptCounters accept;          // the worker's application listener
 

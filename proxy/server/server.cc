@@ -120,7 +120,8 @@ Status Server::startUp() {
                        << (nworkers == 1 ? "" : "s") << ", SO_REUSEPORT)";
   if (!c.listen.region_ports.empty()) {
     std::string ports;
-    for (uint16_t p : c.listen.region_ports) ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+    for (uint16_t p : c.listen.region_ports)
+      ports += (ports.empty() ? "" : ", ") + std::to_string(p);
     COSMOSEAL_LOG(kInfo) << "region ports " << ports
                          << " (given to account regions in the order account discovery names "
                             "them)";

@@ -109,8 +109,8 @@ void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status,
         UpstreamFailure::kConnect);
     return;
   }
-  self->addresses_ = self->pool_->rememberAddresses(self->target_.host, res,
-                                                    self->target_.dns_ttl_ms);
+  self->addresses_ =
+      self->pool_->rememberAddresses(self->target_.host, res, self->target_.dns_ttl_ms);
   uv_freeaddrinfo(res);
   if (self->addresses_.empty()) {
     self->fail(Status(Code::kBadGateway, upstream_detail::kDnsFailed,

@@ -9,7 +9,6 @@ namespace cosmoseal::proxy {
 
 using common::Status;
 
-
 UpstreamPool::UpstreamPool(uv_loop_t* loop) : loop_(loop) {
   uv_idle_init(loop_, &deliver_idle_);
   deliver_idle_.data = this;
@@ -173,8 +172,7 @@ std::vector<struct sockaddr_storage> UpstreamPool::rememberAddresses(const std::
                                                                      uint64_t ttl_ms) noexcept {
   std::vector<struct sockaddr_storage> addrs;
   for (const struct addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-    if (ai->ai_addr == nullptr ||
-        (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)) {
+    if (ai->ai_addr == nullptr || (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)) {
       continue;
     }
     struct sockaddr_storage a;

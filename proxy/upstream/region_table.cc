@@ -9,8 +9,8 @@ namespace cosmoseal::proxy {
 namespace {
 
 std::shared_ptr<const RegionEndpoint> makeEndpoint(std::string_view name, int slot,
-                                                   std::string_view scheme,
-                                                   std::string_view host, uint16_t port) {
+                                                   std::string_view scheme, std::string_view host,
+                                                   uint16_t port) {
   auto e = std::make_shared<RegionEndpoint>();
   e->name = std::string(name);
   e->slot = slot;
@@ -81,8 +81,8 @@ size_t RegionTable::known() const noexcept {
   return by_slot_.size();
 }
 
-bool RegionTable::learnHost(std::string_view name, std::string_view scheme,
-                            std::string_view host, uint16_t port) noexcept {
+bool RegionTable::learnHost(std::string_view name, std::string_view scheme, std::string_view host,
+                            uint16_t port) noexcept {
   if (host.empty()) return false;
   const std::string lower = common::toLowerAscii(host);
   std::lock_guard<std::mutex> lock(mu_);

@@ -25,10 +25,10 @@ namespace cosmoseal::proxy {
 
 // One region's real endpoint, immutable once published (replaced as a whole when it changes).
 struct RegionEndpoint {
-  std::string name;         // as the account document spells it, e.g. "East US"
-  int slot = -1;            // index into listen.region_ports
-  std::string scheme;       // "https" (or "http" when the upstream is plain HTTP, tests)
-  std::string host;         // lower-case; IPv6 without brackets
+  std::string name;    // as the account document spells it, e.g. "East US"
+  int slot = -1;       // index into listen.region_ports
+  std::string scheme;  // "https" (or "http" when the upstream is plain HTTP, tests)
+  std::string host;    // lower-case; IPv6 without brackets
   uint16_t port = 443;
   std::string host_header;  // "host" (default port) or "host:port", brackets for IPv6
   std::string origin;       // "scheme://host_header", as the service writes absolute URLs
@@ -46,10 +46,10 @@ class RegionTable {
   size_t slots() const noexcept;
 
   struct Learned {
-    int slot = -1;           // -1: no port left for this region (it stays on the main URL)
-    bool added = false;      // first time this name was seen: it took a slot now
-    bool changed = false;    // a known region whose endpoint differs from the one recorded
-    bool overflow = false;   // no slot, and first time this name was refused one (warn once)
+    int slot = -1;          // -1: no port left for this region (it stays on the main URL)
+    bool added = false;     // first time this name was seen: it took a slot now
+    bool changed = false;   // a known region whose endpoint differs from the one recorded
+    bool overflow = false;  // no slot, and first time this name was refused one (warn once)
   };
   // Records that discovery names `name` at scheme://host:port. Names compare exactly (the
   // service spells them consistently); an empty name never takes a slot.

@@ -313,13 +313,21 @@ TEST(AccountRewriteRegions, EachLocationGetsItsRegionalUrlInDocumentOrder) {
   EXPECT_EQ(calls[3].first, "Zürich");
   EXPECT_EQ(calls[3].second, "https://acct-ch.documents.azure.com/");  // unescaped
   const std::string& s = *out;
-  EXPECT_THAT(s, HasSubstr(R"("writableLocations":[{"name":"West US","databaseAccountEndpoint":"https://localhost:8082/"}])"));
-  EXPECT_THAT(s, HasSubstr(R"({"databaseAccountEndpoint":"https://localhost:8082/","name":"West US"})"));
-  EXPECT_THAT(s, HasSubstr(R"({"name":"East US","databaseAccountEndpoint":"https://localhost:8083/"})"));
-  EXPECT_THAT(s, HasSubstr(R"({"name":"Zürich","databaseAccountEndpoint":"https://localhost:8081/"})"));
+  EXPECT_THAT(
+      s,
+      HasSubstr(
+          R"("writableLocations":[{"name":"West US","databaseAccountEndpoint":"https://localhost:8082/"}])"));
+  EXPECT_THAT(
+      s, HasSubstr(R"({"databaseAccountEndpoint":"https://localhost:8082/","name":"West US"})"));
+  EXPECT_THAT(
+      s, HasSubstr(R"({"name":"East US","databaseAccountEndpoint":"https://localhost:8083/"})"));
+  EXPECT_THAT(
+      s, HasSubstr(R"({"name":"Zürich","databaseAccountEndpoint":"https://localhost:8081/"})"));
   // The unnamed (global) endpoint gets the main URL; failover flags stay as the service said.
   EXPECT_THAT(s, HasSubstr(R"("databaseAccountEndpoint":"https://localhost:8081/"})"));
-  EXPECT_THAT(s, HasSubstr(R"("enableMultipleWriteLocations":false,"enablePerPartitionFailoverBehavior":true)"));
+  EXPECT_THAT(
+      s, HasSubstr(
+             R"("enableMultipleWriteLocations":false,"enablePerPartitionFailoverBehavior":true)"));
   EXPECT_THAT(s, ::testing::Not(HasSubstr("thinClient")));
   EXPECT_THAT(s, ::testing::Not(HasSubstr("documents.azure.com:443")));
 }
@@ -343,14 +351,15 @@ TEST(AccountRewriteRegions, NonStringNameOrEndpointIsNotALocation) {
       kOwn, regional);
   ASSERT_TRUE(out.isOk());
   EXPECT_EQ(calls, 0);
-  EXPECT_EQ(*out,
-            R"({"a":[{"name":5,"databaseAccountEndpoint":"https://localhost:8081/"},{"name":"R","databaseAccountEndpoint":null}]})");
+  EXPECT_EQ(
+      *out,
+      R"({"a":[{"name":5,"databaseAccountEndpoint":"https://localhost:8081/"},{"name":"R","databaseAccountEndpoint":null}]})");
 }
 
 TEST(AccountRewriteRegions, BadJsonStillRefused) {
   RegionalUrl regional = [](std::string_view, std::string_view) { return std::string("x"); };
-  auto out = rewriteAccountDocument(R"({"a":[{"name":"R","databaseAccountEndpoint":"u"}] ,})",
-                                    kOwn, regional);
+  auto out = rewriteAccountDocument(R"({"a":[{"name":"R","databaseAccountEndpoint":"u"}] ,})", kOwn,
+                                    regional);
   ASSERT_FALSE(out.isOk());
   EXPECT_EQ(out.status().detail(), "discovery.bad_json");
 }

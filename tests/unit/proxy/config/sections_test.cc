@@ -10,10 +10,10 @@
 namespace cosmoseal::proxy {
 namespace {
 
-using ::testing::HasSubstr;
 using config_test::errorsOf;
 using config_test::kMinimal;
 using config_test::mustParse;
+using ::testing::HasSubstr;
 
 TEST(RegionPortsConfig, DefaultsToNone) {
   Config c = mustParse(kMinimal);
@@ -23,7 +23,8 @@ TEST(RegionPortsConfig, DefaultsToNone) {
 }
 
 TEST(RegionPortsConfig, ParsesInOrder) {
-  Config c = mustParse(std::string(kMinimal) + "listen: { port: 8081, region_ports: [8083, 8082] }\n");
+  Config c =
+      mustParse(std::string(kMinimal) + "listen: { port: 8081, region_ports: [8083, 8082] }\n");
   ASSERT_EQ(c.listen.region_ports.size(), 2u);
   EXPECT_EQ(c.listen.region_ports[0], 8083);
   EXPECT_EQ(c.listen.region_ports[1], 8082);
@@ -47,10 +48,10 @@ TEST(RegionPortsConfig, Errors) {
 }
 
 TEST(RegionPortsConfig, NotWithTransparentMode) {
-  EXPECT_THAT(errorsOf(std::string(kMinimal) +
-                       "listen:\n  mode: transparent\n  region_ports: [8082]\n"
-                       "  transparent: { ca_cert: ca.pem, ca_key: ca.key }\n"),
-              HasSubstr("listen.region_ports: not used with listen.mode: transparent"));
+  EXPECT_THAT(
+      errorsOf(std::string(kMinimal) + "listen:\n  mode: transparent\n  region_ports: [8082]\n"
+                                       "  transparent: { ca_cert: ca.pem, ca_key: ca.key }\n"),
+      HasSubstr("listen.region_ports: not used with listen.mode: transparent"));
 }
 
 TEST(UpstreamFreshnessConfig, MaxAgeAndDnsTtl) {

@@ -26,9 +26,7 @@ class User : public UpstreamUser {
     kind = k;
   }
   common::Status onUpstreamHead(MessageHead&) noexcept override { return common::Status::ok(); }
-  common::Status onUpstreamBody(std::string_view) noexcept override {
-    return common::Status::ok();
-  }
+  common::Status onUpstreamBody(std::string_view) noexcept override { return common::Status::ok(); }
   void onUpstreamComplete() noexcept override {}
   UpstreamConnection* conn = nullptr;
   bool failed = false;
