@@ -387,12 +387,11 @@ Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept 
 
 void Exchange::sendUpstream() noexcept {
   moveTo(ExchangePhase::kConnecting);
-  ctx_.pool->acquire(ctx_.state->snapshot->upstream(), this);
+  ctx_.pool->acquire(upstreamTarget(), this);
 }
 
 void Exchange::buildUpstreamHead(std::string* out) noexcept {
   using common::HeaderToken;
-  const ConfigSnapshot& rt = *ctx_.state->snapshot;
   out->reserve(out->size() + 1024 + body_.size());
   out->append(head_.method);
   out->push_back(' ');
@@ -418,7 +417,7 @@ void Exchange::buildUpstreamHead(std::string* out) noexcept {
     if (isHopByHopOrFraming(h.token) || nominated.contains(h.name)) continue;
     appendHeader(out, h.name, h.value);
   }
-  appendHeader(out, "Host", rt.upstreamHostHeader());
+  appendHeader(out, "Host", upstreamHostHeader());
   // JSON text only: binary (CosmosBinary) bodies could not be inspected, and no compression,
   // so every response body we must transform is readable as is.
   appendHeader(out, "Accept-Encoding", "identity");
