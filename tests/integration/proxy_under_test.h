@@ -40,6 +40,9 @@ struct ProxySettings {
   std::string timeouts_extra;
   // Extra YAML appended to the config (e.g. a limits section).
   std::string extra_yaml;
+  // More entries of the policies list, each starting with "  - database: ..." (the list
+  // already holds shop/customers).
+  std::string extra_policies;
 };
 
 class TestConfig {
