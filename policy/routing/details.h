@@ -13,7 +13,8 @@ namespace cosmoseal::policy::routing_detail {
 // the container's definition (more components than paths, a non-array for a hash key).
 inline constexpr std::string_view kBadPartitionKey = "routing.bad_partition_key";
 // A collection's "partitionKey" member that is missing or malformed (paths, kind, version).
-inline constexpr std::string_view kBadPartitionKeyDefinition = "routing.bad_partition_key_definition";
+inline constexpr std::string_view kBadPartitionKeyDefinition =
+    "routing.bad_partition_key_definition";
 // A pkranges body that is not the expected shape, or whose ranges leave a gap, overlap or do not
 // cover "" .. "FF".
 inline constexpr std::string_view kBadPkRanges = "routing.bad_pkranges";

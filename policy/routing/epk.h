@@ -39,9 +39,10 @@ struct PartitionKeyDefinition {
 };
 
 // Parses a collection's "partitionKey" member (the object {paths, kind, version}) out of a
-// collection JSON document. Errors: InvalidArgument routing.bad_partition_key_definition (not a
-// JSON object, no partitionKey, no paths, unknown kind, version other than 1 or 2, MultiHash
-// with version 1).
+// collection JSON document (the definition object on its own is accepted too). Errors:
+// InvalidArgument routing.bad_partition_key_definition (not a JSON object, no partitionKey, no or
+// empty paths, a path not starting with '/', unknown kind, version other than 1 or 2, a Hash key
+// with more than one path). MultiHash is always hashed with V2, whatever its version says.
 common::StatusOr<PartitionKeyDefinition> parsePartitionKeyDefinition(
     std::string_view collection_json);
 
@@ -51,8 +52,8 @@ common::StatusOr<PartitionKeyDefinition> parsePartitionKeyDefinition(
 // Hash V1, Hash V2 and MultiHash (one V2 hash per component, concatenated; fewer components than
 // paths = a prefix key, whose EPK is the prefix's). Numbers hash by their double value (5, 5.0
 // and 5e0 give the same EPK). Errors: InvalidArgument routing.bad_partition_key (not a JSON
-// array; a component that is an array, a non-empty object or an unparsable number; more
-// components than paths; a Hash key with more than one component).
+// array; a component that is an array, a non-empty object, a bad string or a number out of the
+// range of a double; more components than paths).
 common::StatusOr<std::string> effectivePartitionKey(std::string_view pk_json_array,
                                                     const PartitionKeyDefinition& def);
 

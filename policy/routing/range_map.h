@@ -35,14 +35,26 @@ class PartitionKeyRangeMap {
   // From a pkranges response body ({"PartitionKeyRanges":[{id,minInclusive,maxExclusive,parents,
   // ...}],...}). Refuses a malformed body, non-hex bounds, gaps, overlaps and not covering
   // "" .. "FF" (InvalidArgument routing.bad_pkranges).
+  // Ranges the body lists that are the parent of another listed range (gone after a split or a
+  // merge; the incremental feed returns them) are dropped, their bounds kept as boundaries.
   static common::StatusOr<PartitionKeyRangeMap> parse(std::string_view pkranges_body,
                                                       std::string etag = {});
 
-  // The range containing `epk` (min <= epk < max); nullptr for an empty map.
+  // An incremental refresh (a pkranges read with If-None-Match: the previous etag and
+  // A-IM: Incremental feed returns only the ranges created since): `previous` with the body's
+  // ranges added and every range they name as a parent removed. The removed ranges' bounds stay
+  // boundaries (isBoundary). Errors as parse(), also when the result is not complete (a parent
+  // missing from `previous`: the caller then reads the full list).
+  static common::StatusOr<PartitionKeyRangeMap> combine(const PartitionKeyRangeMap& previous,
+                                                        std::string_view pkranges_body,
+                                                        std::string etag);
+
+  // The range containing `epk` (min <= epk < max); nullptr for an empty map or epk >= "FF".
   const PartitionKeyRange* rangeOf(std::string_view epk) const noexcept;
   const PartitionKeyRange* byId(std::string_view id) const noexcept;
   // Ranges overlapping [min, max) (EPK comparison as the service does: hex strings compared
-  // case-insensitively, a shorter prefix sorts first; "" is the minimum, "FF" the maximum).
+  // case-insensitively, a shorter prefix sorts first; "" is the minimum, "FF" the maximum), in
+  // EPK order; empty when min >= max.
   std::vector<const PartitionKeyRange*> overlapping(std::string_view min,
                                                     std::string_view max) const;
   // True when `epk` is the min or max of a range in this map OR of a parent range it replaced
@@ -57,6 +69,10 @@ class PartitionKeyRangeMap {
  private:
   std::vector<PartitionKeyRange> ranges_;  // sorted by min, contiguous "" .. "FF"
   std::vector<std::string> boundaries_;    // upper-case, sorted, unique; includes parents'
+
+  static common::StatusOr<PartitionKeyRangeMap> build(std::vector<PartitionKeyRange> ranges,
+                                                      std::vector<std::string> retired_bounds,
+                                                      std::string etag);
   std::string etag_;
 };
 
