@@ -16,6 +16,7 @@
 #include "common/text.h"
 #include "policy/container_meta.h"
 #include "policy/json/batch.h"
+#include "policy/query/body.h"
 #include "policy/routing/details.h"
 #include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
@@ -59,6 +60,52 @@ std::string appTokenFor(std::string_view header, std::string_view range_id) {
     }
   }
   return {};
+}
+
+// The readMany shape of the Java (readMany) and Python (read_items) SDKs: a SELECT * whose WHERE
+// pins every partition-key path by equality with a parameter, item by item:
+//   SELECT * FROM c WHERE ( (c.id = @param0 AND c.pk = @param1) OR ... )
+//   SELECT * FROM c WHERE c.pk = @pk AND c.id IN (@id1, ...)
+// Its result set is named by (id, key) pairs, so it may run across partitions unchanged.
+bool isReadManyQuery(std::string_view query, const policy::PartitionKeyDefinition& def) {
+  std::string q;
+  q.reserve(query.size());
+  for (char c : query) {
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    if (space) {
+      if (!q.empty() && q.back() != ' ') q.push_back(' ');
+      continue;
+    }
+    q.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+  }
+  // "( (" -> "((" and "= @" spacing made uniform.
+  std::string n;
+  for (size_t i = 0; i < q.size(); ++i) {
+    if (q[i] == ' ' && i > 0 && i + 1 < q.size() &&
+        (q[i - 1] == '(' || q[i + 1] == ')' || q[i + 1] == '=' || q[i - 1] == '=' ||
+         q[i + 1] == '(' || q[i + 1] == ',' || q[i - 1] == ',')) {
+      continue;
+    }
+    n.push_back(q[i]);
+  }
+  if (n.rfind("select * from c where", 0) != 0) return false;
+  for (std::string_view bad : {" order by", " group by", " join ", " top ", "distinct", " offset",
+                               "count(", "sum(", "avg(", "min(", "max("}) {
+    if (n.find(bad) != std::string::npos) return false;
+  }
+  if (n.find("c.id=@") == std::string::npos && n.find("c.idin(") == std::string::npos &&
+      n.find("c.id in(") == std::string::npos) {
+    return false;
+  }
+  for (const std::string& path : def.paths) {
+    if (path.size() < 2 || path.find('/', 1) != std::string::npos) return false;
+    std::string field = common::toLowerAscii(std::string_view(path).substr(1));
+    if (n.find("c." + field + "=@") == std::string::npos &&
+        n.find("c[\"" + field + "\"]=@") == std::string::npos) {
+      return false;
+    }
+  }
+  return true;
 }
 
 double parseCharge(std::string_view v) {
@@ -378,6 +425,24 @@ Status Exchange::applyRouting(bool* reload) noexcept {
                           << "/" << route_.container << " regrouped into "
                           << fanout_parts_.size() << " real range(s)";
     return Status::ok();
+  }
+  if (rid != nullptr && !have_key && route_.op == Op::kQuery) {
+    policy::QueryBody q;
+    const Status parsed =
+        q.parse(body_, policy::queryBodyFormat(h.getOr("content-type", "")));
+    if (parsed.isOk() && isReadManyQuery(q.query(), r.definition)) {
+      // readMany grouped by the plaintext hash: the SDK's range holds only some of the items.
+      // The query names its items by (id, key): it runs across partitions instead, where the
+      // gateway finds each item in its real range.
+      h.remove(kRangeIdHeader);
+      h.remove(kStartEpkHeader);
+      h.remove(kEndEpkHeader);
+      h.remove("x-ms-read-key-type");
+      h.set("x-ms-documentdb-query-enablecrosspartition", "true");
+      COSMOSEAL_LOG(kDebug) << "readMany query on " << route_.database << "/" << route_.container
+                            << " sent across partitions instead of range " << named_id;
+      return Status::ok();
+    }
   }
   if (rid != nullptr) {
     if (real != nullptr) {

@@ -255,6 +255,43 @@ TEST(RoutingTest, BulkIsRegroupedPerRealRangeAndAnsweredInOrder) {
   EXPECT_NE(sessions.find("1:-1#7"), std::string::npos) << sessions;
 }
 
+TEST(RoutingTest, ReadManyQueryRunsAcrossPartitionsOtherQueriesKeepTheirRange) {
+  Orders orders;
+  FakeUpstream upstream([&](FakeUpstream& u, Wire& c, int) {
+    serveAll(u, c, [&](const HttpMessage& m) {
+      if (m.start_line.rfind("POST /dbs/shop/colls/orders/docs ", 0) == 0) {
+        return jsonResponse(200, R"({"_rid":"x","Documents":[],"_count":0})");
+      }
+      return orders.answer(m);
+    });
+  });
+  ProxyUnderTest proxy(upstream.port(), settings());
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  Wire app = Wire::connectLocal(proxy.port());
+  const std::string headers =
+      "x-ms-documentdb-isquery: true\r\n"
+      "x-ms-documentdb-partitionkeyrangeid: 1\r\n";
+  // Java readMany: items grouped by the plaintext hash, one query per range.
+  const std::string read_many =
+      R"J({"query":"SELECT * FROM c WHERE ( (c.id = @param0 AND c.cust = @param1) OR (c.id = @param2 AND c.cust = @param3) )","parameters":[{"name":"@param0","value":"a"},{"name":"@param1","value":"alice"},{"name":"@param2","value":"b"},{"name":"@param3","value":"bob"}]})J";
+  ASSERT_TRUE(app.send(proxy.request("POST", "/dbs/shop/colls/orders/docs", read_many, headers)));
+  ReadResult r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  // A per-range query of the SDK's own plan (no key pinned): its range id stays.
+  const std::string per_range = R"({"query":"SELECT * FROM c WHERE c.n > 3"})";
+  ASSERT_TRUE(app.send(proxy.request("POST", "/dbs/shop/colls/orders/docs", per_range, headers)));
+  r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  auto docs = documentRequests(upstream);
+  ASSERT_EQ(docs.size(), 2u);
+  EXPECT_FALSE(docs[0].hasHeader("x-ms-documentdb-partitionkeyrangeid"));
+  EXPECT_EQ(docs[0].header("x-ms-documentdb-query-enablecrosspartition").value_or(""), "true");
+  EXPECT_EQ(docs[0].body.find("alice"), std::string::npos) << "the key was sealed";
+  EXPECT_EQ(docs[1].header("x-ms-documentdb-partitionkeyrangeid").value_or(""), "1");
+}
+
 TEST(RoutingTest, GoneReloadsTheMapWithIfNoneMatch) {
   Orders orders;
   FakeUpstream upstream([&](FakeUpstream& u, Wire& c, int) {
