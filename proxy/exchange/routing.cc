@@ -108,6 +108,38 @@ bool isReadManyQuery(std::string_view query, const policy::PartitionKeyDefinitio
   return true;
 }
 
+// Some Cosmos stand-ins (cosmosdb-server) write a range's "id" as a number ("id":0) where the
+// service writes a string; the SDKs accept both. Quotes such ids so the strict parser reads them.
+std::string quoteNumericIds(std::string_view body) {
+  std::string out;
+  out.reserve(body.size() + 16);
+  size_t i = 0;
+  while (i < body.size()) {
+    const size_t at = body.find("\"id\"", i);
+    if (at == std::string_view::npos) break;
+    size_t j = at + 4;
+    while (j < body.size() && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n')) ++j;
+    if (j >= body.size() || body[j] != ':') {
+      out.append(body.substr(i, j - i));
+      i = j;
+      continue;
+    }
+    ++j;
+    while (j < body.size() && (body[j] == ' ' || body[j] == '\t' || body[j] == '\n')) ++j;
+    size_t k = j;
+    while (k < body.size() && body[k] >= '0' && body[k] <= '9') ++k;
+    out.append(body.substr(i, j - i));
+    if (k > j) {
+      out.push_back('"');
+      out.append(body.substr(j, k - j));
+      out.push_back('"');
+    }
+    i = k;
+  }
+  out.append(body.substr(i));
+  return out;
+}
+
 double parseCharge(std::string_view v) {
   std::string s(v);
   char* end = nullptr;
@@ -204,6 +236,7 @@ void Exchange::onRoutingFetched(int status, std::string body) noexcept {
   } else if (status == 200) {
     std::string etag(head.headers.getOr("etag", ""));
     auto map = policy::PartitionKeyRangeMap::parse(body, etag);
+    if (!map.isOk()) map = policy::PartitionKeyRangeMap::parse(quoteNumericIds(body), etag);
     if (!map.isOk()) {
       unavailable(std::string(map.status().message()));
       return;
