@@ -259,6 +259,11 @@ void Exchange::onMetadataFetched(int status, std::string body) noexcept {
     fetched_definition_ = std::move(def).value();
     fetched_collection_rid_ = coll->rid;
   }
+  // Its RID too: an answer naming another collection RID later says the container was replaced
+  // (docs/ROUTING.md, learned paths).
+  if (!coll->rid.empty()) {
+    ctx_.partition_keys->putCollectionRid(coll->rid, route_.database, route_.container);
+  }
   ctx_.partition_keys->put(route_.database, route_.container, std::move(coll->partition_key_paths));
   COSMOSEAL_LOG(kInfo) << "learned partition key of " << route_.database << "/" << route_.container
                        << " from its metadata";

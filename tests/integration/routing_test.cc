@@ -360,5 +360,37 @@ TEST(RoutingTest, LearnedPartitionKeyIsForgottenWhenTheContainerIsGone) {
   EXPECT_EQ(collection_reads.load(), 2);  // 404/1003: learned again before the next request
 }
 
+TEST(RoutingTest, LearnedPartitionKeyIsForgottenWhenTheCollectionRidChanges) {
+  std::atomic<int> collection_reads{0};
+  std::atomic<bool> replaced{false};
+  FakeUpstream upstream([&](FakeUpstream& u, Wire& c, int) {
+    serveAll(u, c, [&](const HttpMessage& m) {
+      if (m.start_line.rfind("GET /dbs/shop/colls/orders ", 0) == 0) {
+        ++collection_reads;
+        return jsonResponse(200, std::string(R"({"id":"orders","_rid":")") + kOrdersRid +
+                                     R"(","partitionKey":{"paths":["/cust"],"version":2}})");
+      }
+      // Another container now answers under the same name.
+      const std::string rid = replaced ? "gAABAIAAAAM=" : kOrdersRid;
+      return jsonResponse(200, R"({"id":"a","cust":"x"})", "x-ms-content-path: " + rid + "\r\n");
+    });
+  });
+  ProxyUnderTest proxy(upstream.port(), settings());
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  Wire app = Wire::connectLocal(proxy.port());
+  auto del = [&]() {
+    EXPECT_TRUE(app.send(proxy.request("DELETE", "/dbs/shop/colls/orders/docs/a", "",
+                                       "x-ms-documentdb-partitionkey: [\"alice\"]\r\n")));
+    return app.readResponse();
+  };
+  ASSERT_TRUE(del().ok());
+  ASSERT_TRUE(del().ok());
+  EXPECT_EQ(collection_reads.load(), 1);
+  replaced = true;
+  ASSERT_TRUE(del().ok());  // answered with the other RID: the learned paths go
+  ASSERT_TRUE(del().ok());
+  EXPECT_EQ(collection_reads.load(), 2);
+}
+
 }  // namespace
 }  // namespace cosmoseal::integration
