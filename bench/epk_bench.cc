@@ -68,8 +68,8 @@ void BM_RangeOf100Ranges(benchmark::State& state) {
                   static_cast<unsigned>((k + 1) * (0x3FFFFFFFULL / 100)), 0);
     const std::string max = k == 99 ? "FF" : std::string(hi);
     if (k) body += ',';
-    body += R"({"id":")" + std::to_string(k) + R"(","minInclusive":")" + prev +
-            R"(","maxExclusive":")" + max + R"("})";
+    body.append(R"({"id":")").append(std::to_string(k)).append(R"(","minInclusive":")");
+    body.append(prev).append(R"(","maxExclusive":")").append(max).append(R"("})");
     prev = max;
   }
   body += "]}";

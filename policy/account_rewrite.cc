@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <deque>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,7 @@ constexpr int kMaxDepth = 64;
 constexpr std::string_view kEndpointKey = "databaseAccountEndpoint";
 constexpr std::string_view kThinWritable = "thinClientWritableLocations";
 constexpr std::string_view kThinReadable = "thinClientReadableLocations";
+constexpr std::string_view kNameKey = "name";
 
 bool isJsonSpace(char c) noexcept { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -101,8 +103,8 @@ struct Splice {
 
 class AccountWalker {
  public:
-  AccountWalker(std::string_view buf, const std::string* endpoint_json)
-      : buf_(buf), endpoint_json_(endpoint_json) {}
+  AccountWalker(std::string_view buf, const std::string* endpoint_json, const RegionalUrl* regional)
+      : buf_(buf), endpoint_json_(endpoint_json), regional_(regional) {}
 
   simdjson::error_code walkObject(od::object obj, int depth, bool record);
   simdjson::error_code walkArray(od::array arr, int depth, bool record);
@@ -116,7 +118,10 @@ class AccountWalker {
 
   std::string_view buf_;
   const std::string* endpoint_json_;
+  const RegionalUrl* regional_;  // may be null
   std::vector<Splice> splices_;
+  std::deque<std::string> regional_json_;  // replacements of locations (stable addresses)
+  std::string last_string_;                // the last string value read (unescaped)
   int rewritten_ = 0;
 };
 
@@ -127,6 +132,11 @@ simdjson::error_code AccountWalker::walkObject(od::object obj, int depth, bool r
     size_t value_end;  // only for removed members
   };
   std::vector<Member> members;
+  constexpr size_t kNone = static_cast<size_t>(-1);
+  size_t endpoint_splice = kNone;  // this object's endpoint replacement, if any
+  std::string endpoint_value;
+  std::string location_name;
+  bool has_name = false;
   for (auto field_result : obj) {
     od::field field;
     if (auto err = std::move(field_result).get(field)) return err;
@@ -142,11 +152,35 @@ simdjson::error_code AccountWalker::walkObject(od::object obj, int depth, bool r
       std::string_view token = value.raw_json_token();
       value_end = skipValue(buf_, offsetOf(token.data()));
     }
+    const bool name = key == kNameKey;
+    const size_t splices_before = splices_.size();
+    last_string_.clear();
+    bool was_string = false;
+    if (name || endpoint) {
+      od::json_type type;
+      if (auto err = value.type().get(type)) return err;
+      was_string = type == od::json_type::string;
+    }
     // Removed members are still validated, but nothing inside them is rewritten.
     if (auto err = walkValue(value, depth + 1, record && !thin, endpoint)) return err;
+    if (name && was_string) {
+      location_name = last_string_;
+      has_name = true;
+    }
+    if (endpoint && was_string && splices_.size() > splices_before) {
+      endpoint_splice = splices_before;
+      endpoint_value = last_string_;
+    }
     members.push_back(Member{key_start, thin, value_end});
   }
   if (!record) return simdjson::SUCCESS;
+  if (regional_ != nullptr && *regional_ && has_name && endpoint_splice != kNone) {
+    std::string url = (*regional_)(location_name, endpoint_value);
+    if (!url.empty()) {
+      regional_json_.push_back(jsonQuote(url));
+      splices_[endpoint_splice].replacement = &regional_json_.back();
+    }
+  }
 
   const size_t n = members.size();
   size_t first_kept = n;
@@ -204,6 +238,7 @@ simdjson::error_code AccountWalker::walkValue(od::value value, int depth, bool r
       const size_t begin = offsetOf(token.data());
       std::string_view unescaped;
       if (auto err = value.get_string().get(unescaped)) return err;
+      last_string_.assign(unescaped);
       if (is_endpoint && record) {
         splices_.push_back(Splice{begin, skipString(buf_, begin), endpoint_json_});
         ++rewritten_;
@@ -238,6 +273,11 @@ Status badJson(std::string why) {
 
 StatusOr<std::string> rewriteAccountDocument(std::string_view body, std::string_view own_url,
                                              int* rewritten) {
+  return rewriteAccountDocument(body, own_url, RegionalUrl(), rewritten);
+}
+
+StatusOr<std::string> rewriteAccountDocument(std::string_view body, std::string_view own_url,
+                                             const RegionalUrl& regional, int* rewritten) {
   if (rewritten != nullptr) *rewritten = 0;
   simdjson::padded_string padded(body);
   std::string_view buf(padded.data(), body.size());
@@ -250,7 +290,7 @@ StatusOr<std::string> rewriteAccountDocument(std::string_view body, std::string_
   if (root == buf.size() || buf[root] != '{') return badJson("the top level is not an object");
 
   const std::string endpoint_json = jsonQuote(own_url);
-  AccountWalker walker(buf, &endpoint_json);
+  AccountWalker walker(buf, &endpoint_json, &regional);
   od::object obj;
   if (auto err = doc.get_object().get(obj)) return badJson(simdjson::error_message(err));
   if (auto err = walker.walkObject(obj, 1, true)) return badJson(simdjson::error_message(err));

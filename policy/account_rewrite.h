@@ -11,6 +11,7 @@
 // All functions are pure, allocation-bounded by their input, and never throw.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,20 @@ namespace cosmoseal::policy {
 // `rewritten` (optional) receives the number of endpoint values replaced.
 common::StatusOr<std::string> rewriteAccountDocument(std::string_view body,
                                                      std::string_view own_url,
+                                                     int* rewritten = nullptr);
+
+// Per-region variant (listen.region_ports, docs/OPERATIONS.md "Regions"). A *location* is an
+// object with a string member `name` and a string member `databaseAccountEndpoint` (the entries
+// of writableLocations / readableLocations). For each location, in document order, `regional` is
+// called with the unescaped name and endpoint and returns the URL to advertise for it; an empty
+// answer means `own_url`. Every other endpoint value gets `own_url`, every other member is kept
+// byte for byte (enablePerPartitionFailoverBehavior, enableMultipleWriteLocations, ...), and the
+// thin-client lists are removed as above. `regional` is not called for locations inside removed
+// members. Same validation and failure as above.
+using RegionalUrl = std::function<std::string(std::string_view name, std::string_view endpoint)>;
+common::StatusOr<std::string> rewriteAccountDocument(std::string_view body,
+                                                     std::string_view own_url,
+                                                     const RegionalUrl& regional,
                                                      int* rewritten = nullptr);
 
 // For response headers that carry absolute URLs (Content-Location): if `header_value` starts

@@ -25,6 +25,9 @@ inline constexpr std::string_view kBadBatch = "policy.bad_batch";
 // A batch / bulk body in a binary format (the .NET SDK's HybridRow), which cannot be encrypted.
 inline constexpr std::string_view kBinaryBatch = "policy.binary_batch";
 inline constexpr std::string_view kBadPartitionKey = "policy.bad_partition_key";
+// A number bound for a deterministic field overflows an IEEE-754 double (1e400): it has no
+// canonical spelling (Cosmos compares numbers as doubles; policy/json/text.h).
+inline constexpr std::string_view kNumberOutOfRange = "policy.number_out_of_range";
 // (500) a partition-key component's rule is not deterministic: policy_detail (policy/details.h).
 
 // Responses (502).

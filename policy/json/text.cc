@@ -1,8 +1,12 @@
 #include "policy/json/text.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <system_error>
+
 #include "common/text.h"
 #include "policy/json/details.h"
-
-#include <cstdint>
 
 namespace cosmoseal::policy {
 
@@ -80,6 +84,105 @@ bool isJsonNumber(std::string_view s) noexcept {
     while (digit(i)) ++i;
   }
   return i == s.size();
+}
+
+namespace {
+
+// For a valid JSON number that from_chars reports out of range: true if its magnitude is too
+// large for a double (overflow), false if too small (underflow). The decimal exponent of the
+// first non-zero significant digit decides; the exponent saturates so huge ones cannot overflow.
+bool overflowsDouble(std::string_view tok) noexcept {
+  size_t i = tok.empty() || tok[0] != '-' ? 0 : 1;
+  int64_t int_digits = 0;  // digits before the point, counted from the first non-zero digit
+  int64_t lead_zeros = 0;  // zeros after the point before the first non-zero digit
+  bool seen_nonzero = false;
+  for (; i < tok.size() && tok[i] >= '0' && tok[i] <= '9'; ++i) {
+    seen_nonzero = seen_nonzero || tok[i] != '0';
+    if (seen_nonzero) ++int_digits;
+  }
+  if (i < tok.size() && tok[i] == '.') {
+    for (++i; i < tok.size() && tok[i] >= '0' && tok[i] <= '9'; ++i) {
+      if (!seen_nonzero && tok[i] == '0') ++lead_zeros;
+      seen_nonzero = seen_nonzero || tok[i] != '0';
+    }
+  }
+  int64_t exp = 0;
+  if (i < tok.size() && (tok[i] == 'e' || tok[i] == 'E')) {
+    ++i;
+    const bool neg = i < tok.size() && tok[i] == '-';
+    if (i < tok.size() && (tok[i] == '+' || tok[i] == '-')) ++i;
+    for (; i < tok.size(); ++i) exp = std::min<int64_t>(exp * 10 + (tok[i] - '0'), 1'000'000'000);
+    if (neg) exp = -exp;
+  }
+  // The first significant digit stands for 10^(int_digits - 1) or 10^-(lead_zeros + 1).
+  const int64_t lead = int_digits > 0 ? int_digits - 1 : -(lead_zeros + 1);
+  return lead + exp >= 0;
+}
+
+}  // namespace
+
+Status appendCanonicalNumber(std::string_view token, std::string* out) {
+  if (!isJsonNumber(token)) {
+    return Status(Code::kInvalidArgument, jd::kBadJson, "not a JSON number");
+  }
+  double v = 0;
+  const auto parsed = std::from_chars(token.data(), token.data() + token.size(), v);
+  if (parsed.ec == std::errc::result_out_of_range) {
+    if (overflowsDouble(token)) {
+      return Status(Code::kInvalidArgument, jd::kNumberOutOfRange,
+                    "a number for a deterministic field is beyond the range of an IEEE-754 double "
+                    "(|x| <= 1.7976931348623157e308), which is how Cosmos DB stores and compares "
+                    "numbers; expected a number within that range");
+    }
+    v = 0;  // underflow: the nearest double is zero
+  } else if (parsed.ec != std::errc() || parsed.ptr != token.data() + token.size()) {
+    return Status(Code::kInvalidArgument, jd::kBadJson, "not a JSON number");
+  }
+  if (v == 0) {  // 0 and -0 are equal in Cosmos
+    out->push_back('0');
+    return Status::ok();
+  }
+  if (v < 0) {
+    out->push_back('-');
+    v = -v;
+  }
+  // Shortest round-trip digits and the exponent: "d.ddde+XX" (or "de+XX").
+  char sci[40];
+  const auto w = std::to_chars(sci, sci + sizeof(sci), v, std::chars_format::scientific);
+  const std::string_view s(sci, static_cast<size_t>(w.ptr - sci));
+  const size_t e_at = s.find('e');
+  std::string digits;
+  digits.reserve(20);
+  for (size_t i = 0; i < e_at; ++i) {
+    if (s[i] != '.') digits.push_back(s[i]);
+  }
+  int e10 = 0;
+  std::from_chars(s.data() + e_at + (s[e_at + 1] == '+' ? 2 : 1), s.data() + s.size(), e10);
+  // ECMAScript Number::toString: k digits, value = 0.d1d2..dk * 10^n.
+  const int k = static_cast<int>(digits.size());
+  const int n = e10 + 1;
+  if (k <= n && n <= 21) {
+    out->append(digits);
+    out->append(static_cast<size_t>(n - k), '0');
+  } else if (0 < n && n <= 21) {
+    out->append(digits, 0, static_cast<size_t>(n));
+    out->push_back('.');
+    out->append(digits, static_cast<size_t>(n));
+  } else if (-6 < n && n <= 0) {
+    out->append("0.");
+    out->append(static_cast<size_t>(-n), '0');
+    out->append(digits);
+  } else {
+    out->push_back(digits[0]);
+    if (k > 1) {
+      out->push_back('.');
+      out->append(digits, 1);
+    }
+    out->push_back('e');
+    out->push_back(n - 1 < 0 ? '-' : '+');
+    out->append(std::to_string(n - 1 < 0 ? 1 - n : n - 1));
+  }
+  return Status::ok();
 }
 
 bool isValidUtf8(std::string_view s) noexcept {

@@ -33,6 +33,18 @@ common::StatusOr<std::string> canonicalStringToken(std::string_view token);
 // True if `s` is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool isValidUtf8(std::string_view s) noexcept;
 
+// Appends the canonical spelling of the JSON number token `token` (a valid RFC 8259 number, see
+// isJsonNumber) to *out. Cosmos DB compares numbers as IEEE-754 doubles (5, 5.0, 5e0 and 500e-2
+// are equal; so are 0 and -0), so deterministic sealing must seal a function of the double, not
+// of the spelling. The canonical spelling is the one ECMAScript's Number::toString gives (what
+// the JS SDK and the service write): the shortest digits that round-trip, plain notation for
+// 1e-7 < |x| < 1e21 (`5`, `0.5`, `12345678901234567000`), otherwise `d.ddde+NN` / `de-NN`; the
+// value is rounded to the nearest double first (integers beyond 2^53 as the service rounds
+// them), -0 is written `0`, a value too small for a double is 0. Fails (400,
+// `policy.number_out_of_range`) when the value overflows a double (beyond
+// +-1.7976931348623157e308): the service could not store it and there is no double to canonicalize.
+common::Status appendCanonicalNumber(std::string_view token, std::string* out);
+
 // True if `s` is exactly one RFC 8259 number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 bool isJsonNumber(std::string_view s) noexcept;
 

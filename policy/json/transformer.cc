@@ -164,6 +164,21 @@ Status TransformEngine::sealToken(std::string_view tok, ValueType vt, const Fiel
                                   std::string* dst) {
   std::string_view plaintext = tok;
   const bool scratch = vt == ValueType::kString && tok.find('\\') != std::string_view::npos;
+  // Deterministic numbers are sealed in their canonical spelling (policy/json/text.h): Cosmos
+  // compares numbers as doubles, so 5, 5.0 and 5e0 must give one envelope. Randomized ones keep
+  // the spelling, byte for byte.
+  const bool number_scratch = vt == ValueType::kNumber && rule.mode == FieldMode::kDeterministic;
+  const size_t number_bound = tok.size() + 32;  // canonical <= 25 bytes + sign, or the token
+  if (number_scratch) {
+    canon.clear();
+    canon.reserve(number_bound);
+    Status s = appendCanonicalNumber(tok, &canon);
+    if (!s.isOk()) {
+      wipe(&canon, number_bound);
+      return s;
+    }
+    plaintext = canon;
+  }
   if (scratch) {
     // Unescaped <= token and canonical <= token (every character's canonical spelling is its
     // shortest one), so the reservations below mean no reallocation leaves copies behind.
@@ -188,6 +203,7 @@ Status TransformEngine::sealToken(std::string_view tok, ValueType vt, const Fiel
     wipe(&unesc, tok.size());
     wipe(&canon, tok.size());
   }
+  if (number_scratch) wipe(&canon, number_bound);
   if (!s.isOk()) {
     dst->resize(before);
     return s;

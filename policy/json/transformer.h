@@ -45,6 +45,8 @@
 //   policy.bad_string               a bad escape, a lone or mis-ordered surrogate or a raw control
 //                                   character in any string of the body (keys included)
 //   policy.too_deep                 objects/arrays nested deeper than kMaxJsonDepth (64)
+//   policy.number_out_of_range      a number beyond the range of a double (1e400) where a
+//                                   deterministic field is sealed: it has no canonical spelling
 //   policy.duplicate_key            two members with the same UNESCAPED name ("s\u0073n" is
 //                                   "ssn") in an object on the path to a protected value (the
 //                                   document root, objects that contain protected paths, the
@@ -193,8 +195,9 @@ class JsonTransformer {
   // ---- Requests -------------------------------------------------------------------------------
 
   // Create / upsert / replace body: a JSON object. Every value at a protected path is sealed with
-  // its rule (mode, key, binding). Deterministic string values are sealed in canonical form
-  // (text.h; docs/FORMAT.md §2), everything else as its raw token.
+  // its rule (mode, key, binding). Deterministic strings and numbers are sealed in canonical form
+  // (text.h; docs/FORMAT.md §2: Cosmos compares numbers as doubles), everything else, and every
+  // randomized value, as its raw token.
   common::Status encryptDocument(PaddedInput body, const ContainerPolicy& policy, std::string* out,
                                  TransformStats* stats);
 

@@ -173,6 +173,9 @@ class Analyzer {
   std::vector<LiteralRewrite>& literalRewrites() { return literals_; }
   const std::map<std::string, ParamUse>& params() const { return params_; }
   bool selectStar() const noexcept { return select_star_; }
+  std::string protectedPath() const {
+    return read_paths_.empty() ? std::string() : read_paths_.begin()->first;
+  }
 
  private:
   bool ok() const noexcept { return error_.isOk(); }
@@ -267,11 +270,20 @@ class Analyzer {
     } else if (container) {
       out.k = Val::K::kContainer;
     }
+    if (!out.plain() && !out.segs.empty()) ++read_paths_[renderPath(out.segs)];
     return out;
+  }
+
+  // `base` is only a step towards a longer path: it is not read by itself.
+  void extended(const Val& base) {
+    if (base.plain() || base.segs.empty()) return;
+    auto it = read_paths_.find(renderPath(base.segs));
+    if (it != read_paths_.end() && --it->second == 0) read_paths_.erase(it);
   }
 
   Val member(const Val& base, Seg seg, const Expr* at) {
     if (base.has_path) {
+      extended(base);
       // classify() reports a path below a protected field (query.inside_protected).
       std::vector<Seg> segs = base.segs;
       segs.push_back(std::move(seg));
@@ -304,6 +316,7 @@ class Analyzer {
       return Val{};
     }
     if (v.has_path) {
+      extended(v);
       std::vector<Seg> segs = v.segs;
       segs.push_back(Seg{true, ""});
       return classify(std::move(segs), at);
@@ -384,13 +397,17 @@ class Analyzer {
         if (!isJsonNumber(e->text)) {
           fail(qd::kUnsupportedOnProtected,
                "a number literal compared with protected field " + rule->pattern +
-                   " is not spelled as a JSON number (e.g. .5, 5., 007 or +5); equality on an "
-                   "encrypted number matches the exact JSON spelling stored in the document" +
+                   " is not spelled as a JSON number (e.g. .5, 5., 007 or +5); write it as one "
+                   "(5, 5.0 and 5e0 all match the same documents)" +
                    where(e));
           return;
         }
         lr.type = ValueType::kNumber;
-        lr.token = e->text;
+        // The canonical spelling, as documents are sealed: Cosmos compares numbers as doubles.
+        if (Status st = appendCanonicalNumber(e->text, &lr.token); !st.isOk()) {
+          fail(qd::kNumberOutOfRange, std::string(st.message()) + where(e));
+          return;
+        }
         break;
       case LiteralKind::kTrue:
         lr.type = ValueType::kTrue;
@@ -988,6 +1005,9 @@ class Analyzer {
   std::vector<LiteralRewrite> literals_;
   std::map<std::string, ParamUse> params_;
   bool select_star_ = false;
+  // Paths read that are, hold or may be protected fields (how many times each), less those
+  // only read as a step towards a longer path (c.profile in c.profile.city).
+  std::map<std::string, int> read_paths_;
 };
 
 }  // namespace
@@ -999,6 +1019,7 @@ Status analyzeQuery(const Query& root, std::string_view text, const ContainerPol
   out->literals = std::move(analyzer.literalRewrites());
   out->params = analyzer.params();
   out->select_star = analyzer.selectStar();
+  out->protected_path = analyzer.protectedPath();
   return Status::ok();
 }
 

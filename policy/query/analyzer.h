@@ -45,6 +45,11 @@ struct QueryAnalysis {
   std::map<std::string, ParamUse> params;  // by name as written
   // Rows are whole documents (see QueryRewriteResult::select_star).
   bool select_star = false;
+  // A document path the query reads (other than the document itself, and other than as a step
+  // towards a longer path) that is, holds, or may be a protected field, rendered as "/a/b"
+  // ("/tags/*" for an iteration); "" when it reads none. Container definitions (computed
+  // properties) are refused on it.
+  std::string protected_path;
 };
 
 // Analyzes `root`, parsed from `text` (positions in messages refer to it). `no_parameters`: a

@@ -21,4 +21,8 @@ inline constexpr std::string_view kPredicateOnRandomized = "query.predicate_on_r
 inline constexpr std::string_view kInsideProtected = "query.inside_protected";
 inline constexpr std::string_view kParameterConflict = "query.parameter_conflict";
 inline constexpr std::string_view kUnsupportedOnProtected = "query.unsupported_on_protected";
+// A number literal or parameter compared with a deterministic field is beyond the range of a
+// double (1e400): it has no canonical spelling (policy/json/text.h appendCanonicalNumber). The
+// query module's counterpart of policy.number_out_of_range: query refusals are all query.*.
+inline constexpr std::string_view kNumberOutOfRange = "query.number_out_of_range";
 }  // namespace cosmoseal::policy::query_detail

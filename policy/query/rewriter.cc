@@ -13,6 +13,7 @@
 
 #include "common/secret_bytes.h"
 #include "common/text.h"
+#include "policy/json/details.h"
 #include "policy/json/text.h"
 #include "policy/query/analyzer.h"
 #include "policy/query/body.h"
@@ -144,10 +145,20 @@ Status sealJsonScalar(FieldCipher& cipher, const FieldRule* rule, std::string_vi
                         " but its value is " + (raw[0] == '[' ? "an array" : "an object") +
                         "; only strings, numbers, true, false and null can be encrypted for "
                         "equality");
-    default:
+    default: {
       type = ValueType::kNumber;
-      token.assign(raw);
+      token.reserve(32);  // the canonical spelling is at most 26 bytes: no growth
+      // Canonical, as documents are sealed: Cosmos compares numbers as doubles.
+      Status st = appendCanonicalNumber(raw, &token);
+      if (!st.isOk()) {
+        if (st.detail() == json_detail::kNumberOutOfRange) {
+          return Status(Code::kInvalidArgument, qd::kNumberOutOfRange,
+                        "parameter " + pname + ": " + std::string(st.message()));
+        }
+        return badQueryBody("parameter " + pname + " has an invalid number");
+      }
       break;
+    }
   }
   out->push_back('"');
   Status st = sealToken(cipher, rule, type, token, out);

@@ -490,6 +490,8 @@ StatusOr<Route> classifyRequest(std::string_view method, std::string_view target
   classifyPath(&r);
   r.op = classifyOperation(method, r.kind, readSignals(headers));
   r.has_partition_key_header = headers.has("x-ms-documentdb-partitionkey");
+  r.has_trigger_header = headers.has("x-ms-documentdb-pre-trigger-include") ||
+                         headers.has("x-ms-documentdb-post-trigger-include");
   if (!r.database.empty()) {
     r.rid_like = isRidShaped(r.database, 4) || (!r.container.empty() && isRidShaped(r.container, 8));
   }
@@ -576,6 +578,12 @@ RouteDecision decideRoute(const Route& route, const PolicySet* policies) {
                       "forwarding plaintext");
   };
   if (route.op == Operation::kUnknown) return unclassified(std::move(d));
+  if (route.has_trigger_header) {
+    return reject(std::move(d), Code::kInvalidArgument, rd::kTriggerOnProtected,
+                  "pre- and post-triggers (x-ms-documentdb-pre-trigger-include, "
+                  "x-ms-documentdb-post-trigger-include) on a container with protected fields are "
+                  "refused: trigger scripts run on the server over ciphertext");
+  }
 
   switch (route.kind) {
     case ResourceKind::kDocumentFeed:

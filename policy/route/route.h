@@ -73,7 +73,12 @@
 //                                            |   route.conflicts_on_protected (conflict
 //                                            |   resources embed documents as strings)
 //   conflicts: delete                        | pass                    | pass
-//   collection read/replace/delete, pkranges,| pass                    | pass
+//   a trigger header (x-ms-documentdb-pre-   | reject 400              | pass
+//   or post-trigger-include), any operation  |   route.trigger_on_protected (the trigger's
+//                                            |   JS runs on the server over ciphertext)
+//   collection read/replace/delete, pkranges,| pass (the proxy checks a | pass
+//                                            |   create/replace body:
+//                                            |   container_definition.h)
 //   sprocs/udfs/triggers CRUD, list, query   |  (scripts only ever see ciphertext)
 //   partition-key delete                     | pass (partition key header handled below)
 //   unknown kind or operation in a protected | reject 400 route.unclassified
@@ -179,6 +184,8 @@ struct Route {
   std::string container;  // decoded; "" when the path names none
   std::string item_id;    // decoded id of the addressed item (document, sproc, user, ...)
   bool has_partition_key_header = false;
+  // x-ms-documentdb-pre-trigger-include or -post-trigger-include is present.
+  bool has_trigger_header = false;
   bool rid_like = false;      // database (and container) segments are shaped like RIDs
   bool rid_resolved = false;  // rid_like, and database/container now hold the resources' names
 

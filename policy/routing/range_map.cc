@@ -86,12 +86,18 @@ Status readRanges(std::string_view body, std::vector<PartitionKeyRange>* out) {
   return Status::ok();
 }
 
-// Splits `ranges` into the live ones and the bounds of those named as a parent by another.
-void dropParents(std::vector<PartitionKeyRange>* ranges, std::vector<std::string>* retired) {
-  std::unordered_set<std::string> gone;
-  for (const PartitionKeyRange& r : *ranges) gone.insert(r.parents.begin(), r.parents.end());
+// Removes from `ranges` those gone after a split or merge: named as a parent by another range, or
+// already known as gone (`gone`, which gains the new ones). Their bounds go to `retired`.
+void dropParents(std::vector<PartitionKeyRange>* ranges, std::vector<std::string>* gone,
+                 std::vector<std::string>* retired) {
+  std::unordered_set<std::string> all(gone->begin(), gone->end());
+  for (const PartitionKeyRange& r : *ranges) {
+    for (const std::string& p : r.parents) {
+      if (all.insert(p).second) gone->push_back(p);
+    }
+  }
   auto it = std::remove_if(ranges->begin(), ranges->end(), [&](const PartitionKeyRange& r) {
-    if (gone.count(r.id) == 0) return false;
+    if (all.count(r.id) == 0) return false;
     retired->push_back(r.min);
     retired->push_back(r.max);
     return true;
@@ -118,9 +124,10 @@ int compareEpk(std::string_view a, std::string_view b) noexcept {
 }
 
 StatusOr<PartitionKeyRangeMap> PartitionKeyRangeMap::build(std::vector<PartitionKeyRange> ranges,
+                                                           std::vector<std::string> gone,
                                                            std::vector<std::string> retired,
                                                            std::string etag) {
-  dropParents(&ranges, &retired);
+  dropParents(&ranges, &gone, &retired);
   if (ranges.empty()) return badRanges("the pkranges list is empty");
   std::sort(ranges.begin(), ranges.end(),
             [](const PartitionKeyRange& x, const PartitionKeyRange& y) {
@@ -152,6 +159,7 @@ StatusOr<PartitionKeyRangeMap> PartitionKeyRangeMap::build(std::vector<Partition
   map.boundaries_.erase(std::unique(map.boundaries_.begin(), map.boundaries_.end()),
                         map.boundaries_.end());
   map.ranges_ = std::move(ranges);
+  map.gone_ids_ = std::move(gone);
   map.etag_ = std::move(etag);
   return map;
 }
@@ -160,7 +168,7 @@ StatusOr<PartitionKeyRangeMap> PartitionKeyRangeMap::parse(std::string_view pkra
                                                            std::string etag) {
   std::vector<PartitionKeyRange> ranges;
   COSMOSEAL_RETURN_IF_ERROR(readRanges(pkranges_body, &ranges));
-  return build(std::move(ranges), {}, std::move(etag));
+  return build(std::move(ranges), {}, {}, std::move(etag));
 }
 
 StatusOr<PartitionKeyRangeMap> PartitionKeyRangeMap::combine(const PartitionKeyRangeMap& previous,
@@ -179,8 +187,9 @@ StatusOr<PartitionKeyRangeMap> PartitionKeyRangeMap::combine(const PartitionKeyR
       ranges.push_back(std::move(r));
     }
   }
-  // The previous map's retired bounds stay boundaries.
-  return build(std::move(ranges), previous.boundaries_, std::move(etag));
+  // Ranges the previous map knew as gone stay gone (a later feed may list one again); its retired
+  // bounds stay boundaries.
+  return build(std::move(ranges), previous.gone_ids_, previous.boundaries_, std::move(etag));
 }
 
 const PartitionKeyRange* PartitionKeyRangeMap::rangeOf(std::string_view epk) const noexcept {

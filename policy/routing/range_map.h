@@ -69,8 +69,10 @@ class PartitionKeyRangeMap {
  private:
   std::vector<PartitionKeyRange> ranges_;  // sorted by min, contiguous "" .. "FF"
   std::vector<std::string> boundaries_;    // upper-case, sorted, unique; includes parents'
+  std::vector<std::string> gone_ids_;      // ids of ranges split or merged away
 
   static common::StatusOr<PartitionKeyRangeMap> build(std::vector<PartitionKeyRange> ranges,
+                                                      std::vector<std::string> gone_ids,
                                                       std::vector<std::string> retired_bounds,
                                                       std::string etag);
   std::string etag_;

@@ -68,6 +68,14 @@ struct ListenConfig {
   // an http(s) origin and stored as "scheme://host[:port]/" (port only if written, lower-case
   // host, always one trailing '/').
   std::string advertise_url;
+  // listen.region_ports (docs/CONFIG.md, "Regions"): extra local ports on `address`, with the same
+  // TLS, one per account region. Regions are given ports by name in the order they first appear
+  // in an account-discovery answer, and keep them for the life of the process; discovery then
+  // advertises each region at its own port, and a request on a region's port is forwarded to that
+  // region's endpoint. Empty: every region is advertised at the one listener (no read locality,
+  // no failover).
+  std::vector<uint16_t> region_ports;
+  SourcePos region_ports_pos;
   SourcePos pos;
 };
 
@@ -91,6 +99,12 @@ struct UpstreamConfig {
   std::chrono::milliseconds response_timeout{65000};  // Cosmos's own request timeout is ~60 s
   uint32_t max_idle_per_worker = 64;
   std::chrono::milliseconds idle_timeout{4000};  // below common server keep-alive timeouts (5 s)
+  // upstream.pool.max_age: a connection older than this is not reused (closed when released), so
+  // that traffic follows a moved DNS name (service-managed failover) within this time. 0 = no
+  // maximum.
+  std::chrono::milliseconds max_age{300000};
+  // upstream.dns_ttl: how long resolved addresses are reused before asking DNS again.
+  std::chrono::milliseconds dns_ttl{30000};
   SourcePos pos;
   SourcePos key_pos;  // the key_file value (for errors found when the key is read)
   SourcePos ca_pos;   // the ca_file value (for errors found when the bundle is loaded)

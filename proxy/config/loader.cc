@@ -3,6 +3,7 @@
 // clients.cc and policies.cc; how a YAML node is read and reported lives in reader.cc.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -75,6 +76,19 @@ void loadDocument(Reader& reader, const YAML::Node& root, Config* cfg) {
        unspecified(cfg->listen.address))) {
     reader.error(a != nullptr ? a->key_node.Mark() : root_mark, "admin.port",
                  std::to_string(cfg->admin.port) + " is also the listen port (" +
+                     cfg->listen.address + " and " + cfg->admin.address +
+                     " overlap); expected a different port");
+  }
+  if (cfg->admin.enabled &&
+      std::find(cfg->listen.region_ports.begin(), cfg->listen.region_ports.end(),
+                cfg->admin.port) != cfg->listen.region_ports.end() &&
+      (cfg->admin.address == cfg->listen.address || unspecified(cfg->admin.address) ||
+       unspecified(cfg->listen.address))) {
+    YAML::Mark m;
+    m.line = cfg->listen.region_ports_pos.line - 1;
+    m.column = cfg->listen.region_ports_pos.column - 1;
+    reader.error(m, "listen.region_ports",
+                 std::to_string(cfg->admin.port) + " is also the admin port (" +
                      cfg->listen.address + " and " + cfg->admin.address +
                      " overlap); expected a different port");
   }

@@ -1,5 +1,6 @@
 #include "proxy/config/sections.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 
@@ -42,6 +43,34 @@ bool rate(Reader& reader, const Entry& e, uint64_t* out) {
   return true;
 }
 
+// listen.region_ports: distinct ports, none of them listen.port (the admin port is checked across
+// sections by the loader).
+void loadRegionPorts(Reader& reader, const Entry& e, ListenConfig* l) {
+  const std::string expected = "a list of ports (1-65535), one per account region";
+  l->region_ports_pos = reader.pos(e.mark());
+  if (!reader.list(e, expected)) return;
+  constexpr size_t kMaxRegionPorts = 64;
+  if (e.value.size() > kMaxRegionPorts) {
+    reader.error(e, std::to_string(e.value.size()) + " ports; expected at most " +
+                        std::to_string(kMaxRegionPorts) + " (Azure has fewer regions)");
+    return;
+  }
+  for (size_t k = 0; k < e.value.size(); ++k) {
+    Entry pe{"", e.key_node, e.value[k], e.path + "[" + std::to_string(k) + "]"};
+    uint16_t port = 0;
+    if (!reader.port(pe, &port)) continue;
+    if (port == l->port) {
+      reader.error(pe, std::to_string(port) + " is also listen.port; expected a different port");
+      continue;
+    }
+    if (std::find(l->region_ports.begin(), l->region_ports.end(), port) != l->region_ports.end()) {
+      reader.error(pe, std::to_string(port) + " is listed twice; expected distinct ports");
+      continue;
+    }
+    l->region_ports.push_back(port);
+  }
+}
+
 }  // namespace
 
 void loadWorkers(Reader& reader, const Entry& e, Config* cfg) {
@@ -80,7 +109,7 @@ void loadListen(Reader& reader, const Entry& e, Config* cfg) {
   ListenConfig& l = cfg->listen;
   l.pos = reader.pos(e.key_node.Mark());
   MapReader m(reader, e.value, e.key_node.Mark(), e.path,
-              {"address", "port", "tls", "mode", "advertise_url", "transparent"});
+              {"address", "port", "tls", "mode", "advertise_url", "transparent", "region_ports"});
   if (!m.ok()) return;
   if (const Entry* a = m.get("address")) reader.address(*a, &l.address);
   if (const Entry* p = m.get("port")) reader.port(*p, &l.port);
@@ -150,6 +179,15 @@ void loadListen(Reader& reader, const Entry& e, Config* cfg) {
                  "not used with listen.mode: transparent (certificates are issued per host name by "
                  "listen.transparent.ca_cert); expected no listen.tls");
   }
+  if (const Entry* rp = m.get("region_ports")) {
+    if (l.mode == ListenMode::kTransparent) {
+      reader.error(*rp,
+                   "not used with listen.mode: transparent (the app connects to the real regional "
+                   "host names); expected no listen.region_ports");
+    } else {
+      loadRegionPorts(reader, *rp, &l);
+    }
+  }
   if (const Entry* adv = m.get("advertise_url")) {
     std::string s;
     if (reader.string(*adv, &s, "an origin URL such as https://localhost:8081/")) {
@@ -185,7 +223,7 @@ void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, C
   u.pos = reader.pos(e->key_node.Mark());
   MapReader m(reader, e->value, e->key_node.Mark(), e->path,
               {"endpoint", "key_file", "ca_file", "allow_insecure_http", "connect_timeout",
-               "response_timeout", "pool"});
+               "response_timeout", "pool", "dns_ttl"});
   if (!m.ok()) return;
   if (const Entry* ai = m.get("allow_insecure_http")) reader.boolean(*ai, &u.allow_insecure_http);
   if (const Entry* ep = m.require(
@@ -222,14 +260,20 @@ void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, C
   if (const Entry* rt = m.get("response_timeout")) {
     reader.duration(*rt, std::chrono::milliseconds(1), &u.response_timeout);
   }
+  if (const Entry* dt = m.get("dns_ttl")) {
+    reader.duration(*dt, std::chrono::milliseconds(0), &u.dns_ttl);
+  }
   if (const Entry* pool = m.get("pool")) {
     MapReader pm(reader, pool->value, pool->key_node.Mark(), pool->path,
-                 {"max_idle", "idle_timeout"});
+                 {"max_idle", "idle_timeout", "max_age"});
     if (pm.ok()) {
       if (const Entry* mi = pm.get("max_idle"))
         reader.uintField(*mi, 0, 100000, &u.max_idle_per_worker);
       if (const Entry* it = pm.get("idle_timeout")) {
         reader.duration(*it, std::chrono::milliseconds(1), &u.idle_timeout);
+      }
+      if (const Entry* ma = pm.get("max_age")) {
+        reader.duration(*ma, std::chrono::milliseconds(0), &u.max_age);
       }
     }
   }

@@ -96,6 +96,8 @@ common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(Co
   up.response_timeout_ms = static_cast<uint64_t>(c.upstream.response_timeout.count());
   up.idle_timeout_ms = static_cast<uint64_t>(c.upstream.idle_timeout.count());
   up.max_idle = c.upstream.max_idle_per_worker;
+  up.max_age_ms = static_cast<uint64_t>(c.upstream.max_age.count());
+  up.dns_ttl_ms = static_cast<uint64_t>(c.upstream.dns_ttl.count());
   up.limits.max_head_bytes = c.limits.max_header_bytes;
   up.limits.max_headers = c.limits.max_headers * 2;  // responses carry more Cosmos headers
   up.limits.max_uri_bytes = c.limits.max_uri_bytes;

@@ -29,6 +29,7 @@
 #include "proxy/observability/metrics.h"
 #include "proxy/observability/stats.h"
 #include "proxy/upstream/pool.h"
+#include "proxy/upstream/region_table.h"
 
 namespace cosmoseal::proxy {
 
@@ -59,6 +60,8 @@ struct ExchangeContext {
   Throttle* throttle = nullptr;                   // per-client in-flight and rate limits
   PartitionKeyCache* partition_keys = nullptr;    // learned partition-key paths, all workers
   const ExhaustedKeys* exhausted_keys = nullptr;  // swapped by the control thread
+  RegionTable* regions = nullptr;                 // listen.region_ports slots, all workers
+  int region = -1;  // slot of the region port the request arrived on; -1: the main listener
 };
 
 // Sets *charge to `total` bytes of limits.max_buffered_bytes (of the context's snapshot), or

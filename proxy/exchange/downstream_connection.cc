@@ -43,8 +43,9 @@ Http1Limits requestLimits(const Config& c) {
 
 }  // namespace
 
-DownstreamConnection::DownstreamConnection(Worker* worker)
+DownstreamConnection::DownstreamConnection(Worker* worker, int region)
     : worker_(worker),
+      region_(region),
       transport_(worker->loop(), this),
       parser_(Http1Parser::Kind::kRequest, requestLimits(configOf(worker->state())), this) {}
 
@@ -168,7 +169,7 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   // A reload may have changed limits.max_buffered_bytes.
   transport_.chargeQueueTo(&worker_->shared().buffers,
                            configOf(worker_->state()).limits.max_buffered_bytes);
-  exchange_ = std::make_unique<Exchange>(this, worker_->exchangeContext(), std::move(head));
+  exchange_ = std::make_unique<Exchange>(this, worker_->exchangeContext(region_), std::move(head));
   Admission admission = exchange_->start();
   if (!admission.status.isOk()) {
     // Problems with the message itself close the connection (see Admission). A refusal of a

@@ -29,7 +29,8 @@ namespace cosmoseal::proxy {
 
 class DownstreamConnection final : public Transport::Handler, public Http1Parser::Handler {
  public:
-  DownstreamConnection(Worker* worker);
+  // `region`: the listen.region_ports slot of the port it was accepted on, -1 for the main one.
+  explicit DownstreamConnection(Worker* worker, int region = -1);
   ~DownstreamConnection() override;
 
   // Takes the accepted socket from `server`. On failure the connection closes itself.
@@ -100,6 +101,7 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   void retire() noexcept;
 
   Worker* worker_;
+  int region_ = -1;
   Transport transport_;
   Http1Parser parser_;
   std::unique_ptr<Exchange> exchange_;

@@ -9,6 +9,7 @@
 #include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
 #include "proxy/exchange/record.h"
+#include "proxy/upstream/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -198,6 +199,12 @@ Admission Exchange::start() noexcept {
                                         ctx_.clock->unixSeconds(), &string_to_sign_);
   if (!client.isOk()) return refuse(client.status());
   client_ = *client;
+  if (ctx_.region >= 0) {
+    // A region port: forwarded to that region's own endpoint, learned from account discovery.
+    if (Status s = chooseRegion(); !s.isOk()) return refuse(std::move(s));
+  } else if (cfg.listen.mode == ListenMode::kTransparent) {
+    chooseRegionByHost(conn_->serverName());
+  }
   // Addressed by RIDs (unless a policy names these very segments): rules and policies are
   // written with names. Unknown names are read from the service once the body is in.
   if (route_.rid_like &&
@@ -302,6 +309,39 @@ void Exchange::abort() noexcept {
   }
   releaseUpstream(false);
   if (phase_ != ExchangePhase::kFinished) moveTo(ExchangePhase::kAborted);
+}
+
+Status Exchange::chooseRegion() noexcept {
+  region_ = ctx_.regions != nullptr ? ctx_.regions->endpoint(ctx_.region) : nullptr;
+  if (region_ == nullptr) {
+    return Status(Code::kUnavailable, upstream_detail::kRegionUnknown,
+                  "no account region is known for this region port yet (cosmoseal learns them "
+                  "from account discovery, GET / on the main port)");
+  }
+  const UpstreamTarget& main = ctx_.state->snapshot->upstream();
+  regional_target_ = main;
+  regional_target_->host = region_->host;
+  regional_target_->port = region_->port;  // TLS verifies the regional host name (SNI too)
+  ctx_.regions->countRequest(region_->slot);
+  return Status::ok();
+}
+
+void Exchange::chooseRegionByHost(std::string_view sni) noexcept {
+  const UpstreamTarget& main = ctx_.state->snapshot->upstream();
+  if (ctx_.regions == nullptr || sni.empty() || common::equalsIgnoreCase(sni, main.host)) return;
+  region_ = ctx_.regions->endpointForHost(sni);
+  if (region_ == nullptr) return;  // not named by discovery (yet): upstream.endpoint, as before
+  regional_target_ = main;
+  regional_target_->host = region_->host;
+  regional_target_->port = region_->port;
+}
+
+const UpstreamTarget& Exchange::upstreamTarget() const noexcept {
+  return regional_target_ ? *regional_target_ : ctx_.state->snapshot->upstream();
+}
+
+const std::string& Exchange::upstreamHostHeader() const noexcept {
+  return region_ ? region_->host_header : ctx_.state->snapshot->upstreamHostHeader();
 }
 
 void Exchange::moveTo(ExchangePhase next) noexcept {

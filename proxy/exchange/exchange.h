@@ -36,6 +36,7 @@
 #include "proxy/exchange/routing_map_cache.h"
 #include "proxy/http1/codec.h"
 #include "proxy/upstream/pool.h"
+#include "proxy/upstream/region_table.h"
 
 namespace cosmoseal::proxy {
 
@@ -163,6 +164,15 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   // Decrypts a buffered response of a protected container (the shape follows the operation).
   common::Status decryptResponse(std::string* body, ResponseFault* fault) noexcept;
   void sendUpstream() noexcept;
+  // Where this request goes: the regional endpoint of the region port it arrived on, else
+  // upstream.endpoint (both with the snapshot's TLS client context and timeouts).
+  const UpstreamTarget& upstreamTarget() const noexcept;
+  // Admission on a region port: picks region_ (503 upstream.region_unknown when none yet).
+  common::Status chooseRegion() noexcept;
+  // Transparent mode: a connection for a regional host name discovery named (SNI, checked
+  // against Host) goes to that region's endpoint; any other keeps upstream.endpoint.
+  void chooseRegionByHost(std::string_view sni) noexcept;
+  const std::string& upstreamHostHeader() const noexcept;
   void buildUpstreamHead(std::string* out) noexcept;
   void startResponse(int status, std::string_view reason, const common::HeaderMap& headers,
                      Framing framing, uint64_t content_length) noexcept;
@@ -245,6 +255,9 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   std::string mismatch_probe_;
 
   UpstreamConnection* upstream_ = nullptr;  // lent by the pool from onUpstreamReady to release
+  // The region of the port the request arrived on (null: the main port), as it was at admission.
+  std::shared_ptr<const RegionEndpoint> region_;
+  std::optional<UpstreamTarget> regional_target_;  // set with region_
   bool retried_ = false;                    // the one retry on a fresh connection is spent
 
   // Response.

@@ -34,7 +34,7 @@ MetadataFetch::~MetadataFetch() { abort(); }
 
 void MetadataFetch::start() noexcept {
   state_ = State::kConnecting;
-  ctx_.pool->acquire(ctx_.state->snapshot->upstream(), this);
+  ctx_.pool->acquire(target_ != nullptr ? *target_ : ctx_.state->snapshot->upstream(), this);
 }
 
 void MetadataFetch::abort() noexcept {

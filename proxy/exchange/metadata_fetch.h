@@ -59,6 +59,9 @@ class MetadataFetch final : public UpstreamUser {
                                             Callbacks* callbacks, std::string request);
   ~MetadataFetch() override;
 
+  // Where to send it (default: upstream.endpoint); `target` must outlive the fetch. A raw
+  // request built for a regional endpoint goes there. Call before start().
+  void setTarget(const UpstreamTarget* target) { target_ = target; }
   // One more request header (If-None-Match); call before start().
   void addHeader(std::string name, std::string value) {
     extra_headers_.emplace_back(std::move(name), std::move(value));
@@ -93,6 +96,7 @@ class MetadataFetch final : public UpstreamUser {
   std::vector<std::pair<std::string, std::string>> extra_headers_;
   std::string raw_request_;  // raw(): the whole request, sent instead of a built one
   bool is_raw_ = false;
+  const UpstreamTarget* target_ = nullptr;
   State state_ = State::kIdle;
   UpstreamConnection* upstream_ = nullptr;
   MessageHead response_;

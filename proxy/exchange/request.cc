@@ -7,6 +7,7 @@
 #include "common/secret_bytes.h"
 #include "common/text.h"
 #include "crypto/keyring.h"
+#include "policy/container_definition.h"
 #include "policy/container_meta.h"
 #include "policy/query/rewriter.h"
 #include "policy/routing/epk.h"
@@ -72,6 +73,24 @@ void Exchange::continueRequest() noexcept {
     if (!s.isOk()) {
       conn_->localReply(s, false);
       return;
+    }
+  }
+  // A protected container's definition (created or replaced) must not run server-side logic
+  // over its protected paths (policy/container_definition.h).
+  if ((route_.op == policy::Operation::kMetadataCreate &&
+       route_.kind == policy::ResourceKind::kCollectionFeed) ||
+      (route_.op == policy::Operation::kMetadataReplace &&
+       route_.kind == policy::ResourceKind::kCollection)) {
+    const policy::PolicySet* set = ctx_.state->snapshot->policies().get();
+    auto id = route_.inContainer() ? common::StatusOr<std::string>(route_.container)
+                                   : policy::parseResourceId(body_);
+    const policy::ContainerPolicy* defined =
+        set != nullptr && id.isOk() ? set->find(route_.database, *id) : nullptr;
+    if (defined != nullptr) {
+      if (Status s = policy::checkContainerDefinition(body_, *defined); !s.isOk()) {
+        conn_->localReply(s, false);
+        return;
+      }
     }
   }
   if (needsPartitionKeyPlan() && !pk_rules_.has_value()) {
@@ -429,12 +448,11 @@ Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept 
 
 void Exchange::sendUpstream() noexcept {
   moveTo(ExchangePhase::kConnecting);
-  ctx_.pool->acquire(ctx_.state->snapshot->upstream(), this);
+  ctx_.pool->acquire(upstreamTarget(), this);
 }
 
 void Exchange::buildUpstreamHead(std::string* out) noexcept {
   using common::HeaderToken;
-  const ConfigSnapshot& rt = *ctx_.state->snapshot;
   out->reserve(out->size() + 1024 + body_.size());
   out->append(head_.method);
   out->push_back(' ');
@@ -460,7 +478,7 @@ void Exchange::buildUpstreamHead(std::string* out) noexcept {
     if (isHopByHopOrFraming(h.token) || nominated.contains(h.name)) continue;
     appendHeader(out, h.name, h.value);
   }
-  appendHeader(out, "Host", rt.upstreamHostHeader());
+  appendHeader(out, "Host", upstreamHostHeader());
   // JSON text only: binary (CosmosBinary) bodies could not be inspected, and no compression,
   // so every response body we must transform is readable as is.
   appendHeader(out, "Accept-Encoding", "identity");

@@ -3,6 +3,8 @@
 
 #include <uv.h>
 
+#include <optional>
+
 #include "common/log.h"
 #include "common/secret_bytes.h"
 #include "policy/account_rewrite.h"
@@ -11,6 +13,7 @@
 #include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
 #include "proxy/exchange/exchange.h"
+#include "proxy/upstream/region_table.h"
 
 namespace cosmoseal::proxy {
 
@@ -119,8 +122,9 @@ void Exchange::startResponse(int status, std::string_view reason, const HeaderMa
     if (isHopByHopOrFraming(h.token) || nominated.contains(h.name)) continue;
     if (common::equalsIgnoreCase(h.name, "content-location") ||
         common::equalsIgnoreCase(h.name, "location")) {
-      out.add(h.name, policy::rewriteAbsoluteUrl(h.value, rt.upstreamOrigin(),
-                                                 conn_->ownOrigin(head_.headers)));
+      out.add(h.name,
+              policy::rewriteAbsoluteUrl(h.value, region_ ? region_->origin : rt.upstreamOrigin(),
+                                         conn_->ownOrigin(head_.headers)));
       continue;
     }
     out.add(h.name, h.value);
@@ -199,9 +203,74 @@ Status Exchange::finishBufferedResponse(ResponseFault* fault) noexcept {
   *fault = ResponseFault::kUpstream;
   std::string body;
   if (decision_.rewrite_account) {
-    const std::string own = conn_->ownOrigin(head_.headers) + "/";
+    const std::string advertised = conn_->ownOrigin(head_.headers);
+    const Config& cfg = ctx_.state->snapshot->config();
+    const std::vector<uint16_t>& ports = cfg.listen.region_ports;
+    // With region ports, each region is advertised at the advertised origin's host with its own
+    // port, and the main port stands for the global endpoint (also when this discovery read came
+    // in on a region port).
+    std::optional<policy::HttpOrigin> base;
+    if (!ports.empty()) {
+      auto o = policy::parseHttpOrigin(advertised);
+      if (o.isOk()) base = std::move(o).value();
+    }
+    auto originWithPort = [&](uint16_t port) {
+      policy::HttpOrigin o = *base;
+      o.port = port;
+      return o.url();
+    };
+    const std::string own = base && ctx_.region >= 0 && cfg.listen.advertise_url.empty()
+                                ? originWithPort(cfg.listen.port)
+                                : advertised + "/";
+    policy::RegionalUrl regional;
+    if (base && ctx_.regions != nullptr) {
+      regional = [&](std::string_view name, std::string_view endpoint) -> std::string {
+        auto ep = policy::parseHttpOrigin(endpoint);
+        if (!ep.isOk() || ep->scheme != cfg.upstream.scheme) {
+          // Another scheme would need another TLS setup (or none): keep it on the main URL.
+          COSMOSEAL_LOG(kWarn) << "region \"" << name << "\": endpoint '" << endpoint
+                               << "' is not a " << cfg.upstream.scheme
+                               << " origin like upstream.endpoint; advertised at the main URL";
+          return {};
+        }
+        const RegionTable::Learned learned =
+            ctx_.regions->learn(name, ep->scheme, ep->host, ep->port);
+        if (learned.overflow) {
+          COSMOSEAL_LOG(kWarn) << "region \"" << name << "\": more account regions than "
+                               << "listen.region_ports (" << ports.size()
+                               << "); it is advertised at the main URL " << own;
+        }
+        if (learned.slot < 0) return {};
+        const uint16_t port = ports[static_cast<size_t>(learned.slot)];
+        if (learned.added || learned.changed) {
+          COSMOSEAL_LOG(kInfo) << "region \"" << name << "\" -> " << cfg.listen.address << ":"
+                               << port << " -> " << ep->url()
+                               << (learned.changed ? " (endpoint changed)" : "");
+        }
+        return originWithPort(port);
+      };
+    }
+    if (cfg.listen.mode == ListenMode::kTransparent && cfg.listen.transparent &&
+        ctx_.regions != nullptr) {
+      // Transparent mode: the app reaches regions by their real host names, which the capture
+      // sends to cosmoseal too. A regional endpoint whose host is on the interception allow-list
+      // keeps its real URL (and is remembered, so its SNI name is forwarded to it); any other
+      // is rewritten to the account host as before.
+      regional = [&](std::string_view name, std::string_view endpoint) -> std::string {
+        auto ep = policy::parseHttpOrigin(endpoint);
+        if (!ep.isOk() || ep->scheme != cfg.upstream.scheme ||
+            !TlsContext::hostAllowed(ep->host, cfg.listen.transparent->allowed_hosts)) {
+          return {};
+        }
+        if (ctx_.regions->learnHost(name, ep->scheme, ep->host, ep->port)) {
+          COSMOSEAL_LOG(kInfo) << "region \"" << name << "\" -> " << ep->url()
+                               << " (transparent mode: its host name is forwarded there)";
+        }
+        return std::string(endpoint);
+      };
+    }
     int rewritten = 0;
-    auto r = policy::rewriteAccountDocument(response_body_, own, &rewritten);
+    auto r = policy::rewriteAccountDocument(response_body_, own, regional, &rewritten);
     if (!r.isOk()) {
       return Status(Code::kBadGateway, exchange_detail::kDiscoveryBadJson,
                     "cannot rewrite the account document: " + std::string(r.status().message()));
@@ -324,7 +393,8 @@ void Exchange::onUpstreamComplete() noexcept {
   releaseUpstream(response_.keep_alive);
   finish(response_.status, "");
   COSMOSEAL_LOG(kDebug) << head_.method << " " << head_.target << " -> " << response_.status
-                        << " client=" << (client_ ? client_->name : "-") << " "
+                        << " client=" << (client_ ? client_->name : "-")
+                        << (region_ ? " region=\"" + region_->name + "\"" : std::string()) << " "
                         << (uv_hrtime() - started_ns_) / 1000 << "us";
   conn_->exchangeDone();  // may retire (and later delete) this exchange: nothing after this
 }

@@ -587,6 +587,7 @@ void Exchange::sendFanOutPart() noexcept {
   if (!app_session.empty()) h.set(kSessionHeader, app_session);
   MetadataFetch::Callbacks* callbacks = this;  // a private base: converted here
   fanout_fetch_ = MetadataFetch::raw(ctx_, &response_charge_, callbacks, std::move(request));
+  fanout_fetch_->setTarget(&upstreamTarget());  // the region the app's request was for
   if (upstream_start_ns_ == 0) upstream_start_ns_ = uv_hrtime();
   fanout_fetch_->start();
 }

@@ -38,6 +38,9 @@ struct WorkerStats {
   Counter discovery_rewrites{0};
   Counter upstream_pool_idle{0};  // gauge, refreshed by the worker
   Counter upstream_pool_live{0};  // gauge
+  // Copies of the worker's UpstreamPoolStats (refreshed by the worker; counters).
+  Counter upstream_aged_out{0};           // not reused: older than upstream.pool.max_age
+  Counter upstream_address_fallbacks{0};  // a connect failed, the next DNS address was tried
   AcceptCounters accept;          // the worker's application listener
 
   void inc(Counter& c, uint64_t n = 1) noexcept { c.fetch_add(n, std::memory_order_relaxed); }

@@ -70,6 +70,22 @@ Status Server::startUp() {
     fds.push_back(*fd);
   }
   listen_port_ = port;
+  // Region ports: every worker listens on each of them too (SO_REUSEPORT, like the main port).
+  std::vector<std::vector<int>> region_fds(nworkers);
+  for (uint16_t rport : c.listen.region_ports) {
+    for (unsigned i = 0; i < nworkers; ++i) {
+      auto fd = openReusePortListener(c.listen.address, rport, i == 0);
+      if (!fd.isOk()) {
+        for (int f : fds) ::close(f);
+        for (auto& v : region_fds) {
+          for (int f : v) ::close(f);
+        }
+        return fd.status();
+      }
+      region_fds[i].push_back(*fd);
+    }
+  }
+  shared_.regions.configure(c.listen.region_ports.size());
   shared_.throttle.configure(c.clients, shared_.clock->monotonicNanos());
   shared_.generation.store(generation_);
   if (c.audit.enabled) {
@@ -82,7 +98,8 @@ Status Server::startUp() {
                                               : "");
   }
   for (unsigned i = 0; i < nworkers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), fds[i], snapshot_, &shared_));
+    workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), fds[i], snapshot_, &shared_,
+                                                std::move(region_fds[i])));
   }
   for (auto& w : workers_) COSMOSEAL_RETURN_IF_ERROR(w->start());
 
@@ -101,6 +118,14 @@ Status Server::startUp() {
   COSMOSEAL_LOG(kInfo) << "listening on " << (tls ? "https://" : "http://") << c.listen.address
                        << ":" << listen_port_ << " (" << nworkers << " worker"
                        << (nworkers == 1 ? "" : "s") << ", SO_REUSEPORT)";
+  if (!c.listen.region_ports.empty()) {
+    std::string ports;
+    for (uint16_t p : c.listen.region_ports)
+      ports += (ports.empty() ? "" : ", ") + std::to_string(p);
+    COSMOSEAL_LOG(kInfo) << "region ports " << ports
+                         << " (given to account regions in the order account discovery names "
+                            "them)";
+  }
   if (admin_) {
     COSMOSEAL_LOG(kInfo) << "admin on http://" << c.admin.address << ":" << admin_port_
                          << " (/healthz /readyz /metrics, POST /reload)";
@@ -298,6 +323,7 @@ Status Server::reload() {
     if (nc.listen.address != old.listen.address || nc.listen.port != old.listen.port ||
         nc.admin.address != old.admin.address || nc.admin.port != old.admin.port ||
         nc.admin.enabled != old.admin.enabled || nc.workers != old.workers ||
+        nc.listen.region_ports != old.listen.region_ports ||
         nc.listen.tls.has_value() != old.listen.tls.has_value() ||
         nc.audit.enabled != old.audit.enabled || nc.audit.path != old.audit.path ||
         nc.audit.required != old.audit.required || nc.audit.queue_size != old.audit.queue_size) {
@@ -576,8 +602,28 @@ std::string Server::metricsText() const {
   p.sample("cosmoseal_upstream_pool_idle", {}, sum(&WorkerStats::upstream_pool_idle));
   p.family("cosmoseal_upstream_pool_connections", "gauge", "Open upstream connections.");
   p.sample("cosmoseal_upstream_pool_connections", {}, sum(&WorkerStats::upstream_pool_live));
+  p.family("cosmoseal_upstream_aged_out_total", "counter",
+           "Upstream connections closed instead of reused: older than upstream.pool.max_age.");
+  p.sample("cosmoseal_upstream_aged_out_total", {}, sum(&WorkerStats::upstream_aged_out));
+  p.family("cosmoseal_upstream_address_fallbacks_total", "counter",
+           "Upstream connects that failed on one DNS address and went on to the next.");
+  p.sample("cosmoseal_upstream_address_fallbacks_total", {},
+           sum(&WorkerStats::upstream_address_fallbacks));
   p.family("cosmoseal_discovery_rewrites_total", "counter", "Account documents rewritten.");
   p.sample("cosmoseal_discovery_rewrites_total", {}, sum(&WorkerStats::discovery_rewrites));
+  {
+    const auto regions = shared_.regions.regions();
+    p.family("cosmoseal_regions_known", "gauge",
+             "Account regions given a region port (listen.region_ports) so far.");
+    p.sample("cosmoseal_regions_known", {}, static_cast<double>(regions.size()));
+    p.family("cosmoseal_upstream_region_requests_total", "counter",
+             "Requests forwarded to a regional endpoint, by region (requests on the main port "
+             "are not counted here).");
+    for (const auto& r : regions) {
+      p.sample("cosmoseal_upstream_region_requests_total", {{"region", r->name}},
+               static_cast<double>(shared_.regions.requests(r->slot)));
+    }
+  }
 
   p.family("cosmoseal_config_generation", "gauge", "Configuration generation in force.");
   p.sample("cosmoseal_config_generation", {}, static_cast<double>(generation_));

@@ -75,8 +75,12 @@ common::StatusOr<int> openReusePortListener(const std::string& address, uint16_t
 }
 
 Worker::Worker(int index, int listen_fd, std::shared_ptr<const ConfigSnapshot> snapshot,
-               SharedState* shared)
-    : index_(index), listen_fd_(listen_fd), shared_(shared), pending_snapshot_(std::move(snapshot)) {
+               SharedState* shared, std::vector<int> region_fds)
+    : index_(index),
+      listen_fd_(listen_fd),
+      shared_(shared),
+      region_fds_(std::move(region_fds)),
+      pending_snapshot_(std::move(snapshot)) {
   std::memset(&loop_, 0, sizeof(loop_));
   std::memset(&async_, 0, sizeof(async_));
   std::memset(&key_timer_, 0, sizeof(key_timer_));
@@ -85,6 +89,9 @@ Worker::Worker(int index, int listen_fd, std::shared_ptr<const ConfigSnapshot> s
 Worker::~Worker() {
   join();
   if (listen_fd_ >= 0) close(listen_fd_);
+  for (int fd : region_fds_) {
+    if (fd >= 0) close(fd);
+  }
 }
 
 Status Worker::start() {
@@ -110,8 +117,22 @@ Status Worker::start() {
     }
     listener_ = std::make_unique<Listener>(&loop_, "application listener", &Worker::onConnection,
                                            this, &stats_.accept);
-    const int r = listener_->start(listen_fd_, 1024);
+    int r = listener_->start(listen_fd_, 1024);
     listen_fd_ = -1;  // owned by the listener now (closed by it on failure)
+    for (size_t i = 0; i < region_fds_.size(); ++i) {
+      auto owner = std::make_unique<RegionAccept>(RegionAccept{this, static_cast<int>(i)});
+      auto l = std::make_unique<Listener>(&loop_, "region listener", &Worker::onRegionConnection,
+                                          owner.get(), &stats_.accept);
+      const int fd = region_fds_[i];
+      region_fds_[i] = -1;  // owned by the listener now (closed by it on failure)
+      if (r == 0) {
+        r = l->start(fd, 1024);
+      } else {
+        ::close(fd);
+      }
+      region_owners_.push_back(std::move(owner));
+      region_listeners_.push_back(std::move(l));
+    }
     if (r != 0) {
       ready.set_value(Status(Code::kFailedPrecondition, server_detail::kFailed,
                              std::string("worker cannot listen: ") + uv_strerror(r)));
@@ -131,6 +152,7 @@ Status Worker::start() {
     state_.reset();
     pool_.reset();
     listener_.reset();
+    region_listeners_.clear();
     uv_loop_close(&loop_);
     finished_.store(true);
   });
@@ -182,6 +204,7 @@ void Worker::onAsync() {
   if (drain && !draining_) {
     draining_ = true;
     listener_->close();
+    for (auto& l : region_listeners_) l->close();
     // Copy: drain() may close (and remove) connections synchronously.
     std::vector<DownstreamConnection*> conns(connections_.begin(), connections_.end());
     for (DownstreamConnection* c : conns) c->drain();
@@ -205,7 +228,17 @@ void Worker::addKeyUsage(const crypto::FieldCipher& cipher, std::map<uint32_t, K
   }
 }
 
+void Worker::refreshPoolStats() noexcept {
+  if (!pool_) return;
+  stats_.upstream_pool_idle.store(pool_->idleCount(), std::memory_order_relaxed);
+  stats_.upstream_pool_live.store(pool_->liveCount(), std::memory_order_relaxed);
+  stats_.upstream_aged_out.store(pool_->stats().aged_out, std::memory_order_relaxed);
+  stats_.upstream_address_fallbacks.store(pool_->stats().address_fallbacks,
+                                          std::memory_order_relaxed);
+}
+
 void Worker::refreshKeyUsage() {
+  refreshPoolStats();
   std::map<uint32_t, KeyUsage> usage = retired_key_usage_;
   if (state_ && state_->cipher) addKeyUsage(*state_->cipher, &usage);
   std::vector<KeyUsage> v;
@@ -233,11 +266,18 @@ void Worker::onConnection(void* worker, uv_stream_t* server) noexcept {
   c->accept(server);
 }
 
+void Worker::onRegionConnection(void* accept, uv_stream_t* server) noexcept {
+  auto* a = static_cast<RegionAccept*>(accept);
+  auto* c = new DownstreamConnection(a->worker, a->slot);
+  a->worker->connections_.insert(c);
+  c->accept(server);
+}
+
 void Worker::refuseForDescriptors() noexcept {
   listener_->refuse(Listener::Refusal::kDescriptorReserve);
 }
 
-ExchangeContext Worker::exchangeContext() noexcept {
+ExchangeContext Worker::exchangeContext(int region) noexcept {
   ExchangeContext c;
   c.state = state_;
   c.pool = pool_.get();
@@ -249,15 +289,19 @@ ExchangeContext Worker::exchangeContext() noexcept {
   c.throttle = &shared_->throttle;
   c.partition_keys = &shared_->partition_keys;
   c.exhausted_keys = &shared_->exhausted_keys;
+  c.regions = &shared_->regions;
+  c.region = region;
   return c;
 }
 
 void Worker::connectionClosed(DownstreamConnection* c, bool admitted) noexcept {
   connections_.erase(c);
   delete c;
-  if (admitted && listener_ && !draining_) listener_->connectionClosed();
-  stats_.upstream_pool_idle.store(pool_->idleCount(), std::memory_order_relaxed);
-  stats_.upstream_pool_live.store(pool_->liveCount(), std::memory_order_relaxed);
+  if (admitted && listener_ && !draining_) {
+    listener_->connectionClosed();
+    for (auto& l : region_listeners_) l->connectionClosed();
+  }
+  refreshPoolStats();
   maybeFinish();
 }
 

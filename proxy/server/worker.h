@@ -29,6 +29,7 @@
 #include "proxy/observability/stats.h"
 #include "proxy/server/listener.h"
 #include "proxy/upstream/pool.h"
+#include "proxy/upstream/region_table.h"
 
 namespace cosmoseal::proxy {
 
@@ -41,6 +42,8 @@ struct SharedState {
   std::atomic<bool> draining{false};
   const common::Clock* clock = &common::systemClock();
   PartitionKeyCache partition_keys;
+  // Which account region each listen.region_ports slot stands for (learned from discovery).
+  RegionTable regions;
   Throttle throttle;
   // Null when audit is off. Set once at startup, before the workers start.
   std::unique_ptr<AuditLog> audit;
@@ -53,12 +56,14 @@ struct SharedState {
 
 class Worker {
  public:
-  Worker(int index, int listen_fd, std::shared_ptr<const ConfigSnapshot> snapshot, SharedState* shared);
+  // `region_fds`: one listening socket per listen.region_ports entry, in that order (slot i).
+  Worker(int index, int listen_fd, std::shared_ptr<const ConfigSnapshot> snapshot,
+         SharedState* shared, std::vector<int> region_fds = {});
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Starts the thread. The listener fd is owned by the worker from now on.
+  // Starts the thread. The listener fds are owned by the worker from now on.
   common::Status start();
   // Control thread: publish a new snapshot (picked up on the loop thread).
   void publishSnapshot(std::shared_ptr<const ConfigSnapshot> snapshot);
@@ -78,8 +83,9 @@ class Worker {
   UpstreamPool& pool() noexcept { return *pool_; }
   const std::shared_ptr<ThreadState>& state() const noexcept { return state_; }
   // What a new exchange works with: the current snapshot, this worker's pool and counters and
-  // the process-wide services.
-  ExchangeContext exchangeContext() noexcept;
+  // the process-wide services. `region`: the region slot of the port the request arrived on
+  // (listen.region_ports index), -1 for the main listener.
+  ExchangeContext exchangeContext(int region = -1) noexcept;
   bool draining() const noexcept { return draining_; }
   SharedState& shared() noexcept { return *shared_; }
   // `c` closed; `admitted`: it had been admitted (not refused at accept), so a descriptor came
@@ -92,10 +98,17 @@ class Worker {
  private:
   void run();
   void onAsync();
-  void refreshKeyUsage();
+  void refreshKeyUsage();  // also refreshes the pool figures (once a second)
+  void refreshPoolStats() noexcept;
   static void addKeyUsage(const crypto::FieldCipher& cipher, std::map<uint32_t, KeyUsage>* usage);
   void maybeFinish();
   static void onConnection(void* worker, uv_stream_t* server) noexcept;
+  // A region listener's owner: the worker and the slot its port stands for.
+  struct RegionAccept {
+    Worker* worker;
+    int slot;
+  };
+  static void onRegionConnection(void* accept, uv_stream_t* server) noexcept;
 
   int index_;
   int listen_fd_;
@@ -108,6 +121,10 @@ class Worker {
   uv_loop_t loop_;
   // The application listener; pauses when descriptors run out (docs/OPERATIONS.md "Overload").
   std::unique_ptr<Listener> listener_;
+  // One listener per listen.region_ports entry (slot order), sharing the accept counters.
+  std::vector<int> region_fds_;
+  std::vector<std::unique_ptr<RegionAccept>> region_owners_;
+  std::vector<std::unique_ptr<Listener>> region_listeners_;
   uv_async_t async_;
   std::unique_ptr<UpstreamPool> pool_;
   std::shared_ptr<ThreadState> state_;

@@ -60,10 +60,19 @@ void UpstreamConnection::start() noexcept {
   }
   if (target_.tls) transport_.enableTls(target_.tls, target_.host);
   transport_.armTimer(target_.connect_timeout_ms);
+  if (created_ms_ == 0) created_ms_ = uv_now(pool_->loop());
+  if (!addresses_.empty()) {  // continuing a connection whose address failed
+    connectNext();
+    return;
+  }
   struct sockaddr_storage addr;
-  if (common::sockaddrFromIpLiteral(target_.host, target_.port, &addr) ||
-      pool_->cachedAddress(target_.host, target_.port, &addr)) {
-    connectTo(reinterpret_cast<struct sockaddr*>(&addr));
+  if (common::sockaddrFromIpLiteral(target_.host, target_.port, &addr)) {
+    addresses_.push_back(addr);
+    connectNext();
+    return;
+  }
+  if (pool_->cachedAddresses(target_.host, target_.port, &addresses_)) {
+    connectNext();
     return;
   }
   struct addrinfo hints;
@@ -100,15 +109,36 @@ void UpstreamConnection::onResolved(uv_getaddrinfo_t* req, int status,
         UpstreamFailure::kConnect);
     return;
   }
-  self->pool_->rememberAddress(self->target_.host, res->ai_addr);
-  self->connectTo(res->ai_addr);
+  self->addresses_ =
+      self->pool_->rememberAddresses(self->target_.host, res, self->target_.dns_ttl_ms);
   uv_freeaddrinfo(res);
+  if (self->addresses_.empty()) {
+    self->fail(Status(Code::kBadGateway, upstream_detail::kDnsFailed,
+                      "upstream host '" + self->target_.host + "' has no usable address"),
+               UpstreamFailure::kConnect);
+    return;
+  }
+  self->connectNext();
 }
 
-void UpstreamConnection::connectTo(const struct sockaddr* addr) noexcept {
+void UpstreamConnection::connectNext() noexcept {
   state_ = State::kConnecting;
-  Status s = transport_.connect(addr);
-  if (!s.isOk()) fail(s, UpstreamFailure::kConnect);
+  const struct sockaddr_storage& addr = addresses_[next_address_++];
+  Status s = transport_.connect(reinterpret_cast<const struct sockaddr*>(&addr));
+  if (!s.isOk() && !tryNextAddress(s)) fail(s, UpstreamFailure::kConnect);
+}
+
+bool UpstreamConnection::tryNextAddress(const Status& why) noexcept {
+  // Only a failed TCP connect moves on: a TLS failure is about the host, not the address.
+  if (state_ != State::kConnecting || next_address_ >= addresses_.size() ||
+      why.detail() != upstream_detail::kConnectFailed) {
+    return false;
+  }
+  COSMOSEAL_LOG(kDebug) << "upstream " << target_.host << ": address " << next_address_ << " of "
+                        << addresses_.size() << " failed (" << why.message()
+                        << "); trying the next one";
+  pool_->continueWithNextAddress(this);
+  return true;
 }
 
 void UpstreamConnection::onTransportReady() noexcept {
@@ -214,6 +244,7 @@ void UpstreamConnection::onTransportError(const Status& status) noexcept {
   }
   if (state_ == State::kResolving || state_ == State::kConnecting) {
     pool_->stats_.connect_failures++;
+    if (tryNextAddress(status)) return;
     fail(status, UpstreamFailure::kConnect);
     return;
   }

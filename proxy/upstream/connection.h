@@ -13,6 +13,7 @@
 //
 // Thread affinity: one pool per worker loop; everything on that loop's thread.
 
+#include <sys/socket.h>
 #include <uv.h>
 
 #include <cstdint>
@@ -39,6 +40,10 @@ struct UpstreamTarget {
   uint64_t response_timeout_ms = 65000;
   uint64_t idle_timeout_ms = 4000;
   uint32_t max_idle = 64;
+  // A connection older than this is not reused (closed when released): 0 = no maximum.
+  uint64_t max_age_ms = 300000;
+  // Resolved addresses are reused this long (per worker), then DNS is asked again.
+  uint64_t dns_ttl_ms = 30000;
   Http1Limits limits;
 
   // Connections are reusable only for the same host, port and TLS context.
@@ -116,7 +121,10 @@ class UpstreamConnection final : public Transport::Handler, public Http1Parser::
   ~UpstreamConnection() override = default;
 
   void start() noexcept;
-  void connectTo(const struct sockaddr* addr) noexcept;
+  // Connects to addresses_[next_address_++]; when the TCP connect fails and addresses are left,
+  // the pool continues with the next one on a fresh connection (tryNextAddress).
+  void connectNext() noexcept;
+  bool tryNextAddress(const common::Status& why) noexcept;
   // libuv callback (getaddrinfo done).
   static void onResolved(uv_getaddrinfo_t* req, int status, struct addrinfo* res) noexcept;
   // Ends the connection; tells the user (if any) with `status`.
@@ -133,6 +141,11 @@ class UpstreamConnection final : public Transport::Handler, public Http1Parser::
   UpstreamUser* user_ = nullptr;
   State state_ = State::kResolving;
   uv_getaddrinfo_t resolve_req_;
+  // Every address of the host, in the resolver's order (or the one IP literal), and the next to
+  // try. Preset by the pool when this connection continues a failed one.
+  std::vector<struct sockaddr_storage> addresses_;
+  size_t next_address_ = 0;
+  uint64_t created_ms_ = 0;  // loop time of start(): upstream.pool.max_age counts from here
   bool resolving_ = false;
   bool stream_closed_ = false;
   bool reused_ = false;

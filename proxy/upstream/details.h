@@ -15,6 +15,9 @@ inline constexpr std::string_view kConnectionClosed = "upstream.connection_close
 inline constexpr std::string_view kTruncated = "upstream.truncated";
 inline constexpr std::string_view kBadResponse = "upstream.bad_response";
 inline constexpr std::string_view kUnexpectedResponse = "upstream.unexpected_response";
+// A request arrived on a listen.region_ports port that no account region has taken yet (no
+// account discovery has named enough regions): 503, the SDK retries elsewhere.
+inline constexpr std::string_view kRegionUnknown = "upstream.region_unknown";
 
 // Produced by proxy/net/transport.cc; named here because the upstream reacts to them (a read or
 // write error on an established connection means the peer went away).

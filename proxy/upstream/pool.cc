@@ -9,13 +9,6 @@ namespace cosmoseal::proxy {
 
 using common::Status;
 
-namespace {
-
-// How long a resolved upstream address is reused before asking DNS again.
-constexpr uint64_t kDnsTtlMs = 30'000;
-
-}  // namespace
-
 UpstreamPool::UpstreamPool(uv_loop_t* loop) : loop_(loop) {
   uv_idle_init(loop_, &deliver_idle_);
   deliver_idle_.data = this;
@@ -26,6 +19,11 @@ UpstreamPool::~UpstreamPool() = default;
 void UpstreamPool::acquire(const UpstreamTarget& target, UpstreamUser* user) noexcept {
   if (!draining_) {
     auto it = idle_.find(target.poolKey());
+    // Too old to reuse (upstream.pool.max_age): closed, so new connections follow DNS.
+    while (it != idle_.end() && !it->second.empty() && tooOld(it->second.back())) {
+      stats_.aged_out++;
+      it->second.back()->close();  // removes it from the idle list
+    }
     if (it != idle_.end() && !it->second.empty()) {
       UpstreamConnection* conn = it->second.back();
       it->second.pop_back();
@@ -94,6 +92,11 @@ void UpstreamPool::release(UpstreamConnection* conn, bool reusable) noexcept {
     conn->close();
     return;
   }
+  if (tooOld(conn)) {
+    stats_.aged_out++;
+    conn->close();
+    return;
+  }
   conn->state_ = UpstreamConnection::State::kIdle;
   conn->request_complete_ = false;
   conn->response_complete_ = false;
@@ -142,27 +145,79 @@ size_t UpstreamPool::idleCount() const noexcept {
   return n;
 }
 
-bool UpstreamPool::cachedAddress(const std::string& host, uint16_t port,
-                                 struct sockaddr_storage* out) const noexcept {
+bool UpstreamPool::tooOld(const UpstreamConnection* conn) const noexcept {
+  const uint64_t max_age = conn->target_.max_age_ms;
+  return max_age != 0 && uv_now(loop_) - conn->created_ms_ >= max_age;
+}
+
+bool UpstreamPool::cachedAddresses(const std::string& host, uint16_t port,
+                                   std::vector<struct sockaddr_storage>* out) const noexcept {
   auto it = dns_.find(host);
-  if (it == dns_.end() || it->second.expires_ms < uv_now(loop_)) return false;
-  *out = it->second.addr;
-  if (out->ss_family == AF_INET) {
-    reinterpret_cast<struct sockaddr_in*>(out)->sin_port = htons(port);
-  } else {
-    reinterpret_cast<struct sockaddr_in6*>(out)->sin6_port = htons(port);
+  if (it == dns_.end() || it->second.expires_ms <= uv_now(loop_) || it->second.addrs.empty()) {
+    return false;
+  }
+  *out = it->second.addrs;
+  for (struct sockaddr_storage& a : *out) {
+    if (a.ss_family == AF_INET) {
+      reinterpret_cast<struct sockaddr_in*>(&a)->sin_port = htons(port);
+    } else {
+      reinterpret_cast<struct sockaddr_in6*>(&a)->sin6_port = htons(port);
+    }
   }
   return true;
 }
 
-void UpstreamPool::rememberAddress(const std::string& host, const struct sockaddr* addr) noexcept {
-  CachedAddress c;
-  std::memset(&c.addr, 0, sizeof(c.addr));
-  const size_t len =
-      addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  std::memcpy(&c.addr, addr, len);
-  c.expires_ms = uv_now(loop_) + kDnsTtlMs;
-  dns_[host] = c;
+std::vector<struct sockaddr_storage> UpstreamPool::rememberAddresses(const std::string& host,
+                                                                     const struct addrinfo* res,
+                                                                     uint64_t ttl_ms) noexcept {
+  std::vector<struct sockaddr_storage> addrs;
+  for (const struct addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_addr == nullptr || (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)) {
+      continue;
+    }
+    struct sockaddr_storage a;
+    std::memset(&a, 0, sizeof(a));
+    const size_t len =
+        ai->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    std::memcpy(&a, ai->ai_addr, len);
+    const bool seen = std::any_of(addrs.begin(), addrs.end(), [&](const sockaddr_storage& b) {
+      return std::memcmp(&a, &b, len) == 0;
+    });
+    if (!seen) addrs.push_back(a);
+  }
+  if (ttl_ms != 0 && !addrs.empty()) {
+    dns_[host] = CachedAddresses{addrs, uv_now(loop_) + ttl_ms};
+  } else {
+    dns_.erase(host);
+  }
+  return addrs;
+}
+
+void UpstreamPool::preloadAddresses(const std::string& host,
+                                    std::vector<struct sockaddr_storage> addrs,
+                                    uint64_t ttl_ms) noexcept {
+  dns_[host] = CachedAddresses{std::move(addrs), uv_now(loop_) + ttl_ms};
+}
+
+void UpstreamPool::continueWithNextAddress(UpstreamConnection* failed) noexcept {
+  stats_.address_fallbacks++;
+  auto* next = new UpstreamConnection(this, failed->target_, next_id_++);
+  ++live_;
+  next->addresses_ = failed->addresses_;
+  next->next_address_ = failed->next_address_;
+  next->created_ms_ = failed->created_ms_;
+  next->user_ = failed->user_;
+  bool found = false;
+  for (Pending& p : connecting_) {
+    if (p.conn == failed) {
+      p.conn = next;
+      found = true;
+    }
+  }
+  if (!found) connecting_.push_back(Pending{next->user_, next});
+  failed->user_ = nullptr;
+  failed->close();
+  next->start();
 }
 
 }  // namespace cosmoseal::proxy

@@ -24,6 +24,8 @@ struct UpstreamPoolStats {
   uint64_t connect_failures = 0;
   uint64_t reuses = 0;       // requests served on a pooled connection
   uint64_t idle_closed = 0;  // pooled connections closed (timeout, server close)
+  uint64_t aged_out = 0;     // connections closed instead of reused: older than max_age
+  uint64_t address_fallbacks = 0;  // a connect failed and the next DNS address was tried
 };
 
 class UpstreamPool {
@@ -46,6 +48,11 @@ class UpstreamPool {
   // handle. Call once no exchange uses the pool any more.
   void shutdown() noexcept;
 
+  // Puts `addrs` (ports ignored) in the DNS cache for `host`, as if the resolver had answered
+  // them in that order, for `ttl_ms`. For tests (a name with several addresses on loopback).
+  void preloadAddresses(const std::string& host, std::vector<struct sockaddr_storage> addrs,
+                        uint64_t ttl_ms) noexcept;
+
   size_t idleCount() const noexcept;
   size_t liveCount() const noexcept { return live_; }
   const UpstreamPoolStats& stats() const noexcept { return stats_; }
@@ -64,20 +71,28 @@ class UpstreamPool {
   void removeIdle(UpstreamConnection* conn) noexcept;
   void forget(UpstreamConnection* conn) noexcept;  // called when a connection is deleted
 
-  // DNS cache (per worker): host -> resolved address, short TTL.
-  struct CachedAddress {
-    struct sockaddr_storage addr;
+  // DNS cache (per worker): host -> every resolved address in the resolver's order, for
+  // target.dns_ttl_ms.
+  struct CachedAddresses {
+    std::vector<struct sockaddr_storage> addrs;
     uint64_t expires_ms;
   };
-  bool cachedAddress(const std::string& host, uint16_t port,
-                     struct sockaddr_storage* out) const noexcept;
-  void rememberAddress(const std::string& host, const struct sockaddr* addr) noexcept;
+  bool cachedAddresses(const std::string& host, uint16_t port,
+                       std::vector<struct sockaddr_storage>* out) const noexcept;
+  // Keeps the TCP addresses of `res` (duplicates dropped) and returns them.
+  std::vector<struct sockaddr_storage> rememberAddresses(const std::string& host,
+                                                         const struct addrinfo* res,
+                                                         uint64_t ttl_ms) noexcept;
+  // `failed` could not connect to its current address: a fresh connection takes over its user
+  // with the remaining addresses, and `failed` closes quietly.
+  void continueWithNextAddress(UpstreamConnection* failed) noexcept;
+  bool tooOld(const UpstreamConnection* conn) const noexcept;
 
   uv_loop_t* loop_;
   uv_idle_t deliver_idle_;  // runs deferred deliveries on the next loop iteration
   std::vector<Pending> deliveries_;
   std::unordered_map<std::string, std::vector<UpstreamConnection*>> idle_;
-  std::unordered_map<std::string, CachedAddress> dns_;
+  std::unordered_map<std::string, CachedAddresses> dns_;
   std::vector<Pending> connecting_;  // fresh connections and the user waiting for each
   size_t live_ = 0;
   uint64_t next_id_ = 1;

@@ -626,9 +626,10 @@ describe('encryption: field policy end to end (SDK -> cosmoseal -> front -> cosm
     for (const [i, tok] of tokens.entries()) {
       const id = `tf-${i}`;
       const value = JSON.parse(tok);
-      // Deterministic strings are sealed in canonical form (docs/FORMAT.md, policy/json_text.h):
-      // they come back as JSON.stringify writes them; every other token comes back as written.
-      const detTok = typeof value === 'string' ? JSON.stringify(value) : tok;
+      // Deterministic strings and numbers are sealed in canonical form (docs/FORMAT.md §2,
+      // policy/json/text.h): they come back as JSON.stringify writes them (a number: the same
+      // double, ECMAScript's spelling); every other token comes back as written.
+      const detTok = typeof value === 'string' || typeof value === 'number' ? JSON.stringify(value) : tok;
       const body = `{"id":"${id}","tenant":"tf","ssn":${tok},"address":${tok},"cards":[{"number":${tok},"brand":"b"}],"note":"plain ${i}"}`;
       const expectIn = (text, what) => {
         assert.ok(text.includes(`"address":${tok}`), `${what}: address token ${tok} comes back byte for byte in ${text.slice(0, 400)}`);

@@ -61,6 +61,19 @@ void TestConfig::rewriteConfig(std::string_view yaml) {
   writeFile("cosmoseal.yaml", yaml);
 }
 
+namespace {
+
+std::string regionPorts(const ProxySettings& settings) {
+  if (settings.region_port_numbers.empty()) return "";
+  std::string out = ", region_ports: [";
+  for (size_t i = 0; i < settings.region_port_numbers.size(); ++i) {
+    out += (i ? ", " : "") + std::to_string(settings.region_port_numbers[i]);
+  }
+  return out + "]";
+}
+
+}  // namespace
+
 common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
                                  const ProxySettings& settings, uint16_t admin_port) {
   if (dir_.empty())
@@ -88,7 +101,7 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
       "workers: 1\n"
       "log: { level: warn }\n"
       "listen: { address: 127.0.0.1, port: " +
-      std::to_string(listen_port) + " }\n" + admin +
+      std::to_string(listen_port) + regionPorts(settings) + " }\n" + admin +
       "upstream:\n"
       "  endpoint: http://127.0.0.1:" +
       std::to_string(upstream_port) +
@@ -101,6 +114,7 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
       "\n"
       "  pool: { max_idle: 8, idle_timeout: " +
       settings.upstream_idle_timeout +
+      (settings.pool_extra.empty() ? "" : ", " + settings.pool_extra) +
       " }\n"
       "clients:\n"
       "  - name: app\n"
@@ -163,27 +177,48 @@ ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
   getsockname(*fd, reinterpret_cast<struct sockaddr*>(&a), &len);
   port_ = ntohs(a.sin_port);
 
+  std::vector<int> region_fds;
+  for (int i = 0; i < settings.region_ports; ++i) {
+    auto rfd = proxy::openReusePortListener("127.0.0.1", 0, true);
+    if (!rfd.isOk()) {
+      error_ = rfd.status().toString();
+      ::close(*fd);
+      for (int f : region_fds) ::close(f);
+      return;
+    }
+    struct sockaddr_in ra {};
+    socklen_t rlen = sizeof(ra);
+    getsockname(*rfd, reinterpret_cast<struct sockaddr*>(&ra), &rlen);
+    region_ports_.push_back(ntohs(ra.sin_port));
+    region_fds.push_back(*rfd);
+  }
+  settings.region_port_numbers = region_ports_;
   common::Status s = config_.write(port_, upstream_port, settings);
   if (!s.isOk()) {
     error_ = s.toString();
     ::close(*fd);
+    for (int f : region_fds) ::close(f);
     return;
   }
   auto config = proxy::loadConfigFile(config_.configPath());
   if (!config.isOk()) {
     error_ = config.status().toString();
     ::close(*fd);
+    for (int f : region_fds) ::close(f);
     return;
   }
   auto snapshot = proxy::ConfigSnapshot::build(std::move(config).value(), 1);
   if (!snapshot.isOk()) {
     error_ = snapshot.status().toString();
     ::close(*fd);
+    for (int f : region_fds) ::close(f);
     return;
   }
   shared_.throttle.configure((*snapshot)->config().clients, shared_.clock->monotonicNanos());
   shared_.generation.store(1);
-  worker_ = std::make_unique<proxy::Worker>(0, *fd, *snapshot, &shared_);  // owns the fd now
+  shared_.regions.configure(region_ports_.size());
+  // The worker owns the fds now.
+  worker_ = std::make_unique<proxy::Worker>(0, *fd, *snapshot, &shared_, std::move(region_fds));
   s = worker_->start();
   if (!s.isOk()) error_ = s.toString();
 }

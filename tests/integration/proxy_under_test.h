@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/secret_bytes.h"
 #include "common/status.h"
@@ -43,6 +44,12 @@ struct ProxySettings {
   // More entries of the policies list, each starting with "  - database: ..." (the list
   // already holds shop/customers).
   std::string extra_policies;
+  // More "key: value" pairs for upstream.pool (e.g. "max_age: 100ms").
+  std::string pool_extra;
+  // listen.region_ports: this many extra listeners, on ports the kernel picks.
+  int region_ports = 0;
+  // Filled by ProxyUnderTest (the ports of those listeners) before the config is written.
+  std::vector<uint16_t> region_port_numbers;
 };
 
 class TestConfig {
@@ -91,6 +98,9 @@ class ProxyUnderTest {
   const std::string& error() const { return error_; }
   bool ok() const { return error_.empty(); }
   uint16_t port() const { return port_; }
+  // The port of listen.region_ports[i].
+  uint16_t regionPort(size_t i) const { return region_ports_.at(i); }
+  proxy::SharedState& shared() { return shared_; }
   proxy::WorkerStats& stats() { return worker_->stats(); }
   // Bytes charged to limits.max_buffered_bytes now (the cosmoseal_buffered_bytes gauge).
   uint64_t bufferedBytes() const { return shared_.buffers.used(); }
@@ -99,6 +109,11 @@ class ProxyUnderTest {
   std::string request(std::string_view method, std::string_view path, std::string_view body = "",
                       std::string_view extra_headers = "") const {
     return config_.request(port_, method, path, body, extra_headers);
+  }
+  // A signed request for region port `i`.
+  std::string regionRequest(size_t i, std::string_view method, std::string_view path,
+                            std::string_view body = "") const {
+    return config_.request(regionPort(i), method, path, body);
   }
   // The same, signed over the RID link (TestConfig::request).
   std::string ridRequest(std::string_view method, std::string_view path, std::string_view body = "",
@@ -116,6 +131,7 @@ class ProxyUnderTest {
   TestConfig config_;
   std::string error_;
   uint16_t port_ = 0;
+  std::vector<uint16_t> region_ports_;
   proxy::SharedState shared_;
   std::unique_ptr<proxy::Worker> worker_;
 };

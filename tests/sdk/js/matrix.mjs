@@ -128,6 +128,7 @@ async function setup() {
   for (const name of (await control('GET', '/info')).containers) {
     await database.containers.createIfNotExists({ id: name, partitionKey: { paths: ['/tenant'] } });
   }
+  if (PPK) await setupPpk(database);
 }
 
 // --- scenarios ------------------------------------------------------------------------------
@@ -406,6 +407,260 @@ async function sHarnessSelfCheck() {
   await c.item(d.id, d.tenant).delete();
 }
 
+
+// --- protected partition keys (tests/sdk/README.md, "Protected partition keys") --------------------
+// Containers whose partition key is a deterministic protected field, on the simulator (3 ranges per
+// container): ppk_str (/cust), ppk_num (/acct, a number), ppk_h (/tenant + /cust, MultiHash v2).
+// Each cell either works (results asserted) or is refused by cosmoseal with a stable detail code
+// (status and code asserted): never a silently wrong answer.
+
+const PPK = ENV.COSMOSEAL_SDK_PPK === '1';
+const PPK_CONTAINERS = ['ppk_str', 'ppk_num', 'ppk_h'];
+const PPK_CELLS = [
+  'crud', 'point_read', 'query_pk', 'query_cross_partition_pk_where', 'read_feed', 'change_feed_beginning',
+  'change_feed_feed_range', 'change_feed_partition_key', 'bulk', 'transactional_batch', 'prefix_query', 'session_consistency',
+];
+const SCENARIO_TIMEOUT_MS = 30000;
+const PPK_KEYS = 16; // keys per container: with 3 ranges, every range holds some (asserted)
+// ppk_h: the MultiHash EPK starts with hash(tenant), so the tenant picks the range; these four land
+// in each of the simulator's 3 ranges (t0, t2: the first; t10: the second; t1: the third).
+const TENANTS = ['t0', 't1', 't2', 't10'];
+const NUMS = [5, 7.25, -3, 0.5, 12, 100, 1000000, 42.125, -0.75, 3, 2.5, 64, 1e-3, 999, 7, 13.5];
+// Protected-pk cells that fail against cosmoseal at main (README "Protected partition keys"); run and
+// reported, not asserted, unless COSMOSEAL_SDK_STRICT=1. Remove a name once it passes.
+const BULK_GAP =
+  'executeBulkOperations groups operations by the range of the plaintext hash and sends x-ms-documentdb-partitionkeyrangeid; ' +
+  'cosmoseal at main forwards it: the simulator answers 410/1002 (the range does not own the sealed key) and the SDK retries without end';
+let PPK_GAPS = { 'ppk_str.bulk': BULK_GAP, 'ppk_num.bulk': BULK_GAP };
+if (ENV.COSMOSEAL_SDK_PPK_SURVEY === '1') {
+  // Every ppk cell judged on its own (used to fill PPK_GAPS).
+  PPK_GAPS = Object.fromEntries(PPK_CONTAINERS.flatMap((c) => PPK_CELLS.map((cell) => [`${c}.${cell}`, 'survey'])));
+}
+const PPK_DOCS = {};
+
+const ppkKeyOf = (cname, d) => (cname === 'ppk_str' ? d.cust : cname === 'ppk_num' ? d.acct : [d.tenant, d.cust]);
+
+/** A document of a ppk container whose protected values (the key included) are canaries. */
+async function ppkDoc(cname, i, kind = 'base', key = undefined) {
+  const doc = {
+    id: `${cname}-${kind}-${i}`,
+    ssn: `SSN-${SDK}-${RUN}-${cname}-${kind}-${i}`,
+    address: { street: `${i} Canary Road ${RUN}-${cname}-${kind}`, city: 'Leakville' },
+    rank: i,
+    kind,
+  };
+  if (cname === 'ppk_num') {
+    doc.acct = key ?? NUMS[i % NUMS.length];
+    await control('POST', '/pk-canaries', [doc.acct]);
+  } else {
+    doc.cust = key ?? `CUST-${SDK}-${RUN}-${cname}-${kind}-${i}`;
+    await control('POST', '/pk-canaries', [doc.cust]);
+    await control('POST', '/canaries', [doc.cust]);
+    if (cname === 'ppk_h') doc.tenant = TENANTS[i % TENANTS.length];
+  }
+  await control('POST', '/canaries', [doc.ssn, doc.address.street]);
+  return doc;
+}
+
+const SEALED = ['cust', 'acct', 'ssn', 'address'];
+
+async function ppkAssertStored(cname, doc) {
+  const s = (await control('GET', '/stored', undefined, { coll: cname, id: doc.id })).doc;
+  assert.ok(s, `${cname}/${doc.id} is not stored upstream`);
+  for (const k of SEALED.filter((f) => f in doc)) {
+    assert.ok(typeof s[k] === 'string' && s[k].startsWith(ENVELOPE), `stored ${doc.id}/${k} is not an envelope: ${JSON.stringify(s[k])?.slice(0, 80)}`);
+  }
+  for (const [k, v] of Object.entries(doc)) if (!SEALED.includes(k)) assert.deepEqual(s[k], v, `stored ${doc.id}/${k}`);
+}
+
+/** The base set: PPK_KEYS documents, one per key, created once (the crud cell asserts it). */
+async function ppkDocs(cname) {
+  if (!PPK_DOCS[cname]) {
+    const c = container(cname);
+    const docs = [];
+    for (let i = 0; i < PPK_KEYS; i++) docs.push(await ppkDoc(cname, i));
+    for (const d of docs) assertSame((await c.items.create(d)).resource, d);
+    PPK_DOCS[cname] = docs;
+  }
+  return PPK_DOCS[cname];
+}
+
+const baseOnly = (items) => items.filter((x) => x.kind === 'base').map(plain).sort(byId);
+const sorted = (docs) => [...docs].sort(byId);
+const ids = (docs) => docs.map((d) => d.id).join(',');
+
+/** The call must be refused by cosmoseal with `status` and `detail`: no answer. */
+async function expectRefusal(fn, status, detail) {
+  let got;
+  try {
+    got = await fn();
+  } catch (e) {
+    const d = e.headers?.['x-cosmoseal-detail'] ?? e.body?.detail ?? '';
+    assert.ok(e.code === status && d === detail, `expected HTTP ${status} ${detail}, got ${describe(e)}`);
+    return;
+  }
+  assert.fail(`expected HTTP ${status} ${detail}, the call answered: ${JSON.stringify(got)?.slice(0, 300)}`);
+}
+
+const ppk = {
+  async crud(cname) {
+    const c = container(cname);
+    const docs = await ppkDocs(cname);
+    for (const d of docs) await ppkAssertStored(cname, d);
+    const { counts } = await control('GET', '/range-counts', undefined, { coll: cname });
+    assert.ok(counts && Object.keys(counts).length >= 3 && Object.values(counts).every((n) => n > 0), `documents per range: ${JSON.stringify(counts)}`);
+    const x = await ppkDoc(cname, 1, 'extra');
+    const pk = ppkKeyOf(cname, x);
+    assertSame((await c.items.create(x)).resource, x);
+    const x2 = { ...x, rank: 100, ssn: `${x.ssn}-r` };
+    await control('POST', '/canaries', [x2.ssn]);
+    assertSame((await c.item(x.id, pk).replace(x2)).resource, x2);
+    const x3 = { ...x2, rank: 101 };
+    assertSame((await c.items.upsert(x3)).resource, x3);
+    await c.item(x.id, pk).patch([{ op: 'replace', path: '/rank', value: 7 }]);
+    x3.rank = 7;
+    assertSame((await c.item(x.id, pk).read()).resource, x3);
+    await ppkAssertStored(cname, x3);
+    await c.item(x.id, pk).delete();
+    assert.equal((await control('GET', '/stored', undefined, { coll: cname, id: x.id })).doc, null, 'deleted document still stored');
+    assert.equal((await c.item(x.id, pk).read()).statusCode, 404, 'a deleted document was read back');
+  },
+  async point_read(cname) {
+    const c = container(cname);
+    for (const d of await ppkDocs(cname)) assertSame((await c.item(d.id, ppkKeyOf(cname, d)).read()).resource, d);
+  },
+  async query_pk(cname) {
+    const docs = await ppkDocs(cname);
+    for (const d of docs.slice(0, 6)) {
+      const { resources } = await container(cname).items.query("SELECT * FROM c WHERE c.kind = 'base'", { partitionKey: ppkKeyOf(cname, d) }).fetchAll();
+      assert.deepEqual(baseOnly(resources), [d], `pk ${JSON.stringify(ppkKeyOf(cname, d))}: ${ids(resources)}`);
+    }
+  },
+  async query_cross_partition_pk_where(cname) {
+    const docs = await ppkDocs(cname);
+    const field = cname === 'ppk_num' ? 'acct' : 'cust';
+    for (const d of docs.slice(0, 4)) {
+      const q = { query: `SELECT * FROM c WHERE c.${field} = @v`, parameters: [{ name: '@v', value: d[field] }] };
+      const { resources } = await container(cname).items.query(q).fetchAll();
+      assert.deepEqual(baseOnly(resources), [d], `${field} = ${JSON.stringify(d[field])}: ${ids(resources)}`);
+    }
+    const lit = JSON.stringify(docs[1][field]);
+    const { resources } = await container(cname).items.query(`SELECT * FROM c WHERE c.${field} = ${lit}`).fetchAll();
+    assert.deepEqual(baseOnly(resources), [docs[1]], `${field} = ${lit} (literal): ${ids(resources)}`);
+  },
+  async read_feed(cname) {
+    const docs = await ppkDocs(cname);
+    const { resources } = await container(cname).items.readAll({ maxItemCount: 5 }).fetchAll();
+    assert.deepEqual(baseOnly(resources), sorted(docs), `read feed: ${baseOnly(resources).length} of ${docs.length}`);
+  },
+  async change_feed_beginning(cname) {
+    const docs = await ppkDocs(cname);
+    const { items } = await drain(container(cname).items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Beginning() }));
+    assert.deepEqual(baseOnly(items), sorted(docs), `change feed: ${baseOnly(items).length} of ${docs.length}`);
+  },
+  async change_feed_feed_range(cname) {
+    const docs = await ppkDocs(cname);
+    const c = container(cname);
+    const ranges = await c.getFeedRanges();
+    assert.ok(ranges.length >= 3, `${ranges.length} feed ranges`);
+    const all = [];
+    for (const r of ranges) all.push(...(await drain(c.items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Beginning(r) }))).items);
+    assert.deepEqual(baseOnly(all), sorted(docs), `per-range change feed: ${baseOnly(all).length} of ${docs.length}`);
+  },
+  async change_feed_partition_key(cname) {
+    // @azure/cosmos sends the key (sealed by cosmoseal) and a range id it computed from the
+    // plaintext: cosmoseal must route by the sealed key, so the feed holds exactly that key's documents.
+    const docs = await ppkDocs(cname);
+    for (const d of [docs[2], docs[7], docs[13]]) {
+      const { items } = await drain(container(cname).items.getChangeFeedIterator({ changeFeedStartFrom: ChangeFeedStartFrom.Beginning(ppkKeyOf(cname, d)) }));
+      assert.deepEqual(baseOnly(items), [d], `change feed of ${JSON.stringify(ppkKeyOf(cname, d))}: ${ids(items)}`);
+    }
+  },
+  async bulk(cname) {
+    // The SDK groups operations by the range of the plaintext hash: cosmoseal must regroup them by
+    // the sealed key's range and answer in the original order.
+    const c = container(cname);
+    const docs = [];
+    for (let i = 0; i < 12; i++) docs.push(await ppkDoc(cname, 60 + i, 'bulk'));
+    const results = await c.items.executeBulkOperations(docs.map((d) => ({ operationType: 'Create', partitionKey: ppkKeyOf(cname, d), resourceBody: d })));
+    assert.equal(results.length, docs.length, 'bulk results');
+    results.forEach((r, i) => {
+      assert.ok(!r.error && r.response?.statusCode === 201, `bulk operation ${i}: ${JSON.stringify(r.error ?? r.response).slice(0, 300)}`);
+      if (r.response.resourceBody) assertSame(r.response.resourceBody, docs[i]);
+    });
+    for (const d of docs) {
+      await ppkAssertStored(cname, d);
+      assertSame((await c.item(d.id, ppkKeyOf(cname, d)).read()).resource, d);
+    }
+    const reads = await c.items.executeBulkOperations(docs.map((d) => ({ operationType: 'Read', id: d.id, partitionKey: ppkKeyOf(cname, d) })));
+    reads.forEach((r, i) => {
+      assert.ok(!r.error && r.response?.statusCode === 200, `bulk read ${i}: ${JSON.stringify(r.error ?? r.response).slice(0, 300)}`);
+      assertSame(r.response.resourceBody, docs[i]);
+    });
+  },
+  async transactional_batch(cname) {
+    const c = container(cname);
+    const a = await ppkDoc(cname, 20, 'batch');
+    const b = await ppkDoc(cname, 21, 'batch', cname === 'ppk_num' ? a.acct : a.cust);
+    if (cname === 'ppk_h') b.tenant = a.tenant;
+    const pk = ppkKeyOf(cname, a);
+    const { result } = await c.items.batch([
+      { operationType: 'Create', resourceBody: a },
+      { operationType: 'Upsert', resourceBody: b },
+      { operationType: 'Read', id: a.id },
+      { operationType: 'Patch', id: b.id, resourceBody: { operations: [{ op: 'replace', path: '/rank', value: 5 }] } },
+    ], pk);
+    assert.equal(result?.length, 4, `batch results: ${JSON.stringify(result)?.slice(0, 300)}`);
+    for (const r of result) assert.ok(r.statusCode < 300, `batch operation ${r.statusCode}: ${JSON.stringify(result).slice(0, 400)}`);
+    assertSame(result[2].resourceBody, a);
+    b.rank = 5;
+    assertSame((await c.item(b.id, pk).read()).resource, b);
+    await ppkAssertStored(cname, a);
+    await ppkAssertStored(cname, b);
+  },
+  async prefix_query(cname) {
+    const docs = await ppkDocs(cname);
+    for (const t of TENANTS) {
+      const { resources } = await container(cname).items.query('SELECT * FROM c', { partitionKey: [t] }).fetchAll();
+      const want = sorted(docs.filter((d) => d.tenant === t));
+      assert.deepEqual(baseOnly(resources), want, `prefix [${t}]: ${ids(baseOnly(resources))} != ${ids(want)}`);
+    }
+  },
+  async session_consistency(cname) {
+    const docs = await ppkDocs(cname);
+    const c = newClient({ consistencyLevel: 'Session' }).database(DATABASE).container(cname);
+    for (const [i, d] of docs.entries()) {
+      const s = await ppkDoc(cname, 40 + i, 'session', cname === 'ppk_num' ? d.acct : d.cust);
+      if (cname === 'ppk_h') s.tenant = d.tenant;
+      const pk = ppkKeyOf(cname, s);
+      const w = await c.items.create(s);
+      assert.ok(w.headers['x-ms-session-token'], 'no session token on the write');
+      assertSame((await c.item(s.id, pk).read()).resource, s);
+      s.rank = 1000 + i;
+      await c.item(s.id, pk).replace(s);
+      assert.equal((await c.item(s.id, pk).read()).resource.rank, 1000 + i, `read after write is stale (${s.id})`);
+    }
+  },
+};
+
+function ppkScenarios() {
+  const out = [];
+  for (const cname of PPK_CONTAINERS) {
+    for (const cell of PPK_CELLS) {
+      if (cell === 'prefix_query' && cname !== 'ppk_h') continue;
+      out.push([`${cname}.${cell}`, () => ppk[cell](cname)]);
+    }
+  }
+  return out;
+}
+
+async function setupPpk(database) {
+  for (const c of (await control('GET', '/info')).ppk) {
+    const partitionKey = c.kind === 'MultiHash' ? { paths: c.paths, kind: 'MultiHash', version: 2 } : { paths: c.paths, version: 2 };
+    await database.containers.createIfNotExists({ id: c.name, partitionKey });
+  }
+}
+
 const SCENARIOS = [
   ['harness_self_check', sHarnessSelfCheck],
   ['account_discovery', sAccountDiscovery],
@@ -449,17 +704,27 @@ async function main() {
     return 2;
   }
   const only = new Set(process.argv.slice(2));
+  if (PPK) SCENARIOS.push(...ppkScenarios());
+  if (PPK) for (const c of PPK_CONTAINERS) NOT_POSSIBLE[`${c}.read_many`] = NOT_POSSIBLE.read_many;
   await setup();
   let passed = 0;
   let failed = 0;
   for (const [name, fn] of SCENARIOS) {
     if (only.size && !only.has(name)) continue;
     const limit = STANDIN && !STRICT ? STANDIN_LIMITS[name] : undefined;
-    const gap = (KNOWN_PRODUCT_GAPS.has(name) || limit !== undefined) && !STRICT;
+    const gap = (KNOWN_PRODUCT_GAPS.has(name) || name in PPK_GAPS || limit !== undefined) && !STRICT;
     const t0 = performance.now();
     let err = null;
     try {
-      await fn();
+      // A bounded wait: an SDK that retries a wrong answer forever (bulk on 410) fails the cell
+      // instead of the whole suite.
+      let timer;
+      await Promise.race([
+        fn(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${SCENARIO_TIMEOUT_MS} ms (the SDK kept retrying)`)), SCENARIO_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
       await assertNoCanaryHits();
     } catch (e) {
       err = e;
@@ -467,9 +732,12 @@ async function main() {
     }
     const ms = Math.round(performance.now() - t0);
     if (gap) {
+      // What a known gap leaked is reported by the launcher, and taken back so that the next
+      // scenario starts clean (COSMOSEAL_SDK_STRICT=1 asserts it instead).
+      await control('POST', '/canary-hits/ack', { all: true, scenario: name });
       const [kind, list] = limit !== undefined ? ['standin', 'STANDIN_LIMITS'] : ['gap', 'KNOWN_PRODUCT_GAPS'];
       console.log(`${list} ${name}: ${err ? `still fails: ${describe(err)}` : `passes now: remove it from ${list}`}`);
-      report(name, `${kind}-${err ? 'fails' : 'passes'}`, ms, (err ? describe(err) : '') + (limit ? ` [stand-in: ${limit}]` : ''));
+      report(name, `${kind}-${err ? 'fails' : 'passes'}`, ms, (err ? describe(err) : '') + (limit ? ` [stand-in: ${limit}]` : name in PPK_GAPS ? ` [gap: ${PPK_GAPS[name]}]` : ''));
       continue;
     }
     if (err) {

@@ -30,6 +30,7 @@ import { startCosmoseal } from '../../e2e/lib/cosmoseal.mjs';
 import { directClient, closeClient } from '../../e2e/lib/sdk.mjs';
 import { makeKeyring } from '../../e2e/lib/enc.mjs';
 import { track, waitExit } from '../../e2e/lib/procs.mjs';
+import { epkV1, epkV2, murmur3x64_128 } from '../../simulator/lib/hash.mjs';
 
 const SDK_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -43,6 +44,84 @@ export const FIELDS = [
   { path: '/email', mode: 'deterministic', key: 'pii' },
   { path: '/address', mode: 'randomized', key: 'pii' },
 ];
+
+/**
+ * The protected-partition-key part of the matrix (issue 15 §7, README "Protected partition keys"):
+ * containers whose partition key (or one component of it) is a deterministic protected field.
+ * Run against the simulator only (several ranges per container). The suites create each container
+ * with `paths`/`kind`/`version`; the policy below names the same paths as `partition_key`.
+ */
+export const PPK_CONTAINERS = [
+  { name: 'ppk_str', paths: ['/cust'], kind: 'Hash', version: 2, protectedKey: ['/cust'] },
+  { name: 'ppk_num', paths: ['/acct'], kind: 'Hash', version: 2, protectedKey: ['/acct'] },
+  { name: 'ppk_h', paths: ['/tenant', '/cust'], kind: 'MultiHash', version: 2, protectedKey: ['/cust'] },
+];
+/** Every ppk container protects its key field(s) plus /ssn (deterministic) and /address (randomized). */
+export function ppkFields(c) {
+  return [
+    ...c.protectedKey.map((p) => ({ path: p, mode: 'deterministic', key: 'pii' })),
+    { path: '/ssn', mode: 'deterministic', key: 'pii' },
+    { path: '/address', mode: 'randomized', key: 'pii' },
+  ];
+}
+
+/**
+ * The plaintext-derived forms of a protected partition-key value: the effective partition keys an
+ * SDK computes from it (hash V2, which MultiHash concatenates per component, and hash V1) and the
+ * raw MurmurHash3 x64 128 outputs behind V2, in upper and lower case. Found anywhere upstream, they are a
+ * leak of an unkeyed function of protected plaintext (issue 15 §2).
+ */
+export function epkForms(value) {
+  const out = [];
+  const add = (form, hex) => out.push({ form, text: hex.toUpperCase(), lower: hex.toLowerCase() });
+  const v2 = epkV2([value]);
+  add('EPK V2', v2);
+  add('EPK V2 (without the first byte: the top bits cleared)', v2.slice(2));
+  add('EPK V1', epkV1([value]));
+  const v2Input =
+    typeof value === 'string'
+      ? Uint8Array.from([0x08, ...Buffer.from(value, 'utf8'), 0xff])
+      : (() => {
+          const b = Buffer.alloc(9);
+          b[0] = 0x05;
+          b.writeDoubleLE(value, 1);
+          return Uint8Array.from(b);
+        })();
+  const [h1, h2] = murmur3x64_128(v2Input);
+  add('MurmurHash3 x64 128 h1', h1.toString(16).padStart(16, '0'));
+  add('MurmurHash3 x64 128 h2', h2.toString(16).padStart(16, '0'));
+  // The raw x86 32-bit hash behind V1 is left out: 8 hex digits would match activity ids and
+  // etags by chance now and then. V1's EPK carries it (encoded) and is searched above.
+  return out;
+}
+
+/**
+ * Where the EPK forms of the registered partition-key canaries arrived upstream. Each (canary,
+ * request) pair is searched once (the forms are matched in lower case against a lower-cased copy of
+ * each request, made once); hits are kept in ctx.epkHits, and those acknowledged are left out.
+ */
+function scanEpkForms(ctx) {
+  const reqs = ctx.upstream.requests;
+  for (const r of reqs) {
+    if (ctx.epkPlaces.has(r.seq)) continue;
+    const places = [['url', String(r.url)], ...Object.entries(r.headers || {}).map(([k, v]) => [`header:${k}`, String(v)])];
+    const body = r.bodyText ?? (Buffer.isBuffer(r.body) ? r.body.toString('latin1') : typeof r.body === 'string' ? r.body : '');
+    places.push(['body', body]);
+    ctx.epkPlaces.set(r.seq, places.map(([where, text]) => [where, text.toLowerCase()]));
+  }
+  const seqs = [...ctx.epkPlaces.keys()];
+  for (const pc of ctx.pkCanaries) {
+    for (const seq of seqs) {
+      if (seq <= pc.scannedTo) continue;
+      for (const [where, text] of ctx.epkPlaces.get(seq)) {
+        const f = pc.forms.find((x) => text.includes(x.lower));
+        if (f) ctx.epkHits.push({ seq, canary: `${pc.label} (${f.form} ${f.text})`, form: f.form, where, key: `${seq}|${pc.label}|${where}` });
+      }
+    }
+    if (seqs.length) pc.scannedTo = Math.max(pc.scannedTo, seqs[seqs.length - 1]);
+  }
+  return ctx.epkHits.filter((h) => !ctx.pkAcked.has(h.key));
+}
 
 function parseArgs(argv) {
   const o = { sdk: null, timeoutS: 900, cmd: [] };
@@ -142,13 +221,36 @@ function startControl(ctx) {
     // The launcher's own direct reads carry plaintext-free stored data; any hit they cause is not
     // cosmoseal's doing (and cannot happen: they send no document bodies). Acknowledge them anyway.
     ctx.upstream.takeCanaryHits((h, r) => r && r.origin === 'direct');
-    return ctx.upstream.canaryHits.map((h) => {
+    return [...ctx.upstream.canaryHits, ...scanEpkForms(ctx)].map((h) => {
       const r = ctx.upstream.requests.find((x) => x.seq === h.seq);
       return { ...h, request: r ? `${r.method} ${r.url}` : '' };
     });
   };
   const routes = {
-    'GET /info': async () => ({ sdk: ctx.sdk, database: DATABASE, containers: CONTAINERS, fields: FIELDS }),
+    'GET /info': async () => ({
+      sdk: ctx.sdk,
+      database: DATABASE,
+      containers: CONTAINERS,
+      fields: FIELDS,
+      ppk: ctx.ppk ? PPK_CONTAINERS.map((c) => ({ ...c, fields: ppkFields(c) })) : [],
+    }),
+    // Protected partition-key values (strings or numbers): their EPK / MurmurHash3 forms count as
+    // canaries too (a leak of a plaintext-derived hash).
+    'POST /pk-canaries': async (_q, body) => {
+      const list = JSON.parse(body || '[]');
+      assert.ok(Array.isArray(list), 'POST /pk-canaries takes a JSON array of strings and numbers');
+      for (const v of list) {
+        assert.ok(typeof v === 'string' || typeof v === 'number', `a partition-key canary is a string or a number: ${JSON.stringify(v)}`);
+        const label = JSON.stringify(v);
+        if (!ctx.pkCanaries.some((c) => c.label === label)) ctx.pkCanaries.push({ label, forms: epkForms(v), scannedTo: -Infinity });
+      }
+      return { registered: list.length, total: ctx.pkCanaries.length };
+    },
+    // How the documents of a container are spread over its ranges (by the EPK of the stored key).
+    'GET /range-counts': async (q) => {
+      if (!ctx.upstream.rangeCounts) return { counts: null };
+      return { counts: ctx.upstream.rangeCounts(q.get('db') || DATABASE, q.get('coll')) };
+    },
     'POST /canaries': async (_q, body) => {
       const list = JSON.parse(body || '[]');
       assert.ok(Array.isArray(list), 'POST /canaries takes a JSON array of strings');
@@ -157,11 +259,28 @@ function startControl(ctx) {
     },
     'GET /canary-hits': async () => hits(),
     // The suites' self-check leaks a canary on purpose (an unprotected field) and takes it back here.
+    // {canary}: one canary (a plain value, or a partition-key canary as POSTed); {all: true,
+    // scenario}: every hit so far, which a scenario listed as a known product gap caused (reported
+    // at the end, asserted with COSMOSEAL_SDK_STRICT=1, where the suites never send it).
     'POST /canary-hits/ack': async (_q, body) => {
-      const { canary } = JSON.parse(body || '{}');
-      return { acknowledged: ctx.upstream.takeCanaryHits((h) => h.canary === canary).length };
+      const { canary, all, scenario } = JSON.parse(body || '{}');
+      const label = canary === undefined ? undefined : JSON.stringify(canary);
+      const epk = scanEpkForms(ctx).filter((h) => all || h.key.split('|')[1] === label);
+      for (const h of epk) ctx.pkAcked.add(h.key);
+      const plain = ctx.upstream.takeCanaryHits((h) => all || h.canary === canary);
+      if (all) for (const h of [...plain, ...epk]) ctx.gapLeaks.push({ scenario, ...h });
+      return { acknowledged: plain.length + epk.length };
     },
-    'GET /stored': async (q) => ({ doc: stripSystem(await readStored(q.get('db') || DATABASE, q.get('coll'), q.get('id'), JSON.parse(q.get('pk')))) }),
+    // pk absent: found by id alone (a protected partition key is stored sealed, so the suites
+    // cannot name its stored value).
+    'GET /stored': async (q) => {
+      const db = q.get('db') || DATABASE;
+      if (!q.has('pk')) {
+        const doc = (await readAllStored(db, q.get('coll'))).find((d) => d.id === q.get('id'));
+        return { doc: stripSystem(doc ?? null) };
+      }
+      return { doc: stripSystem(await readStored(db, q.get('coll'), q.get('id'), JSON.parse(q.get('pk')))) };
+    },
     'GET /stored-all': async (q) => ({ docs: (await readAllStored(q.get('db') || DATABASE, q.get('coll'))).map(stripSystem) }),
     'GET /requests': async (q) => {
       const since = Number(q.get('since') || 0);
@@ -235,7 +354,7 @@ async function main() {
   const workRoot = path.join(SDK_DIR, '.work');
   const dir = path.join(workRoot, `${o.sdk}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const ctx = { sdk: o.sdk };
+  const ctx = { sdk: o.sdk, pkCanaries: [], pkAcked: new Set(), gapLeaks: [], epkHits: [], epkPlaces: new Map() };
   let code = 1;
   let control = null;
   let proxy = null;
@@ -243,6 +362,8 @@ async function main() {
     const pki = createPki(dir);
     const accountKey = randomKey();
     const clients = [{ name: 'app', key: randomKey() }];
+    // The protected-partition-key part needs several ranges per container: the simulator.
+    ctx.ppk = (process.env.COSMOSEAL_SDK_UPSTREAM || 'standin') !== 'standin' && process.env.COSMOSEAL_SDK_PPK !== '0';
     ctx.upstream = await startUpstream(process.env.COSMOSEAL_SDK_UPSTREAM, {
       pki,
       accountKey,
@@ -259,7 +380,17 @@ async function main() {
       clients,
       tls: true,
       keys,
-      policies: CONTAINERS.map((c) => ({ database: DATABASE, container: c, partition_key: '/tenant', fields: FIELDS })),
+      policies: [
+        ...CONTAINERS.map((c) => ({ database: DATABASE, container: c, partition_key: '/tenant', fields: FIELDS })),
+        ...(ctx.ppk
+          ? PPK_CONTAINERS.map((c) => ({
+              database: DATABASE,
+              container: c.name,
+              partition_key: c.paths.length === 1 ? c.paths[0] : c.paths,
+              fields: ppkFields(c),
+            }))
+          : []),
+      ],
     });
     control = await startControl(ctx);
     const truststore = writeTruststore(dir, pki.caCert);
@@ -277,6 +408,7 @@ async function main() {
       COSMOSEAL_SDK_REPORT: reportFile,
       COSMOSEAL_SDK_RUN_ID: crypto.randomBytes(4).toString('hex'),
       COSMOSEAL_SDK_UPSTREAM_KIND: process.env.COSMOSEAL_SDK_UPSTREAM || 'standin',
+      COSMOSEAL_SDK_PPK: ctx.ppk ? '1' : '0',
     };
     console.log(`[sdk-${o.sdk}] stack ready in ${Date.now() - t0} ms: cosmoseal ${proxy.url} -> ${ctx.upstream.url} (work dir ${dir})`);
     const t1 = Date.now();
@@ -298,10 +430,20 @@ async function main() {
     // The upstream, once more: no canary anywhere, nothing that did not come through cosmoseal.
     const problems = [];
     ctx.upstream.takeCanaryHits((h, rq) => rq && rq.origin === 'direct');
-    for (const h of ctx.upstream.canaryHits) {
+    for (const h of [...ctx.upstream.canaryHits, ...scanEpkForms(ctx)]) {
       const rq = ctx.upstream.requests.find((x) => x.seq === h.seq);
       problems.push(`canary ${h.canary} reached the upstream in ${h.where} (${h.form}) of ${rq ? `${rq.method} ${rq.url}` : `#${h.seq}`}`);
     }
+    if (ctx.gapLeaks.length) {
+      const by = new Map();
+      for (const h of ctx.gapLeaks) by.set(h.scenario, (by.get(h.scenario) ?? 0) + 1);
+      console.log(`[sdk-${o.sdk}] canary hits in KNOWN_PRODUCT_GAPS scenarios (reported, not asserted): ${[...by].map(([k, n]) => `${k}: ${n}`).join(', ')}`);
+      for (const h of ctx.gapLeaks.slice(0, 20)) {
+        const rq = ctx.upstream.requests.find((x) => x.seq === h.seq);
+        console.log(`    ${h.scenario}: ${h.canary} in ${h.where} of ${rq ? `${rq.method} ${rq.url}` : `#${h.seq}`}`);
+      }
+    }
+    if (ctx.pkCanaries.length) console.log(`[sdk-${o.sdk}] EPK scan: ${ctx.pkCanaries.length} protected partition-key values, their EPK and MurmurHash3 forms searched in ${ctx.upstream.requests.length} upstream requests`);
     for (const rq of ctx.upstream.proxiedRequests ?? []) {
       if (rq.listener !== 'main') problems.push(`request bypassed cosmoseal: ${rq.listener} ${rq.method} ${rq.url}`);
     }

@@ -4,7 +4,8 @@
 // close) plus readStored / readAllStored / injectThrottle / throttleServed.
 // Selected with COSMOSEAL_SDK_UPSTREAM=simulator.
 
-import { startSimulator } from '../../simulator/lib/server.mjs';
+import { startSimulator, textForms, derivedForms } from '../../simulator/lib/server.mjs';
+import { effectivePartitionKey } from '../../simulator/lib/hash.mjs';
 
 /** Three partition-key ranges per new container, TLS with the launcher's PKI, the account key. */
 export async function startUpstream({ pki, accountKey }) {
@@ -50,13 +51,30 @@ class SimulatorUpstream {
     return `${h.seq}|${h.canary}|${h.where}`;
   }
 
+  /**
+   * Every canary's hits, as sim.scan() finds them (its textual forms and the forms derived by the
+   * SDKs' hashing, `derived: true`), but each (canary, request) pair searched once: a record is
+   * complete when logged, so only requests newer than a canary's last scan are read. (sim.scan()
+   * over the whole log for every canary after every scenario grew quadratic: minutes.)
+   */
   get canaryHits() {
+    const log = this.sim.requests();
+    const last = log.length ? log[log.length - 1].seq : 0;
     const out = [];
-    for (const { canary } of this.canaries) {
-      for (const h of this.sim.scan(canary)) {
-        const hit = { seq: h.seq, canary, form: h.form, where: h.where };
-        if (!this._acked.has(SimulatorUpstream._key(hit))) out.push(hit);
+    for (const c of this.canaries) {
+      c.forms ??= [...textForms(c.canary), ...derivedForms(c.canary)];
+      c.hits ??= [];
+      c.scannedTo ??= 0;
+      for (const r of log) {
+        if (r.seq <= c.scannedTo) continue;
+        const places = [['url', Buffer.from(r.url)], ...Object.entries(r.headers).map(([k, v]) => [`header:${k}`, Buffer.from(String(v))]), ['body', r.body]];
+        for (const [where, buf] of places) {
+          const f = c.forms.find((x) => buf.indexOf(x.bytes) >= 0);
+          if (f) c.hits.push({ seq: r.seq, canary: c.canary, form: f.form, where, ...(f.derived ? { derived: true } : {}) });
+        }
       }
+      c.scannedTo = last;
+      for (const hit of c.hits) if (!this._acked.has(SimulatorUpstream._key(hit))) out.push(hit);
     }
     return out;
   }
@@ -69,7 +87,23 @@ class SimulatorUpstream {
   }
 
   readStored(db, coll, id, pk) {
-    return this.sim.stored(db, coll).find((d) => d.id === id && JSON.stringify(d.tenant) === JSON.stringify(pk)) ?? null;
+    const c = this.sim.simulator.store.collection(db, coll);
+    const key = (d) => JSON.stringify(c ? c.pkValuesOf(d) : [d.tenant]);
+    const want = JSON.stringify(Array.isArray(pk) ? pk : [pk]);
+    return this.sim.stored(db, coll).find((d) => d.id === id && key(d) === want) ?? null;
+  }
+
+  /** {rangeId: documents} by the EPK of each stored (sealed) partition-key value. */
+  rangeCounts(db, coll) {
+    const c = this.sim.simulator.store.collection(db, coll);
+    const ranges = this.sim.ranges(db, coll);
+    const counts = Object.fromEntries(ranges.map((r) => [r.id, 0]));
+    for (const d of this.sim.stored(db, coll)) {
+      const epk = effectivePartitionKey(c.pkValuesOf(d), c.pk);
+      const r = ranges.find((x) => x.min <= epk && (epk < x.max || x.max === 'FF'));
+      if (r) counts[r.id]++;
+    }
+    return counts;
   }
 
   readAllStored(db, coll) {

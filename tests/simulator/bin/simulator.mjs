@@ -5,6 +5,9 @@
 // --exit-on-stdin-close. Usage:
 //   node tests/simulator/bin/simulator.mjs [--port N] [--partitions N] [--regions "West US,East US"]
 //       [--no-tls] [--key BASE64] [--dir DIR] [--date-window-ms N] [--exit-on-stdin-close]
+//       [--global-endpoint] [--multi-write]
+// --global-endpoint adds a listener that serves as the current write region ("globalEndpoint" in
+// the JSON line); --multi-write makes every region writable. Failover: POST /_sim/failover.
 
 import { parseArgs } from 'node:util';
 import { startSimulator } from '../lib/server.mjs';
@@ -19,13 +22,15 @@ const { values } = parseArgs({
     dir: { type: 'string' },
     'date-window-ms': { type: 'string' },
     'exit-on-stdin-close': { type: 'boolean', default: false },
+    'global-endpoint': { type: 'boolean', default: false },
+    'multi-write': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
   process.stdout.write(
-    'simulator.mjs [--port N] [--partitions N] [--regions "A,B"] [--no-tls] [--key BASE64] [--dir DIR] [--date-window-ms N] [--exit-on-stdin-close]\n',
+    'simulator.mjs [--port N] [--partitions N] [--regions "A,B"] [--no-tls] [--key BASE64] [--dir DIR] [--date-window-ms N] [--exit-on-stdin-close] [--global-endpoint] [--multi-write]\n',
   );
   process.exit(0);
 }
@@ -38,6 +43,8 @@ const sim = await startSimulator({
   key: values.key,
   dir: values.dir,
   dateWindowMs: values['date-window-ms'] ? Number(values['date-window-ms']) : undefined,
+  globalEndpoint: values['global-endpoint'],
+  multipleWriteLocations: values['multi-write'],
 });
 
 process.stdout.write(
@@ -48,6 +55,7 @@ process.stdout.write(
     caFile: sim.caFile ?? null,
     tls: sim.tls,
     adminUrl: `${sim.endpoint}_sim/`,
+    ...(sim.globalEndpoint ? { globalEndpoint: sim.globalEndpoint } : {}),
     pid: process.pid,
   })}\n`,
 );

@@ -165,7 +165,8 @@ function scalarMarker(v) {
   }
 }
 
-function v2Component(v) {
+/** One component's bytes in the V2 hash input (marker, then UTF-8 + FF or a little-endian double). */
+export function v2Component(v) {
   if (typeof v === 'string') return [Marker.String, ...Buffer.from(v, 'utf8'), Marker.Infinity];
   if (typeof v === 'number') return [Marker.Number, ...doubleLE(v)];
   return [scalarMarker(v)];
@@ -186,7 +187,8 @@ export function epkV2(values) {
 
 const V1_MAX_CHARS = 100;
 
-function v1HashInput(v) {
+/** The V1 hash input of a component (strings cut at 100 chars, 00-terminated). */
+export function v1HashInput(v) {
   if (typeof v === 'string') return [Marker.String, ...Buffer.from(v.slice(0, V1_MAX_CHARS), 'utf8'), Marker.Undefined];
   if (typeof v === 'number') return [Marker.Number, ...doubleLE(v)];
   return [scalarMarker(v)];

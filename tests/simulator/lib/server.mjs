@@ -15,6 +15,7 @@ import { pathSegments, verify } from './auth.mjs';
 import { Store, pkKey, newEtag } from './store.mjs';
 import { analyze, execute, needsPlan, queryPlan, QueryError } from './query.mjs';
 import { applyPatch, PatchError } from './patch.mjs';
+import { epkV1, epkV2, murmur3x64_128, murmur3x86_32, v1HashInput, v2Component } from './hash.mjs';
 
 export const DEFAULT_DATE_WINDOW_MS = 15 * 60 * 1000;
 const MAX_BODY = 16 * 1024 * 1024;
@@ -113,6 +114,9 @@ class Simulator {
     this.log = [];
     this.faults = [];
     this.seq = 0;
+    this.multiWrite = opts.multipleWriteLocations === true;
+    this.down = new Map(); // region name -> 'reset' | '503'
+    this.failovers = [];
   }
 
   async start() {
@@ -145,12 +149,88 @@ class Simulator {
       this.regions.push({ name, port, endpoint: `${scheme}://127.0.0.1:${port}/`, server: srv });
     }
     this.endpoint = this.regions[0].endpoint;
+    // Failover priority order (0 = the write region), as the account's failoverPolicies.
+    this.order = this.regions.map((r) => r.name);
+    this.writeRegion = this.order[0];
+    if (this.opts.globalEndpoint) {
+      // The account's global host name resolves (DNS) to the current write region. A connection
+      // keeps the region it resolved to when it was opened: warm connections still reach the old
+      // write region after a failover, as a client that does not re-resolve sees it.
+      const bound = new WeakMap();
+      const handler = (req, res) => {
+        if (!bound.has(req.socket)) bound.set(req.socket, this.writeRegion);
+        this._handle(bound.get(req.socket), req, res, 'global');
+      };
+      const srv = this.tls ? https.createServer(tlsOpts, handler) : http.createServer(handler);
+      srv.keepAliveTimeout = 30000;
+      srv.on('tlsClientError', () => {});
+      const port = await new Promise((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', () => resolve(srv.address().port));
+      });
+      const scheme = this.tls ? 'https' : 'http';
+      this.global = { name: 'global', port, endpoint: `${scheme}://127.0.0.1:${port}/`, server: srv };
+    }
     return this;
+  }
+
+  _listeners() {
+    return this.global ? [...this.regions, this.global] : this.regions;
+  }
+
+  _region(name) {
+    const r = this.regions.find((x) => x.name === name);
+    if (!r) throw new Error(`no region ${name} (regions: ${this.regions.map((x) => x.name).join(', ')})`);
+    return r;
+  }
+
+  /**
+   * Service-managed (or manual) failover: `writeRegion` gets failover priority 0, the others keep
+   * their relative order. GET / then lists it first; writes at the old write region answer 403/3.
+   */
+  failover(writeRegion) {
+    this._region(writeRegion);
+    const from = this.writeRegion;
+    this.order = [writeRegion, ...this.order.filter((n) => n !== writeRegion)];
+    this.writeRegion = writeRegion;
+    this.failovers.push({ at: Date.now(), from, to: writeRegion, seq: this.seq });
+    return this.accountState();
+  }
+
+  /**
+   * A regional outage: the region's listener resets every connection (`mode: 'reset'`, default)
+   * or answers 503 to everything (`mode: '503'`). `regionUp` ends it.
+   */
+  regionDown(name, mode = 'reset') {
+    this._region(name);
+    if (mode !== 'reset' && mode !== '503') throw new Error(`regionDown mode must be 'reset' or '503' (got ${mode})`);
+    this.down.set(name, mode);
+    if (mode === 'reset') this._region(name).server.closeAllConnections?.();
+    return this.accountState();
+  }
+
+  regionUp(name) {
+    this._region(name);
+    this.down.delete(name);
+    return this.accountState();
+  }
+
+  accountState() {
+    return {
+      endpoint: this.endpoint,
+      globalEndpoint: this.global?.endpoint ?? null,
+      writeRegion: this.writeRegion,
+      multipleWriteLocations: this.multiWrite,
+      order: this.order.slice(),
+      down: [...this.down].map(([name, mode]) => ({ name, mode })),
+      regions: this.regions.map(({ name, endpoint }) => ({ name, endpoint })),
+      failovers: this.failovers.slice(),
+    };
   }
 
   async stop() {
     await Promise.all(
-      this.regions.map(
+      this._listeners().map(
         (r) =>
           new Promise((resolve) => {
             r.server.close(() => resolve());
@@ -179,17 +259,20 @@ class Simulator {
 
   /**
    * Where a string (a canary) arrived: every request whose URL, header values or body holds it
-   * in any textual form (literal, JSON-escaped, \\u-escaped, percent-encoded).
-   * @returns {{seq: number, op: string, where: string, form: string}[]}
+   * in any textual form (literal, JSON-escaped, \\u-escaped, percent-encoded) or in a form derived
+   * from it by hashing, as an SDK computes it client-side (effective partition keys V1/V2 and
+   * MultiHash components of ["text"], raw MurmurHash3 outputs; `derived: true` on those hits).
+   * `{derived: false}` looks for the textual forms only.
+   * @returns {{seq: number, op: string, where: string, form: string, derived?: boolean}[]}
    */
-  scan(text) {
-    const forms = textForms(text);
+  scan(text, { derived = true } = {}) {
+    const forms = derived ? [...textForms(text), ...derivedForms(text)] : textForms(text);
     const hits = [];
     for (const r of this.log) {
       const places = [['url', Buffer.from(r.url)], ...Object.entries(r.headers).map(([k, v]) => [`header:${k}`, Buffer.from(String(v))]), ['body', r.body]];
       for (const [where, buf] of places) {
         const f = forms.find((x) => buf.indexOf(x.bytes) >= 0);
-        if (f) hits.push({ seq: r.seq, op: r.op, where, form: f.form });
+        if (f) hits.push({ seq: r.seq, op: r.op, where, form: f.form, ...(f.derived ? { derived: true } : {}) });
       }
     }
     return hits;
@@ -223,7 +306,12 @@ class Simulator {
 
   // ---- request handling ----
 
-  _handle(region, req, res) {
+  _handle(region, req, res, via) {
+    const outage = this.down.get(region);
+    if (outage === 'reset' && pathSegments(req.url)[0] !== '_sim') {
+      req.socket.destroy();
+      return;
+    }
     const chunks = [];
     let size = 0;
     req.on('data', (c) => {
@@ -233,7 +321,7 @@ class Simulator {
     req.on('error', () => {});
     req.on('end', () => {
       const body = Buffer.concat(chunks);
-      const ctx = { region, req, res, body, headers: req.headers, method: req.method, segments: pathSegments(req.url), out: {} };
+      const ctx = { region, via, req, res, body, headers: req.headers, method: req.method, segments: pathSegments(req.url), out: {} };
       if (ctx.segments[0] === '_sim') {
         this._admin(ctx);
         return;
@@ -242,6 +330,7 @@ class Simulator {
         seq: ++this.seq,
         at: Date.now(),
         region,
+        ...(via ? { via } : {}),
         method: req.method,
         url: req.url,
         headers: { ...req.headers },
@@ -254,6 +343,7 @@ class Simulator {
       ctx.record = record;
       this.log.push(record);
       try {
+        if (outage === '503') throw new HttpError(503, 'ServiceUnavailable', `Region ${region} is unavailable (simulated outage).`);
         size > MAX_BODY ? this._send(ctx, 413, { code: 'RequestEntityTooLarge', message: 'Request size is too large' }) : this._route(ctx);
       } catch (e) {
         this._error(ctx, e);
@@ -352,7 +442,7 @@ class Simulator {
     ctx.record.resourceType = v.type;
     ctx.record.resourceLink = v.link;
     this._applyFaults(ctx);
-    if (ctx.region !== this.regions[0].name && this._isWrite(ctx)) {
+    if (!this.multiWrite && ctx.region !== this.writeRegion && this._isWrite(ctx)) {
       // Single-write account: a read region refuses writes (WriteForbidden).
       throw new HttpError(403, 'Forbidden', 'The requested operation cannot be performed at this region', { substatus: 3 });
     }
@@ -427,7 +517,8 @@ class Simulator {
   }
 
   _account() {
-    const locations = this.regions.map((r) => ({ name: r.name, databaseAccountEndpoint: r.endpoint }));
+    // Both lists in failover priority order (the write region first), as the service lists them.
+    const locations = this.order.map((n) => ({ name: n, databaseAccountEndpoint: this._region(n).endpoint }));
     return {
       _self: '',
       id: this.accountName,
@@ -435,9 +526,9 @@ class Simulator {
       media: '//media/',
       addresses: '//addresses/',
       _dbs: '//dbs/',
-      writableLocations: locations.slice(0, 1),
+      writableLocations: this.multiWrite ? locations : locations.slice(0, 1),
       readableLocations: locations,
-      enableMultipleWriteLocations: false,
+      enableMultipleWriteLocations: this.multiWrite,
       continuousBackupEnabled: false,
       enableNRegionSynchronousCommit: false,
       userReplicationPolicy: { asyncReplication: false, minReplicaSetSize: 3, maxReplicasetSize: 4 },
@@ -909,8 +1000,14 @@ class Simulator {
       if (route === 'GET faults') return reply(200, this.faults);
       if (route === 'DELETE faults') return reply(200, this.clearFaults());
       if (route === 'POST split') return reply(200, this.splitRange(body.db, body.coll, body.range));
-      if (route === 'GET scan') return reply(200, this.scan(new URL(ctx.req.url, 'http://x').searchParams.get('s') ?? ''));
-      if (route === 'GET account') return reply(200, { endpoint: this.endpoint, regions: this.regions.map(({ name, endpoint }) => ({ name, endpoint })) });
+      if (route === 'GET scan') {
+        const q = new URL(ctx.req.url, 'http://x').searchParams;
+        return reply(200, this.scan(q.get('s') ?? '', { derived: q.get('derived') !== 'false' }));
+      }
+      if (route === 'GET account') return reply(200, this.accountState());
+      if (route === 'POST failover') return reply(200, this.failover(body.writeRegion));
+      if (route === 'POST region-down') return reply(200, this.regionDown(body.name, body.mode));
+      if (route === 'POST region-up') return reply(200, this.regionUp(body.name));
       return reply(404, { error: `no admin route ${route}` });
     } catch (e) {
       return reply(400, { error: String(e.message || e) });
@@ -946,6 +1043,55 @@ export function textForms(text) {
   return out;
 }
 
+/**
+ * Forms derived from a protected value by the hashing the SDKs do on the client: what leaks when
+ * an SDK's effective partition key (x-ms-start-epk / x-ms-end-epk, feed ranges, EPK filters in
+ * queries, range lookups) reaches the service computed from plaintext. The value as a one-path
+ * partition key: EPK V2 (which is also its component in a MultiHash EPK, at any level) and V1, in
+ * upper and lower hex; the raw MurmurHash3 outputs behind them (x64-128 as the 128-bit value
+ * big-endian and as the hash's little-endian bytes, before the top bits are cleared, in hex and
+ * base64; x86-32 of the V1 input, 8 hex digits both byte orders). A numeric text is also hashed
+ * as the number (a numeric partition key). Hex of 8+ digits: chance matches are negligible.
+ */
+export function derivedForms(text) {
+  const out = [];
+  const add = (form, v) => {
+    if (!v) return;
+    for (const [suffix, x] of [['', v], ['-lower', v.toLowerCase()]]) {
+      if (!out.some((o) => o.value === x)) out.push({ form: `${form}${suffix}`, value: x, bytes: Buffer.from(x, 'utf8'), derived: true });
+    }
+  };
+  const values = [text];
+  if (/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(text) && Number.isFinite(Number(text))) values.push(Number(text));
+  for (const v of values) {
+    const tag = typeof v === 'number' ? '-number' : '';
+    add(`epk-v2${tag}`, epkV2([v]));
+    add(`epk-v1${tag}`, epkV1([v]));
+    const [h1, h2] = murmur3x64_128(Uint8Array.from(v2Component(v)));
+    const be = Buffer.alloc(16);
+    be.writeBigUInt64BE(h2, 0);
+    be.writeBigUInt64BE(h1, 8);
+    const le = Buffer.alloc(16);
+    le.writeBigUInt64LE(h1, 0);
+    le.writeBigUInt64LE(h2, 8);
+    add(`murmur3-x64-128-be${tag}`, be.toString('hex').toUpperCase());
+    add(`murmur3-x64-128-le${tag}`, le.toString('hex').toUpperCase());
+    for (const [name, b] of [['be', be], ['le', le]]) {
+      const b64 = b.toString('base64');
+      for (const [f, x] of [['base64', b64], ['base64-percent', encodeURIComponent(b64)]]) {
+        if (!out.some((o) => o.value === x)) out.push({ form: `murmur3-x64-128-${name}-${f}${tag}`, value: x, bytes: Buffer.from(x), derived: true });
+      }
+    }
+    const h32 = murmur3x86_32(Uint8Array.from(v1HashInput(v)));
+    const b4 = Buffer.alloc(4);
+    b4.writeUInt32BE(h32);
+    add(`murmur3-x86-32-be${tag}`, b4.toString('hex').toUpperCase());
+    b4.writeUInt32LE(h32);
+    add(`murmur3-x86-32-le${tag}`, b4.toString('hex').toUpperCase());
+  }
+  return out;
+}
+
 function stripSystem(body) {
   const { _rid, _self, _etag, _ts, _attachments, _lsn, ...rest } = body;
   return rest;
@@ -967,6 +1113,11 @@ function restore(coll, s) {
  * @param {object} [o]
  * @param {number} [o.partitions=3] physical partition-key ranges per new collection
  * @param {string[]} [o.regions=['West US']] one listener per region; the first is the write region
+ *   (until failover(name) moves it)
+ * @param {boolean} [o.globalEndpoint=false] one more listener, `globalEndpoint`, serving as the
+ *   current write region (each connection keeps the region it was opened to, as DNS would)
+ * @param {boolean} [o.multipleWriteLocations=false] multi-write account: writes accepted in every
+ *   region, every region in writableLocations
  * @param {boolean} [o.tls=true] HTTPS with a fresh test CA (caFile / ca in the result)
  * @param {string} [o.key] account key (base64); random when absent
  * @param {number} [o.port=0] port of the first region (0: ephemeral)
@@ -988,11 +1139,16 @@ export async function startSimulator(o = {}) {
     stored: (db, coll) => sim.stored(db, coll),
     requests: () => sim.requests(),
     clearRequests: () => sim.clearRequests(),
-    scan: (text) => sim.scan(text),
+    scan: (text, o) => sim.scan(text, o),
     addFault: (f) => sim.addFault(f),
     clearFaults: () => sim.clearFaults(),
     splitRange: (db, coll, range) => sim.splitRange(db, coll, range),
     ranges: (db, coll) => sim.ranges(db, coll),
+    globalEndpoint: sim.global?.endpoint,
+    failover: (writeRegion) => sim.failover(writeRegion),
+    regionDown: (name, mode) => sim.regionDown(name, mode),
+    regionUp: (name) => sim.regionUp(name),
+    account: () => sim.accountState(),
     simulator: sim,
   };
 }

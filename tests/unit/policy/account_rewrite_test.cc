@@ -277,3 +277,92 @@ TEST(AccountRewriteTest, MutationsNeverMisbehave) {
 
 }  // namespace
 }  // namespace cosmoseal::policy
+
+// ---------------------------------------------------------------------------------------------
+// Per-region rewrite (listen.region_ports)
+
+namespace cosmoseal::policy {
+namespace {
+
+constexpr const char* kTwoRegions = R"({"id":"acct",
+  "writableLocations":[{"name":"West US","databaseAccountEndpoint":"https://acct-westus.documents.azure.com:443/"}],
+  "readableLocations":[{"databaseAccountEndpoint":"https://acct-westus.documents.azure.com:443/","name":"West US"},
+                       {"name":"East US","databaseAccountEndpoint":"https://acct-eastus.documents.azure.com:443/"},
+                       {"name":"Zürich","databaseAccountEndpoint":"https:\/\/acct-ch.documents.azure.com\/"}],
+  "thinClientReadableLocations":[{"name":"Nowhere","databaseAccountEndpoint":"https://x:10250/"}],
+  "enableMultipleWriteLocations":false,"enablePerPartitionFailoverBehavior":true,
+  "databaseAccountEndpoint":"https://acct.documents.azure.com:443/"})";
+
+TEST(AccountRewriteRegions, EachLocationGetsItsRegionalUrlInDocumentOrder) {
+  std::vector<std::pair<std::string, std::string>> calls;
+  RegionalUrl regional = [&](std::string_view name, std::string_view endpoint) {
+    calls.emplace_back(std::string(name), std::string(endpoint));
+    if (name == "West US") return std::string("https://localhost:8082/");
+    if (name == "East US") return std::string("https://localhost:8083/");
+    return std::string();  // no port left: the main URL
+  };
+  int n = 0;
+  auto out = rewriteAccountDocument(kTwoRegions, kOwn, regional, &n);
+  ASSERT_TRUE(out.isOk()) << out.status().toString();
+  EXPECT_EQ(n, 5);
+  ASSERT_EQ(calls.size(), 4u);  // not for the removed thin-client list, nor the unnamed top level
+  EXPECT_EQ(calls[0].first, "West US");
+  EXPECT_EQ(calls[0].second, "https://acct-westus.documents.azure.com:443/");
+  EXPECT_EQ(calls[1].first, "West US");  // the endpoint came before the name: still paired
+  EXPECT_EQ(calls[2].first, "East US");
+  EXPECT_EQ(calls[3].first, "Zürich");
+  EXPECT_EQ(calls[3].second, "https://acct-ch.documents.azure.com/");  // unescaped
+  const std::string& s = *out;
+  EXPECT_THAT(
+      s,
+      HasSubstr(
+          R"("writableLocations":[{"name":"West US","databaseAccountEndpoint":"https://localhost:8082/"}])"));
+  EXPECT_THAT(
+      s, HasSubstr(R"({"databaseAccountEndpoint":"https://localhost:8082/","name":"West US"})"));
+  EXPECT_THAT(
+      s, HasSubstr(R"({"name":"East US","databaseAccountEndpoint":"https://localhost:8083/"})"));
+  EXPECT_THAT(
+      s, HasSubstr(R"({"name":"Zürich","databaseAccountEndpoint":"https://localhost:8081/"})"));
+  // The unnamed (global) endpoint gets the main URL; failover flags stay as the service said.
+  EXPECT_THAT(s, HasSubstr(R"("databaseAccountEndpoint":"https://localhost:8081/"})"));
+  EXPECT_THAT(
+      s, HasSubstr(
+             R"("enableMultipleWriteLocations":false,"enablePerPartitionFailoverBehavior":true)"));
+  EXPECT_THAT(s, ::testing::Not(HasSubstr("thinClient")));
+  EXPECT_THAT(s, ::testing::Not(HasSubstr("documents.azure.com:443")));
+}
+
+TEST(AccountRewriteRegions, WithoutCallbackSameAsSingleUrl) {
+  auto a = rewriteAccountDocument(kTwoRegions, kOwn, RegionalUrl(), nullptr);
+  auto b = rewriteAccountDocument(kTwoRegions, kOwn, nullptr);
+  ASSERT_TRUE(a.isOk());
+  ASSERT_TRUE(b.isOk());
+  EXPECT_EQ(*a, *b);
+}
+
+TEST(AccountRewriteRegions, NonStringNameOrEndpointIsNotALocation) {
+  int calls = 0;
+  RegionalUrl regional = [&](std::string_view, std::string_view) {
+    ++calls;
+    return std::string("https://localhost:9999/");
+  };
+  auto out = rewriteAccountDocument(
+      R"({"a":[{"name":5,"databaseAccountEndpoint":"https://x/"},{"name":"R","databaseAccountEndpoint":null}]})",
+      kOwn, regional);
+  ASSERT_TRUE(out.isOk());
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(
+      *out,
+      R"({"a":[{"name":5,"databaseAccountEndpoint":"https://localhost:8081/"},{"name":"R","databaseAccountEndpoint":null}]})");
+}
+
+TEST(AccountRewriteRegions, BadJsonStillRefused) {
+  RegionalUrl regional = [](std::string_view, std::string_view) { return std::string("x"); };
+  auto out = rewriteAccountDocument(R"({"a":[{"name":"R","databaseAccountEndpoint":"u"}] ,})", kOwn,
+                                    regional);
+  ASSERT_FALSE(out.isOk());
+  EXPECT_EQ(out.status().detail(), "discovery.bad_json");
+}
+
+}  // namespace
+}  // namespace cosmoseal::policy

@@ -20,8 +20,8 @@ const std::vector<std::string>& corpus() {
       R"({"id":"c2","pk":"p1","address":{"street":"1 Main St","city":"CANARY-city","zip":"02139","geo":{"lat":42.3601,"lon":-71.0589}},"_rid":"abc==","_ts":1700000000})",
       R"({"id":"c3","pk":"p2","cards":[{"number":"CANARY-4111111111111111","exp":"12/30"},{"number":"CANARY-5500000000000004","exp":"01/29"},{"exp":"x"},"not-an-object",7]})",
       R"({"id":"c4","pk":"p3","profile":{"email":"CANARY@example.com","phone":"+1 555"},"tags":["a","b"],"notes":"line1\nline2 \"quoted\" caf\u00e9 \\ slash\/"})",
-      R"({"id":"c5","pk":"p4","address":12345678901234567890,"ssn":-1.2345678901234567e-300,"flags":{"vip":true,"other":false}})",
-      R"({"id":"c6","pk":"p5","address":123456789012345678901234567890,"ssn":1E400,"flags":{"vip":null}})",
+      R"({"id":"c5","pk":"p4","address":12345678901234567890,"ssn":-1.2345678901234568e-300,"flags":{"vip":true,"other":false}})",
+      R"({"id":"c6","pk":"p5","address":123456789012345678901234567890,"ssn":1e+21,"flags":{"vip":1E400}})",
       R"({"id":"c7","pk":"p6","address":"","ssn":"","cards":[],"profile":{},"flags":{"vip":false}})",
       R"({"id":"c8","pk":"p7","address":{},"ssn":[],"cards":[{"number":{}},{"number":[]},{"number":""}]})",
       R"({"id":"c9","pk":"p8","address":"CANARY \"escaped\" \u00e9\ud83d\ude00 \n\t","ssn":"café € 😀"})",
@@ -92,11 +92,46 @@ TEST_F(JsonTransformTest, DeterministicIsEqualAcrossSpellings) {
   EXPECT_NE(envelopes(d).at(0), envelopeOf(a, "ssn"));
   // Decryption gives the canonical spelling.
   EXPECT_EQ(dec(b), R"({"ssn":"café\"x/"})");
-  // Numbers are not canonicalised.
-  EXPECT_NE(envelopeOf(enc(R"({"ssn":1.0})"), "ssn"), envelopeOf(enc(R"({"ssn":1})"), "ssn"));
+  // Numbers compare as doubles (Cosmos's equality): one canonical spelling (text.h).
+  EXPECT_EQ(envelopeOf(enc(R"({"ssn":1.0})"), "ssn"), envelopeOf(enc(R"({"ssn":1})"), "ssn"));
   // Control characters: short escapes and lower-case \u00XX.
   EXPECT_EQ(envelopeOf(enc(R"({"ssn":"\u000a\u001F"})"), "ssn"),
             envelopeOf(enc(R"({"ssn":"\n\u001f"})"), "ssn"));
+}
+
+TEST_F(JsonTransformTest, DeterministicNumbersAreCanonicalRandomizedKeepTheirSpelling) {
+  const std::string five = envelopeOf(enc(R"({"ssn":5})"), "ssn");
+  for (const char* spelling : {"5.0", "5e0", "5E+0", "500e-2", "0.5e1"}) {
+    EXPECT_EQ(envelopeOf(enc(std::string(R"({"ssn":)") + spelling + "}"), "ssn"), five) << spelling;
+  }
+  EXPECT_EQ(envelopeOf(enc(R"({"ssn":-0})"), "ssn"), envelopeOf(enc(R"({"ssn":0.0})"), "ssn"));
+  EXPECT_NE(envelopeOf(enc(R"({"ssn":5})"), "ssn"), envelopeOf(enc(R"({"ssn":"5"})"), "ssn"));
+  // Deterministic numbers decrypt to the canonical spelling, the same double.
+  EXPECT_EQ(dec(enc(R"({"ssn":5.0})")), R"({"ssn":5})");
+  EXPECT_EQ(dec(enc(R"({"ssn":1E3})")), R"({"ssn":1000})");
+  EXPECT_EQ(dec(enc(R"({"ssn":12345678901234567890})")), R"({"ssn":12345678901234567000})");
+  // Randomized numbers round-trip byte for byte.
+  EXPECT_EQ(dec(enc(R"({"address":5.0})")), R"({"address":5.0})");
+  EXPECT_EQ(dec(enc(R"({"address":-0})")), R"({"address":-0})");
+  EXPECT_EQ(dec(enc(R"({"address":12345678901234567890})")), R"({"address":12345678901234567890})");
+  // A number no double holds has no canonical spelling: refused on deterministic fields only.
+  refuseDoc(R"({"ssn":1e400})", "policy.number_out_of_range");
+  EXPECT_EQ(dec(enc(R"({"address":1e400})")), R"({"address":1e400})");
+}
+
+// An envelope sealed before numbers were canonical (the spelling as written) still opens to
+// that spelling: readers do not care which spelling was sealed (docs/FORMAT.md §2, §9).
+TEST_F(JsonTransformTest, DeterministicNumberSealedAsSpelledStillOpens) {
+  const FieldRule* rule = customers_.matchPath(std::vector<std::string_view>{"ssn"});
+  ASSERT_NE(rule, nullptr);
+  std::string old_env;
+  ASSERT_TRUE(cipher_
+                  .seal(crypto::Mode::kDeterministic, rule->key, rule->binding,
+                        crypto::ValueType::kNumber, "5.0", &old_env)
+                  .isOk());
+  EXPECT_EQ(dec(R"({"ssn":")" + old_env + R"("})"), R"({"ssn":5.0})");
+  // ... but it is not the envelope new writes of 5.0 get: equality needs a re-encryption.
+  EXPECT_NE(envelopeOf(enc(R"({"ssn":5.0})"), "ssn"), old_env);
 }
 
 // docs/FORMAT.md §2, the example of canonical deterministic strings.

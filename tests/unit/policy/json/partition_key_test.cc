@@ -23,7 +23,11 @@ TEST_F(JsonTransformTest, PartitionKeyHeaderMatchesTheBodyByteForByte) {
            {R"("a\"b")", R"(["a\u0022b"])"},
            {"5", "[5]"},
            {"5.0", "[5.0]"},
+           {"5", "[5.0]"},  // .NET and Java write the header as [5.0] for a body's 5
+           {"5e0", "[5]"},
+           {"-0", "[0]"},
            {"-12345678901234567890", "[-12345678901234567890]"},
+           {"-12345678901234567890", "[-1.2345678901234567e19]"},
            {"true", "[true]"},
            {"false", "[ false ]"},
            {"null", "[null]"},

@@ -1,9 +1,11 @@
 // Tests of the shared engine (policy/json/transformer.cc): output contract, padding, validation,
 // duplicate keys, lookalikes and seal failures, through JsonTransformer::encryptDocument.
 
+#include <cctype>
 #include <string>
 #include <vector>
 
+#include "policy/query/rewriter.h"
 #include "tests/unit/policy/json/transformer_fixture.h"
 
 namespace cosmoseal::policy::json_testing {
@@ -11,6 +13,78 @@ namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Documents: corpus round trips
+
+// Every envelope in a text, escaped inside a JSON string or not (a query's literals are).
+std::vector<std::string> anyEnvelopes(std::string_view text) {
+  std::vector<std::string> out;
+  for (size_t at = text.find("csx1:"); at != std::string_view::npos;
+       at = text.find("csx1:", at + 1)) {
+    size_t end = at + 5;
+    while (end < text.size() && (std::isalnum(static_cast<unsigned char>(text[end])) != 0 ||
+                                 text[end] == '+' || text[end] == '/' || text[end] == '=')) {
+      ++end;
+    }
+    out.emplace_back(text.substr(at, end - at));
+  }
+  return out;
+}
+
+// Issue 15 item 3: a number on a deterministic field seals to one envelope on every path that
+// carries it - document, patch value, batch body and per-op partition key, the header, query
+// literals, parameters and patch conditions - however each one spells it.
+TEST_F(JsonTransformTest, DeterministicNumbersSealAlikeOnEveryPath) {
+  const std::string doc_pk = envelopeOf(enc(R"({"id":"a","pk":5e0})"), "pk");
+  const std::string doc_ssn = envelopeOf(enc(R"({"id":"a","ssn":5e0})"), "ssn");
+  // The header, as .NET and Java write it, and as JS does.
+  EXPECT_EQ(envelopes(pk("[5.0]")).at(0), doc_pk);
+  EXPECT_EQ(envelopes(pk("[5]")).at(0), doc_pk);
+  // A patch value.
+  EXPECT_EQ(envelopes(patch(R"([{"op":"set","path":"/ssn","value":5.00}])")).at(0), doc_ssn);
+  // A batch: the body and the per-op partition key.
+  const std::string batch =
+      R"([{"operationType":"Create","partitionKey":"[5.0]","resourceBody":{"id":"a","pk":5,"ssn":50e-1}}])";
+  std::string out;
+  ASSERT_TRUE(
+      tx_.encryptBatch(Body(batch).in(), customers_, pkRules(customers_), &out, nullptr).isOk());
+  EXPECT_THAT(out, HasSubstr(R"("partitionKey":"[\")" + doc_pk + R"(\"]")"));
+  const std::vector<std::string> sealed = envelopes(out);  // the body's (unescaped) ones
+  ASSERT_EQ(sealed.size(), 2u) << out;
+  EXPECT_EQ(sealed[0], doc_pk);
+  EXPECT_EQ(sealed[1], doc_ssn);
+  // A query literal and a parameter: WHERE c.ssn = 5.0 finds the document written with 5e0.
+  auto query = [&](std::string_view q, std::string_view params) {
+    std::string body = R"({"query":")" + std::string(q) + "\"";
+    if (!params.empty()) body += R"(,"parameters":)" + std::string(params);
+    body += "}";
+    auto r = rewriteQueryRequest(body, customers_, cipher_);
+    EXPECT_TRUE(r.isOk()) << q << ": " << r.status().toString();
+    return r.isOk() ? anyEnvelopes(r->body) : std::vector<std::string>{};
+  };
+  EXPECT_EQ(query("SELECT * FROM c WHERE c.ssn = 5.0", ""), std::vector<std::string>{doc_ssn});
+  EXPECT_EQ(query("SELECT * FROM c WHERE c.ssn IN (5, 500E-2)", ""),
+            (std::vector<std::string>{doc_ssn, doc_ssn}));
+  EXPECT_EQ(query("SELECT * FROM c WHERE c.pk = @p", R"([{"name":"@p","value":5.0}])"),
+            std::vector<std::string>{doc_pk});
+  EXPECT_EQ(query("SELECT * FROM c WHERE c.ssn = -0", ""),
+            std::vector<std::string>{envelopeOf(enc(R"({"ssn":0})"), "ssn")});
+  // A patch condition.
+  const std::string cond = patch(
+      R"({"operations":[{"op":"set","path":"/n","value":1}],"condition":"FROM c WHERE c.ssn = 5.0"})");
+  EXPECT_EQ(anyEnvelopes(cond), std::vector<std::string>{doc_ssn});
+  // A number beyond a double is refused on every path, never sealed as spelled.
+  auto r = rewriteQueryRequest(R"({"query":"SELECT * FROM c WHERE c.ssn = 1e400"})", customers_,
+                               cipher_);
+  EXPECT_EQ(r.status().detail(), "query.number_out_of_range");  // query refusals are query.*
+  r = rewriteQueryRequest(
+      R"({"query":"SELECT * FROM c WHERE c.ssn = @p","parameters":[{"name":"@p","value":-1e400}]})",
+      customers_, cipher_);
+  EXPECT_EQ(r.status().detail(), "query.bad_body");  // the body's JSON check refuses it first
+  std::string header_out = "UNTOUCHED";
+  EXPECT_EQ(tx_.encryptPartitionKey("[1e400]", pkRules(customers_), &header_out).detail(),
+            "policy.number_out_of_range");
+  EXPECT_EQ(patchStatus(R"([{"op":"set","path":"/ssn","value":1e999}])").detail(),
+            "policy.number_out_of_range");
+}
 
 TEST_F(JsonTransformTest, ResultIsAppendedAndStatsAccumulate) {
   std::string out = "PREFIX|";

@@ -36,16 +36,24 @@ TEST_F(QueryRewriterTest, TypePreservingTokens) {
   EXPECT_EQ(rewritten("SELECT * FROM c WHERE c.ssn = -5"),
             "SELECT * FROM c WHERE c.ssn = " + litTok("/ssn", ValueType::kNumber, "-5"));
   EXPECT_EQ(rewritten("SELECT * FROM c WHERE c.ssn = 1.50"),
-            "SELECT * FROM c WHERE c.ssn = " + litTok("/ssn", ValueType::kNumber, "1.50"));
+            "SELECT * FROM c WHERE c.ssn = " + litTok("/ssn", ValueType::kNumber, "1.5"));
   EXPECT_EQ(rewritten("SELECT * FROM c WHERE c.ssn = 1E+3"),
-            "SELECT * FROM c WHERE c.ssn = " + litTok("/ssn", ValueType::kNumber, "1E+3"));
+            "SELECT * FROM c WHERE c.ssn = " + litTok("/ssn", ValueType::kNumber, "1000"));
   EXPECT_EQ(rewritten("SELECT * FROM c WHERE c.flag = true"),
             "SELECT * FROM c WHERE c.flag = " + litTok("/flag", ValueType::kTrue, "true"));
   EXPECT_EQ(rewritten("SELECT * FROM c WHERE c.flag = false"),
             "SELECT * FROM c WHERE c.flag = " + litTok("/flag", ValueType::kFalse, "false"));
   EXPECT_EQ(rewritten("SELECT * FROM c WHERE c.flag = null"),
             "SELECT * FROM c WHERE c.flag = " + litTok("/flag", ValueType::kNull, "null"));
-  // 5 and 5.0 are different spellings, so different envelopes (documented caveat).
+  // Number literals are sealed in their canonical spelling (policy/json/text.h), as documents
+  // are: 5, 5.0 and 5e0 are one double, so one envelope.
+  EXPECT_EQ(rewritten("SELECT * FROM c WHERE c.ssn = 5.0"),
+            "SELECT * FROM c WHERE c.ssn = " + litTok("/ssn", ValueType::kNumber, "5"));
+  EXPECT_EQ(rewritten("SELECT * FROM c WHERE c.ssn = 5e0"),
+            "SELECT * FROM c WHERE c.ssn = " + litTok("/ssn", ValueType::kNumber, "5"));
+  EXPECT_EQ(rewritten("SELECT * FROM c WHERE c.ssn = -0.0"),
+            "SELECT * FROM c WHERE c.ssn = " + litTok("/ssn", ValueType::kNumber, "0"));
+  // The cipher itself seals what it is given: the spelling matters below this layer.
   EXPECT_NE(env("/ssn", ValueType::kNumber, "5"), env("/ssn", ValueType::kNumber, "5.0"));
   // The string "5" is not the number 5.
   EXPECT_NE(envStr("/ssn", "5"), env("/ssn", ValueType::kNumber, "5"));
@@ -107,8 +115,10 @@ TEST_F(QueryRewriterTest, Parameters) {
   for (const Case& c : std::vector<Case>{
            {R"("777")", ValueType::kString, R"("777")"},
            {R"("a\/b\u0041")", ValueType::kString, R"("a/bA")"},
-           {"12.50", ValueType::kNumber, "12.50"},
-           {"-0", ValueType::kNumber, "-0"},
+           {"12.50", ValueType::kNumber, "12.5"},
+           {"-0", ValueType::kNumber, "0"},
+           {"5.0", ValueType::kNumber, "5"},
+           {"1e21", ValueType::kNumber, "1e+21"},
            {"true", ValueType::kTrue, "true"},
            {"false", ValueType::kFalse, "false"},
            {"null", ValueType::kNull, "null"},

@@ -464,6 +464,14 @@ TEST_F(DecideTest, Rejections) {
   };
   for (const Case& c : std::vector<Case>{
            {"POST", kProtected + "/sprocs/sp1", sdk({kJson}), "route.sproc_on_protected", 400},
+           {"POST", kProtected + "/docs",
+            sdk({kJson, {"x-ms-documentdb-pre-trigger-include", "validate"}}),
+            "route.trigger_on_protected", 400},
+           {"PUT", kProtected + "/docs/a1",
+            sdk({kJson, {"x-ms-documentdb-post-trigger-include", "audit"}}),
+            "route.trigger_on_protected", 400},
+           {"DELETE", kProtected + "/docs/a1", sdk({{"x-ms-documentdb-pre-trigger-include", ""}}),
+            "route.trigger_on_protected", 400},
            {"GET", kProtected + "/conflicts", sdk(), "route.conflicts_on_protected", 400},
            {"GET", kProtected + "/conflicts/c1", sdk(), "route.conflicts_on_protected", 400},
            {"HEAD", kProtected + "/docs/a1", sdk(), "route.unclassified", 400},
@@ -487,6 +495,11 @@ TEST_F(DecideTest, UnprotectedAndNoPolicies) {
             Action::kPassThrough);
   EXPECT_EQ(decide("HEAD", "/dbs/shop/colls/orders/docs/a1", sdk()).action, Action::kPassThrough);
   EXPECT_EQ(decide("POST", "/dbs/shop/colls/orders/sprocs/sp", sdk()).action,
+            Action::kPassThrough);
+  // Triggers on an unprotected container run over plaintext: passed.
+  EXPECT_EQ(decide("POST", "/dbs/shop/colls/orders/docs",
+                   sdk({kJson, {"x-ms-documentdb-pre-trigger-include", "t"}}))
+                .action,
             Action::kPassThrough);
   // Names are exact: another case is another (unprotected) container.
   EXPECT_EQ(decide("POST", "/dbs/shop/colls/Customers/docs", sdk({kJson})).action,

@@ -40,7 +40,15 @@ if (!hashJs || !existsSync(hashJs)) {
 if (!python || !existsSync(python)) {
   fail(`Python SDK venv not found (${python}): run ./scripts/install-deps.sh --sdks`);
 }
-const { hashPartitionKey } = createRequire(import.meta.url)(hashJs);
+const require = createRequire(import.meta.url);
+const { hashPartitionKey } = require(hashJs);
+const jsVersion = require(path.join(cosmosDir, 'package.json')).version;
+const pyVersion = spawnSync(python, ['-c', 'import azure.cosmos; print(azure.cosmos.__version__)'], {
+  encoding: 'utf8',
+});
+if (pyVersion.status !== 0) {
+  fail(`azure-cosmos is not importable from ${python}: run ./scripts/install-deps.sh --sdks\n${pyVersion.stderr}`);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Keys, as the header spells them (raw JSON text: "5.0", "-0" and escapes must survive as typed).
@@ -228,7 +236,7 @@ for (const { mode, args, keys, levels } of modes) {
   });
 }
 
-console.log(`[epk-crosscheck] ${distinctKeys.size} distinct keys, ${compared} key/mode pairs compared with the JS SDK (@azure/cosmos) and the Python SDK (azure-cosmos)`);
+console.log(`[epk-crosscheck] ${distinctKeys.size} distinct keys, ${compared} key/mode pairs compared with the JS SDK (@azure/cosmos ${jsVersion}) and the Python SDK (azure-cosmos ${pyVersion.stdout.trim()})`);
 console.log(`[epk-crosscheck] identical: js ${agree.js}/${compared}, python ${agree.python}/${compared}`);
 for (const [k, n] of Object.entries(known)) console.log(`[epk-crosscheck] known SDK divergence (${n}): ${k}`);
 console.log(`[epk-crosscheck] keys where both SDKs depart from the .NET/Java rule (documented above): ${onlyServiceRule}`);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -114,11 +116,87 @@ TEST(EpkTest, HashV2SdkVectors) {
   for (const auto& [key, want] : js) EXPECT_EQ(epk(key, hashDef(2)), want) << key;
   for (const auto& [key, want] : java) EXPECT_EQ(epk(key, hashDef(2)), want) << key;
 
+  // Source: Azure/azure-sdk-for-rust sdk/cosmos/azure_data_cosmos, the effective-partition-key
+  // tests (test_single_string_hash_v2, test_effective_partition_key_hash_v2).
+  EXPECT_EQ(epk(R"(["customer42"])", hashDef(2)), "19819C94CE42A1654CCC8110539D9589");
+  EXPECT_EQ(epk("[5.123124190509124]", hashDef(2)), "0EF2E2D82460884AF0F6440BE4F726A8");
+
   // Source: v2.spec.ts, the multi-component vector (all components in one V2 hash).
   PartitionKeyDefinition eight = hashDef(2);
   eight.paths.assign(8, "/x");
   EXPECT_EQ(epk(R"(["redmond", 50, 5.5, true, false, null, "", 12313.1221])", eight),
             "1A5E512F591E980E07A6D8AD5BD5AB2F");
+  // Source: azure-sdk-for-rust, test_effective_partition_key_hash_v2_multiple_keys.
+  PartitionKeyDefinition four = hashDef(2);
+  four.paths.assign(4, "/x");
+  EXPECT_EQ(epk(R"([5.0, "redmond", true, null])", four), "3032DECBE2AB1768D8E0AEDEA35881DF");
+}
+
+// Source: Azure/azure-cosmos-dotnet-v3 Microsoft.Azure.Cosmos/tests/Microsoft.Azure.Cosmos.Tests/
+// BaselineTest/TestBaseline/EffectivePartitionKeyBaselineTest.{Numbers,Singletons}.xml. (The
+// Strings.xml file of that folder baselines another hash of strings, not the EPK: its "" is not
+// the 32E9366E... that the JS, Java and Rust SDKs' EPK vectors give, so it is not used here.)
+// "EffectivePartitionKeyV2" is the V2 EPK; "EffectivePartitionKeyV1" is the V1 MurmurHash3-32
+// value (little-endian, zero-padded), the hash the V1 EPK starts with.
+struct DotnetVector {
+  std::string key;
+  uint32_t v1_hash;
+  std::string v2;
+};
+
+// The service's order-preserving number encoding, restated here (test-only) to turn a baseline's
+// V1 hash value into the bytes a V1 EPK starts with.
+std::string numberEncodingHex(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  uint64_t p = bits < (1ULL << 63) ? bits ^ (1ULL << 63) : ~bits + 1;
+  std::vector<uint8_t> out = {0x05, static_cast<uint8_t>(p >> 56)};
+  p <<= 8;
+  uint8_t last = 0;
+  bool first = true;
+  do {
+    if (!first) out.push_back(last);
+    first = false;
+    last = static_cast<uint8_t>((p >> 56) | 1);
+    p <<= 7;
+  } while (p != 0);
+  out.push_back(last & 0xFE);
+  std::string hex;
+  for (uint8_t b : out) {
+    static constexpr char kDigits[] = "0123456789ABCDEF";
+    hex += kDigits[b >> 4];
+    hex += kDigits[b & 15];
+  }
+  return hex;
+}
+
+TEST(EpkTest, DotnetBaselineVectors) {
+  const std::vector<DotnetVector> vectors = {
+      {"[0]", 0x1EDA80A6, "155B95BEDAC4B1E9EC1CDC9BB0DDDE58"},
+      {"[-0.0]", 0xB03DA650, "3D018BB1DF3DB27235766E81FD10406E"},
+      {"[1]", 0xE1655A93, "20CD98B339BA78A5D0CF6953B87070B0"},
+      {"[-1]", 0x452BDBE7, "19938E7A936C1C5B9E3AE842BBC16839"},
+      {"[4.94065645841247E-324]", 0xAC83D318, "0E6CBA63A280927DE485DEF865800139"},
+      {"[1.7976931348623157E+308]", 0x378B3C46, "31424D996457102634591FF245DBCC4D"},
+      {"[-1.7976931348623157E+308]", 0xE38DD8A1, "27050CC4910CFD9DACE1283D3801DF25"},
+      {"[9223372036854775807]", 0x1732A96D, "2EDB959178DFCCA18983F89384D1629B"},
+      {"[9223372036854775806]", 0x1732A96D, "2EDB959178DFCCA18983F89384D1629B"},
+      {"[-9223372036854775808]", 0x69AF2787, "23D5C6395512BDFEAFADAD15328AD2BB"},
+      {"[9007199254740991]", 0x13F69B8A, "12C221C7032CED1F9E6693CE1428E6CF"},
+      {"[9007199254740990]", 0xE5744366, "0FEA3467D94AA6E4628EF0B248C1FD9B"},
+      {"[9007199254740992]", 0xA30CCE12, "15335910D01122E3D99DA5DE569B065D"},
+      {"[{}]", 0x514E28B7, "11622DAA78F835834610ABE56EFF5CB5"},
+      {"[null]", 0xE45AD1AB, "378867E4430E67857ACE5C908374FE16"},
+      {"[true]", 0x5E2A8076, "0E711127C5B5A8E4726AC6DD306A3E59"},
+      {"[false]", 0x6C27D09F, "2FE1BE91E90A3439635E0E9E37361EF2"},
+  };
+  for (const auto& v : vectors) {
+    EXPECT_EQ(epk(v.key, hashDef(2)), v.v2) << v.key;
+    // The V1 EPK starts with the baseline's hash value in the number encoding.
+    const std::string v1 = epk(v.key, hashDef(1));
+    const std::string number_encoding = numberEncodingHex(static_cast<double>(v.v1_hash));
+    EXPECT_EQ(v1.substr(0, number_encoding.size()), number_encoding) << v.key;
+  }
 }
 
 TEST(EpkTest, MultiHashIsOneV2HashPerComponentAndPrefixesArePrefixes) {

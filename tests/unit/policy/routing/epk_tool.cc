@@ -24,12 +24,12 @@ int main(int argc, char** argv) {
     def.paths = {"/pk"};
     def.version = mode == "hash-v1" ? 1 : 2;
   } else if (mode == "multihash" && argc >= 3) {
-    const int levels = std::atoi(argv[2]);
+    const long levels = std::strtol(argv[2], nullptr, 10);
     if (levels < 1 || levels > 8) {
       std::cerr << "epk_tool: levels must be 1..8\n";
       return 2;
     }
-    for (int k = 0; k < levels; ++k) def.paths.push_back("/p" + std::to_string(k));
+    for (long k = 0; k < levels; ++k) def.paths.push_back("/p" + std::to_string(k));
     def.kind = PartitionKeyKind::kMultiHash;
     def.version = 2;
   } else {

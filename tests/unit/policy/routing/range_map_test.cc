@@ -21,6 +21,7 @@ constexpr std::string_view kThree = R"({"_rid":"abc=","PartitionKeyRanges":[
 
 std::vector<std::string> ids(const std::vector<const PartitionKeyRange*>& rs) {
   std::vector<std::string> out;
+  out.reserve(rs.size());
   for (const auto* r : rs) out.push_back(r->id);
   return out;
 }
@@ -117,6 +118,16 @@ TEST(RangeMapTest, SplitKeepsTheParentsBoundariesAndDropsGoneRanges) {
   EXPECT_EQ(merged->size(), 3u);
   EXPECT_TRUE(merged->isBoundary("20"));
   EXPECT_EQ(merged->rangeOf("1F")->id, "5");
+
+  // A later feed that lists a gone range again does not bring it back.
+  auto again = PartitionKeyRangeMap::combine(
+      *merged,
+      R"({"PartitionKeyRanges":[{"id":"3","minInclusive":"15555555555555555555555555555555",
+          "maxExclusive":"20","parents":["1"]}]})",
+      "\"4\"");
+  ASSERT_TRUE(again.isOk()) << again.status().toString();
+  EXPECT_EQ(again->size(), 3u);
+  EXPECT_EQ(again->rangeOf("1F")->id, "5");
 
   // A full read that still lists the gone parent (as the change feed of ranges does) drops it.
   constexpr std::string_view kFullWithParent = R"({"PartitionKeyRanges":[

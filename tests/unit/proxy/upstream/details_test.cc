@@ -16,6 +16,7 @@ TEST(UpstreamDetailsTest, ContractStrings) {
   EXPECT_EQ(d::kTruncated, "upstream.truncated");
   EXPECT_EQ(d::kBadResponse, "upstream.bad_response");
   EXPECT_EQ(d::kUnexpectedResponse, "upstream.unexpected_response");
+  EXPECT_EQ(d::kRegionUnknown, "upstream.region_unknown");
   EXPECT_EQ(d::kNetReadError, "net.read_error");
   EXPECT_EQ(d::kNetWriteError, "net.write_error");
 }

@@ -16,6 +16,7 @@ import com.azure.cosmos.models.CosmosBatchResponse;
 import com.azure.cosmos.models.CosmosBulkOperationResponse;
 import com.azure.cosmos.models.CosmosBulkOperations;
 import com.azure.cosmos.models.CosmosChangeFeedRequestOptions;
+import com.azure.cosmos.models.CosmosContainerProperties;
 import com.azure.cosmos.models.CosmosItemIdentity;
 import com.azure.cosmos.models.CosmosItemOperation;
 import com.azure.cosmos.models.CosmosItemRequestOptions;
@@ -25,10 +26,14 @@ import com.azure.cosmos.models.CosmosQueryRequestOptions;
 import com.azure.cosmos.models.FeedRange;
 import com.azure.cosmos.models.FeedResponse;
 import com.azure.cosmos.models.PartitionKey;
+import com.azure.cosmos.models.PartitionKeyBuilder;
+import com.azure.cosmos.models.PartitionKeyDefinition;
+import com.azure.cosmos.models.PartitionKind;
 import com.azure.cosmos.models.SqlParameter;
 import com.azure.cosmos.models.SqlQuerySpec;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.net.URI;
@@ -48,6 +53,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -217,6 +228,7 @@ class MatrixTest {
     for (JsonNode c : control("GET", "/info", null).get("containers")) {
       db.createContainerIfNotExists(c.asText(), "/tenant");
     }
+    if (ppk) setUpPpk();
   }
 
   CosmosContainer container(String name) {
@@ -493,6 +505,393 @@ class MatrixTest {
     assertEquals(2, served, "the upstream answered 429 this many times");
   }
 
+
+  // --- protected partition keys (tests/sdk/README.md, "Protected partition keys") -------------
+  // Containers whose partition key is a deterministic protected field, on the simulator (3 ranges
+  // per container): ppk_str (/cust), ppk_num (/acct, a number: the SDK writes the header as [5.0]
+  // while the body says 5), ppk_h (/tenant + /cust, MultiHash v2). Each cell either works (results
+  // asserted) or is refused by cosmoseal with a stable detail code: never a silently wrong answer.
+
+  static final List<String> PPK_CONTAINERS = List.of("ppk_str", "ppk_num", "ppk_h");
+  static final int PPK_KEYS = 16; // keys per container: with 3 ranges, every range holds some (asserted)
+  // ppk_h: the MultiHash EPK starts with hash(tenant), so the tenant picks the range; these four
+  // land in each of the simulator's 3 ranges (t0, t2: the first; t10: the second; t1: the third).
+  static final List<String> TENANTS = List.of("t0", "t1", "t2", "t10");
+  static final double[] NUMS = {5, 7.25, -3, 0.5, 12, 100, 1000000, 42.125, -0.75, 3, 2.5, 64, 1e-3, 999, 7, 13.5};
+  static final String HEADER_5_0 = "the SDK writes the number key's header as [5.0] while the body says 5; deterministic"
+      + " sealing at main is spelling-exact, so the header's envelope differs from the body's";
+  static final String RANGE_IDS = "the SDK routes by the plaintext hash (x-ms-documentdb-partitionkeyrangeid); cosmoseal at"
+      + " main forwards the range id";
+  // Protected-pk cells that fail against cosmoseal at main (README "Protected partition keys"); run
+  // last and reported, not asserted, unless COSMOSEAL_SDK_STRICT=1. Remove a name once it passes.
+  static final Map<String, String> PPK_GAPS = new LinkedHashMap<>();
+  static {
+    PPK_GAPS.put("ppk_str.read_many", RANGE_IDS + ": readMany queries each range by id and items whose sealed key"
+        + " lives in another range are silently missing");
+    PPK_GAPS.put("ppk_str.bulk", RANGE_IDS + ": the upstream answers 410/1002 (the range does not own the sealed key)");
+    // Every ppk_num cell writes or reads by a number key, and the base documents are never created.
+    for (String cell : List.of("crud", "point_read", "query_pk", "query_cross_partition_pk_where", "read_feed",
+        "change_feed_beginning", "change_feed_feed_range", "change_feed_partition_key", "transactional_batch",
+        "session_consistency")) {
+      PPK_GAPS.put("ppk_num." + cell, HEADER_5_0 + ": 400 from Cosmos (the key extracted from the document does not match the header)");
+    }
+    PPK_GAPS.put("ppk_num.read_many", HEADER_5_0 + "; and " + RANGE_IDS);
+    PPK_GAPS.put("ppk_num.bulk", HEADER_5_0 + "; and " + RANGE_IDS);
+  }
+  static final long CELL_TIMEOUT_S = 40;
+
+  final boolean ppk = "1".equals(System.getenv("COSMOSEAL_SDK_PPK"));
+  final Map<String, List<ObjectNode>> ppkDocs = new LinkedHashMap<>();
+  final ExecutorService cellRunner = Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "ppk-cell");
+    t.setDaemon(true);
+    return t;
+  });
+
+  static String keyField(String cname) {
+    return cname.equals("ppk_num") ? "acct" : "cust";
+  }
+
+  static PartitionKey pkOf(String cname, JsonNode d) {
+    switch (cname) {
+      case "ppk_str":
+        return new PartitionKey(d.get("cust").asText());
+      case "ppk_num":
+        return new PartitionKey(d.get("acct").asDouble());
+      default:
+        return new PartitionKeyBuilder().add(d.get("tenant").asText()).add(d.get("cust").asText()).build();
+    }
+  }
+
+  /** A ppk document whose protected values (the key included) are canaries; key null = its own. */
+  ObjectNode ppkDoc(String cname, int i, String kind, JsonNode key) {
+    ObjectNode d = JSON.createObjectNode();
+    d.put("id", cname + "-" + kind + "-" + i);
+    d.put("ssn", "SSN-" + SDK + "-" + run + "-" + cname + "-" + kind + "-" + i);
+    d.putObject("address").put("street", i + " Canary Road " + run + "-" + cname + "-" + kind).put("city", "Leakville");
+    d.put("rank", i);
+    d.put("kind", kind);
+    if (cname.equals("ppk_num")) {
+      double v = key != null ? key.asDouble() : NUMS[i % NUMS.length];
+      // As an app's JSON writes it: 5, not 5.0 (the SDK's header says 5.0 all the same).
+      if (v == Math.rint(v) && Math.abs(v) < 1e15) d.put("acct", (long) v);
+      else d.put("acct", v);
+      control("POST", "/pk-canaries", List.of(v));
+    } else {
+      String v = key != null ? key.asText() : "CUST-" + SDK + "-" + run + "-" + cname + "-" + kind + "-" + i;
+      d.put("cust", v);
+      control("POST", "/pk-canaries", List.of(v));
+      canaries(v);
+      if (cname.equals("ppk_h")) d.put("tenant", TENANTS.get(i % TENANTS.size()));
+    }
+    canaries(d.get("ssn").asText(), d.get("address").get("street").asText());
+    return d;
+  }
+
+  /** Numbers compared by value (5 and 5.0 alike), system properties dropped. */
+  static JsonNode norm(JsonNode n) {
+    if (n == null) return null;
+    if (n.isNumber()) return JSON.getNodeFactory().numberNode(n.asDouble());
+    if (n.isArray()) {
+      ArrayNode a = JSON.createArrayNode();
+      n.forEach(x -> a.add(norm(x)));
+      return a;
+    }
+    if (n.isObject()) {
+      ObjectNode o = JSON.createObjectNode();
+      n.fields().forEachRemaining(e -> {
+        if (!e.getKey().startsWith("_")) o.set(e.getKey(), norm(e.getValue()));
+      });
+      return o;
+    }
+    return n;
+  }
+
+  static void assertSameDoc(JsonNode got, JsonNode want) {
+    assertEquals(norm(want), norm(got), "read back differs from what was written");
+  }
+
+  static List<JsonNode> baseOnly(Iterable<? extends JsonNode> l) {
+    List<JsonNode> out = new ArrayList<>();
+    for (JsonNode n : l) if (n.path("kind").asText().equals("base")) out.add(norm(n));
+    out.sort(byId());
+    return out;
+  }
+
+  static List<JsonNode> normSorted(List<? extends JsonNode> l) {
+    return l.stream().map(MatrixTest::norm).sorted(byId()).collect(Collectors.toList());
+  }
+
+  static final Set<String> SEALED = Set.of("cust", "acct", "ssn", "address");
+
+  void ppkAssertStored(String cname, JsonNode d) {
+    JsonNode s = control("GET", "/stored", null, "coll", cname, "id", d.get("id").asText()).get("doc");
+    assertTrue(s != null && !s.isNull(), cname + "/" + d.get("id") + " is not stored upstream");
+    d.fields().forEachRemaining(e -> {
+      if (SEALED.contains(e.getKey())) {
+        assertTrue(s.path(e.getKey()).isTextual() && s.get(e.getKey()).asText().startsWith(ENVELOPE),
+            "stored " + d.get("id") + "/" + e.getKey() + " is not an envelope: " + s.get(e.getKey()));
+      } else {
+        assertEquals(norm(e.getValue()), norm(s.get(e.getKey())), "stored " + d.get("id") + "/" + e.getKey());
+      }
+    });
+  }
+
+  List<ObjectNode> ppkDocs(String cname) {
+    if (!ppkDocs.containsKey(cname)) {
+      CosmosContainer c = container(cname);
+      List<ObjectNode> docs = new ArrayList<>();
+      for (int i = 0; i < PPK_KEYS; i++) docs.add(ppkDoc(cname, i, "base", null));
+      for (ObjectNode d : docs) assertSameDoc(c.createItem(d, pkOf(cname, d), new CosmosItemRequestOptions()).getItem(), d);
+      ppkDocs.put(cname, docs);
+    }
+    return ppkDocs.get(cname);
+  }
+
+  List<JsonNode> ppkQuery(String cname, SqlQuerySpec spec, CosmosQueryRequestOptions o) {
+    List<JsonNode> out = new ArrayList<>();
+    container(cname).queryItems(spec, o, JsonNode.class).forEach(out::add);
+    return out;
+  }
+
+  List<JsonNode> ppkChangeFeed(String cname, FeedRange r) {
+    List<JsonNode> got = new ArrayList<>();
+    CosmosChangeFeedRequestOptions o = CosmosChangeFeedRequestOptions.createForProcessingFromBeginning(r);
+    for (FeedResponse<JsonNode> page : container(cname).queryChangeFeed(o, JsonNode.class).iterableByPage()) {
+      got.addAll(page.getResults());
+      if (page.getResults().isEmpty()) break;
+    }
+    return got;
+  }
+
+  void ppkCrud(String cname) {
+    CosmosContainer c = container(cname);
+    List<ObjectNode> docs = ppkDocs(cname);
+    for (ObjectNode d : docs) ppkAssertStored(cname, d);
+    JsonNode counts = control("GET", "/range-counts", null, "coll", cname).get("counts");
+    boolean everyRange = counts != null && counts.size() >= 3;
+    for (JsonNode n : counts) everyRange &= n.asInt() > 0;
+    assertTrue(everyRange, "documents per range: " + counts);
+    ObjectNode x = ppkDoc(cname, 1, "extra", null);
+    PartitionKey pk = pkOf(cname, x);
+    String id = x.get("id").asText();
+    assertSameDoc(c.createItem(x, pk, new CosmosItemRequestOptions()).getItem(), x);
+    x.put("rank", 100).put("ssn", x.get("ssn").asText() + "-r");
+    canaries(x.get("ssn").asText());
+    assertSameDoc(c.replaceItem(x, id, pk, new CosmosItemRequestOptions()).getItem(), x);
+    x.put("rank", 101);
+    assertSameDoc(c.upsertItem(x, pk, new CosmosItemRequestOptions()).getItem(), x);
+    c.patchItem(id, pk, CosmosPatchOperations.create().replace("/rank", 7), ObjectNode.class);
+    x.put("rank", 7);
+    assertSameDoc(c.readItem(id, pk, ObjectNode.class).getItem(), x);
+    ppkAssertStored(cname, x);
+    c.deleteItem(id, pk, new CosmosItemRequestOptions());
+    JsonNode gone = control("GET", "/stored", null, "coll", cname, "id", id).get("doc");
+    assertTrue(gone == null || gone.isNull(), "deleted document still stored");
+    try {
+      c.readItem(id, pk, ObjectNode.class);
+      throw new AssertionError("a deleted document was read back");
+    } catch (CosmosException e) {
+      assertEquals(404, e.getStatusCode(), "reading a deleted document: " + describe(e));
+    }
+  }
+
+  void ppkPointRead(String cname) {
+    CosmosContainer c = container(cname);
+    for (ObjectNode d : ppkDocs(cname)) assertSameDoc(c.readItem(d.get("id").asText(), pkOf(cname, d), JsonNode.class).getItem(), d);
+  }
+
+  void ppkQueryPk(String cname) {
+    for (ObjectNode d : ppkDocs(cname).subList(0, 6)) {
+      List<JsonNode> got = baseOnly(ppkQuery(cname, new SqlQuerySpec("SELECT * FROM c WHERE c.kind = 'base'"),
+          new CosmosQueryRequestOptions().setPartitionKey(pkOf(cname, d))));
+      assertEquals(List.of(norm(d)), got, "query in the partition of " + d.get("id"));
+    }
+  }
+
+  void ppkQueryCross(String cname) {
+    List<ObjectNode> docs = ppkDocs(cname);
+    String f = keyField(cname);
+    for (ObjectNode d : docs.subList(0, 4)) {
+      Object v = d.get(f).isNumber() ? (Object) d.get(f).numberValue() : d.get(f).asText();
+      List<JsonNode> got = baseOnly(ppkQuery(cname, new SqlQuerySpec("SELECT * FROM c WHERE c." + f + " = @v",
+          new SqlParameter("@v", v)), new CosmosQueryRequestOptions()));
+      assertEquals(List.of(norm(d)), got, f + " = " + v);
+    }
+    String lit = docs.get(1).get(f).toString();
+    List<JsonNode> got = baseOnly(ppkQuery(cname, new SqlQuerySpec("SELECT * FROM c WHERE c." + f + " = " + lit),
+        new CosmosQueryRequestOptions()));
+    assertEquals(List.of(norm(docs.get(1))), got, f + " = " + lit + " (literal)");
+  }
+
+  void ppkReadFeed(String cname) {
+    // readAllItems is per partition key in the Java SDK: every key's feed holds exactly its document.
+    for (ObjectNode d : ppkDocs(cname)) {
+      List<JsonNode> got = new ArrayList<>();
+      container(cname).readAllItems(pkOf(cname, d), JsonNode.class).forEach(got::add);
+      assertEquals(List.of(norm(d)), baseOnly(got), "readAllItems of " + d.get("id") + "'s key");
+    }
+  }
+
+  void ppkChangeFeedBeginning(String cname) {
+    List<ObjectNode> docs = ppkDocs(cname);
+    assertEquals(normSorted(docs), baseOnly(ppkChangeFeed(cname, FeedRange.forFullRange())), "change feed");
+  }
+
+  void ppkChangeFeedFeedRange(String cname) {
+    List<ObjectNode> docs = ppkDocs(cname);
+    List<FeedRange> ranges = container(cname).getFeedRanges();
+    assertTrue(ranges.size() >= 3, ranges.size() + " feed ranges");
+    List<JsonNode> all = new ArrayList<>();
+    for (FeedRange r : ranges) all.addAll(ppkChangeFeed(cname, r));
+    assertEquals(normSorted(docs), baseOnly(all), "per-range change feed");
+  }
+
+  void ppkChangeFeedPartitionKey(String cname) {
+    // FeedRange.forLogicalPartition: the SDK sends the key (sealed by cosmoseal) with routing it
+    // computed from the plaintext; exactly that key's documents must come back.
+    List<ObjectNode> docs = ppkDocs(cname);
+    for (ObjectNode d : List.of(docs.get(2), docs.get(7), docs.get(13))) {
+      List<JsonNode> got = baseOnly(ppkChangeFeed(cname, FeedRange.forLogicalPartition(pkOf(cname, d))));
+      assertEquals(List.of(norm(d)), got, "change feed of " + d.get("id") + "'s key");
+    }
+  }
+
+  void ppkReadMany(String cname) {
+    List<ObjectNode> docs = ppkDocs(cname);
+    List<CosmosItemIdentity> ids = new ArrayList<>();
+    for (ObjectNode d : docs) ids.add(new CosmosItemIdentity(pkOf(cname, d), d.get("id").asText()));
+    FeedResponse<JsonNode> got = container(cname).readMany(ids, JsonNode.class);
+    List<JsonNode> base = baseOnly(got.getResults());
+    assertEquals(docs.size(), base.size(), "readMany: " + base.size() + " of " + docs.size() + " documents");
+    assertEquals(normSorted(docs), base, "readMany");
+  }
+
+  void ppkBulk(String cname) {
+    CosmosContainer c = container(cname);
+    List<ObjectNode> docs = new ArrayList<>();
+    List<CosmosItemOperation> ops = new ArrayList<>();
+    for (int i = 0; i < 12; i++) {
+      ObjectNode d = ppkDoc(cname, 60 + i, "bulk", null);
+      docs.add(d);
+      ops.add(CosmosBulkOperations.getCreateItemOperation(d, pkOf(cname, d)));
+    }
+    int n = 0;
+    for (CosmosBulkOperationResponse<Object> r : c.executeBulkOperations(ops)) {
+      n++;
+      assertNotNull(r.getResponse(), "bulk op failed: " + (r.getException() == null ? "no response" : describe(r.getException())));
+      assertTrue(r.getResponse().isSuccessStatusCode(), "bulk op status " + r.getResponse().getStatusCode());
+    }
+    assertEquals(docs.size(), n, "bulk responses");
+    for (ObjectNode d : docs) {
+      assertSameDoc(c.readItem(d.get("id").asText(), pkOf(cname, d), JsonNode.class).getItem(), d);
+      ppkAssertStored(cname, d);
+    }
+  }
+
+  void ppkBatch(String cname) {
+    CosmosContainer c = container(cname);
+    ObjectNode a = ppkDoc(cname, 20, "batch", null);
+    ObjectNode b = ppkDoc(cname, 21, "batch", a.get(keyField(cname)));
+    if (cname.equals("ppk_h")) b.put("tenant", a.get("tenant").asText());
+    PartitionKey pk = pkOf(cname, a);
+    CosmosBatch batch = CosmosBatch.createCosmosBatch(pk);
+    batch.createItemOperation(a);
+    batch.upsertItemOperation(b);
+    batch.readItemOperation(a.get("id").asText());
+    CosmosBatchResponse r = c.executeCosmosBatch(batch);
+    assertTrue(r.isSuccessStatusCode(), "batch status " + r.getStatusCode() + " " + r.getErrorMessage());
+    assertSameDoc(r.getResults().get(2).getItem(JsonNode.class), a);
+    assertSameDoc(c.readItem(b.get("id").asText(), pk, JsonNode.class).getItem(), b);
+    ppkAssertStored(cname, a);
+    ppkAssertStored(cname, b);
+  }
+
+  void ppkPrefixQuery(String cname) {
+    List<ObjectNode> docs = ppkDocs(cname);
+    for (String t : TENANTS) {
+      List<JsonNode> got = baseOnly(ppkQuery(cname, new SqlQuerySpec("SELECT * FROM c"),
+          new CosmosQueryRequestOptions().setPartitionKey(new PartitionKeyBuilder().add(t).build())));
+      List<JsonNode> want = normSorted(docs.stream().filter(d -> d.get("tenant").asText().equals(t)).collect(Collectors.toList()));
+      assertEquals(want, got, "prefix [" + t + "]");
+    }
+  }
+
+  void ppkSession(String cname) {
+    List<ObjectNode> docs = ppkDocs(cname);
+    try (CosmosClient s = newClient(ConsistencyLevel.SESSION)) {
+      CosmosContainer c = s.getDatabase(database).getContainer(cname);
+      for (int i = 0; i < docs.size(); i++) {
+        ObjectNode d = docs.get(i);
+        ObjectNode x = ppkDoc(cname, 40 + i, "session", d.get(keyField(cname)));
+        if (cname.equals("ppk_h")) x.put("tenant", d.get("tenant").asText());
+        PartitionKey pk = pkOf(cname, x);
+        String id = x.get("id").asText();
+        CosmosItemResponse<ObjectNode> w = c.createItem(x, pk, new CosmosItemRequestOptions());
+        assertNotNull(w.getSessionToken(), "no session token on the write");
+        assertSameDoc(c.readItem(id, pk, JsonNode.class).getItem(), x);
+        x.put("rank", 1000 + i);
+        c.replaceItem(x, id, pk, new CosmosItemRequestOptions());
+        assertEquals(1000 + i, c.readItem(id, pk, JsonNode.class).getItem().get("rank").asInt(), "read after write is stale (" + id + ")");
+      }
+    }
+  }
+
+  /** Runs a cell with a bounded wait: an SDK retrying a wrong answer forever fails the cell only. */
+  void bounded(Runnable r) {
+    Future<?> f = cellRunner.submit(r);
+    try {
+      f.get(CELL_TIMEOUT_S, TimeUnit.SECONDS);
+    } catch (TimeoutException e) {
+      f.cancel(true);
+      throw new AssertionError("no answer within " + CELL_TIMEOUT_S + " s (the SDK kept retrying)");
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException) throw (RuntimeException) e.getCause();
+      if (e.getCause() instanceof Error) throw (Error) e.getCause();
+      throw new IllegalStateException(e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  void ppkScenarios(Map<String, Runnable> s) {
+    for (String cname : PPK_CONTAINERS) {
+      Map<String, Runnable> cells = new LinkedHashMap<>();
+      cells.put("crud", () -> ppkCrud(cname));
+      cells.put("point_read", () -> ppkPointRead(cname));
+      cells.put("query_pk", () -> ppkQueryPk(cname));
+      cells.put("query_cross_partition_pk_where", () -> ppkQueryCross(cname));
+      cells.put("read_feed", () -> ppkReadFeed(cname));
+      cells.put("change_feed_beginning", () -> ppkChangeFeedBeginning(cname));
+      cells.put("change_feed_feed_range", () -> ppkChangeFeedFeedRange(cname));
+      cells.put("change_feed_partition_key", () -> ppkChangeFeedPartitionKey(cname));
+      cells.put("read_many", () -> ppkReadMany(cname));
+      cells.put("bulk", () -> ppkBulk(cname));
+      cells.put("transactional_batch", () -> ppkBatch(cname));
+      if (cname.equals("ppk_h")) cells.put("prefix_query", () -> ppkPrefixQuery(cname));
+      cells.put("session_consistency", () -> ppkSession(cname));
+      cells.forEach((cell, r) -> s.put(cname + "." + cell, () -> bounded(r)));
+    }
+  }
+
+  void setUpPpk() {
+    for (JsonNode c : control("GET", "/info", null).get("ppk")) {
+      List<String> paths = new ArrayList<>();
+      c.get("paths").forEach(p -> paths.add(p.asText()));
+      // The SDK's default version is used: with setVersion(V2) the simulator refuses the container
+      // ("The partition key version must be 1 or 2."; the cause is not investigated yet).
+      PartitionKeyDefinition def = new PartitionKeyDefinition().setPaths(paths);
+      def.setKind(c.get("kind").asText().equals("MultiHash") ? PartitionKind.MULTI_HASH : PartitionKind.HASH);
+      db.createContainerIfNotExists(new CosmosContainerProperties(c.get("name").asText(), def));
+    }
+    if ("1".equals(System.getenv("COSMOSEAL_SDK_PPK_SURVEY"))) { // every ppk cell judged on its own
+      Map<String, Runnable> all = new LinkedHashMap<>();
+      ppkScenarios(all);
+      all.keySet().forEach(k -> PPK_GAPS.put(k, "survey"));
+    }
+  }
+
   Map<String, Runnable> scenarios() {
     Map<String, Runnable> s = new LinkedHashMap<>();
     s.put("account_discovery", this::accountDiscovery);
@@ -514,11 +913,13 @@ class MatrixTest {
     s.put("read_many", this::readMany);
     s.put("session_consistency", this::sessionConsistency);
     s.put("throttle_429_retried", this::throttle429Retried);
+    if (ppk) ppkScenarios(s);
     return s;
   }
 
   boolean notAsserted(String name) {
-    return !strict && (KNOWN_PRODUCT_GAPS.contains(name) || (standin && STANDIN_LIMITS.containsKey(name)));
+    return !strict && (KNOWN_PRODUCT_GAPS.contains(name) || PPK_GAPS.containsKey(name)
+        || (standin && STANDIN_LIMITS.containsKey(name)));
   }
 
   @TestFactory
@@ -543,7 +944,7 @@ class MatrixTest {
     try {
       for (Map.Entry<String, Runnable> e : scenarios().entrySet()) {
         if (!notAsserted(e.getKey())) continue;
-        boolean limit = !KNOWN_PRODUCT_GAPS.contains(e.getKey());
+        boolean limit = !KNOWN_PRODUCT_GAPS.contains(e.getKey()) && !PPK_GAPS.containsKey(e.getKey());
         String kind = limit ? "standin" : "gap";
         String list = limit ? "STANDIN_LIMITS" : "KNOWN_PRODUCT_GAPS";
         long t0 = System.nanoTime();
@@ -554,7 +955,11 @@ class MatrixTest {
         } catch (Throwable t) {
           err = t;
         }
-        String why = limit ? " [stand-in: " + STANDIN_LIMITS.get(e.getKey()) + "]" : "";
+        // What a known gap leaked is reported by the launcher and taken back, so that the next one
+        // starts clean (COSMOSEAL_SDK_STRICT=1 asserts it instead).
+        control("POST", "/canary-hits/ack", Map.of("all", true, "scenario", e.getKey()));
+        String why = limit ? " [stand-in: " + STANDIN_LIMITS.get(e.getKey()) + "]"
+            : PPK_GAPS.containsKey(e.getKey()) ? " [gap: " + PPK_GAPS.get(e.getKey()) + "]" : "";
         System.out.println(list + " " + e.getKey() + ": "
             + (err != null ? "still fails: " + describe(err) : "passes now: remove it from " + list));
         report(e.getKey(), kind + (err != null ? "-fails" : "-passes"), ms(t0), (err != null ? describe(err) : "") + why);
