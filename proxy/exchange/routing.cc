@@ -611,9 +611,13 @@ void Exchange::onFanOutAnswer(int status, std::string body) noexcept {
   const FanOutPart& part = fanout_parts_[fanout_next_];
   if (fanout_next_ == 0 && head.status != 0) response_ = head;  // headers of the answer
   fanout_charge_ += parseCharge(head.headers.getOr("x-ms-request-charge", ""));
+  // One range's token only: an SDK reads the token of a range-addressed answer as
+  // "rangeId:token" (the Java SDK splits a compound one wrongly and sends back an invalid
+  // token). The others are kept by the sidecar (learnFromAnswer) and sent where they belong.
   if (const std::string_view* token = head.headers.get(kSessionHeader)) {
-    if (!fanout_sessions_.empty()) fanout_sessions_.push_back(',');
-    fanout_sessions_.append(*token);
+    if (fanout_sessions_.empty() && token->find(',') == std::string_view::npos) {
+      fanout_sessions_.assign(*token);
+    }
   }
   bool filled = false;
   if (status == 200 || status == 207) {
