@@ -1,3 +1,5 @@
+#include "policy/json/batch.h"
+
 #include "policy/json/details.h"
 #include "policy/json/internal/engine.h"
 #include "policy/json/text.h"
@@ -181,3 +183,91 @@ Status TransformEngine::encryptBatchBody(std::span<const FieldRule* const> pk_ru
 }
 
 }  // namespace cosmoseal::policy::internal
+
+namespace cosmoseal::policy {
+
+namespace {
+
+namespace sj = simdjson;
+
+common::Status notABatch(std::string message) {
+  return common::Status(common::Code::kInvalidArgument, json_detail::kBadBatch,
+                        std::move(message));
+}
+
+}  // namespace
+
+common::StatusOr<std::vector<std::string_view>> jsonArrayElements(std::string_view body) {
+  // simdjson wants padding past the end: a padded copy (bulk answers of protected containers
+  // hold ciphertext where they hold protected values).
+  sj::padded_string padded(body);
+  sj::ondemand::parser parser;
+  sj::ondemand::document doc;
+  if (parser.iterate(padded).get(doc) != sj::SUCCESS) return notABatch("not JSON");
+  sj::ondemand::array arr;
+  if (doc.get_array().get(arr) != sj::SUCCESS) return notABatch("not a JSON array");
+  std::vector<std::string_view> out;
+  for (auto element : arr) {
+    sj::ondemand::value v;
+    if (std::move(element).get(v) != sj::SUCCESS) return notABatch("malformed array element");
+    sj::ondemand::json_type t;
+    if (v.type().get(t) != sj::SUCCESS) return notABatch("malformed array element");
+    std::string_view raw;
+    if (t == sj::ondemand::json_type::object) {
+      sj::ondemand::object o;
+      if (v.get_object().get(o) != sj::SUCCESS || o.raw_json().get(raw) != sj::SUCCESS) {
+        return notABatch("malformed object in the array");
+      }
+    } else if (t == sj::ondemand::json_type::array) {
+      sj::ondemand::array a;
+      if (v.get_array().get(a) != sj::SUCCESS || a.raw_json().get(raw) != sj::SUCCESS) {
+        return notABatch("malformed array in the array");
+      }
+    } else {
+      raw = v.raw_json_token();
+    }
+    // Map the view back into `body` (same offsets as in the padded copy).
+    const size_t at = static_cast<size_t>(raw.data() - padded.data());
+    std::string_view mapped = body.substr(at, raw.size());
+    while (!mapped.empty() && (mapped.back() == ' ' || mapped.back() == '\n' ||
+                               mapped.back() == '\r' || mapped.back() == '\t')) {
+      mapped.remove_suffix(1);
+    }
+    out.push_back(mapped);
+  }
+  (void)doc;  // trailing content: the service answered it, and the transform validated requests
+  return out;
+}
+
+common::StatusOr<std::vector<BatchOperationView>> batchOperations(std::string_view body) {
+  auto elements = jsonArrayElements(body);
+  if (!elements.isOk()) return elements.status();
+  std::vector<BatchOperationView> ops;
+  ops.reserve(elements->size());
+  sj::ondemand::parser parser;
+  for (std::string_view raw : *elements) {
+    BatchOperationView& op = ops.emplace_back();
+    op.raw = raw;
+    sj::padded_string padded(raw);
+    sj::ondemand::document doc;
+    sj::ondemand::object o;
+    if (parser.iterate(padded).get(doc) != sj::SUCCESS || doc.get_object().get(o) != sj::SUCCESS) {
+      return notABatch("batch operation #" + std::to_string(ops.size() - 1) +
+                       " is not an object");
+    }
+    for (auto field : o) {
+      std::string_view key;
+      if (field.unescaped_key().get(key) != sj::SUCCESS) return notABatch("malformed member");
+      if (key != "partitionKey") continue;
+      std::string_view pk;
+      if (field.value().get_string().get(pk) != sj::SUCCESS) {
+        return notABatch("a \"partitionKey\" that is not a string");
+      }
+      op.partition_key.assign(pk);
+      op.has_partition_key = true;
+    }
+  }
+  return ops;
+}
+
+}  // namespace cosmoseal::policy

@@ -28,6 +28,17 @@ inline constexpr std::string_view kPartitionKeyUnresolved = "policy.partition_ke
 // (404 / 502) the names behind a RID-addressed route could not be read from the service.
 inline constexpr std::string_view kRidUnresolved = "route.rid_unresolved";
 inline constexpr std::string_view kKeyBudget = "crypto.key_budget";
+// Routing on protected partition keys (routing.cc, docs/ROUTING.md).
+// (400) x-ms-start-epk / x-ms-end-epk that are not range boundaries on a container whose
+// partition key is sealed: the SDK hashed the plaintext key (a feed range or change feed "for a
+// partition key"); forwarding them would leak a hash of the protected value and read nothing.
+inline constexpr std::string_view kPlaintextEpk = "routing.plaintext_epk";
+// (400) a prefix of a hierarchical sealed key whose range cannot be given in one request.
+inline constexpr std::string_view kPrefixKeySpansRanges = "routing.prefix_key_spans_ranges";
+// (502) the container's definition or partition-key ranges could not be read; nothing was sent.
+inline constexpr std::string_view kRoutingUnavailable = "routing.map_unavailable";
+// (400) a bulk body whose operations could not be regrouped per real range; nothing was sent.
+inline constexpr std::string_view kBulkUnroutable = "routing.bulk_unroutable";
 // Response handling.
 inline constexpr std::string_view kCompressedResponse = "upstream.compressed_response";
 inline constexpr std::string_view kResponseTooLarge = "upstream.response_too_large";

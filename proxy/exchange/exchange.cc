@@ -34,6 +34,10 @@ const char* exchangePhaseName(ExchangePhase phase) noexcept {
       return "resolving_names";
     case ExchangePhase::kResolvingPartitionKey:
       return "resolving_partition_key";
+    case ExchangePhase::kResolvingRoutes:
+      return "resolving_routes";
+    case ExchangePhase::kFanningOut:
+      return "fanning_out";
     case ExchangePhase::kConnecting:
       return "connecting";
     case ExchangePhase::kAwaitingResponse:
@@ -58,11 +62,17 @@ bool exchangePhaseCanMove(ExchangePhase from, ExchangePhase to) noexcept {
     case P::kAdmitting:
       return to == P::kReceivingBody;
     case P::kReceivingBody:
-      return to == P::kResolvingNames || to == P::kResolvingPartitionKey || to == P::kConnecting;
+      return to == P::kResolvingNames || to == P::kResolvingPartitionKey ||
+             to == P::kResolvingRoutes || to == P::kFanningOut || to == P::kConnecting;
     case P::kResolvingNames:
-      return to == P::kResolvingPartitionKey || to == P::kConnecting;
+      return to == P::kResolvingPartitionKey || to == P::kResolvingRoutes ||
+             to == P::kFanningOut || to == P::kConnecting;
     case P::kResolvingPartitionKey:
-      return to == P::kConnecting;
+      return to == P::kResolvingRoutes || to == P::kFanningOut || to == P::kConnecting;
+    case P::kResolvingRoutes:
+      return to == P::kFanningOut || to == P::kConnecting;
+    case P::kFanningOut:
+      return to == P::kBufferingResponse;
     case P::kConnecting:
       return to == P::kAwaitingResponse;
     case P::kAwaitingResponse:
@@ -292,6 +302,8 @@ void Exchange::releaseUpstream(bool reusable) noexcept {
 void Exchange::abort() noexcept {
   if (phase_ == ExchangePhase::kConnecting) ctx_.pool->cancel(this);
   if (metadata_fetch_) metadata_fetch_->abort();
+  if (routing_fetch_) routing_fetch_->abort();
+  if (fanout_fetch_) fanout_fetch_->abort();
   for (auto& fetch : name_fetches_) {
     if (fetch) fetch->abort();
   }

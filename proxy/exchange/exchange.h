@@ -7,7 +7,10 @@
 // One class, three files along the life of a request:
 //   exchange.cc  admission (start), upstream failures, finish (metrics + audit), teardown;
 //   request.cc   body collection, partition-key plan, request transform, upstream head, re-signing;
-//   response.cc  upstream head and body, decryption, discovery rewrite, streaming vs buffering.
+//   response.cc  upstream head and body, decryption, discovery rewrite, streaming vs buffering;
+//   routing.cc   protected partition keys on many ranges: the routing map, range ids, EPK
+//                bounds and session tokens recomputed from the sealed key, bulk regrouped per
+//                real range (docs/ROUTING.md).
 //
 // Lifetimes: a DownstreamConnection owns at most one live Exchange; a finished Exchange is retired
 // and deleted on the next event, never inside its own call stack. The exchange borrows an
@@ -30,6 +33,7 @@
 #include "proxy/admission/throttle.h"
 #include "proxy/exchange/context.h"
 #include "proxy/exchange/metadata_fetch.h"
+#include "proxy/exchange/routing_map_cache.h"
 #include "proxy/http1/codec.h"
 #include "proxy/upstream/pool.h"
 #include "proxy/upstream/region_table.h"
@@ -54,6 +58,8 @@ enum class ExchangePhase : uint8_t {
   kReceivingBody,          // admitted; the request body is arriving
   kResolvingNames,         // MetadataFetches read the names behind a RID-addressed route
   kResolvingPartitionKey,  // a MetadataFetch reads the container's partition-key paths
+  kResolvingRoutes,        // MetadataFetches read the container's definition and pkranges
+  kFanningOut,             // a bulk regrouped per real range: one upstream request per range
   kConnecting,             // waiting for an upstream connection (pooled or fresh)
   kAwaitingResponse,       // request written upstream, no response head yet
   kBufferingResponse,      // response head in; the body is collected to be read (decrypt, rewrite)
@@ -123,6 +129,32 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
                               bool response_started, bool was_reused) noexcept;
   void learnFromMetadata(std::string_view body) noexcept;
   common::Status transformRequest() noexcept;
+
+  // Routing on protected partition keys (routing.cc). Whether this request carries something an
+  // SDK computed from the plaintext key (range id, EPK bounds, a session token chosen by range).
+  bool carriesRoutingHeaders() const noexcept;
+  bool needsRouting() const noexcept;
+  // The container's routing map is loaded and fresh (false: a read was started, or failed and
+  // was answered; the exchange resumes in continueRequest()).
+  bool routingReady() noexcept;
+  enum class RoutingStep : uint8_t { kNone, kCollection, kPkRanges };
+  void fetchRouting(RoutingStep step) noexcept;
+  void onRoutingFetched(int status, std::string body) noexcept;
+  // Recomputes range id, EPK bounds and session token from the sealed key; may plan a fan-out.
+  // *reload: the map must be reloaded first (an unknown range id or boundary).
+  common::Status applyRouting(bool* reload) noexcept;
+  // The session token to send for a real range: the latest seen upstream, else the app's own
+  // for that range, else none ("").
+  std::string sessionTokenFor(std::string_view range_id) const noexcept;
+  // After an upstream answer of a protected container: session tokens, stale maps and stale
+  // learned paths (P5).
+  void learnFromAnswer(const MessageHead& answer) noexcept;
+  // P5: a 400 saying the partition key does not match the document (learned paths only).
+  void checkPartitionKeyMismatch() noexcept;
+  common::Status regroupFanOut() noexcept;
+  void sendFanOutPart() noexcept;
+  void onFanOutAnswer(int status, std::string body) noexcept;
+  void finishFanOut() noexcept;
   // crypto.key_budget when a randomized key of `policy` has spent its budget.
   common::Status checkKeyBudget(const policy::ContainerPolicy& policy) noexcept;
   // Whose fault a failed buffered response is: the upstream's answer (an unreadable account
@@ -193,6 +225,34 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   const char* listing_member_ = nullptr;    // filter this array of a listing response
   policy::TransformStats transform_stats_;  // fields encrypted/decrypted, key ids
   bool rows_are_documents_ = false;         // a SELECT * query: strict path checks on Documents
+
+  // Routing (routing.cc).
+  bool transformed_ = false;  // transformRequest() ran (it may not run twice)
+  RoutingStep routing_step_ = RoutingStep::kNone;
+  bool routing_reloaded_ = false;  // the one reload per request is spent
+  std::shared_ptr<const ContainerRouting> routing_;
+  policy::PartitionKeyDefinition fetched_definition_;  // between the collection and pkranges reads
+  std::string fetched_collection_rid_;
+  std::unique_ptr<MetadataFetch> routing_fetch_;
+  // A bulk regrouped per real range: the parts, in order of their first operation.
+  struct FanOutPart {
+    std::string range_id;
+    std::vector<size_t> ops;  // indexes into the original operations
+  };
+  std::vector<FanOutPart> fanout_parts_;
+  std::vector<std::string> fanout_ops_;      // the original operations, raw JSON
+  std::vector<std::string> fanout_epks_;     // per original operation: its sealed key's EPK
+  std::vector<size_t> fanout_pending_;       // operations to regroup after a map reload
+  std::vector<std::string> fanout_results_;  // per original operation
+  size_t fanout_next_ = 0;
+  bool fanout_failed_op_ = false;
+  double fanout_charge_ = 0;
+  std::string fanout_sessions_;
+  std::string range_id_prefix_;  // "collRid," when the app used that form
+  std::unique_ptr<MetadataFetch> fanout_fetch_;
+  // P5: a 400 whose body may say the partition key does not match (streamed: the first bytes).
+  bool watch_pk_mismatch_ = false;
+  std::string mismatch_probe_;
 
   UpstreamConnection* upstream_ = nullptr;  // lent by the pool from onUpstreamReady to release
   // The region of the port the request arrived on (null: the main port), as it was at admission.

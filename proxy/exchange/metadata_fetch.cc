@@ -20,11 +20,21 @@ MetadataFetch::MetadataFetch(const ExchangeContext& context, BufferCharge* charg
       by_rid_(by_rid),
       x_ms_version_(std::move(x_ms_version)) {}
 
+std::unique_ptr<MetadataFetch> MetadataFetch::raw(const ExchangeContext& context,
+                                                  BufferCharge* charge, Callbacks* callbacks,
+                                                  std::string request) {
+  auto f = std::make_unique<MetadataFetch>(context, charge, callbacks, std::vector<std::string>{},
+                                           false, std::string());
+  f->raw_request_ = std::move(request);
+  f->is_raw_ = true;
+  return f;
+}
+
 MetadataFetch::~MetadataFetch() { abort(); }
 
 void MetadataFetch::start() noexcept {
   state_ = State::kConnecting;
-  ctx_.pool->acquire(ctx_.state->snapshot->upstream(), this);
+  ctx_.pool->acquire(target_ != nullptr ? *target_ : ctx_.state->snapshot->upstream(), this);
 }
 
 void MetadataFetch::abort() noexcept {
@@ -38,6 +48,10 @@ void MetadataFetch::abort() noexcept {
 }
 
 void MetadataFetch::buildRequest(std::string* out) const noexcept {
+  if (is_raw_) {
+    out->append(raw_request_);
+    return;
+  }
   const ConfigSnapshot& rt = *ctx_.state->snapshot;
   std::string target;
   for (const std::string& s : segments_) {
@@ -54,6 +68,7 @@ void MetadataFetch::buildRequest(std::string* out) const noexcept {
   h.add("Accept", "application/json");
   h.add("Accept-Encoding", "identity");
   h.add("User-Agent", "cosmoseal");
+  for (const auto& [name, value] : extra_headers_) h.add(name, value);
   Status s = ctx_.state->auth.resign("GET", res, &h);
   (void)s;  // a failure leaves no authorization: the upstream answers 401, handled as an error
   appendRequestHead(out, "GET", target, h);
@@ -62,6 +77,8 @@ void MetadataFetch::buildRequest(std::string* out) const noexcept {
 void MetadataFetch::onUpstreamReady(UpstreamConnection* conn) noexcept {
   state_ = State::kReading;
   upstream_ = conn;
+  response_.clear();
+  body_.clear();
   std::string out;
   buildRequest(&out);
   conn->setNoBodyExpected(false);

@@ -6,7 +6,11 @@
 //     policy nor the cache knows them: its partition-key header may hold a protected value;
 //   * the names behind a RID-addressed route (GET /dbs/{dbRid}/colls/{collRid}, GET
 //     /dbs/{dbRid}, signed over the RID as the service expects) when the cache does not know
-//     them: rules and policies are written with names.
+//     them: rules and policies are written with names;
+//   * a container's partition-key ranges (GET /dbs/{db}/colls/{coll}/pkranges, resource type
+//     "pkranges", If-None-Match with the etag of the map it refreshes) for the routing map;
+//   * one part of a bulk request regrouped per real range (raw(): a request the exchange built
+//     and signed itself, sent as it is).
 //
 // It is an upstream user of its own, with its own connection from the pool. Its owner (the
 // Exchange) waits in ExchangePhase::kResolvingPartitionKey and resumes from the callbacks; the
@@ -19,7 +23,9 @@
 // Thread affinity: the worker loop of its exchange.
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -47,7 +53,19 @@ class MetadataFetch final : public UpstreamUser {
   // {"dbs", db}), by names or (`by_rid`) by RIDs; `x_ms_version` is the app's API version.
   MetadataFetch(const ExchangeContext& context, BufferCharge* charge, Callbacks* callbacks,
                 std::vector<std::string> segments, bool by_rid, std::string x_ms_version);
+  // A request built by the owner (head and body, signed), sent as it is; the answer comes back
+  // through the same callbacks.
+  static std::unique_ptr<MetadataFetch> raw(const ExchangeContext& context, BufferCharge* charge,
+                                            Callbacks* callbacks, std::string request);
   ~MetadataFetch() override;
+
+  // Where to send it (default: upstream.endpoint); `target` must outlive the fetch. A raw
+  // request built for a regional endpoint goes there. Call before start().
+  void setTarget(const UpstreamTarget* target) { target_ = target; }
+  // One more request header (If-None-Match); call before start().
+  void addHeader(std::string name, std::string value) {
+    extra_headers_.emplace_back(std::move(name), std::move(value));
+  }
 
   // Asks the pool for a connection; the request is written when it is ready.
   void start() noexcept;
@@ -75,6 +93,10 @@ class MetadataFetch final : public UpstreamUser {
   const std::vector<std::string> segments_;
   const bool by_rid_;
   const std::string x_ms_version_;
+  std::vector<std::pair<std::string, std::string>> extra_headers_;
+  std::string raw_request_;  // raw(): the whole request, sent instead of a built one
+  bool is_raw_ = false;
+  const UpstreamTarget* target_ = nullptr;
   State state_ = State::kIdle;
   UpstreamConnection* upstream_ = nullptr;
   MessageHead response_;

@@ -28,6 +28,7 @@ void PartitionKeyCache::put(std::string_view database, std::string_view containe
 }
 
 void PartitionKeyCache::forget(std::string_view database, std::string_view container) {
+  routing_.forget(database, container);
   std::lock_guard<std::mutex> lock(mu_);
   map_.erase(keyOf(database, container));
   std::erase_if(collection_rids_, [&](const auto& e) {
@@ -36,6 +37,7 @@ void PartitionKeyCache::forget(std::string_view database, std::string_view conta
 }
 
 void PartitionKeyCache::forgetDatabase(std::string_view database) {
+  routing_.forgetDatabase(database);
   std::lock_guard<std::mutex> lock(mu_);
   std::string prefix(database);
   prefix.push_back('\0');
@@ -77,6 +79,15 @@ std::optional<PartitionKeyCache::ContainerName> PartitionKeyCache::containerOfRi
   auto it = collection_rids_.find(rid);
   if (it == collection_rids_.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<std::string> PartitionKeyCache::ridOfContainer(std::string_view database,
+                                                             std::string_view container) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [rid, names] : collection_rids_) {
+    if (names.database == database && names.container == container) return rid;
+  }
+  return std::nullopt;
 }
 
 size_t PartitionKeyCache::size() const {

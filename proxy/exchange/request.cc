@@ -10,6 +10,7 @@
 #include "policy/container_definition.h"
 #include "policy/container_meta.h"
 #include "policy/query/rewriter.h"
+#include "policy/routing/epk.h"
 #include "proxy/admission/rules.h"
 #include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
@@ -50,7 +51,9 @@ bool Exchange::needsPartitionKeyPlan() const noexcept {
     case Op::kBulk:
       return true;
     default:
-      return route_.has_partition_key_header;
+      // Range ids and EPK bounds are recomputed (or refused) when the partition key is sealed:
+      // the plan says whether it is.
+      return route_.has_partition_key_header || carriesRoutingHeaders();
   }
 }
 
@@ -99,10 +102,31 @@ void Exchange::continueRequest() noexcept {
     if (!pk_rules_.has_value())
       return;  // a metadata read is in flight; onPartitionKeyFetched resumes
   }
-  Status s = transformRequest();
-  if (!s.isOk()) {
-    conn_->localReply(s, false);
-    return;
+  if (!transformed_) {
+    transformed_ = true;
+    Status s = transformRequest();
+    if (!s.isOk()) {
+      conn_->localReply(s, false);
+      return;
+    }
+  }
+  if (needsRouting()) {
+    if (!routingReady()) return;  // a read of the routing map is in flight (or was refused)
+    bool reload = false;
+    Status s = applyRouting(&reload);
+    if (!s.isOk()) {
+      conn_->localReply(s, false);
+      return;
+    }
+    if (reload) {
+      fetchRouting(RoutingStep::kPkRanges);
+      return;
+    }
+    if (!fanout_parts_.empty()) {
+      moveTo(ExchangePhase::kFanningOut);
+      sendFanOutPart();
+      return;
+    }
   }
   sendUpstream();
 }
@@ -222,6 +246,14 @@ Status Exchange::resolvePartitionKeyPlan() noexcept {
 }
 
 void Exchange::onMetadataFetched(int status, std::string body) noexcept {
+  if (routing_step_ != RoutingStep::kNone) {
+    onRoutingFetched(status, std::move(body));
+    return;
+  }
+  if (phase_ == ExchangePhase::kFanningOut) {
+    onFanOutAnswer(status, std::move(body));
+    return;
+  }
   if (name_step_ != NameStep::kNone) {
     onNamesFetched(status, body);
     return;
@@ -241,6 +273,16 @@ void Exchange::onMetadataFetched(int status, std::string body) noexcept {
     conn_->localReply(coll.status(), false);
     return;
   }
+  // The definition (kind, version) serves the routing map too, if this request needs one.
+  if (auto def = policy::parsePartitionKeyDefinition(body); def.isOk()) {
+    fetched_definition_ = std::move(def).value();
+    fetched_collection_rid_ = coll->rid;
+  }
+  // Its RID too: an answer naming another collection RID later says the container was replaced
+  // (docs/ROUTING.md, learned paths).
+  if (!coll->rid.empty()) {
+    ctx_.partition_keys->putCollectionRid(coll->rid, route_.database, route_.container);
+  }
   ctx_.partition_keys->put(route_.database, route_.container, std::move(coll->partition_key_paths));
   COSMOSEAL_LOG(kInfo) << "learned partition key of " << route_.database << "/" << route_.container
                        << " from its metadata";
@@ -249,6 +291,25 @@ void Exchange::onMetadataFetched(int status, std::string body) noexcept {
 
 void Exchange::onMetadataFailed(const Status& status, UpstreamFailure kind, bool response_started,
                                 bool was_reused) noexcept {
+  if (routing_step_ != RoutingStep::kNone) {
+    if (retryOnFreshConnection(status, kind, response_started, was_reused)) {
+      routing_fetch_->start();
+      return;
+    }
+    response_ = routing_fetch_->responseHead();
+    conn_->localReply(Status(Code::kBadGateway, exchange_detail::kRoutingUnavailable,
+                             "cannot read the partition-key ranges of " + route_.database + "/" +
+                                 route_.container + ": " + std::string(status.message()) +
+                                 "; nothing was sent"),
+                      false);
+    return;
+  }
+  if (phase_ == ExchangePhase::kFanningOut) {
+    // A write is never retried by cosmoseal: this part's operations answer 503 (the SDK retries
+    // them), the others go on.
+    onFanOutAnswer(503, std::string());
+    return;
+  }
   if (name_step_ != NameStep::kNone) {
     MetadataFetch& fetch = *name_fetches_[name_step_ == NameStep::kCollection ? 0 : 1];
     if (retryOnFreshConnection(status, kind, response_started, was_reused)) {

@@ -71,6 +71,7 @@ Status Exchange::decryptResponse(std::string* body, ResponseFault* fault) noexce
 
 Status Exchange::onUpstreamHead(MessageHead& head) noexcept {
   response_ = std::move(head);
+  learnFromAnswer(response_);  // session tokens, stale routing maps and learned paths
   const bool ok = response_.status >= 200 && response_.status < 300;
   // Database and collection metadata: partition keys of protected containers, and the RIDs
   // behind names (RID-addressed routes are matched to rules and policies by name).
@@ -176,6 +177,9 @@ Status Exchange::onUpstreamBody(std::string_view data) noexcept {
     }
     common::appendWiping(&response_body_, data);  // no unwiped block left when it grows
     return Status::ok();
+  }
+  if (watch_pk_mismatch_ && mismatch_probe_.size() < 4096) {
+    mismatch_probe_.append(data.substr(0, 4096 - mismatch_probe_.size()));
   }
   if (downstream_framing_ == Framing::kChunked) {
     std::string chunk;
@@ -370,6 +374,7 @@ void Exchange::onUpstreamComplete() noexcept {
       cache.forgetDatabase(route_.database);
     }
   }
+  checkPartitionKeyMismatch();
   if (phase_ == ExchangePhase::kBufferingResponse) {
     ResponseFault fault = ResponseFault::kUpstream;
     Status s = finishBufferedResponse(&fault);

@@ -125,7 +125,8 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
       "  - database: shop\n"
       "    container: customers\n"
       "    partition_key: /pk\n"
-      "    fields: [ { path: /ssn, mode: randomized, key: pii } ]\n"
+      "    fields: [ { path: /ssn, mode: randomized, key: pii } ]\n" +
+      settings.extra_policies +
       "timeouts: { header: " +
       settings.header_timeout + ", body: " + settings.body_timeout +
       ", idle: " + settings.idle_timeout + ", drain: " + settings.drain_timeout +

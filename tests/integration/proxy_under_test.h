@@ -41,6 +41,9 @@ struct ProxySettings {
   std::string timeouts_extra;
   // Extra YAML appended to the config (e.g. a limits section).
   std::string extra_yaml;
+  // More entries of the policies list, each starting with "  - database: ..." (the list
+  // already holds shop/customers).
+  std::string extra_policies;
   // More "key: value" pairs for upstream.pool (e.g. "max_age: 100ms").
   std::string pool_extra;
   // listen.region_ports: this many extra listeners, on ports the kernel picks.

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/json/batch.h"
 #include "tests/unit/policy/json/transformer_fixture.h"
 
 namespace cosmoseal::policy::json_testing {
@@ -162,6 +163,49 @@ TEST_F(JsonTransformTest, BatchBinaryBodyIsRefusedAsSuch) {
               "policy.bad_json")
         << body;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk bodies read for routing (batch.h)
+
+TEST(BatchRoutingTest, OperationsAndTheirPartitionKeys) {
+  const std::string body =
+      R"( [ {"operationType":"Create","partitionKey":"[\"a\\\"b\"]","resourceBody":{"id":"1"}} ,)"
+      R"({"operationType":"Read","id":"2"}, {"partitionKey":"[5]","operationType":"Delete","id":"3"} ] )";
+  auto ops = batchOperations(body);
+  ASSERT_TRUE(ops.isOk()) << ops.status().toString();
+  ASSERT_EQ(ops->size(), 3u);
+  EXPECT_EQ((*ops)[0].raw,
+            R"({"operationType":"Create","partitionKey":"[\"a\\\"b\"]","resourceBody":{"id":"1"}})");
+  EXPECT_TRUE((*ops)[0].has_partition_key);
+  EXPECT_EQ((*ops)[0].partition_key, R"(["a\"b"])");  // the string's content, unescaped
+  EXPECT_FALSE((*ops)[1].has_partition_key);
+  EXPECT_EQ((*ops)[1].raw, R"({"operationType":"Read","id":"2"})");
+  EXPECT_EQ((*ops)[2].partition_key, "[5]");
+}
+
+TEST(BatchRoutingTest, Refusals) {
+  for (const char* bad : {"{}", "[1,2]", R"([{"partitionKey":["a"]}])", "not json", "[{"}) {
+    auto ops = batchOperations(bad);
+    EXPECT_FALSE(ops.isOk()) << bad;
+    if (!ops.isOk()) {
+      EXPECT_EQ(ops.status().detail(), "policy.bad_batch") << bad;
+    }
+  }
+}
+
+TEST(BatchRoutingTest, ArrayElementsByteForByte) {
+  auto e = jsonArrayElements(R"([{"statusCode":201,"eTag":"x"}, {"statusCode":409} ,7,"s",[1,2]])");
+  ASSERT_TRUE(e.isOk());
+  ASSERT_EQ(e->size(), 5u);
+  EXPECT_EQ((*e)[0], R"({"statusCode":201,"eTag":"x"})");
+  EXPECT_EQ((*e)[1], R"({"statusCode":409})");
+  EXPECT_EQ((*e)[2], "7");
+  EXPECT_EQ((*e)[3], R"("s")");
+  EXPECT_EQ((*e)[4], "[1,2]");
+  auto empty = jsonArrayElements("[]");
+  ASSERT_TRUE(empty.isOk());
+  EXPECT_TRUE(empty->empty());
 }
 
 }  // namespace

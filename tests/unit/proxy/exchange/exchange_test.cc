@@ -22,11 +22,21 @@ TEST(ExchangePhaseTest, TheUsualPaths) {
   // Unknown partition-key paths: the container's metadata is read first.
   EXPECT_TRUE(exchangePhaseCanMove(P::kReceivingBody, P::kResolvingPartitionKey));
   EXPECT_TRUE(exchangePhaseCanMove(P::kResolvingPartitionKey, P::kConnecting));
+  // A protected partition key: the routing map is read, then the request goes (or a bulk is
+  // sent per real range and its merged answer buffered).
+  EXPECT_TRUE(exchangePhaseCanMove(P::kResolvingPartitionKey, P::kResolvingRoutes));
+  EXPECT_TRUE(exchangePhaseCanMove(P::kResolvingRoutes, P::kConnecting));
+  EXPECT_TRUE(exchangePhaseCanMove(P::kResolvingRoutes, P::kFanningOut));
+  EXPECT_TRUE(exchangePhaseCanMove(P::kReceivingBody, P::kFanningOut));
+  EXPECT_TRUE(exchangePhaseCanMove(P::kFanningOut, P::kBufferingResponse));
+  EXPECT_FALSE(exchangePhaseCanMove(P::kFanningOut, P::kConnecting));
+  EXPECT_FALSE(exchangePhaseCanMove(P::kResolvingRoutes, P::kResponding));
 }
 
 TEST(ExchangePhaseTest, RefusalsAndAbortsFromAnywhere) {
-  for (P p : {P::kAdmitting, P::kReceivingBody, P::kResolvingPartitionKey, P::kConnecting,
-              P::kAwaitingResponse, P::kBufferingResponse, P::kResponding}) {
+  for (P p : {P::kAdmitting, P::kReceivingBody, P::kResolvingPartitionKey, P::kResolvingRoutes,
+              P::kFanningOut, P::kConnecting, P::kAwaitingResponse, P::kBufferingResponse,
+              P::kResponding}) {
     EXPECT_TRUE(exchangePhaseCanMove(p, P::kAborted)) << exchangePhaseName(p);
     EXPECT_TRUE(exchangePhaseCanMove(p, P::kFinished)) << exchangePhaseName(p);
   }
