@@ -181,6 +181,7 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   // Sets *charge to `total` bytes of limits.max_buffered_bytes, or 503 overload.buffer_budget.
   common::Status chargeBuffer(BufferCharge* charge, uint64_t total) noexcept;
   void moveTo(ExchangePhase next) noexcept;
+  bool hashesOnlyUnprotectedPrefix(std::string_view bound) const noexcept;
   const std::vector<const policy::FieldRule*>& pkRules() const noexcept {
     static const std::vector<const policy::FieldRule*> kNoPlan;
     return pk_rules_.has_value() ? *pk_rules_ : kNoPlan;

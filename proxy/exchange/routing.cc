@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -311,6 +312,32 @@ std::string Exchange::sessionTokenFor(std::string_view range_id) const noexcept 
   return appTokenFor(head_.headers.getOr(kSessionHeader, ""), range_id);
 }
 
+// A bound of a hierarchical (MultiHash) key made of the hashes of its first k components only,
+// none of which is protected (prefix queries and feed ranges on a leading unprotected level, e.g.
+// /tenant of /tenant + /cust): a function of unprotected values, the same over the sealed key,
+// so it is right as sent and reveals nothing. 32 hex digits per component; an end bound may carry
+// the "FF" the SDKs append to a prefix.
+bool Exchange::hashesOnlyUnprotectedPrefix(std::string_view bound) const noexcept {
+  if (routing_ == nullptr || routing_->definition.kind != policy::PartitionKeyKind::kMultiHash) {
+    return false;
+  }
+  size_t hex = bound.size();
+  if (hex % kV2HashHex == 2 && (bound.substr(hex - 2) == "FF" || bound.substr(hex - 2) == "ff")) {
+    hex -= 2;
+  }
+  if (hex == 0 || hex % kV2HashHex != 0) return false;
+  const size_t components = hex / kV2HashHex;
+  const std::vector<const policy::FieldRule*>& rules = pkRules();
+  if (components >= routing_->definition.paths.size() || components > rules.size()) return false;
+  for (size_t i = 0; i < components; ++i) {
+    if (rules[i] != nullptr) return false;
+  }
+  for (char c : bound) {
+    if (std::isxdigit(static_cast<unsigned char>(c)) == 0) return false;
+  }
+  return true;
+}
+
 Status Exchange::applyRouting(bool* reload) noexcept {
   *reload = false;
   const ContainerRouting& r = *routing_;
@@ -368,7 +395,8 @@ Status Exchange::applyRouting(bool* reload) noexcept {
       }
     } else {
       for (const std::string_view* b : {start, end}) {
-        if (b == nullptr || cache.isKnownBoundary(route_.database, route_.container, *b)) {
+        if (b == nullptr || cache.isKnownBoundary(route_.database, route_.container, *b) ||
+            hashesOnlyUnprotectedPrefix(*b)) {
           continue;
         }
         if (wantReload()) return Status::ok();

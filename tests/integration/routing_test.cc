@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cctype>
 #include <map>
 #include <mutex>
 #include <string>
@@ -160,6 +161,77 @@ TEST(RoutingTest, PlaintextEpkBoundsAreRefusedBoundariesPass) {
   ASSERT_EQ(docs.size(), 1u);
   EXPECT_EQ(docs[0].header("x-ms-start-epk").value_or(""), kMid);
   EXPECT_EQ(docs[0].header("x-ms-documentdb-partitionkeyrangeid").value_or(""), "1");
+}
+
+// A hierarchical key /tenant + /cust with only /cust sealed: bounds made of the hash of the
+// unprotected /tenant alone (a prefix query or feed range on the tenant) are a function of an
+// unprotected value, the same over the sealed key: forwarded. A bound that also hashes /cust is
+// plaintext-derived: refused, and never sent.
+TEST(RoutingTest, PrefixBoundsOfAnUnprotectedLeadingLevelPass) {
+  policy::PartitionKeyDefinition def;
+  def.paths = {"/tenant", "/cust"};
+  def.kind = policy::PartitionKeyKind::kMultiHash;
+  def.version = 2;
+  FakeUpstream upstream([&](FakeUpstream& u, Wire& c, int) {
+    serveAll(u, c, [&](const HttpMessage& m) {
+      const std::string& line = m.start_line;
+      if (line.rfind("GET /dbs/shop/colls/multi/pkranges ", 0) == 0) {
+        return jsonResponse(
+            200, std::string(R"({"_rid":"gAABAIAAAAM=","PartitionKeyRanges":[{"id":"0","minInclusive":"","maxExclusive":")") +
+                     kMid + R"(","parents":[]},{"id":"1","minInclusive":")" + kMid +
+                     R"(","maxExclusive":"FF","parents":[]}],"_count":2})",
+            "etag: \"m1\"\r\n");
+      }
+      if (line.rfind("GET /dbs/shop/colls/multi ", 0) == 0) {
+        return jsonResponse(200, R"({"id":"multi","_rid":"gAABAIAAAAM=","partitionKey":{"paths":["/tenant","/cust"],"kind":"MultiHash","version":2}})");
+      }
+      return jsonResponse(200, R"({"_rid":"x","Documents":[],"_count":0})");
+    });
+  });
+  ProxySettings s;
+  s.extra_policies =
+      "  - database: shop\n"
+      "    container: multi\n"
+      "    partition_key: [/tenant, /cust]\n"
+      "    fields: [ { path: /cust, mode: deterministic, key: pii } ]\n";
+  ProxyUnderTest proxy(upstream.port(), s);
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  Wire app = Wire::connectLocal(proxy.port());
+
+  auto tenant = policy::effectivePartitionKey(R"(["acme"])", def);
+  auto full = policy::effectivePartitionKey(R"(["acme","alice"])", def);
+  ASSERT_TRUE(tenant.isOk() && full.isOk());
+  ASSERT_EQ(tenant->size(), 32u);
+  std::string t = *tenant;
+  for (char& c : t) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  std::string f = *full;
+  for (char& c : f) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+
+  auto query = [&](const std::string& start, const std::string& end) {
+    EXPECT_TRUE(app.send(proxy.request(
+        "POST", "/dbs/shop/colls/multi/docs", R"({"query":"SELECT * FROM c","parameters":[]})",
+        "x-ms-documentdb-isquery: True\r\n"
+        "x-ms-documentdb-query-enablecrosspartition: True\r\n"
+        "x-ms-documentdb-partitionkeyrangeid: 0\r\n"
+        "x-ms-start-epk: " + start + "\r\nx-ms-end-epk: " + end + "\r\n")));
+    return app.readResponse();
+  };
+  ReadResult r = query(t, t + "FF");
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  std::vector<HttpMessage> docs = documentRequests(upstream);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].header("x-ms-start-epk").value_or(""), t);
+  EXPECT_EQ(docs[0].header("x-ms-end-epk").value_or(""), t + "FF");
+
+  r = query(f, f + "FF");
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 400) << r.message.raw;
+  EXPECT_EQ(r.message.header("x-cosmoseal-detail").value_or(""), "routing.plaintext_epk");
+  EXPECT_EQ(documentRequests(upstream).size(), 1u);
+  for (const HttpMessage& m : upstream.requests()) {
+    EXPECT_EQ(m.raw.find(f.substr(32, 16)), std::string::npos) << m.start_line;
+  }
 }
 
 TEST(RoutingTest, RangeIdAndSessionTokenFollowTheSealedKey) {

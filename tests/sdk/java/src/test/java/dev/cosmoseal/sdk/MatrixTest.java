@@ -518,26 +518,9 @@ class MatrixTest {
   // land in each of the simulator's 3 ranges (t0, t2: the first; t10: the second; t1: the third).
   static final List<String> TENANTS = List.of("t0", "t1", "t2", "t10");
   static final double[] NUMS = {5, 7.25, -3, 0.5, 12, 100, 1000000, 42.125, -0.75, 3, 2.5, 64, 1e-3, 999, 7, 13.5};
-  static final String HEADER_5_0 = "the SDK writes the number key's header as [5.0] while the body says 5; deterministic"
-      + " sealing at main is spelling-exact, so the header's envelope differs from the body's";
-  static final String RANGE_IDS = "the SDK routes by the plaintext hash (x-ms-documentdb-partitionkeyrangeid); cosmoseal at"
-      + " main forwards the range id";
-  // Protected-pk cells that fail against cosmoseal at main (README "Protected partition keys"); run
-  // last and reported, not asserted, unless COSMOSEAL_SDK_STRICT=1. Remove a name once it passes.
+  // Protected-pk cells that fail today (README "Protected partition keys"); run last and reported,
+  // not asserted, unless COSMOSEAL_SDK_STRICT=1. Empty: every cell passes or is refused as it must.
   static final Map<String, String> PPK_GAPS = new LinkedHashMap<>();
-  static {
-    PPK_GAPS.put("ppk_str.read_many", RANGE_IDS + ": readMany queries each range by id and items whose sealed key"
-        + " lives in another range are silently missing");
-    PPK_GAPS.put("ppk_str.bulk", RANGE_IDS + ": the upstream answers 410/1002 (the range does not own the sealed key)");
-    // Every ppk_num cell writes or reads by a number key, and the base documents are never created.
-    for (String cell : List.of("crud", "point_read", "query_pk", "query_cross_partition_pk_where", "read_feed",
-        "change_feed_beginning", "change_feed_feed_range", "change_feed_partition_key", "transactional_batch",
-        "session_consistency")) {
-      PPK_GAPS.put("ppk_num." + cell, HEADER_5_0 + ": 400 from Cosmos (the key extracted from the document does not match the header)");
-    }
-    PPK_GAPS.put("ppk_num.read_many", HEADER_5_0 + "; and " + RANGE_IDS);
-    PPK_GAPS.put("ppk_num.bulk", HEADER_5_0 + "; and " + RANGE_IDS);
-  }
   static final long CELL_TIMEOUT_S = 40;
 
   final boolean ppk = "1".equals(System.getenv("COSMOSEAL_SDK_PPK"));
