@@ -177,13 +177,17 @@ TEST(RoutingTest, PrefixBoundsOfAnUnprotectedLeadingLevelPass) {
       const std::string& line = m.start_line;
       if (line.rfind("GET /dbs/shop/colls/multi/pkranges ", 0) == 0) {
         return jsonResponse(
-            200, std::string(R"({"_rid":"gAABAIAAAAM=","PartitionKeyRanges":[{"id":"0","minInclusive":"","maxExclusive":")") +
-                     kMid + R"(","parents":[]},{"id":"1","minInclusive":")" + kMid +
-                     R"(","maxExclusive":"FF","parents":[]}],"_count":2})",
+            200,
+            std::string(
+                R"({"_rid":"gAABAIAAAAM=","PartitionKeyRanges":[{"id":"0","minInclusive":"","maxExclusive":")") +
+                kMid + R"(","parents":[]},{"id":"1","minInclusive":")" + kMid +
+                R"(","maxExclusive":"FF","parents":[]}],"_count":2})",
             "etag: \"m1\"\r\n");
       }
       if (line.rfind("GET /dbs/shop/colls/multi ", 0) == 0) {
-        return jsonResponse(200, R"({"id":"multi","_rid":"gAABAIAAAAM=","partitionKey":{"paths":["/tenant","/cust"],"kind":"MultiHash","version":2}})");
+        return jsonResponse(
+            200,
+            R"({"id":"multi","_rid":"gAABAIAAAAM=","partitionKey":{"paths":["/tenant","/cust"],"kind":"MultiHash","version":2}})");
       }
       return jsonResponse(200, R"({"_rid":"x","Documents":[],"_count":0})");
     });
@@ -208,12 +212,13 @@ TEST(RoutingTest, PrefixBoundsOfAnUnprotectedLeadingLevelPass) {
   for (char& c : f) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
 
   auto query = [&](const std::string& start, const std::string& end) {
-    EXPECT_TRUE(app.send(proxy.request(
-        "POST", "/dbs/shop/colls/multi/docs", R"({"query":"SELECT * FROM c","parameters":[]})",
-        "x-ms-documentdb-isquery: True\r\n"
-        "x-ms-documentdb-query-enablecrosspartition: True\r\n"
-        "x-ms-documentdb-partitionkeyrangeid: 0\r\n"
-        "x-ms-start-epk: " + start + "\r\nx-ms-end-epk: " + end + "\r\n")));
+    EXPECT_TRUE(app.send(proxy.request("POST", "/dbs/shop/colls/multi/docs",
+                                       R"({"query":"SELECT * FROM c","parameters":[]})",
+                                       "x-ms-documentdb-isquery: True\r\n"
+                                       "x-ms-documentdb-query-enablecrosspartition: True\r\n"
+                                       "x-ms-documentdb-partitionkeyrangeid: 0\r\n"
+                                       "x-ms-start-epk: " +
+                                           start + "\r\nx-ms-end-epk: " + end + "\r\n")));
     return app.readResponse();
   };
   ReadResult r = query(t, t + "FF");
