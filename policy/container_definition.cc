@@ -244,7 +244,7 @@ Status checkComputedProperties(const ContainerPolicy& policy, dom::object root) 
         return forEachNamed(cp, "query", [&](dom::element q) -> Status {
           std::string_view text;
           COSMOSEAL_RETURN_IF_ERROR(asString(q, "computedProperties[].query", &text));
-          auto refuse = [&](std::string why) {
+          auto refuse = [&](const std::string& why) {
             return refused(dd::kComputedPropertyOnProtected,
                            "computed property query " + shown(text) + " " + why +
                                ": the service would compute it over ciphertext");

@@ -139,7 +139,7 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   bool routingReady() noexcept;
   enum class RoutingStep : uint8_t { kNone, kCollection, kPkRanges };
   void fetchRouting(RoutingStep step) noexcept;
-  void onRoutingFetched(int status, std::string body) noexcept;
+  void onRoutingFetched(int status, const std::string& body) noexcept;
   // Recomputes range id, EPK bounds and session token from the sealed key; may plan a fan-out.
   // *reload: the map must be reloaded first (an unknown range id or boundary).
   common::Status applyRouting(bool* reload) noexcept;

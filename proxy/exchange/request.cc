@@ -247,7 +247,7 @@ Status Exchange::resolvePartitionKeyPlan() noexcept {
 
 void Exchange::onMetadataFetched(int status, std::string body) noexcept {
   if (routing_step_ != RoutingStep::kNone) {
-    onRoutingFetched(status, std::move(body));
+    onRoutingFetched(status, body);
     return;
   }
   if (phase_ == ExchangePhase::kFanningOut) {

@@ -200,7 +200,7 @@ void Exchange::fetchRouting(RoutingStep step) noexcept {
   routing_fetch_->start();
 }
 
-void Exchange::onRoutingFetched(int status, std::string body) noexcept {
+void Exchange::onRoutingFetched(int status, const std::string& body) noexcept {
   const RoutingStep step = routing_step_;
   RoutingMapCache& cache = ctx_.partition_keys->routing();
   auto unavailable = [&](const std::string& why) {
