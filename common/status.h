@@ -122,11 +122,14 @@ class [[nodiscard]] StatusOr {
 #define COSMOSEAL_CONCAT_INNER_(a, b) a##b
 #define COSMOSEAL_CONCAT_(a, b) COSMOSEAL_CONCAT_INNER_(a, b)
 
-// Returns the Status from the enclosing function if `expr` is not OK.
-#define COSMOSEAL_RETURN_IF_ERROR(expr)                  \
-  do {                                                   \
-    ::cosmoseal::common::Status status_macro_ = (expr);  \
-    if (!status_macro_.isOk()) return status_macro_;     \
+// Returns the Status from the enclosing function if `expr` is not OK. The temporary has a name of
+// its own per expansion (__COUNTER__): `expr` may hold a lambda that uses the macro itself.
+#define COSMOSEAL_RETURN_IF_ERROR(expr) \
+  COSMOSEAL_RETURN_IF_ERROR_IMPL_(COSMOSEAL_CONCAT_(status_macro_, __COUNTER__), expr)
+#define COSMOSEAL_RETURN_IF_ERROR_IMPL_(tmp, expr) \
+  do {                                             \
+    ::cosmoseal::common::Status tmp = (expr);      \
+    if (!tmp.isOk()) return tmp;                   \
   } while (0)
 
 // `lhs = value of expr`, or return its Status.

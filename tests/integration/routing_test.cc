@@ -268,7 +268,9 @@ TEST(RoutingTest, RangeIdAndSessionTokenFollowTheSealedKey) {
     EXPECT_EQ(m.header("x-ms-documentdb-partitionkeyrangeid").value_or(""), real);
     // The session token is the one of the real range, or none.
     const std::string token = m.header("x-ms-session-token").value_or("");
-    if (!token.empty()) EXPECT_EQ(token.substr(0, token.find(':')), real) << token;
+    if (!token.empty()) {
+      EXPECT_EQ(token.substr(0, token.find(':')), real) << token;
+    }
   }
   // The map was read once (collection + pkranges), whatever the number of requests.
   EXPECT_EQ(orders.pkranges_reads, 1);

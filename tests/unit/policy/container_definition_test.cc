@@ -58,7 +58,9 @@ class ContainerDefinitionTest : public ::testing::Test {
 
   std::string check(const std::string& body, const ContainerPolicy* p = nullptr) {
     common::Status s = checkContainerDefinition(body, p != nullptr ? *p : customers());
-    if (!s.isOk()) EXPECT_FALSE(s.message().empty());
+    if (!s.isOk()) {
+      EXPECT_FALSE(s.message().empty());
+    }
     return s.isOk() ? std::string("ok") : std::string(s.detail());
   }
 
