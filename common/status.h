@@ -126,11 +126,14 @@ class [[nodiscard]] StatusOr {
 // its own per expansion (__COUNTER__): `expr` may hold a lambda that uses the macro itself.
 #define COSMOSEAL_RETURN_IF_ERROR(expr) \
   COSMOSEAL_RETURN_IF_ERROR_IMPL_(COSMOSEAL_CONCAT_(status_macro_, __COUNTER__), expr)
+// `tmp` is a name: it cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define COSMOSEAL_RETURN_IF_ERROR_IMPL_(tmp, expr) \
   do {                                             \
     ::cosmoseal::common::Status tmp = (expr);      \
     if (!tmp.isOk()) return tmp;                   \
   } while (0)
+// NOLINTEND(bugprone-macro-parentheses)
 
 // `lhs = value of expr`, or return its Status.
 #define COSMOSEAL_ASSIGN_OR_RETURN(lhs, expr) \
