@@ -22,6 +22,12 @@ int compareIgnoreCase(std::string_view a, std::string_view b) noexcept {
   return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
 }
 
+std::string toUpperAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = upperAscii(c);
+  return out;
+}
+
 std::string toLowerAscii(std::string_view s) {
   std::string out;
   appendLowerAscii(&out, s);

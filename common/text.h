@@ -13,12 +13,19 @@ constexpr char lowerAscii(char c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
 }
 
+// 'a'..'z' -> 'A'..'Z'; every other byte unchanged.
+constexpr char upperAscii(char c) noexcept {
+  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - ('a' - 'A')) : c;
+}
+
 // ASCII-only case-insensitive comparison (header names are tokens).
 bool equalsIgnoreCase(std::string_view a, std::string_view b) noexcept;
 // <0, 0, >0 like strcmp, ignoring ASCII case.
 int compareIgnoreCase(std::string_view a, std::string_view b) noexcept;
 // Lower-cases ASCII letters.
 std::string toLowerAscii(std::string_view s);
+// Upper-cases ASCII letters (hex spellings such as effective partition keys).
+std::string toUpperAscii(std::string_view s);
 // Appends `s` with ASCII letters lower-cased.
 void appendLowerAscii(std::string* out, std::string_view s);
 

@@ -6,6 +6,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "common/text.h"
 #include "policy/routing/details.h"
 
 namespace cosmoseal::policy {
@@ -22,7 +23,8 @@ Status badRanges(std::string msg) {
   return Status(Code::kInvalidArgument, rd::kBadPkRanges, std::move(msg));
 }
 
-char upper(char c) noexcept { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c; }
+using common::upperAscii;
+constexpr char upper(char c) noexcept { return upperAscii(c); }
 
 bool isHex(std::string_view s) noexcept {
   return std::all_of(s.begin(), s.end(), [](char c) {
@@ -34,11 +36,7 @@ bool isMaxEpk(std::string_view s) noexcept {
   return s.size() == 2 && upper(s[0]) == 'F' && upper(s[1]) == 'F';
 }
 
-std::string upperCopy(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = upper(c);
-  return out;
-}
+std::string upperCopy(std::string_view s) { return common::toUpperAscii(s); }
 
 Status readRanges(std::string_view body, std::vector<PartitionKeyRange>* out) {
   simdjson::dom::parser parser;

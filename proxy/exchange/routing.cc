@@ -360,7 +360,7 @@ Status Exchange::applyRouting(bool* reload) noexcept {
   if (route_.has_partition_key_header) {
     auto e = policy::effectivePartitionKey(h.getOr(kPkHeader, ""), r.definition);
     if (!e.isOk()) return e.status();
-    epk = upperEpk(*e);
+    epk = std::move(*e);  // upper-case hex already (policy/routing/epk.h)
     have_key = true;
     prefix = r.definition.kind == policy::PartitionKeyKind::kMultiHash &&
              epk.size() < kV2HashHex * r.definition.paths.size();
@@ -440,7 +440,7 @@ Status Exchange::applyRouting(bool* reload) noexcept {
       if (op.has_partition_key) {
         auto e = policy::effectivePartitionKey(op.partition_key, r.definition);
         if (!e.isOk()) return e.status().withContext("batch operation #" + std::to_string(i));
-        op_epk = upperEpk(*e);
+        op_epk = std::move(*e);
       } else if (have_key && !prefix) {
         op_epk = epk;
       } else {

@@ -6,13 +6,7 @@
 
 namespace cosmoseal::proxy {
 
-std::string upperEpk(std::string_view epk) {
-  std::string out(epk);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
-  return out;
-}
+std::string upperEpk(std::string_view epk) { return common::toUpperAscii(epk); }
 
 namespace {
 
