@@ -247,13 +247,13 @@ void DownstreamConnection::noteUnfinishedHead() noexcept {
   }
 }
 
-void DownstreamConnection::abortConnection() noexcept {
+void DownstreamConnection::abortConnection(bool reset) noexcept {
   if (exchange_) {
     exchange_->abort();
     retired_.push_back(std::move(exchange_));
   }
   phase_ = Phase::kClosing;
-  transport_.closeNow(true);
+  transport_.closeNow(reset);
 }
 
 void DownstreamConnection::localReply(const Status& status, bool close,

@@ -60,8 +60,9 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   void setCloseAfterResponse() noexcept { close_after_response_ = true; }
   // The exchange finished writing its response.
   void exchangeDone() noexcept;
-  // The exchange cannot finish cleanly (response partly sent): abort the connection.
-  void abortConnection() noexcept;
+  // The exchange cannot finish cleanly (response partly sent): abort the connection. `reset`:
+  // with RST; false: with FIN, as a server that closed before answering looks to the app.
+  void abortConnection(bool reset = true) noexcept;
   // A local reply (status + detail code + message), Cosmos-style JSON body. A 429 carries
   // x-ms-retry-after-ms = retry_after_ms.
   void localReply(const common::Status& status, bool close, uint64_t retry_after_ms = 0) noexcept;

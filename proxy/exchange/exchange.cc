@@ -278,6 +278,15 @@ void Exchange::onUpstreamFailed(const Status& status, UpstreamFailure kind,
     conn_->abortConnection();
     return;
   }
+  if (kind == UpstreamFailure::kConnect && region_ != nullptr) {
+    conn_->localReply(regionUnreachable(status), false);
+    return;
+  }
+  if (region_ != nullptr && !response_started && kind == UpstreamFailure::kConnectionLost) {
+    finish(502, status.detail());
+    conn_->abortConnection(false);
+    return;
+  }
   conn_->localReply(status, false);
 }
 
@@ -324,6 +333,20 @@ Status Exchange::chooseRegion() noexcept {
   regional_target_->port = region_->port;  // TLS verifies the regional host name (SNI too)
   ctx_.regions->countRequest(region_->slot);
   return Status::ok();
+}
+
+Status Exchange::regionUnreachable(const Status& cause) const {
+  std::string message = "the " + region_->name + " region (" + region_->host_header +
+                        ") cannot be reached: " + std::string(cause.message()) +
+                        "; nothing was sent";
+  COSMOSEAL_LOG(kWarn) << message << " (" << cause.detail() << ")";
+  // A read-only operation (queries included, though they are POSTs) may go to another region; a
+  // write must go to the write region, which the SDK looks up again on WriteForbidden.
+  if (routed_ && policy::isReadOnly(route_.op)) {
+    return Status(Code::kUnavailable, upstream_detail::kRegionReadUnreachable, std::move(message));
+  }
+  return Status(Code::kPermissionDenied, upstream_detail::kRegionWriteUnreachable,
+                std::move(message) + "; look up the account's write region again");
 }
 
 void Exchange::chooseRegionByHost(std::string_view sni) noexcept {

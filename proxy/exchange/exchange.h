@@ -169,6 +169,9 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   const UpstreamTarget& upstreamTarget() const noexcept;
   // Admission on a region port: picks region_ (503 upstream.region_unknown when none yet).
   common::Status chooseRegion() noexcept;
+  // The reply when the regional endpoint (region_) could not be reached and nothing was sent:
+  // 403/3 for a write, 503 for a read (upstream_detail::kRegionWriteUnreachable).
+  common::Status regionUnreachable(const common::Status& cause) const;
   // Transparent mode: a connection for a regional host name discovery named (SNI, checked
   // against Host) goes to that region's endpoint; any other keeps upstream.endpoint.
   void chooseRegionByHost(std::string_view sni) noexcept;

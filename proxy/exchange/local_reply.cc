@@ -3,6 +3,7 @@
 #include "common/headers.h"
 #include "common/text.h"
 #include "proxy/http1/codec.h"
+#include "proxy/upstream/details.h"
 
 namespace cosmoseal::proxy {
 
@@ -58,6 +59,13 @@ std::string localErrorBody(int status, std::string_view detail, std::string_view
   return body;
 }
 
+int localReplySubstatus(std::string_view detail) noexcept {
+  // WriteForbidden: the service's "this region does not take writes now"; every SDK re-reads the
+  // account and retries the write where the write region then is.
+  if (detail == upstream_detail::kRegionWriteUnreachable) return 3;
+  return 0;
+}
+
 void appendLocalReply(std::string* out, const common::Status& status, uint64_t retry_after_ms,
                       bool close) noexcept {
   const int code = status.httpStatus();
@@ -69,6 +77,9 @@ void appendLocalReply(std::string* out, const common::Status& status, uint64_t r
   h.add("x-ms-request-charge", "0");
   if (code == 429) {
     h.add("x-ms-retry-after-ms", std::to_string(retry_after_ms ? retry_after_ms : 100));
+  }
+  if (const int sub = localReplySubstatus(status.detail()); sub != 0) {
+    h.add("x-ms-substatus", std::to_string(sub));
   }
   if (close) h.add("Connection", "close");
   appendResponseHead(out, code, "", h);

@@ -22,9 +22,14 @@ const char* cosmosErrorCode(int status) noexcept;
 // JSON body of a local error reply: {"code":"...","message":"...","detail":"..."}.
 std::string localErrorBody(int status, std::string_view detail, std::string_view message) noexcept;
 
+// The Cosmos substatus (x-ms-substatus) a local reply with this detail code carries, where SDKs
+// act on it: 3 (WriteForbidden) for upstream.region_write_unreachable; 0 (none) otherwise.
+int localReplySubstatus(std::string_view detail) noexcept;
+
 // Appends the whole reply for `status` (head and body) to `out`: the status line, Content-Type,
 // Content-Length, x-cosmoseal-detail, x-ms-request-charge: 0, x-ms-retry-after-ms on a 429
-// (`retry_after_ms`, 100 when 0) and Connection: close when `close`.
+// (`retry_after_ms`, 100 when 0), x-ms-substatus when localReplySubstatus() gives one, and
+// Connection: close when `close`.
 void appendLocalReply(std::string* out, const common::Status& status, uint64_t retry_after_ms,
                       bool close) noexcept;
 

@@ -291,6 +291,12 @@ void Exchange::onMetadataFetched(int status, std::string body) noexcept {
 
 void Exchange::onMetadataFailed(const Status& status, UpstreamFailure kind, bool response_started,
                                 bool was_reused) noexcept {
+  if (kind == UpstreamFailure::kConnect && region_ != nullptr &&
+      phase_ != ExchangePhase::kFanningOut) {
+    // The region itself is unreachable: the request it prepares cannot go there either.
+    conn_->localReply(regionUnreachable(status), false);
+    return;
+  }
   if (routing_step_ != RoutingStep::kNone) {
     if (retryOnFreshConnection(status, kind, response_started, was_reused)) {
       routing_fetch_->start();

@@ -112,8 +112,8 @@ class ProxyUnderTest {
   }
   // A signed request for region port `i`.
   std::string regionRequest(size_t i, std::string_view method, std::string_view path,
-                            std::string_view body = "") const {
-    return config_.request(regionPort(i), method, path, body);
+                            std::string_view body = "", std::string_view extra_headers = "") const {
+    return config_.request(regionPort(i), method, path, body, extra_headers);
   }
   // The same, signed over the RID link (TestConfig::request).
   std::string ridRequest(std::string_view method, std::string_view path, std::string_view body = "",

@@ -100,6 +100,63 @@ TEST(RegionsTest, EachRegionPortReachesItsOwnRegion) {
   EXPECT_EQ(disco2.message.body, R"({"region":"east"})");  // (the fake east is not an account)
 }
 
+// A region that stops answering must look to the SDK as it would without cosmoseal, so that the
+// SDK marks it unavailable and re-reads the account (the Java SDK fails a write over only on a
+// network error or a 403/3, never on a 502): a connection the region dropped before answering
+// drops the app's connection the same way (FIN, no reply); a region that cannot be reached at all
+// (nothing was sent) answers a write 403/3 and a read 503.
+TEST(RegionsTest, AnUnreachableRegionLooksUnreachableToTheApp) {
+  FakeUpstream west([](FakeUpstream& u, Wire& c, int) {
+    u.readRequest(c);  // reads the request, then hangs up without a byte of response
+  });
+  uint16_t east_port = 0;
+  {
+    FakeUpstream gone(answerWith("{}"));
+    east_port = gone.port();
+  }  // nothing listens there any more: connections are refused
+  const std::string account = accountDocument(west.port(), east_port);
+  FakeUpstream global([account](FakeUpstream& u, Wire& c, int) {
+    serveAll(u, c, [account](const HttpMessage&) { return jsonResponse(200, account); });
+  });
+  ProxySettings settings;
+  settings.region_ports = 2;
+  ProxyUnderTest proxy(global.port(), settings);
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  ASSERT_TRUE(roundTrip(proxy.port(), proxy.request("GET", "/")).ok());
+  ASSERT_EQ(proxy.shared().regions.known(), 2u);
+
+  const std::string doc = R"({"id":"a","pk":"p"})";
+  ReadResult dropped_write = roundTrip(
+      proxy.regionPort(0), proxy.regionRequest(0, "POST", "/dbs/shop/colls/other/docs", doc));
+  EXPECT_EQ(dropped_write.end, ReadEnd::kEof) << readEndName(dropped_write.end);
+  ReadResult dropped_read =
+      roundTrip(proxy.regionPort(0), proxy.regionRequest(0, "GET", "/dbs/shop/colls/other"));
+  EXPECT_EQ(dropped_read.end, ReadEnd::kEof) << readEndName(dropped_read.end);
+  EXPECT_EQ(west.requestCount(), 2u);
+
+  ReadResult refused_write = roundTrip(
+      proxy.regionPort(1), proxy.regionRequest(1, "POST", "/dbs/shop/colls/other/docs", doc));
+  ASSERT_TRUE(refused_write.ok());
+  EXPECT_EQ(refused_write.message.status, 403);
+  EXPECT_EQ(refused_write.message.header("x-ms-substatus").value_or(""), "3");
+  EXPECT_EQ(refused_write.message.header("x-cosmoseal-detail").value_or(""),
+            "upstream.region_write_unreachable");
+  ReadResult refused_query =
+      roundTrip(proxy.regionPort(1), proxy.regionRequest(1, "POST", "/dbs/shop/colls/other/docs",
+                                                         R"({"query":"SELECT * FROM c"})",
+                                                         "x-ms-documentdb-isquery: true\r\n"));
+  ASSERT_TRUE(refused_query.ok());
+  EXPECT_EQ(refused_query.message.status, 503);
+  EXPECT_FALSE(refused_query.message.hasHeader("x-ms-substatus"));
+  EXPECT_EQ(refused_query.message.header("x-cosmoseal-detail").value_or(""),
+            "upstream.region_read_unreachable");
+
+  // The main port still reaches the account's global endpoint.
+  ReadResult main = roundTrip(proxy.port(), proxy.request("GET", "/"));
+  ASSERT_TRUE(main.ok());
+  EXPECT_EQ(main.message.status, 200);
+}
+
 TEST(RegionsTest, MaxAgeRetiresPooledConnections) {
   FakeUpstream upstream(answerWith(R"({"ok":true})"));
   ProxySettings settings;

@@ -63,5 +63,17 @@ TEST(LocalReplyTest, OtherStatusesHaveNoRetryAfter) {
   EXPECT_EQ(out.find("x-ms-retry-after-ms"), std::string::npos);
 }
 
+TEST(LocalReplyTest, AnUnreachableWriteRegionAnswersWriteForbidden) {
+  std::string out;
+  appendLocalReply(
+      &out, Status(Code::kPermissionDenied, "upstream.region_write_unreachable", "down"), 0, false);
+  EXPECT_EQ(out.rfind("HTTP/1.1 403 Forbidden\r\n", 0), 0u);
+  EXPECT_NE(out.find("\r\nx-ms-substatus: 3\r\n"), std::string::npos);
+  EXPECT_EQ(localReplySubstatus("upstream.region_read_unreachable"), 0);
+  std::string other;
+  appendLocalReply(&other, Status(Code::kPermissionDenied, "access.denied", "no"), 0, false);
+  EXPECT_EQ(other.find("x-ms-substatus"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cosmoseal::proxy
