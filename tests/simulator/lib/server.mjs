@@ -512,9 +512,13 @@ class Simulator {
     throw badRequest('The simulator does not model attachments or deeper paths');
   }
 
-  /** Origins the account's own tokens are for: every listener, as 127.0.0.1 and as localhost. */
+  /**
+   * What the account's own tokens may be for: its host names (a real account's endpoint has no
+   * port, and the Python SDK asks for https://<host>/.default) and every listener's origin (the JS
+   * SDK asks for the endpoint as given), as 127.0.0.1 and as localhost.
+   */
   _audiences() {
-    const out = [];
+    const out = [`${this.tls ? 'https' : 'http'}://127.0.0.1`, `${this.tls ? 'https' : 'http'}://localhost`];
     for (const r of this._listeners()) {
       const u = new URL(r.endpoint);
       out.push(u.origin, `${u.protocol}//localhost:${u.port}`);
