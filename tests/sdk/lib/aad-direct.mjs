@@ -13,14 +13,17 @@
 //   COSMOSEAL_AAD_DATABASE / COSMOSEAL_AAD_CONTAINER   made beforehand (partition key /pk)
 //   AZURE_AUTHORITY_HOST, AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
 //   AZURE_CLIENT_CERTIFICATE_PATH (key + certificate PEM), AZURE_FEDERATED_TOKEN_FILE (a projected
-//   service-account token the app's federated credential trusts)
+//   service-account token the app's federated credential trusts; also COSMOSEAL_AAD_TOKEN_FILE)
 //   COSMOSEAL_AAD_IDENTITY_ENDPOINT / COSMOSEAL_AAD_IDENTITY_HEADER   the managed identity endpoint
-//   (App Service style; not exported as IDENTITY_* so that other credentials do not pick it up)
+//   (App Service style; not exported as IDENTITY_* so that other credentials do not pick it up,
+//   except for Java, which cannot set its environment: IDENTITY_ENDPOINT / IDENTITY_HEADER, and
+//   COSMOSEAL_SDK_TRUSTSTORE(_PASSWORD), a PKCS#12 truststore with the test CA)
 // Afterwards the launcher checks the simulator's log: requests arrived, every one after set-up
 // carried a verified AAD token (none was key-signed and accepted), and the provider issued tokens
 // of each kind the suite reported using. Exit code: the suite's, or 1 when a check failed.
 
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,11 +66,24 @@ await makeCollection(sim, { db: 'shop', coll: 'orders' });
 sim.setLocalAuth(false);
 const setup = sim.requests().length;
 
+// The JVM trusts the test CA through a PKCS#12 truststore (the pom's Surefire argLine reads these).
+let truststore = {};
+if (values.sdk === 'java') {
+  const file = path.join(dir, 'truststore.p12');
+  const password = crypto.randomBytes(12).toString('hex');
+  execFileSync('keytool', ['-importcert', '-noprompt', '-alias', 'cosmoseal-test-ca', '-file', pki.caCert, '-keystore', file, '-storetype', 'PKCS12', '-storepass', password], { stdio: 'ignore' });
+  // Java cannot set its own environment: the managed identity endpoint is exported as the
+  // credential reads it (IDENTITY_ENDPOINT / IDENTITY_HEADER; the suite's other credentials ignore it).
+  // AZURE_FEDERATED_TOKEN_FILE is left out: with it Java's ManagedIdentityCredential would use
+  // workload identity (as on AKS) instead of the endpoint; the suite reads COSMOSEAL_AAD_TOKEN_FILE.
+  truststore = { COSMOSEAL_SDK_TRUSTSTORE: file, COSMOSEAL_SDK_TRUSTSTORE_PASSWORD: password, IDENTITY_ENDPOINT: idp.identityEndpoint, IDENTITY_HEADER: idp.identityHeader, AZURE_FEDERATED_TOKEN_FILE: undefined };
+}
+
 let failed = false;
 const child = spawn(command[0], command.slice(1), {
   cwd: values.cwd ?? process.cwd(),
   stdio: ['ignore', 'inherit', 'inherit'],
-  env: {
+  env: Object.fromEntries(Object.entries({
     ...process.env,
     COSMOSEAL_AAD_ENDPOINT: sim.endpoint,
     COSMOSEAL_AAD_CA_FILE: pki.caCert,
@@ -81,9 +97,11 @@ const child = spawn(command[0], command.slice(1), {
     AZURE_CLIENT_SECRET: `${values.sdk}-secret`,
     AZURE_CLIENT_CERTIFICATE_PATH: cert.pem,
     AZURE_FEDERATED_TOKEN_FILE: tokenFile,
+    COSMOSEAL_AAD_TOKEN_FILE: tokenFile,
     COSMOSEAL_AAD_IDENTITY_ENDPOINT: idp.identityEndpoint,
     COSMOSEAL_AAD_IDENTITY_HEADER: idp.identityHeader,
-  },
+    ...truststore,
+  }).filter(([, v]) => v !== undefined)),
 });
 const timer = setTimeout(() => {
   log(`FAIL: timed out after ${values.timeout} s`);

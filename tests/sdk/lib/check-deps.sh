@@ -31,6 +31,7 @@ case "$sdk" in
     command -v mvn >/dev/null || fail "mvn is not installed"
     command -v keytool >/dev/null || fail "keytool (JDK) is not installed"
     [ -d "${HOME}/.m2/repository/com/azure/azure-cosmos/4.81.0" ] || fail "azure-cosmos 4.81.0 is not in the local Maven repository"
+    [ -d "${HOME}/.m2/repository/com/azure/azure-identity/1.18.4" ] || fail "azure-identity 1.18.4 is not in the local Maven repository"
     ;;
   js)
     [ "$(node -p 'require(process.argv[1]).version' "$here/js/node_modules/@azure/cosmos/package.json" 2>/dev/null)" = 4.10.1 ] ||
