@@ -513,13 +513,15 @@ class Idp {
   _managedIdentity(ctx) {
     ctx.mi = true;
     const q = ctx.url.searchParams;
+    // MSAL for Node asks for '/metadata/identity/oauth2/token/' (trailing slash), which IMDS serves.
+    const p = ctx.url.pathname.replace(/\/+$/, '');
     let style;
-    if (ctx.url.pathname === '/metadata/identity/oauth2/token') {
+    if (p === '/metadata/identity/oauth2/token') {
       style = 'imds';
       if (ctx.method !== 'GET') throw new OAuthError(405, 'invalid_request', 0, 'Only GET is allowed.');
       if ((ctx.headers.metadata || '').toLowerCase() !== 'true') throw new OAuthError(400, 'invalid_request', 0, 'Required metadata header not specified');
       if (q.get('api-version') !== '2018-02-01' && q.get('api-version') !== '2019-08-01') throw new OAuthError(400, 'invalid_request', 0, 'Invalid API version');
-    } else if (ctx.url.pathname === '/msi/token') {
+    } else if (p === '/msi/token') {
       style = 'appservice';
       if (ctx.headers['x-identity-header'] !== this.identityHeader) {
         return send(ctx, 401, { statusCode: 401, message: 'Unauthorized: the X-IDENTITY-HEADER does not match.' });

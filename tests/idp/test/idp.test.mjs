@@ -177,6 +177,9 @@ test('managed identity: IMDS (Metadata: true) and App Service (X-IDENTITY-HEADER
   const c = verifyAgainst(await jwks(), r.json.access_token).payload;
   assert.equal(c.oid, idp.systemIdentity.objectId);
   assert.equal(c.azp, idp.systemIdentity.clientId);
+  // MSAL for Node asks with a trailing slash; IMDS serves it.
+  const slash = await request(imds.replace('/token?', '/token/?'), { headers: { Metadata: 'true' } });
+  assert.equal(slash.status, 200, slash.text);
   const user = idp.addManagedIdentity({ name: 'orders-id' });
   const u = await request(`${imds}&client_id=${user.clientId}`, { headers: { Metadata: 'true' } });
   assert.equal(claimsOf(u.json.access_token).oid, user.objectId);

@@ -2,7 +2,7 @@
 // test identity provider, tests/idp), straight against the simulator with local auth disabled, no
 // cosmoseal: proves the test world (IdP + simulator) is what the SDKs and the identity library
 // expect. Client secret, certificate, workload identity (federated service-account token file) and
-// managed identity (App Service endpoint); data-plane operations work, control-plane ones get
+// managed identity (App Service endpoint, and IMDS in a child process); data-plane operations work, control-plane ones get
 // 403/5300, keys get 401; short token lifetimes and a key rotation cause no failed request.
 
 import { test, before, after } from 'node:test';
@@ -11,6 +11,9 @@ import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { CosmosClient, BulkOperationType } from '@azure/cosmos';
 import { ClientSecretCredential, ClientCertificateCredential, WorkloadIdentityCredential, ManagedIdentityCredential } from '@azure/identity';
 import { startSimulator } from '../lib/server.mjs';
@@ -137,6 +140,30 @@ test('managed identity (App Service IDENTITY_ENDPOINT / IDENTITY_HEADER)', async
   assert.ok(idp.stats().byKind['mi-appservice'] >= 1);
   const mi = sim.requests().filter((r) => r.principal === idp.systemIdentity.objectId);
   assert.ok(mi.length > 5);
+});
+
+test('managed identity (IMDS through AZURE_POD_IDENTITY_AUTHORITY_HOST), in its own process: MSAL keeps one managed identity source per process', async () => {
+  // The child reads and writes with ManagedIdentityCredential and prints one JSON line.
+  const script = `
+    import https from 'node:https';
+    import fs from 'node:fs';
+    import { CosmosClient } from '@azure/cosmos';
+    import { ManagedIdentityCredential } from '@azure/identity';
+    const agent = new https.Agent({ ca: fs.readFileSync(process.env.SIM_CA_FILE) });
+    const client = new CosmosClient({ endpoint: process.env.SIM_ENDPOINT, aadCredentials: new ManagedIdentityCredential(), agent });
+    const c = client.database('shop').container('orders');
+    const { statusCode } = await c.items.create({ id: 'imds-1', pk: 'p1' });
+    const { resource } = await c.item('imds-1', 'p1').read();
+    client.dispose();
+    console.log(JSON.stringify({ statusCode, id: resource.id }));`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: path.join(path.dirname(fileURLToPath(import.meta.url)), '..'),
+    env: { ...process.env, ...idp.imdsEnv(), SIM_ENDPOINT: sim.endpoint, SIM_CA_FILE: pki.caCert },
+    timeout: 60000,
+  });
+  assert.deepEqual(JSON.parse(stdout.trim().split('\n').pop()), { statusCode: 201, id: 'imds-1' });
+  assert.ok(idp.stats().byKind['mi-imds'] >= 1);
+  assert.ok(sim.requests().some((r) => r.op === 'create' && r.principal === idp.systemIdentity.objectId));
 });
 
 test('short-lived tokens and a key rotation during a run: zero failed requests, tokens renewed', async () => {
