@@ -66,6 +66,8 @@ class Idp {
     this.tokenLifetimeSec = opts.tokenLifetimeSec ?? 3599;
     this.tokenVersion = opts.tokenVersion ?? 2;
     this.clockSkewSec = opts.clockSkewSec ?? 300;
+    // Known resources (application ID URIs); null: any resource is known.
+    this.resources = opts.resources ? new Set(opts.resources) : null;
     this.signingKeys = [newSigningKey(), newSigningKey()]; // [0] signs; the others stay published
     this.k8sKeys = [newSigningKey()];
     this.apps = new Map(); // clientId -> app
@@ -435,6 +437,9 @@ class Idp {
       throw new OAuthError(400, 'invalid_scope', 1002012, `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`);
     }
     const resource = dflt[0].slice(0, -'/.default'.length);
+    if (this.resources && !this.resources.has(resource)) {
+      throw new OAuthError(400, 'invalid_resource', 500011, `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`);
+    }
     const assertionType = form.get('client_assertion_type');
     const assertion = form.get('client_assertion');
     let kind;
@@ -615,6 +620,7 @@ class Idp {
           'POST apps': () => this.addApp(input),
           'POST managed-identities': () => this.addManagedIdentity(input),
           'POST sa-token': () => ({ token: this.serviceAccountToken(input) }),
+          'POST resources': () => ((this.resources = Array.isArray(input.resources) ? new Set(input.resources) : null), { resources: this.resources ? [...this.resources] : null }),
           'POST token-version': () => ((this.tokenVersion = Number(input.version) === 1 ? 1 : 2), { tokenVersion: this.tokenVersion }),
         };
         const fn = routes[`${req.method} ${p}`];
@@ -696,6 +702,9 @@ function closeServer(server) {
  * @param {number} [o.tokenLifetimeSec=3599] access token lifetime
  * @param {1|2} [o.tokenVersion=2] access token format (v1: iss {base}/{tenant}/ and appid; v2: iss
  *   {base}/{tenant}/v2.0 and azp)
+ * @param {string[]} [o.resources] known resources (scope without /.default); others get
+ *   AADSTS500011 (the JS Cosmos SDK then falls back to https://cosmos.azure.com/.default). Absent:
+ *   every resource is known.
  * @param {object[]} [o.apps] applications to register (see addApp)
  * @param {object[]} [o.managedIdentities=[{}]] the first is system-assigned
  * @param {string} [o.identityHeader] the App Service X-IDENTITY-HEADER secret (random)

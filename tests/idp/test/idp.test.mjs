@@ -114,6 +114,11 @@ test('token endpoint errors are worded as Entra words them', async () => {
   assert.equal(scope.status, 400);
   assert.equal(scope.json.error, 'invalid_scope');
   assert.deepEqual(scope.json.error_codes, [1002012]);
+  await request(`${idp.adminUrl}resources`, { method: 'POST', json: { resources: ['https://cosmos.azure.com'] } });
+  const unknownResource = await token({ client_id: app.clientId, client_secret: 'correct horse' });
+  assert.equal(unknownResource.json.error, 'invalid_resource');
+  assert.deepEqual(unknownResource.json.error_codes, [500011]);
+  await request(`${idp.adminUrl}resources`, { method: 'POST', json: {} });
   const grant = await token({ grant_type: 'password', client_id: app.clientId });
   assert.equal(grant.json.error, 'unsupported_grant_type');
   const tenant = await request(`${idp.url}/${crypto.randomUUID()}/oauth2/v2.0/token`, { form: { grant_type: 'client_credentials', client_id: app.clientId, client_secret: 'correct horse', scope: `${RESOURCE}/.default` }, ca: idp.ca });

@@ -98,6 +98,17 @@ test('client secret: data plane works; every request carried type=aad with the a
   assert.ok(idp.issued().some((t) => t.clientId === app.clientId && t.resource === new URL(sim.endpoint).origin), 'scope = the account endpoint');
 });
 
+test('account scope unknown to the tenant (AADSTS500011): the SDK falls back to https://cosmos.azure.com/.default', async () => {
+  idp.idp.resources = new Set(['https://cosmos.azure.com']);
+  try {
+    const client = cosmos(new ClientSecretCredential(idp.tenantId, app.clientId, 'orders-secret', idOpts()));
+    assert.equal((await client.database('shop').read()).statusCode, 200);
+    assert.equal(idp.issued().at(-1).resource, 'https://cosmos.azure.com');
+  } finally {
+    idp.idp.resources = null;
+  }
+});
+
 test('control plane through the SDK: 403 substatus 5300; a key client: 401 local auth disabled', async () => {
   const client = cosmos(new ClientSecretCredential(idp.tenantId, app.clientId, 'orders-secret', idOpts()));
   await assert.rejects(client.databases.create({ id: 'newdb' }), (e) => e.code === 403 && e.substatus === 5300 && /cannot be authorized by AAD token in data plane/.test(e.message));
