@@ -42,7 +42,8 @@ if (values.help) {
       '        [--token-version 1|2] [--no-tls] [--pki-dir DIR] [--dir DIR] [--app JSON]... [--exit-on-stdin-close]\n' +
       'Admin (plain HTTP, adminUrl): GET state|stats|issued; POST lifetime {seconds}, rotate {keep},\n' +
       '  down {mode: refuse|reset|503, which: all|sts|mi}, up, fail {count,status,error,code,description,clientId},\n' +
-      '  apps {...}, managed-identities {...}, sa-token {namespace,serviceAccount,audience,lifetimeSec}, stats/reset\n',
+      '  apps {...}, managed-identities {...}, sa-token {namespace,serviceAccount,audience,lifetimeSec},\n' +
+      '  token-version {version}, delay {ms}, resources {resources}, stats/reset\n',
   );
   process.exit(0);
 }

@@ -74,7 +74,8 @@ class Idp {
     this.managedIdentities = new Map(); // clientId -> identity (the first one is system-assigned)
     this.systemIdentity = null;
     this.identityHeader = opts.identityHeader ?? crypto.randomBytes(16).toString('hex');
-    this.down = null; // null | 'refuse' | 'reset' | '503'
+    this.down = null; // null | {mode: 'refuse' | 'reset' | '503', which}
+    this.tokenDelayMs = 0;
     this.failNext = []; // [{status, error, code, description, count, match}]
     this.stats = { tokens: 0, byClient: {}, byKind: {}, requests: 0, openid: 0, jwks: 0, refused: 0, errors: 0 };
     this.issued = [];
@@ -282,6 +283,7 @@ class Idp {
       down: this.down,
       tokenLifetimeSec: this.tokenLifetimeSec,
       tokenVersion: this.tokenVersion,
+      tokenDelayMs: this.tokenDelayMs,
       kids: this.signingKeys.map((k) => k.kid),
       stats: structuredClone(this.stats),
     };
@@ -349,21 +351,29 @@ class Idp {
       this.log.push(entry);
       if (this.log.length > 10000) this.log.shift();
       ctx.entry = entry;
-      try {
-        if (down === '503') throw new OAuthError(503, 'temporarily_unavailable', 50000, 'The service is temporarily unavailable (simulated outage).');
-        if (listener === 'mi') this._managedIdentity(ctx);
-        else this._sts(ctx);
-      } catch (e) {
-        if (e instanceof OAuthError) {
-          this.stats.errors++;
-          entry.error = e.message;
-          if (ctx.mi) send(ctx, e.status, { error: e.error, error_description: e.message });
-          else send(ctx, e.status, body(ctx, e));
-        } else {
-          send(ctx, 500, { error: 'server_error', error_description: String(e?.stack || e) });
-        }
-      }
+      // A slow provider: token answers (token endpoint, managed identity) wait tokenDelayMs.
+      const isToken = listener === 'mi' || url.pathname.endsWith('/oauth2/v2.0/token');
+      if (isToken && this.tokenDelayMs > 0) setTimeout(() => this._answer(ctx, down), this.tokenDelayMs);
+      else this._answer(ctx, down);
     });
+  }
+
+  _answer(ctx, down) {
+    const { entry, listener } = ctx;
+    try {
+      if (down === '503') throw new OAuthError(503, 'temporarily_unavailable', 50000, 'The service is temporarily unavailable (simulated outage).');
+      if (listener === 'mi') this._managedIdentity(ctx);
+      else this._sts(ctx);
+    } catch (e) {
+      if (e instanceof OAuthError) {
+        this.stats.errors++;
+        entry.error = e.message;
+        if (ctx.mi) send(ctx, e.status, { error: e.error, error_description: e.message });
+        else send(ctx, e.status, body(ctx, e));
+      } else {
+        send(ctx, 500, { error: 'server_error', error_description: String(e?.stack || e) });
+      }
+    }
   }
 
   _sts(ctx) {
@@ -620,6 +630,7 @@ class Idp {
           'POST apps': () => this.addApp(input),
           'POST managed-identities': () => this.addManagedIdentity(input),
           'POST sa-token': () => ({ token: this.serviceAccountToken(input) }),
+          'POST delay': () => ((this.tokenDelayMs = Math.max(0, Number(input.ms) || 0)), { tokenDelayMs: this.tokenDelayMs }),
           'POST resources': () => ((this.resources = Array.isArray(input.resources) ? new Set(input.resources) : null), { resources: this.resources ? [...this.resources] : null }),
           'POST token-version': () => ((this.tokenVersion = Number(input.version) === 1 ? 1 : 2), { tokenVersion: this.tokenVersion }),
         };
@@ -735,6 +746,8 @@ export async function startIdp(o = {}) {
     writeServiceAccountToken: (f, x) => idp.writeServiceAccountToken(f, x),
     setTokenLifetime: (s) => idp.setTokenLifetime(s),
     setTokenVersion: (v) => (idp.tokenVersion = v === 1 ? 1 : 2),
+    /** Token answers (token endpoint, managed identity) wait `ms` (a slow provider). */
+    setTokenDelay: (ms) => (idp.tokenDelayMs = Math.max(0, Number(ms) || 0)),
     rotateKeys: (x) => idp.rotateKeys(x),
     jwks: () => idp.jwks(),
     goDown: (mode, which) => idp.goDown(mode, which),

@@ -231,7 +231,7 @@ test('admin: token lifetime, key rotation (old keys stay published unless retire
   assert.ok(stats.byClient[app.clientId] >= 3);
 });
 
-test('down and back: refused connections, resets, 503s; recovery on the same port', async () => {
+test('down and back: refused connections, resets, 503s; recovery on the same port; slow and failing token answers', async () => {
   const ok = () => token({ client_id: app.clientId, client_secret: 'correct horse' });
   await idp.goDown('refuse');
   await assert.rejects(ok(), /ECONNREFUSED/);
@@ -247,6 +247,11 @@ test('down and back: refused connections, resets, 503s; recovery on the same por
   assert.equal(r.json.error, 'temporarily_unavailable');
   await request(`${idp.adminUrl}up`, { method: 'POST', json: {} });
   assert.equal((await ok()).status, 200);
+  await request(`${idp.adminUrl}delay`, { method: 'POST', json: { ms: 400 } });
+  const t0 = Date.now();
+  assert.equal((await ok()).status, 200);
+  assert.ok(Date.now() - t0 >= 380, 'the token answer waited');
+  idp.setTokenDelay(0);
   idp.failTokens({ count: 1, status: 500, error: 'server_error', code: 50000 });
   assert.equal((await ok()).status, 500);
   assert.equal((await ok()).status, 200);
