@@ -35,9 +35,10 @@ common::StatusOr<MigrationStateDoc> parseMigrationState(std::string_view body,
                                                         std::string_view container);
 
 // Only a verified migration ends the mixed state; "done" still needs `cosmoseal migrate verify`.
-// A decrypt writes plaintext back on purpose: it is mixed until verified too.
+// A decrypt writes plaintext back on purpose: even verified, its data is plaintext that sealed
+// literals would never match, so it stays mixed until the policy itself is removed.
 inline bool migrationLeavesMixed(const MigrationStateDoc& doc) noexcept {
-  return doc.phase != "verified";
+  return doc.phase != "verified" || doc.operation == "decrypt";
 }
 
 // "migration job 'j' (encrypt) is in phase running (state document state.db.c)": what a refusal

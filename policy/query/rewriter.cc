@@ -170,7 +170,8 @@ Status matchBothEdits(std::string_view query, const std::vector<Token>& tokens,
       plain = twin->second;
     }
     if (site.kind == EqualitySite::Kind::kListItem) {
-      edits->push_back(Edit{site.item_begin, site.item_end, replacement + ", " + plain});
+      replacement.append(", ").append(plain);
+      edits->push_back(Edit{site.item_begin, site.item_end, std::move(replacement)});
       continue;
     }
     uint32_t begin = site.begin;

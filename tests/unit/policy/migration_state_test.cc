@@ -39,6 +39,10 @@ TEST(MigrationStateTest, ParsesAndDecides) {
   MigrationStateDoc d = *doc;
   d.phase = "verified";
   EXPECT_FALSE(migrationLeavesMixed(d));
+  d.operation = "rotate";
+  EXPECT_FALSE(migrationLeavesMixed(d));
+  d.operation = "decrypt";  // verified plaintext: sealed literals match nothing
+  EXPECT_TRUE(migrationLeavesMixed(d));
 }
 
 TEST(MigrationStateTest, RefusesWhatIsNotAStateDocument) {
