@@ -26,6 +26,10 @@ inline constexpr std::string_view kPartitionKeyInsideProtected =
 // transform, json/partition_key.cc).
 inline constexpr std::string_view kRandomizedPartitionKey = "policy.randomized_partition_key";
 
+// The migration state document (migration_state.h) cannot be used: 502 in logs; the sidecar
+// then treats the container's data as mixed (fail closed).
+inline constexpr std::string_view kBadMigrationState = "policy.bad_migration_state";
+
 // The account-document rewrite (account_rewrite.h).
 inline constexpr std::string_view kDiscoveryBadJson = "discovery.bad_json";
 inline constexpr std::string_view kDiscoveryOverlap = "discovery.overlap";

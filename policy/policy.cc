@@ -411,6 +411,7 @@ Status ContainerPolicy::buildNode(PathNode* node, const std::vector<BuildItem>& 
 Status ContainerPolicy::build(const ContainerPolicySpec& spec) {
   database_ = spec.database;
   container_ = spec.container;
+  migration_ = spec.migration;
   rules_.reserve(spec.fields.size());  // never grows again: nodes point into it
   std::vector<std::vector<PathSegment>> parsed(spec.fields.size());
   for (size_t j = 0; j < spec.fields.size(); ++j) {

@@ -181,6 +181,10 @@ class ContainerPolicy {
   bool partitionKeyKnown() const noexcept { return !pk_paths_.empty(); }
   bool partitionKeyProtected() const noexcept { return pk_protected_; }
 
+  // policies[].migration (enabled = false when absent): the data may be mixed, see
+  // MigrationSpec; the sidecar's poller decides whether it still is.
+  const MigrationSpec& migration() const noexcept { return migration_; }
+
  private:
   friend class PolicySet;
   struct BuildItem;
@@ -195,6 +199,7 @@ class ContainerPolicy {
   PathNode root_;
   std::vector<PartitionKeyPath> pk_paths_;
   bool pk_protected_ = false;
+  MigrationSpec migration_;
 };
 
 // Returns true if the keyring has a key with this name.

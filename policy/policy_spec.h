@@ -28,6 +28,30 @@ struct FieldSpec {
   SourcePos pos;     // the `path` value (the field entry when the path is missing)
 };
 
+// What an equality query on a deterministic field does while the container's data is mixed
+// (policies[].migration.equality; docs/MIGRATION.md "The mixed state").
+enum class MixedEquality : uint8_t {
+  kRefuse,     // refused: query.migration_in_progress (400)
+  kMatchBoth,  // rewritten to match the sealed and the plaintext form (the literal goes upstream
+               // in plaintext too: an explicit opt-in)
+};
+
+// "refuse" / "match_both" (the YAML spelling).
+const char* mixedEqualityName(MixedEquality mode) noexcept;
+
+// policies[].migration: present (`enabled`) while the container may still hold plaintext at
+// protected paths (documents written before the policy, not yet sealed by `cosmoseal migrate`).
+// The sidecar then reads the migration's state document `state.<database>.<container>` from
+// `lease_container` (same database) every `poll_ms` and treats the data as mixed unless its
+// phase is "verified".
+struct MigrationSpec {
+  bool enabled = false;
+  std::string lease_container = "cosmoseal-leases";
+  MixedEquality equality = MixedEquality::kRefuse;
+  uint64_t poll_ms = 30000;
+  SourcePos pos;  // the `migration` entry
+};
+
 struct ContainerPolicySpec {
   std::string database;
   std::string container;
@@ -35,6 +59,7 @@ struct ContainerPolicySpec {
   // the proxy learns them from container metadata passing through it.
   std::vector<std::string> partition_key_paths;
   std::vector<FieldSpec> fields;
+  MigrationSpec migration;      // absent: the container holds sealed values only
   SourcePos pos;                // the policy entry
   SourcePos partition_key_pos;  // the partition_key value (falls back to `pos` when unknown)
 };

@@ -171,6 +171,7 @@ class Analyzer {
   }
 
   std::vector<LiteralRewrite>& literalRewrites() { return literals_; }
+  std::vector<EqualitySite>& equalitySites() { return sites_; }
   const std::map<std::string, ParamUse>& params() const { return params_; }
   bool selectStar() const noexcept { return select_star_; }
   std::string protectedPath() const {
@@ -370,8 +371,20 @@ class Analyzer {
     u.array = array;
   }
 
-  // Records that literal/parameter `e` must be encrypted for `rule`.
-  void rewrite(const Expr* e, const FieldRule* rule, bool array) {
+  // Records that literal/parameter `e` must be encrypted for `rule`, in equality `site` (the
+  // predicate, or `e` itself for a list item) of kind `kind`.
+  void rewrite(const Expr* e, const FieldRule* rule, bool array, const Expr* site,
+               EqualitySite::Kind kind, bool negated = false) {
+    EqualitySite es;
+    es.kind = kind;
+    es.begin = site->begin;
+    es.end = site->end;
+    es.item_begin = e->begin;
+    es.item_end = e->end;
+    es.negated = negated;
+    es.rule = rule;
+    if (e->kind == ExprKind::kParam) es.param = e->text;
+    sites_.push_back(std::move(es));
     if (e->kind == ExprKind::kParam) {
       if (no_parameters_) {
         fail(qd::kUnsupportedOnProtected,
@@ -425,6 +438,7 @@ class Analyzer {
         return;  // never equal to anything, with or without encryption
     }
     literals_.push_back(std::move(lr));
+    sites_.back().sealed = true;
   }
 
   // ---- conditions ----
@@ -646,7 +660,8 @@ class Analyzer {
              "the other side must be a literal or a @parameter so that it can be encrypted");
       return Val{};
     }
-    rewrite(other, p.rule, /*array=*/false);
+    rewrite(other, p.rule, /*array=*/false, e, EqualitySite::Kind::kPredicate,
+            /*negated=*/e->op == Op::kNe);
     return Val{};
   }
 
@@ -669,7 +684,7 @@ class Analyzer {
                  "encrypted");
           return Val{};
         }
-        rewrite(item, xv.rule, false);
+        rewrite(item, xv.rule, false, item, EqualitySite::Kind::kListItem);
         if (!ok()) return Val{};
       }
       return Val{};
@@ -718,14 +733,14 @@ class Analyzer {
       }
       if (!partialOk()) return Val{};
       if (arr->kind == ExprKind::kParam) {
-        rewrite(arr, xv.rule, /*array=*/true);
+        rewrite(arr, xv.rule, /*array=*/true, arr, EqualitySite::Kind::kArrayParam);
         return Val{};
       }
       if (arr->kind == ExprKind::kArray &&
           std::all_of(arr->args.begin(), arr->args.end(),
                       [](const Expr* a) { return rewritable(a) != nullptr; })) {
         for (const Expr* a : arr->args) {
-          rewrite(a, xv.rule, false);
+          rewrite(a, xv.rule, false, a, EqualitySite::Kind::kListItem);
           if (!ok()) return Val{};
         }
         return Val{};
@@ -772,7 +787,7 @@ class Analyzer {
           return Val{};
         }
         if (!partialOk()) return Val{};
-        rewrite(xo, elem.rule, false);
+        rewrite(xo, elem.rule, false, e, EqualitySite::Kind::kPredicate);
         return Val{};
       }
       refuse(av, qd::kUnsupportedOnProtected, "ARRAY_CONTAINS", e, true,
@@ -1003,6 +1018,7 @@ class Analyzer {
   const Query* top_query_ = nullptr;
   Status error_;
   std::vector<LiteralRewrite> literals_;
+  std::vector<EqualitySite> sites_;
   std::map<std::string, ParamUse> params_;
   bool select_star_ = false;
   // Paths read that are, hold or may be protected fields (how many times each), less those
@@ -1017,6 +1033,7 @@ Status analyzeQuery(const Query& root, std::string_view text, const ContainerPol
   Analyzer analyzer(policy, text, no_parameters);
   COSMOSEAL_RETURN_IF_ERROR(analyzer.run(root));
   out->literals = std::move(analyzer.literalRewrites());
+  out->sites = std::move(analyzer.equalitySites());
   out->params = analyzer.params();
   out->select_star = analyzer.selectStar();
   out->protected_path = analyzer.protectedPath();

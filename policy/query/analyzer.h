@@ -40,8 +40,35 @@ struct ParamUse {
   bool array = false;               // rewrite use expects an array of scalars
 };
 
+// One equality the query makes with a deterministic field, where a literal or @parameter is
+// sealed. While the container's data is mixed (plaintext and sealed, a migration under way) each
+// is either refused or rewritten to match both forms (rewriter.h MixedData).
+struct EqualitySite {
+  enum class Kind : uint8_t {
+    // `path = x`, `x = path`, `path != x`, ARRAY_CONTAINS(path_array, x): [begin, end) is the
+    // whole predicate, which becomes `(predicate_sealed OR predicate_plain)` (AND for !=).
+    kPredicate,
+    // An item of `path [NOT] IN (...)` or of the literal array in ARRAY_CONTAINS([...], path):
+    // [begin, end) is the item; the plaintext form is added beside it.
+    kListItem,
+    // The @array parameter of ARRAY_CONTAINS(@array, path): its value gets both forms of each
+    // element; no text changes.
+    kArrayParam,
+  };
+  Kind kind = Kind::kPredicate;
+  uint32_t begin = 0;
+  uint32_t end = 0;
+  uint32_t item_begin = 0;  // the literal or @parameter
+  uint32_t item_end = 0;
+  bool negated = false;  // `!=` / `<>`: neither form may match (AND)
+  const FieldRule* rule = nullptr;
+  std::string param;    // "@name" for a parameter, "" for a literal
+  bool sealed = false;  // a literal that is sealed (not already an envelope, not undefined)
+};
+
 struct QueryAnalysis {
   std::vector<LiteralRewrite> literals;    // in no particular order
+  std::vector<EqualitySite> sites;         // in no particular order
   std::map<std::string, ParamUse> params;  // by name as written
   // Rows are whole documents (see QueryRewriteResult::select_star).
   bool select_star = false;

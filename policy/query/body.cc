@@ -202,7 +202,8 @@ Status QueryBody::parse(std::string_view body_json, QueryBodyFormat format) {
 }
 
 void QueryBody::write(std::string_view query_text, const std::map<size_t, std::string>& new_values,
-                      std::string* out) const {
+                      std::string* out,
+                      const std::vector<std::pair<std::string, std::string>>& added) const {
   if (format_ == QueryBodyFormat::kSql) {
     out->append(query_text);
     return;
@@ -243,6 +244,14 @@ void QueryBody::write(std::string_view query_text, const std::map<size_t, std::s
               out->append(pe.members[k].second);
             }
           }
+          out->push_back('}');
+        }
+        for (size_t a = 0; a < added.size(); ++a) {
+          if (!parameters_.empty() || a > 0) out->push_back(',');
+          out->append("{\"name\":");
+          appendCanonicalJsonString(added[a].first, out);
+          out->append(",\"value\":");
+          out->append(added[a].second);
           out->push_back('}');
         }
         out->push_back(']');

@@ -65,9 +65,12 @@ class QueryBody {
   const std::vector<QueryParameter>& parameters() const noexcept { return parameters_; }
 
   // Appends the body to *out with `query_text` as the query and, for each entry index in
-  // `new_values`, that JSON text as the parameter's value. kSql: appends `query_text` alone.
+  // `new_values`, that JSON text as the parameter's value; `added` (name, value JSON) entries
+  // are appended to "parameters" (which must then be an array). kSql: appends `query_text`
+  // alone.
   void write(std::string_view query_text, const std::map<size_t, std::string>& new_values,
-             std::string* out) const;
+             std::string* out,
+             const std::vector<std::pair<std::string, std::string>>& added = {}) const;
 
  private:
   struct Member {

@@ -25,4 +25,9 @@ inline constexpr std::string_view kUnsupportedOnProtected = "query.unsupported_o
 // double (1e400): it has no canonical spelling (policy/json/text.h appendCanonicalNumber). The
 // query module's counterpart of policy.number_out_of_range: query refusals are all query.*.
 inline constexpr std::string_view kNumberOutOfRange = "query.number_out_of_range";
+// The container's data is mixed (a migration is not verified yet) and the query makes an
+// equality with a deterministic field (policies[].migration.equality: refuse), or pins a
+// protected partition key, or is too complex to match both forms (rewriter.h MixedData). The
+// message names the migration job and its phase.
+inline constexpr std::string_view kMigrationInProgress = "query.migration_in_progress";
 }  // namespace cosmoseal::policy::query_detail

@@ -72,10 +72,127 @@ struct AnalyzedText {
   uint32_t rewritten = 0;
   bool select_star = false;
   std::map<std::string, ParamUse> params;
+  // match_both: the twin holding the plaintext value of each parameter (by name as written).
+  std::map<std::string, std::string> twins;
 };
 
+Status mixedRefusal(const MixedData& mixed, const ContainerPolicy& policy, std::string what) {
+  return Status(Code::kInvalidArgument, qd::kMigrationInProgress,
+                "container " + policy.database() + "/" + policy.container() +
+                    " may still hold plaintext at protected paths: " + mixed.state + "; " +
+                    std::move(what));
+}
+
+// A name for the parameter holding `name`'s plaintext value that no parameter of the body (nor
+// of the query) has, ignoring case as a lenient server might.
+std::string twinName(const std::string& name, const std::vector<QueryParameter>& entries,
+                     const std::map<std::string, ParamUse>& params) {
+  std::string twin = name + "__plain";
+  auto taken = [&](const std::string& n) {
+    for (const QueryParameter& p : entries) {
+      if (equalsIgnoreCase(withoutAt(p.name), withoutAt(n))) return true;
+    }
+    for (const auto& [pn, use] : params) {
+      if (equalsIgnoreCase(withoutAt(pn), withoutAt(n))) return true;
+    }
+    return false;
+  };
+  while (taken(twin)) twin += "_";
+  return twin;
+}
+
+const QueryParameter* findEntry(const std::vector<QueryParameter>* entries,
+                                const std::string& name) {
+  if (entries == nullptr) return nullptr;
+  for (const QueryParameter& p : *entries) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+// A predicate's span starts at its left operand and ends with its right one; an operand written
+// in parentheses has them outside its span (`(c.ssn) = ('x')` spans `c.ssn) = ('x'`). Widens
+// [*begin, *end) over the unmatched parentheses so that the copy is balanced.
+void balanceParentheses(const std::vector<Token>& tokens, uint32_t* begin, uint32_t* end) {
+  size_t first = 0;
+  while (first < tokens.size() && tokens[first].begin < *begin) ++first;
+  size_t last = first;  // one past the last token inside
+  int open = 0;         // '(' inside not closed inside
+  int unopened = 0;     // ')' inside not opened inside
+  for (; last < tokens.size() && tokens[last].end <= *end && tokens[last].kind != Tok::kEnd;
+       ++last) {
+    if (tokens[last].kind == Tok::kLParen) ++open;
+    if (tokens[last].kind == Tok::kRParen) {
+      if (open > 0) {
+        --open;
+      } else {
+        ++unopened;
+      }
+    }
+  }
+  for (size_t i = first; unopened > 0 && i-- > 0;) {
+    if (tokens[i].kind == Tok::kLParen) {
+      *begin = tokens[i].begin;
+      --unopened;
+    }
+  }
+  for (size_t i = last; open > 0 && i < tokens.size(); ++i) {
+    if (tokens[i].kind == Tok::kRParen) {
+      *end = tokens[i].end;
+      --open;
+    }
+  }
+}
+
+// The edits that make each equality site match both forms (MixedData, kMatchBoth). `sealed`:
+// the envelope literal written for the literal starting at each offset.
+Status matchBothEdits(std::string_view query, const std::vector<Token>& tokens,
+                      const QueryAnalysis& analysis, const std::map<uint32_t, std::string>& sealed,
+                      const std::vector<QueryParameter>* entries, AnalyzedText* out,
+                      std::vector<Edit>* edits) {
+  for (const EqualitySite& site : analysis.sites) {
+    const std::string_view item = query.substr(site.item_begin, site.item_end - site.item_begin);
+    std::string replacement;  // the sealed form of the item, then its plaintext form
+    std::string plain;
+    if (site.param.empty()) {
+      if (!site.sealed) continue;  // an envelope already, or undefined: one form only
+      const auto it = sealed.find(site.item_begin);
+      if (it == sealed.end()) continue;
+      replacement = it->second;
+      plain.assign(item);
+    } else {
+      const QueryParameter* entry = findEntry(entries, site.param);
+      if (entry == nullptr || !entry->has_value) continue;         // no value: nothing to match
+      if (site.kind == EqualitySite::Kind::kArrayParam) continue;  // the value holds both forms
+      auto [twin, inserted] = out->twins.try_emplace(site.param);
+      if (inserted) twin->second = twinName(site.param, *entries, analysis.params);
+      replacement.assign(item);
+      plain = twin->second;
+    }
+    if (site.kind == EqualitySite::Kind::kListItem) {
+      replacement.append(", ").append(plain);
+      edits->push_back(Edit{site.item_begin, site.item_end, std::move(replacement)});
+      continue;
+    }
+    uint32_t begin = site.begin;
+    uint32_t end = site.end;
+    balanceParentheses(tokens, &begin, &end);
+    const std::string_view pre = query.substr(begin, site.item_begin - begin);
+    const std::string_view post = query.substr(site.item_end, end - site.item_end);
+    std::string both = "(";
+    both.append(pre).append(replacement).append(post);
+    both += site.negated ? " AND " : " OR ";
+    both.append(pre).append(plain).append(post);
+    both.push_back(')');
+    edits->push_back(Edit{begin, end, std::move(both)});
+  }
+  return Status::ok();
+}
+
 StatusOr<AnalyzedText> analyzeAndRewrite(std::string_view query, bool condition,
-                                         const ContainerPolicy& policy, FieldCipher& cipher) {
+                                         const ContainerPolicy& policy, FieldCipher& cipher,
+                                         const MixedData* mixed = nullptr,
+                                         const std::vector<QueryParameter>* entries = nullptr) {
   ParsedQuery parsed;
   Status st = condition ? parseCondition(query, &parsed) : parseQuery(query, &parsed);
   if (!st.isOk()) return st;
@@ -83,16 +200,54 @@ StatusOr<AnalyzedText> analyzeAndRewrite(std::string_view query, bool condition,
   st = analyzeQuery(*parsed.root, query, policy, /*no_parameters=*/condition, &analysis);
   if (!st.isOk()) return st;
 
+  const bool match_both = mixed != nullptr && mixed->equality == MixedEquality::kMatchBoth;
+  if (mixed != nullptr) {
+    if (mixed->partition_key_header && policy.partitionKeyProtected()) {
+      return mixedRefusal(
+          *mixed, policy,
+          "a query with a partition key is routed by the sealed key and would miss the "
+          "documents whose partition key is still plaintext; send it without a partition key "
+          "(cross-partition) with policies[].migration.equality: match_both, or wait until "
+          "`cosmoseal migrate verify` marks the migration verified");
+    }
+    if (!analysis.sites.empty() && !match_both) {
+      return mixedRefusal(
+          *mixed, policy,
+          "an equality with deterministic field " + analysis.sites.front().rule->pattern +
+              " would miss the documents not sealed yet. Wait until `cosmoseal migrate verify` "
+              "marks the migration verified, or opt in to policies[].migration.equality: "
+              "match_both (the value is then sent in plaintext too)");
+    }
+  }
+
   AnalyzedText out;
   std::vector<Edit> edits;
   for (const auto& [b, e] : parsed.lex.comments) edits.push_back(Edit{b, e, std::string()});
+  std::map<uint32_t, std::string> sealed;  // match_both: by literal offset
   for (LiteralRewrite& lr : analysis.literals) {
     std::string lit = "\"";
     st = sealToken(cipher, lr.rule, lr.type, lr.token, &lit);
     if (!st.isOk()) return st;
     lit.push_back('"');
-    edits.push_back(Edit{lr.begin, lr.end, std::move(lit)});
     ++out.rewritten;
+    if (match_both) {
+      sealed.emplace(lr.begin, std::move(lit));
+    } else {
+      edits.push_back(Edit{lr.begin, lr.end, std::move(lit)});
+    }
+  }
+  if (match_both) {
+    COSMOSEAL_RETURN_IF_ERROR(
+        matchBothEdits(query, parsed.lex.tokens, analysis, sealed, entries, &out, &edits));
+    std::sort(edits.begin(), edits.end(),
+              [](const Edit& a, const Edit& b) { return a.begin < b.begin; });
+    for (size_t i = 1; i < edits.size(); ++i) {
+      if (edits[i].begin < edits[i - 1].end) {
+        return mixedRefusal(*mixed, policy,
+                            "a comment inside an equality with a deterministic field prevents "
+                            "matching both forms; remove the comment");
+      }
+    }
   }
   out.changed = !edits.empty();
   out.text = out.changed ? applyEdits(query, std::move(edits)) : std::string(query);
@@ -168,9 +323,10 @@ Status sealJsonScalar(FieldCipher& cipher, const FieldRule* rule, std::string_vi
   return Status::ok();
 }
 
-// New JSON text for a parameter value used in rewrite positions.
+// New JSON text for a parameter value used in rewrite positions. `both`: each sealed element of
+// an array parameter is followed by its plaintext form (MixedData, kMatchBoth).
 Status rewriteParamValue(FieldCipher& cipher, const ParamUse& use, std::string_view raw,
-                         std::string* out, uint32_t* count) {
+                         std::string* out, uint32_t* count, bool both = false) {
   if (!use.array) {
     bool sealed = false;
     Status st = sealJsonScalar(cipher, use.rule, raw, use.name, out, &sealed);
@@ -194,6 +350,10 @@ Status rewriteParamValue(FieldCipher& cipher, const ParamUse& use, std::string_v
             sealJsonScalar(cipher, use.rule, elem_raw, use.name + " (an element)", out, &sealed);
         if (!st.isOk()) return st;
         if (sealed) ++*count;
+        if (sealed && both) {
+          out->push_back(',');
+          out->append(elem_raw);
+        }
         return Status::ok();
       }));
   out->push_back(']');
@@ -204,19 +364,23 @@ Status rewriteParamValue(FieldCipher& cipher, const ParamUse& use, std::string_v
 
 StatusOr<QueryRewriteResult> rewriteQueryRequest(std::string_view body_json,
                                                  const ContainerPolicy& policy, FieldCipher& cipher,
-                                                 QueryBodyFormat format) {
+                                                 QueryBodyFormat format, const MixedData* mixed) {
   QueryBody body;
   COSMOSEAL_RETURN_IF_ERROR(body.parse(body_json, format));
   const std::vector<QueryParameter>& entries = body.parameters();
+  const bool match_both = mixed != nullptr && mixed->equality == MixedEquality::kMatchBoth;
 
-  COSMOSEAL_ASSIGN_OR_RETURN(AnalyzedText analyzed,
-                             analyzeAndRewrite(body.query(), /*condition=*/false, policy, cipher));
+  COSMOSEAL_ASSIGN_OR_RETURN(
+      AnalyzedText analyzed,
+      analyzeAndRewrite(body.query(), /*condition=*/false, policy, cipher, mixed, &entries));
   QueryRewriteResult result;
   result.select_star = analyzed.select_star;
   result.rewritten = analyzed.rewritten;
 
   // Parameter values to encrypt.
   std::map<size_t, std::string> new_values;  // entry index -> new value JSON
+  // match_both: the twins holding plaintext values (wiped: they are the app's plaintext).
+  std::vector<std::pair<std::string, std::string>> added;
   for (const auto& [name, use] : analyzed.params) {
     if (use.rule == nullptr) continue;
     size_t found = entries.size();
@@ -231,18 +395,24 @@ StatusOr<QueryRewriteResult> rewriteQueryRequest(std::string_view body_json,
     }
     if (found == entries.size() || !entries[found].has_value) continue;  // undefined: no value
     std::string v;
-    Status st = rewriteParamValue(cipher, use, entries[found].value_raw, &v, &result.rewritten);
+    Status st =
+        rewriteParamValue(cipher, use, entries[found].value_raw, &v, &result.rewritten, match_both);
     if (!st.isOk()) return st;
     if (v != entries[found].value_raw) new_values.emplace(found, std::move(v));
+    const auto twin = analyzed.twins.find(name);
+    if (twin != analyzed.twins.end()) {
+      added.emplace_back(twin->second, std::string(entries[found].value_raw));
+    }
   }
 
-  result.changed = analyzed.changed || !new_values.empty();
+  result.changed = analyzed.changed || !new_values.empty() || !added.empty();
   if (!result.changed) {
     result.body.assign(body_json);
     return result;
   }
   result.body.reserve(body_json.size() + analyzed.text.size() + 128);
-  body.write(analyzed.text, new_values, &result.body);
+  body.write(analyzed.text, new_values, &result.body, added);
+  for (auto& [name, value] : added) common::secureZero(value.data(), value.size());
   return result;
 }
 

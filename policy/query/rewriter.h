@@ -37,6 +37,7 @@
 #include "common/status.h"
 #include "crypto/field_cipher.h"
 #include "policy/policy.h"
+#include "policy/policy_spec.h"
 #include "policy/query/body.h"
 #include "policy/query/details.h"
 
@@ -57,6 +58,28 @@ struct QueryRewriteResult {
   bool select_star = false;
 };
 
+// The container's data may be mixed: plaintext and sealed values at protected paths, because
+// a migration (`cosmoseal migrate`, docs/MIGRATION.md) has not been verified yet. An equality
+// with a deterministic field would silently miss the documents still in plaintext, so each one
+// (every EqualitySite of analyzer.h: `=`, `!=`/`<>`, [NOT] IN, ARRAY_CONTAINS) is either
+//   * refused (kRefuse): query.migration_in_progress (400), the message names the field path
+//     and `state` (the migration job and its phase), never a literal; or
+//   * rewritten to match both forms (kMatchBoth, an explicit opt-in: the plaintext literal goes
+//     upstream too): `c.ssn = 'x'` -> `(c.ssn = "csx1:..." OR c.ssn = 'x')`, `!=` with AND,
+//     each IN / ARRAY_CONTAINS list item followed by its plaintext form, `c.ssn = @p` ->
+//     `(c.ssn = @p OR c.ssn = @p__plain)` with a new parameter holding the plaintext value (the
+//     name made unique), an ARRAY_CONTAINS @array parameter holding both forms of each element.
+//     A comment inside such a predicate is refused (query.migration_in_progress): remove it.
+// Either way, a query carrying a partition-key header on a container whose partition key is
+// protected is refused (query.migration_in_progress): the sealed key routes to the partition of
+// the sealed documents only; send it without a partition key (cross-partition) with match_both.
+// Queries with no equality on a deterministic field are unaffected.
+struct MixedData {
+  MixedEquality equality = MixedEquality::kRefuse;
+  std::string state;  // "migration job 'j' (encrypt) is in phase running", for messages
+  bool partition_key_header = false;  // the request carries x-ms-documentdb-partitionkey
+};
+
 // Rewrites a query (or query-plan) request body `{"query": "...", "parameters": [{"name": "@p",
 // "value": ...}, ...], ...}`. Other members are kept verbatim and in order; "query" and
 // "parameters" (matched ignoring ASCII case, as a case-insensitive deserializer would) may
@@ -67,9 +90,10 @@ struct QueryRewriteResult {
 // instance crypto.unknown_key_name when the policy names a key the keyring lacks).
 // With `format` kSql (Content-Type application/sql, body.h) the body is the SQL text alone,
 // rewritten under the same rules and forwarded in the same form.
+// `mixed`: null when the container's data is all sealed (no migration, or one verified).
 common::StatusOr<QueryRewriteResult> rewriteQueryRequest(
     std::string_view body_json, const ContainerPolicy& policy, crypto::FieldCipher& cipher,
-    QueryBodyFormat format = QueryBodyFormat::kJson);
+    QueryBodyFormat format = QueryBodyFormat::kJson, const MixedData* mixed = nullptr);
 
 // Rewrites a patch condition ("FROM c WHERE ..."; a full SELECT query is accepted too) under
 // the same rules and returns the condition to forward (comments removed, literals sealed).

@@ -1,5 +1,6 @@
 #include "proxy/config/policies.h"
 
+#include <chrono>
 #include <set>
 #include <string>
 #include <utility>
@@ -7,6 +8,43 @@
 #include "policy/policy.h"
 
 namespace cosmoseal::proxy::config {
+
+namespace {
+
+// policies[i].migration: {lease_container, equality, poll}; every key optional. An empty mapping
+// (`migration: {}`) enables it with the defaults.
+void loadMigration(Reader& reader, const Entry& e, policy::MigrationSpec* out) {
+  out->enabled = true;
+  out->pos = reader.pos(e.mark());
+  if (e.value.IsNull()) return;
+  MapReader m(reader, e.value, e.mark(), e.path, {"lease_container", "equality", "poll"});
+  if (!m.ok()) return;
+  if (const Entry* lc = m.get("lease_container")) {
+    std::string id;
+    if (reader.string(*lc, &id, "a container id such as cosmoseal-leases")) {
+      const std::string problem = policy::checkCosmosId(id);
+      if (problem.empty()) {
+        out->lease_container = std::move(id);
+      } else {
+        reader.error(*lc, problem);
+      }
+    }
+  }
+  if (const Entry* eq = m.get("equality")) {
+    reader.choice(*eq,
+                  {{"refuse", policy::MixedEquality::kRefuse},
+                   {"match_both", policy::MixedEquality::kMatchBoth}},
+                  &out->equality);
+  }
+  if (const Entry* poll = m.get("poll")) {
+    std::chrono::milliseconds ms{};
+    if (reader.duration(*poll, std::chrono::milliseconds(1000), &ms)) {
+      out->poll_ms = static_cast<uint64_t>(ms.count());
+    }
+  }
+}
+
+}  // namespace
 
 void loadPolicies(Reader& reader, const Entry& e, Config* cfg) {
   if (!reader.list(e, "a list of container policies ({database, container, fields})")) return;
@@ -18,7 +56,7 @@ void loadPolicies(Reader& reader, const Entry& e, Config* cfg) {
     policy::ContainerPolicySpec spec;
     spec.pos = reader.pos(item.IsNull() ? e.key_node.Mark() : item.Mark());
     MapReader m(reader, item, item.IsNull() ? e.key_node.Mark() : item.Mark(), ipath,
-                {"database", "container", "partition_key", "fields"});
+                {"database", "container", "partition_key", "fields", "migration"});
     if (!m.ok()) {
       skip.emplace(i, policy::kWholePolicy);
       skip.emplace(i, policy::kFieldList);
@@ -64,6 +102,7 @@ void loadPolicies(Reader& reader, const Entry& e, Config* cfg) {
       }
     }
     if (!whole_ok) skip.emplace(i, policy::kWholePolicy);
+    if (const Entry* mig = m.get("migration")) loadMigration(reader, *mig, &spec.migration);
 
     const Entry* fields = m.require("fields", "a list of fields ({path, mode, key})");
     if (fields == nullptr || !reader.list(*fields, "a list of fields ({path, mode, key})")) {

@@ -33,6 +33,8 @@
 
 namespace cosmoseal::proxy {
 
+class MigrationStates;  // migration_state.h
+
 // Per (worker thread, ConfigSnapshot) state: things that must not be shared across threads (HMAC
 // contexts, cipher contexts). Requests hold a shared_ptr to the one they started with.
 struct ThreadState {
@@ -61,6 +63,9 @@ struct ExchangeContext {
   PartitionKeyCache* partition_keys = nullptr;    // learned partition-key paths, all workers
   const ExhaustedKeys* exhausted_keys = nullptr;  // swapped by the control thread
   RegionTable* regions = nullptr;                 // listen.region_ports slots, all workers
+  // Which containers' data may be mixed (policies[].migration), all workers; null: every
+  // container with `migration:` counts as mixed.
+  const MigrationStates* migrations = nullptr;
   int region = -1;  // slot of the region port the request arrived on; -1: the main listener
 };
 

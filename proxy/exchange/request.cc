@@ -15,6 +15,7 @@
 #include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
 #include "proxy/exchange/exchange.h"
+#include "proxy/exchange/migration_state.h"
 
 namespace cosmoseal::proxy {
 
@@ -386,10 +387,26 @@ Status Exchange::transformRequest() noexcept {
         break;
       case Op::kQuery:
       case Op::kQueryPlan: {
+        // While a migration is not verified the data may be mixed (migration_state.h):
+        // equalities on deterministic fields are refused or match both forms.
+        policy::MixedData mixed;
+        bool is_mixed = false;
+        if (policy->migration().enabled) {
+          MigrationStatus ms;  // mixed unless the poller has read a verified state
+          ms.description = "the migration state is not known";
+          if (ctx_.migrations != nullptr) {
+            ms = ctx_.migrations->lookup(policy->database(), policy->container());
+          }
+          is_mixed = ms.mixed;
+          mixed.equality = policy->migration().equality;
+          mixed.state = std::move(ms.description);
+          mixed.partition_key_header = route_.has_partition_key_header;
+        }
         // application/sql (the Java SDK's query compatibility mode) carries the bare SQL text.
         auto q = policy::rewriteQueryRequest(
             body_, *policy, *ctx_.state->cipher,
-            policy::queryBodyFormat(head_.headers.getOr("content-type", "")));
+            policy::queryBodyFormat(head_.headers.getOr("content-type", "")),
+            is_mixed ? &mixed : nullptr);
         if (!q.isOk()) {
           s = q.status();
           break;

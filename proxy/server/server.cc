@@ -625,6 +625,20 @@ std::string Server::metricsText() const {
     }
   }
 
+  {
+    const auto table = shared_.migrations.table();
+    p.family("cosmoseal_migration_mixed", "gauge",
+             "1 while a container with policies[].migration may hold plaintext at protected "
+             "paths (its migration is not verified, or its state cannot be read), 0 once "
+             "verified.");
+    for (const auto& [key, status] : *table) {
+      const size_t slash = key.find('/');
+      p.sample("cosmoseal_migration_mixed",
+               {{"database", key.substr(0, slash)}, {"container", key.substr(slash + 1)}},
+               status.mixed ? 1.0 : 0.0);
+    }
+  }
+
   p.family("cosmoseal_config_generation", "gauge", "Configuration generation in force.");
   p.sample("cosmoseal_config_generation", {}, static_cast<double>(generation_));
   p.family("cosmoseal_reloads_total", "counter", "Successful reloads.");

@@ -133,6 +133,12 @@ Status Worker::start() {
       region_owners_.push_back(std::move(owner));
       region_listeners_.push_back(std::move(l));
     }
+    if (r == 0 && index_ == 0) {
+      // One poller for the process: the table it writes is shared by every worker.
+      migration_poller_ = std::make_unique<MigrationPoller>(
+          &loop_, [this] { return exchangeContext(); }, &shared_->migrations);
+      migration_poller_->start();
+    }
     if (r != 0) {
       ready.set_value(Status(Code::kFailedPrecondition, server_detail::kFailed,
                              std::string("worker cannot listen: ") + uv_strerror(r)));
@@ -149,6 +155,7 @@ Status Worker::start() {
       ready.set_value(Status::ok());
       uv_run(&loop_, UV_RUN_DEFAULT);
     }
+    migration_poller_.reset();
     state_.reset();
     pool_.reset();
     listener_.reset();
@@ -251,6 +258,7 @@ void Worker::maybeFinish() {
   if (!draining_ || !connections_.empty() || async_closed_) return;
   refreshKeyUsage();
   uv_close(reinterpret_cast<uv_handle_t*>(&key_timer_), nullptr);
+  if (migration_poller_) migration_poller_->stop();
   pool_->shutdown();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -290,6 +298,7 @@ ExchangeContext Worker::exchangeContext(int region) noexcept {
   c.partition_keys = &shared_->partition_keys;
   c.exhausted_keys = &shared_->exhausted_keys;
   c.regions = &shared_->regions;
+  c.migrations = &shared_->migrations;
   c.region = region;
   return c;
 }

@@ -23,6 +23,7 @@
 #include "proxy/admission/throttle.h"
 #include "proxy/config/snapshot.h"
 #include "proxy/exchange/context.h"
+#include "proxy/exchange/migration_state.h"
 #include "proxy/exchange/partition_key_cache.h"
 #include "proxy/observability/audit.h"
 #include "proxy/observability/metrics.h"
@@ -44,6 +45,8 @@ struct SharedState {
   PartitionKeyCache partition_keys;
   // Which account region each listen.region_ports slot stands for (learned from discovery).
   RegionTable regions;
+  // Which containers' data may be mixed (policies[].migration): written by worker 0's poller.
+  MigrationStates migrations;
   Throttle throttle;
   // Null when audit is off. Set once at startup, before the workers start.
   std::unique_ptr<AuditLog> audit;
@@ -127,6 +130,8 @@ class Worker {
   std::vector<std::unique_ptr<Listener>> region_listeners_;
   uv_async_t async_;
   std::unique_ptr<UpstreamPool> pool_;
+  // Worker 0 only: reads the migration state documents (proxy/exchange/migration_state.h).
+  std::unique_ptr<MigrationPoller> migration_poller_;
   std::shared_ptr<ThreadState> state_;
   std::unordered_set<DownstreamConnection*> connections_;
   bool draining_ = false;

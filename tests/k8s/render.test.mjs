@@ -112,3 +112,55 @@ test('the components change only labelled Deployments and keep what the app alre
     assert.ok(findContainer(where, 'cosmoseal'), `${name}: no cosmoseal container`);
   }
 });
+
+test('k8s/examples/migrate: an Indexed Job of N workers with the sidecar\'s mounts and security', () => {
+  const objects = rendered.get('k8s/examples/migrate');
+  assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`), ['Job/cosmoseal-migrate-customers']);
+  const job = objects[0];
+  assert.equal(job.metadata.namespace, 'orders', 'the app example\'s namespace: its ConfigMap and Secrets');
+  const s = job.spec;
+  assert.equal(s.completionMode, 'Indexed');
+  assert.ok(s.completions >= 1 && s.parallelism === s.completions, 'completions = parallelism');
+  assert.ok(Number.isInteger(s.backoffLimit) && Number.isInteger(s.backoffLimitPerIndex), 'retries are bounded');
+  assert.ok(s.activeDeadlineSeconds > 0, 'activeDeadlineSeconds');
+  const pod = s.template.spec;
+  assert.equal(pod.restartPolicy, 'Never', 'backoffLimitPerIndex needs restartPolicy Never');
+  assert.equal(pod.automountServiceAccountToken, false);
+  assert.equal(pod.securityContext.runAsNonRoot, true);
+  assert.equal(pod.securityContext.fsGroup, 65532, 'uid 65532 reads the 0400 Secret files through fsGroup');
+  assert.equal(pod.containers.length, 1);
+  const c = pod.containers[0];
+  assert.match(c.image, /cosmoseal/);
+  const args = c.args;
+  assert.deepEqual(args.slice(0, 2), ['migrate', 'encrypt']);
+  const flag = (name) => args[args.indexOf(name) + 1];
+  assert.equal(flag('--config'), '/etc/cosmoseal/cosmoseal.yaml');
+  assert.equal(Number(flag('--workers')), s.completions, '--workers = completions');
+  assert.ok(!args.includes('--worker-index'), 'the worker index comes from JOB_COMPLETION_INDEX');
+  for (const f of ['--database', '--container', '--job', '--max-ru-per-second']) assert.ok(args.includes(f), `${f} is given`);
+  for (const k of ['cpu', 'memory']) {
+    assert.ok(c.resources.requests[k] && c.resources.limits[k], `resources ${k}`);
+  }
+  const sc = c.securityContext;
+  assert.equal(sc.runAsUser, 65532);
+  assert.equal(sc.runAsNonRoot, true);
+  assert.equal(sc.readOnlyRootFilesystem, true);
+  assert.equal(sc.allowPrivilegeEscalation, false);
+  assert.deepEqual(sc.capabilities.drop, ['ALL']);
+  // The same mounts as the sidecar of k8s/examples/app, at the same paths, read-only, from the
+  // same ConfigMap and Secrets (the config names files at those paths).
+  const app = rendered.get('k8s/examples/app');
+  const sidecarSpec = podSpecOf(app.find((o) => o.kind === 'Deployment'));
+  const sidecar = findContainer(sidecarSpec.initContainers, 'cosmoseal');
+  const mounts = (ct, spec) => ct.volumeMounts.map((m) => {
+    const v = spec.volumes.find((x) => x.name === m.name);
+    return `${m.mountPath} <- ${v.configMap ? `ConfigMap/${v.configMap.name}` : `Secret/${v.secret.secretName} ${v.secret.defaultMode}`} ro=${m.readOnly}`;
+  }).sort();
+  assert.deepEqual(mounts(c, pod), mounts(sidecar, sidecarSpec));
+  for (const m of c.volumeMounts) assert.equal(m.subPath, undefined, 'no subPath');
+  const names = new Set(app.map((o) => `${o.kind}/${o.metadata.name}`));
+  for (const v of pod.volumes) {
+    const ref = v.configMap ? `ConfigMap/${v.configMap.name}` : `Secret/${v.secret.secretName}`;
+    assert.ok(names.has(ref), `${ref} is one of k8s/examples/app's objects`);
+  }
+});

@@ -133,5 +133,57 @@ TEST(ConfigPolicyTest, TypeErrorsAreReportedOnce) {
   EXPECT_EQ(lineCount(msg), 2u) << msg;
 }
 
+TEST(ConfigPolicyTest, Migration) {
+  Config c = mustParse(policyConfig(R"(policies:
+  - database: shop
+    container: a
+    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
+  - database: shop
+    container: b
+    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
+    migration: {}
+  - database: shop
+    container: c
+    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
+    migration: { lease_container: jobs, equality: match_both, poll: 5s }
+  - database: shop
+    container: d
+    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
+    migration:
+)"));
+  ASSERT_EQ(c.policies.size(), 4u);
+  EXPECT_FALSE(c.policies[0].migration.enabled);
+  EXPECT_TRUE(c.policies[1].migration.enabled);
+  EXPECT_EQ(c.policies[1].migration.lease_container, "cosmoseal-leases");
+  EXPECT_EQ(c.policies[1].migration.equality, policy::MixedEquality::kRefuse);
+  EXPECT_EQ(c.policies[1].migration.poll_ms, 30000u);
+  EXPECT_TRUE(c.policies[2].migration.enabled);
+  EXPECT_EQ(c.policies[2].migration.lease_container, "jobs");
+  EXPECT_EQ(c.policies[2].migration.equality, policy::MixedEquality::kMatchBoth);
+  EXPECT_EQ(c.policies[2].migration.poll_ms, 5000u);
+  EXPECT_TRUE(c.policies[3].migration.enabled);
+}
+
+TEST(ConfigPolicyTest, MigrationErrors) {
+  std::string msg = errorsOf(policyConfig(R"(policies:
+  - database: shop
+    container: a
+    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
+    migration: { equality: both, poll: 10ms, lease_container: "a/b", lease: x }
+  - database: shop
+    container: b
+    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
+    migration: { equality: match_both, poll: 0s }
+  - database: shop
+    container: c
+    fields: [ { path: /ssn, mode: deterministic, key: pii } ]
+    migration: [ refuse ]
+)"));
+  EXPECT_THAT(msg, HasSubstr("policies[0].migration"));
+  EXPECT_THAT(msg, HasSubstr("lease"));
+  EXPECT_THAT(msg, HasSubstr("policies[1].migration.poll"));
+  EXPECT_THAT(msg, HasSubstr("policies[2].migration"));
+}
+
 }  // namespace
 }  // namespace cosmoseal::proxy
