@@ -125,6 +125,7 @@ void Exchange::finish(int status, std::string_view detail) noexcept {
   ExchangeSummary summary;
   summary.route = routed_ ? &route_ : nullptr;
   summary.client = client_ != nullptr ? std::string_view(client_->name) : "";
+  summary.identity = identity_;
   summary.method = head_.method;
   summary.status = status;
   summary.detail = detail;
@@ -196,7 +197,7 @@ Admission Exchange::start() noexcept {
   resource_.by_rid = route_.rid_like;
 
   auto client = ctx_.state->auth.verify(head_.method, resource_, head_.headers,
-                                        ctx_.clock->unixSeconds(), &string_to_sign_);
+                                        ctx_.clock->unixSeconds(), &string_to_sign_, &identity_);
   if (!client.isOk()) return refuse(client.status());
   client_ = *client;
   if (ctx_.region >= 0) {

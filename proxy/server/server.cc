@@ -49,6 +49,9 @@ Status Server::startUp() {
   auto rt = ConfigSnapshot::build(std::move(config).value(), ++generation_);
   if (!rt.isOk()) return rt.status();
   snapshot_ = std::move(rt).value();
+  // Apps with Entra ID tokens: the tenant's signing keys are fetched in the background from now
+  // on; /readyz waits for the first set.
+  if (snapshot_->entraKeys()) snapshot_->entraKeys()->start();
   const Config& c = snapshot_->config();
 
   const unsigned nworkers = c.workers == 0 ? usableCpuCount() : c.workers;
@@ -303,6 +306,7 @@ void Server::closeControlHandles() {
 
 bool Server::ready() const {
   if (draining_ || !snapshot_) return false;
+  if (snapshot_->entraKeys() && !snapshot_->entraKeys()->hasKeys()) return false;
   for (const auto& w : workers_) {
     if (w->finished()) return false;
   }
@@ -331,13 +335,14 @@ Status Server::reload() {
                       "listen, admin, workers and audit cannot change on reload; restart the "
                       "sidecar to apply them");
     } else {
-      auto rt = ConfigSnapshot::build(std::move(config).value(), generation_ + 1);
+      auto rt = ConfigSnapshot::build(std::move(config).value(), generation_ + 1, snapshot_.get());
       if (!rt.isOk()) {
         result = rt.status();
       } else {
         ++generation_;
         shared_.generation.store(generation_);
         snapshot_ = std::move(rt).value();
+        if (snapshot_->entraKeys()) snapshot_->entraKeys()->start();
         shared_.throttle.configure(snapshot_->config().clients, shared_.clock->monotonicNanos());
         for (auto& w : workers_) w->publishSnapshot(snapshot_);
         common::LogLevel level;
