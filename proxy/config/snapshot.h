@@ -22,6 +22,9 @@ class Keyring;
 namespace cosmoseal::policy {
 class PolicySet;
 }
+namespace cosmoseal::proxy::identity {
+class TokenCache;
+}
 
 namespace cosmoseal::proxy {
 
@@ -35,7 +38,9 @@ class ConfigSnapshot {
  public:
   // Reads every file the config names and builds the snapshot. Any problem fails the whole build
   // with a message naming the file and what to do (startup refuses; reload keeps the old one).
-  static common::StatusOr<std::shared_ptr<const ConfigSnapshot>> build(Config config, uint64_t generation);
+  // `previous` (a reload): its upstream token cache is kept when upstream.auth did not change.
+  static common::StatusOr<std::shared_ptr<const ConfigSnapshot>> build(
+      Config config, uint64_t generation, const ConfigSnapshot* previous = nullptr);
 
   const Config& config() const noexcept { return config_; }
   uint64_t generation() const noexcept { return generation_; }
@@ -51,6 +56,11 @@ class ConfigSnapshot {
   // Null when no keys are configured (no policies).
   const std::shared_ptr<const crypto::Keyring>& keyring() const noexcept { return keyring_; }
   const std::shared_ptr<const policy::PolicySet>& policies() const noexcept { return policies_; }
+  // upstream.auth with an Entra type: the token cache (started and stopped by the Server; the
+  // snapshot only holds it). Null with type key.
+  const std::shared_ptr<identity::TokenCache>& upstreamTokens() const noexcept {
+    return upstream_tokens_;
+  }
 
  private:
   ConfigSnapshot() = default;
@@ -65,6 +75,7 @@ class ConfigSnapshot {
   std::string upstream_origin_;
   std::shared_ptr<const crypto::Keyring> keyring_;
   std::shared_ptr<const policy::PolicySet> policies_;
+  std::shared_ptr<identity::TokenCache> upstream_tokens_;
 };
 
 }  // namespace cosmoseal::proxy
