@@ -6,6 +6,8 @@
 #include "crypto/base64.h"
 #include "crypto/details.h"
 #include "proxy/admission/details.h"
+#include "proxy/identity/details.h"
+#include "proxy/identity/token_cache.h"
 
 namespace cosmoseal::proxy {
 
@@ -59,7 +61,9 @@ Authenticator::Authenticator(const ConfigSnapshot& snapshot) : snapshot_(snapsho
   for (const ClientEntry& c : snapshot.clients()) {
     client_macs_.push_back(c.key.empty() ? nullptr : std::make_unique<crypto::HmacSha256>(c.key));
   }
-  account_mac_ = std::make_unique<crypto::HmacSha256>(snapshot.accountKey());
+  tokens_ = snapshot.upstreamTokens().get();
+  if (tokens_ == nullptr)
+    account_mac_ = std::make_unique<crypto::HmacSha256>(snapshot.accountKey());
 }
 
 common::StatusOr<const ClientEntry*> Authenticator::verify(std::string_view method,
@@ -198,7 +202,25 @@ common::StatusOr<const ClientEntry*> Authenticator::verifyEntra(
   return found;
 }
 
+Status Authenticator::upstreamReady(std::chrono::seconds min_validity) const noexcept {
+  if (tokens_ == nullptr || tokens_->current(min_validity) != nullptr) return Status::ok();
+  return Status(Code::kUnavailable, identity_detail::kTokenUnavailable,
+                "no valid Entra ID token for the upstream (" + tokens_->unavailableReason() +
+                    "); the request was not sent");
+}
+
 Status Authenticator::sign(std::string_view string_to_sign, std::string* authorization) noexcept {
+  if (tokens_ != nullptr) {
+    // "type=aad&ver=1.0&sig=<token>", URL-encoded as the SDKs send it: a JWT is base64url and
+    // dots, which need no escaping.
+    const std::shared_ptr<const identity::AccessToken> token = tokens_->current();
+    if (token == nullptr) return upstreamReady(std::chrono::seconds(0));
+    static constexpr std::string_view kPrefix = "type%3Daad%26ver%3D1.0%26sig%3D";
+    authorization->clear();
+    authorization->reserve(kPrefix.size() + token->value.size());
+    authorization->append(kPrefix).append(token->view());
+    return Status::ok();
+  }
   if (!account_mac_->ok()) {
     return Status(Code::kInternal, admission_detail::kSignFailed,
                   "cannot compute the upstream signature");

@@ -16,6 +16,11 @@
 //             key-signed request), and the date rules are the same.
 //   resign(): replaces Authorization with the real account key's signature over exactly the
 //             same string (the x-ms-date sent upstream is the client's, unchanged).
+//   Upstream credential: with upstream.auth type key, the account key (HMAC, above). With an
+//             Entra ID type, sign() ignores the string-to-sign and sends the current token of
+//             the snapshot's TokenCache as `type=aad&ver=1.0&sig=<token>`, URL-encoded like the
+//             key form; no valid token gives 503 upstream.token_unavailable (upstreamReady()
+//             lets the exchange refuse before anything is sent).
 //
 // Detail codes (401 unless noted): auth.missing, auth.malformed, auth.unsupported_token (a
 // resource token, or an aad token without an `entra` section), auth.missing_date, auth.bad_date,
@@ -30,6 +35,7 @@
 // One Authenticator per worker thread and ConfigSnapshot snapshot (it holds reusable HMAC
 // contexts).
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -43,7 +49,14 @@
 
 namespace cosmoseal::proxy {
 
+namespace identity {
+class TokenCache;
+}  // namespace identity
+
 inline constexpr int64_t kMaxClockSkewSeconds = 15 * 60;
+// An Entra ID token must stay valid this long for a request to be admitted and sent: enough to
+// connect (upstream.connect_timeout defaults to 5 s) before it is put on the wire.
+inline constexpr std::chrono::seconds kUpstreamTokenMargin{10};
 
 // The date a signature covers: x-ms-date, or Date when x-ms-date is absent or empty (then
 // x_ms_date is empty).
@@ -70,6 +83,10 @@ class Authenticator {
                                               std::string* identity = nullptr) noexcept;
   // The Authorization value signing `string_to_sign` with the account key.
   common::Status sign(std::string_view string_to_sign, std::string* authorization) noexcept;
+  // OK when sign() can authorize an upstream request now: always with the account key; with
+  // Entra ID, when the current token stays valid for at least `min_validity`. Otherwise
+  // 503 upstream.token_unavailable saying why (no token yet, expired, the last refresh error).
+  common::Status upstreamReady(std::chrono::seconds min_validity) const noexcept;
   // Re-signs with the account key (sets Authorization in `headers`).
   common::Status resign(std::string_view method, const crypto::CosmosResource& resource,
                         common::HeaderMap* headers) noexcept;
@@ -85,7 +102,8 @@ class Authenticator {
   const ConfigSnapshot& snapshot_;
   // One per client, null for a client without a key (Entra ID only).
   std::vector<std::unique_ptr<crypto::HmacSha256>> client_macs_;
-  std::unique_ptr<crypto::HmacSha256> account_mac_;
+  std::unique_ptr<crypto::HmacSha256> account_mac_;  // null with an Entra ID upstream
+  identity::TokenCache* tokens_ = nullptr;           // the snapshot's; null with type key
 };
 
 }  // namespace cosmoseal::proxy

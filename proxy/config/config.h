@@ -32,6 +32,7 @@
 #include "common/status.h"
 #include "policy/policy_spec.h"
 #include "proxy/config/units.h"  // parseDuration, parseSize: the scalar syntaxes above
+#include "proxy/config/upstream_auth.h"
 
 namespace cosmoseal::proxy {
 
@@ -92,7 +93,8 @@ struct UpstreamConfig {
   std::string scheme;    // "https" (http only with allow_insecure_http, for local tests)
   std::string host;      // "myaccount.documents.azure.com" (no brackets for IPv6)
   uint16_t port = 443;
-  std::string key_file;  // the real account key (base64, as Azure shows it)
+  std::string key_file;     // the real account key (base64, as Azure shows it); auth.type key only
+  UpstreamAuthConfig auth;  // upstream.auth (proxy/config/upstream_auth.h)
   std::string ca_file;   // optional CA bundle; default: the system store
   bool allow_insecure_http = false;  // extension: plain-HTTP upstream, refused unless set
   std::chrono::milliseconds connect_timeout{5000};

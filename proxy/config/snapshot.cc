@@ -11,6 +11,7 @@
 #include "proxy/config/details.h"
 #include "proxy/config/entra.h"
 #include "proxy/config/keyring_file.h"
+#include "proxy/identity/token_cache.h"
 
 namespace cosmoseal::proxy {
 
@@ -34,9 +35,24 @@ common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(
   rt->generation_ = generation;
   const Config& c = rt->config_;
 
-  auto account = crypto::readKeyFile(c.upstream.key_file, 0);
-  if (!account.isOk()) return account.status().withContext(at(c.upstream.key_pos, "upstream.key_file"));
-  rt->account_key_ = std::move(account).value();
+  if (!c.upstream.auth.isEntra()) {
+    auto account = crypto::readKeyFile(c.upstream.key_file, 0);
+    if (!account.isOk()) {
+      return account.status().withContext(at(c.upstream.key_pos, "upstream.key_file"));
+    }
+    rt->account_key_ = std::move(account).value();
+  } else if (previous != nullptr && previous->upstream_tokens_ &&
+             previous->config_.upstream.auth.sameAs(c.upstream.auth)) {
+    rt->upstream_tokens_ = previous->upstream_tokens_;  // a reload keeps the token it holds
+  } else {
+    auto source = identity::makeTokenSource(c.upstream.auth);
+    if (!source.isOk())
+      return source.status().withContext(at(c.upstream.auth.pos, "upstream.auth"));
+    identity::RefreshPolicy refresh;
+    refresh.refresh_before = c.upstream.auth.refresh_before;
+    rt->upstream_tokens_ =
+        std::make_shared<identity::TokenCache>(std::move(source).value(), refresh);
+  }
 
   rt->clients_.reserve(c.clients.size());
   for (const ClientConfig& cc : c.clients) {

@@ -24,6 +24,9 @@ class Keyring;
 namespace cosmoseal::policy {
 class PolicySet;
 }
+namespace cosmoseal::proxy::identity {
+class TokenCache;
+}
 
 namespace cosmoseal::proxy {
 
@@ -37,8 +40,9 @@ class ConfigSnapshot {
  public:
   // Reads every file the config names and builds the snapshot. Any problem fails the whole build
   // with a message naming the file and what to do (startup refuses; reload keeps the old one).
-  // `previous` (reload): its Entra ID key cache is kept when the tenant, authority, CA and
-  // refresh settings are unchanged, so a reload neither refetches nor loses the keys.
+  // `previous` (a reload): its upstream token cache is kept when upstream.auth did not change,
+  // and its Entra ID key cache (apps' tokens) when the tenant, authority, CA and refresh settings
+  // are unchanged, so a reload neither refetches nor loses the keys.
   static common::StatusOr<std::shared_ptr<const ConfigSnapshot>> build(
       Config config, uint64_t generation, const ConfigSnapshot* previous = nullptr);
 
@@ -60,6 +64,11 @@ class ConfigSnapshot {
   // refresh thread) and the rules tokens are checked against. Null / empty otherwise.
   const std::shared_ptr<JwksCache>& entraKeys() const noexcept { return entra_keys_; }
   const EntraTokenRules& entraRules() const noexcept { return entra_rules_; }
+  // upstream.auth with an Entra type: the token cache (started and stopped by the Server; the
+  // snapshot only holds it). Null with type key.
+  const std::shared_ptr<identity::TokenCache>& upstreamTokens() const noexcept {
+    return upstream_tokens_;
+  }
 
  private:
   ConfigSnapshot() = default;
@@ -76,6 +85,7 @@ class ConfigSnapshot {
   std::shared_ptr<const policy::PolicySet> policies_;
   std::shared_ptr<JwksCache> entra_keys_;
   EntraTokenRules entra_rules_;
+  std::shared_ptr<identity::TokenCache> upstream_tokens_;
 };
 
 }  // namespace cosmoseal::proxy

@@ -200,6 +200,11 @@ Admission Exchange::start() noexcept {
                                         ctx_.clock->unixSeconds(), &string_to_sign_, &identity_);
   if (!client.isOk()) return refuse(client.status());
   client_ = *client;
+  // Entra ID upstream without a usable token: 503 now, before the body is read (never sent
+  // unauthenticated). The margin covers reading the body and connecting.
+  if (Status s = ctx_.state->auth.upstreamReady(kUpstreamTokenMargin); !s.isOk()) {
+    return refuse(std::move(s));
+  }
   if (ctx_.region >= 0) {
     // A region port: forwarded to that region's own endpoint, learned from account discovery.
     if (Status s = chooseRegion(); !s.isOk()) return refuse(std::move(s));

@@ -478,7 +478,8 @@ class Idp {
       // Certificate credential: signed by a certificate registered on the app; aud = token endpoint.
       const app = this._appOrThrow(tenant, payload.iss);
       if (clientId && clientId !== app.clientId) throw new OAuthError(401, 'invalid_client', 700021, 'Client assertion application identifier doesn\'t match \'client_id\' parameter.');
-      const thumb = header['x5t#S256'] ?? header.x5t;
+      // Thumbprints as base64url; MSAL for Python pads them ('='), as Entra tolerates.
+      const thumb = String(header['x5t#S256'] ?? header.x5t ?? '').replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
       const cert = app.certificates.find((c) => c.x5t === thumb || c.x5tS256 === thumb);
       if (!cert) throw new OAuthError(401, 'invalid_client', 700027, `Client assertion failed signature validation. [Reason - The key was not found., Thumbprint of key used by client: '${thumb}']`);
       try {

@@ -13,13 +13,14 @@ fail() {
 }
 command -v node >/dev/null || fail "node is not installed"
 [ -d "$here/../e2e/node_modules/@azure/cosmos" ] || fail "tests/e2e/node_modules is missing (the launcher uses the e2e stack)"
-if [ "${COSMOSEAL_SDK_UPSTREAM:-standin}" = simulator ]; then
+if [ "${COSMOSEAL_SDK_UPSTREAM:-standin}" = simulator ] || [ -n "${COSMOSEAL_SDK_AAD_DIRECT:-}" ]; then
   [ -d "$here/../simulator/node_modules/@zeit/cosmosdb-query" ] || fail "tests/simulator/node_modules is missing"
 fi
 case "$sdk" in
   python)
     [ -x "$here/python/.venv/bin/python" ] || fail "tests/sdk/python/.venv is missing"
     "$here/python/.venv/bin/python" -c 'import azure.cosmos' 2>/dev/null || fail "azure-cosmos is not installed in tests/sdk/python/.venv"
+    "$here/python/.venv/bin/python" -c 'import azure.identity' 2>/dev/null || fail "azure-identity is not installed in tests/sdk/python/.venv"
     ;;
   go)
     command -v go >/dev/null || fail "go is not installed"

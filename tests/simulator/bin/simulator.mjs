@@ -5,10 +5,15 @@
 // --exit-on-stdin-close. Usage:
 //   node tests/simulator/bin/simulator.mjs [--port N] [--partitions N] [--regions "West US,East US"]
 //       [--no-tls] [--key BASE64] [--dir DIR] [--date-window-ms N] [--exit-on-stdin-close]
-//       [--global-endpoint] [--multi-write]
+//       [--global-endpoint] [--multi-write] [--aad-authority URL --aad-tenant ID [--aad-ca FILE]
+//       [--aad-roles JSON]] [--disable-local-auth]
+// --aad-* accept Entra ID tokens (type=aad) issued by that authority (tests/idp) for that tenant;
+// --aad-roles '{"<oid>":"reader"|"contributor"|[actions]}' limits principals (absent: all of the
+// tenant are contributors); --disable-local-auth refuses key signatures.
 // --global-endpoint adds a listener that serves as the current write region ("globalEndpoint" in
 // the JSON line); --multi-write makes every region writable. Failover: POST /_sim/failover.
 
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startSimulator } from '../lib/server.mjs';
 
@@ -24,13 +29,18 @@ const { values } = parseArgs({
     'exit-on-stdin-close': { type: 'boolean', default: false },
     'global-endpoint': { type: 'boolean', default: false },
     'multi-write': { type: 'boolean', default: false },
+    'aad-authority': { type: 'string' },
+    'aad-tenant': { type: 'string' },
+    'aad-ca': { type: 'string' },
+    'aad-roles': { type: 'string' },
+    'disable-local-auth': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 if (values.help) {
   process.stdout.write(
-    'simulator.mjs [--port N] [--partitions N] [--regions "A,B"] [--no-tls] [--key BASE64] [--dir DIR] [--date-window-ms N] [--exit-on-stdin-close] [--global-endpoint] [--multi-write]\n',
+    'simulator.mjs [--port N] [--partitions N] [--regions "A,B"] [--no-tls] [--key BASE64] [--dir DIR] [--date-window-ms N] [--exit-on-stdin-close] [--global-endpoint] [--multi-write] [--aad-authority URL --aad-tenant ID [--aad-ca FILE] [--aad-roles JSON]] [--disable-local-auth]\n',
   );
   process.exit(0);
 }
@@ -45,6 +55,15 @@ const sim = await startSimulator({
   dateWindowMs: values['date-window-ms'] ? Number(values['date-window-ms']) : undefined,
   globalEndpoint: values['global-endpoint'],
   multipleWriteLocations: values['multi-write'],
+  aad: values['aad-authority']
+    ? {
+        authorityHost: values['aad-authority'],
+        tenantId: values['aad-tenant'],
+        ca: values['aad-ca'] ? fs.readFileSync(values['aad-ca']) : undefined,
+        roles: values['aad-roles'] ? JSON.parse(values['aad-roles']) : undefined,
+      }
+    : undefined,
+  disableLocalAuth: values['disable-local-auth'],
 });
 
 process.stdout.write(

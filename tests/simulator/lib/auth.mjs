@@ -66,7 +66,9 @@ export function signedHeaders({ method, path, key, date = new Date(), ridBased =
   };
 }
 
-function parseAuthorization(value) {
+/** The fields of an authorization header value (percent-decoded `type=..&ver=..&sig=..`), or null. */
+export function parseAuthorization(value) {
+  if (typeof value !== 'string') return null;
   let decoded;
   try {
     decoded = decodeURIComponent(value);

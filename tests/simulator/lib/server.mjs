@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { createPki } from '../../e2e/lib/pki.mjs';
-import { pathSegments, verify } from './auth.mjs';
+import { pathSegments, verify, parseAuthorization, signedResource } from './auth.mjs';
+import { AadAuthority, actionsFor, LOCAL_AUTH_DISABLED, RBAC_LEARN_MORE } from './aad.mjs';
 import { Store, pkKey, newEtag } from './store.mjs';
 import { analyze, execute, needsPlan, queryPlan, QueryError } from './query.mjs';
 import { applyPatch, PatchError } from './patch.mjs';
@@ -117,6 +118,9 @@ class Simulator {
     this.multiWrite = opts.multipleWriteLocations === true;
     this.down = new Map(); // region name -> 'reset' | '503'
     this.failovers = [];
+    // Entra ID (AAD) tokens: accepted when `aad` names the identity provider and tenant.
+    this.aad = opts.aad ? new AadAuthority(opts.aad) : null;
+    this.disableLocalAuth = opts.disableLocalAuth === true;
   }
 
   async start() {
@@ -319,7 +323,7 @@ class Simulator {
       if (size <= MAX_BODY) chunks.push(c);
     });
     req.on('error', () => {});
-    req.on('end', () => {
+    req.on('end', async () => {
       const body = Buffer.concat(chunks);
       const ctx = { region, via, req, res, body, headers: req.headers, method: req.method, segments: pathSegments(req.url), out: {} };
       if (ctx.segments[0] === '_sim') {
@@ -342,6 +346,11 @@ class Simulator {
       };
       ctx.record = record;
       this.log.push(record);
+      if (this.aad) {
+        // An AAD token signed by a key not seen yet: fetch the tenant's keys first (rate-limited).
+        const auth = parseAuthorization(ctx.headers.authorization);
+        if (auth?.type === 'aad' && auth.sig) await this.aad.prepare(auth.sig);
+      }
       try {
         if (outage === '503') throw new HttpError(503, 'ServiceUnavailable', `Region ${region} is unavailable (simulated outage).`);
         size > MAX_BODY ? this._send(ctx, 413, { code: 'RequestEntityTooLarge', message: 'Request size is too large' }) : this._route(ctx);
@@ -432,15 +441,26 @@ class Simulator {
   _route(ctx) {
     const s = ctx.segments;
     ctx.ridBased = this.store.isRidPath(s);
-    const v = verify({ method: ctx.method, headers: ctx.headers, segments: s, ridBased: ctx.ridBased, key: this.key, windowMs: this.dateWindowMs });
     ctx.record.op = this._operation(ctx);
-    ctx.record.verified = v.ok;
-    if (!v.ok) {
-      ctx.record.verifyReason = v.reason;
-      throw new HttpError(401, 'Unauthorized', v.message);
+    const auth = parseAuthorization(ctx.headers.authorization);
+    if (auth?.type === 'aad' && this.aad) {
+      this._authorizeAad(ctx, auth);
+    } else {
+      if (this.disableLocalAuth && ctx.headers.authorization) {
+        ctx.record.verified = false;
+        ctx.record.verifyReason = 'local_auth_disabled';
+        throw new HttpError(401, 'Unauthorized', LOCAL_AUTH_DISABLED);
+      }
+      const v = verify({ method: ctx.method, headers: ctx.headers, segments: s, ridBased: ctx.ridBased, key: this.key, windowMs: this.dateWindowMs });
+      ctx.record.verified = v.ok;
+      if (!v.ok) {
+        ctx.record.verifyReason = v.reason;
+        throw new HttpError(401, 'Unauthorized', v.message);
+      }
+      ctx.record.authType = 'master';
+      ctx.record.resourceType = v.type;
+      ctx.record.resourceLink = v.link;
     }
-    ctx.record.resourceType = v.type;
-    ctx.record.resourceLink = v.link;
     this._applyFaults(ctx);
     if (!this.multiWrite && ctx.region !== this.writeRegion && this._isWrite(ctx)) {
       // Single-write account: a read region refuses writes (WriteForbidden).
@@ -490,6 +510,86 @@ class Simulator {
     }
     if (s.length === 6) return this._document(ctx, coll, s[5]);
     throw badRequest('The simulator does not model attachments or deeper paths');
+  }
+
+  /**
+   * What the account's own tokens may be for: its host names (a real account's endpoint has no
+   * port, and the Python SDK asks for https://<host>/.default) and every listener's origin (the JS
+   * SDK asks for the endpoint as given), as 127.0.0.1 and as localhost.
+   */
+  _audiences() {
+    const out = [`${this.tls ? 'https' : 'http'}://127.0.0.1`, `${this.tls ? 'https' : 'http'}://localhost`];
+    for (const r of this._listeners()) {
+      const u = new URL(r.endpoint);
+      out.push(u.origin, `${u.protocol}//localhost:${u.port}`);
+    }
+    return out;
+  }
+
+  /**
+   * A `type=aad` request: the token (signature, audience, issuer, tenant, exp/nbf), then what Entra
+   * data-plane RBAC allows: no control-plane operation (403/5300), and the operation's action in
+   * the principal's role (403/5301).
+   */
+  _authorizeAad(ctx, auth) {
+    const s = ctx.segments;
+    const v = this.aad.verify(auth.sig ?? '', this._audiences(), this.accountName);
+    ctx.record.authType = 'aad';
+    ctx.record.verified = v.ok;
+    if (!v.ok) {
+      ctx.record.verifyReason = v.reason;
+      throw new HttpError(v.status, 'Unauthorized', v.message, { substatus: v.substatus });
+    }
+    ctx.record.principal = v.principal;
+    const { type, link } = signedResource(s, ctx.ridBased);
+    ctx.record.resourceType = type;
+    ctx.record.resourceLink = link;
+    if (this._isControlPlane(ctx)) {
+      const path = ctx.req.url.split('?')[0];
+      throw new HttpError(403, 'Forbidden', `Request blocked by Auth ${this.accountName} : The given request [${ctx.method} ${path}] cannot be authorized by AAD token in data plane. ${RBAC_LEARN_MORE}`, { substatus: 5300 });
+    }
+    let batchOps = [];
+    if (ctx.record.op === 'batch' || ctx.record.op === 'bulk') {
+      try {
+        const ops = JSON.parse(ctx.body.toString('utf8'));
+        if (Array.isArray(ops)) batchOps = ops.map((o) => o?.operationType);
+      } catch {
+        batchOps = [];
+      }
+    }
+    const scope = s[0] === 'dbs' ? `/${s.slice(0, Math.min(s.length, 4)).join('/')}` : '/';
+    const denied = this.aad.authorize(v.principal, actionsFor(ctx.record.op, batchOps), this.accountName, scope);
+    if (denied) throw new HttpError(denied.status, 'Forbidden', denied.message, { substatus: denied.substatus });
+  }
+
+  /**
+   * What data-plane RBAC never covers (management operations): creating, replacing or deleting
+   * databases and containers, throughput (offers), stored procedures, triggers, UDFs, users.
+   * Reading database and container metadata (and querying their feeds) is readMetadata, allowed.
+   */
+  _isControlPlane(ctx) {
+    const s = ctx.segments;
+    if (s.length === 0) return false;
+    if (s[0] === 'offers') return true;
+    if (s[0] !== 'dbs') return false;
+    if (s.length >= 3 && s[2] === 'users') return true;
+    if (s.length >= 5 && ['sprocs', 'triggers', 'udfs'].includes(s[4])) return true;
+    if (s.length <= 4) return ctx.method !== 'GET' && !(ctx.method === 'POST' && this._isQuery(ctx));
+    return false;
+  }
+
+  /** Data-plane role of a principal (object id): 'reader', 'contributor', a list of actions, or null (none). */
+  setRole(principal, role) {
+    if (!this.aad) throw new Error('the simulator was started without aad');
+    this.aad.roles ??= {};
+    if (role === null) delete this.aad.roles[principal];
+    else this.aad.roles[principal] = role;
+    return { ...this.aad.roles };
+  }
+
+  setLocalAuth(enabled) {
+    this.disableLocalAuth = !enabled;
+    return { disableLocalAuth: this.disableLocalAuth };
   }
 
   _applyFaults(ctx) {
@@ -1008,6 +1108,9 @@ class Simulator {
       if (route === 'POST failover') return reply(200, this.failover(body.writeRegion));
       if (route === 'POST region-down') return reply(200, this.regionDown(body.name, body.mode));
       if (route === 'POST region-up') return reply(200, this.regionUp(body.name));
+      if (route === 'GET aad') return reply(200, { disableLocalAuth: this.disableLocalAuth, aad: this.aad ? { tenantId: this.aad.tenantId, roles: this.aad.roles, stats: this.aad.stats } : null });
+      if (route === 'POST aad/role') return reply(200, this.setRole(body.principal, body.role ?? null));
+      if (route === 'POST local-auth') return reply(200, this.setLocalAuth(body.enabled !== false));
       return reply(404, { error: `no admin route ${route}` });
     } catch (e) {
       return reply(400, { error: String(e.message || e) });
@@ -1124,6 +1227,11 @@ function restore(coll, s) {
  * @param {number} [o.dateWindowMs=900000] accepted x-ms-date skew
  * @param {string} [o.dir] where the test PKI is made (a temp dir under it, removed on stop)
  * @param {object} [o.pki] an existing PKI from tests/e2e/lib/pki.mjs (its `upstream` certificate is used)
+ * @param {object} [o.aad] accept Entra ID tokens (`type=aad`): {authorityHost, tenantId, ca, roles,
+ *   audiences, skewSec, minRefreshMs, jwks} (lib/aad.mjs); roles: principal oid -> 'reader' |
+ *   'contributor' | [actions], absent: every principal of the tenant is a contributor
+ * @param {boolean} [o.disableLocalAuth=false] refuse key signatures (401, as an account with
+ *   disableLocalAuth does)
  */
 export async function startSimulator(o = {}) {
   const sim = await new Simulator(o).start();
@@ -1149,6 +1257,9 @@ export async function startSimulator(o = {}) {
     regionDown: (name, mode) => sim.regionDown(name, mode),
     regionUp: (name) => sim.regionUp(name),
     account: () => sim.accountState(),
+    setRole: (principal, role) => sim.setRole(principal, role),
+    setLocalAuth: (enabled) => sim.setLocalAuth(enabled),
+    aadStats: () => (sim.aad ? { ...sim.aad.stats } : null),
     simulator: sim,
   };
 }

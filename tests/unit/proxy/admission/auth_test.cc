@@ -11,6 +11,8 @@
 #include "crypto/base64.h"
 #include "crypto/cosmos_auth.h"
 #include "tests/unit/proxy/admission/token_minter.h"
+#include "proxy/identity/details.h"
+#include "proxy/identity/token_cache.h"
 
 namespace cosmoseal::proxy {
 namespace {
@@ -430,6 +432,66 @@ TEST_F(AuthEntraTest, RefusesUnknownIdentitiesBadTokensAndMissingKeys) {
                        kVectorUnix);
   EXPECT_EQ(r.status().detail(), "auth.token_keys_unavailable");
   EXPECT_EQ(r.status().httpStatus(), 503);
+}
+
+// upstream.auth with an Entra type: no account key; the upstream Authorization carries the cache's
+// token in the aad form, and no valid token is a 503 before anything is sent.
+TEST_F(AuthTest, EntraUpstreamSignsWithTheCurrentToken) {
+  Config c;
+  c.file = dir_ + "/cosmoseal.yaml";
+  c.upstream.endpoint = "https://127.0.0.1:8081/";
+  c.upstream.scheme = "https";
+  c.upstream.host = "127.0.0.1";
+  c.upstream.port = 8081;
+  c.upstream.auth.type = UpstreamAuthType::kClientSecret;
+  c.upstream.auth.tenant_id = "tenant";
+  c.upstream.auth.client_id = "client";
+  c.upstream.auth.secret_file = dir_ + "/secret";
+  c.upstream.auth.authority_host = "https://127.0.0.1:1/";
+  c.upstream.auth.scope = "https://127.0.0.1/.default";
+  ClientConfig a;
+  a.name = "app-a";
+  a.key_file = writeKey("client-a", kClientKeyA);
+  c.clients = {a};
+  auto rt = ConfigSnapshot::build(std::move(c), 1);
+  ASSERT_TRUE(rt.isOk()) << rt.status().toString();
+  ASSERT_NE((*rt)->upstreamTokens(), nullptr);
+  EXPECT_TRUE((*rt)->accountKey().empty());
+  Authenticator auth(**rt);
+
+  std::string authorization = "untouched";
+  common::Status s = auth.upstreamReady(kUpstreamTokenMargin);
+  EXPECT_EQ(s.detail(), identity_detail::kTokenUnavailable);
+  EXPECT_EQ(s.httpStatus(), 503);
+  EXPECT_NE(s.message().find("no upstream token obtained yet"), std::string_view::npos);
+  EXPECT_EQ(auth.sign("get\ndocs\n\n\n\n", &authorization).detail(),
+            identity_detail::kTokenUnavailable);
+
+  identity::AccessToken token;
+  token.value = common::SecretBytes::copyOf(std::string_view("eyJhbGciOi.eyJhdWQiOi.c2lnbmF0dXJl"));
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  token.expires_on = now + 3600;
+  (*rt)->upstreamTokens()->setTokenForTest(std::move(token));
+  EXPECT_TRUE(auth.upstreamReady(kUpstreamTokenMargin).isOk());
+  ASSERT_TRUE(auth.sign("ignored", &authorization).isOk());
+  EXPECT_EQ(authorization, "type%3Daad%26ver%3D1.0%26sig%3DeyJhbGciOi.eyJhdWQiOi.c2lnbmF0dXJl");
+  common::HeaderMap h;
+  h.add("x-ms-date", kVectorDate);
+  crypto::CosmosResource res;
+  res.type = "docs";
+  res.link = "dbs/d/colls/c";
+  ASSERT_TRUE(auth.resign("GET", res, &h).isOk());
+  EXPECT_EQ(*h.get("authorization"), authorization);
+
+  // Almost expired: still signs, but a new request is not admitted.
+  identity::AccessToken late;
+  late.value = common::SecretBytes::copyOf(std::string_view("late"));
+  late.expires_on = now + 5;
+  (*rt)->upstreamTokens()->setTokenForTest(std::move(late));
+  EXPECT_EQ(auth.upstreamReady(kUpstreamTokenMargin).detail(), identity_detail::kTokenUnavailable);
+  EXPECT_TRUE(auth.sign("ignored", &authorization).isOk());
 }
 
 }  // namespace
