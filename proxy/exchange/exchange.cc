@@ -195,6 +195,14 @@ Admission Exchange::start() noexcept {
   // Sign with the segments the strict classifier decoded: routing and signing read one path.
   resource_ = crypto::cosmosResourceFromSegments(route_.segments);
   resource_.by_rid = route_.rid_like;
+  // An Entra ID token carries its own validity, and the SDKs send it without x-ms-date; the
+  // upstream signature (account key) covers a date, so such a request gets the sidecar's own.
+  if (!head_.headers.has("x-ms-date") && !head_.headers.has("date")) {
+    const std::string_view auth = head_.headers.getOr("authorization", "");
+    if (auth.starts_with("type%3Daad%26") || auth.starts_with("type=aad&")) {
+      head_.headers.add("x-ms-date", crypto::formatHttpDate(ctx_.clock->unixSeconds()));
+    }
+  }
 
   auto client = ctx_.state->auth.verify(head_.method, resource_, head_.headers,
                                         ctx_.clock->unixSeconds(), &string_to_sign_, &identity_);
