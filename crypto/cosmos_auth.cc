@@ -225,10 +225,11 @@ std::string cosmosAuthorizationHeader(std::string_view sig_b64) {
   return out;
 }
 
-common::StatusOr<ParsedAuthorization> parseCosmosAuthorization(std::string_view header) {
+common::StatusOr<ParsedAuthorization> parseCosmosAuthorization(std::string_view header,
+                                                               size_t max_len) {
   if (header.empty()) return malformed("empty authorization header");
-  if (header.size() > kMaxAuthorizationHeader) {
-    return malformed("authorization header longer than 1024 characters");
+  if (header.size() > max_len) {
+    return malformed("authorization header longer than " + std::to_string(max_len) + " characters");
   }
   std::string decoded;
   if (!common::percentDecode(header, &decoded)) return malformed("bad %-escape in authorization");

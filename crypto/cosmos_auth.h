@@ -95,6 +95,9 @@ std::string cosmosSignature(const common::SecretBytes& key, std::string_view str
 std::string cosmosAuthorizationHeader(std::string_view sig_b64);
 
 inline constexpr size_t kMaxAuthorizationHeader = 1024;
+// Entra ID access tokens (type=aad) are JWTs of a few KiB: the limit a caller that accepts them
+// passes to parseCosmosAuthorization.
+inline constexpr size_t kMaxAadAuthorizationHeader = 16 * 1024;
 
 struct ParsedAuthorization {
   std::string type;     // "master", "resource", "aad", ... (not validated here)
@@ -104,8 +107,9 @@ struct ParsedAuthorization {
 
 // Percent-decodes (hex in either case; a literal '+' stays '+'), splits on '&' and the first
 // '=' of each part. Exactly the parts type, ver and sig, each once and non-empty; anything
-// else (unknown part, missing part, bad escape, > 1024 chars) -> auth.malformed.
-common::StatusOr<ParsedAuthorization> parseCosmosAuthorization(std::string_view header);
+// else (unknown part, missing part, bad escape, > max_len chars) -> auth.malformed.
+common::StatusOr<ParsedAuthorization> parseCosmosAuthorization(
+    std::string_view header, size_t max_len = kMaxAuthorizationHeader);
 
 // Constant-time comparison of two base64 signatures: both are strictly decoded, lengths must
 // match, bytes are compared with CRYPTO_memcmp. Malformed base64 -> false.

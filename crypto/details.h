@@ -10,6 +10,8 @@ namespace cosmoseal::crypto::crypto_detail {
 inline constexpr std::string_view kCipherInit = "crypto.cipher_init";
 inline constexpr std::string_view kBadBase64 = "crypto.bad_base64";
 inline constexpr std::string_view kBadKey = "keys.bad_key";
+// An RSA public key (a JWKS entry) that cannot be used to verify tokens (crypto/jws.h).
+inline constexpr std::string_view kTokenKey = "auth.token_key";
 inline constexpr std::string_view kBadPath = "auth.bad_path";
 inline constexpr std::string_view kMalformed = "auth.malformed";
 inline constexpr std::string_view kBadDate = "auth.bad_date";

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "policy/policy.h"
+#include "proxy/config/entra.h"
 
 namespace cosmoseal::proxy::config {
 namespace {
@@ -36,7 +37,7 @@ void loadClients(Reader& reader, const Entry* e, const YAML::Mark& root_mark, Co
     const YAML::Node item = e->value[i];
     const std::string ipath = e->path + "[" + std::to_string(i) + "]";
     MapReader m(reader, item, item.IsNull() ? e->key_node.Mark() : item.Mark(), ipath,
-                {"name", "key_file", "allow", "rate", "max_in_flight"});
+                {"name", "key_file", "entra", "allow", "rate", "max_in_flight"});
     if (!m.ok()) continue;
     ClientConfig c;
     c.pos = reader.pos(item.Mark());
@@ -56,10 +57,12 @@ void loadClients(Reader& reader, const Entry* e, const YAML::Mark& root_mark, Co
         }
       }
     }
-    if (const Entry* kf = m.require("key_file", "the file holding this client's key (base64)")) {
+    // key_file, entra or both: finishEntra (entra.cc) reports a client with neither.
+    if (const Entry* kf = m.get("key_file")) {
       c.key_pos = reader.pos(kf->mark());
       reader.path(*kf, &c.key_file);
     }
+    if (const Entry* en = m.get("entra")) loadClientEntra(reader, *en, &c);
     if (const Entry* allow = m.require("allow", "a list of rules {database, containers, access}")) {
       if (reader.list(*allow, "a list of rules {database, containers, access}")) {
         if (allow->value.size() == 0) {

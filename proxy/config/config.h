@@ -32,6 +32,7 @@
 #include "common/status.h"
 #include "policy/policy_spec.h"
 #include "proxy/config/units.h"  // parseDuration, parseSize: the scalar syntaxes above
+#include "proxy/config/upstream_auth.h"
 
 namespace cosmoseal::proxy {
 
@@ -92,7 +93,8 @@ struct UpstreamConfig {
   std::string scheme;    // "https" (http only with allow_insecure_http, for local tests)
   std::string host;      // "myaccount.documents.azure.com" (no brackets for IPv6)
   uint16_t port = 443;
-  std::string key_file;  // the real account key (base64, as Azure shows it)
+  std::string key_file;     // the real account key (base64, as Azure shows it); auth.type key only
+  UpstreamAuthConfig auth;  // upstream.auth (proxy/config/upstream_auth.h)
   std::string ca_file;   // optional CA bundle; default: the system store
   bool allow_insecure_http = false;  // extension: plain-HTTP upstream, refused unless set
   std::chrono::milliseconds connect_timeout{5000};
@@ -124,9 +126,21 @@ struct RateConfig {
   double burst = 0;
 };
 
+// clients[].entra: the Entra ID identity an app may present instead of (or beside) its client key
+// (docs/CONFIG.md, "Entra ID apps"). A token maps to the client whose object_id is its `oid`,
+// else whose app_id is its `appid` (v1) / `azp` (v2). At least one of the two; each unique.
+struct ClientEntraConfig {
+  std::string object_id;
+  std::string app_id;
+  SourcePos pos;
+};
+
 struct ClientConfig {
   std::string name;
-  std::string key_file;  // the client's local key (base64, 64 bytes like an account key)
+  // The client's local key (base64, 64 bytes like an account key). Empty when the client
+  // authenticates only with Entra ID (`entra`); at least one of the two is required.
+  std::string key_file;
+  std::optional<ClientEntraConfig> entra;
   std::vector<AllowRule> allow;
   RateConfig rate;
   uint32_t max_in_flight = 0;  // 0 = unlimited
@@ -180,6 +194,26 @@ struct AuditConfig {
   SourcePos pos;
 };
 
+// `entra` (top level): apps may authenticate with Entra ID access tokens (type=aad), verified
+// locally against the tenant's signing keys (proxy/admission/jwks.h, entra_token.h).
+struct EntraConfig {
+  std::string tenant_id;
+  std::string authority_host = "https://login.microsoftonline.com/";  // always ends with '/'
+  // Accepted `aud` values. Default (empty in the file): https://cosmos.azure.com and the upstream
+  // account origin, filled in by the loader.
+  std::vector<std::string> audiences;
+  // Accepted `iss` values. Default: <authority_host><tenant>/v2.0, plus the v1 form
+  // https://sts.windows.net/<tenant>/ unless accept_v1_tokens is false (Entra issues v1 tokens for
+  // resources whose manifest does not ask for v2, Azure Cosmos DB among them).
+  std::vector<std::string> issuers;
+  bool accept_v1_tokens = true;
+  std::chrono::milliseconds clock_skew{120000};
+  std::chrono::milliseconds jwks_refresh{3600000};
+  std::chrono::milliseconds jwks_min_interval{30000};
+  std::string ca_file;  // CA bundle for the identity provider; default: the system store
+  SourcePos pos;
+};
+
 struct Config {
   std::string file;  // the config path as given
   uint32_t workers = 0;  // 0 = auto (one per CPU)
@@ -191,6 +225,7 @@ struct Config {
   AdminConfig admin;
   UpstreamConfig upstream;
   std::vector<ClientConfig> clients;
+  std::optional<EntraConfig> entra;
   std::optional<KeysConfig> keys;
   std::vector<policy::ContainerPolicySpec> policies;
   LimitsConfig limits;

@@ -15,6 +15,7 @@
 #include "proxy/config/clients.h"
 #include "proxy/config/config.h"
 #include "proxy/config/details.h"
+#include "proxy/config/entra.h"
 #include "proxy/config/policies.h"
 #include "proxy/config/reader.h"
 #include "proxy/config/sections.h"
@@ -44,7 +45,7 @@ void loadDocument(Reader& reader, const YAML::Node& root, Config* cfg) {
   }
   MapReader top(reader, root, start, "",
                 {"workers", "log", "listen", "admin", "upstream", "clients", "keys", "policies",
-                 "limits", "timeouts", "audit", "watch"});
+                 "limits", "timeouts", "audit", "watch", "entra"});
   if (!top.ok()) return;
   const YAML::Mark root_mark = root.Mark();
 
@@ -55,6 +56,8 @@ void loadDocument(Reader& reader, const YAML::Node& root, Config* cfg) {
   if (const Entry* a = top.get("admin")) config::loadAdmin(reader, *a, cfg);
   config::loadUpstream(reader, top.get("upstream"), root_mark, cfg);
   config::loadClients(reader, top.get("clients"), root_mark, cfg);
+  if (const Entry* en = top.get("entra")) config::loadEntra(reader, *en, cfg);
+  config::finishEntra(reader, root_mark, cfg);
   if (const Entry* k = top.get("keys")) config::loadKeys(reader, *k, cfg);
   const Entry* policies = top.get("policies");
   if (policies != nullptr) config::loadPolicies(reader, *policies, cfg);

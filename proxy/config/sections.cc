@@ -223,7 +223,7 @@ void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, C
   u.pos = reader.pos(e->key_node.Mark());
   MapReader m(reader, e->value, e->key_node.Mark(), e->path,
               {"endpoint", "key_file", "ca_file", "allow_insecure_http", "connect_timeout",
-               "response_timeout", "pool", "dns_ttl"});
+               "response_timeout", "pool", "dns_ttl", "auth"});
   if (!m.ok()) return;
   if (const Entry* ai = m.get("allow_insecure_http")) reader.boolean(*ai, &u.allow_insecure_http);
   if (const Entry* ep = m.require(
@@ -246,7 +246,24 @@ void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, C
       }
     }
   }
-  if (const Entry* kf = m.require("key_file", "the file holding the account key (base64)")) {
+  if (const Entry* au = m.get("auth")) {
+    // The endpoint's origin as URL parsers give it (default port omitted): the default scope.
+    const bool default_port =
+        (u.scheme == "https" && u.port == 443) || (u.scheme == "http" && u.port == 80);
+    const std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+    loadUpstreamAuth(reader, *au,
+                     u.scheme + "://" + host + (default_port ? "" : ":" + std::to_string(u.port)),
+                     &u);
+  }
+  if (u.auth.isEntra()) {
+    // One upstream credential: an account key next to an Entra type would be a silent fallback.
+    if (const Entry* kf = m.get("key_file")) {
+      reader.error(kf->key_node.Mark(), kf->path,
+                   "not used with upstream.auth.type " +
+                       std::string(upstreamAuthTypeName(u.auth.type)) +
+                       "; remove it (the sidecar authenticates with Entra ID tokens)");
+    }
+  } else if (const Entry* kf = m.require("key_file", "the file holding the account key (base64)")) {
     u.key_pos = reader.pos(kf->mark());
     reader.path(*kf, &u.key_file);
   }

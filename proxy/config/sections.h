@@ -22,6 +22,9 @@ void loadListen(Reader& reader, const Entry& e, Config* cfg);
 void loadAdmin(Reader& reader, const Entry& e, Config* cfg);
 // upstream (required: `e` is null when absent, reported at `root_mark`).
 void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, Config* cfg);
+// upstream.auth (upstream_auth.cc): `endpoint_origin` ("https://host") makes the default scope.
+void loadUpstreamAuth(Reader& reader, const Entry& e, const std::string& endpoint_origin,
+                      UpstreamConfig* u);
 // keys: keyring_file and exactly one of kek_file / kek_env, seal budgets.
 void loadKeys(Reader& reader, const Entry& e, Config* cfg);
 // limits: sizes and counts, with the buffer budget at least as large as any one body.

@@ -7,8 +7,11 @@
 #include "crypto/key_file.h"
 #include "crypto/keyring.h"
 #include "policy/policy.h"
+#include "proxy/admission/entra_fetch.h"
 #include "proxy/config/details.h"
+#include "proxy/config/entra.h"
 #include "proxy/config/keyring_file.h"
+#include "proxy/identity/token_cache.h"
 
 namespace cosmoseal::proxy {
 
@@ -25,25 +28,44 @@ std::string at(const SourcePos& pos, const std::string& key_path) {
 
 }  // namespace
 
-common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(Config config,
-                                                                uint64_t generation) {
+common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(
+    Config config, uint64_t generation, const ConfigSnapshot* previous) {
   std::shared_ptr<ConfigSnapshot> rt(new ConfigSnapshot());
   rt->config_ = std::move(config);
   rt->generation_ = generation;
   const Config& c = rt->config_;
 
-  auto account = crypto::readKeyFile(c.upstream.key_file, 0);
-  if (!account.isOk()) return account.status().withContext(at(c.upstream.key_pos, "upstream.key_file"));
-  rt->account_key_ = std::move(account).value();
+  if (!c.upstream.auth.isEntra()) {
+    auto account = crypto::readKeyFile(c.upstream.key_file, 0);
+    if (!account.isOk()) {
+      return account.status().withContext(at(c.upstream.key_pos, "upstream.key_file"));
+    }
+    rt->account_key_ = std::move(account).value();
+  } else if (previous != nullptr && previous->upstream_tokens_ &&
+             previous->config_.upstream.auth.sameAs(c.upstream.auth)) {
+    rt->upstream_tokens_ = previous->upstream_tokens_;  // a reload keeps the token it holds
+  } else {
+    auto source = identity::makeTokenSource(c.upstream.auth);
+    if (!source.isOk())
+      return source.status().withContext(at(c.upstream.auth.pos, "upstream.auth"));
+    identity::RefreshPolicy refresh;
+    refresh.refresh_before = c.upstream.auth.refresh_before;
+    rt->upstream_tokens_ =
+        std::make_shared<identity::TokenCache>(std::move(source).value(), refresh);
+  }
 
   rt->clients_.reserve(c.clients.size());
   for (const ClientConfig& cc : c.clients) {
+    if (cc.key_file.empty()) {  // an Entra ID identity only (config::finishEntra checked)
+      rt->clients_.push_back(ClientEntry{cc.name, common::SecretBytes(), &cc});
+      continue;
+    }
     auto key = crypto::readKeyFile(cc.key_file, 0);
     if (!key.isOk()) {
       return key.status().withContext(at(cc.key_pos, "clients." + cc.name + ".key_file"));
     }
     for (const ClientEntry& other : rt->clients_) {
-      if (other.key.constantTimeEquals(*key)) {
+      if (!other.key.empty() && other.key.constantTimeEquals(*key)) {
         return Status(common::Code::kFailedPrecondition, config_detail::kDuplicateClientKey,
                       "clients '" + other.name + "' and '" + cc.name +
                           "' use the same key: every client needs its own key");
@@ -129,6 +151,30 @@ common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(Co
   });
   if (!policies.isOk()) return policies.status();
   rt->policies_ = std::move(policies).value();
+  if (c.entra) {
+    const EntraConfig& en = *c.entra;
+    rt->entra_rules_.tenant_id = en.tenant_id;
+    rt->entra_rules_.issuers = config::entraIssuers(en);
+    rt->entra_rules_.audiences = config::entraAudiences(en, c.upstream);
+    rt->entra_rules_.clock_skew_seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(en.clock_skew).count();
+    JwksCache::Options o;
+    o.openid_configuration_url = config::entraOpenIdConfigurationUrl(en);
+    o.refresh = en.jwks_refresh;
+    o.min_interval = en.jwks_min_interval;
+    const std::shared_ptr<JwksCache>* kept = previous != nullptr ? &previous->entra_keys_ : nullptr;
+    const EntraConfig* old =
+        previous != nullptr && previous->config_.entra ? &*previous->config_.entra : nullptr;
+    if (kept != nullptr && *kept != nullptr && old != nullptr &&
+        (*kept)->options().openid_configuration_url == o.openid_configuration_url &&
+        old->ca_file == en.ca_file && old->jwks_refresh == en.jwks_refresh &&
+        old->jwks_min_interval == en.jwks_min_interval) {
+      rt->entra_keys_ = *kept;
+    } else {
+      rt->entra_keys_ = std::make_shared<JwksCache>(std::move(o), makeEntraFetch(en.ca_file),
+                                                    common::systemClock());
+    }
+  }
   return std::shared_ptr<const ConfigSnapshot>(std::move(rt));
 }
 

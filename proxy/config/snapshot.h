@@ -12,6 +12,8 @@
 
 #include "common/secret_bytes.h"
 #include "common/status.h"
+#include "proxy/admission/entra_token.h"
+#include "proxy/admission/jwks.h"
 #include "proxy/config/config.h"
 #include "proxy/tls/context.h"
 #include "proxy/upstream/pool.h"
@@ -22,12 +24,15 @@ class Keyring;
 namespace cosmoseal::policy {
 class PolicySet;
 }
+namespace cosmoseal::proxy::identity {
+class TokenCache;
+}
 
 namespace cosmoseal::proxy {
 
 struct ClientEntry {
   std::string name;
-  common::SecretBytes key;     // decoded client key
+  common::SecretBytes key;     // decoded client key (empty: the client has only an Entra identity)
   const ClientConfig* config;  // points into the owning ConfigSnapshot's Config
 };
 
@@ -35,7 +40,11 @@ class ConfigSnapshot {
  public:
   // Reads every file the config names and builds the snapshot. Any problem fails the whole build
   // with a message naming the file and what to do (startup refuses; reload keeps the old one).
-  static common::StatusOr<std::shared_ptr<const ConfigSnapshot>> build(Config config, uint64_t generation);
+  // `previous` (a reload): its upstream token cache is kept when upstream.auth did not change,
+  // and its Entra ID key cache (apps' tokens) when the tenant, authority, CA and refresh settings
+  // are unchanged, so a reload neither refetches nor loses the keys.
+  static common::StatusOr<std::shared_ptr<const ConfigSnapshot>> build(
+      Config config, uint64_t generation, const ConfigSnapshot* previous = nullptr);
 
   const Config& config() const noexcept { return config_; }
   uint64_t generation() const noexcept { return generation_; }
@@ -51,6 +60,15 @@ class ConfigSnapshot {
   // Null when no keys are configured (no policies).
   const std::shared_ptr<const crypto::Keyring>& keyring() const noexcept { return keyring_; }
   const std::shared_ptr<const policy::PolicySet>& policies() const noexcept { return policies_; }
+  // With an `entra` section: the tenant's signing keys (not started: the Server starts its
+  // refresh thread) and the rules tokens are checked against. Null / empty otherwise.
+  const std::shared_ptr<JwksCache>& entraKeys() const noexcept { return entra_keys_; }
+  const EntraTokenRules& entraRules() const noexcept { return entra_rules_; }
+  // upstream.auth with an Entra type: the token cache (started and stopped by the Server; the
+  // snapshot only holds it). Null with type key.
+  const std::shared_ptr<identity::TokenCache>& upstreamTokens() const noexcept {
+    return upstream_tokens_;
+  }
 
  private:
   ConfigSnapshot() = default;
@@ -65,6 +83,9 @@ class ConfigSnapshot {
   std::string upstream_origin_;
   std::shared_ptr<const crypto::Keyring> keyring_;
   std::shared_ptr<const policy::PolicySet> policies_;
+  std::shared_ptr<JwksCache> entra_keys_;
+  EntraTokenRules entra_rules_;
+  std::shared_ptr<identity::TokenCache> upstream_tokens_;
 };
 
 }  // namespace cosmoseal::proxy

@@ -125,6 +125,7 @@ void Exchange::finish(int status, std::string_view detail) noexcept {
   ExchangeSummary summary;
   summary.route = routed_ ? &route_ : nullptr;
   summary.client = client_ != nullptr ? std::string_view(client_->name) : "";
+  summary.identity = identity_;
   summary.method = head_.method;
   summary.status = status;
   summary.detail = detail;
@@ -194,11 +195,24 @@ Admission Exchange::start() noexcept {
   // Sign with the segments the strict classifier decoded: routing and signing read one path.
   resource_ = crypto::cosmosResourceFromSegments(route_.segments);
   resource_.by_rid = route_.rid_like;
+  // An Entra ID token carries its own validity, and the SDKs send it without x-ms-date; the
+  // upstream signature (account key) covers a date, so such a request gets the sidecar's own.
+  if (!head_.headers.has("x-ms-date") && !head_.headers.has("date")) {
+    const std::string_view auth = head_.headers.getOr("authorization", "");
+    if (auth.starts_with("type%3Daad%26") || auth.starts_with("type=aad&")) {
+      head_.headers.add("x-ms-date", crypto::formatHttpDate(ctx_.clock->unixSeconds()));
+    }
+  }
 
   auto client = ctx_.state->auth.verify(head_.method, resource_, head_.headers,
-                                        ctx_.clock->unixSeconds(), &string_to_sign_);
+                                        ctx_.clock->unixSeconds(), &string_to_sign_, &identity_);
   if (!client.isOk()) return refuse(client.status());
   client_ = *client;
+  // Entra ID upstream without a usable token: 503 now, before the body is read (never sent
+  // unauthenticated). The margin covers reading the body and connecting.
+  if (Status s = ctx_.state->auth.upstreamReady(kUpstreamTokenMargin); !s.isOk()) {
+    return refuse(std::move(s));
+  }
   if (ctx_.region >= 0) {
     // A region port: forwarded to that region's own endpoint, learned from account discovery.
     if (Status s = chooseRegion(); !s.isOk()) return refuse(std::move(s));

@@ -202,6 +202,7 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   crypto::CosmosResource resource_;
   const ClientEntry* client_ = nullptr;
   std::string string_to_sign_;  // what the app signed, verified; the account signs it too
+  std::string identity_;        // the Entra ID identity of the app's token (audit), or ""
   ThrottleTicket ticket_;       // this client's in-flight slot, released with the exchange
   uint64_t retry_after_ms_ = 0;
   AuditSlot audit_slot_;  // reserved at admission (audit.required), consumed by finish()

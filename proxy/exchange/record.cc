@@ -33,6 +33,7 @@ AuditRecord auditRecord(const ExchangeSummary& s, int64_t time_ms) noexcept {
   AuditRecord r;
   r.time_ms = time_ms;
   r.client = std::string(s.client);
+  r.identity = std::string(s.identity);
   r.verb = std::string(s.method);
   r.resource = s.route != nullptr ? policy::resourceKindName(s.route->kind) : "unclassified";
   if (s.route != nullptr) {

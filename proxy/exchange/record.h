@@ -22,6 +22,7 @@ namespace cosmoseal::proxy {
 struct ExchangeSummary {
   const policy::Route* route = nullptr;  // null: never classified ("unclassified")
   std::string_view client;               // "" when not authenticated
+  std::string_view identity;             // Entra ID identity ("oid:..."), "" for a client key
   std::string_view method;
   int status = 0;           // status sent to the app
   std::string_view detail;  // detail code of a local reply, "" for a proxied response

@@ -470,6 +470,11 @@ Status Exchange::checkKeyBudget(const policy::ContainerPolicy& policy) noexcept 
 }
 
 void Exchange::sendUpstream() noexcept {
+  // The Entra ID token may have expired while the body was read: never send without one.
+  if (Status s = ctx_.state->auth.upstreamReady(kUpstreamTokenMargin); !s.isOk()) {
+    conn_->localReply(s, false);
+    return;
+  }
   moveTo(ExchangePhase::kConnecting);
   ctx_.pool->acquire(upstreamTarget(), this);
 }

@@ -123,6 +123,7 @@ std::string formatAuditMembers(const AuditRecord& r) {
   o.append(isoTime(r.time_ms));
   o.push_back('"');
   member(&o, "client", r.client);
+  if (!r.identity.empty()) member(&o, "identity", r.identity);
   member(&o, "verb", r.verb);
   member(&o, "resource", r.resource);
   member(&o, "database", r.database);

@@ -42,6 +42,9 @@ namespace cosmoseal::proxy {
 struct AuditRecord {
   int64_t time_ms = 0;  // wall clock, ms since the epoch
   std::string client;
+  // The Entra ID identity the client authenticated with ("oid:<id>" / "appid:<id>"); empty for
+  // a client key, and then not written.
+  std::string identity;
   std::string verb;
   std::string resource;  // resource kind name ("document", "document_feed", ...)
   std::string database;

@@ -12,6 +12,7 @@
 #include "crypto/cpu.h"
 #include "crypto/keyring.h"
 #include "policy/simd_info.h"
+#include "proxy/identity/token_cache.h"
 #include "proxy/server/details.h"
 #include "proxy/server/version.h"
 
@@ -49,6 +50,10 @@ Status Server::startUp() {
   auto rt = ConfigSnapshot::build(std::move(config).value(), ++generation_);
   if (!rt.isOk()) return rt.status();
   snapshot_ = std::move(rt).value();
+  // Apps with Entra ID tokens: the tenant's signing keys are fetched in the background from now
+  // on; /readyz waits for the first set.
+  if (snapshot_->entraKeys()) snapshot_->entraKeys()->start();
+  if (const auto& tokens = snapshot_->upstreamTokens()) tokens->start();
   const Config& c = snapshot_->config();
 
   const unsigned nworkers = c.workers == 0 ? usableCpuCount() : c.workers;
@@ -303,6 +308,9 @@ void Server::closeControlHandles() {
 
 bool Server::ready() const {
   if (draining_ || !snapshot_) return false;
+  if (snapshot_->entraKeys() && !snapshot_->entraKeys()->hasKeys()) return false;
+  // With Entra ID upstream, not ready until a token is held (the token thread logs why not).
+  if (const auto& tokens = snapshot_->upstreamTokens(); tokens && !tokens->ready()) return false;
   for (const auto& w : workers_) {
     if (w->finished()) return false;
   }
@@ -331,13 +339,21 @@ Status Server::reload() {
                       "listen, admin, workers and audit cannot change on reload; restart the "
                       "sidecar to apply them");
     } else {
-      auto rt = ConfigSnapshot::build(std::move(config).value(), generation_ + 1);
+      auto rt = ConfigSnapshot::build(std::move(config).value(), generation_ + 1, snapshot_.get());
       if (!rt.isOk()) {
         result = rt.status();
       } else {
         ++generation_;
         shared_.generation.store(generation_);
+        std::shared_ptr<identity::TokenCache> old_tokens = snapshot_->upstreamTokens();
         snapshot_ = std::move(rt).value();
+        if (snapshot_->entraKeys()) snapshot_->entraKeys()->start();
+        if (old_tokens != snapshot_->upstreamTokens()) {
+          // upstream.auth changed: the new cache fetches its own token (readiness waits for it);
+          // requests of the old snapshot keep the last token of the old one.
+          if (old_tokens) old_tokens->stop();
+          if (const auto& tokens = snapshot_->upstreamTokens()) tokens->start();
+        }
         shared_.throttle.configure(snapshot_->config().clients, shared_.clock->monotonicNanos());
         for (auto& w : workers_) w->publishSnapshot(snapshot_);
         common::LogLevel level;
@@ -641,6 +657,21 @@ std::string Server::metricsText() const {
 
   p.family("cosmoseal_config_generation", "gauge", "Configuration generation in force.");
   p.sample("cosmoseal_config_generation", {}, static_cast<double>(generation_));
+  if (const auto& tokens = snapshot_ ? snapshot_->upstreamTokens() : nullptr) {
+    const identity::TokenStats ts = tokens->stats();
+    p.family("cosmoseal_upstream_token_refreshes_total", "counter",
+             "Entra ID tokens obtained for the upstream.");
+    p.sample("cosmoseal_upstream_token_refreshes_total", {}, static_cast<double>(ts.refreshes));
+    p.family("cosmoseal_upstream_token_refresh_failures_total", "counter",
+             "Failed upstream token fetches.");
+    p.sample("cosmoseal_upstream_token_refresh_failures_total", {},
+             static_cast<double>(ts.failures));
+    p.family("cosmoseal_upstream_token_expiry_seconds", "gauge",
+             "Seconds until the current upstream token expires (negative: expired; 0: none).");
+    p.sample(
+        "cosmoseal_upstream_token_expiry_seconds", {},
+        ts.has_token ? static_cast<double>(ts.expires_on - shared_.clock->unixSeconds()) : 0.0);
+  }
   p.family("cosmoseal_reloads_total", "counter", "Successful reloads.");
   p.sample("cosmoseal_reloads_total", {}, static_cast<double>(reloads_));
   p.family("cosmoseal_reload_failures_total", "counter", "Rejected reloads.");

@@ -119,17 +119,17 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
       "clients:\n"
       "  - name: app\n"
       "    key_file: client.key\n"
-      "    allow: [ { database: shop, containers: ['*'], access: read-write } ]\n"
+      "    allow: [ { database: shop, containers: ['*'], access: read-write } ]\n" +
+      settings.extra_clients +
       "keys: { keyring_file: keyring.yaml, kek_file: kek }\n"
       "policies:\n"
       "  - database: shop\n"
       "    container: customers\n"
       "    partition_key: /pk\n"
       "    fields: [ { path: /ssn, mode: randomized, key: pii } ]\n" +
-      settings.extra_policies +
-      "timeouts: { header: " +
-      settings.header_timeout + ", body: " + settings.body_timeout +
-      ", idle: " + settings.idle_timeout + ", drain: " + settings.drain_timeout +
+      settings.extra_policies + "timeouts: { header: " + settings.header_timeout +
+      ", body: " + settings.body_timeout + ", idle: " + settings.idle_timeout +
+      ", drain: " + settings.drain_timeout +
       (settings.timeouts_extra.empty() ? "" : ", " + settings.timeouts_extra) + " }\n" +
       settings.extra_yaml;
   config_path_ = dir_ + "/cosmoseal.yaml";
@@ -214,6 +214,7 @@ ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
     for (int f : region_fds) ::close(f);
     return;
   }
+  snapshot_ = *snapshot;
   shared_.throttle.configure((*snapshot)->config().clients, shared_.clock->monotonicNanos());
   shared_.generation.store(1);
   shared_.regions.configure(region_ports_.size());

@@ -44,6 +44,9 @@ struct ProxySettings {
   // More entries of the policies list, each starting with "  - database: ..." (the list
   // already holds shop/customers).
   std::string extra_policies;
+  // More entries of the clients list, each starting with "  - name: ..." (the list already
+  // holds "app").
+  std::string extra_clients;
   // More "key: value" pairs for upstream.pool (e.g. "max_age: 100ms").
   std::string pool_extra;
   // listen.region_ports: this many extra listeners, on ports the kernel picks.
@@ -101,6 +104,8 @@ class ProxyUnderTest {
   // The port of listen.region_ports[i].
   uint16_t regionPort(size_t i) const { return region_ports_.at(i); }
   proxy::SharedState& shared() { return shared_; }
+  // The configuration snapshot the worker started with.
+  const std::shared_ptr<const proxy::ConfigSnapshot>& snapshot() const { return snapshot_; }
   proxy::WorkerStats& stats() { return worker_->stats(); }
   // Bytes charged to limits.max_buffered_bytes now (the cosmoseal_buffered_bytes gauge).
   uint64_t bufferedBytes() const { return shared_.buffers.used(); }
@@ -133,6 +138,7 @@ class ProxyUnderTest {
   uint16_t port_ = 0;
   std::vector<uint16_t> region_ports_;
   proxy::SharedState shared_;
+  std::shared_ptr<const proxy::ConfigSnapshot> snapshot_;
   std::unique_ptr<proxy::Worker> worker_;
 };
 

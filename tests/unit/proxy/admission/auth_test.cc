@@ -10,6 +10,9 @@
 
 #include "crypto/base64.h"
 #include "crypto/cosmos_auth.h"
+#include "tests/unit/proxy/admission/token_minter.h"
+#include "proxy/identity/details.h"
+#include "proxy/identity/token_cache.h"
 
 namespace cosmoseal::proxy {
 namespace {
@@ -266,6 +269,229 @@ TEST_F(AuthTest, SnapshotRefusesGroupReadableKeyFile) {
   auto rt = ConfigSnapshot::build(std::move(c), 1);
   ASSERT_FALSE(rt.isOk());
   EXPECT_EQ(rt.status().detail(), "keys.file_permissions");
+}
+
+// ---------------- Entra ID tokens (type=aad) ----------------
+
+constexpr const char* kTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+constexpr const char* kOrdersOid = "0a0a0a0a-1111-2222-3333-444444444444";
+constexpr const char* kReportsApp = "b0b0b0b0-1111-2222-3333-444444444444";
+
+class AuthEntraTest : public AuthTest {
+ protected:
+  static void SetUpTestSuite() { key_ = new testing::TokenMinter("kid-1"); }
+  static void TearDownTestSuite() { delete key_; }
+  // Clients: "keyed" (client key only), "orders" (object id), "reports" (app id) and "both"
+  // (client key and object id). The tenant's keys hold key_ unless `with_keys` is false.
+  std::shared_ptr<const ConfigSnapshot> makeEntraSnapshot(bool with_keys = true) {
+    Config c;
+    c.file = dir_ + "/cosmoseal.yaml";
+    c.upstream.scheme = "https";
+    c.upstream.host = "acct.documents.azure.com";
+    c.upstream.port = 443;
+    c.upstream.key_file = writeKey("account-e", kEmulatorKey);
+    EntraConfig en;
+    en.tenant_id = kTenant;
+    c.entra = en;
+    ClientConfig keyed;
+    keyed.name = "keyed";
+    keyed.key_file = writeKey("client-keyed", kClientKeyA);
+    ClientConfig orders;
+    orders.name = "orders";
+    orders.entra = ClientEntraConfig{kOrdersOid, "", {}};
+    ClientConfig reports;
+    reports.name = "reports";
+    reports.entra = ClientEntraConfig{"", kReportsApp, {}};
+    c.clients = {keyed, orders, reports};
+    auto rt = ConfigSnapshot::build(std::move(c), 1);
+    EXPECT_TRUE(rt.isOk()) << rt.status().toString();
+    if (!rt.isOk()) return nullptr;
+    EXPECT_NE((*rt)->entraKeys(), nullptr);
+    if (with_keys) (*rt)->entraKeys()->replaceKeys(testing::keySetOf({key_}));
+    return *rt;
+  }
+  testing::Claims claims() const {
+    testing::Claims c;
+    c.iss = std::string("https://sts.windows.net/") + kTenant + "/";  // a v1 token
+    c.tid = kTenant;
+    c.oid = kOrdersOid;
+    c.azp.clear();
+    c.extra = std::string(R"(,"appid":")") + kReportsApp + "\"";
+    c.nbf = kVectorUnix - 300;
+    c.exp = kVectorUnix + 3600;
+    return c;
+  }
+  common::HeaderMap aadHeaders(const std::string& token) const {
+    common::HeaderMap h;
+    h.add("x-ms-date", kVectorDate);
+    h.add("authorization", "type%3Daad%26ver%3D1.0%26sig%3D" + token);
+    return h;
+  }
+  static testing::TokenMinter* key_;
+};
+
+testing::TokenMinter* AuthEntraTest::key_ = nullptr;
+
+TEST_F(AuthEntraTest, MapsATokenToItsClientAndSignsTheSameStringAsForAKey) {
+  auto rt = makeEntraSnapshot();
+  ASSERT_TRUE(rt);
+  Authenticator auth(*rt);
+  auto res = crypto::cosmosResourceFromPath("/dbs/db1/colls/coll1/docs");
+  ASSERT_TRUE(res.isOk());
+  // Real Entra tokens are 1.5 to 3 KiB: longer than any key signature header.
+  testing::Claims padded = claims();
+  padded.extra += R"(,"xms_pad":")" + std::string(1500, 'p') + "\"";
+  const std::string token = key_->sign(key_->headerJson(), padded.json());
+  EXPECT_GT(token.size(), 2048u);
+  std::string sts, identity;
+  auto who = auth.verify("POST", *res, aadHeaders(token), kVectorUnix, &sts, &identity);
+  ASSERT_TRUE(who.isOk()) << who.status().toString();
+  EXPECT_EQ((*who)->name, "orders");  // by oid first
+  EXPECT_EQ(identity, std::string("oid:") + kOrdersOid);
+  EXPECT_EQ(sts,
+            crypto::cosmosStringToSign("POST", "docs", "dbs/db1/colls/coll1", kVectorDate, ""));
+
+  // An unknown oid with a known appid: by the app id.
+  testing::Claims c = claims();
+  c.oid = "ffffffff-1111-2222-3333-444444444444";
+  who = auth.verify("GET", *res, aadHeaders(key_->sign(key_->headerJson(), c.json())), kVectorUnix,
+                    &sts, &identity);
+  ASSERT_TRUE(who.isOk()) << who.status().toString();
+  EXPECT_EQ((*who)->name, "reports");
+  EXPECT_EQ(identity, "oid:ffffffff-1111-2222-3333-444444444444");
+
+  // GUIDs compare without regard to case.
+  c = claims();
+  c.oid = "0A0A0A0A-1111-2222-3333-444444444444";
+  who = auth.verify("GET", *res, aadHeaders(key_->sign(key_->headerJson(), c.json())), kVectorUnix);
+  ASSERT_TRUE(who.isOk()) << who.status().toString();
+  EXPECT_EQ((*who)->name, "orders");
+
+  // Client keys keep working beside tokens, with their 1 KiB header limit.
+  auto ck = crypto::decodeKeyText(kClientKeyA);
+  ASSERT_TRUE(ck.isOk());
+  const std::string key_sts =
+      crypto::cosmosStringToSign("POST", "docs", "dbs/db1/colls/coll1", kVectorDate, "");
+  who = auth.verify("POST", *res, signedHeaders(crypto::cosmosSignature(*ck, key_sts)), kVectorUnix,
+                    &sts, &identity);
+  ASSERT_TRUE(who.isOk()) << who.status().toString();
+  EXPECT_EQ((*who)->name, "keyed");
+  EXPECT_EQ(identity, "");
+  common::HeaderMap long_master;
+  long_master.add("x-ms-date", kVectorDate);
+  long_master.add("authorization", "type=master&ver=1.0&sig=" + std::string(1001, 'A'));
+  EXPECT_EQ(auth.verify("POST", *res, long_master, kVectorUnix).status().detail(),
+            "auth.malformed");
+}
+
+TEST_F(AuthEntraTest, RefusesUnknownIdentitiesBadTokensAndMissingKeys) {
+  auto rt = makeEntraSnapshot();
+  ASSERT_TRUE(rt);
+  Authenticator auth(*rt);
+  auto res = crypto::cosmosResourceFromPath("/dbs/db1");
+  ASSERT_TRUE(res.isOk());
+  testing::Claims c = claims();
+  c.oid = "ffffffff-1111-2222-3333-444444444444";
+  c.extra = R"(,"appid":"ffffffff-0000-0000-0000-000000000000")";
+  auto r =
+      auth.verify("GET", *res, aadHeaders(key_->sign(key_->headerJson(), c.json())), kVectorUnix);
+  EXPECT_EQ(r.status().detail(), "auth.unknown_identity");
+  EXPECT_EQ(r.status().httpStatus(), 403);
+
+  c = claims();
+  c.exp = kVectorUnix - 3600;
+  r = auth.verify("GET", *res, aadHeaders(key_->sign(key_->headerJson(), c.json())), kVectorUnix);
+  EXPECT_EQ(r.status().detail(), "auth.token_expired");
+  EXPECT_EQ(r.status().httpStatus(), 401);
+
+  c = claims();
+  c.aud = "https://other.documents.azure.com";
+  r = auth.verify("GET", *res, aadHeaders(key_->sign(key_->headerJson(), c.json())), kVectorUnix);
+  EXPECT_EQ(r.status().detail(), "auth.token_audience");
+  // The default audiences: Cosmos's and the upstream account origin.
+  c.aud = "https://acct.documents.azure.com/";
+  EXPECT_TRUE(
+      auth.verify("GET", *res, aadHeaders(key_->sign(key_->headerJson(), c.json())), kVectorUnix)
+          .isOk());
+
+  // The request date still counts (the upstream signature covers it).
+  EXPECT_EQ(auth.verify("GET", *res, aadHeaders(key_->sign(key_->headerJson(), claims().json())),
+                        kVectorUnix + 16 * 60)
+                .status()
+                .detail(),
+            "auth.date_skew");
+  common::HeaderMap v2 = aadHeaders("x.y.z");
+  v2.set("authorization", "type%3Daad%26ver%3D2.0%26sig%3Dx.y.z");
+  EXPECT_EQ(auth.verify("GET", *res, v2, kVectorUnix).status().detail(), "auth.malformed");
+
+  // No keys fetched yet: 503, and a refresh is asked for.
+  auto cold = makeEntraSnapshot(false);
+  ASSERT_TRUE(cold);
+  Authenticator cold_auth(*cold);
+  r = cold_auth.verify("GET", *res, aadHeaders(key_->sign(key_->headerJson(), claims().json())),
+                       kVectorUnix);
+  EXPECT_EQ(r.status().detail(), "auth.token_keys_unavailable");
+  EXPECT_EQ(r.status().httpStatus(), 503);
+}
+
+// upstream.auth with an Entra type: no account key; the upstream Authorization carries the cache's
+// token in the aad form, and no valid token is a 503 before anything is sent.
+TEST_F(AuthTest, EntraUpstreamSignsWithTheCurrentToken) {
+  Config c;
+  c.file = dir_ + "/cosmoseal.yaml";
+  c.upstream.endpoint = "https://127.0.0.1:8081/";
+  c.upstream.scheme = "https";
+  c.upstream.host = "127.0.0.1";
+  c.upstream.port = 8081;
+  c.upstream.auth.type = UpstreamAuthType::kClientSecret;
+  c.upstream.auth.tenant_id = "tenant";
+  c.upstream.auth.client_id = "client";
+  c.upstream.auth.secret_file = dir_ + "/secret";
+  c.upstream.auth.authority_host = "https://127.0.0.1:1/";
+  c.upstream.auth.scope = "https://127.0.0.1/.default";
+  ClientConfig a;
+  a.name = "app-a";
+  a.key_file = writeKey("client-a", kClientKeyA);
+  c.clients = {a};
+  auto rt = ConfigSnapshot::build(std::move(c), 1);
+  ASSERT_TRUE(rt.isOk()) << rt.status().toString();
+  ASSERT_NE((*rt)->upstreamTokens(), nullptr);
+  EXPECT_TRUE((*rt)->accountKey().empty());
+  Authenticator auth(**rt);
+
+  std::string authorization = "untouched";
+  common::Status s = auth.upstreamReady(kUpstreamTokenMargin);
+  EXPECT_EQ(s.detail(), identity_detail::kTokenUnavailable);
+  EXPECT_EQ(s.httpStatus(), 503);
+  EXPECT_NE(s.message().find("no upstream token obtained yet"), std::string_view::npos);
+  EXPECT_EQ(auth.sign("get\ndocs\n\n\n\n", &authorization).detail(),
+            identity_detail::kTokenUnavailable);
+
+  identity::AccessToken token;
+  token.value = common::SecretBytes::copyOf(std::string_view("eyJhbGciOi.eyJhdWQiOi.c2lnbmF0dXJl"));
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  token.expires_on = now + 3600;
+  (*rt)->upstreamTokens()->setTokenForTest(std::move(token));
+  EXPECT_TRUE(auth.upstreamReady(kUpstreamTokenMargin).isOk());
+  ASSERT_TRUE(auth.sign("ignored", &authorization).isOk());
+  EXPECT_EQ(authorization, "type%3Daad%26ver%3D1.0%26sig%3DeyJhbGciOi.eyJhdWQiOi.c2lnbmF0dXJl");
+  common::HeaderMap h;
+  h.add("x-ms-date", kVectorDate);
+  crypto::CosmosResource res;
+  res.type = "docs";
+  res.link = "dbs/d/colls/c";
+  ASSERT_TRUE(auth.resign("GET", res, &h).isOk());
+  EXPECT_EQ(*h.get("authorization"), authorization);
+
+  // Almost expired: still signs, but a new request is not admitted.
+  identity::AccessToken late;
+  late.value = common::SecretBytes::copyOf(std::string_view("late"));
+  late.expires_on = now + 5;
+  (*rt)->upstreamTokens()->setTokenForTest(std::move(late));
+  EXPECT_EQ(auth.upstreamReady(kUpstreamTokenMargin).detail(), identity_detail::kTokenUnavailable);
+  EXPECT_TRUE(auth.sign("ignored", &authorization).isOk());
 }
 
 }  // namespace
