@@ -13,6 +13,7 @@
 #include "common/secret_bytes.h"
 #include "common/status.h"
 #include "proxy/config/config.h"
+#include "proxy/config/keyring_file.h"
 #include "proxy/tls/context.h"
 #include "proxy/upstream/pool.h"
 
@@ -35,7 +36,9 @@ class ConfigSnapshot {
  public:
   // Reads every file the config names and builds the snapshot. Any problem fails the whole build
   // with a message naming the file and what to do (startup refuses; reload keeps the old one).
-  static common::StatusOr<std::shared_ptr<const ConfigSnapshot>> build(Config config, uint64_t generation);
+  // `on_unwrap` hears about every data-key unwrap, successful or not (the server audits them).
+  static common::StatusOr<std::shared_ptr<const ConfigSnapshot>> build(
+      Config config, uint64_t generation, const UnwrapObserver& on_unwrap = {});
 
   const Config& config() const noexcept { return config_; }
   uint64_t generation() const noexcept { return generation_; }
