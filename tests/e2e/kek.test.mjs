@@ -14,7 +14,7 @@ import path from 'node:path';
 import { describe, test, before, after } from 'node:test';
 import { startStack } from './lib/stack.mjs';
 import { makeWorkDir } from './lib/paths.mjs';
-import { makeKeyring, readAudit, auditVerify, metricNow } from './lib/ops.mjs';
+import { makeKeyring, readAudit, auditVerify, metricNow, waitFor } from './lib/ops.mjs';
 import { adminRequest } from './lib/fault-stack.mjs';
 import { runCosmoseal, writeConfig, freePort } from './lib/cosmoseal.mjs';
 import { makeSoftHsm, createKek } from './lib/hsm.mjs';
@@ -92,7 +92,10 @@ describe('KEK in a PKCS#11 token (SoftHSM2)', () => {
     assert.match(g.stdout, /wrapped by PKCS#11 key 'kek-1'/);
     const ok = await adminRequest(stack.proxy, 'POST', '/reload');
     assert.equal(ok.status, 200, ok.body);
-    const unwraps = readAudit(path.join(dir, 'audit.log')).filter((l) => l.event === 'key_unwrap');
+    // The audit writer is a thread: wait for the reload's two records.
+    const audited = () => readAudit(path.join(dir, 'audit.log')).filter((l) => l.event === 'key_unwrap');
+    await waitFor(() => audited().length >= 3);
+    const unwraps = audited();
     assert.equal(unwraps.length, 3, 'start (v1) + reload (v1, v2)');
     assert.deepEqual(unwraps.slice(1).map((u) => u.version).sort(), [1, 2]);
     assert.equal((await container.item('p2', 't1').read()).resource.ssn, '987-65-4321');
@@ -113,9 +116,10 @@ describe('KEK in a PKCS#11 token (SoftHSM2)', () => {
       const r = await runCosmoseal(['--config', file], { env: hsm.env, timeoutMs: 20000 });
       assert.equal(r.code, 1, `${why}: exit ${r.code}\n${r.stderr}`);
       assert.match(r.stderr, why);
-      assert.match(r.stderr, /keys\.kek_unavailable/);
+      assert.match(r.stderr, /cannot start: .*broken\.yaml:\d+:\d+: keys: /);
       const c = await runCosmoseal(['check', '--config', file], { env: hsm.env });
       assert.equal(c.code, 1);
+      assert.match(c.stdout + c.stderr, why);
     }
   });
 
