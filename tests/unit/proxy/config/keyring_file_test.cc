@@ -198,7 +198,7 @@ TEST_F(KeyringFileTest, SchemaErrorsWithPositions) {
       {head + v1 + "        colour: red\n", "keys.bad_keyring", "9:9", "unknown field 'colour'"},
       {"version: 1\nkeys:\n  - name: pii\n    primary: 1\n    deterministic: 7\n    versions:\n" + v1,
        "keys.unknown_version", "5:20", "deterministic version 7"},
-      {"version: 2\nkeys: []\n", "keys.bad_keyring", "1:10", "not supported"},
+      {"version: 3\nkeys: []\n", "keys.bad_keyring", "1:10", "not supported"},
       {"keys: []\n", "keys.bad_keyring", "1:1", "no 'version'"},
       {"version: 1\n", "keys.bad_keyring", "1:1", "'keys' must be a list"},
       {"version: 1\nkeys: {}\n", "keys.bad_keyring", "2:7", "'keys' must be a list"},
