@@ -28,6 +28,15 @@ constexpr const char* kUsage =
     "                           absent (--kek-env VAR instead of --kek-file: KEK from the env)\n"
     "  cosmoseal keyring show --keyring FILE --kek-file FILE\n"
     "                           list key names, versions, ids and primaries (never material)\n"
+    "  cosmoseal keyring rewrap --keyring FILE --from SPEC --to SPEC\n"
+    "                           move the keyring to another KEK (file -> HSM, HSM -> HSM key);\n"
+    "                           documents untouched, the old file kept as a backup\n"
+    "  cosmoseal keyring retire --keyring FILE --kek-file FILE --key NAME --version N\n"
+    "                           remove a version that is neither primary nor deterministic\n"
+    "  cosmoseal keyring create-kek --kek pkcs11:module=..;token=..;key=..;pin-file=..\n"
+    "                           generate a non-extractable AES KEK inside a PKCS#11 token\n"
+    "  (every keygen/keyring command takes the KEK as --kek-file FILE, --kek-env VAR,\n"
+    "   --kek SPEC (file:PATH, env:VAR, pkcs11:...) or --config FILE)\n"
     "  cosmoseal audit verify FILE [FILE...]\n"
     "                           check the audit log's sequence and SHA-256 hash chain (rotated\n"
     "                           files oldest first)\n"
@@ -73,6 +82,12 @@ int dispatch(const Args& args, std::ostream& out, std::ostream& err) {
   }
   if (cmd == "keyring") {
     if (args.size() >= 2 && args[1] == "show") return runKeyringShow(rest(args, 2), out, err);
+    if (args.size() >= 2 && args[1] == "rewrap") return runKeyringRewrap(rest(args, 2), out, err);
+    if (args.size() >= 2 && args[1] == "retire") return runKeyringRetire(rest(args, 2), out, err);
+    if (args.size() >= 2 && args[1] == "create-kek") {
+      return runKeyringCreateKek(rest(args, 2), out, err);
+    }
+    // (The first line stays as it was; the usage text below lists rewrap, retire, create-kek.)
     return usageError(err, "usage: cosmoseal keyring show --keyring FILE --kek-file FILE");
   }
   if (cmd == "check") return runCheck(rest(args, 1), out, err);

@@ -43,5 +43,8 @@ inline constexpr std::string_view kMissingPrimary = "keys.missing_primary";
 inline constexpr std::string_view kWrapFailed = "keys.wrap_failed";
 inline constexpr std::string_view kBadWrapped = "keys.bad_wrapped";
 inline constexpr std::string_view kUnwrapFailed = "keys.unwrap_failed";
+// KEK providers (crypto/kek.h). kKekConfig has the same text as proxy's config_detail::kKekConfig.
+inline constexpr std::string_view kKekConfig = "keys.kek_config";
+inline constexpr std::string_view kKekUnavailable = "keys.kek_unavailable";
 
 }  // namespace cosmoseal::crypto::crypto_detail

@@ -31,7 +31,13 @@ void putU32(std::string* out, uint32_t v) {
   out->push_back(static_cast<char>(v));
 }
 
-std::string wrapAad(std::string_view name, uint32_t version, uint32_t id) {
+ByteSpan bytes(std::string_view s) {
+  return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+}
+
+}  // namespace
+
+std::string keyWrapAad(std::string_view name, uint32_t version, uint32_t id) {
   std::string aad(kWrapLabel);
   aad.push_back('\0');
   aad.append(name);
@@ -40,12 +46,6 @@ std::string wrapAad(std::string_view name, uint32_t version, uint32_t id) {
   putU32(&aad, id);
   return aad;
 }
-
-ByteSpan bytes(std::string_view s) {
-  return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-}
-
-}  // namespace
 
 std::string formatKeyId(uint32_t id) {
   char buf[9];
@@ -295,7 +295,7 @@ common::StatusOr<std::string> wrapKey(const common::SecretBytes& kek, std::strin
   }
   AesGcm256 gcm;
   COSMOSEAL_RETURN_IF_ERROR(gcm.setKey(kek.view()));
-  const std::string aad = wrapAad(name, version, id);
+  const std::string aad = keyWrapAad(name, version, id);
   if (!gcm.seal(p + 1, bytes(aad), dek.data(), dek.size(), p + 1 + kGcmNonceSize,
                 p + 1 + kGcmNonceSize + kDekSize)) {
     OPENSSL_cleanse(out.data(), out.size());
@@ -322,7 +322,7 @@ common::StatusOr<common::SecretBytes> unwrapKey(const common::SecretBytes& kek,
   }
   AesGcm256 gcm;
   COSMOSEAL_RETURN_IF_ERROR(gcm.setKey(kek.view()));
-  const std::string aad = wrapAad(name, version, id);
+  const std::string aad = keyWrapAad(name, version, id);
   common::SecretBytes dek(kDekSize);  // zeroized by its destructor if we fail below
   if (!gcm.open(p + 1, bytes(aad), p + 1 + kGcmNonceSize, kDekSize,
                 p + 1 + kGcmNonceSize + kDekSize, dek.data())) {

@@ -130,6 +130,9 @@ class KeyringBuilder {
 
 inline constexpr size_t kWrappedKeySize = 1 + 12 + kDekSize + 16;
 
+// The AAD above. Every KEK provider binds a wrapped key to its entry with it (crypto/kek.h).
+std::string keyWrapAad(std::string_view name, uint32_t version, uint32_t id);
+
 // Returns the wrapped bytes (binary; callers base64 them). The nonce comes from `rng`.
 common::StatusOr<std::string> wrapKey(const common::SecretBytes& kek, std::string_view name,
                                       uint32_t version, uint32_t id, const common::SecretBytes& dek,

@@ -27,7 +27,8 @@ SDKS=0
 PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates openssl curl
       libuv1-dev libssl-dev libsimdjson-dev libyaml-cpp-dev node-llhttp
       libgtest-dev libgmock-dev libbenchmark-dev iproute2 procps prometheus
-      gdb)  # gdb: gcore for the core-dump check (tests/security/coredump.test.mjs)
+      gdb   # gdb: gcore for the core-dump check (tests/security/coredump.test.mjs)
+      libp11-kit-dev softhsm2)  # the PKCS#11 header; SoftHSM2 for the pkcs11 KEK tests
 for arg in "$@"; do
   case "$arg" in
     --bench) PKGS+=(nginx-light gnuplot-nox linux-perf) ;;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "crypto/kek.h"
 #include "policy/policy_spec.h"
 #include "proxy/config/units.h"  // parseDuration, parseSize: the scalar syntaxes above
 #include "proxy/config/upstream_auth.h"
@@ -151,7 +152,10 @@ struct ClientConfig {
 
 struct KeysConfig {
   std::string keyring_file;  // (errors inside the keyring carry the keyring's own positions)
-  std::string kek_file;  // exactly one of kek_file / kek_env
+  // Exactly one of: kek (`keys.kek: {provider: file|env|pkcs11, ...}`), kek_file, kek_env (the
+  // older shorthands for provider file / env).
+  std::optional<crypto::KekSpec> kek;
+  std::string kek_file;
   std::string kek_env;
   // Randomized-encryption budget per key version, counted by this process (the GCM limit of
   // DESIGN.md §5 is per key across every pod: alert well before, rotate with `cosmoseal keygen`).

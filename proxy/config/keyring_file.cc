@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "crypto/base64.h"
 #include "crypto/details.h"
+#include "crypto/kek.h"
 #include "crypto/key_file.h"
 #include "proxy/config/details.h"
 
@@ -131,11 +132,18 @@ struct SeenId {
   std::string owner;
 };
 
-void parseVersion(const YAML::Node& vnode, const std::string& key_name,
-                  const common::SecretBytes* kek, Problems& p, crypto::KeyringBuilder& builder,
-                  std::map<uint32_t, SeenId>& ids, std::map<uint32_t, std::string>& versions) {
+// What parsing needs besides the text: the KEK and who is told about each unwrap.
+struct ParseContext {
+  crypto::KekProvider* kek = nullptr;
+  const UnwrapObserver* observer = nullptr;
+};
+
+void parseVersion(const YAML::Node& vnode, const std::string& key_name, const ParseContext& ctx,
+                  Problems& p, crypto::KeyringBuilder& builder, std::map<uint32_t, SeenId>& ids,
+                  std::map<uint32_t, std::string>& versions) {
   std::map<std::string, YAML::Node> f;
-  if (!checkFields(vnode, {"version", "id", "created", "wrapped", "raw"}, "a key version", p, &f)) {
+  if (!checkFields(vnode, {"version", "id", "created", "kek", "wrapped", "raw"}, "a key version", p,
+                   &f)) {
     return;
   }
   const std::string what = "version entry of key '" + key_name + "'";
@@ -160,6 +168,12 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
     const YAML::Node* cn = scalarField(f, "created", vnode, what, p);
     if (cn == nullptr) return;
     created = cn->Scalar();
+  }
+  std::string recorded_kek;  // who wrapped it (format 2); "" in format-1 files
+  if (f.count("kek") != 0) {
+    const YAML::Node* kn = scalarField(f, "kek", vnode, what, p);
+    if (kn == nullptr) return;
+    recorded_kek = kn->Scalar();
   }
   const bool has_wrapped = f.count("wrapped") != 0, has_raw = f.count("raw") != 0;
   if (has_wrapped == has_raw) {
@@ -191,11 +205,23 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
 
   common::SecretBytes material;
   if (has_wrapped) {
-    if (kek == nullptr) {
+    if (ctx.kek == nullptr) {
       p.add(config_detail::kKekRequired, mn->Mark(),
             owner +
-                " is wrapped, but no KEK was given; set keys.kek_file or keys.kek_env "
-                "(CLI: --kek-file or --kek-env)");
+                " is wrapped, but no KEK was given; set keys.kek, keys.kek_file or keys.kek_env "
+                "(CLI: --kek, --kek-file or --kek-env)");
+      return;
+    }
+    if (!recorded_kek.empty() && recorded_kek != ctx.kek->id()) {
+      const common::Status refused =
+          fail(crypto::crypto_detail::kUnwrapFailed,
+               owner + " was wrapped by KEK " + recorded_kek + ", but the KEK given is " +
+                   ctx.kek->id() + " (" + ctx.kek->describe() +
+                   "); give the KEK it was wrapped with, or move it with cosmoseal keyring rewrap");
+      if (ctx.observer != nullptr && *ctx.observer) {
+        (*ctx.observer)(crypto::WrapEntry{key_name, version, id}, ctx.kek->id(), refused);
+      }
+      p.add(refused.detail(), mn->Mark(), std::string(refused.message()));
       return;
     }
     auto wrapped = crypto::base64Decode(mn->Scalar());
@@ -204,7 +230,10 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
             "wrapped material of " + owner + " is not valid base64; restore the file from backup");
       return;
     }
-    auto dek = crypto::unwrapKey(*kek, key_name, version, id, *wrapped);
+    auto dek = ctx.kek->unwrap(crypto::WrapEntry{key_name, version, id}, *wrapped);
+    if (ctx.observer != nullptr && *ctx.observer) {
+      (*ctx.observer)(crypto::WrapEntry{key_name, version, id}, ctx.kek->id(), dek.status());
+    }
     if (!dek.isOk()) {
       p.add(dek.status().detail(), mn->Mark(),
             std::string(dek.status().message()) +
@@ -229,7 +258,7 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name,
   if (!added.isOk()) p.add(added.detail(), vnode.Mark(), std::string(added.message()));
 }
 
-void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems& p,
+void parseKey(const YAML::Node& knode, const ParseContext& ctx, Problems& p,
               crypto::KeyringBuilder& builder, std::map<uint32_t, SeenId>& ids,
               std::map<std::string, std::string>& names) {
   std::map<std::string, YAML::Node> f;
@@ -269,7 +298,7 @@ void parseKey(const YAML::Node& knode, const common::SecretBytes* kek, Problems&
   }
   std::map<uint32_t, std::string> versions;
   const size_t problems_before = p.count();
-  for (const auto& v : vit->second) parseVersion(v, name, kek, p, builder, ids, versions);
+  for (const auto& v : vit->second) parseVersion(v, name, ctx, p, builder, ids, versions);
   // A version that failed (already reported) is missing from `versions`: checking the primary
   // against them would only add a misleading second error.
   if (pn == nullptr || p.count() != problems_before) return;
@@ -314,7 +343,9 @@ std::string quoted(std::string_view s) {
 
 StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(std::string_view text,
                                                                   const std::string& name,
-                                                                  const common::SecretBytes* kek) {
+                                                                  crypto::KekProvider* kek,
+                                                                  const UnwrapObserver& observer) {
+  const ParseContext ctx{kek, &observer};
   Problems p(name);
   crypto::KeyringBuilder builder;
   try {
@@ -327,10 +358,10 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(std::string_vi
     }
     if (!checkFields(root, {"version", "keys"}, "the keyring", p, &f)) return p.status();
     const YAML::Node* vn = scalarField(f, "version", root, "the keyring", p);
-    if (vn != nullptr && vn->Scalar() != "1") {
+    if (vn != nullptr && vn->Scalar() != "1" && vn->Scalar() != "2") {
       p.add(config_detail::kBadKeyring, vn->Mark(),
             "keyring format version '" + vn->Scalar() +
-                "' is not supported; this cosmoseal reads version 1");
+                "' is not supported; this cosmoseal reads versions 1 and 2");
       return p.status();
     }
     const auto kit = f.find("keys");
@@ -342,7 +373,7 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(std::string_vi
     std::map<uint32_t, SeenId> ids;
     std::map<std::string, std::string> names;
     if (kit->second.IsSequence()) {
-      for (const auto& k : kit->second) parseKey(k, kek, p, builder, ids, names);
+      for (const auto& k : kit->second) parseKey(k, ctx, p, builder, ids, names);
     }
   } catch (const YAML::Exception& e) {
     p.add(config_detail::kBadKeyring, e.mark, "invalid YAML: " + e.msg);
@@ -357,8 +388,24 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(std::string_vi
   return ring;
 }
 
+StatusOr<std::shared_ptr<const crypto::Keyring>> parseKeyringText(std::string_view text,
+                                                                  const std::string& name,
+                                                                  const common::SecretBytes* kek) {
+  std::unique_ptr<crypto::KekProvider> provider;
+  if (kek != nullptr) provider = crypto::localKek(kek->clone(), "KEK");
+  return parseKeyringText(text, name, provider.get(), {});
+}
+
 StatusOr<std::shared_ptr<const crypto::Keyring>> loadKeyringFile(const std::string& path,
                                                                  const common::SecretBytes* kek) {
+  std::unique_ptr<crypto::KekProvider> provider;
+  if (kek != nullptr) provider = crypto::localKek(kek->clone(), "KEK");
+  return loadKeyringFile(path, provider.get(), {});
+}
+
+StatusOr<std::shared_ptr<const crypto::Keyring>> loadKeyringFile(const std::string& path,
+                                                                 crypto::KekProvider* kek,
+                                                                 const UnwrapObserver& observer) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) {
     const int err = errno;
@@ -397,15 +444,22 @@ StatusOr<std::shared_ptr<const crypto::Keyring>> loadKeyringFile(const std::stri
   }
   ::close(fd);
   if (!problem.isOk()) return problem;
-  return parseKeyringText(text, path, kek);
+  return parseKeyringText(text, path, kek, observer);
 }
 
 StatusOr<std::string> renderKeyring(const crypto::Keyring& keyring, const common::SecretBytes& kek,
                                     crypto::RandomSource& rng) {
+  auto provider = crypto::localKek(kek.clone(), "KEK");
+  return renderKeyring(keyring, *provider, rng);
+}
+
+StatusOr<std::string> renderKeyring(const crypto::Keyring& keyring, crypto::KekProvider& kek,
+                                    crypto::RandomSource& rng) {
   std::string out =
       "# cosmoseal keyring (docs/FORMAT.md section 7). Written by `cosmoseal keygen`.\n"
-      "# Data keys are wrapped with the KEK; do not edit 'wrapped' values. Keep this file 0600.\n"
-      "version: 1\n";
+      "# Data keys are wrapped with the KEK named by 'kek'; do not edit 'wrapped' values.\n"
+      "# Keep this file 0600.\n"
+      "version: 2\n";
   const auto& versions = keyring.versions();
   if (versions.empty()) {
     out += "keys: []\n";
@@ -422,11 +476,13 @@ StatusOr<std::string> renderKeyring(const crypto::Keyring& keyring, const common
       out += "    deterministic: " + std::to_string(keyring.deterministic(v.name)->version) + "\n";
       out += "    versions:\n";
     }
-    COSMOSEAL_ASSIGN_OR_RETURN(const std::string wrapped,
-                               crypto::wrapKey(kek, v.name, v.version, v.id, v.material, rng));
+    COSMOSEAL_ASSIGN_OR_RETURN(
+        const std::string wrapped,
+        kek.wrap(crypto::WrapEntry{v.name, v.version, v.id}, v.material, rng));
     out += "      - version: " + std::to_string(v.version) + "\n";
     out += "        id: " + quoted(crypto::formatKeyId(v.id)) + "\n";
     if (!v.created.empty()) out += "        created: " + quoted(v.created) + "\n";
+    out += "        kek: " + quoted(kek.id()) + "\n";
     out += "        wrapped: " + quoted(crypto::base64Encode(wrapped)) + "\n";
   }
   return out;
@@ -434,7 +490,17 @@ StatusOr<std::string> renderKeyring(const crypto::Keyring& keyring, const common
 
 Status saveKeyringFile(const std::string& path, const crypto::Keyring& keyring,
                        const common::SecretBytes& kek, crypto::RandomSource& rng) {
+  auto provider = crypto::localKek(kek.clone(), "KEK");
+  return saveKeyringFile(path, keyring, *provider, rng);
+}
+
+Status saveKeyringFile(const std::string& path, const crypto::Keyring& keyring,
+                       crypto::KekProvider& kek, crypto::RandomSource& rng) {
   COSMOSEAL_ASSIGN_OR_RETURN(const std::string text, renderKeyring(keyring, kek, rng));
+  return saveKeyringText(path, text);
+}
+
+Status saveKeyringText(const std::string& path, const std::string& text) {
   const size_t slash = path.rfind('/');
   const std::string dir =
       slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
@@ -487,6 +553,32 @@ StatusOr<common::SecretBytes> loadKek(const std::string& kek_file, const std::st
   }
   if (!kek_file.empty()) return crypto::readKeyFile(kek_file, crypto::kKekSize);
   return crypto::keyFromEnv(kek_env, crypto::kKekSize);
+}
+
+}  // namespace cosmoseal::proxy
+
+namespace cosmoseal::proxy {
+
+crypto::KekSpec kekSpecOf(const KeysConfig& keys) {
+  if (keys.kek) return *keys.kek;
+  crypto::KekSpec spec;
+  if (!keys.kek_env.empty()) {
+    spec.kind = crypto::KekKind::kEnv;
+    spec.env = keys.kek_env;
+  } else {
+    spec.kind = crypto::KekKind::kFile;
+    spec.file = keys.kek_file;
+  }
+  return spec;
+}
+
+StatusOr<std::unique_ptr<crypto::KekProvider>> openKekOf(const KeysConfig& keys) {
+  if (!keys.kek && keys.kek_file.empty() == keys.kek_env.empty()) {
+    return fail(config_detail::kKekConfig,
+                "set exactly one of keys.kek, keys.kek_file and keys.kek_env for the "
+                "key-encryption key");
+  }
+  return crypto::openKek(kekSpecOf(keys));
 }
 
 }  // namespace cosmoseal::proxy

@@ -296,11 +296,93 @@ void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, C
   }
 }
 
+// keys.kek: { provider: file | env | pkcs11, ... } (crypto/kek.h). A later provider
+// (azure_key_vault) adds its name to the choice and its fields to the mapping.
+void loadKek(Reader& reader, const Entry& e, KeysConfig* k) {
+  MapReader m(reader, e.value, e.key_node.Mark(), e.path,
+              {"provider", "file", "env", "module", "token_label", "slot", "key_label", "pin_file",
+               "mechanism"});
+  if (!m.ok()) return;
+  crypto::KekSpec spec;
+  const Entry* pe = m.require("provider", "file, env or pkcs11");
+  if (pe == nullptr || !reader.choice(*pe,
+                                      {{"file", crypto::KekKind::kFile},
+                                       {"env", crypto::KekKind::kEnv},
+                                       {"pkcs11", crypto::KekKind::kPkcs11}},
+                                      &spec.kind)) {
+    return;
+  }
+  // The fields each provider takes; any other is a mistake worth naming.
+  auto onlyFor = [&](std::initializer_list<const char*> fields, const char* provider) {
+    for (const char* name :
+         {"file", "env", "module", "token_label", "slot", "key_label", "pin_file", "mechanism"}) {
+      bool allowed = false;
+      for (const char* f : fields) allowed = allowed || std::string_view(f) == name;
+      if (const Entry* x = m.get(name); x != nullptr && !allowed) {
+        reader.error(*x, std::string("is not a setting of provider ") + provider);
+      }
+    }
+  };
+  switch (spec.kind) {
+    case crypto::KekKind::kFile:
+      onlyFor({"file"}, "file");
+      if (const Entry* f = m.require("file", "the KEK file (base64 of 32 bytes)")) {
+        reader.path(*f, &spec.file);
+      }
+      break;
+    case crypto::KekKind::kEnv:
+      onlyFor({"env"}, "env");
+      if (const Entry* v = m.require("env", "the environment variable holding the KEK")) {
+        if (reader.string(*v, &spec.env, "an environment variable name") &&
+            !validEnvName(spec.env)) {
+          reader.error(*v, squote(spec.env) +
+                               " is not an environment variable name; expected "
+                               "[A-Za-z_][A-Za-z0-9_]*");
+        }
+      }
+      break;
+    case crypto::KekKind::kPkcs11: {
+      onlyFor({"module", "token_label", "slot", "key_label", "pin_file", "mechanism"}, "pkcs11");
+      crypto::Pkcs11KekSpec& p = spec.pkcs11;
+      if (const Entry* x = m.require("module", "the PKCS#11 module path (.so)")) {
+        reader.path(*x, &p.module);
+      }
+      const Entry* tl = m.get("token_label");
+      const Entry* sl = m.get("slot");
+      if ((tl == nullptr) == (sl == nullptr)) {
+        reader.error(m.anchor(), e.path + ".token_label",
+                     "expected exactly one of token_label (the token's label) and slot (its id)");
+      }
+      if (tl != nullptr) reader.string(*tl, &p.token_label, "the token label");
+      if (sl != nullptr) {
+        uint64_t slot = 0;
+        if (reader.uinteger(*sl, 0, UINT64_MAX, &slot)) p.slot = slot;
+      }
+      if (const Entry* x = m.require("key_label", "the label of the AES key in the token")) {
+        reader.string(*x, &p.key_label, "the key label");
+      }
+      if (const Entry* x = m.require("pin_file", "a file holding the user PIN (mode 0600)")) {
+        reader.path(*x, &p.pin_file);
+      }
+      if (const Entry* x = m.get("mechanism")) {
+        reader.choice(*x,
+                      {{"auto", std::string("auto")},
+                       {"aes_gcm", std::string("aes_gcm")},
+                       {"aes_key_wrap_pad", std::string("aes_key_wrap_pad")}},
+                      &p.mechanism);
+      }
+      break;
+    }
+  }
+  k->kek = std::move(spec);
+}
+
 void loadKeys(Reader& reader, const Entry& e, Config* cfg) {
   KeysConfig k;
   k.pos = reader.pos(e.key_node.Mark());
-  MapReader m(reader, e.value, e.key_node.Mark(), e.path,
-              {"keyring_file", "kek_file", "kek_env", "alert_after_seals", "refuse_after_seals"});
+  MapReader m(
+      reader, e.value, e.key_node.Mark(), e.path,
+      {"keyring_file", "kek", "kek_file", "kek_env", "alert_after_seals", "refuse_after_seals"});
   if (!m.ok()) return;
   if (const Entry* x = m.get("alert_after_seals"))
     reader.uintField(*x, 0, UINT64_MAX, &k.alert_after_seals);
@@ -309,17 +391,23 @@ void loadKeys(Reader& reader, const Entry& e, Config* cfg) {
   if (const Entry* kr = m.require("keyring_file", "the keyring file (cosmoseal keygen)")) {
     reader.path(*kr, &k.keyring_file);
   }
+  const Entry* kk = m.get("kek");
   const Entry* kf = m.get("kek_file");
   const Entry* ke = m.get("kek_env");
-  if (kf != nullptr && ke != nullptr) {
+  const int forms = (kk != nullptr) + (kf != nullptr) + (ke != nullptr);
+  if (kk == nullptr && forms > 1) {
     reader.error(ke->key_node.Mark(), ke->path,
                  "both kek_file and kek_env are set; expected exactly one of them");
-  } else if (kf == nullptr && ke == nullptr) {
+  } else if (forms > 1) {
+    reader.error(kk->key_node.Mark(), kk->path,
+                 "kek is set together with kek_file or kek_env; expected exactly one of them");
+  } else if (forms == 0) {
     reader.error(
         m.anchor(), e.path + ".kek_file",
-        "missing; expected exactly one of kek_file (a file holding the key-encryption key) or "
-        "kek_env (an environment variable holding it)");
+        "missing; expected exactly one of kek_file (a file holding the key-encryption key), "
+        "kek_env (an environment variable holding it) or kek (a provider: file, env, pkcs11)");
   }
+  if (kk != nullptr) loadKek(reader, *kk, &k);
   if (kf != nullptr) reader.path(*kf, &k.kek_file);
   if (ke != nullptr) {
     if (reader.string(*ke, &k.kek_env, "an environment variable name") &&

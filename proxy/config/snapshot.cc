@@ -29,7 +29,8 @@ std::string at(const SourcePos& pos, const std::string& key_path) {
 }  // namespace
 
 common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(
-    Config config, uint64_t generation, const ConfigSnapshot* previous) {
+    Config config, uint64_t generation, const ConfigSnapshot* previous,
+    const UnwrapObserver& on_unwrap) {
   std::shared_ptr<ConfigSnapshot> rt(new ConfigSnapshot());
   rt->config_ = std::move(config);
   rt->generation_ = generation;
@@ -139,9 +140,11 @@ common::StatusOr<std::shared_ptr<const ConfigSnapshot>> ConfigSnapshot::build(
       c.upstream.port == default_port ? host : host + ":" + std::to_string(c.upstream.port);
   rt->upstream_origin_ = (https ? "https://" : "http://") + rt->upstream_host_header_;
   if (c.keys) {
-    auto kek = loadKek(c.keys->kek_file, c.keys->kek_env);
+    // The KEK provider lives only while the keyring is unwrapped: a token session is closed
+    // (logged out) again before the snapshot is published.
+    auto kek = openKekOf(*c.keys);
     if (!kek.isOk()) return kek.status().withContext(at(c.keys->pos, "keys"));
-    auto keyring = loadKeyringFile(c.keys->keyring_file, &*kek);
+    auto keyring = loadKeyringFile(c.keys->keyring_file, kek->get(), on_unwrap);
     if (!keyring.isOk()) return keyring.status();
     rt->keyring_ = std::move(keyring).value();
   }

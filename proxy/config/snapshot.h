@@ -15,6 +15,7 @@
 #include "proxy/admission/entra_token.h"
 #include "proxy/admission/jwks.h"
 #include "proxy/config/config.h"
+#include "proxy/config/keyring_file.h"
 #include "proxy/tls/context.h"
 #include "proxy/upstream/pool.h"
 
@@ -42,9 +43,11 @@ class ConfigSnapshot {
   // with a message naming the file and what to do (startup refuses; reload keeps the old one).
   // `previous` (a reload): its upstream token cache is kept when upstream.auth did not change,
   // and its Entra ID key cache (apps' tokens) when the tenant, authority, CA and refresh settings
-  // are unchanged, so a reload neither refetches nor loses the keys.
+  // are unchanged, so a reload neither refetches nor loses the keys. `on_unwrap` hears about every
+  // data-key unwrap, successful or not (the server audits them).
   static common::StatusOr<std::shared_ptr<const ConfigSnapshot>> build(
-      Config config, uint64_t generation, const ConfigSnapshot* previous = nullptr);
+      Config config, uint64_t generation, const ConfigSnapshot* previous = nullptr,
+      const UnwrapObserver& on_unwrap = {});
 
   const Config& config() const noexcept { return config_; }
   uint64_t generation() const noexcept { return generation_; }

@@ -276,6 +276,26 @@ void AuditLog::release() {
   if (reserved_ > 0) --reserved_;
 }
 
+void AuditLog::recordEvent(std::string_view event, std::string_view members) {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  std::string line = "\"time\":\"" + isoTime(now_ms) + "\",\"event\":\"";
+  line.append(event).append("\"");
+  if (!members.empty()) line.append(",").append(members);
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) {
+      ++stats_.dropped;
+      return;
+    }
+    wake = queue_.empty();
+    queue_.push_back(std::move(line));
+  }
+  if (wake) cv_.notify_one();
+}
+
 void AuditLog::push(std::string members) {
   bool wake = false;
   {

@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -106,6 +107,11 @@ class AuditLog {
   // Admission. required mode: a slot, or 503 audit.unavailable when the queue is full or the
   // log is failing. Otherwise always a slot (records may be dropped later).
   common::StatusOr<AuditSlot> admit();
+  // A control-plane event line (no reservation needed; never dropped for a full queue):
+  // {"seq":..,"time":..,"event":"<event>",<members>,"prev":..,"hash":..}. `members` are JSON
+  // members, already escaped, without a leading comma ("" for none). Thread-safe. Used for key
+  // unwraps (proxy/config/keyring_file.h UnwrapObserver).
+  void recordEvent(std::string_view event, std::string_view members);
   // SIGUSR1: close and reopen the path (log rotation). Thread-safe.
   void requestReopen();
   // Writes everything queued, stops the thread.

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "crypto/cpu.h"
 #include "crypto/keyring.h"
 #include "policy/simd_info.h"
@@ -47,7 +48,7 @@ Status Server::startUp() {
       options_.log_level_override.empty() ? config->log_level : options_.log_level_override;
   if (common::log::parseLevel(lvl, &level)) common::log::setLevel(level);
 
-  auto rt = ConfigSnapshot::build(std::move(config).value(), ++generation_);
+  auto rt = ConfigSnapshot::build(std::move(config).value(), ++generation_, nullptr, unwrapAuditor());
   if (!rt.isOk()) return rt.status();
   snapshot_ = std::move(rt).value();
   // Apps with Entra ID tokens: the tenant's signing keys are fetched in the background from now
@@ -102,6 +103,7 @@ Status Server::startUp() {
                                                 "be written)"
                                               : "");
   }
+  flushUnwrapEvents();  // into the audit log when there is one
   for (unsigned i = 0; i < nworkers; ++i) {
     workers_.push_back(std::make_unique<Worker>(static_cast<int>(i), fds[i], snapshot_, &shared_,
                                                 std::move(region_fds[i])));
@@ -280,6 +282,10 @@ std::vector<std::string> Server::watchedFiles() const {
   if (c.keys) {
     f.push_back(c.keys->keyring_file);
     f.push_back(c.keys->kek_file);
+    if (c.keys->kek) {
+      f.push_back(c.keys->kek->file);
+      f.push_back(c.keys->kek->pkcs11.pin_file);
+    }
   }
   if (c.listen.tls) {
     f.push_back(c.listen.tls->cert_file);
@@ -317,6 +323,31 @@ bool Server::ready() const {
   return true;
 }
 
+UnwrapObserver Server::unwrapAuditor() {
+  return [this](const crypto::WrapEntry& e, const std::string& kek_id, const Status& result) {
+    std::string m = "\"key\":\"";
+    common::appendJsonEscaped(&m, e.name);
+    m += "\",\"version\":" + std::to_string(e.version) + ",\"key_id\":\"" +
+         crypto::formatKeyId(e.id) + "\",\"kek\":\"";
+    common::appendJsonEscaped(&m, kek_id);
+    m += "\",\"result\":\"";
+    common::appendJsonEscaped(&m, result.isOk() ? std::string_view("ok") : result.detail());
+    m += "\"";
+    pending_unwrap_events_.push_back(std::move(m));
+  };
+}
+
+void Server::flushUnwrapEvents() {
+  if (shared_.audit) {
+    for (const std::string& m : pending_unwrap_events_) shared_.audit->recordEvent("key_unwrap", m);
+  }
+  if (!pending_unwrap_events_.empty()) {
+    COSMOSEAL_LOG(kInfo) << pending_unwrap_events_.size() << " data key unwrap(s)"
+                         << (shared_.audit ? " audited" : " (no audit log configured)");
+  }
+  pending_unwrap_events_.clear();
+}
+
 Status Server::reload() {
   if (draining_) {
     return Status(Code::kUnavailable, server_detail::kDraining, "the sidecar is shutting down");
@@ -339,7 +370,9 @@ Status Server::reload() {
                       "listen, admin, workers and audit cannot change on reload; restart the "
                       "sidecar to apply them");
     } else {
-      auto rt = ConfigSnapshot::build(std::move(config).value(), generation_ + 1, snapshot_.get());
+      auto rt = ConfigSnapshot::build(std::move(config).value(), generation_ + 1, snapshot_.get(),
+                                      unwrapAuditor());
+      flushUnwrapEvents();
       if (!rt.isOk()) {
         result = rt.status();
       } else {

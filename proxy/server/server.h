@@ -45,6 +45,9 @@ class Server {
   bool ready() const;
 
  private:
+  // Audits every data-key unwrap of a snapshot build (pending until the audit log opens).
+  UnwrapObserver unwrapAuditor();
+  void flushUnwrapEvents();
   common::Status startUp();
   void beginDrain(const char* why);
   void finishIfDrained();
@@ -77,6 +80,8 @@ class Server {
   uint64_t reload_failures_ = 0;
   int exit_code_ = 0;
   std::vector<uint32_t> budget_alerted_;  // key ids already warned about
+  // Data-key unwraps (startup, reload) as audit event members; held until the audit log is open.
+  std::vector<std::string> pending_unwrap_events_;
   uint64_t last_requests_ = 0;  // trimMemoryWhenIdle: requests seen at the last tick
   int idle_ticks_ = 0;
   bool trimmed_ = true;

@@ -125,6 +125,14 @@ for (const w of workloads) {
         secrets++;
         assert.equal(v.secret.defaultMode, 0o400, `${m.name}: defaultMode 0400`);
         for (const it of v.secret.items || []) assert.ok(it.mode === undefined || it.mode === 0o400, `${m.name}: item ${it.key} mode`);
+      } else if (v.emptyDir) {
+        // A PKCS#11 module copied in by an init container that runs before cosmoseal (the HSM
+        // example): read-only for cosmoseal, written only before it starts.
+        const inits = w.spec.initContainers.map((c) => c.name);
+        const writer = w.spec.initContainers.find((c) => c.name !== 'cosmoseal' &&
+          (c.volumeMounts || []).some((vm) => vm.name === m.name && !vm.readOnly));
+        assert.ok(writer && inits.indexOf(writer.name) < inits.indexOf('cosmoseal'),
+          `${m.name}: an emptyDir mounted into cosmoseal must be filled by an init container before it`);
       } else {
         assert.ok(v.configMap, `${m.name}: only ConfigMaps and Secrets are mounted into cosmoseal`);
       }
@@ -155,8 +163,16 @@ for (const w of workloads) {
       [c.upstream.key_file, 'secret'],
       ...c.clients.map((cl) => [cl.key_file, 'secret']),
       [c.keys.keyring_file, 'secret'],
-      [c.keys.kek_file, 'secret'],
     ];
+    // The KEK: a file (kek_file or keys.kek provider file), an env variable, or a PKCS#11 token
+    // whose PIN is a Secret file and whose module lies on some mount.
+    if (c.keys.kek_file) files.push([c.keys.kek_file, 'secret']);
+    if (c.keys.kek?.file) files.push([c.keys.kek.file, 'secret']);
+    if (c.keys.kek?.pin_file) files.push([c.keys.kek.pin_file, 'secret']);
+    if (c.keys.kek?.module) {
+      assert.ok(w.cs.volumeMounts.some((vm) => under(c.keys.kek.module, vm.mountPath)),
+        `the PKCS#11 module ${c.keys.kek.module} is not under any mount (the image is FROM scratch)`);
+    }
     if (c.listen?.transparent) files.push([c.listen.transparent.ca_cert, 'secret'], [c.listen.transparent.ca_key, 'secret']);
     if (c.listen?.tls) files.push([c.listen.tls.cert, 'secret'], [c.listen.tls.key, 'secret']);
     if (c.upstream.ca_file) files.push([c.upstream.ca_file, 'any']);

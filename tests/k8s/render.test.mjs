@@ -96,6 +96,22 @@ test('k8s/examples/transparent adds the interception CA Secret and the capture i
     'capture-init must run before the cosmoseal sidecar starts');
 });
 
+test('k8s/examples/hsm: the KEK stays in the HSM (no kek in the Secret), the module is copied in before cosmoseal starts', () => {
+  const objects = rendered.get('k8s/examples/hsm');
+  const keys = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'cosmoseal-keys');
+  assert.deepEqual(Object.keys(keys.data).sort(), ['hsm-pin', 'keyring.yaml']);
+  const spec = podSpecOf(objects.find((o) => o.kind === 'Deployment'));
+  assert.deepEqual(spec.initContainers.map((c) => c.name), ['hsm-module', 'cosmoseal'],
+    'the module must be in place before the cosmoseal sidecar starts');
+  const cs = findContainer(spec.initContainers, 'cosmoseal');
+  const mount = cs.volumeMounts.find((m) => m.name === 'hsm-module');
+  assert.equal(mount?.mountPath, '/opt/hsm');
+  assert.equal(mount?.readOnly, true);
+  const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'cosmoseal-config');
+  assert.match(config.data['cosmoseal.yaml'], /provider: pkcs11/);
+  assert.match(config.data['cosmoseal.yaml'], /module: \/opt\/hsm\//);
+});
+
 test('the components change only labelled Deployments and keep what the app already had', () => {
   for (const name of ['k8s/sidecar (on fixtures)', 'k8s/sidecar-classic (on fixtures)', 'k8s/sidecar + k8s/capture (on fixtures)']) {
     const objects = rendered.get(name);

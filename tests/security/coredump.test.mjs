@@ -22,6 +22,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startStack } from '../e2e/lib/stack.mjs';
 import { makeWorkDir } from '../e2e/lib/paths.mjs';
 import { makeKeyring } from '../e2e/lib/enc.mjs';
+import { runCosmoseal } from '../e2e/lib/cosmoseal.mjs';
+import { makeSoftHsm, createKek, unwrapFileKeyring } from '../e2e/lib/hsm.mjs';
 
 const T = { timeout: 240000 };
 const FIELDS = [
@@ -161,3 +163,82 @@ describe(`security: no keys or protected plaintext in a core dump of a process t
   });
 });
 }
+
+// The KEK in a PKCS#11 token (issue 18): the data keys were unwrapped by the token, the PIN was
+// read for C_Login. Neither may be in a core dump of the running sidecar. SoftHSM2 runs inside
+// the process (a real HSM would not), so its token key is not a needle: cosmoseal cannot know it,
+// the token will not reveal it. A non-secret marker (the PIN file's path, which the config
+// snapshot holds) must be found, to show the search works on this core.
+describe('security: a sidecar whose KEK is in a PKCS#11 token leaves no data key and no PIN in a core dump', () => {
+  let stack;
+  let dir;
+  let hsm;
+  let dataKeys;
+  const canaries = [];
+
+  before(async () => {
+    dir = makeWorkDir('coredump-pkcs11');
+    hsm = makeSoftHsm(dir, ['coredump']);
+    const keys = await makeKeyring(dir, ['pii']);
+    const more = await runCosmoseal(['keygen', '--keyring', keys.keyring_file, '--kek-file', keys.kek_file, '--key', 'pii']);
+    assert.equal(more.code, 0, more.stderr);
+    // The data keys, known here because the keyring starts on a file KEK.
+    dataKeys = unwrapFileKeyring(keys.keyring_file, Buffer.from(fs.readFileSync(keys.kek_file, 'utf8').trim(), 'base64'));
+    await createKek(hsm, hsm.spec('coredump', 'kek'));
+    const r = await runCosmoseal(['keyring', 'rewrap', '--keyring', keys.keyring_file, '--from', `file:${keys.kek_file}`,
+      '--to', hsm.spec('coredump', 'kek')], { env: hsm.env });
+    assert.equal(r.code, 0, r.stderr);
+    fs.rmSync(keys.kek_file);
+    for (const f of fs.readdirSync(dir).filter((n) => n.includes('.pre-rewrap-'))) fs.rmSync(path.join(dir, f));
+    stack = await startStack({
+      dir,
+      tls: false,
+      keys: { keyring_file: keys.keyring_file, kek: hsm.kek('coredump', 'kek') },
+      policies: POLICIES,
+      env: hsm.env,
+      extra: { workers: 2 },
+    });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test('gcore after traffic and a reload: 0 copies of the data keys and the PIN; the marker is found', T, async () => {
+    const client = stack.client('app');
+    const { database } = await client.databases.createIfNotExists({ id: 'shop' });
+    const { container } = await database.containers.createIfNotExists({ id: 'people', partitionKey: { paths: ['/tenant'] } });
+    for (let i = 0; i < 8; i++) {
+      const tag = `hsm${i}${crypto.randomBytes(4).toString('hex')}`;
+      const ssn = `SSNCANARY-${tag}-778`;
+      canaries.push(ssn);
+      await container.items.create({ id: `p-${tag}`, tenant: 't1', ssn, address: { street: `${tag} Lane` } });
+      assert.equal((await container.item(`p-${tag}`, 't1').read()).resource.ssn, ssn);
+    }
+    // A reload unwraps everything again through a new token session.
+    process.kill(stack.proxy.pid, 'SIGHUP');
+    await sleep(1000);
+    assert.match(stack.proxy.log(), /reloaded .*generation 2/);
+    await stack.closeClients();
+    await sleep(1500);
+    assert.ok(stack.proxy.running, 'cosmoseal is still running');
+
+    const prefix = path.join(dir, 'core');
+    const r = spawnSync('gcore', ['-o', prefix, String(stack.proxy.pid)], { encoding: 'utf8', timeout: 120000 });
+    const coreFile = `${prefix}.${stack.proxy.pid}`;
+    assert.ok(fs.existsSync(coreFile), `gcore failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
+    const core = fs.readFileSync(coreFile);
+    if (!process.env.COREDUMP_KEEP) fs.rmSync(coreFile, { force: true });
+    else console.log(`core kept: ${coreFile}`);
+
+    const needles = dataKeys.map((k) => ({ label: `${k.label} (raw)`, bytes: k.bytes }));
+    for (const k of dataKeys) needles.push({ label: `${k.label} (base64)`, bytes: Buffer.from(k.bytes.toString('base64')) });
+    needles.push({ label: 'HSM PIN', bytes: Buffer.from(hsm.pin) });
+    for (const c of canaries) needles.push({ label: `canary ${c}`, bytes: Buffer.from(c) });
+    const found = needles.map((n) => ({ label: n.label, n: count(core, n.bytes) })).filter((x) => x.n > 0);
+    const marker = count(core, Buffer.from(hsm.pinFile));
+    console.log(`core ${core.length} bytes; ${dataKeys.length} data keys, the PIN and ${canaries.length} canaries: ` +
+      `${found.reduce((a, x) => a + x.n, 0)} copies; marker (PIN file path) ${marker} copies`);
+    assert.ok(marker > 0, 'the non-secret marker must be found: otherwise the search proves nothing');
+    assert.equal(found.length, 0, `secrets found in the core dump:\n${found.map((x) => `  ${x.label}: ${x.n}`).join('\n')}`);
+  });
+});

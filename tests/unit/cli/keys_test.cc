@@ -11,8 +11,11 @@
 
 #include "crypto/base64.h"
 #include "crypto/field_cipher.h"
+#include "crypto/kek.h"
 #include "crypto/key_file.h"
+#include "crypto/pkcs11_kek.h"
 #include "proxy/config/keyring_file.h"
+#include "tests/unit/crypto/softhsm.h"
 #include "tests/unit/crypto/test_util.h"
 
 namespace cosmoseal::cli {
@@ -57,6 +60,21 @@ class CliKeysTest : public ::testing::Test {
   CliResult show(std::vector<std::string> args) {
     std::ostringstream out, err;
     const int code = runKeyringShow(args, out, err);
+    return {code, out.str(), err.str()};
+  }
+  CliResult rewrap(std::vector<std::string> args) {
+    std::ostringstream out, err;
+    const int code = runKeyringRewrap(args, out, err, rng_, clock_);
+    return {code, out.str(), err.str()};
+  }
+  CliResult retire(std::vector<std::string> args) {
+    std::ostringstream out, err;
+    const int code = runKeyringRetire(args, out, err, rng_);
+    return {code, out.str(), err.str()};
+  }
+  CliResult createKek(std::vector<std::string> args) {
+    std::ostringstream out, err;
+    const int code = runKeyringCreateKek(args, out, err);
     return {code, out.str(), err.str()};
   }
   static mode_t modeOf(const std::string& p) {
@@ -316,6 +334,139 @@ TEST_F(CliKeysTest, ShowListsEverythingButMaterial) {
     const std::span<const uint8_t> chunk(rng_.given.data() + i, 8);
     EXPECT_EQ(all.find(crypto::testing::toHex(chunk)), std::string::npos);
   }
+}
+
+// The data keys of the keyring, opened with `spec`.
+std::vector<std::string> materialOf(const std::string& keyring, const std::string& spec) {
+  auto parsed = crypto::parseKekSpec(spec);
+  EXPECT_TRUE(parsed.isOk());
+  auto kek = crypto::openKek(*parsed);
+  EXPECT_TRUE(kek.isOk()) << kek.status().message();
+  if (!kek.isOk()) return {};
+  auto ring = loadKeyringFile(keyring, kek->get());
+  EXPECT_TRUE(ring.isOk()) << ring.status().message();
+  std::vector<std::string> out;
+  if (!ring.isOk()) return out;
+  for (const auto& v : (*ring)->versions()) {
+    out.push_back(crypto::formatKeyId(v.id) + ":" + crypto::testing::toHex(v.material.view()));
+  }
+  return out;
+}
+
+TEST_F(CliKeysTest, RewrapMovesAFileKeyringIntoAnHsmAndOnToAnotherHsmKey) {
+  crypto::testing::SoftHsm* hsm = crypto::testing::SoftHsm::get();
+  if (hsm == nullptr) GTEST_SKIP() << crypto::testing::SoftHsm::whyMissing();
+  const std::string hsm1 = hsm->specText("cosmoseal-c", "cli-kek-1");
+  const std::string hsm2 = hsm->specText("cosmoseal-c", "cli-kek-2");
+  for (const std::string& spec : {hsm1, hsm2}) {
+    const auto c = createKek({"--kek", spec});
+    ASSERT_TRUE(c.code == 0 || c.err.find("exists") != std::string::npos) << c.err;
+    if (c.code == 0) {
+      EXPECT_NE(c.out.find("not extractable"), std::string::npos) << c.out;
+    }
+  }
+  ASSERT_EQ(keygen({"--keyring", keyring_, "--kek-file", kek_, "--key", "pii"}).code, 0);
+  ASSERT_EQ(keygen({"--keyring", keyring_, "--kek-file", kek_, "--key", "pii"}).code, 0);
+  const auto before = materialOf(keyring_, "file:" + kek_);
+  ASSERT_EQ(before.size(), 2u);
+
+  // file -> HSM.
+  auto r = rewrap({"--keyring", keyring_, "--from", "file:" + kek_, "--to", hsm1});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("rewrapped 2 data key version(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("documents are untouched"), std::string::npos);
+  const std::string backup = keyring_ + ".pre-rewrap-20261122T130547Z";
+  EXPECT_TRUE(fs::exists(backup)) << r.out;
+  EXPECT_EQ(modeOf(backup), 0600u);
+  EXPECT_EQ(modeOf(keyring_), 0600u);
+  EXPECT_EQ(materialOf(keyring_, hsm1), before);
+  EXPECT_EQ(materialOf(backup, "file:" + kek_), before);  // the backup opens with the old KEK
+  EXPECT_NE(slurp(keyring_).find("kek: \"pkcs11:token=cosmoseal-c;object=cli-kek-1\""),
+            std::string::npos);
+  // The file KEK no longer opens it, and the message says which KEK does.
+  auto s = show({"--keyring", keyring_, "--kek-file", kek_});
+  EXPECT_EQ(s.code, 1);
+  EXPECT_NE(s.err.find("pkcs11:token=cosmoseal-c;object=cli-kek-1"), std::string::npos) << s.err;
+  s = show({"--keyring", keyring_, "--kek", hsm1});
+  ASSERT_EQ(s.code, 0) << s.err;
+  EXPECT_NE(s.out.find("1 key(s), 2 version(s)"), std::string::npos) << s.out;
+  EXPECT_NE(s.out.find("KEK: PKCS#11 key 'cli-kek-1'"), std::string::npos) << s.out;
+
+  // keygen works with the HSM KEK too.
+  auto g = keygen({"--keyring", keyring_, "--kek", hsm1, "--key", "cards"});
+  ASSERT_EQ(g.code, 0) << g.err;
+  EXPECT_NE(g.out.find("wrapped by PKCS#11 key 'cli-kek-1'"), std::string::npos) << g.out;
+  const auto three = materialOf(keyring_, hsm1);
+  ASSERT_EQ(three.size(), 3u);
+
+  // HSM -> another HSM key (the backup name is taken: a later clock).
+  clock_.setUnixSeconds(clock_.unixSeconds() + 1);
+  r = rewrap({"--keyring", keyring_, "--from", hsm1, "--to", hsm2});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(materialOf(keyring_, hsm2), three);
+
+  // Same KEK on both sides, a backup name already taken, a wrong --from: refused, nothing written.
+  const std::string now = slurp(keyring_);
+  r = rewrap({"--keyring", keyring_, "--from", hsm2, "--to", hsm2});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("same KEK"), std::string::npos) << r.err;
+  r = rewrap({"--keyring", keyring_, "--from", hsm2, "--to", "file:" + kek_});
+  EXPECT_EQ(r.code, 1);  // the backup of this second already exists
+  EXPECT_NE(r.err.find("keys.write_failed"), std::string::npos) << r.err;
+  r = rewrap({"--keyring", keyring_, "--from", hsm1, "--to", "file:" + kek_});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("keys.unwrap_failed"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(keyring_), now);
+
+  // And back to the file KEK.
+  clock_.setUnixSeconds(clock_.unixSeconds() + 1);
+  r = rewrap({"--keyring", keyring_, "--from", hsm2, "--to", "file:" + kek_});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(materialOf(keyring_, "file:" + kek_), three);
+  expectNoMaterial(r.out + r.err + g.out + s.out);
+}
+
+TEST_F(CliKeysTest, RewrapAndRetireUsage) {
+  EXPECT_EQ(rewrap({}).code, 2);
+  EXPECT_EQ(rewrap({"--keyring", keyring_, "--from", "file:a"}).code, 2);
+  EXPECT_EQ(rewrap({"--help"}).code, 0);
+  EXPECT_EQ(rewrap({"--keyring", keyring_, "--from", "kms:x", "--to", "file:a"}).code, 1);
+  EXPECT_EQ(retire({"--keyring", keyring_, "--kek-file", kek_, "--key", "pii"}).code, 2);
+  EXPECT_EQ(
+      retire({"--keyring", keyring_, "--kek-file", kek_, "--key", "pii", "--version", "x"}).code,
+      2);
+  EXPECT_EQ(retire({"--help"}).code, 0);
+  EXPECT_EQ(createKek({"--kek", "file:" + kek_}).code, 2);
+  EXPECT_EQ(createKek({"--help"}).code, 0);
+  EXPECT_EQ(
+      keygen({"--keyring", keyring_, "--kek-file", kek_, "--kek", "env:X", "--key", "a"}).code, 2);
+}
+
+TEST_F(CliKeysTest, RetireRemovesAnOldVersionButNeverThePrimaryOrDeterministicOne) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(keygen({"--keyring", keyring_, "--kek-file", kek_, "--key", "pii"}).code, 0);
+  }
+  // v1 is deterministic (the lowest), v3 primary: only v2 may go.
+  auto r = retire({"--keyring", keyring_, "--kek-file", kek_, "--key", "pii", "--version", "3"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("primary"), std::string::npos) << r.err;
+  r = retire({"--keyring", keyring_, "--kek-file", kek_, "--key", "pii", "--version", "1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("deterministic"), std::string::npos) << r.err;
+  r = retire({"--keyring", keyring_, "--kek-file", kek_, "--key", "pii", "--version", "9"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("keys.unknown_version"), std::string::npos) << r.err;
+  r = retire({"--keyring", keyring_, "--kek-file", kek_, "--key", "pii", "--version", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto s = show({"--keyring", keyring_, "--kek-file", kek_});
+  ASSERT_EQ(s.code, 0);
+  EXPECT_NE(s.out.find("1 key(s), 2 version(s)"), std::string::npos) << s.out;
+  auto kek = crypto::readKeyFile(kek_, crypto::kKekSize);
+  auto ring = loadKeyringFile(keyring_, &*kek);
+  ASSERT_TRUE(ring.isOk());
+  EXPECT_EQ((*ring)->find("pii", 2), nullptr);
+  EXPECT_EQ((*ring)->primary("pii")->version, 3u);
+  EXPECT_EQ((*ring)->deterministic("pii")->version, 1u);
 }
 
 }  // namespace

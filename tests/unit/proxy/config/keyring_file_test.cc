@@ -10,6 +10,10 @@
 #include <sstream>
 
 #include "crypto/base64.h"
+#include "crypto/details.h"
+#include "crypto/kek.h"
+#include "crypto/pkcs11_kek.h"
+#include "tests/unit/crypto/softhsm.h"
 #include "tests/unit/crypto/test_util.h"
 
 namespace cosmoseal::proxy {
@@ -194,7 +198,7 @@ TEST_F(KeyringFileTest, SchemaErrorsWithPositions) {
       {head + v1 + "        colour: red\n", "keys.bad_keyring", "9:9", "unknown field 'colour'"},
       {"version: 1\nkeys:\n  - name: pii\n    primary: 1\n    deterministic: 7\n    versions:\n" + v1,
        "keys.unknown_version", "5:20", "deterministic version 7"},
-      {"version: 2\nkeys: []\n", "keys.bad_keyring", "1:10", "not supported"},
+      {"version: 3\nkeys: []\n", "keys.bad_keyring", "1:10", "not supported"},
       {"keys: []\n", "keys.bad_keyring", "1:1", "no 'version'"},
       {"version: 1\n", "keys.bad_keyring", "1:1", "'keys' must be a list"},
       {"version: 1\nkeys: {}\n", "keys.bad_keyring", "2:7", "'keys' must be a list"},
@@ -276,6 +280,85 @@ TEST_F(KeyringFileTest, LoadKek) {
   EXPECT_TRUE(e->constantTimeEquals(kek_));
   ::unsetenv("COSMOSEAL_TEST_KEK_ENV");
   EXPECT_EQ(loadKek("", "COSMOSEAL_TEST_KEK_ENV").status().detail(), "keys.env_missing");
+}
+
+TEST_F(KeyringFileTest, Format2RecordsTheKekOfEveryVersionAndFormat1StillLoads) {
+  const auto ring = sampleKeyring();
+  auto kek = crypto::localKek(kek_.clone(), "test KEK");
+  auto text = renderKeyring(*ring, *kek, crypto::systemRandom());
+  ASSERT_TRUE(text.isOk());
+  EXPECT_NE(text->find("version: 2\n"), std::string::npos) << *text;
+  size_t recorded = 0;
+  for (size_t at = 0; (at = text->find("kek: \"" + kek->id() + "\"", at)) != std::string::npos;
+       ++at) {
+    ++recorded;
+  }
+  EXPECT_EQ(recorded, ring->versions().size()) << *text;
+  EXPECT_TRUE(parseKeyringText(*text, "t.yaml", kek.get()).isOk());
+
+  // Format 1 (what earlier versions wrote): no `kek:`, version 1; it loads with the same KEK.
+  std::string v1 = *text;
+  v1.replace(v1.find("version: 2"), 10, "version: 1");
+  for (size_t at; (at = v1.find("        kek: ")) != std::string::npos;) {
+    v1.erase(at, v1.find('\n', at) + 1 - at);
+  }
+  auto old = parseKeyringText(v1, "old.yaml", &kek_);
+  ASSERT_TRUE(old.isOk()) << old.status().toString();
+  EXPECT_EQ((*old)->versions().size(), ring->versions().size());
+  EXPECT_FALSE(parseKeyringText("version: 3\nkeys: []\n", "t.yaml", nullptr).isOk());
+}
+
+TEST_F(KeyringFileTest, AnEntryRecordedUnderAnotherKekNamesBothAndTheWayOut) {
+  const auto ring = sampleKeyring();
+  auto a = crypto::localKek(kek_.clone(), "KEK a");
+  auto b = crypto::localKek(sequentialSecret(32, 99), "KEK b");
+  auto text = renderKeyring(*ring, *a, crypto::systemRandom());
+  ASSERT_TRUE(text.isOk());
+  std::vector<std::string> heard;
+  const UnwrapObserver observer = [&](const crypto::WrapEntry& e, const std::string& kek_id,
+                                      const common::Status& result) {
+    heard.push_back(std::string(e.name) + "/" + std::to_string(e.version) + " " + kek_id + " " +
+                    (result.isOk() ? "ok" : std::string(result.detail())));
+  };
+  auto r = parseKeyringText(*text, "t.yaml", b.get(), observer);
+  ASSERT_FALSE(r.isOk());
+  EXPECT_EQ(r.status().detail(), crypto::crypto_detail::kUnwrapFailed);
+  const std::string m(r.status().message());
+  EXPECT_NE(m.find(a->id()), std::string::npos) << m;
+  EXPECT_NE(m.find(b->id()), std::string::npos) << m;
+  EXPECT_NE(m.find("cosmoseal keyring rewrap"), std::string::npos) << m;
+  ASSERT_EQ(heard.size(), 3u);
+  EXPECT_EQ(heard[0], "cards/1 " + b->id() + " keys.unwrap_failed");
+
+  // Every unwrap is heard, with its outcome.
+  heard.clear();
+  ASSERT_TRUE(parseKeyringText(*text, "t.yaml", a.get(), observer).isOk());
+  ASSERT_EQ(heard.size(), 3u);
+  EXPECT_EQ(heard[2], "pii/2 " + a->id() + " ok");
+}
+
+TEST_F(KeyringFileTest, APkcs11KekWrapsTheKeyringInsideTheToken) {
+  crypto::testing::SoftHsm* hsm = crypto::testing::SoftHsm::get();
+  if (hsm == nullptr) GTEST_SKIP() << crypto::testing::SoftHsm::whyMissing();
+  const crypto::Pkcs11KekSpec spec = hsm->spec("cosmoseal-a", "keyring-file-test");
+  const common::Status made = crypto::createPkcs11Kek(spec);
+  ASSERT_TRUE(made.isOk() || made.message().find("exists") != std::string_view::npos);
+  auto kek = crypto::openPkcs11Kek(spec);
+  ASSERT_TRUE(kek.isOk()) << kek.status().message();
+  const auto ring = sampleKeyring();
+  const std::string p = path("hsm.yaml");
+  ASSERT_TRUE(saveKeyringFile(p, *ring, **kek, crypto::systemRandom()).isOk());
+  auto loaded = loadKeyringFile(p, kek->get());
+  ASSERT_TRUE(loaded.isOk()) << loaded.status().toString();
+  for (size_t i = 0; i < ring->versions().size(); ++i) {
+    EXPECT_TRUE(ring->versions()[i].material.constantTimeEquals((*loaded)->versions()[i].material));
+  }
+  // A file KEK cannot open it, and says which KEK can.
+  auto wrong = loadKeyringFile(p, &kek_);
+  ASSERT_FALSE(wrong.isOk());
+  EXPECT_NE(wrong.status().message().find("pkcs11:token=cosmoseal-a;object=keyring-file-test"),
+            std::string::npos)
+      << wrong.status().message();
 }
 
 }  // namespace

@@ -503,6 +503,58 @@ TEST(ConfigErrorTest, Keys) {
   mustParse(std::string(kMinimal) + "keys: { keyring_file: kr, kek_env: KEK }\n");
 }
 
+TEST(ConfigErrorTest, KeysKekProviders) {
+  // keys.kek: one provider, with its own settings; the shorthands keep working beside it.
+  Config c = mustParse(std::string(kMinimal) +
+                       "keys:\n  keyring_file: kr\n  kek:\n    provider: pkcs11\n"
+                       "    module: /usr/lib/softhsm/libsofthsm2.so\n    token_label: prod\n"
+                       "    key_label: cosmoseal-kek\n    pin_file: /run/pin\n"
+                       "    mechanism: aes_key_wrap_pad\n");
+  ASSERT_TRUE(c.keys.has_value());
+  ASSERT_TRUE(c.keys->kek.has_value());
+  EXPECT_EQ(c.keys->kek->kind, crypto::KekKind::kPkcs11);
+  EXPECT_EQ(c.keys->kek->pkcs11.module, "/usr/lib/softhsm/libsofthsm2.so");
+  EXPECT_EQ(c.keys->kek->pkcs11.token_label, "prod");
+  EXPECT_EQ(c.keys->kek->pkcs11.key_label, "cosmoseal-kek");
+  EXPECT_EQ(c.keys->kek->pkcs11.pin_file, "/run/pin");
+  EXPECT_EQ(c.keys->kek->pkcs11.mechanism, "aes_key_wrap_pad");
+  c = mustParse(std::string(kMinimal) +
+                "keys: { keyring_file: kr, kek: { provider: pkcs11, module: /m.so, slot: 7, "
+                "key_label: k, pin_file: /p } }\n");
+  EXPECT_EQ(*c.keys->kek->pkcs11.slot, 7u);
+  c = mustParse(std::string(kMinimal) +
+                "keys: { keyring_file: kr, kek: { provider: file, file: /etc/kek } }\n");
+  EXPECT_EQ(c.keys->kek->kind, crypto::KekKind::kFile);
+  EXPECT_EQ(c.keys->kek->file, "/etc/kek");
+  c = mustParse(std::string(kMinimal) +
+                "keys: { keyring_file: kr, kek: { provider: env, env: KEK } }\n");
+  EXPECT_EQ(c.keys->kek->env, "KEK");
+
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek_file: k, kek: { provider: env, env: K } }\n"),
+              HasSubstr("keys.kek: kek is set together with kek_file or kek_env"));
+  EXPECT_THAT(
+      errorsOf(std::string(kMinimal) + "keys: { keyring_file: kr, kek: { provider: vault } }\n"),
+      HasSubstr("keys.kek.provider: 'vault' is not allowed; expected one of: file, env, "
+                "pkcs11"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: pkcs11, module: /m.so, "
+                       "key_label: k, pin_file: /p } }\n"),
+              HasSubstr("expected exactly one of token_label (the token's label) and slot"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: pkcs11, module: /m.so, "
+                       "token_label: t, key_label: k } }\n"),
+              HasSubstr("keys.kek.pin_file: missing"));
+  EXPECT_THAT(
+      errorsOf(std::string(kMinimal) + "keys: { keyring_file: kr, kek: { provider: file, file: /k, "
+                                       "module: /m.so } }\n"),
+      HasSubstr("keys.kek.module: is not a setting of provider file"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: pkcs11, module: /m.so, "
+                       "token_label: t, key_label: k, pin_file: /p, mechanism: des } }\n"),
+              HasSubstr("keys.kek.mechanism: 'des' is not allowed"));
+}
+
 TEST(ConfigErrorTest, AdminPortCollision) {
   EXPECT_THAT(errorsOf(std::string(kMinimal) + "admin: { port: 8081 }\n"),
               HasSubstr("t.yaml:8:1: admin.port: 8081 is also the listen port (127.0.0.1 and "
