@@ -57,7 +57,8 @@ constexpr char kMigrateUsage[] =
     "  -h, --help                   this text\n"
     "Output: progress (tty: a line on stderr; json: {\"event\":\"progress\",...} lines on\n"
     "stdout), then one summary JSON line on stdout ({\"event\":\"summary\",...}).\n"
-    "Exit: 0 done (verify: verified), 1 failure (verify: something left), 2 usage.\n";
+    "Exit: 0 done (verify: verified), 1 failure (verify: something left; a run: documents\n"
+    "that could not be transformed or written), 2 usage.\n";
 
 constexpr FlagSpec kMigrateFlags[] = {
     {.name = "--config", .alias = "-c"},
@@ -259,6 +260,12 @@ int runMigrate(const Args& args, std::ostream& out, std::ostream& err) {
   out << "{\"event\":\"summary\"," << result->json.substr(1) << "\n";
   out.flush();
   if (o.op == proxy::migrate::Operation::kVerify && result->phase != "verified") {
+    return kExitFailure;
+  }
+  // Documents that could not be read or written are left as they were: not a clean run.
+  if (runner.counters().failed.load() > 0) {
+    err << "cosmoseal: " << runner.counters().failed.load()
+        << " document(s) could not be transformed or written (see \"failed\"); run verify\n";
     return kExitFailure;
   }
   return kExitOk;
