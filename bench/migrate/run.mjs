@@ -103,6 +103,9 @@ function migrate(config, op, extra) {
   });
 }
 
+// The config needs an app client; the migrator never uses it (it signs with the account key).
+const clientKeyFile = (dir) => writeKeyFile(path.join(dir, 'client.key'), randomKey());
+
 const rows = [];
 function row(target, op, threads, s) {
   const r = {
@@ -156,7 +159,7 @@ if (ONLY !== 'sim') {
   await start();
   const config = writeConfig(path.join(dir, 'cosmoseal.yaml'), buildConfig({
     port: 1, adminPort: 2, tls: null, upstreamEndpoint: `${base}/`, accountKeyFile: keyFile,
-    clients: [{ name: 'app', key_file: keyFile, allow: [{ database: 'bench', containers: ['*'], access: 'read-write' }] }],
+    clients: [{ name: 'app', key_file: clientKeyFile(dir), allow: [{ database: 'bench', containers: ['*'], access: 'read-write' }] }],
     keys, policies, upstreamExtra: { allow_insecure_http: true },
   }));
   let first = true;
@@ -187,7 +190,7 @@ if (ONLY !== 'fake') {
     const keyFile = writeKeyFile(path.join(dir, 'account.key'), sim.key);
     config = writeConfig(path.join(dir, 'cosmoseal.yaml'), buildConfig({
       port: 1, adminPort: 2, tls: null, upstreamEndpoint: sim.endpoint, accountKeyFile: keyFile, caFile: pki.caCert,
-      clients: [{ name: 'app', key_file: keyFile, allow: [{ database: 'bench', containers: ['*'], access: 'read-write' }] }],
+      clients: [{ name: 'app', key_file: clientKeyFile(dir), allow: [{ database: 'bench', containers: ['*'], access: 'read-write' }] }],
       keys, policies,
     }));
   });
