@@ -108,18 +108,25 @@ TEST(LeaseManager, TwoWorkersNeverHoldTheSameLease) {
   LeaseManager a(&store, "j", 10000);
   LeaseManager b(&store, "j", 10000);
   ASSERT_TRUE(a.ensure(kRanges).isOk());
+  // Six threads (three per worker, each its own owner) race for three leases.
   std::vector<std::string> held;
-  for (int i = 0; i < 3; ++i) {
-    auto la = a.claim("A", 0);
-    ASSERT_TRUE(la.isOk());
-    if (la->has_value()) held.push_back((*la)->range_id);
-    auto lb = b.claim("B", 0);
-    ASSERT_TRUE(lb.isOk());
-    if (lb->has_value()) held.push_back((*lb)->range_id);
+  int empty = 0;
+  for (int t = 0; t < 3; ++t) {
+    for (LeaseManager* m : {&a, &b}) {
+      const std::string owner = (m == &a ? "A.t" : "B.t") + std::to_string(t);
+      auto l = m->claim(owner, 0);
+      ASSERT_TRUE(l.isOk());
+      if (l->has_value()) {
+        held.push_back((*l)->range_id);
+      } else {
+        ++empty;
+      }
+    }
   }
   std::sort(held.begin(), held.end());
   EXPECT_EQ(held, (std::vector<std::string>{"0", "1", "2"}));
-  EXPECT_FALSE(b.claim("B", 1)->has_value());  // nothing free, nothing expired
+  EXPECT_EQ(empty, 3);
+  EXPECT_FALSE(b.claim("B.t9", 1)->has_value());  // nothing free, nothing expired
 }
 
 TEST(LeaseManager, PreferredRangesFirst) {
