@@ -65,15 +65,27 @@ std::string isoTime(int64_t unix_ms) {
 }
 
 int64_t parseIsoTime(std::string_view text) noexcept {
+  // "YYYY-MM-DDTHH:MM:SS[.mmm]Z", as isoTime writes it.
+  const auto digits = [&](size_t at, size_t n, int* out) {
+    if (at + n > text.size()) return false;
+    int v = 0;
+    const auto r = std::from_chars(text.data() + at, text.data() + at + n, v);
+    if (r.ec != std::errc() || r.ptr != text.data() + at + n) return false;
+    *out = v;
+    return true;
+  };
   struct tm tm {};
   int ms = 0;
-  const std::string s(text);
-  const int n = std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year, &tm.tm_mon,
-                            &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms);
-  if (n < 6) return 0;
+  if (text.size() < 20 || text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' ||
+      text[16] != ':' || !digits(0, 4, &tm.tm_year) || !digits(5, 2, &tm.tm_mon) ||
+      !digits(8, 2, &tm.tm_mday) || !digits(11, 2, &tm.tm_hour) || !digits(14, 2, &tm.tm_min) ||
+      !digits(17, 2, &tm.tm_sec)) {
+    return 0;
+  }
+  if (text.size() >= 24 && text[19] == '.' && !digits(20, 3, &ms)) return 0;
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
-  return static_cast<int64_t>(timegm(&tm)) * 1000 + (n == 7 ? ms : 0);
+  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
 }
 
 std::string Lease::json() const {
