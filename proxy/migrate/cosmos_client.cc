@@ -58,7 +58,8 @@ std::string CosmosClient::documentPath(std::string_view database, std::string_vi
 }
 
 common::StatusOr<HttpResponse> CosmosClient::call(std::string_view method, std::string_view path,
-                                                  const HeaderList& headers, std::string body) {
+                                                  const HeaderList& headers,
+                                                  const std::string& body) {
   auto resource = crypto::cosmosResourceFromPath(path);
   if (!resource.isOk()) return resource.status();
   int throttle_attempt = 0;

@@ -47,7 +47,7 @@ class CosmosClient {
   // `headers`: extra headers (x-ms-documentdb-partitionkey, If-Match, ...); the client adds
   // authorization, x-ms-date, x-ms-version and content-type.
   common::StatusOr<HttpResponse> call(std::string_view method, std::string_view path,
-                                      const HeaderList& headers = {}, std::string body = {});
+                                      const HeaderList& headers = {}, const std::string& body = {});
 
   // Path pieces: "/dbs/{db}/colls/{coll}" percent-encoded.
   static std::string collectionPath(std::string_view database, std::string_view container);

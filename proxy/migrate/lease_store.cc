@@ -63,7 +63,8 @@ common::StatusOr<std::optional<StoredDocument>> CosmosLeaseStore::read(const std
   if (!res.isOk()) return res.status();
   if (res->status == 404) return std::optional<StoredDocument>();
   if (res->status != 200) return unexpectedAnswer("reading " + id, *res);
-  StoredDocument d{std::move(res->body), responseEtag(*res)};
+  std::string etag = responseEtag(*res);  // before the body is moved out
+  StoredDocument d{std::move(res->body), std::move(etag)};
   return std::optional<StoredDocument>(std::move(d));
 }
 

@@ -519,6 +519,7 @@ common::StatusOr<JobResult> JobRunner::run() {
     });
   }
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(options_.threads));
   for (int i = 0; i < options_.threads; ++i) threads.emplace_back([this, i] { threadMain(i); });
   for (std::thread& th : threads) th.join();
   {

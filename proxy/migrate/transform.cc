@@ -54,7 +54,7 @@ struct WipeOnExit {
 
 DocumentTransform::DocumentTransform(std::shared_ptr<const crypto::Keyring> keyring,
                                      const policy::ContainerPolicy* policy,
-                                     std::vector<std::string> pk_paths)
+                                     const std::vector<std::string>& pk_paths)
     : cipher_(std::move(keyring)), transformer_(&cipher_), policy_(policy) {
   for (const std::string& p : pk_paths) pk_segments_.push_back(splitPath(p));
 }

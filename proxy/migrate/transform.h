@@ -45,7 +45,8 @@ class DocumentTransform {
  public:
   // `pk_paths`: the container's partition-key paths ("/tenant", "/a/b"), from its definition.
   DocumentTransform(std::shared_ptr<const crypto::Keyring> keyring,
-                    const policy::ContainerPolicy* policy, std::vector<std::string> pk_paths);
+                    const policy::ContainerPolicy* policy,
+                    const std::vector<std::string>& pk_paths);
 
   // `op` kVerify computes what rotate would do without producing a body.
   // Failure: the document could not be read (an envelope at a protected path did not open:
