@@ -6,6 +6,7 @@
 #include "cli/audit_verify.h"
 #include "cli/capture_init.h"
 #include "cli/keys.h"
+#include "cli/migrate.h"
 #include "cli/prestop.h"
 #include "cli/run.h"
 #include "cli/version.h"
@@ -46,6 +47,10 @@ constexpr const char* kUsage =
     "  cosmoseal prestop [--delay 5s]\n"
     "                           Kubernetes preStop hook: keep serving for the delay so the app's\n"
     "                           in-flight requests finish before SIGTERM starts the drain\n"
+    "  cosmoseal migrate {encrypt|rotate|decrypt|verify} --config FILE --database DB\n"
+    "                   --container C [--job NAME] [--dry-run] [...]\n"
+    "                           seal, re-seal, unseal or check the documents already stored in a\n"
+    "                           container, in place (docs/MIGRATION.md; migrate --help)\n"
     "  cosmoseal --help | --version\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the config, keys and keyring;\n"
@@ -91,6 +96,7 @@ int dispatch(const Args& args, std::ostream& out, std::ostream& err) {
     return usageError(err, "usage: cosmoseal keyring show --keyring FILE --kek-file FILE");
   }
   if (cmd == "check") return runCheck(rest(args, 1), out, err);
+  if (cmd == "migrate") return runMigrate(rest(args, 1), out, err);
   if (cmd == "run") return runSidecar(rest(args, 1), out, err);
   // `cosmoseal --config FILE`: the flags of `run` without the word.
   if (cmd.rfind("--", 0) == 0 || cmd == "-c") return runSidecar(args, out, err);

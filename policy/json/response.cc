@@ -16,6 +16,20 @@ namespace {
 constexpr std::string_view kEnvelopeQuoted = "\"csx1:";
 static_assert(kEnvelopeQuoted.substr(1) == crypto::kEnvelopePrefix);
 
+// Would encryptDocument write this envelope again as it is? Not when it is outside every
+// protected path, or when the rule now seals with another mode, key or version.
+bool isStale(const crypto::Keyring& keyring, const FieldRule* rule,
+             const crypto::FieldCipher::Opened& opened) noexcept {
+  if (rule == nullptr) return true;
+  const bool deterministic = rule->mode == FieldMode::kDeterministic;
+  const crypto::Mode mode =
+      deterministic ? crypto::Mode::kDeterministic : crypto::Mode::kRandomized;
+  if (opened.mode != mode) return true;
+  const crypto::KeyVersion* current =
+      deterministic ? keyring.deterministic(rule->key) : keyring.primary(rule->key);
+  return current == nullptr || current->id != opened.key_id;
+}
+
 }  // namespace
 
 Status TransformEngine::protectedValue(od::value v, const FieldRule& rule) {
@@ -334,6 +348,7 @@ Status TransformEngine::decrypt(PaddedInput in, ResponseShape shape, const Conta
     if (opened.isOk()) {
       ++stats.decrypted;
       stats.noteKeyId(opened->key_id);
+      if (strict && isStale(*cipher->keyring(), hit.rule, *opened)) ++stats.stale_envelopes;
       continue;
     }
     if (hit.rule != nullptr) {

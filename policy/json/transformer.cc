@@ -318,11 +318,17 @@ Status TransformEngine::finishRequest(std::string* out, TransformStats* st) {
 
 // ---------------------------------------------------------------------------------------------
 
-void TransformStats::noteKeyId(uint32_t id) noexcept {
+void TransformStats::noteKeyId(uint32_t id) noexcept { noteKeyIds(id, 1); }
+
+void TransformStats::noteKeyIds(uint32_t id, uint32_t count) noexcept {
   for (uint8_t i = 0; i < key_id_count; ++i) {
-    if (key_ids[i] == id) return;
+    if (key_ids[i] == id) {
+      key_id_counts[i] += count;
+      return;
+    }
   }
   if (key_id_count < kMaxKeyIds) {
+    key_id_counts[key_id_count] = count;
     key_ids[key_id_count++] = id;
   } else {
     key_ids_overflow = true;
@@ -334,7 +340,8 @@ void TransformStats::add(const TransformStats& o) noexcept {
   decrypted += o.decrypted;
   lookalikes += o.lookalikes;
   plaintext_at_protected += o.plaintext_at_protected;
-  for (uint8_t i = 0; i < o.key_id_count; ++i) noteKeyId(o.key_ids[i]);
+  stale_envelopes += o.stale_envelopes;
+  for (uint8_t i = 0; i < o.key_id_count; ++i) noteKeyIds(o.key_ids[i], o.key_id_counts[i]);
   key_ids_overflow = key_ids_overflow || o.key_ids_overflow;
 }
 

@@ -155,13 +155,22 @@ struct TransformStats {
                                         // unprotected location, or member names)
   uint32_t plaintext_at_protected = 0;  // non-envelope values at protected paths in responses
                                         // (data written before cosmoseal); left as they are
+  // Envelopes opened in a response that encryptDocument would not write again as they are:
+  // at a protected path but sealed under another key, another mode or a version that is no
+  // longer the one the rule seals with (Keyring::primary for randomized, ::deterministic for
+  // deterministic), or outside every protected path (the policy no longer protects the field).
+  // What `cosmoseal migrate rotate` rewrites (docs/MIGRATION.md); only meaningful for the
+  // document shapes (kDocument, kFeed, kBatchResults, kChangeFeedAllVersions).
+  uint32_t stale_envelopes = 0;
   // Distinct key ids used (sealed with or opened), first kMaxKeyIds in order of first use.
   static constexpr size_t kMaxKeyIds = 4;
   std::array<uint32_t, kMaxKeyIds> key_ids{};
+  std::array<uint32_t, kMaxKeyIds> key_id_counts{};  // values sealed or opened per key_ids[i]
   uint8_t key_id_count = 0;
   bool key_ids_overflow = false;  // more distinct ids than kMaxKeyIds were used
 
   void noteKeyId(uint32_t id) noexcept;
+  void noteKeyIds(uint32_t id, uint32_t count) noexcept;
   void add(const TransformStats& other) noexcept;
 };
 

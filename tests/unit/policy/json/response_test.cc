@@ -273,3 +273,100 @@ TEST_F(JsonTransformTest, DecryptAppendsAndReportsKeyIds) {
 
 }  // namespace
 }  // namespace cosmoseal::policy::json_testing
+
+// ---- stale_envelopes: what `cosmoseal migrate rotate` rewrites --------------------------------
+
+namespace cosmoseal::policy::json_testing {
+namespace {
+
+std::shared_ptr<const crypto::Keyring> rotatedKeyring(bool with_v2) {
+  crypto::KeyringBuilder b;
+  EXPECT_TRUE(b.add("pii", 1, kPiiId, material(10)).isOk());
+  EXPECT_TRUE(b.add("cards", 1, kCardsId, material(90)).isOk());
+  if (with_v2) {
+    EXPECT_TRUE(b.add("pii", 2, kPiiId + 1, material(30)).isOk());
+    EXPECT_TRUE(b.setPrimary("pii", 2).isOk());
+    EXPECT_TRUE(b.setDeterministic("pii", 2).isOk());
+  } else {
+    EXPECT_TRUE(b.setPrimary("pii", 1).isOk());
+  }
+  EXPECT_TRUE(b.setPrimary("cards", 1).isOk());
+  return *b.build();
+}
+
+TEST(StaleEnvelopes, CountsEnvelopesUnderVersionsTheRuleNoLongerSealsWith) {
+  auto policies = testPolicies();
+  const ContainerPolicy& customers = *policies->find("shop", "customers");
+  FieldCipher old_cipher(rotatedKeyring(false));
+  JsonTransformer old_tx(&old_cipher);
+  std::string sealed;
+  ASSERT_TRUE(
+      old_tx
+          .encryptDocument(PaddedInput::unpadded(
+                               R"({"id":"1","ssn":"123","address":"x","cards":[{"number":4}]})"),
+                           customers, &sealed, nullptr)
+          .isOk());
+  // Same keyring: nothing stale.
+  TransformStats same;
+  std::string out;
+  ASSERT_TRUE(old_tx
+                  .decryptResponse(PaddedInput::unpadded(sealed), ResponseShape::kDocument,
+                                   &customers, &out, &same)
+                  .isOk());
+  EXPECT_EQ(same.decrypted, 3u);
+  EXPECT_EQ(same.stale_envelopes, 0u);
+  EXPECT_EQ(same.key_id_count, 2u);
+  EXPECT_EQ(same.key_id_counts[0] + same.key_id_counts[1], 3u);
+  // pii rotated to v2 (randomized and deterministic): ssn and address are stale, cards is not.
+  FieldCipher new_cipher(rotatedKeyring(true));
+  JsonTransformer new_tx(&new_cipher);
+  TransformStats rotated;
+  out.clear();
+  ASSERT_TRUE(new_tx
+                  .decryptResponse(PaddedInput::unpadded(sealed), ResponseShape::kDocument,
+                                   &customers, &out, &rotated)
+                  .isOk());
+  EXPECT_EQ(rotated.decrypted, 3u);
+  EXPECT_EQ(rotated.stale_envelopes, 2u);
+  // Resealed with the new keyring: nothing stale any more.
+  std::string resealed;
+  ASSERT_TRUE(
+      new_tx.encryptDocument(PaddedInput::unpadded(out), customers, &resealed, nullptr).isOk());
+  TransformStats after;
+  out.clear();
+  ASSERT_TRUE(new_tx
+                  .decryptResponse(PaddedInput::unpadded(resealed), ResponseShape::kDocument,
+                                   &customers, &out, &after)
+                  .isOk());
+  EXPECT_EQ(after.stale_envelopes, 0u);
+}
+
+TEST(StaleEnvelopes, AnEnvelopeAtAPathNoLongerProtectedIsStale) {
+  FieldCipher cipher(testKeyring());
+  JsonTransformer tx(&cipher);
+  // Sealed while /secret and /other were protected, read after /secret left the policy.
+  std::vector<ContainerPolicySpec> specs(1);
+  specs[0].database = "shop";
+  specs[0].container = "c";
+  specs[0].fields = {field("/secret", kRand), field("/other", kRand)};
+  auto set = PolicySet::create(specs);
+  ASSERT_TRUE(set.isOk());
+  std::string sealed;
+  ASSERT_TRUE(tx.encryptDocument(PaddedInput::unpadded(R"({"id":"1","secret":"s","other":"o"})"),
+                                 *(*set)->find("shop", "c"), &sealed, nullptr)
+                  .isOk());
+  specs[0].fields = {field("/other", kRand)};  // /secret dropped from the policy
+  auto narrowed = PolicySet::create(specs);
+  ASSERT_TRUE(narrowed.isOk());
+  TransformStats st;
+  std::string out;
+  ASSERT_TRUE(tx.decryptResponse(PaddedInput::unpadded(sealed), ResponseShape::kDocument,
+                                 (*narrowed)->find("shop", "c"), &out, &st)
+                  .isOk());
+  EXPECT_EQ(st.decrypted, 2u);
+  EXPECT_EQ(st.stale_envelopes, 1u);
+  EXPECT_NE(out.find(R"("secret":"s")"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cosmoseal::policy::json_testing

@@ -1,0 +1,15 @@
+#pragma once
+
+// `cosmoseal migrate {encrypt|rotate|decrypt|verify}`: rewrites a container's stored documents
+// in place with the sidecar's own sealing code (docs/MIGRATION.md). Conventions: command.h.
+
+#include <ostream>
+
+#include "cli/command.h"
+
+namespace cosmoseal::cli {
+
+// `args`: the words after "migrate" (the operation first).
+int runMigrate(const Args& args, std::ostream& out, std::ostream& err);
+
+}  // namespace cosmoseal::cli

@@ -1,0 +1,576 @@
+#include "proxy/migrate/runner.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "common/text.h"
+#include "policy/json/fields.h"
+#include "proxy/migrate/details.h"
+#include "proxy/migrate/lease_store.h"
+
+namespace cosmoseal::proxy::migrate {
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+int64_t nowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::vector<std::string> stringArray(std::string_view raw_array) {
+  std::vector<std::string> out;
+  auto elems = policy::arrayMemberElements("{\"a\":" + std::string(raw_array) + "}", "a");
+  if (!elems.isOk()) return out;
+  for (const std::string& e : *elems) out.push_back(policy::jsonStringValue(e).value_or(""));
+  return out;
+}
+
+std::string stringAt(std::string_view object, std::initializer_list<std::string> path) {
+  const std::vector<std::string> segs(path);
+  auto raw = policy::rawValueAt(object, segs);
+  if (!raw.isOk() || !raw->has_value()) return {};
+  return policy::jsonStringValue(**raw).value_or("");
+}
+
+void appendQuoted(std::string* out, std::string_view s) {
+  out->push_back('"');
+  common::appendJsonEscaped(out, s);
+  out->push_back('"');
+}
+
+}  // namespace
+
+void ScanReport::add(const ScanReport& o) {
+  plaintext_at_protected += o.plaintext_at_protected;
+  documents_with_plaintext += o.documents_with_plaintext;
+  envelopes += o.envelopes;
+  stale_envelopes += o.stale_envelopes;
+  open_failures += o.open_failures;
+  would_change_encrypt += o.would_change_encrypt;
+  would_change_rotate += o.would_change_rotate;
+  for (const auto& [id, n] : o.envelopes_by_key_id) envelopes_by_key_id[id] += n;
+}
+
+std::string keyLabel(const crypto::Keyring* keyring, uint32_t id) {
+  const crypto::KeyVersion* kv = keyring != nullptr ? keyring->byId(id) : nullptr;
+  if (kv == nullptr) return "id:" + std::to_string(id);
+  return kv->name + " v" + std::to_string(kv->version);
+}
+
+struct JobRunner::Shared {
+  std::vector<std::string> pk_paths;
+  std::vector<RangeSpec> ranges;
+  bool lease_mode = false;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<RangeSpec> queue;  // queue mode (verify, --dry-run)
+  int busy = 0;                 // queue mode: threads holding a range
+  ScanReport scan;
+  common::Status error;
+};
+
+struct JobRunner::Thread {
+  int index = 0;
+  std::string owner;
+  std::unique_ptr<HttpSender> http;
+  std::unique_ptr<CosmosClient> client;
+  std::unique_ptr<DocumentTransform> transform;
+  ScanReport scan;
+};
+
+JobRunner::JobRunner(JobOptions options, HttpSenderFactory http,
+                     const common::SecretBytes& account_key, std::string origin,
+                     std::shared_ptr<const crypto::Keyring> keyring,
+                     const policy::ContainerPolicy* policy)
+    : options_(std::move(options)),
+      http_(std::move(http)),
+      account_key_(account_key),
+      origin_(std::move(origin)),
+      keyring_(std::move(keyring)),
+      policy_(policy),
+      budget_(options_.max_ru_per_second),
+      shared_(std::make_unique<Shared>()) {
+  if (options_.job.empty()) {
+    options_.job = std::string(operationName(options_.op)) + "-" + options_.database + "-" +
+                   options_.container;
+  }
+  if (options_.owner.empty()) options_.owner = "worker-" + std::to_string(options_.worker_index);
+  options_.threads = std::max(1, options_.threads);
+  options_.workers = std::max(1, options_.workers);
+}
+
+JobRunner::~JobRunner() = default;
+
+common::StatusOr<std::vector<RangeSpec>> JobRunner::readRanges(CosmosClient& client) {
+  auto res = client.call(
+      "GET", CosmosClient::collectionPath(options_.database, options_.container) + "/pkranges");
+  if (!res.isOk()) return res.status();
+  if (res->status != 200) return unexpectedAnswer("reading the partition-key ranges", *res);
+  auto elems = policy::arrayMemberElements(res->body, "PartitionKeyRanges");
+  if (!elems.isOk()) return elems.status();
+  std::vector<RangeSpec> out;
+  for (const std::string& e : *elems) {
+    out.push_back(RangeSpec{stringAt(e, {"id"}), stringAt(e, {"minInclusive"}),
+                            stringAt(e, {"maxExclusive"})});
+  }
+  if (out.empty()) {
+    return common::Status(common::Code::kBadGateway, details::kUpstream,
+                          "the container has no partition-key ranges");
+  }
+  return out;
+}
+
+common::Status JobRunner::prepare(CosmosClient& client) {
+  const std::string path = CosmosClient::collectionPath(options_.database, options_.container);
+  auto res = client.call("GET", path, {{"x-ms-populatequotainfo", "true"}});
+  if (!res.isOk()) return res.status();
+  if (res->status == 404) {
+    return common::Status(
+        common::Code::kNotFound, details::kUpstream,
+        "container " + options_.database + "/" + options_.container + " does not exist");
+  }
+  if (res->status != 200) return unexpectedAnswer("reading the container", *res);
+  auto paths = policy::rawValueAt(res->body, std::vector<std::string>{"partitionKey", "paths"});
+  if (paths.isOk() && paths->has_value()) shared_->pk_paths = stringArray(**paths);
+  // documentsCount from x-ms-resource-usage ("documentsCount=12;documentsSize=..."): the ETA.
+  const std::string_view usage = res->header("x-ms-resource-usage");
+  const size_t at = usage.find("documentsCount=");
+  if (at != std::string_view::npos) {
+    counters_.documents_estimate.store(
+        std::strtoull(std::string(usage.substr(at + 15)).c_str(), nullptr, 10));
+  }
+  const bool writes = options_.op != Operation::kVerify;
+  if (writes && policy_ != nullptr) {
+    for (const std::string& p : shared_->pk_paths) {
+      std::vector<std::string> segs;
+      size_t i = 1;
+      while (i <= p.size()) {
+        const size_t j = p.find('/', i);
+        segs.push_back(p.substr(i, j == std::string::npos ? std::string::npos : j - i));
+        if (j == std::string::npos) break;
+        i = j + 1;
+      }
+      std::vector<std::string_view> views(segs.begin(), segs.end());
+      if (policy_->relation(views) != policy::PathRelation::kUnprotected) {
+        return common::Status(
+            common::Code::kFailedPrecondition, details::kProtectedPartitionKey,
+            "the partition-key path " + p + " of " + options_.database + "/" + options_.container +
+                " is protected: its sealed value is another logical partition, so documents "
+                "cannot be rewritten in place. Copy them into a new container instead "
+                "(docs/MIGRATION.md, \"Protected partition keys\")");
+      }
+    }
+  }
+  auto ranges = readRanges(client);
+  if (!ranges.isOk()) return ranges.status();
+  shared_->ranges = std::move(*ranges);
+  counters_.ranges_total.store(shared_->ranges.size());
+  return common::Status::ok();
+}
+
+common::Status JobRunner::writeState(CosmosClient& client, std::string_view phase,
+                                     const std::string& report_json) {
+  CosmosLeaseStore store(&client, options_.database, options_.lease_container);
+  const std::string id = stateId(options_.database, options_.container);
+  auto existing = store.read(id);
+  if (!existing.isOk()) return existing.status();
+  std::string started = isoTime(nowMs());
+  std::string operation(operationName(options_.op));
+  std::string job = options_.job;
+  if (existing->has_value()) {
+    const std::string old_job = stringAt((*existing)->json, {"job"});
+    if (options_.op == Operation::kVerify || old_job == job) {
+      const std::string s = stringAt((*existing)->json, {"started_at"});
+      if (!s.empty()) started = s;
+    }
+    if (options_.op == Operation::kVerify) {
+      job = old_job;
+      operation = stringAt((*existing)->json, {"operation"});
+    }
+  }
+  if (operation == "verify" || operation.empty()) operation = "encrypt";
+  std::string doc = "{\"id\":";
+  appendQuoted(&doc, id);
+  doc += ",\"kind\":\"cosmoseal.migration.state\",\"database\":";
+  appendQuoted(&doc, options_.database);
+  doc += ",\"container\":";
+  appendQuoted(&doc, options_.container);
+  doc += ",\"job\":";
+  appendQuoted(&doc, job);
+  doc += ",\"operation\":";
+  appendQuoted(&doc, operation);
+  doc += ",\"phase\":";
+  appendQuoted(&doc, phase);
+  doc += ",\"started_at\":";
+  appendQuoted(&doc, started);
+  doc += ",\"updated_at\":";
+  appendQuoted(&doc, isoTime(nowMs()));
+  doc += ",\"report\":" + (report_json.empty() ? std::string("{}") : report_json) + "}";
+  auto w = store.replace(id, doc, "");
+  return w.isOk() ? common::Status::ok() : w.status();
+}
+
+void JobRunner::processDocument(Thread& t, const std::string& stored, LeaseCounts* counts) {
+  DocumentOutcome o;
+  const Operation op = options_.op;
+  ++counts->scanned;
+  counters_.scanned.fetch_add(1, std::memory_order_relaxed);
+  common::Status s = t.transform->apply(op, stored, &o);
+  const auto wipe = [&]() {
+    common::secureZero(o.body.data(), o.body.size());
+    o.body.clear();
+  };
+  if (!s.isOk()) {
+    ++counts->failed;
+    ++t.scan.open_failures;
+    counters_.failed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const policy::TransformStats& b = o.before;
+  t.scan.plaintext_at_protected += b.plaintext_at_protected;
+  if (b.plaintext_at_protected > 0) ++t.scan.documents_with_plaintext;
+  t.scan.envelopes += b.decrypted;
+  t.scan.stale_envelopes += b.stale_envelopes;
+  if (b.plaintext_at_protected > 0) ++t.scan.would_change_encrypt;
+  if (b.plaintext_at_protected > 0 || b.stale_envelopes > 0) ++t.scan.would_change_rotate;
+  for (uint8_t i = 0; i < b.key_id_count; ++i) {
+    t.scan.envelopes_by_key_id[b.key_ids[i]] += b.key_id_counts[i];
+  }
+  if (op == Operation::kVerify || !o.change) {
+    ++counts->unchanged;
+    counters_.unchanged.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (options_.dry_run) {
+    counters_.would_write.fetch_add(1, std::memory_order_relaxed);
+    wipe();
+    return;
+  }
+  const std::string path = CosmosClient::documentPath(options_.database, options_.container, o.id);
+  for (int attempt = 0;; ++attempt) {
+    auto res = t.client->call(
+        "PUT", path, {{"if-match", o.etag}, {"x-ms-documentdb-partitionkey", o.pk_header}}, o.body);
+    wipe();
+    if (!res.isOk() ||
+        (res->status != 200 && res->status != 201 && res->status != 404 && res->status != 412)) {
+      ++counts->failed;
+      counters_.failed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (res->status == 404) {
+      ++counts->deleted;
+      counters_.deleted.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (res->status != 412) {
+      ++counts->written;
+      counters_.written.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    // The app wrote the document since we read it: its write wins; read it again and redo.
+    ++counts->conflicts;
+    counters_.conflicts.fetch_add(1, std::memory_order_relaxed);
+    if (attempt >= options_.max_conflict_retries) {
+      ++counts->failed;
+      counters_.failed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    auto pk = t.transform->partitionKeyHeader(stored);
+    if (!pk.isOk()) pk = o.pk_header;
+    auto again = t.client->call("GET", path, {{"x-ms-documentdb-partitionkey", *pk}});
+    if (again.isOk() && again->status == 404) {
+      ++counts->deleted;
+      counters_.deleted.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (!again.isOk() || again->status != 200 || !t.transform->apply(op, again->body, &o).isOk()) {
+      ++counts->failed;
+      counters_.failed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    if (!o.change) {
+      ++counts->unchanged;
+      counters_.unchanged.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
+common::StatusOr<std::vector<RangeSpec>> JobRunner::readRange(
+    Thread& t, const RangeSpec& range, std::string continuation,
+    const std::function<bool(const std::string&, const LeaseCounts&)>& on_page) {
+  const std::string path =
+      CosmosClient::collectionPath(options_.database, options_.container) + "/docs";
+  for (;;) {
+    HeaderList headers = {{"x-ms-documentdb-partitionkeyrangeid", range.id},
+                          {"x-ms-max-item-count", std::to_string(options_.page_size)}};
+    if (!continuation.empty()) headers.emplace_back("x-ms-continuation", continuation);
+    auto res = t.client->call("GET", path, headers);
+    if (!res.isOk()) return res.status();
+    if (res->status == 410) {
+      // The range split (410/1002): its children take over, read from their start.
+      auto ranges = readRanges(*t.client);
+      if (!ranges.isOk()) return ranges.status();
+      std::vector<RangeSpec> children;
+      for (const RangeSpec& r : *ranges) {
+        if (r.id != range.id && r.min >= range.min && r.max <= range.max) children.push_back(r);
+      }
+      if (children.empty()) return unexpectedAnswer("range " + range.id + " is gone", *res);
+      counters_.splits.fetch_add(1, std::memory_order_relaxed);
+      counters_.ranges_total.fetch_add(children.size() - 1);
+      return children;
+    }
+    if (res->status != 200) return unexpectedAnswer("reading range " + range.id, *res);
+    auto docs = policy::arrayMemberElements(res->body, "Documents");
+    if (!docs.isOk()) return docs.status();
+    LeaseCounts page;
+    for (const std::string& d : *docs) processDocument(t, d, &page);
+    std::string next(res->header("x-ms-continuation"));
+    if (!on_page(next, page)) return std::vector<RangeSpec>();
+    if (next.empty()) return std::vector<RangeSpec>();
+    continuation = std::move(next);
+  }
+}
+
+common::Status JobRunner::workLeases(Thread& t) {
+  CosmosLeaseStore store(t.client.get(), options_.database, options_.lease_container);
+  LeaseManager leases(&store, options_.job, options_.lease_ttl_ms);
+  // This worker's share first (range index % workers == worker index), then anything left.
+  std::vector<std::string> preferred;
+  for (size_t i = 0; i < shared_->ranges.size(); ++i) {
+    if (static_cast<int>(i % static_cast<size_t>(options_.workers)) == options_.worker_index) {
+      preferred.push_back(shared_->ranges[i].id);
+    }
+  }
+  for (;;) {
+    auto claimed = leases.claim(t.owner, nowMs(), preferred);
+    if (!claimed.isOk()) return claimed.status();
+    if (!claimed->has_value()) return common::Status::ok();
+    Lease lease = std::move(**claimed);
+    bool lost = false;
+    auto children =
+        readRange(t, RangeSpec{lease.range_id, lease.min, lease.max}, lease.continuation,
+                  [&](const std::string& next, const LeaseCounts& page) {
+                    lease.counts.add(page);
+                    lease.continuation = next;
+                    lease.finished = next.empty();
+                    auto ok = leases.checkpoint(&lease, nowMs());
+                    lost = !ok.isOk() || !*ok;
+                    return !lost;
+                  });
+    if (!children.isOk()) return children.status();
+    if (!children->empty()) {
+      COSMOSEAL_RETURN_IF_ERROR(leases.ensure(*children));
+      lease.finished = true;
+      for (const RangeSpec& c : *children) lease.split_into.push_back(c.id);
+      auto ok = leases.checkpoint(&lease, nowMs());
+      if (!ok.isOk()) return ok.status();
+    }
+    if (!lost) counters_.ranges_done.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+common::Status JobRunner::workQueue(Thread& t) {
+  for (;;) {
+    RangeSpec range;
+    {
+      std::unique_lock<std::mutex> lock(shared_->mu);
+      shared_->cv.wait(lock, [&] { return !shared_->queue.empty() || shared_->busy == 0; });
+      if (shared_->queue.empty()) return common::Status::ok();
+      range = shared_->queue.front();
+      shared_->queue.pop_front();
+      ++shared_->busy;
+    }
+    auto children =
+        readRange(t, range, "", [](const std::string&, const LeaseCounts&) { return true; });
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    --shared_->busy;
+    if (children.isOk()) {
+      for (const RangeSpec& c : *children) shared_->queue.push_back(c);
+      if (children->empty()) counters_.ranges_done.fetch_add(1, std::memory_order_relaxed);
+    }
+    shared_->cv.notify_all();
+    if (!children.isOk()) return children.status();
+  }
+}
+
+void JobRunner::threadMain(int index) {
+  Thread t;
+  t.index = index;
+  t.owner = options_.owner + ".t" + std::to_string(index);
+  t.http = http_();
+  t.client = std::make_unique<CosmosClient>(t.http.get(), account_key_, origin_, &budget_,
+                                            &counters_.client);
+  t.transform = std::make_unique<DocumentTransform>(keyring_, policy_, shared_->pk_paths);
+  common::Status s = shared_->lease_mode ? workLeases(t) : workQueue(t);
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  shared_->scan.add(t.scan);
+  if (!s.isOk() && shared_->error.isOk()) shared_->error = s;
+  if (!s.isOk()) {
+    // Let the queue drain stop: nobody waits forever for a thread that gave up.
+    shared_->queue.clear();
+  }
+  shared_->cv.notify_all();
+}
+
+std::string JobRunner::summaryJson(std::string_view phase, double seconds,
+                                   const ScanReport& scan) const {
+  const JobCounters& c = counters_;
+  std::string out = "{\"operation\":";
+  appendQuoted(&out, operationName(options_.op));
+  out += ",\"database\":";
+  appendQuoted(&out, options_.database);
+  out += ",\"container\":";
+  appendQuoted(&out, options_.container);
+  out += ",\"job\":";
+  appendQuoted(&out, options_.job);
+  out += ",\"phase\":";
+  appendQuoted(&out, phase);
+  out += ",\"dry_run\":" + std::string(options_.dry_run ? "true" : "false");
+  char secs[32];
+  std::snprintf(secs, sizeof(secs), "%.3f", seconds);
+  out += ",\"seconds\":" + std::string(secs);
+  const auto num = [&](const char* name, uint64_t v) {
+    out += ",\"" + std::string(name) + "\":" + std::to_string(v);
+  };
+  num("scanned", c.scanned.load());
+  num("written", c.written.load());
+  num("unchanged", c.unchanged.load());
+  num("would_write", c.would_write.load());
+  num("conflicts_412", c.conflicts.load());
+  num("deleted_404", c.deleted.load());
+  num("failed", c.failed.load());
+  num("splits", c.splits.load());
+  num("ranges", c.ranges_total.load());
+  num("requests", c.client.requests.load());
+  num("throttled_429", c.client.throttled.load());
+  num("retry_after_ms", c.client.retry_after_ms.load());
+  num("transient_retries", c.client.transient_retries.load());
+  char ru[64];
+  std::snprintf(ru, sizeof(ru), "%.2f", c.client.requestUnits());
+  out += ",\"request_units\":" + std::string(ru);
+  out += ",\"scan\":{";
+  out += "\"plaintext_at_protected\":" + std::to_string(scan.plaintext_at_protected);
+  out += ",\"documents_with_plaintext\":" + std::to_string(scan.documents_with_plaintext);
+  out += ",\"envelopes\":" + std::to_string(scan.envelopes);
+  out += ",\"stale_envelopes\":" + std::to_string(scan.stale_envelopes);
+  out += ",\"open_failures\":" + std::to_string(scan.open_failures);
+  out += ",\"would_change_encrypt\":" + std::to_string(scan.would_change_encrypt);
+  out += ",\"would_change_rotate\":" + std::to_string(scan.would_change_rotate);
+  out += ",\"envelopes_by_key\":{";
+  bool first = true;
+  for (const auto& [id, n] : scan.envelopes_by_key_id) {
+    if (!first) out.push_back(',');
+    first = false;
+    appendQuoted(&out, keyLabel(keyring_.get(), id));
+    out += ":" + std::to_string(n);
+  }
+  out += "}}}";
+  return out;
+}
+
+common::StatusOr<JobResult> JobRunner::run() {
+  const auto start = Steady::now();
+  const auto elapsed = [&]() {
+    return std::chrono::duration<double>(Steady::now() - start).count();
+  };
+  std::unique_ptr<HttpSender> main_http = http_();
+  CosmosClient main(main_http.get(), account_key_, origin_, &budget_, &counters_.client);
+  COSMOSEAL_RETURN_IF_ERROR(prepare(main));
+  shared_->lease_mode = options_.op != Operation::kVerify && !options_.dry_run;
+  std::string prior_operation;
+  std::string prior_phase;
+  bool have_state = false;
+  if (shared_->lease_mode) {
+    CosmosLeaseStore store(&main, options_.database, options_.lease_container);
+    COSMOSEAL_RETURN_IF_ERROR(store.ensureContainer());
+    COSMOSEAL_RETURN_IF_ERROR(writeState(main, "running", "{}"));
+    LeaseManager leases(&store, options_.job, options_.lease_ttl_ms);
+    COSMOSEAL_RETURN_IF_ERROR(leases.ensure(shared_->ranges));
+  } else {
+    shared_->queue.assign(shared_->ranges.begin(), shared_->ranges.end());
+    if (options_.op == Operation::kVerify) {
+      CosmosLeaseStore store(&main, options_.database, options_.lease_container);
+      auto state = store.read(stateId(options_.database, options_.container));
+      if (state.isOk() && state->has_value()) {
+        have_state = true;
+        prior_operation = stringAt((*state)->json, {"operation"});
+        prior_phase = stringAt((*state)->json, {"phase"});
+      }
+    }
+  }
+
+  std::mutex progress_mu;
+  std::condition_variable progress_cv;
+  bool finished = false;
+  std::thread progress_thread;
+  if (progress_) {
+    progress_thread = std::thread([&] {
+      std::unique_lock<std::mutex> lock(progress_mu);
+      while (!progress_cv.wait_for(lock, progress_interval_, [&] { return finished; })) {
+        progress_(counters_, elapsed(), false);
+      }
+    });
+  }
+  std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(options_.threads));
+  for (int i = 0; i < options_.threads; ++i) threads.emplace_back([this, i] { threadMain(i); });
+  for (std::thread& th : threads) th.join();
+  {
+    std::lock_guard<std::mutex> lock(progress_mu);
+    finished = true;
+  }
+  progress_cv.notify_all();
+  if (progress_thread.joinable()) progress_thread.join();
+  if (progress_) progress_(counters_, elapsed(), true);
+  if (!shared_->error.isOk()) return shared_->error;
+
+  JobResult result;
+  result.scan = shared_->scan;
+  if (shared_->lease_mode) {
+    CosmosLeaseStore store(&main, options_.database, options_.lease_container);
+    LeaseManager leases(&store, options_.job, options_.lease_ttl_ms);
+    auto all = leases.all();
+    if (!all.isOk()) return all.status();
+    bool done = true;
+    LeaseCounts total;
+    for (const Lease& l : *all) {
+      done = done && l.finished;
+      total.add(l.counts);
+    }
+    result.phase = done ? "done" : "running";
+    if (done)
+      COSMOSEAL_RETURN_IF_ERROR(writeState(main, "done", "{\"counts\":" + total.json() + "}"));
+  } else if (options_.op == Operation::kVerify) {
+    const ScanReport& s = result.scan;
+    const bool clean =
+        prior_operation == "decrypt"
+            ? s.envelopes == 0 && s.open_failures == 0
+            : s.plaintext_at_protected == 0 && s.open_failures == 0 && s.stale_envelopes == 0;
+    result.phase = clean ? "verified" : "not_verified";
+    // A clean verify ends the mixed state; a dirty one over a verified container reopens it.
+    if (have_state || clean) {
+      CosmosLeaseStore store(&main, options_.database, options_.lease_container);
+      common::Status ensured = have_state ? common::Status::ok() : store.ensureContainer();
+      if (ensured.isOk()) {
+        const std::string report = summaryJson(result.phase, elapsed(), s);
+        const std::string phase =
+            clean ? "verified" : (prior_phase == "verified" ? "done" : prior_phase);
+        COSMOSEAL_RETURN_IF_ERROR(writeState(main, phase, report));
+      }
+    }
+  } else {
+    result.phase = "dry_run";
+  }
+  result.seconds = elapsed();
+  result.json = summaryJson(result.phase, result.seconds, result.scan);
+  return result;
+}
+
+}  // namespace cosmoseal::proxy::migrate
