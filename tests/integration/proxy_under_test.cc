@@ -22,6 +22,7 @@
 #include "proxy/config/config.h"
 #include "proxy/config/keyring_file.h"
 #include "proxy/config/snapshot.h"
+#include "proxy/identity/token_cache.h"
 
 namespace cosmoseal::integration {
 
@@ -106,8 +107,9 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
       "  endpoint: http://127.0.0.1:" +
       std::to_string(upstream_port) +
       "/\n"
-      "  allow_insecure_http: true\n"
-      "  key_file: account.key\n"
+      "  allow_insecure_http: true\n" +
+      (settings.upstream_auth.empty() ? std::string("  key_file: account.key\n")
+                                      : "  auth:\n" + settings.upstream_auth) +
       "  connect_timeout: 2s\n"
       "  response_timeout: " +
       settings.upstream_response_timeout +
@@ -126,10 +128,9 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
       "    container: customers\n"
       "    partition_key: /pk\n"
       "    fields: [ { path: /ssn, mode: randomized, key: pii } ]\n" +
-      settings.extra_policies +
-      "timeouts: { header: " +
-      settings.header_timeout + ", body: " + settings.body_timeout +
-      ", idle: " + settings.idle_timeout + ", drain: " + settings.drain_timeout +
+      settings.extra_policies + "timeouts: { header: " + settings.header_timeout +
+      ", body: " + settings.body_timeout + ", idle: " + settings.idle_timeout +
+      ", drain: " + settings.drain_timeout +
       (settings.timeouts_extra.empty() ? "" : ", " + settings.timeouts_extra) + " }\n" +
       settings.extra_yaml;
   config_path_ = dir_ + "/cosmoseal.yaml";
@@ -214,6 +215,7 @@ ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
     for (int f : region_fds) ::close(f);
     return;
   }
+  if (const auto& tokens = (*snapshot)->upstreamTokens()) tokens->start();
   shared_.throttle.configure((*snapshot)->config().clients, shared_.clock->monotonicNanos());
   shared_.generation.store(1);
   shared_.regions.configure(region_ports_.size());
