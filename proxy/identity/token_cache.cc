@@ -17,7 +17,7 @@ int64_t refreshAtMs(int64_t obtained_at_ms, int64_t expires_on_ms,
   const int64_t lifetime = std::max<int64_t>(expires_on_ms - obtained_at_ms, 0);
   const int64_t lead =
       std::min<int64_t>(std::chrono::milliseconds(refresh_before).count(), lifetime / 2);
-  const auto spread = static_cast<int64_t>(static_cast<double>(lead / 5) * jitter);
+  const auto spread = static_cast<int64_t>(static_cast<double>(lead) / 5.0 * jitter);
   return expires_on_ms - lead - spread;
 }
 
@@ -28,7 +28,7 @@ std::chrono::milliseconds backoffFor(uint32_t failures, const RefreshPolicy& pol
       std::min<int64_t>(policy.min_backoff.count() << doublings, policy.max_backoff.count());
   // Between half and all of the base: retries from many replicas spread out.
   return std::chrono::milliseconds(base / 2 +
-                                   static_cast<int64_t>(static_cast<double>(base / 2) * jitter));
+                                   static_cast<int64_t>(static_cast<double>(base) / 2.0 * jitter));
 }
 
 TokenCache::TokenCache(std::unique_ptr<TokenSource> source, RefreshPolicy policy, NowMs now)

@@ -13,6 +13,7 @@
 #include "crypto/cpu.h"
 #include "crypto/keyring.h"
 #include "policy/simd_info.h"
+#include "proxy/admission/auth.h"
 #include "proxy/identity/token_cache.h"
 #include "proxy/server/details.h"
 #include "proxy/server/version.h"
@@ -316,7 +317,11 @@ bool Server::ready() const {
   if (draining_ || !snapshot_) return false;
   if (snapshot_->entraKeys() && !snapshot_->entraKeys()->hasKeys()) return false;
   // With Entra ID upstream, not ready until a token is held (the token thread logs why not).
-  if (const auto& tokens = snapshot_->upstreamTokens(); tokens && !tokens->ready()) return false;
+  // Same margin as admission: ready means a request would be sent now, not refused 503.
+  if (const auto& tokens = snapshot_->upstreamTokens();
+      tokens && tokens->current(kUpstreamTokenMargin) == nullptr) {
+    return false;
+  }
   for (const auto& w : workers_) {
     if (w->finished()) return false;
   }

@@ -22,6 +22,7 @@
 #include "proxy/config/config.h"
 #include "proxy/config/keyring_file.h"
 #include "proxy/config/snapshot.h"
+#include "proxy/identity/token_cache.h"
 
 namespace cosmoseal::integration {
 
@@ -106,8 +107,9 @@ common::Status TestConfig::write(uint16_t listen_port, uint16_t upstream_port,
       "  endpoint: http://127.0.0.1:" +
       std::to_string(upstream_port) +
       "/\n"
-      "  allow_insecure_http: true\n"
-      "  key_file: account.key\n"
+      "  allow_insecure_http: true\n" +
+      (settings.upstream_auth.empty() ? std::string("  key_file: account.key\n")
+                                      : "  auth:\n" + settings.upstream_auth) +
       "  connect_timeout: 2s\n"
       "  response_timeout: " +
       settings.upstream_response_timeout +
@@ -215,6 +217,7 @@ ProxyUnderTest::ProxyUnderTest(uint16_t upstream_port, ProxySettings settings) {
     return;
   }
   snapshot_ = *snapshot;
+  if (const auto& tokens = (*snapshot)->upstreamTokens()) tokens->start();
   shared_.throttle.configure((*snapshot)->config().clients, shared_.clock->monotonicNanos());
   shared_.generation.store(1);
   shared_.regions.configure(region_ports_.size());

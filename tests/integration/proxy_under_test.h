@@ -49,6 +49,9 @@ struct ProxySettings {
   std::string extra_clients;
   // More "key: value" pairs for upstream.pool (e.g. "max_age: 100ms").
   std::string pool_extra;
+  // upstream.auth body lines ("    type: managed_identity\n..."): replaces upstream.key_file with
+  // an Entra ID credential; the snapshot's token cache is started as Server starts it.
+  std::string upstream_auth;
   // listen.region_ports: this many extra listeners, on ports the kernel picks.
   int region_ports = 0;
   // Filled by ProxyUnderTest (the ports of those listeners) before the config is written.

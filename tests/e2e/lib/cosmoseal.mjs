@@ -60,6 +60,8 @@ export function buildConfig(o) {
     },
     clients: o.clients,
   };
+  // An Entra ID upstream (upstream.auth) takes the place of the account key.
+  if (cfg.upstream.auth && cfg.upstream.auth.type !== 'key') delete cfg.upstream.key_file;
   if (o.keys) cfg.keys = o.keys;
   if (o.policies && o.policies.length) cfg.policies = o.policies;
   return { ...cfg, ...(o.extra || {}) };
