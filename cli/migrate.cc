@@ -3,15 +3,18 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "cli/flags.h"
 #include "policy/policy.h"
 #include "proxy/config/config.h"
 #include "proxy/config/snapshot.h"
+#include "proxy/identity/token_cache.h"
 #include "proxy/migrate/https_sender.h"
 #include "proxy/migrate/runner.h"
 
@@ -251,6 +254,28 @@ int runMigrate(const Args& args, std::ostream& out, std::ostream& err) {
         out.flush();
       },
       std::chrono::milliseconds(1000));
+  // An Entra ID upstream (upstream.auth): the same token source as the sidecar, refreshed in the
+  // background for the whole run; the job starts once the first token is in hand.
+  const std::shared_ptr<proxy::identity::TokenCache>& tokens = snap.upstreamTokens();
+  struct StopTokens {
+    proxy::identity::TokenCache* t;
+    ~StopTokens() {
+      if (t != nullptr) t->stop();
+    }
+  } stop_tokens{tokens.get()};
+  if (tokens != nullptr) {
+    tokens->start();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!tokens->ready() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (!tokens->ready()) {
+      err << "cosmoseal: no Entra ID token for the account within 30 s: "
+          << tokens->unavailableReason() << " [upstream.token_unavailable]\n";
+      return kExitFailure;
+    }
+    runner.useTokens(tokens.get());
+  }
   auto result = runner.run();
   if (!result.isOk()) {
     err << "cosmoseal: migrate " << op << " failed: " << result.status().message() << " ["

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "common/url.h"
+#include "proxy/identity/details.h"
 #include "proxy/migrate/details.h"
 
 namespace cosmoseal::proxy::migrate {
@@ -72,8 +73,19 @@ common::StatusOr<HttpResponse> CosmosClient::call(std::string_view method, std::
     const std::string date = crypto::formatHttpDate(static_cast<int64_t>(std::time(nullptr)));
     const std::string sts =
         crypto::cosmosStringToSign(method, resource->type, resource->link, date, "");
-    req.headers.emplace_back("authorization",
-                             crypto::cosmosAuthorizationHeader(hmac_.macBase64(sts)));
+    if (tokens_ != nullptr) {
+      // "type=aad&ver=1.0&sig=<token>", URL-encoded as the SDKs send it (and as the sidecar does).
+      const auto token = tokens_->current(std::chrono::seconds(10));
+      if (token == nullptr) {
+        return common::Status(common::Code::kUnavailable, identity_detail::kTokenUnavailable,
+                              "no Entra ID token for the account: " + tokens_->unavailableReason());
+      }
+      req.headers.emplace_back("authorization",
+                               "type%3Daad%26ver%3D1.0%26sig%3D" + std::string(token->view()));
+    } else {
+      req.headers.emplace_back("authorization",
+                               crypto::cosmosAuthorizationHeader(hmac_.macBase64(sts)));
+    }
     req.headers.emplace_back("x-ms-date", date);
     req.headers.emplace_back("x-ms-version", std::string(kApiVersion));
     if (!body.empty()) req.headers.emplace_back("content-type", "application/json");

@@ -18,6 +18,7 @@
 #include "common/secret_bytes.h"
 #include "common/status.h"
 #include "crypto/cosmos_auth.h"
+#include "proxy/identity/token_cache.h"
 #include "proxy/migrate/http.h"
 #include "proxy/migrate/rate.h"
 
@@ -46,6 +47,11 @@ class CosmosClient {
   // `path`: the resource path as sent, percent-encoded ("/dbs/db/colls/c/docs/id%20x").
   // `headers`: extra headers (x-ms-documentdb-partitionkey, If-Match, ...); the client adds
   // authorization, x-ms-date, x-ms-version and content-type.
+  // With an Entra ID upstream (upstream.auth): requests carry the token `tokens` holds instead of
+  // an account-key signature; without a token valid for 10 more seconds a call fails with 503
+  // upstream.token_unavailable and nothing is sent. Not owned; null: the account key.
+  void useTokens(const identity::TokenCache* tokens) noexcept { tokens_ = tokens; }
+
   common::StatusOr<HttpResponse> call(std::string_view method, std::string_view path,
                                       const HeaderList& headers = {}, const std::string& body = {});
 
@@ -57,6 +63,7 @@ class CosmosClient {
  private:
   HttpSender* http_;
   crypto::HmacSha256 hmac_;
+  const identity::TokenCache* tokens_ = nullptr;
   std::string origin_;
   RuBudget* budget_;
   ClientCounters* counters_;

@@ -407,6 +407,7 @@ void JobRunner::threadMain(int index) {
   t.http = http_();
   t.client = std::make_unique<CosmosClient>(t.http.get(), account_key_, origin_, &budget_,
                                             &counters_.client);
+  t.client->useTokens(tokens_);
   t.transform = std::make_unique<DocumentTransform>(keyring_, policy_, shared_->pk_paths);
   common::Status s = shared_->lease_mode ? workLeases(t) : workQueue(t);
   std::lock_guard<std::mutex> lock(shared_->mu);
@@ -482,6 +483,7 @@ common::StatusOr<JobResult> JobRunner::run() {
   };
   std::unique_ptr<HttpSender> main_http = http_();
   CosmosClient main(main_http.get(), account_key_, origin_, &budget_, &counters_.client);
+  main.useTokens(tokens_);
   COSMOSEAL_RETURN_IF_ERROR(prepare(main));
   shared_->lease_mode = options_.op != Operation::kVerify && !options_.dry_run;
   std::string prior_operation;

@@ -108,6 +108,10 @@ class JobRunner {
             const policy::ContainerPolicy* policy);
   ~JobRunner();
 
+  // An Entra ID upstream: every call carries this cache's token (CosmosClient::useTokens). Not
+  // owned; set before run().
+  void useTokens(const identity::TokenCache* tokens) noexcept { tokens_ = tokens; }
+
   common::StatusOr<JobResult> run();
   // Called about every `interval` from a thread of its own while run() works, and once at the end.
   using ProgressFn = std::function<void(const JobCounters&, double seconds, bool final)>;
@@ -139,6 +143,7 @@ class JobRunner {
   JobOptions options_;
   HttpSenderFactory http_;
   const common::SecretBytes& account_key_;
+  const identity::TokenCache* tokens_ = nullptr;
   std::string origin_;
   std::shared_ptr<const crypto::Keyring> keyring_;
   const policy::ContainerPolicy* policy_;

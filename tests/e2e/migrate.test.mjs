@@ -296,12 +296,12 @@ describe('cosmoseal migrate: 10,000 documents on 4 ranges with a live app', () =
     assert.equal(v.code, 0, v.stderr);
     assert.equal(v.summary.scan.stale_envelopes, 0);
     assert.deepEqual(Object.keys(v.summary.scan.envelopes_by_key), ['pii v2']);
-    // Retire v1: remove it from the keyring and reload.
+    // Retire v1 with `cosmoseal keyring retire`, then reload.
     const text = fs.readFileSync(keys.keyring_file, 'utf8');
     const v2id = /- version: 2\n\s+id: "?([0-9a-fx]+)"?/.exec(text)[1].replace(/^0x/, '');
-    const retired = text.replace(/      - version: 1\n(        .*\n)+?(?=      - version: 2)/, '').replace('primary: 2', 'primary: 2');
-    assert.ok(!/- version: 1\n/.test(retired), retired);
-    fs.writeFileSync(keys.keyring_file, retired);
+    const rt = await runCosmoseal(['keyring', 'retire', '--keyring', keys.keyring_file, '--kek-file', keys.kek_file, '--key', 'pii', '--version', '1']);
+    assert.equal(rt.code, 0, rt.stderr);
+    assert.ok(!/- version: 1\n/.test(fs.readFileSync(keys.keyring_file, 'utf8')), 'version 1 is gone from the keyring');
     proxy.child.kill('SIGHUP');
     await sleep(1500);
     assert.ok(proxy.running);

@@ -5,6 +5,8 @@
 #include <deque>
 
 #include "crypto/base64.h"
+#include "proxy/identity/details.h"
+#include "proxy/identity/token_cache.h"
 
 namespace cosmoseal::proxy::migrate {
 namespace {
@@ -51,6 +53,38 @@ TEST(CosmosClient, SignsWithTheAccountKey) {
   EXPECT_EQ(header(req, "authorization"),
             crypto::cosmosAuthorizationHeader(crypto::cosmosSignature(k, sts)));
   EXPECT_FALSE(header(req, "x-ms-version").empty());
+}
+
+// A source that never answers: the test hands the cache its token.
+class NoSource final : public identity::TokenSource {
+ public:
+  common::StatusOr<identity::AccessToken> fetch(int64_t) override {
+    return common::Status(common::Code::kUnavailable, "identity.token_endpoint_error", "down");
+  }
+  std::string describe() const override { return "test"; }
+};
+
+TEST(CosmosClient, WithAnEntraUpstreamSendsTheTokenOrNothing) {
+  ScriptedSender http;
+  ClientCounters counters;
+  const common::SecretBytes none;
+  identity::TokenCache tokens(std::make_unique<NoSource>(), identity::RefreshPolicy{});
+  CosmosClient c(&http, none, "https://acct", nullptr, &counters);
+  c.useTokens(&tokens);
+  // No token yet: the call fails and nothing is sent (never an unsigned request).
+  auto early = c.call("GET", CosmosClient::collectionPath("db", "c"));
+  ASSERT_FALSE(early.isOk());
+  EXPECT_EQ(early.status().detail(), identity_detail::kTokenUnavailable);
+  EXPECT_TRUE(http.seen.empty());
+
+  identity::AccessToken token;
+  token.value = common::SecretBytes::copyOf(std::string_view("eyJh.eyJi.c2ln"));
+  token.expires_on = static_cast<int64_t>(std::time(nullptr)) + 3600;
+  tokens.setTokenForTest(std::move(token));
+  auto r = c.call("GET", CosmosClient::collectionPath("db", "c"));
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  ASSERT_EQ(http.seen.size(), 1u);
+  EXPECT_EQ(header(http.seen[0], "authorization"), "type%3Daad%26ver%3D1.0%26sig%3DeyJh.eyJi.c2ln");
 }
 
 TEST(CosmosClient, HonoursRetryAfterAndCountsRequestUnits) {
