@@ -75,7 +75,15 @@ describe('entra upstream: cosmoseal -> simulator with local auth disabled, token
       front: { url: sim.endpoint },
       accountKey: randomKey(), // written but not used: upstream.auth replaces key_file
       pki,
-      clients: [{ name: 'app', key: appKey }],
+      // made-by-app: so that cosmoseal's own rules let the database create through to the account.
+      clients: [{
+        name: 'app',
+        key: appKey,
+        allow: [
+          { database: 'shop', containers: ['*'], access: 'read-write' },
+          { database: 'made-by-app', containers: ['*'], access: 'read-write' },
+        ],
+      }],
       upstreamExtra: { auth: { ca_file: pki.caCert, ...auth } },
       env,
       readyTimeoutMs: 20000,
@@ -123,6 +131,25 @@ describe('entra upstream: cosmoseal -> simulator with local auth disabled, token
     });
     const rec = await roundTrip(p, 'secret');
     assert.equal(rec.principal, app.objectId);
+    // What data-plane RBAC does not allow (issue 16 item 3): creating a database or a container
+    // with a data-plane token. The account answers 403/5300 and cosmoseal passes that answer on
+    // as it came (docs/CONFIG.md "upstream.auth"): the app sees what it would see directly.
+    const client = clientFor(p);
+    try {
+      for (const attempt of [
+        () => client.databases.create({ id: 'made-by-app' }),
+        () => client.database('shop').containers.create({ id: 'made-by-app', partitionKey: { paths: ['/pk'] } }),
+      ]) {
+        await assert.rejects(attempt(), (e) => {
+          assert.equal(e.code, 403, String(e.message));
+          assert.equal(Number(e.substatus ?? e.headers?.['x-ms-substatus']), 5300,
+            JSON.stringify({ substatus: e.substatus, headers: e.headers, body: e.body }));
+          return true;
+        });
+      }
+    } finally {
+      client.dispose();
+    }
     matrix.client_secret = 'ok';
     await p.stop();
   });
