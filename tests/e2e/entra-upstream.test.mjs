@@ -195,6 +195,64 @@ describe('entra upstream: cosmoseal -> simulator with local auth disabled, token
     await as.stop();
   });
 
+  test('an app with its own Entra token through an Entra upstream: two identities, one tenant', async () => {
+    // The app signs in as "web" (the real @azure/identity + @azure/cosmos aadCredentials); cosmoseal
+    // verifies that token, maps it to client "web", and talks to the account as its own identity
+    // ("cosmoseal", client_secret): the account sees cosmoseal's object id, never the app's.
+    const identity = await import('@azure/identity');
+    const web = idp.addApp({ name: 'web', secret: 'web-secret' });
+    const secretFile = path.join(dir, 'client-secret-both');
+    fs.writeFileSync(secretFile, 'cosmoseal-secret\n', { mode: 0o600 });
+    const d = path.join(dir, 'both');
+    fs.mkdirSync(d, { recursive: true, mode: 0o700 });
+    const p = await startCosmoseal({
+      dir: d,
+      front: { url: sim.endpoint },
+      accountKey: randomKey(),
+      pki,
+      clients: [{ name: 'app', key: appKey }],
+      upstreamExtra: {
+        auth: {
+          ca_file: pki.caCert, type: 'client_secret', tenant_id: idp.tenantId, client_id: app.clientId,
+          authority_host: idp.authorityHost, secret_file: secretFile,
+        },
+      },
+      extra: {
+        entra: { tenant_id: idp.tenantId, authority_host: `${idp.authorityHost}/`, ca_file: pki.caCert },
+        clients: [{ name: 'web', entra: { object_id: web.objectId },
+          allow: [{ database: 'shop', containers: ['orders'], access: 'read-write' }] }],
+      },
+      readyTimeoutMs: 20000,
+    });
+    running.push(p);
+    const agent = new https.Agent({ ca: pki.ca, keepAlive: true });
+    agents.push(agent);
+    const client = new CosmosClient({
+      endpoint: p.url,
+      aadCredentials: new identity.ClientSecretCredential(idp.tenantId, web.clientId, 'web-secret', {
+        authorityHost: idp.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: pki.ca.toString() },
+      }),
+      aadScope: 'https://cosmos.azure.com/.default',
+      agent,
+      connectionPolicy: { enableEndpointDiscovery: false },
+    });
+    try {
+      const c = client.database('shop').container('orders');
+      const id = `both-${Date.now()}`;
+      assert.equal((await c.items.create({ id, pk: 'both', n: 2 })).statusCode, 201);
+      const { resource } = await c.item(id, 'both').read();
+      assert.equal(resource.n, 2);
+    } finally {
+      client.dispose();
+    }
+    const last = sim.requests().filter((r) => r.authType).at(-1);
+    assert.equal(last.authType, 'aad');
+    assert.equal(last.principal, app.objectId, "the account sees cosmoseal's identity");
+    assert.notEqual(last.principal, web.objectId);
+    matrix.entra_app_and_upstream = 'ok';
+    await p.stop();
+  });
+
   test('load across token expiry (20 s tokens, 60 s): zero failed requests', async () => {
     idp.setTokenLifetime(20);
     const secretFile = path.join(dir, 'client-secret');
