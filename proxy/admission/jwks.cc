@@ -150,7 +150,8 @@ void JwksCache::run() {
     }
     const auto wait = s.isOk() ? options_.refresh : options_.min_interval;
     std::unique_lock<std::mutex> lock(mu_);
-    refresh_asked_ = false;
+    // An ask that arrived while this fetch ran (a kid the fetched set may not hold) is kept, so
+    // the wait ends at once and it is served; clearing it here would drop it for a whole interval.
     cv_.wait_for(lock, wait, [this] { return stop_ || refresh_asked_; });
     if (stop_) return;
     refresh_asked_ = false;
