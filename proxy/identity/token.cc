@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "crypto/base64.h"
+#include "policy/json/text.h"
 #include "proxy/identity/details.h"
 
 namespace cosmoseal::proxy::identity {
@@ -64,34 +65,11 @@ class FlatParser {
     ws();
     return i_ == s_.size();
   }
-  static int hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  }
-  void appendUtf8(std::string* out, uint32_t cp) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
   bool hex4(uint32_t* v) {
     if (i_ + 4 > s_.size()) return false;
     *v = 0;
     for (int k = 0; k < 4; ++k) {
-      const int h = hex(s_[i_++]);
+      const int h = policy::hexDigitValue(s_[i_++]);
       if (h < 0) return false;
       *v = (*v << 4) | static_cast<uint32_t>(h);
     }
@@ -144,7 +122,7 @@ class FlatParser {
           } else if (cp >= 0xDC00 && cp < 0xE000) {
             return false;
           }
-          appendUtf8(out, cp);
+          policy::appendUtf8(cp, out);
           break;
         }
         default:
