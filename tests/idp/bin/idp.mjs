@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startIdp } from '../lib/idp.mjs';
+import { announceAndServe } from '../../lib/serve.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -87,24 +88,7 @@ const info = {
   apps: [...idp.idp.apps.values()].map((a) => idp.idp.describeApp(a)),
   pid: process.pid,
 };
-const line = `${JSON.stringify(info)}\n`;
-if (values['ports-file']) {
-  const tmp = `${values['ports-file']}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, line);
-  fs.renameSync(tmp, values['ports-file']);
-}
-process.stdout.write(line);
-
-let stopping = false;
-async function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  await idp.stop();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-if (values['exit-on-stdin-close']) {
-  process.stdin.on('end', shutdown);
-  process.stdin.resume();
-}
+announceAndServe(info, () => idp.stop(), {
+  portsFile: values['ports-file'],
+  exitOnStdinClose: values['exit-on-stdin-close'],
+});

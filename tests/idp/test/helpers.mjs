@@ -1,7 +1,6 @@
 // Raw HTTP(S) calls for the identity provider's tests (no dependencies).
 
-import http from 'node:http';
-import https from 'node:https';
+import { exchange } from '../../lib/http.mjs';
 
 /**
  * @param {string} url
@@ -19,30 +18,7 @@ export function request(url, o = {}) {
     payload = Buffer.from(JSON.stringify(o.json));
     headers['content-type'] ??= 'application/json';
   }
-  if (payload) headers['content-length'] = String(payload.length);
-  const mod = u.protocol === 'https:' ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = mod.request(
-      { hostname: u.hostname, port: u.port, path: u.pathname + u.search, method: o.method ?? (payload ? 'POST' : 'GET'), headers, ca: o.ca, agent: false },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json;
-          try {
-            json = text ? JSON.parse(text) : undefined;
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode, headers: res.headers, text, json });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
+  return exchange({ url: u, method: o.method ?? (payload ? 'POST' : 'GET'), headers, payload, ca: o.ca });
 }
 
 /** The claims of a JWT (no verification). */

@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startSimulator } from '../lib/server.mjs';
+import { announceAndServe } from '../../lib/serve.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -66,8 +67,8 @@ const sim = await startSimulator({
   disableLocalAuth: values['disable-local-auth'],
 });
 
-process.stdout.write(
-  `${JSON.stringify({
+announceAndServe(
+  {
     endpoint: sim.endpoint,
     key: sim.key,
     regions: sim.regions,
@@ -76,19 +77,7 @@ process.stdout.write(
     adminUrl: `${sim.endpoint}_sim/`,
     ...(sim.globalEndpoint ? { globalEndpoint: sim.globalEndpoint } : {}),
     pid: process.pid,
-  })}\n`,
+  },
+  () => sim.stop(),
+  { exitOnStdinClose: values['exit-on-stdin-close'] },
 );
-
-let stopping = false;
-async function shutdown() {
-  if (stopping) return;
-  stopping = true;
-  await sim.stop();
-  process.exit(0);
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
-if (values['exit-on-stdin-close']) {
-  process.stdin.on('end', shutdown);
-  process.stdin.resume();
-}

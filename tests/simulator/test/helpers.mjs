@@ -1,7 +1,6 @@
 // Raw signed requests to a simulator, for tests that need exact control of paths and headers.
 
-import https from 'node:https';
-import http from 'node:http';
+import { exchange } from '../../lib/http.mjs';
 import { signedHeaders } from '../lib/auth.mjs';
 
 /**
@@ -18,31 +17,11 @@ export function call(sim, o) {
   if (o.body !== undefined) {
     payload = Buffer.from(typeof o.body === 'string' ? o.body : JSON.stringify(o.body));
     headers['content-type'] ??= 'application/json';
-    headers['content-length'] = String(payload.length);
   }
   if (o.sign !== false) {
     Object.assign(headers, signedHeaders({ method, path: o.signPath ?? o.path, key: o.key ?? sim.key, date: o.date, ridBased: o.ridBased }), o.headersAfterSign || {});
   }
-  const mod = url.protocol === 'https:' ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = mod.request({ hostname: url.hostname, port: url.port, path: o.path, method, headers, ca: sim.ca, agent: false }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    if (payload) req.write(payload);
-    req.end();
-  });
+  return exchange({ url, path: o.path, method, headers, payload, ca: sim.ca });
 }
 
 /** Creates a database and a collection; returns their JSON. */
