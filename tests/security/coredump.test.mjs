@@ -38,30 +38,22 @@ const POLICIES = [
 
 /** Every data key of the keyring (docs/FORMAT.md §7.2), unwrapped with the KEK. */
 function unwrapDataKeys(keyringFile, kek) {
-  const text = fs.readFileSync(keyringFile, 'utf8');
-  const keys = [];
-  let name = null;
-  let version = null;
-  let id = null;
-  for (const line of text.split('\n')) {
-    let m;
-    if ((m = line.match(/^\s*- name:\s*(\S+)/))) name = m[1].replace(/"/g, '');
-    else if ((m = line.match(/^\s*- version:\s*(\d+)/))) version = Number(m[1]);
-    else if ((m = line.match(/^\s*id:\s*"?([0-9a-fA-F]{8})"?/))) id = m[1];
-    else if ((m = line.match(/^\s*wrapped:\s*"?([A-Za-z0-9+/=]+)"?/))) {
-      const w = Buffer.from(m[1], 'base64');
-      assert.equal(w.length, 93, 'wrapped key length');
-      const v = Buffer.alloc(4);
-      v.writeUInt32BE(version);
-      const aad = Buffer.concat([Buffer.from('cosmoseal/v1/keywrap\0'), Buffer.from(name), Buffer.from([0]), v, Buffer.from(id, 'hex')]);
-      const d = crypto.createDecipheriv('aes-256-gcm', kek, w.subarray(1, 13));
-      d.setAAD(aad);
-      d.setAuthTag(w.subarray(77, 93));
-      keys.push({ label: `data key ${name} v${version}`, bytes: Buffer.concat([d.update(w.subarray(13, 77)), d.final()]) });
-    }
-  }
+  const keys = unwrapFileKeyring(keyringFile, kek);
   assert.ok(keys.length > 0, 'the keyring holds at least one data key');
   return keys;
+}
+
+/** A core dump of the live process `pid` (gcore), read whole; the file is removed unless
+ * COREDUMP_KEEP is set. */
+function dumpCore(pid, dir) {
+  const prefix = path.join(dir, 'core');
+  const r = spawnSync('gcore', ['-o', prefix, String(pid)], { encoding: 'utf8', timeout: 120000 });
+  const coreFile = `${prefix}.${pid}`;
+  assert.ok(fs.existsSync(coreFile), `gcore failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
+  const core = fs.readFileSync(coreFile);
+  if (!process.env.COREDUMP_KEEP) fs.rmSync(coreFile, { force: true });
+  else console.log(`core kept: ${coreFile}`);
+  return core;
 }
 
 /** Occurrences of `needle` in `hay` (overlapping ones counted once each start). */
@@ -131,13 +123,7 @@ describe(`security: no keys or protected plaintext in a core dump of a process t
     await sleep(1500);
     assert.ok(stack.proxy.running, 'cosmoseal is still running');
 
-    const prefix = path.join(dir, 'core');
-    const r = spawnSync('gcore', ['-o', prefix, String(stack.proxy.pid)], { encoding: 'utf8', timeout: 120000 });
-    const coreFile = `${prefix}.${stack.proxy.pid}`;
-    assert.ok(fs.existsSync(coreFile), `gcore failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
-    const core = fs.readFileSync(coreFile);
-    if (!process.env.COREDUMP_KEEP) fs.rmSync(coreFile, { force: true });
-    else console.log(`core kept: ${coreFile}`);
+    const core = dumpCore(stack.proxy.pid, dir);
     assert.ok(core.length > 1 << 20, 'the core is a real dump');
 
     const kek = Buffer.from(fs.readFileSync(keys.kek_file, 'utf8').trim(), 'base64');
@@ -222,13 +208,7 @@ describe('security: a sidecar whose KEK is in a PKCS#11 token leaves no data key
     await sleep(1500);
     assert.ok(stack.proxy.running, 'cosmoseal is still running');
 
-    const prefix = path.join(dir, 'core');
-    const r = spawnSync('gcore', ['-o', prefix, String(stack.proxy.pid)], { encoding: 'utf8', timeout: 120000 });
-    const coreFile = `${prefix}.${stack.proxy.pid}`;
-    assert.ok(fs.existsSync(coreFile), `gcore failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
-    const core = fs.readFileSync(coreFile);
-    if (!process.env.COREDUMP_KEEP) fs.rmSync(coreFile, { force: true });
-    else console.log(`core kept: ${coreFile}`);
+    const core = dumpCore(stack.proxy.pid, dir);
 
     const needles = dataKeys.map((k) => ({ label: `${k.label} (raw)`, bytes: k.bytes }));
     for (const k of dataKeys) needles.push({ label: `${k.label} (base64)`, bytes: Buffer.from(k.bytes.toString('base64')) });
