@@ -203,7 +203,7 @@ Status TransformEngine::applyPatchOp(const PatchOp& op, size_t index) {
 // evaluate on ciphertext is refused with the query.* detail codes). A changed condition
 // replaces the original string token.
 Status TransformEngine::rewriteCondition(std::string_view cond, std::string_view token) {
-  auto rewritten = rewritePatchCondition(cond, *policy, *cipher);
+  auto rewritten = rewritePatchCondition(cond, *policy, *cipher, mixed);
   if (!rewritten.isOk()) return rewritten.status();
   if (*rewritten == cond) return Status::ok();
   const size_t rb = repl.size();

@@ -103,9 +103,11 @@ void TransformEngine::setInput(PaddedInput in) {
   cap = padded.size();
 }
 
-Status TransformEngine::beginRequest(PaddedInput in, const ContainerPolicy* p) {
+Status TransformEngine::beginRequest(PaddedInput in, const ContainerPolicy* p,
+                                     const MixedData* mixed_data) {
   response = false;
   policy = p;
+  mixed = mixed_data;
   stats = TransformStats{};
   setInput(in);
   return internal::validateJson(std::string_view(base, size));
@@ -377,9 +379,10 @@ namespace {
 // path (CallGuard).
 template <typename Transform>
 Status runRequest(internal::TransformEngine& m, PaddedInput body, const ContainerPolicy& policy,
-                  std::string* out, TransformStats* stats, Transform&& transform) {
+                  const MixedData* mixed, std::string* out, TransformStats* stats,
+                  Transform&& transform) {
   internal::TransformEngine::CallGuard guard(m);
-  COSMOSEAL_RETURN_IF_ERROR(m.beginRequest(body, &policy));
+  COSMOSEAL_RETURN_IF_ERROR(m.beginRequest(body, &policy, mixed));
   COSMOSEAL_RETURN_IF_ERROR(transform());
   return m.finishRequest(out, stats);
 }
@@ -389,26 +392,28 @@ Status runRequest(internal::TransformEngine& m, PaddedInput body, const Containe
 Status JsonTransformer::encryptDocument(PaddedInput body, const ContainerPolicy& policy,
                                         std::string* out, TransformStats* stats) {
   internal::TransformEngine& m = *engine_;
-  return runRequest(m, body, policy, out, stats, [&] {
+  return runRequest(m, body, policy, /*mixed=*/nullptr, out, stats, [&] {
     return m.encryptDocumentSpan(internal::Span{0, m.size});
   });
 }
 
 Status JsonTransformer::encryptPatch(PaddedInput body, const ContainerPolicy& policy,
-                                     std::string* out, TransformStats* stats) {
+                                     std::string* out, TransformStats* stats,
+                                     const MixedData* mixed) {
   internal::TransformEngine& m = *engine_;
-  return runRequest(m, body, policy, out, stats, [&] {
+  return runRequest(m, body, policy, mixed, out, stats, [&] {
     return m.encryptPatchSpan(internal::Span{0, m.size});
   });
 }
 
 Status JsonTransformer::encryptBatch(PaddedInput body, const ContainerPolicy& policy,
                                      std::span<const FieldRule* const> pk_rules, std::string* out,
-                                     TransformStats* stats) {
+                                     TransformStats* stats, const MixedData* mixed) {
   COSMOSEAL_RETURN_IF_ERROR(
       internal::TransformEngine::refuseBinaryBatch(std::string_view(body.data, body.size)));
   internal::TransformEngine& m = *engine_;
-  return runRequest(m, body, policy, out, stats, [&] { return m.encryptBatchBody(pk_rules); });
+  return runRequest(m, body, policy, mixed, out, stats,
+                    [&] { return m.encryptBatchBody(pk_rules); });
 }
 
 Status JsonTransformer::encryptPartitionKey(std::string_view header_json,

@@ -124,6 +124,8 @@
 
 namespace cosmoseal::policy {
 
+struct MixedData;  // policy/query/rewriter.h
+
 namespace internal {
 struct TransformEngine;  // policy/json/internal/engine.h
 }  // namespace internal
@@ -215,9 +217,11 @@ class JsonTransformer {
   // value is walked from that trie node (set /address {..zip..}, add /cards/- {..number..});
   // strictly inside a protected value they are refused. incr on/inside a protected path is
   // refused. remove is always allowed. move/copy touching a protected path on either side is
-  // refused. The condition goes through the query rewriter (rewritePatchCondition).
+  // refused. The condition goes through the query rewriter (rewritePatchCondition), with
+  // `mixed` when the container's data may be mixed (null: all sealed): an equality with a
+  // deterministic field is then refused or matches both forms, as in a query.
   common::Status encryptPatch(PaddedInput body, const ContainerPolicy& policy, std::string* out,
-                              TransformStats* stats);
+                              TransformStats* stats, const MixedData* mixed = nullptr);
 
   // Transactional batch / bulk body: a JSON array of operations. Create/Upsert/Replace:
   // resourceBody is a document (encryptDocument rules); Patch: resourceBody is a patch
@@ -228,9 +232,10 @@ class JsonTransformer {
   // among the metadata the SDKs write (batch.cc kKnownMembers), of their JSON type: else
   // policy.bad_batch. A body that is not text (the .NET SDK's HybridRow binary batch: its first
   // byte is not printable) is refused with policy.binary_batch (400) rather than policy.bad_json.
+  // `mixed` applies to the conditions of patch operations, as in encryptPatch.
   common::Status encryptBatch(PaddedInput body, const ContainerPolicy& policy,
                               std::span<const FieldRule* const> pk_rules, std::string* out,
-                              TransformStats* stats);
+                              TransformStats* stats, const MixedData* mixed = nullptr);
 
   // The x-ms-documentdb-partitionkey header value, a JSON array (`["v"]`, `[5]`, `["a","b"]`,
   // `[null]`, `[{}]`). Component i is sealed with pk_rules[i] when that is non-null (normally

@@ -202,7 +202,7 @@ StatusOr<AnalyzedText> analyzeAndRewrite(std::string_view query, bool condition,
 
   const bool match_both = mixed != nullptr && mixed->equality == MixedEquality::kMatchBoth;
   if (mixed != nullptr) {
-    if (mixed->partition_key_header && policy.partitionKeyProtected()) {
+    if (!condition && mixed->partition_key_header && policy.partitionKeyProtected()) {
       return mixedRefusal(
           *mixed, policy,
           "a query with a partition key is routed by the sealed key and would miss the "
@@ -417,9 +417,10 @@ StatusOr<QueryRewriteResult> rewriteQueryRequest(std::string_view body_json,
 }
 
 StatusOr<std::string> rewritePatchCondition(std::string_view condition,
-                                            const ContainerPolicy& policy, FieldCipher& cipher) {
-  COSMOSEAL_ASSIGN_OR_RETURN(AnalyzedText analyzed,
-                             analyzeAndRewrite(condition, /*condition=*/true, policy, cipher));
+                                            const ContainerPolicy& policy, FieldCipher& cipher,
+                                            const MixedData* mixed) {
+  COSMOSEAL_ASSIGN_OR_RETURN(AnalyzedText analyzed, analyzeAndRewrite(condition, /*condition=*/true,
+                                                                      policy, cipher, mixed));
   return std::move(analyzed.text);
 }
 

@@ -73,7 +73,8 @@ struct QueryRewriteResult {
 // Either way, a query carrying a partition-key header on a container whose partition key is
 // protected is refused (query.migration_in_progress): the sealed key routes to the partition of
 // the sealed documents only; send it without a partition key (cross-partition) with match_both.
-// Queries with no equality on a deterministic field are unaffected.
+// Queries with no equality on a deterministic field are unaffected. Patch conditions follow the
+// same rules (rewritePatchCondition), the partition-key header aside.
 struct MixedData {
   MixedEquality equality = MixedEquality::kRefuse;
   std::string state;  // "migration job 'j' (encrypt) is in phase running", for messages
@@ -99,8 +100,11 @@ common::StatusOr<QueryRewriteResult> rewriteQueryRequest(
 // the same rules and returns the condition to forward (comments removed, literals sealed).
 // A condition has no parameters: a @parameter in an equality with a protected field is refused
 // (query.unsupported_on_protected), since nothing could encrypt it.
+// `mixed` as for queries, except that the partition-key header is not looked at: a patch names
+// one document, and a condition does not route.
 common::StatusOr<std::string> rewritePatchCondition(std::string_view condition,
                                                     const ContainerPolicy& policy,
-                                                    crypto::FieldCipher& cipher);
+                                                    crypto::FieldCipher& cipher,
+                                                    const MixedData* mixed = nullptr);
 
 }  // namespace cosmoseal::policy

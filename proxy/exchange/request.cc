@@ -19,6 +19,27 @@
 
 namespace cosmoseal::proxy {
 
+namespace {
+
+// While a migration of the container is not verified its data may be mixed (migration_state.h):
+// equalities with deterministic fields in queries and patch conditions are refused or match both
+// forms. Fills *mixed and returns it then; null when the data is all sealed.
+const policy::MixedData* mixedData(const policy::ContainerPolicy& policy,
+                                   const MigrationStates* migrations, const policy::Route& route,
+                                   policy::MixedData* mixed) {
+  if (!policy.migration().enabled) return nullptr;
+  MigrationStatus ms;  // mixed unless the poller has read a verified state
+  ms.description = "the migration state is not known";
+  if (migrations != nullptr) ms = migrations->lookup(policy.database(), policy.container());
+  if (!ms.mixed) return nullptr;
+  mixed->equality = policy.migration().equality;
+  mixed->state = std::move(ms.description);
+  mixed->partition_key_header = route.has_partition_key_header;
+  return mixed;
+}
+
+}  // namespace
+
 using common::Code;
 using common::Status;
 
@@ -371,6 +392,7 @@ Status Exchange::transformRequest() noexcept {
     out.reserve(out_reserve);
     Status s;
     const policy::PaddedInput in = policy::PaddedInput::of(body_);
+    policy::MixedData mixed;
     using Op = policy::Operation;
     switch (route_.op) {
       case Op::kCreate:
@@ -379,34 +401,21 @@ Status Exchange::transformRequest() noexcept {
         s = tx->encryptDocument(in, *policy, &out, &transform_stats_);
         break;
       case Op::kPatch:
-        s = tx->encryptPatch(in, *policy, &out, &transform_stats_);
+        s = tx->encryptPatch(in, *policy, &out, &transform_stats_,
+                             mixedData(*policy, ctx_.migrations, route_, &mixed));
         break;
       case Op::kBatch:
       case Op::kBulk:
-        s = tx->encryptBatch(in, *policy, pkRules(), &out, &transform_stats_);
+        s = tx->encryptBatch(in, *policy, pkRules(), &out, &transform_stats_,
+                             mixedData(*policy, ctx_.migrations, route_, &mixed));
         break;
       case Op::kQuery:
       case Op::kQueryPlan: {
-        // While a migration is not verified the data may be mixed (migration_state.h):
-        // equalities on deterministic fields are refused or match both forms.
-        policy::MixedData mixed;
-        bool is_mixed = false;
-        if (policy->migration().enabled) {
-          MigrationStatus ms;  // mixed unless the poller has read a verified state
-          ms.description = "the migration state is not known";
-          if (ctx_.migrations != nullptr) {
-            ms = ctx_.migrations->lookup(policy->database(), policy->container());
-          }
-          is_mixed = ms.mixed;
-          mixed.equality = policy->migration().equality;
-          mixed.state = std::move(ms.description);
-          mixed.partition_key_header = route_.has_partition_key_header;
-        }
         // application/sql (the Java SDK's query compatibility mode) carries the bare SQL text.
         auto q = policy::rewriteQueryRequest(
             body_, *policy, *ctx_.state->cipher,
             policy::queryBodyFormat(head_.headers.getOr("content-type", "")),
-            is_mixed ? &mixed : nullptr);
+            mixedData(*policy, ctx_.migrations, route_, &mixed));
         if (!q.isOk()) {
           s = q.status();
           break;

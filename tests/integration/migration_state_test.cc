@@ -220,6 +220,103 @@ TEST(MigrationStateTest, MatchBothSendsBothForms) {
   EXPECT_NE(sent.find(std::string(" OR c.ssn = '") + kSsn + "')"), std::string::npos) << sent;
 }
 
+// A patch condition ("FROM c WHERE ...") filters like a query: while the data is mixed an equality
+// with a deterministic field in it would fail (412) on every document still in plaintext. It is
+// refused like a query, in a PATCH and in a batch's patch operation; a patch without such a
+// condition goes through.
+std::string patchBody(const std::string& condition) {
+  return R"({"operations":[{"op":"set","path":"/name","value":"n2"}],"condition":")" + condition +
+         R"("})";
+}
+
+size_t documentWrites(const FakeUpstream& u) {
+  size_t n = 0;
+  for (const HttpMessage& m : u.requests()) {
+    n += m.start_line.rfind("PATCH /dbs/shop/colls/people/docs/", 0) == 0 ||
+                 m.start_line.rfind("POST /dbs/shop/colls/people/docs ", 0) == 0
+             ? 1
+             : 0;
+  }
+  return n;
+}
+
+ReadResult patch(ProxyUnderTest& proxy, Wire& app, const std::string& body) {
+  EXPECT_TRUE(app.send(proxy.request("PATCH", "/dbs/shop/colls/people/docs/d1", body,
+                                     "x-ms-documentdb-partitionkey: [\"p1\"]\r\n")));
+  return app.readResponse();
+}
+
+ReadResult batch(ProxyUnderTest& proxy, Wire& app, const std::string& patch_body) {
+  EXPECT_TRUE(app.send(
+      proxy.request("POST", "/dbs/shop/colls/people/docs",
+                    R"([{"operationType":"Patch","id":"d1","resourceBody":)" + patch_body + "}]",
+                    "x-ms-cosmos-is-batch-request: true\r\n"
+                    "x-ms-cosmos-batch-atomic: true\r\n"
+                    "x-ms-documentdb-partitionkey: [\"p1\"]\r\n")));
+  return app.readResponse();
+}
+
+TEST(MigrationStateTest, PatchConditionOnADeterministicFieldIsRefusedWhileMixed) {
+  Fixture f;
+  f.state.set(200, stateBody("running"));
+  ProxyUnderTest proxy(f.upstream.port(), settingsWith("{ poll: 1s }"));
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  ASSERT_TRUE(waitForState(proxy, /*mixed=*/true));
+  Wire app = Wire::connectLocal(proxy.port());
+  const std::string on_ssn = std::string("FROM c WHERE c.ssn = '") + kSsn + "'";
+  for (const bool in_batch : {false, true}) {
+    ReadResult r =
+        in_batch ? batch(proxy, app, patchBody(on_ssn)) : patch(proxy, app, patchBody(on_ssn));
+    ASSERT_TRUE(r.ok()) << readEndName(r.end);
+    EXPECT_EQ(r.message.status, 400) << (in_batch ? "batch: " : "patch: ") << r.message.raw;
+    EXPECT_EQ(r.message.header("x-cosmoseal-detail").value_or(""), "query.migration_in_progress");
+    EXPECT_NE(r.message.body.find("migration job 'enc-7' (encrypt) is in phase running"),
+              std::string::npos)
+        << r.message.body;
+  }
+  EXPECT_EQ(documentWrites(f.upstream), 0u);
+  // A condition on an unprotected field, and no condition, go through.
+  ReadResult r = patch(proxy, app, patchBody("FROM c WHERE c.name = 'n'"));
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  r = patch(proxy, app, R"({"operations":[{"op":"set","path":"/ssn","value":"x"}]})");
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  EXPECT_EQ(documentWrites(f.upstream), 2u);
+  // Verified: the condition's literal is sealed as usual.
+  f.state.set(200, stateBody("verified"));
+  ASSERT_TRUE(waitForState(proxy, /*mixed=*/false));
+  r = patch(proxy, app, patchBody(on_ssn));
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  EXPECT_EQ(documentWrites(f.upstream), 3u);
+  expectNoPlaintextUpstream(f.upstream);
+}
+
+TEST(MigrationStateTest, MatchBothPatchConditionTestsBothForms) {
+  Fixture f;
+  f.state.set(200, stateBody("running"));
+  ProxyUnderTest proxy(f.upstream.port(), settingsWith("{ equality: match_both, poll: 1s }"));
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  ASSERT_TRUE(waitForState(proxy, /*mixed=*/true));
+  Wire app = Wire::connectLocal(proxy.port());
+  const std::string on_ssn = std::string("FROM c WHERE c.ssn = '") + kSsn + "'";
+  for (const bool in_batch : {false, true}) {
+    ReadResult r =
+        in_batch ? batch(proxy, app, patchBody(on_ssn)) : patch(proxy, app, patchBody(on_ssn));
+    ASSERT_TRUE(r.ok()) << readEndName(r.end);
+    EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  }
+  size_t sent = 0;
+  for (const HttpMessage& m : f.upstream.requests()) {
+    if (isStateRead(m)) continue;
+    ++sent;
+    EXPECT_NE(m.body.find("(c.ssn = \\\"csx1:"), std::string::npos) << m.body;
+    EXPECT_NE(m.body.find(std::string(" OR c.ssn = '") + kSsn + "')"), std::string::npos) << m.body;
+  }
+  EXPECT_EQ(sent, 2u);
+}
+
 TEST(MigrationStateTest, WithoutMigrationNoStateIsRead) {
   Fixture f;
   ProxySettings s;

@@ -259,6 +259,8 @@ struct TransformEngine {
   size_t cap = 0;  // readable bytes at base (>= size + kJsonPadding)
   bool response = false;
   const ContainerPolicy* policy = nullptr;
+  // The container's data may be mixed (query/rewriter.h MixedData): patch conditions follow it.
+  const MixedData* mixed = nullptr;
   TransformStats stats;
 
   std::string padded;  // padded copy of a body: plaintext, cleansed (first padded_used bytes)
@@ -317,7 +319,7 @@ struct TransformEngine {
   void endCall() noexcept;
   Status parseError(simdjson::error_code e) const;
   void setInput(PaddedInput in);
-  Status beginRequest(PaddedInput in, const ContainerPolicy* p);
+  Status beginRequest(PaddedInput in, const ContainerPolicy* p, const MixedData* mixed);
   uint32_t keyIdFor(const FieldRule& rule);
   Status arenaUnescape(std::string_view token, std::string_view* out);
   Status stringValue(od::value v, std::string_view* out);

@@ -216,5 +216,32 @@ TEST_F(MixedQueryTest, SqlBodyMatchesBothToo) {
   EXPECT_EQ(r->body, "SELECT * FROM c WHERE (c.ssn = " + lit("/ssn", "a") + " OR c.ssn = 'a')");
 }
 
+// A patch condition filters like a query (a failed one answers 412): the same rules, except that
+// the partition-key header, which every patch carries, is not a reason to refuse.
+TEST_F(MixedQueryTest, PatchConditionsFollowTheSameRules) {
+  for (MixedData m : {refuse_, both_}) {
+    m.partition_key_header = true;
+    auto r = rewritePatchCondition("FROM c WHERE c.name = 'x'", policy_, cipher_, &m);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+    EXPECT_EQ(*r, "FROM c WHERE c.name = 'x'");
+  }
+  MixedData m = refuse_;
+  m.partition_key_header = true;
+  auto r = rewritePatchCondition("FROM c WHERE c.ssn = '123-45-6789'", policy_, cipher_, &m);
+  ASSERT_FALSE(r.isOk()) << *r;
+  EXPECT_EQ(r.status().detail(), qd::kMigrationInProgress);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("deterministic field /ssn"));
+  EXPECT_THAT(std::string(r.status().message()), Not(HasSubstr("123-45-6789")));
+  m = both_;
+  m.partition_key_header = true;
+  r = rewritePatchCondition("FROM c WHERE c.ssn = 'a'", policy_, cipher_, &m);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(*r, "FROM c WHERE (c.ssn = " + lit("/ssn", "a") + " OR c.ssn = 'a')");
+  // Not mixed: sealed only.
+  r = rewritePatchCondition("FROM c WHERE c.ssn = 'a'", policy_, cipher_);
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(*r, "FROM c WHERE c.ssn = " + lit("/ssn", "a"));
+}
+
 }  // namespace
 }  // namespace cosmoseal::policy::query_testing
