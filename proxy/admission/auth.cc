@@ -165,7 +165,9 @@ common::StatusOr<const ClientEntry*> Authenticator::verifyEntra(
       token, snapshot_.entraRules(), [&keys](std::string_view kid) { return keys.find(kid); },
       now_unix);
   if (!id.isOk()) {
-    if (id.status().detail() == admission_detail::kTokenKeyUnknown) keys.requestRefresh();
+    if (id.status().detail() == admission_detail::kTokenKeyUnknown) {
+      unknown_kid_generation_ = keys.refreshForUnknownKid();
+    }
     return id.status();
   }
   const ClientEntry* found = nullptr;

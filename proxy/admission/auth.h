@@ -28,9 +28,23 @@
 // auth.token_keys_unavailable (503: the tenant's keys were never fetched) and
 // auth.unknown_identity (403: a valid token of no configured client).
 //
-// Unknown kid: the request is refused at once (401 auth.token_key_unknown) and an early refresh
-// of the tenant's keys is asked for (JwksCache::requestRefresh, rate-limited): the worker never
-// waits for the network, and the app's next request finds the new key.
+// Unknown kid (a signing key rolled over early at the tenant; SDKs do not retry a 401): verify()
+// answers 401 auth.token_key_unknown and asks for an early refresh of the tenant's keys
+// (JwksCache::refreshForUnknownKid, rate-limited by entra.jwks_min_interval), and
+// unknownKidGeneration() says whether there is a refresh to wait for. The exchange then holds
+// the request instead of refusing it (Exchange::resumeAdmission): the worker's loop never
+// blocks; the connection's timer polls the key set's generation every few milliseconds (a
+// lock-free load, simpler and cheaper than waking every worker from the fetch thread, and the
+// poll ends with the hold). When the generation moves (the fetch finished, successful or not) or
+// entra.unknown_kid_wait (default 2 s) is over, the token is verified again: the key is found
+// and the request goes on, or it is refused 401 auth.token_key_unknown, with the reason in the
+// message and the reply's log line (still unknown after a successful refresh, the refresh
+// failed, or it did not finish in time). Keys that could not be fetched are not a 503 here: the
+// keys held before keep serving tokens that name them, and a kid that no key set holds is the
+// token's problem as far as the sidecar can tell. Refused at once, no wait: no refresh to wait
+// for (the rate limit refused the ask: a flood of bogus kids cannot park connections),
+// entra.unknown_kid_wait 0, or entra.unknown_kid_max_held requests already held on this worker.
+// Counted in cosmoseal_entra_unknown_kid_* (docs/OPERATIONS.md).
 //
 // One Authenticator per worker thread and ConfigSnapshot snapshot (it holds reusable HMAC
 // contexts).
@@ -87,6 +101,10 @@ class Authenticator {
   // Entra ID, when the current token stays valid for at least `min_validity`. Otherwise
   // 503 upstream.token_unavailable saying why (no token yet, expired, the last refresh error).
   common::Status upstreamReady(std::chrono::seconds min_validity) const noexcept;
+  // After verify() answered auth.token_key_unknown: the tenant key set's generation to wait for
+  // before verifying again (JwksCache::refreshForUnknownKid), or 0 when there is nothing to wait
+  // for. Set by that answer only.
+  uint64_t unknownKidGeneration() const noexcept { return unknown_kid_generation_; }
   // Re-signs with the account key (sets Authorization in `headers`).
   common::Status resign(std::string_view method, const crypto::CosmosResource& resource,
                         common::HeaderMap* headers) noexcept;
@@ -104,6 +122,7 @@ class Authenticator {
   std::vector<std::unique_ptr<crypto::HmacSha256>> client_macs_;
   std::unique_ptr<crypto::HmacSha256> account_mac_;  // null with an Entra ID upstream
   identity::TokenCache* tokens_ = nullptr;           // the snapshot's; null with type key
+  uint64_t unknown_kid_generation_ = 0;
 };
 
 }  // namespace cosmoseal::proxy

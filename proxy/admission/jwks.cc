@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "proxy/admission/details.h"
 
@@ -111,15 +113,67 @@ bool JwksCache::requestRefresh() noexcept {
   return true;
 }
 
+uint64_t JwksCache::refreshForUnknownKid() noexcept {
+  const uint64_t now = clock_.monotonicNanos();
+  const auto min_ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(options_.min_interval).count());
+  bool notify = false;
+  uint64_t target = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // The generation moves only under mu_ together with fetching_ (finishFetch), so this count
+    // of the fetches still to finish is exact.
+    const uint64_t gen = generation_.load(std::memory_order_acquire);
+    if (refresh_asked_) {
+      target = gen + 1 + (fetching_ ? 1 : 0);  // the asked fetch follows the running one
+    } else if (fetching_) {
+      target = gen + 1;  // the running fetch started before this ask: wait for it
+    } else if (!attempted_ || now - last_attempt_ns_ >= min_ns) {
+      refresh_asked_ = true;
+      attempted_ = true;
+      last_attempt_ns_ = now;
+      notify = true;
+      target = gen + 1;
+    }
+  }
+  if (notify) cv_.notify_all();
+  return target;
+}
+
+JwksStats JwksCache::stats() const noexcept {
+  JwksStats s;
+  s.fetches = fetches_.load();
+  s.failures = failures_.load();
+  if (const std::shared_ptr<const JwksKeySet> set = keys_.load()) s.keys = set->keys.size();
+  const uint64_t last = last_success_ns_.load();
+  if (last != 0) {
+    const uint64_t now = clock_.monotonicNanos();
+    s.age_seconds = now > last ? static_cast<double>(now - last) / 1e9 : 0.0;
+  }
+  return s;
+}
+
+void JwksCache::finishFetch(bool ok) noexcept {
+  std::lock_guard<std::mutex> lock(mu_);
+  fetching_ = false;
+  last_failed_.store(!ok, std::memory_order_release);
+  if (ok) last_success_ns_.store(std::max<uint64_t>(clock_.monotonicNanos(), 1));
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
 Status JwksCache::refreshNow() {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    // A fetch starting now serves every ask made before it (an ask made while it runs stays).
+    refresh_asked_ = false;
     attempted_ = true;
+    fetching_ = true;
     last_attempt_ns_ = clock_.monotonicNanos();
   }
   fetches_.fetch_add(1);
   auto fail = [this](Status s) {
     failures_.fetch_add(1);
+    finishFetch(false);
     return s;
   };
   auto config = fetch_(options_.openid_configuration_url);
@@ -133,6 +187,7 @@ Status JwksCache::refreshNow() {
   if (!set.isOk()) return fail(set.status());
   const size_t count = (*set)->keys.size();
   keys_.store(std::move(set).value());
+  finishFetch(true);
   COSMOSEAL_LOG(kInfo) << "Entra ID signing keys: " << count << " key(s) from " << *uri
                        << (skipped != 0 ? " (" + std::to_string(skipped) + " entries skipped)"
                                         : std::string());
@@ -154,7 +209,10 @@ void JwksCache::run() {
     // the wait ends at once and it is served; clearing it here would drop it for a whole interval.
     cv_.wait_for(lock, wait, [this] { return stop_ || refresh_asked_; });
     if (stop_) return;
+    // The ask is consumed and the fetch counts as running in the same step, so a request that
+    // sees an unknown kid meanwhile waits for this fetch instead of being refused.
     refresh_asked_ = false;
+    fetching_ = true;
   }
 }
 

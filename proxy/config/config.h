@@ -214,6 +214,11 @@ struct EntraConfig {
   std::chrono::milliseconds clock_skew{120000};
   std::chrono::milliseconds jwks_refresh{3600000};
   std::chrono::milliseconds jwks_min_interval{30000};
+  // A request whose token names a kid the key set lacks waits this long for the refresh it asked
+  // for (or the one in flight) before it is refused; 0 refuses at once (proxy/admission/auth.h).
+  std::chrono::milliseconds unknown_kid_wait{2000};
+  // Requests held that way at once, per worker; more are refused at once.
+  uint32_t unknown_kid_max_held = 64;
   std::string ca_file;  // CA bundle for the identity provider; default: the system store
   SourcePos pos;
 };

@@ -56,9 +56,10 @@ YAML::Mark markOf(const SourcePos& pos) {
 void loadEntra(Reader& reader, const Entry& e, Config* cfg) {
   EntraConfig en;
   en.pos = reader.pos(e.key_node.Mark());
-  MapReader m(reader, e.value, e.key_node.Mark(), e.path,
-              {"tenant_id", "authority_host", "audiences", "issuers", "accept_v1_tokens",
-               "clock_skew", "jwks_refresh", "jwks_min_interval", "ca_file"});
+  MapReader m(
+      reader, e.value, e.key_node.Mark(), e.path,
+      {"tenant_id", "authority_host", "audiences", "issuers", "accept_v1_tokens", "clock_skew",
+       "jwks_refresh", "jwks_min_interval", "unknown_kid_wait", "unknown_kid_max_held", "ca_file"});
   if (!m.ok()) return;
   static const std::string kTenant = "the directory (tenant) id, a GUID";
   if (const Entry* t = m.require("tenant_id", kTenant)) {
@@ -94,6 +95,16 @@ void loadEntra(Reader& reader, const Entry& e, Config* cfg) {
   }
   if (const Entry* r = m.get("jwks_min_interval")) {
     reader.duration(*r, std::chrono::milliseconds(100), &en.jwks_min_interval);
+  }
+  if (const Entry* w = m.get("unknown_kid_wait")) {
+    // Bounded: a held request keeps its connection and a slot of unknown_kid_max_held.
+    reader.duration(*w, std::chrono::milliseconds(0), &en.unknown_kid_wait);
+    if (en.unknown_kid_wait > std::chrono::seconds(30)) {
+      reader.error(*w, "is over 30s; expected a short wait such as 2s (0 refuses at once)");
+    }
+  }
+  if (const Entry* h = m.get("unknown_kid_max_held")) {
+    reader.uintField(*h, 0, 100000, &en.unknown_kid_max_held);
   }
   if (const Entry* ca = m.get("ca_file")) reader.path(*ca, &en.ca_file);
   cfg->entra = std::move(en);

@@ -26,6 +26,9 @@ namespace {
 constexpr size_t kPipelineHighWater = 256 * 1024;
 // Lingering close: how long we keep reading (and discarding) after our last response.
 constexpr uint64_t kLingerMs = 2000;
+// How often a request held for the tenant's keys looks at the key set (Exchange::resumeAdmission):
+// a few atomic loads per poll, and at most entra.unknown_kid_max_held held per worker.
+constexpr uint64_t kHoldPollMs = 5;
 // Write watermarks of a streamed response: the upstream read stops above the high mark and
 // resumes at the low mark (the app has drained most of it).
 constexpr size_t kResponseHighWatermark = 512 * 1024;
@@ -159,10 +162,7 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
   const bool expect_continue = head.expect_continue;
   phase_ = has_body ? Phase::kBody : Phase::kWaiting;
   if (has_body) {
-    body_started_ms_ = uv_now(worker_->loop());
-    body_last_read_ms_ = body_started_ms_;
-    body_bytes_ = 0;
-    armBodyTimer();
+    startBody();
   } else {
     transport_.disarmTimer();
   }
@@ -171,6 +171,27 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
                            configOf(worker_->state()).limits.max_buffered_bytes);
   exchange_ = std::make_unique<Exchange>(this, worker_->exchangeContext(region_), std::move(head));
   Admission admission = exchange_->start();
+  if (admission.hold) {
+    // Nothing of the body is read while the admission waits (the parser stops after this head;
+    // pipelined bytes stay buffered, reading pauses past the high-water mark as usual).
+    parser_.pauseAfterHead();
+    phase_ = Phase::kHolding;
+    held_expect_continue_ = expect_continue;
+    transport_.armTimer(kHoldPollMs);
+    return Status::ok();
+  }
+  return afterAdmission(std::move(admission), has_body, expect_continue);
+}
+
+void DownstreamConnection::startBody() noexcept {
+  body_started_ms_ = uv_now(worker_->loop());
+  body_last_read_ms_ = body_started_ms_;
+  body_bytes_ = 0;
+  armBodyTimer();
+}
+
+Status DownstreamConnection::afterAdmission(Admission admission, bool has_body,
+                                            bool expect_continue) noexcept {
   if (!admission.status.isOk()) {
     // Problems with the message itself close the connection (see Admission). A refusal of a
     // well-framed request (auth, rules, throttling, policy) keeps it: the body is read and
@@ -187,6 +208,31 @@ Status DownstreamConnection::onMessageHead(MessageHead& head) noexcept {
     transport_.flush();
   }
   return Status::ok();
+}
+
+void DownstreamConnection::pollHold() noexcept {
+  if (!exchange_) return;
+  Admission admission = exchange_->resumeAdmission();
+  if (admission.hold) {
+    transport_.armTimer(kHoldPollMs);
+    return;
+  }
+  const bool has_body = exchange_->expectsBody();
+  phase_ = has_body ? Phase::kBody : Phase::kWaiting;
+  if (has_body) {
+    startBody();
+  } else {
+    transport_.disarmTimer();
+  }
+  Status s = afterAdmission(std::move(admission), has_body, held_expect_continue_);
+  if (!s.isOk()) {
+    localReply(s, true);
+    return;
+  }
+  // The body (or the end of a bodiless request) is parsed now; answers may come out of it.
+  if (!transport_.reading()) transport_.resumeReading();
+  s = parser_.resume();
+  if (!s.isOk()) handleParseError(s);
 }
 
 Status DownstreamConnection::onMessageBody(std::string_view data) noexcept {
@@ -340,6 +386,9 @@ void DownstreamConnection::onTransportBelowLowWatermark() noexcept {
 
 void DownstreamConnection::onTransportTimer() noexcept {
   switch (phase_) {
+    case Phase::kHolding:
+      pollHold();
+      return;
     case Phase::kIdle:
       phase_ = Phase::kClosing;
       transport_.closeNow();

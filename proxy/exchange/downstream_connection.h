@@ -86,7 +86,17 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   common::Status onMessageComplete() noexcept override;
 
  private:
-  enum class Phase : uint8_t { kIdle, kHead, kBody, kWaiting, kClosing };
+  // kHolding: the exchange's admission waits for the tenant's keys (Admission::hold); the parser
+  // stopped after the head and the timer polls Exchange::resumeAdmission every kHoldPollMs.
+  enum class Phase : uint8_t { kIdle, kHead, kBody, kHolding, kWaiting, kClosing };
+
+  // What follows an admission decided (at once or after a hold): a refusal to answer after the
+  // body, or 100 Continue. A non-OK return is a refusal that closes the connection.
+  common::Status afterAdmission(Admission admission, bool has_body, bool expect_continue) noexcept;
+  // Timer in kHolding: asks the exchange again; once decided, the parser goes on with the body.
+  void pollHold() noexcept;
+  // The body phase begins (its timer starts now: a held request's wait is not the app's).
+  void startBody() noexcept;
 
   void armIdle() noexcept;
   // Body phase: the timer fires at the earlier of the body timeout (since the last read) and the
@@ -116,6 +126,7 @@ class DownstreamConnection final : public Transport::Handler, public Http1Parser
   uint64_t refusal_retry_ms_ = 0;
   uint64_t discarded_ = 0;
   bool close_after_response_ = false;
+  bool held_expect_continue_ = false;  // kHolding: the held request asked for 100 Continue
   bool counted_ = false;
   bool admitted_ = false;  // accepted and served (not refused at accept)
   uint64_t requests_ = 0;

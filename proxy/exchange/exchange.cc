@@ -5,6 +5,7 @@
 #include "common/assert.h"
 #include "common/log.h"
 #include "common/secret_bytes.h"
+#include "proxy/admission/details.h"
 #include "proxy/admission/rules.h"
 #include "proxy/exchange/details.h"
 #include "proxy/exchange/downstream_connection.h"
@@ -204,9 +205,87 @@ Admission Exchange::start() noexcept {
     }
   }
 
+  return admitClient();
+}
+
+Admission Exchange::resumeAdmission() noexcept {
+  if (!holding_) return admitClient();
+  const JwksCache* keys = ctx_.state->snapshot->entraKeys().get();
+  const bool moved = keys == nullptr || keys->generation() >= hold_generation_;
+  if (!moved && uv_hrtime() < hold_deadline_ns_) return Admission{Status::ok(), false, true};
+  hold_timed_out_ = !moved;
+  endHold();
+  return admitClient();
+}
+
+void Exchange::endHold() noexcept {
+  if (!holding_) return;
+  holding_ = false;
+  ctx_.stats->dec(ctx_.stats->entra_kid_held);
+}
+
+Admission Exchange::onUnknownKid(const Status& status) noexcept {
+  WorkerStats& st = *ctx_.stats;
+  const Config& cfg = config();
+  const JwksCache* keys = ctx_.state->snapshot->entraKeys().get();
+  if (hold_spent_) {
+    // Authenticated again after the hold: still unknown. Say why, for the log line of the reply.
+    st.inc(st.entra_kid_refused_after_wait);
+    const auto waited_ms = (uv_hrtime() - hold_started_ns_) / 1000000;
+    std::string why;
+    if (hold_timed_out_) {
+      why = "the tenant's signing keys were not refreshed within entra.unknown_kid_wait";
+    } else if (keys != nullptr && keys->lastFetchFailed()) {
+      why = "the refresh of the tenant's signing keys failed (see the log)";
+    } else {
+      why = "the refreshed signing keys of the tenant do not hold it either";
+    }
+    return Admission{Status(status.code(), status.detail(),
+                            std::string(status.message()) + "; " + why + " (held " +
+                                std::to_string(waited_ms) + " ms)"),
+                     false};
+  }
+  const uint64_t generation = ctx_.state->auth.unknownKidGeneration();
+  const auto wait = cfg.entra ? cfg.entra->unknown_kid_wait : std::chrono::milliseconds(0);
+  if (generation == 0 || wait.count() == 0) {
+    // No refresh to wait for (rate-limited: bogus kids cannot park requests), or waits are off.
+    st.inc(st.entra_kid_refused_at_once);
+    return Admission{status, false};
+  }
+  if (st.entra_kid_held.load(std::memory_order_relaxed) >= cfg.entra->unknown_kid_max_held) {
+    st.inc(st.entra_kid_refused_busy);
+    return Admission{Status(status.code(), status.detail(),
+                            std::string(status.message()) +
+                                "; too many requests are already waiting for the tenant's keys "
+                                "(entra.unknown_kid_max_held)"),
+                     false};
+  }
+  holding_ = true;
+  hold_spent_ = true;
+  hold_generation_ = generation;
+  hold_started_ns_ = uv_hrtime();
+  hold_deadline_ns_ =
+      hold_started_ns_ +
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count());
+  st.inc(st.entra_kid_held);
+  st.inc(st.entra_kid_holds);
+  return Admission{Status::ok(), false, true};
+}
+
+Admission Exchange::admitClient() noexcept {
+  auto refuse = [](Status s) { return Admission{std::move(s), false}; };
+  auto refuseAndClose = [](Status s) { return Admission{std::move(s), true}; };
+  const ConfigSnapshot& rt = *ctx_.state->snapshot;
+  const Config& cfg = rt.config();
   auto client = ctx_.state->auth.verify(head_.method, resource_, head_.headers,
                                         ctx_.clock->unixSeconds(), &string_to_sign_, &identity_);
-  if (!client.isOk()) return refuse(client.status());
+  if (!client.isOk()) {
+    if (client.status().detail() == admission_detail::kTokenKeyUnknown) {
+      return onUnknownKid(client.status());
+    }
+    return refuse(client.status());
+  }
+  if (hold_spent_) ctx_.stats->inc(ctx_.stats->entra_kid_served_after_wait);
   client_ = *client;
   // Entra ID upstream without a usable token: 503 now, before the body is read (never sent
   // unauthenticated). The margin covers reading the body and connecting.
@@ -323,6 +402,7 @@ void Exchange::releaseUpstream(bool reusable) noexcept {
 }
 
 void Exchange::abort() noexcept {
+  endHold();
   if (phase_ == ExchangePhase::kConnecting) ctx_.pool->cancel(this);
   if (metadata_fetch_) metadata_fetch_->abort();
   if (routing_fetch_) routing_fetch_->abort();

@@ -49,12 +49,18 @@ struct Admission {
   // budget): answered at once and the connection closed. Other refusals (auth, rules,
   // throttling, policy) keep the connection: the body is read, discarded, then answered.
   bool closes_connection = false;
+  // Not decided yet: the app's Entra ID token names a signing key the sidecar does not hold, and
+  // a refresh of the tenant's keys it can wait for was asked (proxy/admission/auth.h, "Unknown
+  // kid"). The connection reads nothing more of the request and calls resumeAdmission() on its
+  // timer until the answer is something else (status is OK while holding).
+  bool hold = false;
 };
 
 // Where an exchange is in its life. Forward only, except that a retried request goes back to
 // kConnecting. kAborted and kFinished can follow any phase.
 enum class ExchangePhase : uint8_t {
-  kAdmitting,              // head received; start() classifies, authenticates, decides
+  kAdmitting,              // head received; start() classifies, authenticates, decides (or
+                           // holds for the tenant's keys: resumeAdmission)
   kReceivingBody,          // admitted; the request body is arriving
   kResolvingNames,         // MetadataFetches read the names behind a RID-addressed route
   kResolvingPartitionKey,  // a MetadataFetch reads the container's partition-key paths
@@ -80,6 +86,10 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
 
   // Head received: classify, authenticate, decide. A refusal becomes a local reply; see Admission.
   Admission start() noexcept;
+  // After an Admission with `hold`: authenticates again once the tenant's key set has moved on
+  // (or the wait, entra.unknown_kid_wait, is over); answers `hold` again while neither happened.
+  // Cheap while holding (two loads): the connection polls it every few milliseconds.
+  Admission resumeAdmission() noexcept;
   common::Status onRequestBody(std::string_view data) noexcept;
   void onRequestComplete() noexcept;
   // The downstream connection is going away: drop the upstream side.
@@ -110,6 +120,13 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   void onUpstreamDrained() noexcept override;
 
  private:
+  // start() from the app's credential on: authenticate, upstream credential, region, rules,
+  // throttle, route decision, body limits.
+  Admission admitClient() noexcept;
+  // verify() answered auth.token_key_unknown: hold (Admission::hold) or refuse.
+  Admission onUnknownKid(const common::Status& status) noexcept;
+  // The hold is over (resumed or aborted): its slot of entra.unknown_kid_max_held is free.
+  void endHold() noexcept;
   bool needsPartitionKeyPlan() const noexcept;
   // Partition-key plan, request transform, then the upstream request.
   void continueRequest() noexcept;
@@ -205,6 +222,14 @@ class Exchange final : public UpstreamUser, private MetadataFetch::Callbacks {
   std::string identity_;        // the Entra ID identity of the app's token (audit), or ""
   ThrottleTicket ticket_;       // this client's in-flight slot, released with the exchange
   uint64_t retry_after_ms_ = 0;
+  // Held for the tenant's keys (Admission::hold): until the key set reaches hold_generation_ or
+  // uv_hrtime() passes hold_deadline_ns_. One hold per request (hold_spent_).
+  bool holding_ = false;
+  bool hold_spent_ = false;
+  bool hold_timed_out_ = false;
+  uint64_t hold_generation_ = 0;
+  uint64_t hold_deadline_ns_ = 0;
+  uint64_t hold_started_ns_ = 0;
   AuditSlot audit_slot_;  // reserved at admission (audit.required), consumed by finish()
   ExchangePhase phase_ = ExchangePhase::kAdmitting;
   bool routed_ = false;  // route_ is valid (classification succeeded)

@@ -158,6 +158,17 @@ Status Http1Parser::resume() noexcept {
   // stopped at the message boundary (so the next head always goes through the guard first).
   if (in_process_) return Status::ok();
   llhttp_resume(&llhttp_);
+  if (pause_after_head_) {
+    // llhttp stopped inside the message, right after its head: it goes on from there even with
+    // no byte left (a request without a body completes now); process() stops when none is.
+    pause_after_head_ = false;
+    if (pos_ == in_.size()) {
+      in_process_ = true;
+      Status s = execute(0);
+      in_process_ = false;
+      if (!s.isOk()) return s;
+    }
+  }
   return process();
 }
 
@@ -695,6 +706,10 @@ int Http1Parser::onHeadersComplete(llhttp_t* p) {
   if (!s.isOk()) {
     self->callback_status_ = std::move(s);
     return HPE_USER;
+  }
+  if (self->pause_after_head_) {
+    self->paused_ = true;
+    return HPE_PAUSED;
   }
   if (self->kind_ == Kind::kResponse && self->head_.framing == Framing::kNone) return 1;  // no body
   return 0;

@@ -99,6 +99,9 @@ class Http1Parser {
   common::Status feed(std::string_view data) noexcept;
   // Continues after onMessageComplete() with any buffered bytes of the next message.
   common::Status resume() noexcept;
+  // Called from onMessageHead: stop right after this head, before any of its body, until
+  // resume() (a request whose admission waits: Exchange::resumeAdmission).
+  void pauseAfterHead() noexcept { pause_after_head_ = true; }
   // The peer closed its side. Completes an until-close body; an incomplete message is an error
   // (`http1.truncated`). A parser with no partial message returns OK.
   common::Status finish() noexcept;
@@ -157,6 +160,7 @@ class Http1Parser {
   size_t chunk_ext_bytes_ = 0;
   common::Status callback_status_;
   bool paused_ = false;
+  bool pause_after_head_ = false;  // asked in onMessageHead; llhttp stopped after the head
   bool dead_ = false;
   bool in_process_ = false;
   bool no_body_expected_ = false;

@@ -1,11 +1,11 @@
 #include "proxy/identity/token.h"
 
 #include <openssl/crypto.h>
+#include <simdjson.h>
 
 #include <charconv>
 
 #include "crypto/base64.h"
-#include "policy/json/text.h"
 #include "proxy/identity/details.h"
 
 namespace cosmoseal::proxy::identity {
@@ -15,228 +15,107 @@ using common::Status;
 
 namespace {
 
-class FlatParser {
- public:
-  explicit FlatParser(std::string_view s) : s_(s) {}
-
-  bool object(std::vector<FlatJsonMember>* out) {
-    ws();
-    if (!eat('{')) return false;
-    ws();
-    if (eat('}')) return end();
-    for (;;) {
-      FlatJsonMember m;
-      ws();
-      if (!string(&m.name)) return false;
-      ws();
-      if (!eat(':')) return false;
-      ws();
-      if (peek() == '"') {
-        m.is_string = true;
-        if (!string(&m.value)) return false;
-        out->push_back(std::move(m));
-      } else if (peek() == '{' || peek() == '[') {
-        if (!skipNested()) return false;
-      } else {
-        const size_t start = i_;
-        while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != '}' && !isWs(s_[i_])) ++i_;
-        if (i_ == start) return false;
-        m.value = std::string(s_.substr(start, i_ - start));
-        out->push_back(std::move(m));
-      }
-      ws();
-      if (eat('}')) return end();
-      if (!eat(',')) return false;
-    }
-  }
-
- private:
-  static bool isWs(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-  void ws() {
-    while (i_ < s_.size() && isWs(s_[i_])) ++i_;
-  }
-  char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
-  bool eat(char c) {
-    if (peek() != c) return false;
-    ++i_;
-    return true;
-  }
-  bool end() {
-    ws();
-    return i_ == s_.size();
-  }
-  bool hex4(uint32_t* v) {
-    if (i_ + 4 > s_.size()) return false;
-    *v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const int h = policy::hexDigitValue(s_[i_++]);
-      if (h < 0) return false;
-      *v = (*v << 4) | static_cast<uint32_t>(h);
-    }
-    return true;
-  }
-  bool string(std::string* out) {
-    if (!eat('"')) return false;
-    while (i_ < s_.size()) {
-      const char c = s_[i_++];
-      if (c == '"') return true;
-      if (static_cast<unsigned char>(c) < 0x20) return false;
-      if (c != '\\') {
-        out->push_back(c);
-        continue;
-      }
-      if (i_ >= s_.size()) return false;
-      const char e = s_[i_++];
-      switch (e) {
-        case '"':
-          out->push_back('"');
-          break;
-        case '\\':
-          out->push_back('\\');
-          break;
-        case '/':
-          out->push_back('/');
-          break;
-        case 'b':
-          out->push_back('\b');
-          break;
-        case 'f':
-          out->push_back('\f');
-          break;
-        case 'n':
-          out->push_back('\n');
-          break;
-        case 'r':
-          out->push_back('\r');
-          break;
-        case 't':
-          out->push_back('\t');
-          break;
-        case 'u': {
-          uint32_t cp = 0;
-          if (!hex4(&cp)) return false;
-          if (cp >= 0xD800 && cp < 0xDC00) {
-            uint32_t lo = 0;
-            if (!eat('\\') || !eat('u') || !hex4(&lo) || lo < 0xDC00 || lo >= 0xE000) return false;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp < 0xE000) {
-            return false;
-          }
-          policy::appendUtf8(cp, out);
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-    return false;
-  }
-  // Skips a nested object or array (strings inside may hold brackets).
-  bool skipNested() {
-    int depth = 0;
-    while (i_ < s_.size()) {
-      const char c = peek();
-      if (c == '"') {
-        std::string ignored;
-        if (!string(&ignored)) return false;
-        continue;
-      }
-      ++i_;
-      if (c == '{' || c == '[') ++depth;
-      if (c == '}' || c == ']') {
-        if (--depth == 0) return true;
-      }
-      if (depth > 64) return false;
-    }
-    return false;
-  }
-
-  std::string_view s_;
-  size_t i_ = 0;
-};
-
-void wipe(std::vector<FlatJsonMember>* members) {
-  for (auto& m : *members) {
-    OPENSSL_cleanse(m.value.data(), m.value.size());
-  }
-  members->clear();
-}
-
-const FlatJsonMember* find(const std::vector<FlatJsonMember>& members, std::string_view name) {
-  for (const auto& m : members) {
-    if (m.name == name) return &m;
-  }
-  return nullptr;
-}
-
 bool toInt(std::string_view text, int64_t* out) {
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
   return ec == std::errc() && end == text.data() + text.size();
 }
 
+// A member as a number of seconds: a JSON integer, or a string holding one (IMDS and App
+// Service send numbers as strings). Anything else (a fraction, a word, an object) is not.
+bool intMember(simdjson::dom::object obj, std::string_view name, int64_t* out) {
+  simdjson::dom::element el;
+  if (obj[name].get(el) != simdjson::SUCCESS) return false;
+  std::string_view text;
+  if (el.get_string().get(text) == simdjson::SUCCESS) return toInt(text, out);
+  return el.get_int64().get(*out) == simdjson::SUCCESS;
+}
+
+// A member's value as text for a message: a string unescaped, anything else as minified JSON.
 // Error codes and descriptions are not secrets, but may be long: keep logs readable.
-std::string clip(std::string_view s) {
+std::string clippedText(simdjson::dom::element el) {
+  std::string_view s;
+  std::string owned;
+  if (el.get_string().get(s) != simdjson::SUCCESS) {
+    owned = simdjson::minify(el);
+    s = owned;
+  }
   return std::string(s.size() > 300 ? s.substr(0, 300) : s) + (s.size() > 300 ? "..." : "");
 }
 
-}  // namespace
-
-bool parseFlatJsonObject(std::string_view json, std::vector<FlatJsonMember>* out) {
-  FlatParser p(json);
-  return p.object(out);
+// simdjson unescapes string values into its parser's own buffer, which is freed unwiped: every
+// string value of the answer (the access token, and any refresh or id token beside it) is
+// overwritten there before the parser goes away.
+void wipeStrings(simdjson::dom::object obj) {
+  for (const simdjson::dom::key_value_pair kv : obj) {
+    std::string_view s;
+    if (kv.value.get_string().get(s) == simdjson::SUCCESS && !s.empty()) {
+      OPENSSL_cleanse(const_cast<char*>(s.data()), s.size());
+    }
+  }
 }
 
-common::StatusOr<AccessToken> parseTokenResponse(std::string_view json, int64_t now_unix) {
-  std::vector<FlatJsonMember> members;
-  if (!parseFlatJsonObject(json, &members)) {
-    wipe(&members);
-    return Status(Code::kBadGateway, identity_detail::kBadTokenResponse,
-                  "the token endpoint's answer is not a JSON object");
-  }
-  if (const FlatJsonMember* err = find(members, "error")) {
-    std::string message = "the token endpoint refused: " + clip(err->value);
-    if (const FlatJsonMember* d = find(members, "error_description")) {
-      message += " (" + clip(d->value) + ")";
+Status badResponse(std::string msg) {
+  return Status(Code::kBadGateway, identity_detail::kBadTokenResponse, std::move(msg));
+}
+
+common::StatusOr<AccessToken> readTokenResponse(simdjson::dom::object obj, int64_t now_unix) {
+  simdjson::dom::element err;
+  if (obj["error"].get(err) == simdjson::SUCCESS) {
+    std::string message = "the token endpoint refused: " + clippedText(err);
+    simdjson::dom::element d;
+    if (obj["error_description"].get(d) == simdjson::SUCCESS) {
+      message += " (" + clippedText(d) + ")";
     }
-    wipe(&members);
     return Status(Code::kBadGateway, identity_detail::kTokenEndpointError, std::move(message));
   }
-  const FlatJsonMember* token = find(members, "access_token");
-  if (token == nullptr || !token->is_string || token->value.empty()) {
-    wipe(&members);
-    return Status(Code::kBadGateway, identity_detail::kBadTokenResponse,
-                  "the token endpoint's answer has no access_token");
+  std::string_view token;
+  if (obj["access_token"].get_string().get(token) != simdjson::SUCCESS || token.empty()) {
+    return badResponse("the token endpoint's answer has no access_token");
   }
   AccessToken out;
   out.obtained_at = now_unix;
   int64_t n = 0;
-  if (const FlatJsonMember* in = find(members, "expires_in");
-      in != nullptr && toInt(in->value, &n)) {
+  // expires_in wins over expires_on: a duration is immune to the clocks disagreeing.
+  if (intMember(obj, "expires_in", &n)) {
     out.expires_on = now_unix + n;
-  } else if (const FlatJsonMember* on = find(members, "expires_on");
-             on != nullptr && toInt(on->value, &n)) {
+  } else if (intMember(obj, "expires_on", &n)) {
     out.expires_on = n;
   } else {
-    wipe(&members);
-    return Status(Code::kBadGateway, identity_detail::kBadTokenResponse,
-                  "the token endpoint's answer has no usable expires_in or expires_on");
+    return badResponse("the token endpoint's answer has no usable expires_in or expires_on");
   }
   if (out.expires_on <= now_unix) {
-    wipe(&members);
-    return Status(Code::kBadGateway, identity_detail::kBadTokenResponse,
-                  "the token endpoint returned a token that has already expired");
+    return badResponse("the token endpoint returned a token that has already expired");
   }
   // A token goes into an HTTP header: refuse bytes that would break or smuggle a header.
-  for (const char c : token->value) {
+  for (const char c : token) {
     if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7F) {
-      wipe(&members);
-      return Status(Code::kBadGateway, identity_detail::kBadTokenResponse,
-                    "the access_token holds characters a header cannot carry");
+      return badResponse("the access_token holds characters a header cannot carry");
     }
   }
-  out.value = common::SecretBytes::copyOf(std::string_view(token->value));
-  wipe(&members);
+  out.value = common::SecretBytes::copyOf(token);
   return out;
+}
+
+}  // namespace
+
+common::StatusOr<AccessToken> parseTokenResponse(std::string_view json, int64_t now_unix) {
+  // Our own padded copy (simdjson reads up to SIMDJSON_PADDING bytes past the end), wiped after:
+  // the answer holds the token.
+  std::string padded;
+  padded.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+  padded.assign(json);
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  simdjson::dom::object obj;
+  if (parser.parse(padded.data(), padded.size(), false).get(root) != simdjson::SUCCESS ||
+      root.get_object().get(obj) != simdjson::SUCCESS) {
+    OPENSSL_cleanse(padded.data(), padded.size());
+    return badResponse("the token endpoint's answer is not a JSON object");
+  }
+  common::StatusOr<AccessToken> result = readTokenResponse(obj, now_unix);
+  wipeStrings(obj);
+  OPENSSL_cleanse(padded.data(), padded.size());
+  return result;
 }
 
 void appendFormEncoded(std::string* out, std::string_view value) {

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "common/secret_bytes.h"
 #include "common/status.h"
@@ -29,18 +28,10 @@ struct AccessToken {
 // App Service): `access_token`, and `expires_in` (seconds, number or numeric string) or else
 // `expires_on` (Unix seconds, number or numeric string). `now_unix` anchors expires_in.
 // An `error` member gives identity.token_endpoint_error with the error code and description;
-// anything else unusable gives identity.bad_token_response. Messages never contain the token.
+// anything else unusable (not one JSON object, no access_token, no usable expiry, a token a
+// header cannot carry) gives identity.bad_token_response. Messages never contain the token; the
+// parser's copies of the answer's strings are wiped before it returns.
 common::StatusOr<AccessToken> parseTokenResponse(std::string_view json, int64_t now_unix);
-
-// A flat JSON object's members whose values are strings or numbers (nested values are skipped).
-// Enough for token responses; not a general JSON parser. Values are unescaped.
-struct FlatJsonMember {
-  std::string name;
-  std::string value;
-  bool is_string = false;
-};
-// False when `json` is not one well-formed object. The caller wipes `out` if it held secrets.
-bool parseFlatJsonObject(std::string_view json, std::vector<FlatJsonMember>* out);
 
 // application/x-www-form-urlencoded value (RFC 3986 unreserved kept, everything else %XX).
 void appendFormEncoded(std::string* out, std::string_view value);

@@ -42,6 +42,13 @@ struct WorkerStats {
   Counter upstream_aged_out{0};           // not reused: older than upstream.pool.max_age
   Counter upstream_address_fallbacks{0};  // a connect failed, the next DNS address was tried
   AcceptCounters accept;          // the worker's application listener
+  // Apps' Entra ID tokens naming a signing key the sidecar lacks (proxy/admission/auth.h).
+  Counter entra_kid_held{0};                // gauge: requests held for the tenant's keys now
+  Counter entra_kid_holds{0};               // requests held
+  Counter entra_kid_served_after_wait{0};   // held, then the key was found
+  Counter entra_kid_refused_after_wait{0};  // held, still unknown: 401
+  Counter entra_kid_refused_at_once{0};     // no refresh to wait for (rate limit) or waits off
+  Counter entra_kid_refused_busy{0};        // entra.unknown_kid_max_held already held
 
   void inc(Counter& c, uint64_t n = 1) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
   void dec(Counter& c, uint64_t n = 1) noexcept { c.fetch_sub(n, std::memory_order_relaxed); }

@@ -710,6 +710,48 @@ std::string Server::metricsText() const {
         "cosmoseal_upstream_token_expiry_seconds", {},
         ts.has_token ? static_cast<double>(ts.expires_on - shared_.clock->unixSeconds()) : 0.0);
   }
+  {
+    // Apps' Entra ID tokens: the tenant's signing keys and the unknown-kid holds. The families are
+    // always listed (docs/OPERATIONS.md); samples only with an entra section.
+    const std::shared_ptr<JwksCache>* keys = snapshot_ ? &snapshot_->entraKeys() : nullptr;
+    const bool entra = keys != nullptr && *keys != nullptr;
+    const JwksStats js = entra ? (*keys)->stats() : JwksStats{};
+    auto entraSample = [&](const char* name,
+                           const std::vector<std::pair<const char*, std::string>>& labels,
+                           double value) {
+      if (entra) p.sample(name, labels, value);
+    };
+    p.family("cosmoseal_entra_jwks_fetches_total", "counter",
+             "Fetches of the tenant's signing keys (OpenID configuration + JWKS) attempted.");
+    entraSample("cosmoseal_entra_jwks_fetches_total", {}, static_cast<double>(js.fetches));
+    p.family("cosmoseal_entra_jwks_fetch_failures_total", "counter",
+             "Fetches of the tenant's signing keys that failed (the keys held keep serving).");
+    entraSample("cosmoseal_entra_jwks_fetch_failures_total", {}, static_cast<double>(js.failures));
+    p.family("cosmoseal_entra_jwks_keys", "gauge", "Signing keys of the tenant held now.");
+    entraSample("cosmoseal_entra_jwks_keys", {}, static_cast<double>(js.keys));
+    p.family("cosmoseal_entra_jwks_age_seconds", "gauge",
+             "Seconds since the last successful fetch of the tenant's signing keys (-1: none).");
+    entraSample("cosmoseal_entra_jwks_age_seconds", {}, js.age_seconds);
+    p.family("cosmoseal_entra_unknown_kid_held", "gauge",
+             "Requests held now for a refresh of the tenant's keys (their token names an unknown "
+             "kid).");
+    entraSample("cosmoseal_entra_unknown_kid_held", {}, sum(&WorkerStats::entra_kid_held));
+    p.family("cosmoseal_entra_unknown_kid_holds_total", "counter",
+             "Requests held for a refresh of the tenant's keys.");
+    entraSample("cosmoseal_entra_unknown_kid_holds_total", {}, sum(&WorkerStats::entra_kid_holds));
+    p.family("cosmoseal_entra_unknown_kid_total", "counter",
+             "Tokens naming an unknown kid, by outcome: served (held, then found), "
+             "refused_after_wait, refused_at_once (no refresh to wait for: rate limit), "
+             "refused_busy (entra.unknown_kid_max_held reached).");
+    entraSample("cosmoseal_entra_unknown_kid_total", {{"outcome", "served"}},
+                sum(&WorkerStats::entra_kid_served_after_wait));
+    entraSample("cosmoseal_entra_unknown_kid_total", {{"outcome", "refused_after_wait"}},
+                sum(&WorkerStats::entra_kid_refused_after_wait));
+    entraSample("cosmoseal_entra_unknown_kid_total", {{"outcome", "refused_at_once"}},
+                sum(&WorkerStats::entra_kid_refused_at_once));
+    entraSample("cosmoseal_entra_unknown_kid_total", {{"outcome", "refused_busy"}},
+                sum(&WorkerStats::entra_kid_refused_busy));
+  }
   p.family("cosmoseal_reloads_total", "counter", "Successful reloads.");
   p.sample("cosmoseal_reloads_total", {}, static_cast<double>(reloads_));
   p.family("cosmoseal_reload_failures_total", "counter", "Rejected reloads.");

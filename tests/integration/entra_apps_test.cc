@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <ctime>
 #include <string>
+#include <thread>
 
 #include "crypto/cosmos_auth.h"
 #include "tests/integration/fake_upstream.h"
@@ -19,9 +21,9 @@ namespace {
 constexpr const char* kTenant = "5b1c6a2e-0d55-4c8e-9d7a-0a1b2c3d4e5f";
 constexpr const char* kOrdersOid = "0a0a0a0a-1111-2222-3333-444444444444";
 
-ProxySettings entraSettings() {
+ProxySettings entraSettings(const std::string& entra_extra = "") {
   ProxySettings s;
-  s.extra_yaml = std::string("entra:\n  tenant_id: ") + kTenant + "\n";
+  s.extra_yaml = std::string("entra:\n  tenant_id: ") + kTenant + "\n" + entra_extra;
   s.extra_clients = std::string("  - name: orders\n    entra: { object_id: ") + kOrdersOid +
                     " }\n    allow: [ { database: shop, containers: [orders], access: read } ]\n";
   return s;
@@ -40,6 +42,10 @@ class EntraAppsTest : public ::testing::Test {
   static void TearDownTestSuite() { delete key_; }
 
   std::string token(int64_t exp_in = 3600, const std::string& oid = kOrdersOid) const {
+    return tokenBy(*key_, exp_in, oid);
+  }
+  static std::string tokenBy(const proxy::testing::TokenMinter& key, int64_t exp_in = 3600,
+                             const std::string& oid = kOrdersOid) {
     proxy::testing::Claims c;
     c.iss = std::string("https://login.microsoftonline.com/") + kTenant + "/v2.0";
     c.tid = kTenant;
@@ -48,7 +54,7 @@ class EntraAppsTest : public ::testing::Test {
     c.iat = now - 10;
     c.nbf = now - 10;
     c.exp = now + exp_in;
-    return key_->sign(key_->headerJson(), c.json());
+    return key.sign(key.headerJson(), c.json());
   }
   // A request as @azure/cosmos sends it with aadCredentials.
   static std::string aadRequest(uint16_t port, const std::string& path, const std::string& jwt,
@@ -139,6 +145,123 @@ TEST_F(EntraAppsTest, UnknownIdentitiesAndBadTokensNeverGoUpstream) {
     EXPECT_EQ(r.message.header("x-cosmoseal-detail").value_or(""), c.detail);
   }
   EXPECT_EQ(upstream.requestCount(), 0u);
+}
+
+// Unknown kid (a key rolled over early at the tenant): the request is held, not refused, until
+// the tenant's keys have been refreshed (here the test plays the refresh thread with
+// replaceKeys), then served; no byte of it goes upstream before.
+TEST_F(EntraAppsTest, AnUnknownKidIsHeldUntilTheKeysAreRefreshed) {
+  FakeUpstream upstream([](FakeUpstream& u, Wire& c, int) { serveAll(u, c, answer); });
+  ProxyUnderTest proxy(upstream.port(), entraSettings("  unknown_kid_wait: 10s\n"));
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  proxy.snapshot()->entraKeys()->replaceKeys(proxy::testing::keySetOf({key_}));
+  const proxy::testing::TokenMinter rolled("idp-key-rolled");
+
+  Wire app = Wire::connectLocal(proxy.port());
+  // Two pipelined requests: the held one, then one with the old key behind it (answered after).
+  ASSERT_TRUE(app.send(aadRequest(proxy.port(), "/dbs/shop/colls/orders", tokenBy(rolled)) +
+                       aadRequest(proxy.port(), "/dbs/shop/colls/orders", token())));
+  for (int i = 0; i < 200 && proxy.stats().entra_kid_held.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(proxy.stats().entra_kid_held.load(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(upstream.requestCount(), 0u) << "a held request went upstream";
+  const auto released = std::chrono::steady_clock::now();
+  proxy.snapshot()->entraKeys()->replaceKeys(proxy::testing::keySetOf({key_, &rolled}));
+  ReadResult r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  EXPECT_LT(std::chrono::steady_clock::now() - released, std::chrono::seconds(2));
+  r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  EXPECT_EQ(upstream.requestCount(), 2u);
+  EXPECT_EQ(proxy.stats().entra_kid_held.load(), 0u);
+  EXPECT_EQ(proxy.stats().entra_kid_holds.load(), 1u);
+  EXPECT_EQ(proxy.stats().entra_kid_served_after_wait.load(), 1u);
+}
+
+TEST_F(EntraAppsTest, AHeldKidStillUnknownAfterTheWaitIs401) {
+  FakeUpstream upstream([](FakeUpstream& u, Wire& c, int) { serveAll(u, c, answer); });
+  ProxyUnderTest proxy(upstream.port(), entraSettings("  unknown_kid_wait: 300ms\n"));
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  proxy.snapshot()->entraKeys()->replaceKeys(proxy::testing::keySetOf({key_}));
+  const proxy::testing::TokenMinter bogus("bogus-kid");
+  Wire app = Wire::connectLocal(proxy.port());
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(app.send(aadRequest(proxy.port(), "/dbs/shop/colls/orders", tokenBy(bogus))));
+  ReadResult r = app.readResponse();
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 401);
+  EXPECT_EQ(r.message.header("x-cosmoseal-detail").value_or(""), "auth.token_key_unknown");
+  EXPECT_NE(r.message.body.find("not refreshed within entra.unknown_kid_wait"), std::string::npos)
+      << r.message.body;
+  EXPECT_GE(waited, std::chrono::milliseconds(300));
+  EXPECT_LT(waited, std::chrono::seconds(3));
+  // The connection is kept and serves the next request.
+  ASSERT_TRUE(app.send(aadRequest(proxy.port(), "/dbs/shop/colls/orders", token())));
+  r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  EXPECT_EQ(proxy.stats().entra_kid_refused_after_wait.load(), 1u);
+  EXPECT_EQ(proxy.stats().entra_kid_held.load(), 0u);
+}
+
+TEST_F(EntraAppsTest, WithoutAWaitOrOverTheBoundAnUnknownKidIsRefusedAtOnce) {
+  FakeUpstream upstream([](FakeUpstream& u, Wire& c, int) { serveAll(u, c, answer); });
+  for (const char* extra :
+       {"  unknown_kid_wait: 0s\n", "  unknown_kid_wait: 10s\n  unknown_kid_max_held: 0\n"}) {
+    ProxyUnderTest proxy(upstream.port(), entraSettings(extra));
+    ASSERT_TRUE(proxy.ok()) << proxy.error();
+    proxy.snapshot()->entraKeys()->replaceKeys(proxy::testing::keySetOf({key_}));
+    const proxy::testing::TokenMinter bogus("bogus-kid");
+    Wire app = Wire::connectLocal(proxy.port());
+    const auto sent = std::chrono::steady_clock::now();
+    ASSERT_TRUE(app.send(aadRequest(proxy.port(), "/dbs/shop/colls/orders", tokenBy(bogus))));
+    ReadResult r = app.readResponse();
+    ASSERT_TRUE(r.ok()) << readEndName(r.end);
+    EXPECT_EQ(r.message.status, 401) << extra;
+    EXPECT_EQ(r.message.header("x-cosmoseal-detail").value_or(""), "auth.token_key_unknown");
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(2)) << extra;
+    EXPECT_EQ(proxy.stats().entra_kid_holds.load(), 0u) << extra;
+    EXPECT_EQ(proxy.stats().entra_kid_refused_at_once.load() +
+                  proxy.stats().entra_kid_refused_busy.load(),
+              1u)
+        << extra;
+  }
+}
+
+// An app that goes away while its request is held: the exchange and its hold slot are freed
+// (ASan builds check the rest), and the worker goes on serving.
+TEST_F(EntraAppsTest, AConnectionClosedWhileHeldFreesItsHold) {
+  FakeUpstream upstream([](FakeUpstream& u, Wire& c, int) { serveAll(u, c, answer); });
+  ProxyUnderTest proxy(upstream.port(), entraSettings("  unknown_kid_wait: 10s\n"));
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  proxy.snapshot()->entraKeys()->replaceKeys(proxy::testing::keySetOf({key_}));
+  const proxy::testing::TokenMinter bogus("bogus-kid");
+  {
+    Wire app = Wire::connectLocal(proxy.port());
+    // With a body announced and partly sent: none of it is read while held.
+    std::string req = aadRequest(proxy.port(), "/dbs/shop/colls/orders", tokenBy(bogus));
+    req.insert(req.size() - 2, "Content-Length: 10\r\n");
+    ASSERT_TRUE(app.send(req + "{\"a\""));
+    for (int i = 0; i < 200 && proxy.stats().entra_kid_held.load() == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(proxy.stats().entra_kid_held.load(), 1u);
+  }  // closed
+  for (int i = 0; i < 200 && proxy.stats().entra_kid_held.load() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(proxy.stats().entra_kid_held.load(), 0u);
+  Wire app = Wire::connectLocal(proxy.port());
+  ASSERT_TRUE(app.send(aadRequest(proxy.port(), "/dbs/shop/colls/orders", token())));
+  ReadResult r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 200) << r.message.raw;
+  EXPECT_EQ(upstream.requestCount(), 1u);
 }
 
 }  // namespace

@@ -203,5 +203,71 @@ TEST_F(JwksTest, TheThreadRetriesAfterAFailedStart) {
   EXPECT_GE(cache.fetchFailures(), 1u);
 }
 
+TEST_F(JwksTest, AnUnknownKidWaitsForAFetchThatStartsAfterItOrIsRefusedAtOnce) {
+  JwksCache cache(options(), idp_.fetch(), clock_);  // no thread: the test plays its part
+  idp_.setKeys({a_});
+  // Nothing asked or fetched yet: the ask is granted, and the next finished fetch is awaited.
+  EXPECT_EQ(cache.generation(), 0u);
+  EXPECT_EQ(cache.refreshForUnknownKid(), 1u);
+  // Asked and not served: more requests wait for the same fetch (no second ask).
+  EXPECT_EQ(cache.refreshForUnknownKid(), 1u);
+  EXPECT_FALSE(cache.requestRefresh());
+  ASSERT_TRUE(cache.refreshNow().isOk());
+  EXPECT_EQ(cache.generation(), 1u);
+  EXPECT_FALSE(cache.lastFetchFailed());
+  // Just fetched, nothing asked or running: the rate limit refuses, nothing to wait for.
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(cache.refreshForUnknownKid(), 0u);
+  clock_.advance(std::chrono::seconds(30));
+  EXPECT_EQ(cache.refreshForUnknownKid(), 2u);
+  // A failed fetch also ends the wait (the request then finds the kid still unknown).
+  idp_.setDown(true);
+  EXPECT_FALSE(cache.refreshNow().isOk());
+  EXPECT_EQ(cache.generation(), 2u);
+  EXPECT_TRUE(cache.lastFetchFailed());
+  // Keys put in by hand count as a generation too.
+  cache.replaceKeys(testing::keySetOf({a_, b_}));
+  EXPECT_EQ(cache.generation(), 3u);
+}
+
+TEST_F(JwksTest, StatsCountFetchesKeysAndAge) {
+  JwksCache cache(options(), idp_.fetch(), clock_);
+  JwksStats st = cache.stats();
+  EXPECT_EQ(st.fetches, 0u);
+  EXPECT_EQ(st.keys, 0u);
+  EXPECT_LT(st.age_seconds, 0);
+  idp_.setKeys({a_, b_});
+  ASSERT_TRUE(cache.refreshNow().isOk());
+  clock_.advance(std::chrono::seconds(90));
+  idp_.setDown(true);
+  EXPECT_FALSE(cache.refreshNow().isOk());
+  st = cache.stats();
+  EXPECT_EQ(st.fetches, 2u);
+  EXPECT_EQ(st.failures, 1u);
+  EXPECT_EQ(st.keys, 2u);
+  EXPECT_DOUBLE_EQ(st.age_seconds, 90.0);  // since the last success, not the last attempt
+}
+
+TEST_F(JwksTest, WithTheThreadAHeldKidSeesTheRolledOverKey) {
+  JwksCache::Options o = options();
+  o.min_interval = std::chrono::milliseconds(0);
+  JwksCache cache(o, idp_.fetch(), clock_);
+  idp_.setKeys({a_});
+  cache.start();
+  // The start-up fetch has finished (not only stored its keys: until then a kid waits for it).
+  for (int i = 0; i < 500 && cache.generation() < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(cache.hasKeys());
+  idp_.setKeys({a_, b_});
+  clock_.advance(std::chrono::seconds(1));
+  const uint64_t target = cache.refreshForUnknownKid();
+  ASSERT_NE(target, 0u);
+  for (int i = 0; i < 500 && cache.generation() < target; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(cache.generation(), target);
+  EXPECT_NE(cache.find("b"), nullptr);
+}
+
 }  // namespace
 }  // namespace cosmoseal::proxy

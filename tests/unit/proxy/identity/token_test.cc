@@ -1,4 +1,4 @@
-// Token responses (Entra token endpoint, IMDS, App Service), the flat JSON reader, form encoding.
+// Token responses (Entra token endpoint, IMDS, App Service), form encoding, base64url.
 
 #include "proxy/identity/token.h"
 
@@ -70,25 +70,56 @@ TEST(TokenResponseTest, MessagesNeverHoldTheToken) {
   EXPECT_EQ(t.status().toString().find("SECRET"), std::string::npos);
 }
 
-TEST(FlatJsonTest, StringsEscapesAndNestedValues) {
-  std::vector<FlatJsonMember> m;
-  ASSERT_TRUE(parseFlatJsonObject(
-      R"( { "a" : "x\"y\\z\/\u00e9\ud83d\ude00" , "n": 12, "nested": {"b":[1,"}"]}, "t": true } )",
-      &m));
-  ASSERT_EQ(m.size(), 3u);
-  EXPECT_EQ(m[0].name, "a");
-  EXPECT_EQ(m[0].value, "x\"y\\z/\xC3\xA9\xF0\x9F\x98\x80");
-  EXPECT_TRUE(m[0].is_string);
-  EXPECT_EQ(m[1].value, "12");
-  EXPECT_FALSE(m[1].is_string);
-  EXPECT_EQ(m[2].name, "t");
-  m.clear();
-  EXPECT_TRUE(parseFlatJsonObject("{}", &m));
-  for (const char* bad : {R"({"a":"\x"})", R"({"a":"\udc00"})", "{\"a\":\"\x01\"}", R"({"a")",
-                          R"({a:1})", R"({"a":1,})"}) {
-    m.clear();
-    EXPECT_FALSE(parseFlatJsonObject(bad, &m)) << bad;
+TEST(TokenResponseTest, StringsAreUnescapedAndNestedValuesSkipped) {
+  // Escapes in the token itself (\/ and \u are legal JSON for any character), numbers as
+  // strings, and nested members (error_codes, a bracket inside a string) around them.
+  auto t = parseTokenResponse(
+      R"( { "scope" : "x\"y\\z{", "error_codes": {"b":[1,"}"]}, "access_token" : "eyJ\u0030.a\/b",
+            "ok": true, "n": null, "expires_in" : "3599" } )",
+      kNow);
+  ASSERT_TRUE(t.isOk()) << t.status().toString();
+  EXPECT_EQ(t->view(), "eyJ0.a/b");
+  EXPECT_EQ(t->expires_on, kNow + 3599);
+  // Error descriptions are unescaped (surrogate pairs too) and a non-string error is shown as
+  // JSON.
+  t = parseTokenResponse(
+      R"({"error":"invalid_grant","error_description":"caf\u00e9 \ud83d\ude00"})", kNow);
+  ASSERT_FALSE(t.isOk());
+  EXPECT_EQ(t.status().detail(), identity_detail::kTokenEndpointError);
+  EXPECT_NE(t.status().message().find("invalid_grant (caf\xC3\xA9 \xF0\x9F\x98\x80)"),
+            std::string_view::npos)
+      << t.status().message();
+  t = parseTokenResponse(R"({"error":42})", kNow);
+  ASSERT_FALSE(t.isOk());
+  EXPECT_EQ(t.status().detail(), identity_detail::kTokenEndpointError);
+  EXPECT_NE(t.status().message().find("42"), std::string_view::npos);
+}
+
+TEST(TokenResponseTest, MissingOrUnusableFields) {
+  for (const char* bad : {
+           "{}",
+           R"({"access_token":"a","expires_in":null})",       // null expiry
+           R"({"access_token":"a","expires_in":3599.5})",     // not whole seconds
+           R"({"access_token":"a","expires_in":" 3599"})",    // not only digits
+           R"({"access_token":"a","expires_in":{"s":60}})",   // nested
+           R"({"access_token":7,"expires_in":60})",           // token not a string
+           R"({"access_token":"a","expires_in":"\x"})",       // bad escape
+           "{\"access_token\":\"a\x01\",\"expires_in\":60}",  // control character
+           R"({a:1})",
+           R"({"a":1,})",
+           R"({"a")",
+       }) {
+    auto t = parseTokenResponse(bad, kNow);
+    EXPECT_FALSE(t.isOk()) << bad;
+    if (!t.isOk()) {
+      EXPECT_EQ(t.status().detail(), identity_detail::kBadTokenResponse) << bad;
+    }
   }
+  // expires_in unusable: expires_on (a numeric string) serves instead.
+  auto t = parseTokenResponse(R"({"access_token":"a","expires_in":"x","expires_on":"1700000060"})",
+                              kNow);
+  ASSERT_TRUE(t.isOk()) << t.status().toString();
+  EXPECT_EQ(t->expires_on, kNow + 60);
 }
 
 TEST(FormEncodingTest, ReservedCharactersAreEscaped) {
