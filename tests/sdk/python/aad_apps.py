@@ -20,6 +20,7 @@ from azure.cosmos.documents import ConnectionPolicy, SSLConfiguration
 from azure.identity import (
     CertificateCredential,
     ClientSecretCredential,
+    DefaultAzureCredential,
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
@@ -182,6 +183,9 @@ def main():
             del os.environ["AZURE_COSMOS_AAD_SCOPE_OVERRIDE"]
 
     run("python ManagedIdentityCredential (App Service)", "managed", managed)
+    # What Microsoft recommends for apps: the chain picks EnvironmentCredential (AZURE_CLIENT_SECRET).
+    default = DefaultAzureCredential(exclude_managed_identity_credential=True, exclude_workload_identity_credential=True, **IDENTITY_OPTS)
+    run("python DefaultAzureCredential (environment)", "secret", lambda: data_plane(client(default), "default"))
     run("python unknown identity: 403 auth.unknown_identity", None, stranger_refused)
     run("python client key beside Entra apps", None, keyed_app)
 

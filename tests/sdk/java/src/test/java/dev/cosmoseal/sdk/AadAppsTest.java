@@ -17,6 +17,7 @@ import com.azure.cosmos.models.SqlParameter;
 import com.azure.cosmos.models.SqlQuerySpec;
 import com.azure.identity.ClientCertificateCredentialBuilder;
 import com.azure.identity.ClientSecretCredentialBuilder;
+import com.azure.identity.DefaultAzureCredentialBuilder;
 import com.azure.identity.ManagedIdentityCredentialBuilder;
 import com.azure.identity.WorkloadIdentityCredentialBuilder;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -209,6 +210,13 @@ class AadAppsTest {
       }
       dataPlane(c, "mi");
     });
+  }
+
+  /** What Microsoft recommends for apps: the chain picks EnvironmentCredential (AZURE_CLIENT_SECRET). */
+  @Test
+  void defaultCredential() throws Exception {
+    scenario("java DefaultAzureCredential (environment)", "secret", () -> dataPlane(client(new DefaultAzureCredentialBuilder()
+        .authorityHost(authority).tenantId(tenant).disableInstanceDiscovery().build()), "default"));
   }
 
   /** An identity the provider knows but no cosmoseal client names: 403 auth.unknown_identity. */
