@@ -552,8 +552,14 @@ class Idp {
       id = [...this.managedIdentities.values()].find((m) => m.clientId === wanted || m.objectId === wanted || m.resourceId === wanted);
       if (!id) throw new OAuthError(400, 'invalid_request', 0, 'Identity not found');
     }
+    // An unknown resource is refused as at the token endpoint (the SDKs then fall back to
+    // https://cosmos.azure.com, see `resources`).
+    const res = resource.replace(/\/\.default$/, '');
+    if (this.resources && !this.resources.has(res)) {
+      throw new OAuthError(400, 'invalid_resource', 500011, `The resource principal named ${res} was not found in the tenant named ${this.tenantId}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.`);
+    }
     this._takeFailure(id.clientId);
-    const token = this._issue({ tenant: this.tenantId, resource: resource.replace(/\/\.default$/, ''), clientId: id.clientId, objectId: id.objectId, kind: `mi-${style}`, mirid: id.resourceId });
+    const token = this._issue({ tenant: this.tenantId, resource: res, clientId: id.clientId, objectId: id.objectId, kind: `mi-${style}`, mirid: id.resourceId });
     const exp = nowSec() + this.tokenLifetimeSec;
     if (style === 'imds') {
       return send(ctx, 200, {

@@ -195,6 +195,22 @@ test('managed identity: IMDS (Metadata: true) and App Service (X-IDENTITY-HEADER
   assert.equal(a.status, 200, a.text);
   assert.equal(claimsOf(a.json.access_token).aud, RESOURCE);
   assert.ok(Number(a.json.expires_on) > Date.now() / 1000);
+  // A resource the tenant does not know is refused here too, as at the token endpoint.
+  await request(`${idp.adminUrl}resources`, { method: 'POST', json: { resources: ['https://cosmos.azure.com'] } });
+  try {
+    const other = encodeURIComponent('https://localhost');
+    const ri = await request(`${idp.miUrl}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${other}`, { headers: { Metadata: 'true' } });
+    const ra = await request(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${other}`, { headers: { 'X-IDENTITY-HEADER': env.IDENTITY_HEADER } });
+    for (const x of [ri, ra]) {
+      assert.equal(x.status, 400, x.text);
+      assert.equal(x.json.error, 'invalid_resource');
+      assert.match(x.json.error_description, /^AADSTS500011: The resource principal named https:\/\/localhost was not found/);
+    }
+    const known = await request(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${encodeURIComponent('https://cosmos.azure.com')}`, { headers: { 'X-IDENTITY-HEADER': env.IDENTITY_HEADER } });
+    assert.equal(known.status, 200, known.text);
+  } finally {
+    await request(`${idp.adminUrl}resources`, { method: 'POST', json: {} });
+  }
 });
 
 test('admin: token lifetime, key rotation (old keys stay published unless retired), v1 tokens', async () => {

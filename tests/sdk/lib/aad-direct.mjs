@@ -22,102 +22,28 @@
 // carried a verified AAD token (none was key-signed and accepted), and the provider issued tokens
 // of each kind the suite reported using. Exit code: the suite's, or 1 when a check failed.
 
-import { spawn, execFileSync } from 'node:child_process';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { createPki } from '../../e2e/lib/pki.mjs';
-import { startIdp } from '../../idp/lib/idp.mjs';
-import { makeClientCertificate } from '../../idp/lib/certs.mjs';
-import { startSimulator } from '../../simulator/lib/server.mjs';
-import { call, makeCollection } from '../../simulator/test/helpers.mjs';
+import { aadEnv, checkIssued, launcherArgs, readReport, runSuite, startAadWorld } from './aad-world.mjs';
+import { call } from '../../simulator/test/helpers.mjs';
 
-const dash = process.argv.indexOf('--');
-if (dash < 0) {
-  process.stderr.write('usage: aad-direct.mjs --sdk NAME [--cwd DIR] [--timeout S] -- COMMAND...\n');
-  process.exit(2);
-}
-const { values } = parseArgs({
-  args: process.argv.slice(2, dash),
-  options: { sdk: { type: 'string' }, cwd: { type: 'string' }, timeout: { type: 'string', default: '300' } },
-});
-const command = process.argv.slice(dash + 1);
-const tag = `[aad-direct-${values.sdk}]`;
-const log = (m) => process.stdout.write(`${tag} ${m}\n`);
-
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aad-direct-'));
-const pki = createPki(dir);
-const cert = makeClientCertificate(dir, 'app');
-const idp = await startIdp({ pki });
-const app = idp.addApp({
-  name: `${values.sdk}-app`,
-  secret: `${values.sdk}-secret`,
-  certificates: [cert.certPem],
-  federatedCredentials: [{ issuer: idp.k8sIssuer, subject: `system:serviceaccount:apps:${values.sdk}` }],
-});
-const tokenFile = path.join(dir, 'sa-token');
-idp.writeServiceAccountToken(tokenFile, { namespace: 'apps', serviceAccount: values.sdk, lifetimeSec: 3600 });
-const sim = await startSimulator({ pki, partitions: 3, aad: { authorityHost: idp.authorityHost, tenantId: idp.tenantId, ca: pki.ca }, disableLocalAuth: true });
-// Databases and containers come from the control plane on such accounts: here the key, briefly.
-sim.setLocalAuth(true);
-await makeCollection(sim, { db: 'shop', coll: 'orders' });
-sim.setLocalAuth(false);
+const { values, command, log } = launcherArgs('aad-direct');
+const w = await startAadWorld({ sdk: values.sdk, localAuth: false });
+const { sim } = w;
 const setup = sim.requests().length;
 
-// The JVM trusts the test CA through a PKCS#12 truststore (the pom's Surefire argLine reads these).
-let truststore = {};
-if (values.sdk === 'java') {
-  const file = path.join(dir, 'truststore.p12');
-  const password = crypto.randomBytes(12).toString('hex');
-  execFileSync('keytool', ['-importcert', '-noprompt', '-alias', 'cosmoseal-test-ca', '-file', pki.caCert, '-keystore', file, '-storetype', 'PKCS12', '-storepass', password], { stdio: 'ignore' });
-  // Java cannot set its own environment: the managed identity endpoint is exported as the
-  // credential reads it (IDENTITY_ENDPOINT / IDENTITY_HEADER; the suite's other credentials ignore it).
-  // AZURE_FEDERATED_TOKEN_FILE is left out: with it Java's ManagedIdentityCredential would use
-  // workload identity (as on AKS) instead of the endpoint; the suite reads COSMOSEAL_AAD_TOKEN_FILE.
-  truststore = { COSMOSEAL_SDK_TRUSTSTORE: file, COSMOSEAL_SDK_TRUSTSTORE_PASSWORD: password, IDENTITY_ENDPOINT: idp.identityEndpoint, IDENTITY_HEADER: idp.identityHeader, AZURE_FEDERATED_TOKEN_FILE: undefined };
-}
-
 let failed = false;
-const child = spawn(command[0], command.slice(1), {
-  cwd: values.cwd ?? process.cwd(),
-  stdio: ['ignore', 'inherit', 'inherit'],
-  env: Object.fromEntries(Object.entries({
-    ...process.env,
-    COSMOSEAL_AAD_ENDPOINT: sim.endpoint,
-    COSMOSEAL_AAD_CA_FILE: pki.caCert,
-    COSMOSEAL_AAD_KEY: sim.key,
-    COSMOSEAL_AAD_DATABASE: 'shop',
-    COSMOSEAL_AAD_CONTAINER: 'orders',
-    COSMOSEAL_AAD_REPORT: path.join(dir, 'report.json'),
-    AZURE_AUTHORITY_HOST: idp.authorityHost,
-    AZURE_TENANT_ID: idp.tenantId,
-    AZURE_CLIENT_ID: app.clientId,
-    AZURE_CLIENT_SECRET: `${values.sdk}-secret`,
-    AZURE_CLIENT_CERTIFICATE_PATH: cert.pem,
-    AZURE_FEDERATED_TOKEN_FILE: tokenFile,
-    COSMOSEAL_AAD_TOKEN_FILE: tokenFile,
-    COSMOSEAL_AAD_IDENTITY_ENDPOINT: idp.identityEndpoint,
-    COSMOSEAL_AAD_IDENTITY_HEADER: idp.identityHeader,
-    ...truststore,
-  }).filter(([, v]) => v !== undefined)),
+const code = await runSuite(command, {
+  cwd: values.cwd,
+  timeoutS: values.timeout,
+  log,
+  env: aadEnv(values.sdk, w, { COSMOSEAL_AAD_ENDPOINT: sim.endpoint, COSMOSEAL_AAD_KEY: sim.key }),
 });
-const timer = setTimeout(() => {
-  log(`FAIL: timed out after ${values.timeout} s`);
-  failed = true;
-  child.kill('SIGKILL');
-}, Number(values.timeout) * 1000);
-const code = await new Promise((resolve) => child.on('exit', (c, s) => resolve(c ?? (s ? 128 : 1))));
-clearTimeout(timer);
+if (code === null) failed = true;
 
 try {
   const reqs = sim.requests().slice(setup);
   const acceptedKeys = reqs.filter((r) => r.authType === 'master' && r.verified);
   const aad = reqs.filter((r) => r.authType === 'aad' && r.verified);
-  const stats = idp.stats();
   log(`simulator: ${reqs.length} requests, ${aad.length} with a verified AAD token, ${acceptedKeys.length} key-signed accepted`);
-  log(`provider: ${stats.tokens} tokens (${Object.entries(stats.byKind).map(([k, v]) => `${k} ${v}`).join(', ')})`);
   if (reqs.length === 0 || aad.length === 0) {
     log('FAIL: no AAD-authenticated request reached the simulator');
     failed = true;
@@ -126,17 +52,7 @@ try {
     log('FAIL: a key-signed request was accepted with local auth disabled');
     failed = true;
   }
-  const reportFile = path.join(dir, 'report.json');
-  if (fs.existsSync(reportFile)) {
-    const report = JSON.parse(fs.readFileSync(reportFile, 'utf8'));
-    for (const kind of report.credentials ?? []) {
-      const k = { secret: 'secret', certificate: 'certificate', workload: 'federated', managed: 'mi-appservice' }[kind];
-      if (!stats.byKind[k]) {
-        log(`FAIL: the suite used the ${kind} credential but the provider issued no such token`);
-        failed = true;
-      }
-    }
-  }
+  if (!checkIssued(w, readReport(w), log)) failed = true;
   // The simulator must not serve a key any more.
   const k = await call(sim, { path: '/dbs/shop' });
   if (k.status !== 401) {
@@ -144,9 +60,7 @@ try {
     failed = true;
   }
 } finally {
-  await sim.stop();
-  await idp.stop();
-  fs.rmSync(dir, { recursive: true, force: true });
+  await w.stop();
 }
 if (code !== 0) log(`FAIL: the suite exited ${code}`);
 const ok = code === 0 && !failed;

@@ -13,7 +13,7 @@ fail() {
 }
 command -v node >/dev/null || fail "node is not installed"
 [ -d "$here/../e2e/node_modules/@azure/cosmos" ] || fail "tests/e2e/node_modules is missing (the launcher uses the e2e stack)"
-if [ "${COSMOSEAL_SDK_UPSTREAM:-standin}" = simulator ] || [ -n "${COSMOSEAL_SDK_AAD_DIRECT:-}" ]; then
+if [ "${COSMOSEAL_SDK_UPSTREAM:-standin}" = simulator ] || [ -n "${COSMOSEAL_SDK_AAD_DIRECT:-}${COSMOSEAL_SDK_AAD_APPS:-}" ]; then
   [ -d "$here/../simulator/node_modules/@zeit/cosmosdb-query" ] || fail "tests/simulator/node_modules is missing"
 fi
 case "$sdk" in

@@ -13,7 +13,7 @@ export async function startUpstream({ pki, accountKey }) {
   return new SimulatorUpstream(sim);
 }
 
-class SimulatorUpstream {
+export class SimulatorUpstream {
   constructor(sim) {
     this.sim = sim;
     this.url = sim.endpoint;
