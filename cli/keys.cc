@@ -37,7 +37,13 @@ constexpr char kKeygenUsage[] =
     "  --kek-env VAR    read the KEK from environment variable VAR instead\n"
     "  --kek SPEC       any KEK provider: file:PATH, env:VAR, or\n"
     "                   pkcs11:module=PATH;token=LABEL;key=LABEL;pin-file=PATH (slot=N instead\n"
-    "                   of token=; optional mechanism=auto|aes_gcm|aes_key_wrap_pad)\n"
+    "                   of token=; optional mechanism=auto|aes_gcm|aes_key_wrap_pad), or\n"
+    "                   azure_key_vault:vault=URL;key=NAME (optional version=V, alg=RSA-OAEP-256|\n"
+    "                   RSA-OAEP|A256KW, ca-file=PATH, auth=workload_identity|managed_identity|\n"
+    "                   client_secret|client_certificate with tenant=, client=, authority=,\n"
+    "                   scope=, token-file=, secret-file=, certificate-file=, endpoint=; unset\n"
+    "                   ones come from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_AUTHORITY_HOST,\n"
+    "                   AZURE_FEDERATED_TOKEN_FILE as for upstream.auth)\n"
     "  --config FILE    take the KEK from the `keys` section of a cosmoseal config\n"
     "  --key NAME       key name (letters, digits, '.', '_', '-'), e.g. pii\n"
     "  -h, --help       this text\n";
@@ -73,7 +79,10 @@ constexpr char kRewrapUsage[] =
     "  --to SPEC        the KEK to wrap it with\n"
     "                   SPEC: file:PATH | env:VAR | config:FILE (its keys section) |\n"
     "                   pkcs11:module=PATH;token=LABEL;key=LABEL;pin-file=PATH[;slot=N]\n"
-    "                   [;mechanism=auto|aes_gcm|aes_key_wrap_pad]\n"
+    "                   [;mechanism=auto|aes_gcm|aes_key_wrap_pad] |\n"
+    "                   azure_key_vault:vault=URL;key=NAME[;version=V][;auth=...] (see\n"
+    "                   cosmoseal keygen --help); --from and --to may name two versions of the\n"
+    "                   same vault key: rewrap then moves every entry to --to's version\n"
     "  -h, --help       this text\n";
 
 constexpr char kRetireUsage[] =
@@ -321,7 +330,7 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
     out << "created KEK file " << kek_file
         << " (32 random bytes, mode 0600); back it up: without it the keyring cannot be opened\n";
   } else {
-    auto opened = crypto::openKek(*spec);
+    auto opened = proxy::openKekSpec(*spec);
     if (!opened.isOk()) return failure(err, opened.status());
     kek = std::move(opened).value();
   }
@@ -409,7 +418,7 @@ int runKeyringShow(const std::vector<std::string>& args, std::ostream& out, std:
   if (kekFlagCount(f) == 1) {
     auto spec = kekSpecFromFlags(f);
     if (!spec.isOk()) return failure(err, spec.status());
-    auto opened = crypto::openKek(*spec);
+    auto opened = proxy::openKekSpec(*spec);
     if (!opened.isOk()) return failure(err, opened.status());
     kek = std::move(opened).value();
   }
@@ -455,12 +464,12 @@ int runKeyringRewrap(const Args& args, std::ostream& out, std::ostream& err,
   if (!to_spec.isOk()) return failure(err, to_spec.status());
 
   // 1. Everything unwraps with the old KEK.
-  auto from = crypto::openKek(*from_spec);
+  auto from = proxy::openKekSpec(*from_spec);
   if (!from.isOk()) return failure(err, from.status());
   auto ring = proxy::loadKeyringFile(keyring_path, from->get());
   if (!ring.isOk()) return failure(err, ring.status());
   // 2. The new KEK, which must be another one.
-  auto to = crypto::openKek(*to_spec);
+  auto to = proxy::openKekSpec(*to_spec);
   if (!to.isOk()) return failure(err, to.status());
   if ((*to)->id() == (*from)->id()) {
     return failure(err, common::failedPrecondition(crypto::crypto_detail::kKekConfig,
@@ -523,7 +532,7 @@ int runKeyringRetire(const Args& args, std::ostream& out, std::ostream& err,
   }
   auto spec = kekSpecFromFlags(f);
   if (!spec.isOk()) return failure(err, spec.status());
-  auto kek = crypto::openKek(*spec);
+  auto kek = proxy::openKekSpec(*spec);
   if (!kek.isOk()) return failure(err, kek.status());
   auto ring = proxy::loadKeyringFile(keyring_path, kek->get());
   if (!ring.isOk()) return failure(err, ring.status());
@@ -584,7 +593,7 @@ int runKeyringCreateKek(const Args& args, std::ostream& out, std::ostream& err) 
   }
   common::Status s = crypto::createPkcs11Kek(spec->pkcs11);
   if (!s.isOk()) return failure(err, s);
-  auto kek = crypto::openKek(*spec);
+  auto kek = proxy::openKekSpec(*spec);
   if (!kek.isOk()) return failure(err, kek.status());
   out << "created " << (*kek)->describe() << "\n";
   return kExitOk;

@@ -69,9 +69,95 @@ bool parseU64(const std::string& s, uint64_t* v) {
 }
 
 constexpr char kSpecForms[] =
-    "expected file:PATH, env:VAR or "
+    "expected file:PATH, env:VAR, "
     "pkcs11:module=PATH;token=LABEL;key=LABEL;pin-file=PATH (slot=N instead of token=, "
-    "optional mechanism=auto|aes_gcm|aes_key_wrap_pad)";
+    "optional mechanism=auto|aes_gcm|aes_key_wrap_pad) or "
+    "azure_key_vault:vault=URL;key=NAME (optional version=, alg=, ca-file=, auth=, tenant=, "
+    "client=, authority=, scope=, token-file=, secret-file=, certificate-file=, endpoint=)";
+
+// Key Vault names: 1-127 of [0-9a-zA-Z-]; versions are 32 hex digits in Azure, any
+// [0-9a-zA-Z-] here. Both go into a URL path.
+bool vaultName(std::string_view s) {
+  if (s.empty() || s.size() > 127) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-'))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+common::Status checkAzureKeyVaultKekSpec(const AzureKeyVaultKekSpec& spec) {
+  const AzureKeyVaultKekSpec& a = spec;
+  if (a.vault_url.rfind("https://", 0) != 0 || a.vault_url.size() <= 8) {
+    return configError("azure_key_vault vault '" + a.vault_url +
+                       "' must be an https:// URL, e.g. https://NAME.vault.azure.net");
+  }
+  if (a.vault_url.find_first_of("?#", 8) != std::string::npos) {
+    return configError("azure_key_vault vault '" + a.vault_url + "' must have no query");
+  }
+  if (!vaultName(a.key_name)) {
+    return configError("azure_key_vault key name '" + a.key_name +
+                       "' must be 1-127 characters of 0-9, a-z, A-Z and '-'");
+  }
+  if (!a.key_version.empty() && !vaultName(a.key_version)) {
+    return configError("azure_key_vault key version '" + a.key_version +
+                       "' must be characters of 0-9, a-z, A-Z and '-'");
+  }
+  if (a.algorithm != "auto" && a.algorithm != "RSA-OAEP-256" && a.algorithm != "RSA-OAEP" &&
+      a.algorithm != "A256KW") {
+    return configError("azure_key_vault algorithm '" + a.algorithm +
+                       "' is not one of auto, RSA-OAEP-256, RSA-OAEP, A256KW");
+  }
+  if (a.auth_type != "workload_identity" && a.auth_type != "managed_identity" &&
+      a.auth_type != "client_secret" && a.auth_type != "client_certificate") {
+    return configError("azure_key_vault auth '" + a.auth_type +
+                       "' is not one of workload_identity, managed_identity, client_secret, "
+                       "client_certificate");
+  }
+  return common::Status::ok();
+}
+
+namespace {
+
+common::StatusOr<KekSpec> parseAzureKeyVault(std::string_view text, std::string_view rest) {
+  KekSpec spec;
+  spec.kind = KekKind::kAzureKeyVault;
+  std::vector<std::pair<std::string, std::string>> params;
+  if (!splitParams(rest, &params)) {
+    return configError("KEK '" + std::string(text) + "' is not a list of name=value; " +
+                       kSpecForms);
+  }
+  AzureKeyVaultKekSpec& a = spec.azure;
+  const std::pair<const char*, std::string*> fields[] = {{"vault", &a.vault_url},
+                                                         {"key", &a.key_name},
+                                                         {"version", &a.key_version},
+                                                         {"alg", &a.algorithm},
+                                                         {"ca-file", &a.ca_file},
+                                                         {"auth", &a.auth_type},
+                                                         {"tenant", &a.tenant_id},
+                                                         {"client", &a.client_id},
+                                                         {"authority", &a.authority_host},
+                                                         {"scope", &a.scope},
+                                                         {"token-file", &a.token_file},
+                                                         {"secret-file", &a.secret_file},
+                                                         {"certificate-file", &a.certificate_file},
+                                                         {"endpoint", &a.endpoint}};
+  for (auto& [name, value] : params) {
+    std::string* target = nullptr;
+    for (const auto& [n, t] : fields) {
+      if (name == n) target = t;
+    }
+    if (target == nullptr) {
+      return configError("unknown azure_key_vault KEK parameter '" + name + "'; " + kSpecForms);
+    }
+    *target = value;
+  }
+  while (!a.vault_url.empty() && a.vault_url.back() == '/') a.vault_url.pop_back();
+  COSMOSEAL_RETURN_IF_ERROR(checkAzureKeyVaultKekSpec(a));
+  return spec;
+}
 
 }  // namespace
 
@@ -105,6 +191,7 @@ common::StatusOr<KekSpec> parseKekSpec(std::string_view text) {
     (kind == "file" ? spec.file : spec.env) = std::string(rest);
     return spec;
   }
+  if (kind == "azure_key_vault") return parseAzureKeyVault(text, rest);
   if (kind != "pkcs11") {
     return configError("unknown KEK provider '" + std::string(kind) + "'; " + kSpecForms);
   }
@@ -153,6 +240,27 @@ std::string formatKekSpec(const KekSpec& spec) {
       if (p.mechanism != "auto") s += ";mechanism=" + p.mechanism;
       return s;
     }
+    case KekKind::kAzureKeyVault: {
+      const AzureKeyVaultKekSpec& a = spec.azure;
+      std::string s = "azure_key_vault:vault=" + a.vault_url + ";key=" + a.key_name;
+      const std::pair<const char*, const std::string*> optional[] = {
+          {"version", &a.key_version},
+          {"ca-file", &a.ca_file},
+          {"tenant", &a.tenant_id},
+          {"client", &a.client_id},
+          {"authority", &a.authority_host},
+          {"scope", &a.scope},
+          {"token-file", &a.token_file},
+          {"secret-file", &a.secret_file},
+          {"certificate-file", &a.certificate_file},
+          {"endpoint", &a.endpoint}};
+      if (a.algorithm != "auto") s += ";alg=" + a.algorithm;
+      if (a.auth_type != "workload_identity") s += ";auth=" + a.auth_type;
+      for (const auto& [n, v] : optional) {
+        if (!v->empty()) s += std::string(";") + n + "=" + *v;
+      }
+      return s;
+    }
   }
   return "?";
 }
@@ -169,6 +277,8 @@ common::StatusOr<std::unique_ptr<KekProvider>> openKek(const KekSpec& spec) {
     }
     case KekKind::kPkcs11:
       return openPkcs11Kek(spec.pkcs11);
+    case KekKind::kAzureKeyVault:
+      return configError("the azure_key_vault KEK is opened by proxy::openKekSpec");
   }
   return configError("unknown KEK provider");
 }

@@ -10,16 +10,20 @@
 //   env     the same KEK from an environment variable.
 //   pkcs11  the KEK is a non-extractable AES key inside a PKCS#11 token (an HSM, SoftHSM2); the
 //           token wraps and unwraps, cosmoseal never holds the KEK's bytes (crypto/pkcs11_kek.h).
-//   (azure_key_vault: planned, wrapKey/unwrapKey over REST with an Entra token; add a kind, a
-//    spec struct and a case in openKek().)
+//   azure_key_vault  the KEK is a key in Azure Key Vault or Managed HSM; the vault wraps and
+//           unwraps over REST with an Entra ID token (proxy/identity/key_vault_kek.h: crypto/
+//           holds only the spec, the provider needs the HTTPS and token clients of proxy/).
 //
 // id() is what the keyring file records next to every wrapped key (`kek:`, docs/FORMAT.md §7):
 // "local:<8 hex>" for file and env (a fingerprint of the KEK: HMAC-SHA256(KEK, label), first
 // 4 bytes; the same KEK has the same id in a file or a variable), "pkcs11:token=T;object=K" for
-// a token key. A keyring entry recorded under another id is refused with a message naming both.
+// a token key, the key's full `kid` (with its version) for azure_key_vault. A keyring entry
+// recorded under another id is refused with a message naming both, unless the provider
+// recognizes() it (a Key Vault key's older version: the vault still unwraps with it).
 //
 // Wrapped formats (first byte): 0x01 local AES-256-GCM (keyring.h), 0x02 PKCS#11 CKM_AES_GCM,
-// 0x03 PKCS#11 CKM_AES_KEY_WRAP_PAD (RFC 5649). Formats are read by the provider that made them.
+// 0x03 PKCS#11 CKM_AES_KEY_WRAP_PAD (RFC 5649), 0x04 Key Vault envelope (docs/FORMAT.md §7).
+// Formats are read by the provider that made them.
 //
 // Control plane only (startup, reload, CLI): providers may block (a token round trip) and
 // allocate. A provider object is used by one thread at a time.
@@ -63,9 +67,36 @@ class KekProvider {
   // keys.kek_unavailable when the provider stops answering.
   virtual common::StatusOr<common::SecretBytes> unwrap(const WrapEntry& entry,
                                                        std::string_view wrapped) = 0;
+  // An entry recorded under `recorded_id` can be unwrapped by this provider although the id
+  // differs (an older version of the same vault key). Default: the ids are equal.
+  virtual bool recognizes(const std::string& recorded_id) const { return recorded_id == id(); }
 };
 
-enum class KekKind { kFile, kEnv, kPkcs11 };
+enum class KekKind { kFile, kEnv, kPkcs11, kAzureKeyVault };
+
+// A key in Azure Key Vault (https://NAME.vault.azure.net) or Managed HSM
+// (https://NAME.managedhsm.azure.net): the same REST API (wrapkey/unwrapkey, api-version 7.4).
+// The identity fields are those of upstream.auth's Entra ID types (proxy/config/upstream_auth.h),
+// kept as plain strings here so crypto/ does not depend on proxy/; empty ones take the
+// AZURE_* environment defaults when the provider is opened.
+struct AzureKeyVaultKekSpec {
+  std::string vault_url;    // https://NAME.vault.azure.net (no path)
+  std::string key_name;     // the key's name in the vault
+  std::string key_version;  // empty: the key's current version, looked up when opened
+  // "auto" (RSA-OAEP-256 for RSA keys, A256KW for oct-HSM keys), "RSA-OAEP-256", "RSA-OAEP",
+  // "A256KW". Unwrapping uses the algorithm recorded in the wrapped value.
+  std::string algorithm = "auto";
+  std::string ca_file;  // CA bundle for the vault (and the token endpoint); empty: system store
+  // Entra ID: workload_identity (default) | managed_identity | client_secret |
+  // client_certificate, and their settings (names as in upstream.auth).
+  std::string auth_type = "workload_identity";
+  std::string tenant_id, client_id, authority_host, scope, token_file, secret_file,
+      certificate_file, endpoint;
+};
+
+// keys.kek_config naming the first problem: vault not https://, a bad key name or version, an
+// unknown algorithm or auth type.
+common::Status checkAzureKeyVaultKekSpec(const AzureKeyVaultKekSpec& spec);
 
 struct Pkcs11KekSpec {
   std::string module;       // path of the PKCS#11 module (.so), loaded with dlopen
@@ -84,11 +115,15 @@ struct KekSpec {
   std::string file;  // kFile
   std::string env;   // kEnv
   Pkcs11KekSpec pkcs11;
+  AzureKeyVaultKekSpec azure;  // kAzureKeyVault
 };
 
 // The CLI form of a spec (--kek, --from, --to):
 //   file:PATH | env:VAR |
-//   pkcs11:module=PATH;token=LABEL|slot=N;key=LABEL;pin-file=PATH[;mechanism=M]
+//   pkcs11:module=PATH;token=LABEL|slot=N;key=LABEL;pin-file=PATH[;mechanism=M] |
+//   azure_key_vault:vault=URL;key=NAME[;version=V][;alg=A][;ca-file=PATH][;auth=TYPE]
+//       [;tenant=T][;client=C][;authority=URL][;scope=S][;token-file=PATH][;secret-file=PATH]
+//       [;certificate-file=PATH][;endpoint=URL]
 // keys.kek_config when malformed. (`config:FILE` is resolved by the CLI, which reads configs.)
 common::StatusOr<KekSpec> parseKekSpec(std::string_view text);
 // The spec in that form (for messages; no secrets in it: the PIN is a file name).
@@ -96,7 +131,8 @@ std::string formatKekSpec(const KekSpec& spec);
 
 // Opens the provider: reads the KEK (file, env) or loads the module, finds the token, logs in
 // with the PIN and finds the key (pkcs11). Failing closed: any problem is a Status saying what
-// and what to do.
+// and what to do. azure_key_vault is opened by proxy::openKekSpec (proxy/config/keyring_file.h),
+// the one opener for every kind; here it is keys.kek_config.
 common::StatusOr<std::unique_ptr<KekProvider>> openKek(const KekSpec& spec);
 
 // A provider around KEK bytes already in memory (file and env forms, tests).

@@ -17,6 +17,7 @@
 #include "crypto/kek.h"
 #include "crypto/key_file.h"
 #include "proxy/config/details.h"
+#include "proxy/identity/key_vault_kek.h"
 
 namespace cosmoseal::proxy {
 namespace {
@@ -212,7 +213,7 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name, const Pa
                 "(CLI: --kek, --kek-file or --kek-env)");
       return;
     }
-    if (!recorded_kek.empty() && recorded_kek != ctx.kek->id()) {
+    if (!recorded_kek.empty() && !ctx.kek->recognizes(recorded_kek)) {
       const common::Status refused =
           fail(crypto::crypto_detail::kUnwrapFailed,
                owner + " was wrapped by KEK " + recorded_kek + ", but the KEK given is " +
@@ -232,7 +233,9 @@ void parseVersion(const YAML::Node& vnode, const std::string& key_name, const Pa
     }
     auto dek = ctx.kek->unwrap(crypto::WrapEntry{key_name, version, id}, *wrapped);
     if (ctx.observer != nullptr && *ctx.observer) {
-      (*ctx.observer)(crypto::WrapEntry{key_name, version, id}, ctx.kek->id(), dek.status());
+      // The key that unwrapped: the recorded one (a vault key's older version may differ).
+      (*ctx.observer)(crypto::WrapEntry{key_name, version, id},
+                      recorded_kek.empty() ? ctx.kek->id() : recorded_kek, dek.status());
     }
     if (!dek.isOk()) {
       p.add(dek.status().detail(), mn->Mark(),
@@ -578,7 +581,12 @@ StatusOr<std::unique_ptr<crypto::KekProvider>> openKekOf(const KeysConfig& keys)
                 "set exactly one of keys.kek, keys.kek_file and keys.kek_env for the "
                 "key-encryption key");
   }
-  return crypto::openKek(kekSpecOf(keys));
+  return openKekSpec(kekSpecOf(keys));
+}
+
+StatusOr<std::unique_ptr<crypto::KekProvider>> openKekSpec(const crypto::KekSpec& spec) {
+  if (spec.kind == crypto::KekKind::kAzureKeyVault) return identity::openKeyVaultKek(spec.azure);
+  return crypto::openKek(spec);
 }
 
 }  // namespace cosmoseal::proxy

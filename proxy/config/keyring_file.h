@@ -2,7 +2,7 @@
 
 // The keyring file (YAML; layout in docs/FORMAT.md §7) and the KEK that unwraps it.
 //
-//   auto kek = openKekOf(*cfg.keys);                                   // file, env or pkcs11
+//   auto kek = openKekOf(*cfg.keys);              // file, env, pkcs11 or azure_key_vault
 //   auto ring = loadKeyringFile(cfg.keys->keyring_file, kek->get(), on_unwrap);
 //
 // Format 2 (what this version writes) records next to every wrapped key which KEK wrapped it
@@ -90,7 +90,11 @@ common::StatusOr<common::SecretBytes> loadKek(const std::string& kek_file,
 
 // The KEK spec of a `keys` section: keys.kek, else the kek_file / kek_env shorthand.
 crypto::KekSpec kekSpecOf(const KeysConfig& keys);
-// Opens that KEK (crypto::openKek); keys.kek_config when the section names none or several.
+// Opens that KEK (openKekSpec); keys.kek_config when the section names none or several.
 common::StatusOr<std::unique_ptr<crypto::KekProvider>> openKekOf(const KeysConfig& keys);
+// The one opener for every KEK kind (the server and the CLI): crypto::openKek for file, env and
+// pkcs11, identity::openKeyVaultKek for azure_key_vault (it needs proxy/'s HTTPS and token
+// clients). May block on a token or the network (control plane only).
+common::StatusOr<std::unique_ptr<crypto::KekProvider>> openKekSpec(const crypto::KekSpec& spec);
 
 }  // namespace cosmoseal::proxy

@@ -8,6 +8,7 @@
 #include "common/text.h"
 #include "policy/account_rewrite.h"
 #include "proxy/config/units.h"
+#include "proxy/identity/key_vault_kek.h"
 
 namespace cosmoseal::proxy::config {
 namespace {
@@ -296,26 +297,80 @@ void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, C
   }
 }
 
-// keys.kek: { provider: file | env | pkcs11, ... } (crypto/kek.h). A later provider
-// (azure_key_vault) adds its name to the choice and its fields to the mapping.
+// keys.kek with provider azure_key_vault (crypto/kek.h AzureKeyVaultKekSpec): vault_url,
+// key_name, key_version?, algorithm?, ca_file?, auth? (the Entra ID types of upstream.auth, read
+// by the same code; omitted: workload_identity from the AZURE_* variables).
+void loadAzureKeyVaultKek(Reader& reader, MapReader& m, crypto::AzureKeyVaultKekSpec* a) {
+  if (const Entry* x = m.require("vault_url",
+                                 "https://NAME.vault.azure.net or "
+                                 "https://NAME.managedhsm.azure.net")) {
+    reader.string(*x, &a->vault_url, "an https:// URL");
+    while (!a->vault_url.empty() && a->vault_url.back() == '/') a->vault_url.pop_back();
+  }
+  if (const Entry* x = m.require("key_name", "the key's name in the vault")) {
+    reader.string(*x, &a->key_name, "a key name");
+  }
+  if (const Entry* x = m.get("key_version")) reader.string(*x, &a->key_version, "a key version");
+  if (const Entry* x = m.get("algorithm")) {
+    reader.choice(*x,
+                  {{"auto", std::string("auto")},
+                   {"RSA-OAEP-256", std::string("RSA-OAEP-256")},
+                   {"RSA-OAEP", std::string("RSA-OAEP")},
+                   {"A256KW", std::string("A256KW")}},
+                  &a->algorithm);
+  }
+  if (const Entry* x = m.get("ca_file")) reader.path(*x, &a->ca_file);
+  if (const Entry* x = m.get("auth")) {
+    UpstreamConfig scratch;
+    std::string origin = identity::keyVaultScope(a->vault_url);
+    origin.resize(origin.size() - std::string_view("/.default").size());
+    loadUpstreamAuth(reader, *x, origin, &scratch);
+    const UpstreamAuthConfig& u = scratch.auth;
+    if (!u.isEntra()) {
+      reader.error(x->key_node.Mark(), x->path + ".type",
+                   "must be an Entra ID type (workload_identity, managed_identity, client_secret, "
+                   "client_certificate): the vault takes Entra ID tokens only");
+    }
+    a->auth_type = std::string(upstreamAuthTypeName(u.type));
+    a->tenant_id = u.tenant_id;
+    a->client_id = u.client_id;
+    a->authority_host = u.authority_host;
+    a->scope = u.scope;
+    a->token_file = u.token_file;
+    a->secret_file = u.secret_file;
+    a->certificate_file = u.certificate_file;
+    if (u.type == UpstreamAuthType::kManagedIdentity) a->endpoint = u.endpoint;
+    if (a->ca_file.empty()) a->ca_file = u.ca_file;
+  }
+  if (a->vault_url.empty() || a->key_name.empty()) return;  // already reported
+  if (const common::Status st = crypto::checkAzureKeyVaultKekSpec(*a); !st.isOk()) {
+    reader.error(m.anchor(), "keys.kek", std::string(st.message()));
+  }
+}
+
+// keys.kek: { provider: file | env | pkcs11 | azure_key_vault, ... } (crypto/kek.h).
 void loadKek(Reader& reader, const Entry& e, KeysConfig* k) {
-  MapReader m(reader, e.value, e.key_node.Mark(), e.path,
-              {"provider", "file", "env", "module", "token_label", "slot", "key_label", "pin_file",
-               "mechanism"});
+  static constexpr std::initializer_list<const char*> kAllFields = {
+      "file",      "env",       "module",   "token_label", "slot",      "key_label", "pin_file",
+      "mechanism", "vault_url", "key_name", "key_version", "algorithm", "ca_file",   "auth"};
+  MapReader m(
+      reader, e.value, e.key_node.Mark(), e.path,
+      {"provider", "file", "env", "module", "token_label", "slot", "key_label", "pin_file",
+       "mechanism", "vault_url", "key_name", "key_version", "algorithm", "ca_file", "auth"});
   if (!m.ok()) return;
   crypto::KekSpec spec;
-  const Entry* pe = m.require("provider", "file, env or pkcs11");
+  const Entry* pe = m.require("provider", "file, env, pkcs11 or azure_key_vault");
   if (pe == nullptr || !reader.choice(*pe,
                                       {{"file", crypto::KekKind::kFile},
                                        {"env", crypto::KekKind::kEnv},
-                                       {"pkcs11", crypto::KekKind::kPkcs11}},
+                                       {"pkcs11", crypto::KekKind::kPkcs11},
+                                       {"azure_key_vault", crypto::KekKind::kAzureKeyVault}},
                                       &spec.kind)) {
     return;
   }
   // The fields each provider takes; any other is a mistake worth naming.
   auto onlyFor = [&](std::initializer_list<const char*> fields, const char* provider) {
-    for (const char* name :
-         {"file", "env", "module", "token_label", "slot", "key_label", "pin_file", "mechanism"}) {
+    for (const char* name : kAllFields) {
       bool allowed = false;
       for (const char* f : fields) allowed = allowed || std::string_view(f) == name;
       if (const Entry* x = m.get(name); x != nullptr && !allowed) {
@@ -373,6 +428,11 @@ void loadKek(Reader& reader, const Entry& e, KeysConfig* k) {
       }
       break;
     }
+    case crypto::KekKind::kAzureKeyVault:
+      onlyFor({"vault_url", "key_name", "key_version", "algorithm", "ca_file", "auth"},
+              "azure_key_vault");
+      loadAzureKeyVaultKek(reader, m, &spec.azure);
+      break;
   }
   k->kek = std::move(spec);
 }
@@ -405,7 +465,8 @@ void loadKeys(Reader& reader, const Entry& e, Config* cfg) {
     reader.error(
         m.anchor(), e.path + ".kek_file",
         "missing; expected exactly one of kek_file (a file holding the key-encryption key), "
-        "kek_env (an environment variable holding it) or kek (a provider: file, env, pkcs11)");
+        "kek_env (an environment variable holding it) or kek (a provider: file, env, pkcs11, "
+        "azure_key_vault)");
   }
   if (kk != nullptr) loadKek(reader, *kk, &k);
   if (kf != nullptr) reader.path(*kf, &k.kek_file);

@@ -49,8 +49,19 @@ Status Server::startUp() {
       options_.log_level_override.empty() ? config->log_level : options_.log_level_override;
   if (common::log::parseLevel(lvl, &level)) common::log::setLevel(level);
 
+  const AuditConfig audit_config = config->audit;
   auto rt = ConfigSnapshot::build(std::move(config).value(), ++generation_, nullptr, unwrapAuditor());
-  if (!rt.isOk()) return rt.status();
+  if (!rt.isOk()) {
+    // Refused unwraps are audited even though the sidecar does not start (issue 18).
+    if (audit_config.enabled && !pending_unwrap_events_.empty()) {
+      if (auto audit = AuditLog::open(audit_config); audit.isOk()) {
+        for (const std::string& m : pending_unwrap_events_) (*audit)->recordEvent("key_unwrap", m);
+        (*audit)->close();
+      }
+    }
+    pending_unwrap_events_.clear();
+    return rt.status();
+  }
   snapshot_ = std::move(rt).value();
   // Apps with Entra ID tokens: the tenant's signing keys are fetched in the background from now
   // on; /readyz waits for the first set.

@@ -112,6 +112,20 @@ test('k8s/examples/hsm: the KEK stays in the HSM (no kek in the Secret), the mod
   assert.match(config.data['cosmoseal.yaml'], /module: \/opt\/hsm\//);
 });
 
+test('k8s/examples/keyvault: no KEK in the pod, workload identity for the vault', () => {
+  const objects = rendered.get('k8s/examples/keyvault');
+  const keys = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'cosmoseal-keys');
+  assert.deepEqual(Object.keys(keys.data), ['keyring.yaml']);
+  const sa = objects.find((o) => o.kind === 'ServiceAccount');
+  assert.match(sa.metadata.annotations['azure.workload.identity/client-id'], /^[0-9a-f-]{36}$/);
+  const d = objects.find((o) => o.kind === 'Deployment');
+  assert.equal(d.spec.template.metadata.labels['azure.workload.identity/use'], 'true');
+  assert.equal(podSpecOf(d).serviceAccountName, sa.metadata.name);
+  const config = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'cosmoseal-config');
+  assert.match(config.data['cosmoseal.yaml'], /provider: azure_key_vault/);
+  assert.match(config.data['cosmoseal.yaml'], /vault_url: https:\/\//);
+});
+
 test('the components change only labelled Deployments and keep what the app already had', () => {
   for (const name of ['k8s/sidecar (on fixtures)', 'k8s/sidecar-classic (on fixtures)', 'k8s/sidecar + k8s/capture (on fixtures)']) {
     const objects = rendered.get(name);

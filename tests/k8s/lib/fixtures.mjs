@@ -71,6 +71,7 @@ export function renderings(kubectl) {
     { name: 'k8s/examples/transparent', covers: ['k8s/examples/transparent'], objects: () => render(kubectl, 'k8s/examples/transparent') },
     { name: 'k8s/examples/migrate', covers: ['k8s/examples/migrate'], objects: () => render(kubectl, 'k8s/examples/migrate') },
     { name: 'k8s/examples/hsm', covers: ['k8s/examples/hsm'], objects: () => render(kubectl, 'k8s/examples/hsm') },
+    { name: 'k8s/examples/keyvault', covers: ['k8s/examples/keyvault'], objects: () => render(kubectl, 'k8s/examples/keyvault') },
     { name: 'k8s/examples/networkpolicy.yaml', covers: ['k8s/examples/networkpolicy.yaml'], objects: () => render(kubectl, 'k8s/examples/networkpolicy.yaml') },
     { name: 'k8s/sidecar (on fixtures)', covers: ['k8s/sidecar'], objects: () => renderComponents(kubectl, ['sidecar']) },
     { name: 'k8s/sidecar-classic (on fixtures)', covers: ['k8s/sidecar-classic'], objects: () => renderComponents(kubectl, ['sidecar-classic']) },

@@ -48,6 +48,51 @@ TEST(KekSpecTest, ParsesTheCliForms) {
   }
 }
 
+TEST(KekSpecTest, ParsesTheAzureKeyVaultForm) {
+  const std::string text =
+      "azure_key_vault:vault=https://v1.vault.azure.net;key=kek-1;version=0a1b;alg=RSA-OAEP;"
+      "auth=client_secret;ca-file=/ca.pem;tenant=t;client=c;secret-file=/s";
+  auto a = parseKekSpec(text);
+  ASSERT_TRUE(a.isOk()) << a.status().message();
+  EXPECT_EQ(a->kind, KekKind::kAzureKeyVault);
+  EXPECT_EQ(a->azure.vault_url, "https://v1.vault.azure.net");
+  EXPECT_EQ(a->azure.key_name, "kek-1");
+  EXPECT_EQ(a->azure.key_version, "0a1b");
+  EXPECT_EQ(a->azure.algorithm, "RSA-OAEP");
+  EXPECT_EQ(a->azure.auth_type, "client_secret");
+  EXPECT_EQ(a->azure.secret_file, "/s");
+  // Formatting and parsing again gives the same spec.
+  auto again = parseKekSpec(formatKekSpec(*a));
+  ASSERT_TRUE(again.isOk()) << formatKekSpec(*a);
+  EXPECT_EQ(formatKekSpec(*again), formatKekSpec(*a));
+  auto minimal = parseKekSpec("azure_key_vault:vault=https://h.managedhsm.azure.net/;key=k");
+  ASSERT_TRUE(minimal.isOk());
+  EXPECT_EQ(minimal->azure.vault_url, "https://h.managedhsm.azure.net");
+  EXPECT_EQ(minimal->azure.algorithm, "auto");
+  EXPECT_EQ(minimal->azure.auth_type, "workload_identity");
+  EXPECT_EQ(formatKekSpec(*minimal), "azure_key_vault:vault=https://h.managedhsm.azure.net;key=k");
+  // Opened by proxy::openKekSpec, never by crypto::openKek.
+  auto opened = openKek(*minimal);
+  ASSERT_FALSE(opened.isOk());
+  EXPECT_EQ(opened.status().detail(), crypto_detail::kKekConfig);
+
+  for (const char* bad :
+       {"azure_key_vault:vault=http://v.vault.azure.net;key=k", "azure_key_vault:key=k",
+        "azure_key_vault:vault=https://v.vault.azure.net",
+        "azure_key_vault:vault=https://v;key=a/b",
+        "azure_key_vault:vault=https://v;key=k;alg=RSA1_5",
+        "azure_key_vault:vault=https://v;key=k;auth=key",
+        "azure_key_vault:vault=https://v;key=k;version=../x",
+        "azure_key_vault:vault=https://v?x;key=k",
+        "azure_key_vault:vault=https://v;key=k;colour=red"}) {
+    auto r = parseKekSpec(bad);
+    EXPECT_FALSE(r.isOk()) << bad;
+    if (!r.isOk()) {
+      EXPECT_EQ(r.status().detail(), crypto_detail::kKekConfig) << bad;
+    }
+  }
+}
+
 TEST(KekSpecTest, LocalKekIdIsAStableFingerprint) {
   const auto a = testing::sequentialSecret(kKekSize, 1);
   const auto b = testing::sequentialSecret(kKekSize, 2);

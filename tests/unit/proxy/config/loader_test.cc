@@ -555,6 +555,61 @@ TEST(ConfigErrorTest, KeysKekProviders) {
               HasSubstr("keys.kek.mechanism: 'des' is not allowed"));
 }
 
+TEST(ConfigErrorTest, KeysKekAzureKeyVault) {
+  Config c = mustParse(std::string(kMinimal) +
+                       "keys:\n  keyring_file: kr\n  kek:\n    provider: azure_key_vault\n"
+                       "    vault_url: https://myvault.vault.azure.net/\n    key_name: kek-1\n"
+                       "    key_version: 00ff\n    algorithm: RSA-OAEP-256\n"
+                       "    auth:\n      type: client_secret\n      tenant_id: contoso.com\n"
+                       "      client_id: app-1\n      secret_file: /run/secret\n"
+                       "      ca_file: /ca.pem\n");
+  ASSERT_TRUE(c.keys.has_value() && c.keys->kek.has_value());
+  const crypto::AzureKeyVaultKekSpec& a = c.keys->kek->azure;
+  EXPECT_EQ(c.keys->kek->kind, crypto::KekKind::kAzureKeyVault);
+  EXPECT_EQ(a.vault_url, "https://myvault.vault.azure.net");
+  EXPECT_EQ(a.key_name, "kek-1");
+  EXPECT_EQ(a.key_version, "00ff");
+  EXPECT_EQ(a.algorithm, "RSA-OAEP-256");
+  EXPECT_EQ(a.auth_type, "client_secret");
+  EXPECT_EQ(a.tenant_id, "contoso.com");
+  EXPECT_EQ(a.client_id, "app-1");
+  EXPECT_EQ(a.secret_file, "/run/secret");
+  EXPECT_EQ(a.ca_file, "/ca.pem");
+  EXPECT_EQ(a.scope, "https://vault.azure.net/.default");
+  c = mustParse(std::string(kMinimal) +
+                "keys: { keyring_file: kr, kek: { provider: azure_key_vault, vault_url: "
+                "'https://h.managedhsm.azure.net', key_name: k, auth: { type: managed_identity } } "
+                "}\n");
+  EXPECT_EQ(c.keys->kek->azure.scope, "https://managedhsm.azure.net/.default");
+  EXPECT_EQ(c.keys->kek->azure.auth_type, "managed_identity");
+  // No auth block: workload identity from the AZURE_* variables, resolved when opened.
+  c = mustParse(std::string(kMinimal) +
+                "keys: { keyring_file: kr, kek: { provider: azure_key_vault, vault_url: "
+                "'https://v.vault.azure.net', key_name: k } }\n");
+  EXPECT_EQ(c.keys->kek->azure.auth_type, "workload_identity");
+
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: azure_key_vault, key_name: k } "
+                       "}\n"),
+              HasSubstr("keys.kek.vault_url: missing"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: azure_key_vault, vault_url: "
+                       "'http://v', key_name: k } }\n"),
+              HasSubstr("must be an https:// URL"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: azure_key_vault, vault_url: "
+                       "'https://v', key_name: k, auth: { type: key } } }\n"),
+              HasSubstr("keys.kek.auth.type: must be an Entra ID type"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: azure_key_vault, vault_url: "
+                       "'https://v', key_name: k, pin_file: /p } }\n"),
+              HasSubstr("keys.kek.pin_file: is not a setting of provider azure_key_vault"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: azure_key_vault, vault_url: "
+                       "'https://v', key_name: k, algorithm: RSA1_5 } }\n"),
+              HasSubstr("keys.kek.algorithm: 'RSA1_5' is not allowed"));
+}
+
 TEST(ConfigErrorTest, AdminPortCollision) {
   EXPECT_THAT(errorsOf(std::string(kMinimal) + "admin: { port: 8081 }\n"),
               HasSubstr("t.yaml:8:1: admin.port: 8081 is also the listen port (127.0.0.1 and "
