@@ -37,7 +37,9 @@ constexpr char kKeygenUsage[] =
     "  --kek-env VAR    read the KEK from environment variable VAR instead\n"
     "  --kek SPEC       any KEK provider: file:PATH, env:VAR, or\n"
     "                   pkcs11:module=PATH;token=LABEL;key=LABEL;pin-file=PATH (slot=N instead\n"
-    "                   of token=; optional mechanism=auto|aes_gcm|aes_key_wrap_pad)\n"
+    "                   of token=; optional mechanism=auto|aes_gcm|aes_key_wrap_pad), or\n"
+    "                   kmip:server=HOST:PORT;key=NAME;ca=PATH;cert=PATH;key-file=PATH\n"
+    "                   (key-id=UID instead of key=; a KMIP key manager, mutual TLS)\n"
     "  --config FILE    take the KEK from the `keys` section of a cosmoseal config\n"
     "  --key NAME       key name (letters, digits, '.', '_', '-'), e.g. pii\n"
     "  -h, --help       this text\n";
@@ -73,7 +75,8 @@ constexpr char kRewrapUsage[] =
     "  --to SPEC        the KEK to wrap it with\n"
     "                   SPEC: file:PATH | env:VAR | config:FILE (its keys section) |\n"
     "                   pkcs11:module=PATH;token=LABEL;key=LABEL;pin-file=PATH[;slot=N]\n"
-    "                   [;mechanism=auto|aes_gcm|aes_key_wrap_pad]\n"
+    "                   [;mechanism=auto|aes_gcm|aes_key_wrap_pad] |\n"
+    "                   kmip:server=HOST:PORT;key=NAME;ca=PATH;cert=PATH;key-file=PATH\n"
     "  -h, --help       this text\n";
 
 constexpr char kRetireUsage[] =
@@ -372,7 +375,8 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   // 3. Write it.
   s = proxy::saveKeyringFile(keyring_path, **ring, *kek, rng);
   if (!s.isOk()) return failure(err, s);
-  if (spec->kind == crypto::KekKind::kPkcs11) out << "wrapped by " << kek->describe() << "\n";
+  if (spec->kind == crypto::KekKind::kPkcs11 || spec->kind == crypto::KekKind::kKmip)
+    out << "wrapped by " << kek->describe() << "\n";
   if (!keyring_exists) out << "created keyring " << keyring_path << " (mode 0600)\n";
   out << "added key '" << name << "' version " << version << " (id " << crypto::formatKeyId(id)
       << ") to " << keyring_path << "; it is now the primary version of '" << name << "'\n";

@@ -7,6 +7,7 @@
 #include "crypto/details.h"
 #include "crypto/key_file.h"
 #include "crypto/keyring.h"
+#include "crypto/kmip_kek.h"
 #include "crypto/pkcs11_kek.h"
 
 namespace cosmoseal::crypto {
@@ -71,7 +72,8 @@ bool parseU64(const std::string& s, uint64_t* v) {
 constexpr char kSpecForms[] =
     "expected file:PATH, env:VAR or "
     "pkcs11:module=PATH;token=LABEL;key=LABEL;pin-file=PATH (slot=N instead of token=, "
-    "optional mechanism=auto|aes_gcm|aes_key_wrap_pad)";
+    "optional mechanism=auto|aes_gcm|aes_key_wrap_pad) or "
+    "kmip:server=HOST:PORT;key=NAME;ca=PATH;cert=PATH;key-file=PATH (key-id=UID instead of key=)";
 
 }  // namespace
 
@@ -103,6 +105,30 @@ common::StatusOr<KekSpec> parseKekSpec(std::string_view text) {
     if (rest.empty()) return configError("KEK '" + std::string(text) + "' is empty; " + kSpecForms);
     spec.kind = kind == "file" ? KekKind::kFile : KekKind::kEnv;
     (kind == "file" ? spec.file : spec.env) = std::string(rest);
+    return spec;
+  }
+  if (kind == "kmip") {
+    spec.kind = KekKind::kKmip;
+    std::vector<std::pair<std::string, std::string>> params;
+    if (!splitParams(rest, &params)) {
+      return configError("KEK '" + std::string(text) + "' is not a list of name=value; " +
+                         kSpecForms);
+    }
+    KmipKekSpec& k = spec.kmip;
+    for (auto& [name, value] : params) {
+      std::string* field = name == "server"     ? &k.server
+                           : name == "key"      ? &k.key_name
+                           : name == "key-id"   ? &k.key_id
+                           : name == "ca"       ? &k.ca_file
+                           : name == "cert"     ? &k.cert_file
+                           : name == "key-file" ? &k.key_file
+                                                : nullptr;
+      if (field == nullptr) {
+        return configError("unknown kmip KEK parameter '" + name + "'; " + kSpecForms);
+      }
+      *field = value;
+    }
+    COSMOSEAL_RETURN_IF_ERROR(checkKmipKekSpec(k));
     return spec;
   }
   if (kind != "pkcs11") {
@@ -153,6 +179,12 @@ std::string formatKekSpec(const KekSpec& spec) {
       if (p.mechanism != "auto") s += ";mechanism=" + p.mechanism;
       return s;
     }
+    case KekKind::kKmip: {
+      const KmipKekSpec& k = spec.kmip;
+      return "kmip:server=" + k.server +
+             (k.key_id.empty() ? ";key=" + k.key_name : ";key-id=" + k.key_id) +
+             ";ca=" + k.ca_file + ";cert=" + k.cert_file + ";key-file=" + k.key_file;
+    }
   }
   return "?";
 }
@@ -169,6 +201,8 @@ common::StatusOr<std::unique_ptr<KekProvider>> openKek(const KekSpec& spec) {
     }
     case KekKind::kPkcs11:
       return openPkcs11Kek(spec.pkcs11);
+    case KekKind::kKmip:
+      return openKmipKek(spec.kmip);
   }
   return configError("unknown KEK provider");
 }

@@ -10,16 +10,20 @@
 //   env     the same KEK from an environment variable.
 //   pkcs11  the KEK is a non-extractable AES key inside a PKCS#11 token (an HSM, SoftHSM2); the
 //           token wraps and unwraps, cosmoseal never holds the KEK's bytes (crypto/pkcs11_kek.h).
+//   kmip    the KEK is an AES key in a KMIP key manager; the server encrypts and decrypts data
+//           keys with AES-GCM, cosmoseal never holds the KEK's bytes (crypto/kmip_kek.h).
 //   (azure_key_vault: planned, wrapKey/unwrapKey over REST with an Entra token; add a kind, a
 //    spec struct and a case in openKek().)
 //
 // id() is what the keyring file records next to every wrapped key (`kek:`, docs/FORMAT.md §7):
 // "local:<8 hex>" for file and env (a fingerprint of the KEK: HMAC-SHA256(KEK, label), first
 // 4 bytes; the same KEK has the same id in a file or a variable), "pkcs11:token=T;object=K" for
-// a token key. A keyring entry recorded under another id is refused with a message naming both.
+// a token key, "kmip:uid=U" for a KMIP key. A keyring entry recorded under another id is refused
+// with a message naming both.
 //
 // Wrapped formats (first byte): 0x01 local AES-256-GCM (keyring.h), 0x02 PKCS#11 CKM_AES_GCM,
-// 0x03 PKCS#11 CKM_AES_KEY_WRAP_PAD (RFC 5649). Formats are read by the provider that made them.
+// 0x03 PKCS#11 CKM_AES_KEY_WRAP_PAD (RFC 5649), 0x04 KMIP Encrypt with AES-GCM. Formats are read by
+// the provider that made them.
 //
 // Control plane only (startup, reload, CLI): providers may block (a token round trip) and
 // allocate. A provider object is used by one thread at a time.
@@ -65,7 +69,7 @@ class KekProvider {
                                                        std::string_view wrapped) = 0;
 };
 
-enum class KekKind { kFile, kEnv, kPkcs11 };
+enum class KekKind { kFile, kEnv, kPkcs11, kKmip };
 
 struct Pkcs11KekSpec {
   std::string module;       // path of the PKCS#11 module (.so), loaded with dlopen
@@ -79,16 +83,27 @@ struct Pkcs11KekSpec {
   std::string mechanism = "auto";
 };
 
+struct KmipKekSpec {
+  std::string server;     // HOST:PORT ([V6]:PORT) of the KMIP server (TLS; usually port 5696)
+  std::string key_name;   // the key's Name (Locate), or
+  std::string key_id;     // its Unique Identifier (exactly one of the two)
+  std::string ca_file;    // CA certificate(s) the server's certificate must chain to (PEM)
+  std::string cert_file;  // the client certificate cosmoseal presents (PEM, chain allowed)
+  std::string key_file;   // its private key (PEM)
+};
+
 struct KekSpec {
   KekKind kind = KekKind::kFile;
   std::string file;  // kFile
   std::string env;   // kEnv
   Pkcs11KekSpec pkcs11;
+  KmipKekSpec kmip;
 };
 
 // The CLI form of a spec (--kek, --from, --to):
 //   file:PATH | env:VAR |
-//   pkcs11:module=PATH;token=LABEL|slot=N;key=LABEL;pin-file=PATH[;mechanism=M]
+//   pkcs11:module=PATH;token=LABEL|slot=N;key=LABEL;pin-file=PATH[;mechanism=M] |
+//   kmip:server=HOST:PORT;key=NAME|key-id=UID;ca=PATH;cert=PATH;key-file=PATH
 // keys.kek_config when malformed. (`config:FILE` is resolved by the CLI, which reads configs.)
 common::StatusOr<KekSpec> parseKekSpec(std::string_view text);
 // The spec in that form (for messages; no secrets in it: the PIN is a file name).

@@ -296,26 +296,28 @@ void loadUpstream(Reader& reader, const Entry* e, const YAML::Mark& root_mark, C
   }
 }
 
-// keys.kek: { provider: file | env | pkcs11, ... } (crypto/kek.h). A later provider
+// keys.kek: { provider: file | env | pkcs11 | kmip, ... } (crypto/kek.h). A later provider
 // (azure_key_vault) adds its name to the choice and its fields to the mapping.
 void loadKek(Reader& reader, const Entry& e, KeysConfig* k) {
   MapReader m(reader, e.value, e.key_node.Mark(), e.path,
               {"provider", "file", "env", "module", "token_label", "slot", "key_label", "pin_file",
-               "mechanism"});
+               "mechanism", "server", "key_name", "key_id", "ca_file", "cert_file", "key_file"});
   if (!m.ok()) return;
   crypto::KekSpec spec;
-  const Entry* pe = m.require("provider", "file, env or pkcs11");
+  const Entry* pe = m.require("provider", "file, env, pkcs11 or kmip");
   if (pe == nullptr || !reader.choice(*pe,
                                       {{"file", crypto::KekKind::kFile},
                                        {"env", crypto::KekKind::kEnv},
-                                       {"pkcs11", crypto::KekKind::kPkcs11}},
+                                       {"pkcs11", crypto::KekKind::kPkcs11},
+                                       {"kmip", crypto::KekKind::kKmip}},
                                       &spec.kind)) {
     return;
   }
   // The fields each provider takes; any other is a mistake worth naming.
   auto onlyFor = [&](std::initializer_list<const char*> fields, const char* provider) {
     for (const char* name :
-         {"file", "env", "module", "token_label", "slot", "key_label", "pin_file", "mechanism"}) {
+         {"file", "env", "module", "token_label", "slot", "key_label", "pin_file", "mechanism",
+          "server", "key_name", "key_id", "ca_file", "cert_file", "key_file"}) {
       bool allowed = false;
       for (const char* f : fields) allowed = allowed || std::string_view(f) == name;
       if (const Entry* x = m.get(name); x != nullptr && !allowed) {
@@ -373,6 +375,32 @@ void loadKek(Reader& reader, const Entry& e, KeysConfig* k) {
       }
       break;
     }
+    case crypto::KekKind::kKmip: {
+      onlyFor({"server", "key_name", "key_id", "ca_file", "cert_file", "key_file"}, "kmip");
+      crypto::KmipKekSpec& q = spec.kmip;
+      if (const Entry* x = m.require("server", "the KMIP server as HOST:PORT")) {
+        reader.string(*x, &q.server, "HOST:PORT");
+      }
+      const Entry* kn = m.get("key_name");
+      const Entry* ki = m.get("key_id");
+      if ((kn == nullptr) == (ki == nullptr)) {
+        reader.error(m.anchor(), e.path + ".key_name",
+                     "expected exactly one of key_name (the key's Name) and key_id (its Unique "
+                     "Identifier)");
+      }
+      if (kn != nullptr) reader.string(*kn, &q.key_name, "the key's Name");
+      if (ki != nullptr) reader.string(*ki, &q.key_id, "the key's Unique Identifier");
+      if (const Entry* x = m.require("ca_file", "the CA file the server's certificate chains to")) {
+        reader.path(*x, &q.ca_file);
+      }
+      if (const Entry* x = m.require("cert_file", "the client certificate file (PEM)")) {
+        reader.path(*x, &q.cert_file);
+      }
+      if (const Entry* x = m.require("key_file", "the client private key file (PEM)")) {
+        reader.path(*x, &q.key_file);
+      }
+      break;
+    }
   }
   k->kek = std::move(spec);
 }
@@ -405,7 +433,8 @@ void loadKeys(Reader& reader, const Entry& e, Config* cfg) {
     reader.error(
         m.anchor(), e.path + ".kek_file",
         "missing; expected exactly one of kek_file (a file holding the key-encryption key), "
-        "kek_env (an environment variable holding it) or kek (a provider: file, env, pkcs11)");
+        "kek_env (an environment variable holding it) or kek (a provider: file, env, pkcs11, "
+        "kmip)");
   }
   if (kk != nullptr) loadKek(reader, *kk, &k);
   if (kf != nullptr) reader.path(*kf, &k.kek_file);
