@@ -100,11 +100,13 @@ export async function startKmip(dir) {
       '--port', String(k.port), '--cert', k.server.cert, '--key', k.server.key, '--ca', ca.cert],
     { stdio: ['ignore', 'pipe', 'pipe'] }));
     k.child = child;
+    let out = '';  // this run's output: an earlier run's "listening" line must not count
     await new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`PyKMIP did not start in 60 s:\n${k.log}`)), 60000);
+      const t = setTimeout(() => reject(new Error(`PyKMIP did not start in 60 s:\n${out}`)), 60000);
       const onData = (c) => {
+        out += c.toString();
         k.log += c.toString();
-        if (k.log.includes(`kmip: listening on ${k.address}`)) {
+        if (out.includes(`kmip: listening on ${k.address}`)) {
           clearTimeout(t);
           resolve();
         }
@@ -113,7 +115,7 @@ export async function startKmip(dir) {
       child.stderr.on('data', onData);
       child.once('exit', (code) => {
         clearTimeout(t);
-        reject(new Error(`PyKMIP exited (${code}) before listening:\n${k.log}`));
+        reject(new Error(`PyKMIP exited (${code}) before listening:\n${out}`));
       });
     });
   };
