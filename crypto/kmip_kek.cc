@@ -341,6 +341,9 @@ class KmipKek final : public KekProvider {
     ctx_.reset(SSL_CTX_new(TLS_client_method()));
     if (!ctx_) return unavailable("KMIP: cannot create a TLS context: " + sslErrors());
     SSL_CTX_set_min_proto_version(ctx_.get(), TLS1_2_VERSION);
+    // A Decrypt reply carries a data key: OpenSSL must wipe its copy of received plaintext
+    // once SSL_read has handed it over (by default it stays in the record buffer).
+    SSL_CTX_set_options(ctx_.get(), SSL_OP_CLEANSE_PLAINTEXT);
     SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
     if (SSL_CTX_load_verify_locations(ctx_.get(), spec_.ca_file.c_str(), nullptr) != 1) {
       return unavailable("KMIP: cannot read the server CA file " + spec_.ca_file + ": " +

@@ -10,7 +10,9 @@
 //     presents cert_file/key_file (KMIP servers identify clients by their certificate). One
 //     connection per provider, opened by openKmipKek and reopened once when it breaks; connect,
 //     read and write time out after 10 s. Replies are read with a bounded length (64 KiB) into
-//     locked memory, and parsed with every length checked (network input).
+//     locked memory, and parsed with every length checked (network input). Requests are built in
+//     locked memory too, and OpenSSL wipes its copy of received plaintext
+//     (SSL_OP_CLEANSE_PLAINTEXT): a Decrypt reply holds a data key.
 //   * The key: by Unique Identifier (key_id), or by Name (key_name: Locate, exactly one match).
 //     Then Get Attributes; the provider refuses a key that is not an active AES-256 key allowed
 //     to Encrypt and Decrypt, that carries the Export usage bit, or that the server does not

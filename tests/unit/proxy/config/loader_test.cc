@@ -555,6 +555,42 @@ TEST(ConfigErrorTest, KeysKekProviders) {
               HasSubstr("keys.kek.mechanism: 'des' is not allowed"));
 }
 
+TEST(ConfigErrorTest, KeysKekKmip) {
+  Config c = mustParse(std::string(kMinimal) +
+                       "keys:\n  keyring_file: kr\n  kek:\n    provider: kmip\n"
+                       "    server: kms.example:5696\n    key_name: cosmoseal-kek\n"
+                       "    ca_file: /s/ca.crt\n    cert_file: /s/tls.crt\n"
+                       "    key_file: /s/tls.key\n");
+  ASSERT_TRUE(c.keys.has_value() && c.keys->kek.has_value());
+  EXPECT_EQ(c.keys->kek->kind, crypto::KekKind::kKmip);
+  EXPECT_EQ(c.keys->kek->kmip.server, "kms.example:5696");
+  EXPECT_EQ(c.keys->kek->kmip.key_name, "cosmoseal-kek");
+  EXPECT_EQ(c.keys->kek->kmip.ca_file, "/s/ca.crt");
+  EXPECT_EQ(c.keys->kek->kmip.cert_file, "/s/tls.crt");
+  EXPECT_EQ(c.keys->kek->kmip.key_file, "/s/tls.key");
+  c = mustParse(std::string(kMinimal) +
+                "keys: { keyring_file: kr, kek: { provider: kmip, server: \"h:1\", key_id: \"42\", "
+                "ca_file: /c, cert_file: /t, key_file: /k } }\n");
+  EXPECT_EQ(c.keys->kek->kmip.key_id, "42");
+
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: kmip, server: \"h:1\", "
+                       "ca_file: /c, cert_file: /t, key_file: /k } }\n"),
+              HasSubstr("expected exactly one of key_name (the key's Name) and key_id"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: kmip, server: \"h:1\", "
+                       "key_name: k, cert_file: /t, key_file: /k } }\n"),
+              HasSubstr("keys.kek.ca_file: missing"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: kmip, server: \"h:1\", "
+                       "key_name: k, ca_file: /c, cert_file: /t, key_file: /k, pin_file: /p } }\n"),
+              HasSubstr("keys.kek.pin_file: is not a setting of provider kmip"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: pkcs11, module: /m.so, "
+                       "token_label: t, key_label: k, pin_file: /p, server: \"h:1\" } }\n"),
+              HasSubstr("keys.kek.server: is not a setting of provider pkcs11"));
+}
+
 TEST(ConfigErrorTest, AdminPortCollision) {
   EXPECT_THAT(errorsOf(std::string(kMinimal) + "admin: { port: 8081 }\n"),
               HasSubstr("t.yaml:8:1: admin.port: 8081 is also the listen port (127.0.0.1 and "
