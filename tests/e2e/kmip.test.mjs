@@ -7,6 +7,7 @@
 //   * an entry that was moved does not unwrap (keys.unwrap_failed, not "unavailable");
 //   * reload with the server down: 422, the old keyring stays in force, the log says why; with the
 //     server back, keygen through it + reload adds a version;
+//   * a core dump of the running sidecar (after traffic and reloads) holds no copy of the data key;
 //   * start with an unreachable server, an unknown key, a revoked key, a client certificate the
 //     server does not trust, or a server the CA does not vouch for: exit 1, never ready, why.
 
@@ -21,6 +22,8 @@ import { makeKeyring, readAudit, auditVerify, metricNow, waitFor } from './lib/o
 import { adminRequest } from './lib/fault-stack.mjs';
 import { runCosmoseal, writeConfig, freePort } from './lib/cosmoseal.mjs';
 import { startKmip, makeCa, clientCert } from './lib/kmip.mjs';
+import { unwrapFileKeyring } from './lib/hsm.mjs';
+import { spawnSync } from 'node:child_process';
 
 const T = { timeout: 180000 };
 const POLICIES = [
@@ -37,11 +40,14 @@ describe('KEK in a KMIP key manager (PyKMIP)', () => {
   let stack;
   let container;
   let uid;
+  let dataKeys;
 
   before(async () => {
     dir = makeWorkDir('kek-kmip');
     kmip = await startKmip(dir);
     keys = await makeKeyring(dir, ['pii']);
+    // The data key, known here because the keyring starts on a file KEK (for the core-dump grep).
+    dataKeys = unwrapFileKeyring(keys.keyring_file, Buffer.from(fs.readFileSync(keys.kek_file, 'utf8').trim(), 'base64'));
     uid = kmip.admin('create', 'kek-1');
     assert.match(uid, /^\S+$/);
     const r = await runCosmoseal(['keyring', 'rewrap', '--keyring', keys.keyring_file, '--from', `file:${keys.kek_file}`,
@@ -142,6 +148,31 @@ describe('KEK in a KMIP key manager (PyKMIP)', () => {
     assert.equal((await container.item('p2', 't1').read()).resource.ssn, '987-65-4321');
     const v = await auditVerify(path.join(dir, 'audit.log'));
     assert.equal(v.code, 0, v.stdout + v.stderr);
+  });
+
+  test('gcore after traffic and reloads through the server: 0 copies of the data key; the marker is found', T, async () => {
+    const prefix = path.join(dir, 'core');
+    const r = spawnSync('gcore', ['-o', prefix, String(stack.proxy.pid)], { encoding: 'utf8', timeout: 120000 });
+    const coreFile = `${prefix}.${stack.proxy.pid}`;
+    assert.ok(fs.existsSync(coreFile), `gcore failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
+    const core = fs.readFileSync(coreFile);
+    fs.rmSync(coreFile, { force: true });
+    const count = (hay, needle) => {
+      let n = 0;
+      for (let i = hay.indexOf(needle); i !== -1; i = hay.indexOf(needle, i + 1)) n++;
+      return n;
+    };
+    const needles = dataKeys.flatMap((k) => [
+      { label: `${k.label} (raw)`, bytes: k.bytes },
+      { label: `${k.label} (base64)`, bytes: Buffer.from(k.bytes.toString('base64')) },
+    ]);
+    const found = needles.map((n) => ({ label: n.label, n: count(core, n.bytes) })).filter((x) => x.n > 0);
+    // A non-secret marker the config snapshot holds: the search must find it, or it proves nothing.
+    const marker = count(core, Buffer.from(kmip.client.cert));
+    console.log(`core ${core.length} bytes; ${dataKeys.length} data key(s): ${found.reduce((a, x) => a + x.n, 0)} copies; ` +
+      `marker (client certificate path) ${marker} copies`);
+    assert.ok(marker > 0, 'the marker must be found');
+    assert.equal(found.length, 0, `secrets found in the core dump:\n${found.map((x) => `  ${x.label}: ${x.n}`).join('\n')}`);
   });
 
   test('start with an unreachable or refusing server: exit 1, never ready, the reason on stderr', T, async () => {
