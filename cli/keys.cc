@@ -44,6 +44,8 @@ constexpr char kKeygenUsage[] =
     "                   scope=, token-file=, secret-file=, certificate-file=, endpoint=; unset\n"
     "                   ones come from AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_AUTHORITY_HOST,\n"
     "                   AZURE_FEDERATED_TOKEN_FILE as for upstream.auth)\n"
+    "                   kmip:server=HOST:PORT;key=NAME;ca=PATH;cert=PATH;key-file=PATH\n"
+    "                   (key-id=UID instead of key=; a KMIP key manager, mutual TLS)\n"
     "  --config FILE    take the KEK from the `keys` section of a cosmoseal config\n"
     "  --key NAME       key name (letters, digits, '.', '_', '-'), e.g. pii\n"
     "  -h, --help       this text\n";
@@ -83,6 +85,7 @@ constexpr char kRewrapUsage[] =
     "                   azure_key_vault:vault=URL;key=NAME[;version=V][;auth=...] (see\n"
     "                   cosmoseal keygen --help); --from and --to may name two versions of the\n"
     "                   same vault key: rewrap then moves every entry to --to's version\n"
+    "                   kmip:server=HOST:PORT;key=NAME;ca=PATH;cert=PATH;key-file=PATH\n"
     "  -h, --help       this text\n";
 
 constexpr char kRetireUsage[] =
@@ -381,7 +384,8 @@ int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostr
   // 3. Write it.
   s = proxy::saveKeyringFile(keyring_path, **ring, *kek, rng);
   if (!s.isOk()) return failure(err, s);
-  if (spec->kind == crypto::KekKind::kPkcs11) out << "wrapped by " << kek->describe() << "\n";
+  if (spec->kind == crypto::KekKind::kPkcs11 || spec->kind == crypto::KekKind::kKmip)
+    out << "wrapped by " << kek->describe() << "\n";
   if (!keyring_exists) out << "created keyring " << keyring_path << " (mode 0600)\n";
   out << "added key '" << name << "' version " << version << " (id " << crypto::formatKeyId(id)
       << ") to " << keyring_path << "; it is now the primary version of '" << name << "'\n";

@@ -7,6 +7,7 @@
 #include "crypto/details.h"
 #include "crypto/key_file.h"
 #include "crypto/keyring.h"
+#include "crypto/kmip_kek.h"
 #include "crypto/pkcs11_kek.h"
 
 namespace cosmoseal::crypto {
@@ -73,7 +74,8 @@ constexpr char kSpecForms[] =
     "pkcs11:module=PATH;token=LABEL;key=LABEL;pin-file=PATH (slot=N instead of token=, "
     "optional mechanism=auto|aes_gcm|aes_key_wrap_pad) or "
     "azure_key_vault:vault=URL;key=NAME (optional version=, alg=, ca-file=, auth=, tenant=, "
-    "client=, authority=, scope=, token-file=, secret-file=, certificate-file=, endpoint=)";
+    "client=, authority=, scope=, token-file=, secret-file=, certificate-file=, endpoint=) or "
+    "kmip:server=HOST:PORT;key=NAME;ca=PATH;cert=PATH;key-file=PATH (key-id=UID instead of key=)";
 
 // Key Vault names: 1-127 of [0-9a-zA-Z-]; versions are 32 hex digits in Azure, any
 // [0-9a-zA-Z-] here. Both go into a URL path.
@@ -192,6 +194,30 @@ common::StatusOr<KekSpec> parseKekSpec(std::string_view text) {
     return spec;
   }
   if (kind == "azure_key_vault") return parseAzureKeyVault(text, rest);
+  if (kind == "kmip") {
+    spec.kind = KekKind::kKmip;
+    std::vector<std::pair<std::string, std::string>> params;
+    if (!splitParams(rest, &params)) {
+      return configError("KEK '" + std::string(text) + "' is not a list of name=value; " +
+                         kSpecForms);
+    }
+    KmipKekSpec& k = spec.kmip;
+    for (auto& [name, value] : params) {
+      std::string* field = name == "server"     ? &k.server
+                           : name == "key"      ? &k.key_name
+                           : name == "key-id"   ? &k.key_id
+                           : name == "ca"       ? &k.ca_file
+                           : name == "cert"     ? &k.cert_file
+                           : name == "key-file" ? &k.key_file
+                                                : nullptr;
+      if (field == nullptr) {
+        return configError("unknown kmip KEK parameter '" + name + "'; " + kSpecForms);
+      }
+      *field = value;
+    }
+    COSMOSEAL_RETURN_IF_ERROR(checkKmipKekSpec(k));
+    return spec;
+  }
   if (kind != "pkcs11") {
     return configError("unknown KEK provider '" + std::string(kind) + "'; " + kSpecForms);
   }
@@ -261,6 +287,12 @@ std::string formatKekSpec(const KekSpec& spec) {
       }
       return s;
     }
+    case KekKind::kKmip: {
+      const KmipKekSpec& k = spec.kmip;
+      return "kmip:server=" + k.server +
+             (k.key_id.empty() ? ";key=" + k.key_name : ";key-id=" + k.key_id) +
+             ";ca=" + k.ca_file + ";cert=" + k.cert_file + ";key-file=" + k.key_file;
+    }
   }
   return "?";
 }
@@ -279,6 +311,8 @@ common::StatusOr<std::unique_ptr<KekProvider>> openKek(const KekSpec& spec) {
       return openPkcs11Kek(spec.pkcs11);
     case KekKind::kAzureKeyVault:
       return configError("the azure_key_vault KEK is opened by proxy::openKekSpec");
+    case KekKind::kKmip:
+      return openKmipKek(spec.kmip);
   }
   return configError("unknown KEK provider");
 }

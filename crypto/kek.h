@@ -13,17 +13,20 @@
 //   azure_key_vault  the KEK is a key in Azure Key Vault or Managed HSM; the vault wraps and
 //           unwraps over REST with an Entra ID token (proxy/identity/key_vault_kek.h: crypto/
 //           holds only the spec, the provider needs the HTTPS and token clients of proxy/).
+//   kmip    the KEK is an AES key in a KMIP key manager; the server encrypts and decrypts data
+//           keys with AES-GCM, cosmoseal never holds the KEK's bytes (crypto/kmip_kek.h).
 //
 // id() is what the keyring file records next to every wrapped key (`kek:`, docs/FORMAT.md §7):
 // "local:<8 hex>" for file and env (a fingerprint of the KEK: HMAC-SHA256(KEK, label), first
 // 4 bytes; the same KEK has the same id in a file or a variable), "pkcs11:token=T;object=K" for
-// a token key, the key's full `kid` (with its version) for azure_key_vault. A keyring entry
-// recorded under another id is refused with a message naming both, unless the provider
-// recognizes() it (a Key Vault key's older version: the vault still unwraps with it).
+// a token key, the key's full `kid` (with its version) for azure_key_vault, "kmip:uid=U" for a
+// KMIP key. A keyring entry recorded under another id is refused with a message naming both,
+// unless the provider recognizes() it (a Key Vault key's older version: the vault still unwraps
+// with it).
 //
 // Wrapped formats (first byte): 0x01 local AES-256-GCM (keyring.h), 0x02 PKCS#11 CKM_AES_GCM,
-// 0x03 PKCS#11 CKM_AES_KEY_WRAP_PAD (RFC 5649), 0x04 Key Vault envelope (docs/FORMAT.md §7).
-// Formats are read by the provider that made them.
+// 0x03 PKCS#11 CKM_AES_KEY_WRAP_PAD (RFC 5649), 0x04 Key Vault envelope (docs/FORMAT.md §7),
+// 0x05 KMIP Encrypt with AES-GCM. Formats are read by the provider that made them.
 //
 // Control plane only (startup, reload, CLI): providers may block (a token round trip) and
 // allocate. A provider object is used by one thread at a time.
@@ -72,7 +75,7 @@ class KekProvider {
   virtual bool recognizes(const std::string& recorded_id) const { return recorded_id == id(); }
 };
 
-enum class KekKind { kFile, kEnv, kPkcs11, kAzureKeyVault };
+enum class KekKind { kFile, kEnv, kPkcs11, kAzureKeyVault, kKmip };
 
 // A key in Azure Key Vault (https://NAME.vault.azure.net) or Managed HSM
 // (https://NAME.managedhsm.azure.net): the same REST API (wrapkey/unwrapkey, api-version 7.4).
@@ -110,12 +113,22 @@ struct Pkcs11KekSpec {
   std::string mechanism = "auto";
 };
 
+struct KmipKekSpec {
+  std::string server;     // HOST:PORT ([V6]:PORT) of the KMIP server (TLS; usually port 5696)
+  std::string key_name;   // the key's Name (Locate), or
+  std::string key_id;     // its Unique Identifier (exactly one of the two)
+  std::string ca_file;    // CA certificate(s) the server's certificate must chain to (PEM)
+  std::string cert_file;  // the client certificate cosmoseal presents (PEM, chain allowed)
+  std::string key_file;   // its private key (PEM)
+};
+
 struct KekSpec {
   KekKind kind = KekKind::kFile;
   std::string file;  // kFile
   std::string env;   // kEnv
   Pkcs11KekSpec pkcs11;
   AzureKeyVaultKekSpec azure;  // kAzureKeyVault
+  KmipKekSpec kmip;
 };
 
 // The CLI form of a spec (--kek, --from, --to):
@@ -124,6 +137,7 @@ struct KekSpec {
 //   azure_key_vault:vault=URL;key=NAME[;version=V][;alg=A][;ca-file=PATH][;auth=TYPE]
 //       [;tenant=T][;client=C][;authority=URL][;scope=S][;token-file=PATH][;secret-file=PATH]
 //       [;certificate-file=PATH][;endpoint=URL]
+//   kmip:server=HOST:PORT;key=NAME|key-id=UID;ca=PATH;cert=PATH;key-file=PATH
 // keys.kek_config when malformed. (`config:FILE` is resolved by the CLI, which reads configs.)
 common::StatusOr<KekSpec> parseKekSpec(std::string_view text);
 // The spec in that form (for messages; no secrets in it: the PIN is a file name).

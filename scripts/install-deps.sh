@@ -11,6 +11,8 @@
 #                                      tests/sdk/python/.venv), azcosmos (Go module proxy, go.sum) and
 #                                      @azure/cosmos (npm, tests/sdk/js/package-lock.json).
 #                                      Go itself (>= the version in tests/sdk/go/go.mod) must be on PATH.
+#   (always: PyKMIP, the KMIP server of the kmip KEK tests, from PyPI with hashed requirements into
+#    tests/kmip/.venv; python3 and python3-venv from Debian)
 #   scripts/install-deps.sh --k8s      also what the Kubernetes tests need (tests/k8s): buildah for
 #                                      scripts/build-image, iptables for capture-init and the pod
 #                                      rehearsal. kubectl is not among them: Debian 12's is too old
@@ -28,7 +30,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates openssl c
       libuv1-dev libssl-dev libsimdjson-dev libyaml-cpp-dev node-llhttp
       libgtest-dev libgmock-dev libbenchmark-dev iproute2 procps prometheus
       gdb   # gdb: gcore for the core-dump check (tests/security/coredump.test.mjs)
-      libp11-kit-dev softhsm2)  # the PKCS#11 header; SoftHSM2 for the pkcs11 KEK tests
+      libp11-kit-dev softhsm2  # the PKCS#11 header; SoftHSM2 for the pkcs11 KEK tests
+      python3 python3-venv)    # the venv of PyKMIP (tests/kmip), the kmip KEK tests' server
 for arg in "$@"; do
   case "$arg" in
     --bench) PKGS+=(nginx-light gnuplot-nox linux-perf) ;;
@@ -97,6 +100,15 @@ if [ -f tests/simulator/package-lock.json ]; then
     echo "install-deps: npm ci in tests/simulator"
     (cd tests/simulator && npm ci --no-audit --no-fund --loglevel=error)
   fi
+fi
+
+# PyKMIP for the kmip KEK provider tests (tests/kmip/README.md): a venv from hashed requirements.
+if [ ! -x tests/kmip/.venv/bin/python ] || [ tests/kmip/requirements.txt -nt tests/kmip/.venv/.installed ]; then
+  echo "install-deps: PyKMIP into tests/kmip/.venv"
+  rm -rf tests/kmip/.venv
+  "$(command -v python3)" -m venv tests/kmip/.venv
+  tests/kmip/.venv/bin/pip install -q --disable-pip-version-check --require-hashes -r tests/kmip/requirements.txt
+  touch tests/kmip/.venv/.installed
 fi
 
 # The Kubernetes test project (tests/k8s): kubernetes-models (schemas) and yaml, pinned.

@@ -348,23 +348,25 @@ void loadAzureKeyVaultKek(Reader& reader, MapReader& m, crypto::AzureKeyVaultKek
   }
 }
 
-// keys.kek: { provider: file | env | pkcs11 | azure_key_vault, ... } (crypto/kek.h).
+// keys.kek: { provider: file | env | pkcs11 | azure_key_vault | kmip, ... } (crypto/kek.h).
 void loadKek(Reader& reader, const Entry& e, KeysConfig* k) {
   static constexpr std::initializer_list<const char*> kAllFields = {
-      "file",      "env",       "module",   "token_label", "slot",      "key_label", "pin_file",
-      "mechanism", "vault_url", "key_name", "key_version", "algorithm", "ca_file",   "auth"};
-  MapReader m(
-      reader, e.value, e.key_node.Mark(), e.path,
-      {"provider", "file", "env", "module", "token_label", "slot", "key_label", "pin_file",
-       "mechanism", "vault_url", "key_name", "key_version", "algorithm", "ca_file", "auth"});
+      "file",     "env",       "module",    "token_label", "slot",        "key_label",
+      "pin_file", "mechanism", "vault_url", "key_name",    "key_version", "algorithm",
+      "ca_file",  "auth",      "server",    "key_id",      "cert_file",   "key_file"};
+  MapReader m(reader, e.value, e.key_node.Mark(), e.path,
+              {"provider", "file", "env", "module", "token_label", "slot", "key_label", "pin_file",
+               "mechanism", "vault_url", "key_name", "key_version", "algorithm", "ca_file", "auth",
+               "server", "key_id", "cert_file", "key_file"});
   if (!m.ok()) return;
   crypto::KekSpec spec;
-  const Entry* pe = m.require("provider", "file, env, pkcs11 or azure_key_vault");
+  const Entry* pe = m.require("provider", "file, env, pkcs11, azure_key_vault or kmip");
   if (pe == nullptr || !reader.choice(*pe,
                                       {{"file", crypto::KekKind::kFile},
                                        {"env", crypto::KekKind::kEnv},
                                        {"pkcs11", crypto::KekKind::kPkcs11},
-                                       {"azure_key_vault", crypto::KekKind::kAzureKeyVault}},
+                                       {"azure_key_vault", crypto::KekKind::kAzureKeyVault},
+                                       {"kmip", crypto::KekKind::kKmip}},
                                       &spec.kind)) {
     return;
   }
@@ -433,6 +435,32 @@ void loadKek(Reader& reader, const Entry& e, KeysConfig* k) {
               "azure_key_vault");
       loadAzureKeyVaultKek(reader, m, &spec.azure);
       break;
+    case crypto::KekKind::kKmip: {
+      onlyFor({"server", "key_name", "key_id", "ca_file", "cert_file", "key_file"}, "kmip");
+      crypto::KmipKekSpec& q = spec.kmip;
+      if (const Entry* x = m.require("server", "the KMIP server as HOST:PORT")) {
+        reader.string(*x, &q.server, "HOST:PORT");
+      }
+      const Entry* kn = m.get("key_name");
+      const Entry* ki = m.get("key_id");
+      if ((kn == nullptr) == (ki == nullptr)) {
+        reader.error(m.anchor(), e.path + ".key_name",
+                     "expected exactly one of key_name (the key's Name) and key_id (its Unique "
+                     "Identifier)");
+      }
+      if (kn != nullptr) reader.string(*kn, &q.key_name, "the key's Name");
+      if (ki != nullptr) reader.string(*ki, &q.key_id, "the key's Unique Identifier");
+      if (const Entry* x = m.require("ca_file", "the CA file the server's certificate chains to")) {
+        reader.path(*x, &q.ca_file);
+      }
+      if (const Entry* x = m.require("cert_file", "the client certificate file (PEM)")) {
+        reader.path(*x, &q.cert_file);
+      }
+      if (const Entry* x = m.require("key_file", "the client private key file (PEM)")) {
+        reader.path(*x, &q.key_file);
+      }
+      break;
+    }
   }
   k->kek = std::move(spec);
 }
@@ -466,7 +494,7 @@ void loadKeys(Reader& reader, const Entry& e, Config* cfg) {
         m.anchor(), e.path + ".kek_file",
         "missing; expected exactly one of kek_file (a file holding the key-encryption key), "
         "kek_env (an environment variable holding it) or kek (a provider: file, env, pkcs11, "
-        "azure_key_vault)");
+        "azure_key_vault, kmip)");
   }
   if (kk != nullptr) loadKek(reader, *kk, &k);
   if (kf != nullptr) reader.path(*kf, &k.kek_file);

@@ -93,6 +93,57 @@ TEST(KekSpecTest, ParsesTheAzureKeyVaultForm) {
   }
 }
 
+TEST(KekSpecTest, ParsesTheKmipForm) {
+  const std::string text =
+      "kmip:server=kms.example:5696;key=kek-1;ca=/s/ca.crt;cert=/s/tls.crt;key-file=/s/tls.key";
+  auto k = parseKekSpec(text);
+  ASSERT_TRUE(k.isOk()) << k.status().message();
+  EXPECT_EQ(k->kind, KekKind::kKmip);
+  EXPECT_EQ(k->kmip.server, "kms.example:5696");
+  EXPECT_EQ(k->kmip.key_name, "kek-1");
+  EXPECT_TRUE(k->kmip.key_id.empty());
+  EXPECT_EQ(k->kmip.ca_file, "/s/ca.crt");
+  EXPECT_EQ(k->kmip.cert_file, "/s/tls.crt");
+  EXPECT_EQ(k->kmip.key_file, "/s/tls.key");
+  EXPECT_EQ(formatKekSpec(*k), text);
+  const std::string by_id = "kmip:server=[::1]:5696;key-id=42;ca=/c;cert=/t;key-file=/k";
+  auto i = parseKekSpec(by_id);
+  ASSERT_TRUE(i.isOk()) << i.status().message();
+  EXPECT_EQ(i->kmip.key_id, "42");
+  EXPECT_EQ(formatKekSpec(*i), by_id);
+
+  for (const char* bad : {
+           "kmip:",
+           "kmip:server=h:5696;ca=/c;cert=/t;key-file=/k",                   // no key
+           "kmip:server=h:5696;key=a;key-id=1;ca=/c;cert=/t;key-file=/k",    // both
+           "kmip:server=h;key=a;ca=/c;cert=/t;key-file=/k",                  // no port
+           "kmip:server=h:99999;key=a;ca=/c;cert=/t;key-file=/k",            // port range
+           "kmip:server=::1:5696;key=a;ca=/c;cert=/t;key-file=/k",           // v6 unbracketed
+           "kmip:server=h:5696;key=a;cert=/t;key-file=/k",                   // no ca
+           "kmip:server=h:5696;key=a;ca=/c;key-file=/k",                     // no cert
+           "kmip:server=h:5696;key=a;ca=/c;cert=/t",                         // no key file
+           "kmip:server=h:5696;key=a;ca=/c;cert=/t;key-file=/k;pin-file=/p"  // unknown
+       }) {
+    auto r = parseKekSpec(bad);
+    EXPECT_FALSE(r.isOk()) << bad;
+    if (!r.isOk()) {
+      EXPECT_EQ(r.status().detail(), crypto_detail::kKekConfig) << bad;
+    }
+  }
+}
+
+TEST(KekSpecTest, KmipUnreadableCaFileIsUnavailable) {
+  // The files are read before any connection is tried: the message names the missing one.
+  auto spec =
+      parseKekSpec("kmip:server=127.0.0.1:1;key=k;ca=/nonexistent/ca;cert=/n/c;key-file=/n/k");
+  ASSERT_TRUE(spec.isOk());
+  auto kek = openKek(*spec);
+  ASSERT_FALSE(kek.isOk());
+  EXPECT_EQ(kek.status().detail(), crypto_detail::kKekUnavailable);
+  EXPECT_NE(kek.status().message().find("/nonexistent/ca"), std::string::npos)
+      << kek.status().message();
+}
+
 TEST(KekSpecTest, LocalKekIdIsAStableFingerprint) {
   const auto a = testing::sequentialSecret(kKekSize, 1);
   const auto b = testing::sequentialSecret(kKekSize, 2);

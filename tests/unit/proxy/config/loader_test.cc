@@ -1,5 +1,3 @@
-#include "proxy/config/config.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,20 +6,22 @@
 #include <filesystem>
 #include <fstream>
 
+#include "proxy/config/config.h"
 #include "tests/unit/proxy/config/test_util.h"
 
 namespace cosmoseal::proxy {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using config_test::errorsOf;
 using config_test::kMinimal;
 using config_test::lineCount;
 using config_test::mustParse;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 // DESIGN.md §6, verbatim.
-constexpr const char* kDesignExample = R"(listen: { address: 127.0.0.1, port: 8081, tls: { cert: tls.crt, key: tls.key } }   # tls optional
+constexpr const char* kDesignExample =
+    R"(listen: { address: 127.0.0.1, port: 8081, tls: { cert: tls.crt, key: tls.key } }   # tls optional
 admin:  { address: 127.0.0.1, port: 9901 }                # /healthz /readyz /metrics
 upstream:
   endpoint: https://myaccount.documents.azure.com:443/
@@ -168,8 +168,9 @@ audit: { path: audit.log, required: true, queue_size: 1024 }
                     "  response_timeout: 1m\n  pool: { max_idle: 8, idle_timeout: 3s }\n");
   std::string client = "    key_file: /k/app\n";
   text.replace(text.find(client), client.size(),
-               client + "    rate: { requests_per_second: 50.5, burst: 100 }\n"
-                        "    max_in_flight: 16\n");
+               client +
+                   "    rate: { requests_per_second: 50.5, burst: 100 }\n"
+                   "    max_in_flight: 16\n");
   Config c = mustParse(text, "conf/c.yaml");
   EXPECT_EQ(c.workers, 4u);
   EXPECT_EQ(c.log_level, "debug");
@@ -231,8 +232,9 @@ TEST(ConfigTest, AuditStdoutNotResolved) {
 }
 
 TEST(ConfigTest, DurationAndSizeErrors) {
-  std::string text = std::string(kMinimal) + "timeouts: { header: 5 seconds }\nlimits:\n"
-                                             "  max_body_bytes: 4MB\n  max_headers: 0\n";
+  std::string text = std::string(kMinimal) +
+                     "timeouts: { header: 5 seconds }\nlimits:\n"
+                     "  max_body_bytes: 4MB\n  max_headers: 0\n";
   std::string msg = errorsOf(text);
   EXPECT_THAT(msg, HasSubstr("t.yaml:8:21: timeouts.header: '5 seconds' is not a valid duration; "
                              "expected a duration such as 250ms, 5s, 2m or 1h"));
@@ -418,8 +420,8 @@ TEST(ConfigErrorTest, WrongTypesAndRanges) {
 }
 
 TEST(ConfigErrorTest, ListenAddressAndMode) {
-  std::string msg = errorsOf(std::string(kMinimal) +
-                             "listen: { address: localhost, mode: sidecar }\n");
+  std::string msg =
+      errorsOf(std::string(kMinimal) + "listen: { address: localhost, mode: sidecar }\n");
   EXPECT_THAT(msg, HasSubstr("t.yaml:8:20: listen.address: 'localhost' is not an IP address; "
                              "expected an IPv4 or IPv6 address literal"));
   EXPECT_THAT(msg, HasSubstr("t.yaml:8:37: listen.mode: 'sidecar' is not allowed; expected one "
@@ -439,8 +441,8 @@ TEST(ConfigErrorTest, MissingSections) {
   std::string msg = errorsOf("workers: 2\n");
   EXPECT_THAT(msg, HasSubstr("t.yaml:1:1: upstream: missing; expected an upstream section"));
   EXPECT_THAT(msg, HasSubstr("t.yaml:1:1: clients: missing; expected at least one client"));
-  std::string up = errorsOf("upstream:\n  ca_file: x\n" + std::string(kMinimal).substr(
-                                                             std::string(kMinimal).find("clients")));
+  std::string up = errorsOf("upstream:\n  ca_file: x\n" +
+                            std::string(kMinimal).substr(std::string(kMinimal).find("clients")));
   EXPECT_THAT(up, HasSubstr("t.yaml:1:1: upstream.endpoint: missing; expected the account URL"));
   EXPECT_THAT(up, HasSubstr("t.yaml:1:1: upstream.key_file: missing; expected the file holding "
                             "the account key"));
@@ -472,10 +474,9 @@ TEST(ConfigEndpointTest, Forms) {
   ok("https://127.0.0.1:8081/", "127.0.0.1", 8081);
   ok("\"https://[::1]:8081/\"", "::1", 8081);
   ok("http://localhost", "localhost", 80);
-  for (const char* bad :
-       {"acct.documents.azure.com", "ftp://acct/", "https://acct/dbs", "https://u:p@acct/",
-        "https://acct:0/", "https://acct:65536/", "https://::1:8081/", "https://ac_ct/",
-        "https://acct?x=1", "https:///"}) {
+  for (const char* bad : {"acct.documents.azure.com", "ftp://acct/", "https://acct/dbs",
+                          "https://u:p@acct/", "https://acct:0/", "https://acct:65536/",
+                          "https://::1:8081/", "https://ac_ct/", "https://acct?x=1", "https:///"}) {
     std::string msg = errorsOf(withEndpoint(std::string("\"") + bad + "\""));
     EXPECT_THAT(msg, HasSubstr("t.yaml:2:13: upstream.endpoint: ")) << bad;
     EXPECT_THAT(msg, HasSubstr("; expected https://host[:port]/")) << bad;
@@ -608,6 +609,42 @@ TEST(ConfigErrorTest, KeysKekAzureKeyVault) {
                        "keys: { keyring_file: kr, kek: { provider: azure_key_vault, vault_url: "
                        "'https://v', key_name: k, algorithm: RSA1_5 } }\n"),
               HasSubstr("keys.kek.algorithm: 'RSA1_5' is not allowed"));
+}
+
+TEST(ConfigErrorTest, KeysKekKmip) {
+  Config c = mustParse(std::string(kMinimal) +
+                       "keys:\n  keyring_file: kr\n  kek:\n    provider: kmip\n"
+                       "    server: kms.example:5696\n    key_name: cosmoseal-kek\n"
+                       "    ca_file: /s/ca.crt\n    cert_file: /s/tls.crt\n"
+                       "    key_file: /s/tls.key\n");
+  ASSERT_TRUE(c.keys.has_value() && c.keys->kek.has_value());
+  EXPECT_EQ(c.keys->kek->kind, crypto::KekKind::kKmip);
+  EXPECT_EQ(c.keys->kek->kmip.server, "kms.example:5696");
+  EXPECT_EQ(c.keys->kek->kmip.key_name, "cosmoseal-kek");
+  EXPECT_EQ(c.keys->kek->kmip.ca_file, "/s/ca.crt");
+  EXPECT_EQ(c.keys->kek->kmip.cert_file, "/s/tls.crt");
+  EXPECT_EQ(c.keys->kek->kmip.key_file, "/s/tls.key");
+  c = mustParse(std::string(kMinimal) +
+                "keys: { keyring_file: kr, kek: { provider: kmip, server: \"h:1\", key_id: \"42\", "
+                "ca_file: /c, cert_file: /t, key_file: /k } }\n");
+  EXPECT_EQ(c.keys->kek->kmip.key_id, "42");
+
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: kmip, server: \"h:1\", "
+                       "ca_file: /c, cert_file: /t, key_file: /k } }\n"),
+              HasSubstr("expected exactly one of key_name (the key's Name) and key_id"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: kmip, server: \"h:1\", "
+                       "key_name: k, cert_file: /t, key_file: /k } }\n"),
+              HasSubstr("keys.kek.ca_file: missing"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: kmip, server: \"h:1\", "
+                       "key_name: k, ca_file: /c, cert_file: /t, key_file: /k, pin_file: /p } }\n"),
+              HasSubstr("keys.kek.pin_file: is not a setting of provider kmip"));
+  EXPECT_THAT(errorsOf(std::string(kMinimal) +
+                       "keys: { keyring_file: kr, kek: { provider: pkcs11, module: /m.so, "
+                       "token_label: t, key_label: k, pin_file: /p, server: \"h:1\" } }\n"),
+              HasSubstr("keys.kek.server: is not a setting of provider pkcs11"));
 }
 
 TEST(ConfigErrorTest, AdminPortCollision) {
