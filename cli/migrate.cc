@@ -24,6 +24,11 @@ namespace {
 constexpr char kMigrateUsage[] =
     "usage: cosmoseal migrate {encrypt|rotate|decrypt|verify} --config FILE --database DB\n"
     "                         --container C [options]\n"
+    "       cosmoseal migrate copy --config FILE --database DB --container SRC\n"
+    "                         --to-container DST [--to-database DB2] [--since TS] [--verify]\n"
+    "                         [options]\n"
+    "       cosmoseal migrate verify --config FILE --database DB2 --container DST\n"
+    "                         --against SRC [--against-database DB] [options]\n"
     "\n"
     "Rewrites the documents already stored in a container, in place, with the sidecar's own\n"
     "sealing code, talking to the account directly with the config's upstream credential\n"
@@ -35,6 +40,13 @@ constexpr char kMigrateUsage[] =
     "  verify    read only: documents scanned, plaintext at protected paths, envelopes per key\n"
     "            and version, envelopes that fail to open, documents that would change; marks the\n"
     "            migration `verified` when nothing is left (exit 1 when something is)\n"
+    "  copy      read every document of SRC, seal it with DST's policy (partition key included)\n"
+    "            and upsert it into DST, which must exist with SRC's partition-key paths: the\n"
+    "            way for a container whose partition key is protected. SRC is only read\n"
+    "  verify --against SRC\n"
+    "            read only: every SRC document is in DST (--container) and, both opened, equal\n"
+    "            byte for byte (system properties aside), with no plaintext at a protected path\n"
+    "            of DST; mismatches listed by id (exit 1 on any)\n"
     "Every write is conditional on the document's _etag: an app writing at the same time wins\n"
     "and its document is read and transformed again. Work is split by partition-key range and\n"
     "checkpointed in lease documents, so a stopped run resumes and several workers share a job.\n"
@@ -57,6 +69,13 @@ constexpr char kMigrateUsage[] =
     "                               required by decrypt\n"
     "  --progress auto|tty|json     live line on a terminal, JSON lines otherwise (auto: by\n"
     "                               whether stderr is a terminal)\n"
+    "  --to-container DST           copy: the target container (must exist)\n"
+    "  --to-database DB2            copy: the target's database (default: --database)\n"
+    "  --since TS                   copy: only documents with _ts >= TS (Unix seconds): the\n"
+    "                               catch-up pass, with the `next_since` of the earlier pass\n"
+    "  --verify                     copy: when the copy is done, verify it (as verify --against)\n"
+    "  --against SRC                verify: compare --container with the source container SRC\n"
+    "  --against-database DB        verify --against: SRC's database (default: --database)\n"
     "  -h, --help                   this text\n"
     "Output: progress (tty: a line on stderr; json: {\"event\":\"progress\",...} lines on\n"
     "stdout), then one summary JSON line on stdout ({\"event\":\"summary\",...}).\n"
@@ -78,6 +97,12 @@ constexpr FlagSpec kMigrateFlags[] = {
     {.name = "--dry-run", .kind = FlagKind::kBoolean},
     {.name = "--i-understand-this-writes-plaintext", .kind = FlagKind::kBoolean},
     {.name = "--progress"},
+    {.name = "--to-container"},
+    {.name = "--to-database"},
+    {.name = "--since"},
+    {.name = "--verify", .kind = FlagKind::kBoolean},
+    {.name = "--against"},
+    {.name = "--against-database"},
 };
 
 int usage(std::ostream& err, const std::string& what) {
@@ -117,6 +142,8 @@ int runMigrate(const Args& args, std::ostream& out, std::ostream& err) {
     o.op = proxy::migrate::Operation::kDecrypt;
   } else if (op == "verify") {
     o.op = proxy::migrate::Operation::kVerify;
+  } else if (op == "copy") {
+    o.op = proxy::migrate::Operation::kCopy;
   } else {
     return usage(err, "unknown migrate operation '" + op + "'");
   }
@@ -133,6 +160,36 @@ int runMigrate(const Args& args, std::ostream& out, std::ostream& err) {
   if (config_path.empty()) return usage(err, "--config FILE is required");
   if (o.database.empty() || o.container.empty()) {
     return usage(err, "--database and --container are required");
+  }
+  const bool copy = o.op == proxy::migrate::Operation::kCopy;
+  const bool against = flags.has("--against");
+  if (!copy && (flags.has("--to-container") || flags.has("--to-database") || flags.has("--since") ||
+                flags.has("--verify"))) {
+    return usage(err, "--to-container, --to-database, --since and --verify are for migrate copy");
+  }
+  if ((o.op != proxy::migrate::Operation::kVerify || !against) &&
+      (against || flags.has("--against-database"))) {
+    return usage(err, "--against and --against-database are for migrate verify");
+  }
+  if (copy) {
+    o.to_container = flags.value("--to-container");
+    if (o.to_container.empty()) return usage(err, "migrate copy needs --to-container DST");
+    o.to_database = flags.has("--to-database") ? flags.value("--to-database") : o.database;
+    if (flags.has("--since")) {
+      int64_t since = 0;
+      if (!parseInt(flags.value("--since"), 1, 100000000000, &since)) {
+        return usage(err, "bad --since (Unix seconds)");
+      }
+      o.since = since;
+    }
+  }
+  if (against) {
+    // verify --container DST --against SRC: the runner reads the source's ranges.
+    o.copy_verify = true;
+    o.to_database = o.database;
+    o.to_container = o.container;
+    o.container = flags.value("--against");
+    if (flags.has("--against-database")) o.database = flags.value("--against-database");
   }
   o.job = flags.value("--job");
   if (flags.has("--lease-container")) o.lease_container = flags.value("--lease-container");
@@ -206,54 +263,21 @@ int runMigrate(const Args& args, std::ostream& out, std::ostream& err) {
         << config_path << ": nothing to " << op << " [migrate.no_policy]\n";
     return kExitFailure;
   }
+  // copy and verify --against: the target's policy seals (and opens) the copy; the source's, if
+  // any, opens what the source holds.
+  const policy::ContainerPolicy* target = nullptr;
+  if (copy || against) {
+    target =
+        snap.policies() != nullptr ? snap.policies()->find(o.to_database, o.to_container) : nullptr;
+    if (target == nullptr) {
+      err << "cosmoseal: no policy protects the target " << o.to_database << "/" << o.to_container
+          << " in " << config_path
+          << ": add one (the fields to seal) before copying [migrate.no_policy]\n";
+      return kExitFailure;
+    }
+  }
   const std::string ca_file = snap.config().upstream.ca_file;
   const bool allow_http = snap.config().upstream.scheme == "http";
-  proxy::migrate::JobRunner runner(
-      o, [ca_file, allow_http]() { return proxy::migrate::makeHttpsSender(ca_file, allow_http); },
-      snap.accountKey(), snap.upstreamOrigin(), snap.keyring(), policy);
-
-  std::mutex out_mu;
-  const bool tty = progress == "tty";
-  runner.onProgress(
-      [&](const proxy::migrate::JobCounters& c, double seconds, bool final) {
-        const double docs = static_cast<double>(c.scanned.load());
-        const double rate = seconds > 0 ? docs / seconds : 0;
-        const double ru = c.client.requestUnits();
-        const double ru_rate = seconds > 0 ? ru / seconds : 0;
-        const uint64_t estimate = c.documents_estimate.load();
-        std::string eta = "?";
-        double eta_s = -1;
-        if (estimate > 0 && rate > 0) {
-          eta_s = estimate > docs ? (static_cast<double>(estimate) - docs) / rate : 0;
-          eta = fmt("%.0fs", eta_s);
-        }
-        const uint64_t retries =
-            c.conflicts.load() + c.client.throttled.load() + c.client.transient_retries.load();
-        std::lock_guard<std::mutex> lock(out_mu);
-        if (tty) {
-          err << "\r" << op << " " << c.scanned.load() << " docs, " << c.written.load()
-              << " written, " << fmt("%.0f", rate) << " docs/s, " << fmt("%.1f", ru_rate)
-              << " RU/s, ranges " << c.ranges_done.load() << "/" << c.ranges_total.load()
-              << ", retries " << retries << " (412 " << c.conflicts.load() << ", 429 "
-              << c.client.throttled.load() << "), ETA " << eta << "   ";
-          if (final) err << "\n";
-          err.flush();
-          return;
-        }
-        if (final) return;
-        out << "{\"event\":\"progress\",\"seconds\":" << fmt("%.1f", seconds)
-            << ",\"scanned\":" << c.scanned.load() << ",\"written\":" << c.written.load()
-            << ",\"docs_per_second\":" << fmt("%.1f", rate)
-            << ",\"ru_per_second\":" << fmt("%.1f", ru_rate)
-            << ",\"conflicts_412\":" << c.conflicts.load()
-            << ",\"throttled_429\":" << c.client.throttled.load()
-            << ",\"ranges_done\":" << c.ranges_done.load()
-            << ",\"ranges\":" << c.ranges_total.load()
-            << ",\"eta_seconds\":" << (eta_s < 0 ? std::string("null") : fmt("%.0f", eta_s))
-            << "}\n";
-        out.flush();
-      },
-      std::chrono::milliseconds(1000));
   // An Entra ID upstream (upstream.auth): the same token source as the sidecar, refreshed in the
   // background for the whole run; the job starts once the first token is in hand.
   const std::shared_ptr<proxy::identity::TokenCache>& tokens = snap.upstreamTokens();
@@ -274,26 +298,99 @@ int runMigrate(const Args& args, std::ostream& out, std::ostream& err) {
           << tokens->unavailableReason() << " [upstream.token_unavailable]\n";
       return kExitFailure;
     }
-    runner.useTokens(tokens.get());
   }
-  auto result = runner.run();
-  if (!result.isOk()) {
-    err << "cosmoseal: migrate " << op << " failed: " << result.status().message() << " ["
-        << result.status().detail() << "]\n";
-    return kExitFailure;
+  std::mutex out_mu;
+  const bool tty = progress == "tty";
+  // One job: progress, then the summary line. Returns the exit code.
+  const auto runJob = [&](const proxy::migrate::JobOptions& opts, const std::string& label,
+                          std::string* phase) {
+    proxy::migrate::JobRunner runner(
+        opts,
+        [ca_file, allow_http]() { return proxy::migrate::makeHttpsSender(ca_file, allow_http); },
+        snap.accountKey(), snap.upstreamOrigin(), snap.keyring(), policy);
+    runner.setTarget(target);
+    if (tokens != nullptr) runner.useTokens(tokens.get());
+    runner.onProgress(
+        [&](const proxy::migrate::JobCounters& c, double seconds, bool final) {
+          const double docs = static_cast<double>(c.scanned.load());
+          const double rate = seconds > 0 ? docs / seconds : 0;
+          const double ru = c.client.requestUnits();
+          const double ru_rate = seconds > 0 ? ru / seconds : 0;
+          const uint64_t estimate = c.documents_estimate.load();
+          std::string eta = "?";
+          double eta_s = -1;
+          if (estimate > 0 && rate > 0) {
+            eta_s = estimate > docs ? (static_cast<double>(estimate) - docs) / rate : 0;
+            eta = fmt("%.0fs", eta_s);
+          }
+          const uint64_t retries =
+              c.conflicts.load() + c.client.throttled.load() + c.client.transient_retries.load();
+          std::lock_guard<std::mutex> lock(out_mu);
+          if (tty) {
+            err << "\r" << label << " " << c.scanned.load() << " docs, " << c.written.load()
+                << " written, " << fmt("%.0f", rate) << " docs/s, " << fmt("%.1f", ru_rate)
+                << " RU/s, ranges " << c.ranges_done.load() << "/" << c.ranges_total.load()
+                << ", retries " << retries << " (412 " << c.conflicts.load() << ", 429 "
+                << c.client.throttled.load() << "), ETA " << eta << "   ";
+            if (final) err << "\n";
+            err.flush();
+            return;
+          }
+          if (final) return;
+          out << "{\"event\":\"progress\",\"operation\":\"" << label
+              << "\",\"seconds\":" << fmt("%.1f", seconds) << ",\"scanned\":" << c.scanned.load()
+              << ",\"written\":" << c.written.load() << ",\"docs_per_second\":" << fmt("%.1f", rate)
+              << ",\"ru_per_second\":" << fmt("%.1f", ru_rate)
+              << ",\"conflicts_412\":" << c.conflicts.load()
+              << ",\"throttled_429\":" << c.client.throttled.load()
+              << ",\"ranges_done\":" << c.ranges_done.load()
+              << ",\"ranges\":" << c.ranges_total.load()
+              << ",\"eta_seconds\":" << (eta_s < 0 ? std::string("null") : fmt("%.0f", eta_s))
+              << "}\n";
+          out.flush();
+        },
+        std::chrono::milliseconds(1000));
+    auto result = runner.run();
+    if (!result.isOk()) {
+      err << "cosmoseal: migrate " << label << " failed: " << result.status().message() << " ["
+          << result.status().detail() << "]\n";
+      return kExitFailure;
+    }
+    *phase = result->phase;
+    {
+      std::lock_guard<std::mutex> lock(out_mu);
+      out << "{\"event\":\"summary\"," << result->json.substr(1) << "\n";
+      out.flush();
+    }
+    if (opts.op == proxy::migrate::Operation::kVerify && result->phase != "verified") {
+      if (opts.copy_verify) {
+        err << "cosmoseal: the copy " << opts.to_database << "/" << opts.to_container
+            << " does not match " << opts.database << "/" << opts.container
+            << " (see \"mismatches\")\n";
+      }
+      return kExitFailure;
+    }
+    // Documents that could not be read or written are left as they were: not a clean run.
+    if (runner.counters().failed.load() > 0) {
+      err << "cosmoseal: " << runner.counters().failed.load()
+          << " document(s) could not be transformed or written (see \"failed\"); run verify\n";
+      return kExitFailure;
+    }
+    return kExitOk;
+  };
+  std::string phase;
+  const int code = runJob(o, op, &phase);
+  if (code != kExitOk || !copy || !flags.has("--verify") || o.dry_run) return code;
+  if (phase != "done") {
+    // Another worker still copies: the job's last worker (or a later verify) compares.
+    err << "cosmoseal: other workers still copy; verify when the job is done\n";
+    return kExitOk;
   }
-  out << "{\"event\":\"summary\"," << result->json.substr(1) << "\n";
-  out.flush();
-  if (o.op == proxy::migrate::Operation::kVerify && result->phase != "verified") {
-    return kExitFailure;
-  }
-  // Documents that could not be read or written are left as they were: not a clean run.
-  if (runner.counters().failed.load() > 0) {
-    err << "cosmoseal: " << runner.counters().failed.load()
-        << " document(s) could not be transformed or written (see \"failed\"); run verify\n";
-    return kExitFailure;
-  }
-  return kExitOk;
+  proxy::migrate::JobOptions check = o;
+  check.op = proxy::migrate::Operation::kVerify;
+  check.copy_verify = true;
+  check.job.clear();
+  return runJob(check, "verify", &phase);
 }
 
 }  // namespace cosmoseal::cli

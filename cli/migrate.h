@@ -1,7 +1,9 @@
 #pragma once
 
 // `cosmoseal migrate {encrypt|rotate|decrypt|verify}`: rewrites a container's stored documents
-// in place with the sidecar's own sealing code (docs/MIGRATION.md). Conventions: command.h.
+// in place with the sidecar's own sealing code; `migrate copy` copies them into a new container
+// sealed with its policy, and `verify --against` compares the two (docs/MIGRATION.md).
+// Conventions: command.h.
 
 #include <ostream>
 

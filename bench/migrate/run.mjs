@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Migration benchmark (issue 17 item 6; docs/MIGRATION.md, docs/LOAD_TESTING.md "Migration benchmark"):
-// documents/s and request units per document of `cosmoseal migrate encrypt` and `rotate`
+// documents/s and request units per document of `cosmoseal migrate encrypt`, `rotate`, `copy` (into
+// a container whose policy also seals the partition key) and `verify --against` (of that copy)
 // against the fake upstream (bench/harness cosmoseal-fake-upstream: one range, plain HTTP,
 // signatures verified) and the simulator (tests/simulator: 4 ranges, TLS, signatures verified).
 //
@@ -77,6 +78,8 @@ function request(base, agent, method, p, key, body, extra = {}) {
 async function seed(base, agent, key) {
   await request(base, agent, 'POST', '/dbs', key, { id: 'bench' });
   await request(base, agent, 'POST', '/dbs/bench/colls', key, { id: 'items', partitionKey: { paths: ['/tenant'], kind: 'Hash', version: 2 } });
+  // The copy's target (the migrator does not create containers).
+  await request(base, agent, 'POST', '/dbs/bench/colls', key, { id: 'items_sealed', partitionKey: { paths: ['/tenant'], kind: 'Hash', version: 2 } });
   let next = 0;
   const worker = async () => {
     while (next < DOCS) {
@@ -88,9 +91,9 @@ async function seed(base, agent, key) {
   await Promise.all(Array.from({ length: 32 }, worker));
 }
 
-function migrate(config, op, extra) {
+function migrate(config, op, extra, container = 'items') {
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['migrate', op, '--config', config, '--database', 'bench', '--container', 'items', '--progress', 'json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(BIN, ['migrate', op, '--config', config, '--database', 'bench', '--container', container, '--progress', 'json', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c) => (out += c));
@@ -133,10 +136,18 @@ async function runMatrix(target, configOf, keys, reseed) {
     if (kg.code !== 0) throw new Error(kg.stderr);
     const rot = await migrate(configOf(), 'rotate', ['--job', `rot-${threads}-${Date.now()}`, '--threads', String(threads)]);
     row(target, 'rotate', threads, rot);
+    const copy = await migrate(configOf(), 'copy', ['--to-container', 'items_sealed', '--job', `copy-${threads}-${Date.now()}`, '--threads', String(threads)]);
+    row(target, 'copy', threads, copy);
+    const ver = await migrate(configOf(), 'verify', ['--against', 'items', '--threads', String(threads)], 'items_sealed');
+    row(target, 'verify-copy', threads, ver);
   }
 }
 
-const policies = [{ database: 'bench', container: 'items', fields: [{ path: '/ssn', mode: 'deterministic', key: 'pii' }, { path: '/note', mode: 'randomized', key: 'pii' }, { path: '/profile/email', mode: 'deterministic', key: 'pii' }] }];
+const fields = [{ path: '/ssn', mode: 'deterministic', key: 'pii' }, { path: '/note', mode: 'randomized', key: 'pii' }, { path: '/profile/email', mode: 'deterministic', key: 'pii' }];
+const policies = [
+  { database: 'bench', container: 'items', fields },
+  { database: 'bench', container: 'items_sealed', fields: [{ path: '/tenant', mode: 'deterministic', key: 'pii' }, ...fields] },
+];
 
 if (ONLY !== 'sim') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-migrate-fake-'));

@@ -23,4 +23,11 @@ inline constexpr std::string_view kTooManyConflicts = "migrate.conflicts";
 // The lease container is missing and could not be created.
 inline constexpr std::string_view kLeaseContainer = "migrate.lease_container";
 
+// `migrate copy`: the target container does not exist. The migrator does not create it: data-plane
+// RBAC cannot create containers, and its throughput and indexing policy are the owner's choice.
+inline constexpr std::string_view kTargetMissing = "migrate.target_missing";
+// `migrate copy`: the target container's partition-key paths differ from the source's (a copied
+// document would land in another logical partition, or be refused).
+inline constexpr std::string_view kTargetPartitionKey = "migrate.target_partition_key";
+
 }  // namespace cosmoseal::proxy::migrate::details

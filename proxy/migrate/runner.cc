@@ -73,7 +73,15 @@ struct JobRunner::Shared {
   int busy = 0;                 // queue mode: threads holding a range
   ScanReport scan;
   common::Status error;
+  int64_t copy_started_ts = 0;  // copy: the job's first start, the account's clock (seconds)
+  // copy_verify: (id, reason), the first kMaxMismatchesListed; the rest only counted.
+  std::vector<std::pair<std::string, std::string>> mismatches;
+  uint64_t mismatches_left_off = 0;
 };
+
+namespace {
+constexpr size_t kMaxMismatchesListed = 100;
+}  // namespace
 
 struct JobRunner::Thread {
   int index = 0;
@@ -96,9 +104,16 @@ JobRunner::JobRunner(JobOptions options, HttpSenderFactory http,
       policy_(policy),
       budget_(options_.max_ru_per_second),
       shared_(std::make_unique<Shared>()) {
+  if (options_.to_database.empty()) options_.to_database = options_.database;
   if (options_.job.empty()) {
     options_.job = std::string(operationName(options_.op)) + "-" + options_.database + "-" +
                    options_.container;
+    if (options_.op == Operation::kCopy) {
+      // The target is part of the job; a catch-up pass (--since) is a job of its own.
+      if (options_.to_database != options_.database) options_.job += "-" + options_.to_database;
+      options_.job += "-" + options_.to_container;
+      if (options_.since > 0) options_.job += "-since-" + std::to_string(options_.since);
+    }
   }
   if (options_.owner.empty()) options_.owner = "worker-" + std::to_string(options_.worker_index);
   options_.threads = std::max(1, options_.threads);
@@ -145,7 +160,8 @@ common::Status JobRunner::prepare(CosmosClient& client) {
     counters_.documents_estimate.store(
         std::strtoull(std::string(usage.substr(at + 15)).c_str(), nullptr, 10));
   }
-  const bool writes = options_.op != Operation::kVerify;
+  // A copy only reads the source: its protected partition key is what the copy is for.
+  const bool writes = options_.op != Operation::kVerify && options_.op != Operation::kCopy;
   if (writes && policy_ != nullptr) {
     for (const std::string& p : shared_->pk_paths) {
       std::vector<std::string> segs;
@@ -167,10 +183,105 @@ common::Status JobRunner::prepare(CosmosClient& client) {
       }
     }
   }
+  if (copying()) COSMOSEAL_RETURN_IF_ERROR(prepareTarget(client));
   auto ranges = readRanges(client);
   if (!ranges.isOk()) return ranges.status();
   shared_->ranges = std::move(*ranges);
   counters_.ranges_total.store(shared_->ranges.size());
+  return common::Status::ok();
+}
+
+common::Status JobRunner::prepareTarget(CosmosClient& client) {
+  const std::string target = options_.to_database + "/" + options_.to_container;
+  if (target_ == nullptr) {
+    return common::Status(common::Code::kFailedPrecondition, details::kNoPolicy,
+                          "no policy for the target container " + target +
+                              " in the config: the copy would not be sealed");
+  }
+  if (options_.to_database == options_.database && options_.to_container == options_.container) {
+    return common::Status(common::Code::kInvalidArgument, details::kTargetPartitionKey,
+                          "the target container is the source container");
+  }
+  auto res =
+      client.call("GET", CosmosClient::collectionPath(options_.to_database, options_.to_container));
+  if (!res.isOk()) return res.status();
+  if (res->status == 404) {
+    return common::Status(
+        common::Code::kNotFound, details::kTargetMissing,
+        "the target container " + target +
+            " does not exist: create it first with the source's partition-key path (and "
+            "indexing policy, throughput) — the migrator does not create it, as data-plane RBAC "
+            "cannot create containers (docs/MIGRATION.md, \"Protected partition keys\")");
+  }
+  if (res->status != 200) return unexpectedAnswer("reading the target container", *res);
+  std::vector<std::string> target_paths;
+  auto paths = policy::rawValueAt(res->body, std::vector<std::string>{"partitionKey", "paths"});
+  if (paths.isOk() && paths->has_value()) target_paths = stringArray(**paths);
+  if (target_paths != shared_->pk_paths) {
+    const auto list = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const std::string& p : v) out += (out.empty() ? "" : ",") + p;
+      return "[" + out + "]";
+    };
+    return common::Status(common::Code::kFailedPrecondition, details::kTargetPartitionKey,
+                          "the target container " + target + " is partitioned by " +
+                              list(target_paths) + ", the source by " + list(shared_->pk_paths) +
+                              ": create the target with the source's partition-key paths");
+  }
+  return common::Status::ok();
+}
+
+common::Status JobRunner::writeCopyState(CosmosClient& client, std::string_view phase,
+                                         const std::string& report_json) {
+  CosmosLeaseStore store(&client, options_.database, options_.lease_container);
+  const std::string id = "copy." + options_.job;
+  auto existing = store.read(id);
+  if (!existing.isOk()) return existing.status();
+  int64_t started = nowMs();
+  // The job's start on the account's clock (the _ts the account gave the first copy document):
+  // what a catch-up pass compares documents' _ts with, so this machine's clock does not matter.
+  int64_t started_ts = 0;
+  const auto intAt = [](std::string_view object, const char* name) -> int64_t {
+    auto raw = policy::rawValueAt(object, std::vector<std::string>{name});
+    if (!raw.isOk() || !raw->has_value()) return 0;
+    return std::strtoll((*raw)->c_str(), nullptr, 10);
+  };
+  if (existing->has_value()) {
+    const int64_t s = parseIsoTime(stringAt((*existing)->json, {"started_at"}));
+    if (s > 0) started = s;
+    started_ts = intAt((*existing)->json, "started_ts");
+    if (started_ts <= 0) started_ts = intAt((*existing)->json, "_ts");
+  }
+  std::string doc = "{\"id\":";
+  appendQuoted(&doc, id);
+  doc += ",\"kind\":\"cosmoseal.migration.copy\",\"database\":";
+  appendQuoted(&doc, options_.database);
+  doc += ",\"container\":";
+  appendQuoted(&doc, options_.container);
+  doc += ",\"to_database\":";
+  appendQuoted(&doc, options_.to_database);
+  doc += ",\"to_container\":";
+  appendQuoted(&doc, options_.to_container);
+  doc += ",\"job\":";
+  appendQuoted(&doc, options_.job);
+  doc += ",\"since\":" + std::to_string(options_.since);
+  doc += ",\"phase\":";
+  appendQuoted(&doc, phase);
+  doc += ",\"started_at\":";
+  appendQuoted(&doc, isoTime(started));
+  if (started_ts > 0) doc += ",\"started_ts\":" + std::to_string(started_ts);
+  doc += ",\"updated_at\":";
+  appendQuoted(&doc, isoTime(nowMs()));
+  doc += ",\"report\":" + (report_json.empty() ? std::string("{}") : report_json) + "}";
+  auto w = store.replace(id, doc, "");
+  if (!w.isOk()) return w.status();
+  if (started_ts <= 0) {
+    auto written = store.read(id);
+    if (written.isOk() && written->has_value()) started_ts = intAt((*written)->json, "_ts");
+  }
+  // An account that gave no _ts: this machine's clock, less a minute for the difference.
+  if (started_ts <= 0) started_ts = started / 1000 - 60;
+  shared_->copy_started_ts = started_ts;
   return common::Status::ok();
 }
 
@@ -216,7 +327,138 @@ common::Status JobRunner::writeState(CosmosClient& client, std::string_view phas
   return w.isOk() ? common::Status::ok() : w.status();
 }
 
+void JobRunner::noteMismatch(const std::string& id, std::string_view reason) {
+  std::lock_guard<std::mutex> lock(shared_->mu);
+  if (shared_->mismatches.size() < kMaxMismatchesListed) {
+    shared_->mismatches.emplace_back(id, std::string(reason));
+  } else {
+    ++shared_->mismatches_left_off;
+  }
+}
+
+void JobRunner::copyDocument(Thread& t, const std::string& stored, LeaseCounts* counts) {
+  DocumentOutcome o;
+  ++counts->scanned;
+  counters_.scanned.fetch_add(1, std::memory_order_relaxed);
+  common::Status s = t.transform->apply(Operation::kCopy, stored, &o);
+  const auto wipe = [&]() {
+    common::secureZero(o.body.data(), o.body.size());
+    o.body.clear();
+  };
+  if (!s.isOk()) {
+    ++counts->failed;
+    ++t.scan.open_failures;
+    counters_.failed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  t.scan.plaintext_at_protected += o.before.plaintext_at_protected;
+  if (o.before.plaintext_at_protected > 0) ++t.scan.documents_with_plaintext;
+  t.scan.envelopes += o.before.decrypted;
+  if (options_.since > 0 && o.ts < options_.since) {
+    // Catch-up pass: copied by the earlier pass and not written since.
+    wipe();
+    ++counts->unchanged;
+    counters_.unchanged.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (options_.dry_run) {
+    wipe();
+    counters_.would_write.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // Upsert, not create: a page read again after a kill or a lease taken over, and the catch-up
+  // pass, write documents the target may already hold; nobody else writes the target yet.
+  auto res = t.client->call(
+      "POST", CosmosClient::collectionPath(options_.to_database, options_.to_container) + "/docs",
+      {{"x-ms-documentdb-is-upsert", "True"}, {"x-ms-documentdb-partitionkey", o.pk_header}},
+      o.body);
+  wipe();
+  if (res.isOk() && (res->status == 200 || res->status == 201)) {
+    ++counts->written;
+    counters_.written.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  ++counts->failed;
+  counters_.failed.fetch_add(1, std::memory_order_relaxed);
+}
+
+void JobRunner::verifyCopiedDocument(Thread& t, const std::string& stored, LeaseCounts* counts) {
+  ++counts->scanned;
+  counters_.scanned.fetch_add(1, std::memory_order_relaxed);
+  DocumentOutcome o;
+  std::string source;
+  std::string copied;
+  const auto wipe = [](std::string* s) {
+    common::secureZero(s->data(), s->size());
+    s->clear();
+  };
+  // The target's partition-key header: the source document sealed as the copy seals it.
+  common::Status s = t.transform->apply(Operation::kCopy, stored, &o);
+  wipe(&o.body);
+  policy::TransformStats source_stats;
+  if (s.isOk()) s = t.transform->plaintext(stored, policy_, &source, &source_stats);
+  if (!s.isOk()) {
+    ++t.scan.open_failures;
+    counters_.failed.fetch_add(1, std::memory_order_relaxed);
+    noteMismatch(o.id, "source_unreadable");
+    return;
+  }
+  auto res = t.client->call(
+      "GET", CosmosClient::documentPath(options_.to_database, options_.to_container, o.id),
+      {{"x-ms-documentdb-partitionkey", o.pk_header}});
+  if (!res.isOk() || (res->status != 200 && res->status != 404)) {
+    wipe(&source);
+    counters_.failed.fetch_add(1, std::memory_order_relaxed);
+    noteMismatch(o.id, "target_unreadable");
+    return;
+  }
+  if (res->status == 404) {
+    wipe(&source);
+    counters_.missing.fetch_add(1, std::memory_order_relaxed);
+    noteMismatch(o.id, "missing");
+    return;
+  }
+  policy::TransformStats target_stats;
+  s = t.transform->plaintext(res->body, target_, &copied, &target_stats);
+  t.scan.envelopes += target_stats.decrypted;
+  for (uint8_t i = 0; i < target_stats.key_id_count; ++i) {
+    t.scan.envelopes_by_key_id[target_stats.key_ids[i]] += target_stats.key_id_counts[i];
+  }
+  if (!s.isOk()) {
+    wipe(&source);
+    ++t.scan.open_failures;
+    counters_.target_unopened.fetch_add(1, std::memory_order_relaxed);
+    noteMismatch(o.id, "target_unopened");
+    return;
+  }
+  const bool same = source == copied;
+  wipe(&source);
+  wipe(&copied);
+  if (target_stats.plaintext_at_protected > 0) {
+    t.scan.plaintext_at_protected += target_stats.plaintext_at_protected;
+    ++t.scan.documents_with_plaintext;
+    counters_.target_plaintext.fetch_add(1, std::memory_order_relaxed);
+    noteMismatch(o.id, "target_plaintext");
+    return;
+  }
+  if (!same) {
+    counters_.different.fetch_add(1, std::memory_order_relaxed);
+    noteMismatch(o.id, "different");
+    return;
+  }
+  ++counts->unchanged;
+  counters_.matched.fetch_add(1, std::memory_order_relaxed);
+}
+
 void JobRunner::processDocument(Thread& t, const std::string& stored, LeaseCounts* counts) {
+  if (options_.op == Operation::kCopy) {
+    copyDocument(t, stored, counts);
+    return;
+  }
+  if (options_.copy_verify) {
+    verifyCopiedDocument(t, stored, counts);
+    return;
+  }
   DocumentOutcome o;
   const Operation op = options_.op;
   ++counts->scanned;
@@ -409,6 +651,7 @@ void JobRunner::threadMain(int index) {
                                             &counters_.client);
   t.client->useTokens(tokens_);
   t.transform = std::make_unique<DocumentTransform>(keyring_, policy_, shared_->pk_paths);
+  t.transform->setTarget(target_);
   common::Status s = shared_->lease_mode ? workLeases(t) : workQueue(t);
   std::lock_guard<std::mutex> lock(shared_->mu);
   shared_->scan.add(t.scan);
@@ -448,6 +691,38 @@ std::string JobRunner::summaryJson(std::string_view phase, double seconds,
   num("deleted_404", c.deleted.load());
   num("failed", c.failed.load());
   num("splits", c.splits.load());
+  if (copying()) {
+    out += ",\"to_database\":";
+    appendQuoted(&out, options_.to_database);
+    out += ",\"to_container\":";
+    appendQuoted(&out, options_.to_container);
+  }
+  if (options_.op == Operation::kCopy) {
+    num("since", static_cast<uint64_t>(std::max<int64_t>(0, options_.since)));
+    if (shared_->copy_started_ts > 0) {
+      num("next_since", static_cast<uint64_t>(
+                            std::max<int64_t>(0, shared_->copy_started_ts - kSinceMarginSeconds)));
+    }
+  }
+  if (options_.copy_verify) {
+    num("matched", c.matched.load());
+    num("missing", c.missing.load());
+    num("different", c.different.load());
+    num("target_plaintext", c.target_plaintext.load());
+    num("target_unopened", c.target_unopened.load());
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    out += ",\"mismatches\":[";
+    for (size_t i = 0; i < shared_->mismatches.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      out += "{\"id\":";
+      appendQuoted(&out, shared_->mismatches[i].first);
+      out += ",\"reason\":";
+      appendQuoted(&out, shared_->mismatches[i].second);
+      out += "}";
+    }
+    out += "]";
+    num("mismatches_left_off", shared_->mismatches_left_off);
+  }
   num("ranges", c.ranges_total.load());
   num("requests", c.client.requests.load());
   num("throttled_429", c.client.throttled.load());
@@ -492,12 +767,16 @@ common::StatusOr<JobResult> JobRunner::run() {
   if (shared_->lease_mode) {
     CosmosLeaseStore store(&main, options_.database, options_.lease_container);
     COSMOSEAL_RETURN_IF_ERROR(store.ensureContainer());
-    COSMOSEAL_RETURN_IF_ERROR(writeState(main, "running", "{}"));
+    if (options_.op == Operation::kCopy) {
+      COSMOSEAL_RETURN_IF_ERROR(writeCopyState(main, "running", "{}"));
+    } else {
+      COSMOSEAL_RETURN_IF_ERROR(writeState(main, "running", "{}"));
+    }
     LeaseManager leases(&store, options_.job, options_.lease_ttl_ms);
     COSMOSEAL_RETURN_IF_ERROR(leases.ensure(shared_->ranges));
   } else {
     shared_->queue.assign(shared_->ranges.begin(), shared_->ranges.end());
-    if (options_.op == Operation::kVerify) {
+    if (options_.op == Operation::kVerify && !options_.copy_verify) {
       CosmosLeaseStore store(&main, options_.database, options_.lease_container);
       auto state = store.read(stateId(options_.database, options_.container));
       if (state.isOk() && state->has_value()) {
@@ -547,8 +826,17 @@ common::StatusOr<JobResult> JobRunner::run() {
       total.add(l.counts);
     }
     result.phase = done ? "done" : "running";
-    if (done)
+    if (done && options_.op == Operation::kCopy) {
+      COSMOSEAL_RETURN_IF_ERROR(writeCopyState(main, "done", "{\"counts\":" + total.json() + "}"));
+    } else if (done) {
       COSMOSEAL_RETURN_IF_ERROR(writeState(main, "done", "{\"counts\":" + total.json() + "}"));
+    }
+  } else if (options_.copy_verify) {
+    const JobCounters& c = counters_;
+    const bool clean = c.missing.load() == 0 && c.different.load() == 0 &&
+                       c.target_plaintext.load() == 0 && c.target_unopened.load() == 0 &&
+                       c.failed.load() == 0;
+    result.phase = clean ? "verified" : "not_verified";
   } else if (options_.op == Operation::kVerify) {
     const ScanReport& s = result.scan;
     const bool clean =

@@ -21,6 +21,22 @@
 //      it meanwhile — it is read again, transformed again and retried (counted); 404: deleted
 //      meanwhile, skipped (counted). The app's write always wins; nothing is lost.
 //
+// copy (`cosmoseal migrate copy`, the way for a container whose partition key is protected):
+// the same ranges, leases, checkpoints, budget and progress, reading the SOURCE container; every
+// document is opened with the source's policy and sealed with the target's (setTarget) — partition
+// key included, deterministically, so the sidecar routes it — and upserted into the target
+// container (POST with x-ms-documentdb-is-upsert: a page read again after a kill, or a document
+// the app rewrote, is simply written again: idempotent). The target must exist
+// (migrate.target_missing) with the source's partition-key paths (migrate.target_partition_key).
+// `since` > 0 copies only documents whose _ts >= since (the catch-up pass); the summary's
+// `next_since` is the job's start on the account's clock (the _ts of its first `copy.<job>`
+// document in the lease container) minus kSinceMarginSeconds: the `since` of the next catch-up.
+// `copy.<job>` is not the state document the sidecar reads: the source's data is not changed.
+// verify of a copy (`copy_verify`): queue mode over the SOURCE's ranges; every source document is
+// point-read in the target (partition key sealed as the copy sealed it), both are opened and
+// compared byte for byte with system properties stripped; a target document with plaintext at a
+// protected path or an envelope that does not open is a mismatch too.
+//
 // Threads: each has its own HttpSender, CosmosClient and DocumentTransform; they share the RU
 // budget, the counters and the range queue. Nothing here is reachable from a libuv callback.
 
@@ -57,7 +73,16 @@ struct JobOptions {
   int64_t lease_ttl_ms = 30000;
   int max_conflict_retries = 20;
   std::string owner;  // default "worker-<index>"
+  // copy and copy_verify: the target container (to_database defaults to database).
+  std::string to_database;
+  std::string to_container;
+  int64_t since = 0;         // copy: only documents with _ts >= since (seconds); 0: all
+  bool copy_verify = false;  // op kVerify: compare the source (database/container) and the target
 };
+
+// Seconds taken off a copy job's start for `next_since`: _ts counts whole seconds and partitions
+// stamp it independently; copying a document twice is harmless (an upsert).
+inline constexpr int64_t kSinceMarginSeconds = 1;
 
 // Live counters (relaxed atomics) and what the progress display reads.
 struct JobCounters {
@@ -72,6 +97,12 @@ struct JobCounters {
   std::atomic<uint64_t> ranges_done{0};
   std::atomic<uint64_t> ranges_total{0};
   std::atomic<uint64_t> documents_estimate{0};  // x-ms-resource-usage documentsCount, 0: unknown
+  // copy_verify
+  std::atomic<uint64_t> matched{0};
+  std::atomic<uint64_t> missing{0};           // source ids absent from the target
+  std::atomic<uint64_t> different{0};         // present, but the opened documents differ
+  std::atomic<uint64_t> target_plaintext{0};  // target documents with plaintext at a protected path
+  std::atomic<uint64_t> target_unopened{0};   // target documents with an envelope that did not open
   ClientCounters client;
 };
 
@@ -111,6 +142,8 @@ class JobRunner {
   // An Entra ID upstream: every call carries this cache's token (CosmosClient::useTokens). Not
   // owned; set before run().
   void useTokens(const identity::TokenCache* tokens) noexcept { tokens_ = tokens; }
+  // copy and copy_verify: the target container's policy (required). Not owned; set before run().
+  void setTarget(const policy::ContainerPolicy* target) noexcept { target_ = target; }
 
   common::StatusOr<JobResult> run();
   // Called about every `interval` from a thread of its own while run() works, and once at the end.
@@ -135,6 +168,13 @@ class JobRunner {
       Thread& t, const RangeSpec& range, std::string continuation,
       const std::function<bool(const std::string&, const LeaseCounts&)>& on_page);
   void processDocument(Thread& t, const std::string& stored, LeaseCounts* counts);
+  void copyDocument(Thread& t, const std::string& stored, LeaseCounts* counts);
+  void verifyCopiedDocument(Thread& t, const std::string& stored, LeaseCounts* counts);
+  void noteMismatch(const std::string& id, std::string_view reason);
+  common::Status prepareTarget(CosmosClient& client);
+  common::Status writeCopyState(CosmosClient& client, std::string_view phase,
+                                const std::string& report_json);
+  bool copying() const noexcept { return options_.op == Operation::kCopy || options_.copy_verify; }
   common::StatusOr<std::vector<RangeSpec>> readRanges(CosmosClient& client);
   common::Status writeState(CosmosClient& client, std::string_view phase,
                             const std::string& report_json);
@@ -147,6 +187,7 @@ class JobRunner {
   std::string origin_;
   std::shared_ptr<const crypto::Keyring> keyring_;
   const policy::ContainerPolicy* policy_;
+  const policy::ContainerPolicy* target_ = nullptr;
   RuBudget budget_;
   JobCounters counters_;
   std::unique_ptr<Shared> shared_;

@@ -1,7 +1,10 @@
 #include "proxy/migrate/transform.h"
 
+#include <cstdlib>
+
 #include "common/secret_bytes.h"
 #include "policy/json/fields.h"
+#include "proxy/migrate/details.h"
 
 namespace cosmoseal::proxy::migrate {
 
@@ -15,6 +18,8 @@ std::string_view operationName(Operation op) noexcept {
       return "decrypt";
     case Operation::kVerify:
       return "verify";
+    case Operation::kCopy:
+      return "copy";
   }
   return "unknown";
 }
@@ -72,6 +77,20 @@ common::StatusOr<std::string> DocumentTransform::partitionKeyHeader(
   return out;
 }
 
+common::Status DocumentTransform::plaintext(std::string_view stored,
+                                            const policy::ContainerPolicy* policy, std::string* out,
+                                            policy::TransformStats* stats) {
+  std::string plain;
+  WipeOnExit wipe_plain{&plain};
+  COSMOSEAL_RETURN_IF_ERROR(transformer_.decryptResponse(policy::PaddedInput::unpadded(stored),
+                                                         policy::ResponseShape::kDocument, policy,
+                                                         &plain, stats));
+  auto stripped = policy::withoutSystemProperties(plain);
+  if (!stripped.isOk()) return stripped.status();
+  *out = std::move(*stripped);
+  return common::Status::ok();
+}
+
 common::Status DocumentTransform::apply(Operation op, std::string_view stored,
                                         DocumentOutcome* out) {
   *out = DocumentOutcome{};
@@ -80,6 +99,11 @@ common::Status DocumentTransform::apply(Operation op, std::string_view stored,
   for (const policy::JsonMember& m : *members) {
     if (m.name == "id") out->id = policy::jsonStringValue(m.raw).value_or("");
     if (m.name == "_etag") out->etag = policy::jsonStringValue(m.raw).value_or("");
+    if (m.name == "_ts") out->ts = std::strtoll(std::string(m.raw).c_str(), nullptr, 10);
+  }
+  if (op == Operation::kCopy && target_ == nullptr) {
+    return common::Status(common::Code::kFailedPrecondition, details::kNoPolicy,
+                          "no policy for the copy's target container");
   }
   std::string plain;
   WipeOnExit wipe_plain{&plain};
@@ -97,6 +121,10 @@ common::Status DocumentTransform::apply(Operation op, std::string_view stored,
     case Operation::kDecrypt:
       out->change = b.decrypted > 0;
       break;
+    case Operation::kCopy:
+      // Always written: the target does not hold it yet (or holds an older version).
+      out->change = true;
+      break;
     case Operation::kVerify:
       return common::Status::ok();
   }
@@ -108,8 +136,9 @@ common::Status DocumentTransform::apply(Operation op, std::string_view stored,
     out->body = *stripped;
   } else {
     policy::TransformStats sealed;
+    const policy::ContainerPolicy& seal_with = op == Operation::kCopy ? *target_ : *policy_;
     COSMOSEAL_RETURN_IF_ERROR(transformer_.encryptDocument(policy::PaddedInput::unpadded(*stripped),
-                                                           *policy_, &out->body, &sealed));
+                                                           seal_with, &out->body, &sealed));
   }
   auto pk = partitionKeyHeader(out->body);
   if (!pk.isOk()) return pk.status();

@@ -33,6 +33,7 @@ class FakeAccount {
       return std::any_of(ranges.begin(), ranges.end(), [&](const Range& r) { return r.id == id; });
     }
     std::map<std::string, Doc> docs;
+    std::string pk_paths = R"(["/tenant"])";
   };
 
   std::mutex mu;
@@ -84,7 +85,8 @@ class FakeAccount {
     if (it == colls.end()) return json(404, "{}");
     Coll& c = it->second;
     if (seg.size() == 4) {
-      return json(200, R"({"id":"x","partitionKey":{"paths":["/tenant"],"kind":"Hash"}})");
+      return json(200,
+                  R"({"id":"x","partitionKey":{"paths":)" + c.pk_paths + R"(,"kind":"Hash"}})");
     }
     if (seg[4] == "pkranges") {
       std::string b = R"({"PartitionKeyRanges":[)";
@@ -329,6 +331,150 @@ TEST_F(JobRunnerTest, DecryptWritesPlaintextBack) {
   EXPECT_EQ(plaintextDocs(), 250);
   EXPECT_EQ(account_.colls["db/people"].docs["d3"].body,
             R"({"id":"d3","tenant":"t","ssn":"S3","n":1.50})");
+}
+
+// migrate copy: "people" (partition key /tenant, ssn protected, plaintext stored) into "people2",
+// whose policy protects the partition key too.
+class CopyTest : public JobRunnerTest {
+ protected:
+  CopyTest() {
+    std::vector<policy::ContainerPolicySpec> specs(2);
+    specs[0].database = "db";
+    specs[0].container = "people";
+    specs[1].database = "db";
+    specs[1].container = "people2";
+    policy::FieldSpec f;
+    f.path = "/ssn";
+    f.mode = policy::FieldMode::kDeterministic;
+    f.key = "pii";
+    specs[0].fields = {f};
+    policy::FieldSpec pk = f;
+    pk.path = "/tenant";
+    specs[1].fields = {pk, f};
+    policies_ = *policy::PolicySet::create(specs);
+    account_.colls["db/people2"];
+  }
+
+  common::StatusOr<JobResult> runCopy(const std::string& job, int64_t since = 0,
+                                      bool verify = false) {
+    JobOptions o;
+    o.op = verify ? Operation::kVerify : Operation::kCopy;
+    o.copy_verify = verify;
+    o.database = "db";
+    o.container = "people";
+    o.to_container = "people2";
+    o.job = job;
+    o.since = since;
+    o.threads = 2;
+    o.page_size = 40;
+    JobRunner r(
+        o, [this] { return std::make_unique<FakeSender>(&account_); }, account_key_, "https://acct",
+        keyring_, policies_->find("db", "people"));
+    r.setTarget(policies_->find("db", "people2"));
+    return r.run();
+  }
+};
+
+TEST_F(CopyTest, CopiesEverySealedWithTheTargetPolicyAndVerifies) {
+  auto r = runCopy("");
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->phase, "done");
+  EXPECT_NE(r->json.find("\"written\":250"), std::string::npos) << r->json;
+  EXPECT_NE(r->json.find("\"next_since\":"), std::string::npos) << r->json;
+  EXPECT_NE(r->json.find("\"to_container\":\"people2\""), std::string::npos) << r->json;
+  // The source is only read; the target holds every document, partition key sealed.
+  EXPECT_EQ(account_.replaces, 0);
+  EXPECT_EQ(plaintextDocs(), 250);
+  const auto& copied = account_.colls["db/people2"].docs;
+  ASSERT_EQ(copied.size(), 250u);
+  for (const auto& [id, d] : copied) {
+    EXPECT_NE(d.body.find(R"("tenant":"csx1:)"), std::string::npos) << d.body;
+    EXPECT_EQ(d.body.find(R"("ssn":"S)"), std::string::npos) << d.body;
+    EXPECT_EQ(d.body.find("_rid"), std::string::npos);
+  }
+  // The job lives in copy.<default job name>, not in the state document the sidecar reads.
+  const auto& leases = account_.colls["db/cosmoseal-leases"].docs;
+  ASSERT_TRUE(leases.count("copy.copy-db-people-people2"));
+  EXPECT_NE(leases.at("copy.copy-db-people-people2").body.find("\"phase\":\"done\""),
+            std::string::npos);
+  EXPECT_EQ(leases.count("state.db.people"), 0u);
+  auto v = runCopy("", 0, true);
+  ASSERT_TRUE(v.isOk()) << v.status().toString();
+  EXPECT_EQ(v->phase, "verified") << v->json;
+  EXPECT_NE(v->json.find("\"matched\":250"), std::string::npos) << v->json;
+  EXPECT_NE(v->json.find("\"mismatches\":[]"), std::string::npos) << v->json;
+  EXPECT_EQ(v->scan.plaintext_at_protected, 0u);
+}
+
+TEST_F(CopyTest, ARunAgainIsIdempotentAndACatchUpCopiesOnlyNewerDocuments) {
+  ASSERT_TRUE(runCopy("c1").isOk());
+  // Resume of a finished job: nothing left. A new job upserts over what is there.
+  auto again = runCopy("c1");
+  ASSERT_TRUE(again.isOk());
+  EXPECT_NE(again->json.find("\"scanned\":0"), std::string::npos) << again->json;
+  auto twice = runCopy("c2");
+  ASSERT_TRUE(twice.isOk()) << twice.status().toString();
+  EXPECT_NE(twice->json.find("\"written\":250"), std::string::npos) << twice->json;
+  EXPECT_EQ(account_.colls["db/people2"].docs.size(), 250u);
+  // The fake's _ts is 1: a catch-up since 2 reads everything and writes nothing.
+  auto catchup = runCopy("", 2);
+  ASSERT_TRUE(catchup.isOk()) << catchup.status().toString();
+  EXPECT_NE(catchup->json.find("\"written\":0"), std::string::npos) << catchup->json;
+  EXPECT_NE(catchup->json.find("\"unchanged\":250"), std::string::npos) << catchup->json;
+  EXPECT_TRUE(
+      account_.colls["db/cosmoseal-leases"].docs.count("copy.copy-db-people-people2-since-2"));
+}
+
+TEST_F(CopyTest, VerifyListsMissingDifferentAndPlaintextDocumentsById) {
+  ASSERT_TRUE(runCopy("").isOk());
+  auto& copied = account_.colls["db/people2"].docs;
+  copied.erase("d3");
+  // d4 rewritten in the target with another (sealed) value; d5 with plaintext.
+  {
+    DocumentTransform t(keyring_, policies_->find("db", "people"), {"/tenant"});
+    t.setTarget(policies_->find("db", "people2"));
+    DocumentOutcome o;
+    ASSERT_TRUE(
+        t.apply(Operation::kCopy, R"({"id":"d4","tenant":"t","ssn":"OTHER","n":1.50})", &o).isOk());
+    copied["d4"].body = o.body;
+  }
+  const std::string d5 = copied["d5"].body;
+  copied["d5"].body = d5.substr(0, d5.find("\"ssn\":")) + R"("ssn":"S5","n":1.50})";
+  auto v = runCopy("", 0, true);
+  ASSERT_TRUE(v.isOk()) << v.status().toString();
+  EXPECT_EQ(v->phase, "not_verified");
+  EXPECT_NE(v->json.find("\"missing\":1"), std::string::npos) << v->json;
+  EXPECT_NE(v->json.find("\"different\":1"), std::string::npos) << v->json;
+  EXPECT_NE(v->json.find("\"target_plaintext\":1"), std::string::npos) << v->json;
+  EXPECT_NE(v->json.find(R"({"id":"d3","reason":"missing"})"), std::string::npos) << v->json;
+  EXPECT_NE(v->json.find(R"({"id":"d4","reason":"different"})"), std::string::npos) << v->json;
+  EXPECT_NE(v->json.find(R"({"id":"d5","reason":"target_plaintext"})"), std::string::npos)
+      << v->json;
+}
+
+TEST_F(CopyTest, TheTargetMustExistWithTheSourcePartitionKeyAndAPolicy) {
+  account_.colls.erase("db/people2");
+  auto missing = runCopy("");
+  ASSERT_FALSE(missing.isOk());
+  EXPECT_EQ(missing.status().detail(), "migrate.target_missing");
+  EXPECT_NE(missing.status().message().find("RBAC"), std::string::npos);
+  account_.colls["db/people2"].pk_paths = R"(["/region"])";
+  auto other = runCopy("");
+  ASSERT_FALSE(other.isOk());
+  EXPECT_EQ(other.status().detail(), "migrate.target_partition_key");
+  EXPECT_TRUE(account_.colls["db/people2"].docs.empty());
+  account_.colls["db/people2"].pk_paths = R"(["/tenant"])";
+  JobOptions o;
+  o.op = Operation::kCopy;
+  o.database = "db";
+  o.container = "people";
+  o.to_container = "people2";
+  JobRunner r(
+      o, [this] { return std::make_unique<FakeSender>(&account_); }, account_key_, "https://acct",
+      keyring_, policies_->find("db", "people"));
+  auto none = r.run();
+  ASSERT_FALSE(none.isOk());
+  EXPECT_EQ(none.status().detail(), "migrate.no_policy");
 }
 
 }  // namespace

@@ -125,5 +125,76 @@ TEST_F(DocumentTransformTest, ATamperedEnvelopeFails) {
   EXPECT_FALSE(t.apply(Operation::kVerify, bad, &o).isOk());
 }
 
+// migrate copy: the target's policy protects the partition key; the source holds plaintext.
+std::shared_ptr<const policy::PolicySet> copyPolicies() {
+  std::vector<policy::ContainerPolicySpec> specs(2);
+  specs[0].database = "db";
+  specs[0].container = "c";
+  specs[0].fields = {field("/ssn", policy::FieldMode::kDeterministic)};
+  specs[1].database = "db";
+  specs[1].container = "c2";
+  specs[1].fields = {field("/tenant", policy::FieldMode::kDeterministic),
+                     field("/ssn", policy::FieldMode::kDeterministic),
+                     field("/notes", policy::FieldMode::kRandomized)};
+  return *policy::PolicySet::create(specs);
+}
+
+TEST_F(DocumentTransformTest, CopySealsWithTheTargetPolicyPartitionKeyIncluded) {
+  auto set = copyPolicies();
+  DocumentTransform t(keyring(1), set->find("db", "c"), {"/tenant"});
+  t.setTarget(set->find("db", "c2"));
+  DocumentOutcome o;
+  ASSERT_TRUE(t.apply(Operation::kCopy, kStoredPlain, &o).isOk());
+  EXPECT_TRUE(o.change);
+  EXPECT_EQ(o.ts, 17);
+  EXPECT_EQ(o.id, "d1");
+  // The source counts plaintext by its own policy (ssn only).
+  EXPECT_EQ(o.before.plaintext_at_protected, 1u);
+  EXPECT_EQ(o.body.find(R"("tenant":"t1")"), std::string::npos) << o.body;
+  EXPECT_EQ(o.body.find("123-45"), std::string::npos);
+  EXPECT_EQ(o.body.find("_ts"), std::string::npos);
+  EXPECT_NE(o.body.find(R"("n":1.50)"), std::string::npos);
+  // The header is the sealed partition key, byte for byte as in the body, and deterministic.
+  ASSERT_EQ(o.pk_header.rfind(R"(["csx1:)", 0), 0u) << o.pk_header;
+  const std::string sealed = o.pk_header.substr(1, o.pk_header.size() - 2);
+  EXPECT_NE(o.body.find(R"("tenant":)" + sealed), std::string::npos);
+  DocumentOutcome again;
+  ASSERT_TRUE(t.apply(Operation::kCopy, kStoredPlain, &again).isOk());
+  EXPECT_EQ(again.pk_header, o.pk_header);
+  // Opened with the target's policy, the copy is the source's plaintext without system
+  // properties; the source has the same plaintext.
+  std::string copied;
+  std::string source;
+  policy::TransformStats cs;
+  policy::TransformStats ss;
+  ASSERT_TRUE(t.plaintext(o.body, set->find("db", "c2"), &copied, &cs).isOk());
+  ASSERT_TRUE(t.plaintext(kStoredPlain, set->find("db", "c"), &source, &ss).isOk());
+  EXPECT_EQ(copied, source);
+  EXPECT_EQ(cs.plaintext_at_protected, 0u);
+  EXPECT_EQ(cs.decrypted, 3u);
+  EXPECT_EQ(source, R"({"id":"d1","tenant":"t1","ssn":"123-45","notes":{"a":1},"n":1.50})");
+}
+
+TEST_F(DocumentTransformTest, CopyOpensASealedSourceAndNeedsATarget) {
+  auto set = copyPolicies();
+  DocumentTransform seal(keyring(1), set->find("db", "c"), {"/tenant"});
+  DocumentOutcome sealed;
+  ASSERT_TRUE(seal.apply(Operation::kEncrypt, kStoredPlain, &sealed).isOk());
+  DocumentTransform t(keyring(1), set->find("db", "c"), {"/tenant"});
+  DocumentOutcome o;
+  common::Status s = t.apply(Operation::kCopy, sealed.body, &o);
+  EXPECT_EQ(s.detail(), "migrate.no_policy");
+  t.setTarget(set->find("db", "c2"));
+  ASSERT_TRUE(t.apply(Operation::kCopy, sealed.body, &o).isOk());
+  EXPECT_EQ(o.before.decrypted, 1u);
+  std::string copied;
+  policy::TransformStats cs;
+  ASSERT_TRUE(t.plaintext(o.body, set->find("db", "c2"), &copied, &cs).isOk());
+  EXPECT_EQ(copied, R"({"id":"d1","tenant":"t1","ssn":"123-45","notes":{"a":1},"n":1.50})");
+  // Plaintext at a protected path of the target is counted when opened with its policy.
+  ASSERT_TRUE(t.plaintext(kStoredPlain, set->find("db", "c2"), &copied, &cs).isOk());
+  EXPECT_EQ(cs.plaintext_at_protected, 3u);
+}
+
 }  // namespace
 }  // namespace cosmoseal::proxy::migrate
