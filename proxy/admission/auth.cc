@@ -166,7 +166,8 @@ common::StatusOr<const ClientEntry*> Authenticator::verifyEntra(
       now_unix);
   if (!id.isOk()) {
     if (id.status().detail() == admission_detail::kTokenKeyUnknown) {
-      unknown_kid_generation_ = keys.refreshForUnknownKid();
+      // A token that names no key at all is refused at once: no refresh could find its key.
+      unknown_kid_generation_ = entraTokenKid(token).empty() ? 0 : keys.refreshForUnknownKid();
     }
     return id.status();
   }

@@ -233,6 +233,28 @@ TEST_F(EntraAppsTest, WithoutAWaitOrOverTheBoundAnUnknownKidIsRefusedAtOnce) {
   }
 }
 
+// A token whose header names no key (no kid, or an empty one) cannot be helped by a refresh:
+// refused at once, never held, and no refresh is asked for.
+TEST_F(EntraAppsTest, ATokenNamingNoKeyIsRefusedAtOnce) {
+  FakeUpstream upstream([](FakeUpstream& u, Wire& c, int) { serveAll(u, c, answer); });
+  ProxyUnderTest proxy(upstream.port(), entraSettings("  unknown_kid_wait: 10s\n"));
+  ASSERT_TRUE(proxy.ok()) << proxy.error();
+  proxy.snapshot()->entraKeys()->replaceKeys(proxy::testing::keySetOf({key_}));
+  const proxy::testing::TokenMinter no_kid("");
+  Wire app = Wire::connectLocal(proxy.port());
+  const auto sent = std::chrono::steady_clock::now();
+  ASSERT_TRUE(app.send(aadRequest(proxy.port(), "/dbs/shop/colls/orders", tokenBy(no_kid))));
+  ReadResult r = app.readResponse();
+  ASSERT_TRUE(r.ok()) << readEndName(r.end);
+  EXPECT_EQ(r.message.status, 401);
+  EXPECT_EQ(r.message.header("x-cosmoseal-detail").value_or(""), "auth.token_key_unknown");
+  EXPECT_NE(r.message.body.find("names no key"), std::string::npos) << r.message.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(2));
+  EXPECT_EQ(proxy.stats().entra_kid_holds.load(), 0u);
+  EXPECT_EQ(proxy.stats().entra_kid_refused_at_once.load(), 1u);
+  EXPECT_EQ(upstream.requests().size(), 0u);
+}
+
 // An app that goes away while its request is held: the exchange and its hold slot are freed
 // (ASan builds check the rest), and the worker goes on serving.
 TEST_F(EntraAppsTest, AConnectionClosedWhileHeldFreesItsHold) {
