@@ -110,7 +110,7 @@ void MessageHead::clear() {
 }
 
 Http1Parser::Http1Parser(Kind kind, const Http1Limits& limits, Handler* handler)
-    : kind_(kind), limits_(limits), handler_(handler) {
+    : kind_(kind), wipe_input_(kind == Kind::kRequest), limits_(limits), handler_(handler) {
   llhttp_settings_init(&settings_);
   settings_.on_headers_complete = &Http1Parser::onHeadersComplete;
   settings_.on_body = &Http1Parser::onBody;
@@ -124,7 +124,7 @@ Http1Parser::Http1Parser(Kind kind, const Http1Limits& limits, Handler* handler)
 }
 
 Http1Parser::~Http1Parser() {
-  if (kind_ == Kind::kRequest) common::clearWiping(&in_);
+  if (wipe_input_) common::clearWiping(&in_);
 }
 
 bool Http1Parser::idle() const noexcept {
@@ -141,8 +141,8 @@ Status Http1Parser::feed(std::string_view data) noexcept {
     return Status(Code::kInvalidArgument, http1_detail::kParseError, "connection already failed");
   // Request bytes (protected plaintext in bodies from the app) only ever grow through
   // appendWiping and leave through compact(), so no freed or stale block keeps them. Responses
-  // carry envelopes, not plaintext: no wiping cost there.
-  if (kind_ == Kind::kRequest) {
+  // carry envelopes, not plaintext: no wiping cost there, unless setWipeInput() asked for it.
+  if (wipe_input_) {
     common::appendWiping(&in_, data);
   } else {
     in_.append(data.data(), data.size());
@@ -201,7 +201,7 @@ void Http1Parser::startMessage() noexcept {
 void Http1Parser::compact() noexcept {
   // Invariant: the bytes of in_'s block past size() are zero, so clearing the contents wipes
   // everything the block ever held.
-  const bool wipe = kind_ == Kind::kRequest;
+  const bool wipe = wipe_input_;
   if (pos_ == in_.size()) {
     if (wipe) {
       common::clearWiping(&in_);

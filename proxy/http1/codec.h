@@ -108,6 +108,10 @@ class Http1Parser {
 
   // Response parsing: the request was HEAD, so the response carries no body whatever it says.
   void setNoBodyExpected(bool v) noexcept { no_body_expected_ = v; }
+  // Wipe the input buffer as for requests (their bodies carry protected plaintext). Off by
+  // default for responses, which carry envelopes; on for answers that carry secrets (the HTTPS
+  // client's token and Key Vault answers). Set before the first feed().
+  void setWipeInput(bool v) noexcept { wipe_input_ = v; }
 
   bool paused() const noexcept { return paused_; }
   // True while the parser is running (inside a handler callback): positions are not final.
@@ -145,6 +149,7 @@ class Http1Parser {
   static int onChunkHeader(llhttp_t* p);
 
   Kind kind_;
+  bool wipe_input_;  // kind_ == kRequest unless setWipeInput() said otherwise
   Http1Limits limits_;
   Handler* handler_;
   llhttp_settings_t settings_;

@@ -6,10 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 
+#include "common/secret_bytes.h"
 #include "common/text.h"
 #include "proxy/http1/codec.h"
 #include "proxy/tls/context.h"
@@ -90,6 +92,10 @@ class Collector : public proxy::Http1Parser::Handler {
                     "response body of " + std::to_string(head.content_length) +
                         " bytes is over the limit of " + std::to_string(max_bytes_));
     }
+    // One allocation for a sized body: growing it would free copies of what it holds.
+    if (head.framing == proxy::Framing::kContentLength) {
+      out_->body.reserve(static_cast<size_t>(head.content_length));
+    }
     return Status::ok();
   }
   Status onMessageBody(std::string_view data) noexcept override {
@@ -97,7 +103,7 @@ class Collector : public proxy::Http1Parser::Handler {
       return Status(Code::kBadGateway, kHttpsResponseTooLarge,
                     "response body is over the limit of " + std::to_string(max_bytes_) + " bytes");
     }
-    out_->body.append(data);
+    common::appendWiping(&out_->body, data);
     return Status::ok();
   }
   Status onMessageComplete() noexcept override {
@@ -193,7 +199,9 @@ struct HttpsClient::Conn {
   std::string plain;                       // decrypted bytes not yet given to the parser
   std::string cipher;                      // scratch for TLS output
 
-  Conn() = default;
+  // Decrypted records are appended to `plain` (TlsSession::feed); room for a few of them up
+  // front so that it rarely grows (growing would free copies of what it holds).
+  Conn() { plain.reserve(65536); }
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
   ~Conn() {
@@ -244,7 +252,7 @@ struct HttpsClient::Conn {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
       if (n > 0) {
         if (!tls) {
-          plain.append(buf, static_cast<size_t>(n));
+          common::appendWiping(&plain, std::string_view(buf, static_cast<size_t>(n)));
           return Status::ok();
         }
         Status s = tls->feed(std::string_view(buf, static_cast<size_t>(n)), &plain);
@@ -385,6 +393,7 @@ StatusOr<HttpsResponse> HttpsClient::exchange(Conn& conn, const ParsedUrl& url,
   Collector collector(&response, options_.max_response_bytes);
   proxy::Http1Parser parser(proxy::Http1Parser::Kind::kResponse, proxy::Http1Limits{}, &collector);
   parser.setNoBodyExpected(request.method == "HEAD");
+  parser.setWipeInput(true);  // answers carry tokens and unwrapped keys
   for (;;) {
     if (!conn.plain.empty()) {
       *response_started = true;

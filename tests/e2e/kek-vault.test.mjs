@@ -23,6 +23,8 @@ import { adminRequest } from './lib/fault-stack.mjs';
 import { runCosmoseal, writeConfig, freePort } from './lib/cosmoseal.mjs';
 import { startIdp } from '../idp/lib/idp.mjs';
 import { startKeyVault } from '../keyvault/lib/keyvault.mjs';
+import { unwrapFileKeyring } from './lib/hsm.mjs';
+import { dumpCore, secretNeedles, assertCoreClean } from './lib/coredump.mjs';
 
 const T = { timeout: 180000 };
 const POLICIES = [
@@ -44,6 +46,7 @@ describe('KEK in Azure Key Vault / Managed HSM (local vault, workload identity)'
   let container;
   let tokenFile;
   let kid1;
+  let dataKeys; // known here because the keyring starts on a file KEK (for the core-dump grep)
 
   // The scope follows the vault's host name (*.managedhsm.azure.net); on 127.0.0.1 the Managed HSM
   // stand-in's audience is named explicitly (without it: 401 AKV10022, invalid audience).
@@ -80,6 +83,7 @@ describe('KEK in Azure Key Vault / Managed HSM (local vault, workload identity)'
     hsm.createKey('kek-aes', { kty: 'oct-HSM' });
 
     keys = await makeKeyring(dir, ['pii']);
+    dataKeys = unwrapFileKeyring(keys.keyring_file, Buffer.from(fs.readFileSync(keys.kek_file, 'utf8').trim(), 'base64'));
     const r = await runCosmoseal(['keyring', 'rewrap', '--keyring', keys.keyring_file, '--from', `file:${keys.kek_file}`,
       '--to', specOf(vault, 'kek-1')]);
     assert.equal(r.code, 0, `rewrap: ${r.stdout}${r.stderr}`);
@@ -116,6 +120,20 @@ describe('KEK in Azure Key Vault / Managed HSM (local vault, workload identity)'
     assert.equal(vault.stats().unwrap, 1, 'the vault unwrapped once, at start; requests never reach it');
     assert.ok(vault.requests().every((q) => q.oid === app.objectId), 'every call carried the workload identity token');
     assert.match(stack.proxy.log(), /1 data key unwrap\(s\) audited/);
+  });
+
+  test('gcore of the running sidecar: 0 copies of the data key and of the content keys the vault unwrapped', T, async () => {
+    const ceks = vault.unwrappedValues();
+    assert.ok(ceks.length >= 1, 'the vault unwrapped at least one content key');
+    const core = dumpCore(stack.proxy.pid, dir);
+    const needles = [
+      ...dataKeys.flatMap((k) => secretNeedles(k.label, k.bytes)),
+      ...ceks.flatMap((c, i) => secretNeedles(`content key ${i + 1} from unwrapkey`, c)),
+      ...ceks.map((c, i) => ({ label: `content key ${i + 1} (base64url, as the vault sent it)`, bytes: Buffer.from(c.toString('base64url')) })),
+    ];
+    // A non-secret marker the config snapshot holds: the vault's URL.
+    const { markers } = assertCoreClean(core, needles, Buffer.from(vault.url));
+    console.log(`[kek-vault] core ${core.length} bytes; ${dataKeys.length} data key(s), ${ceks.length} content key(s): 0 copies; marker (vault URL) ${markers} copies`);
   });
 
   test('keyring show and keygen through the vault; reload adds the version', T, async () => {

@@ -24,6 +24,7 @@ import { makeWorkDir } from '../e2e/lib/paths.mjs';
 import { makeKeyring } from '../e2e/lib/enc.mjs';
 import { runCosmoseal } from '../e2e/lib/cosmoseal.mjs';
 import { makeSoftHsm, createKek, unwrapFileKeyring } from '../e2e/lib/hsm.mjs';
+import { dumpCore, countIn as count } from '../e2e/lib/coredump.mjs';
 
 const T = { timeout: 240000 };
 const FIELDS = [
@@ -43,25 +44,6 @@ function unwrapDataKeys(keyringFile, kek) {
   return keys;
 }
 
-/** A core dump of the live process `pid` (gcore), read whole; the file is removed unless
- * COREDUMP_KEEP is set. */
-function dumpCore(pid, dir) {
-  const prefix = path.join(dir, 'core');
-  const r = spawnSync('gcore', ['-o', prefix, String(pid)], { encoding: 'utf8', timeout: 120000 });
-  const coreFile = `${prefix}.${pid}`;
-  assert.ok(fs.existsSync(coreFile), `gcore failed (status ${r.status}):\n${r.stdout}\n${r.stderr}`);
-  const core = fs.readFileSync(coreFile);
-  if (!process.env.COREDUMP_KEEP) fs.rmSync(coreFile, { force: true });
-  else console.log(`core kept: ${coreFile}`);
-  return core;
-}
-
-/** Occurrences of `needle` in `hay` (overlapping ones counted once each start). */
-function count(hay, needle) {
-  let n = 0;
-  for (let i = hay.indexOf(needle); i !== -1; i = hay.indexOf(needle, i + 1)) n++;
-  return n;
-}
 
 // Both listener kinds: with TLS the plaintext lives in the TLS scratch and OpenSSL's record
 // buffers; without TLS (a sidecar on localhost) it lives in the read buffer and the write queue.

@@ -81,6 +81,7 @@ class Vault {
     this.down = null;
     this.stats = { requests: 0, get: 0, wrap: 0, unwrap: 0, refused: 0, byStatus: {} };
     this.log = [];
+    this.unwrapped = []; // every value unwrapkey answered (content keys): tests grep core dumps for them
   }
 
   async start() {
@@ -259,6 +260,7 @@ class Vault {
       }
       const out = this.crypt(op === 'wrapkey' ? 'wrapKey' : 'unwrapKey', v, input.alg, Buffer.from(input.value, 'base64url'));
       this.stats[op === 'wrapkey' ? 'wrap' : 'unwrap']++;
+      if (op === 'unwrapkey') this.unwrapped.push(Buffer.from(out));
       return reply(200, { kid: this.kid(name, v.version), value: out.toString('base64url') });
     } catch (e) {
       if (!(e instanceof VaultError)) {
@@ -323,6 +325,7 @@ export async function startKeyVault(o) {
     comeBack: () => v.comeBack(),
     stats: () => structuredClone(v.stats),
     requests: () => v.log.slice(),
+    unwrappedValues: () => v.unwrapped.slice(),
     resetStats: () => {
       v.stats = { requests: 0, get: 0, wrap: 0, unwrap: 0, refused: 0, byStatus: {} };
       v.log = [];
