@@ -336,24 +336,29 @@ void JobRunner::noteMismatch(const std::string& id, std::string_view reason) {
   }
 }
 
-void JobRunner::copyDocument(Thread& t, const std::string& stored, LeaseCounts* counts) {
-  DocumentOutcome o;
+bool JobRunner::transformCounted(Thread& t, Operation op, const std::string& stored,
+                                 DocumentOutcome* o, LeaseCounts* counts) {
   ++counts->scanned;
   counters_.scanned.fetch_add(1, std::memory_order_relaxed);
-  common::Status s = t.transform->apply(Operation::kCopy, stored, &o);
+  if (!t.transform->apply(op, stored, o).isOk()) {
+    ++counts->failed;
+    ++t.scan.open_failures;
+    counters_.failed.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  t.scan.plaintext_at_protected += o->before.plaintext_at_protected;
+  if (o->before.plaintext_at_protected > 0) ++t.scan.documents_with_plaintext;
+  t.scan.envelopes += o->before.decrypted;
+  return true;
+}
+
+void JobRunner::copyDocument(Thread& t, const std::string& stored, LeaseCounts* counts) {
+  DocumentOutcome o;
   const auto wipe = [&]() {
     common::secureZero(o.body.data(), o.body.size());
     o.body.clear();
   };
-  if (!s.isOk()) {
-    ++counts->failed;
-    ++t.scan.open_failures;
-    counters_.failed.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  t.scan.plaintext_at_protected += o.before.plaintext_at_protected;
-  if (o.before.plaintext_at_protected > 0) ++t.scan.documents_with_plaintext;
-  t.scan.envelopes += o.before.decrypted;
+  if (!transformCounted(t, Operation::kCopy, stored, &o, counts)) return;
   if (options_.since > 0 && o.ts < options_.since) {
     // Catch-up pass: copied by the earlier pass and not written since.
     wipe();
@@ -461,23 +466,12 @@ void JobRunner::processDocument(Thread& t, const std::string& stored, LeaseCount
   }
   DocumentOutcome o;
   const Operation op = options_.op;
-  ++counts->scanned;
-  counters_.scanned.fetch_add(1, std::memory_order_relaxed);
-  common::Status s = t.transform->apply(op, stored, &o);
   const auto wipe = [&]() {
     common::secureZero(o.body.data(), o.body.size());
     o.body.clear();
   };
-  if (!s.isOk()) {
-    ++counts->failed;
-    ++t.scan.open_failures;
-    counters_.failed.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
+  if (!transformCounted(t, op, stored, &o, counts)) return;
   const policy::TransformStats& b = o.before;
-  t.scan.plaintext_at_protected += b.plaintext_at_protected;
-  if (b.plaintext_at_protected > 0) ++t.scan.documents_with_plaintext;
-  t.scan.envelopes += b.decrypted;
   t.scan.stale_envelopes += b.stale_envelopes;
   if (b.plaintext_at_protected > 0) ++t.scan.would_change_encrypt;
   if (b.plaintext_at_protected > 0 || b.stale_envelopes > 0) ++t.scan.would_change_rotate;

@@ -167,6 +167,10 @@ class JobRunner {
   common::StatusOr<std::vector<RangeSpec>> readRange(
       Thread& t, const RangeSpec& range, std::string continuation,
       const std::function<bool(const std::string&, const LeaseCounts&)>& on_page);
+  // Transforms one stored document for `op` and counts it (scanned, failed, what it held);
+  // false when it could not be opened (counted as failed).
+  bool transformCounted(Thread& t, Operation op, const std::string& stored, DocumentOutcome* o,
+                        LeaseCounts* counts);
   void processDocument(Thread& t, const std::string& stored, LeaseCounts* counts);
   void copyDocument(Thread& t, const std::string& stored, LeaseCounts* counts);
   void verifyCopiedDocument(Thread& t, const std::string& stored, LeaseCounts* counts);
