@@ -15,8 +15,7 @@ import traceback
 import urllib.parse
 import urllib.request
 
-from azure.cosmos import CosmosClient, exceptions
-from azure.cosmos.documents import ConnectionPolicy, SSLConfiguration
+from azure.cosmos import exceptions
 from azure.identity import (
     CertificateCredential,
     ClientSecretCredential,
@@ -25,23 +24,14 @@ from azure.identity import (
     WorkloadIdentityCredential,
 )
 
-ENDPOINT = os.environ["COSMOSEAL_AAD_ENDPOINT"]
-CA_FILE = os.environ["COSMOSEAL_AAD_CA_FILE"]
-DATABASE = os.environ["COSMOSEAL_AAD_DATABASE"]
-CONTAINER = os.environ["COSMOSEAL_AAD_CONTAINER"]
+from aad_common import CLIENT_ID, CONTAINER, DATABASE, IDENTITY_OPTS, TENANT, client
+
 CONTROL = os.environ["COSMOSEAL_AAD_CONTROL"]
 RUN = os.environ["COSMOSEAL_AAD_RUN"]
 UPSTREAM = os.environ["COSMOSEAL_AAD_UPSTREAM"]
-AUTHORITY = os.environ["AZURE_AUTHORITY_HOST"]
-TENANT = os.environ["AZURE_TENANT_ID"]
-CLIENT_ID = os.environ["AZURE_CLIENT_ID"]
 TAG = "[aad-apps-python]"
 ENVELOPE = "csx1:"
 DETAIL = "x-cosmoseal-detail"
-
-# The provider is not login.microsoftonline.com: no instance discovery; its certificate is issued
-# by the test CA.
-IDENTITY_OPTS = {"authority": AUTHORITY, "disable_instance_discovery": True, "connection_verify": CA_FILE}
 
 
 def control(method, path, body=None, **query):
@@ -49,15 +39,6 @@ def control(method, path, body=None, **query):
     data = json.dumps(body).encode() if body is not None else None
     with urllib.request.urlopen(urllib.request.Request(url, data=data, method=method), timeout=30) as res:
         return json.loads(res.read())
-
-
-def client(credential):
-    # The SSLConfiguration names the test CA: cosmoseal's certificate is verified.
-    policy = ConnectionPolicy()
-    policy.SSLConfiguration = SSLConfiguration()
-    policy.SSLConfiguration.SSLCaCerts = CA_FILE
-    policy.RequestTimeout = 30
-    return CosmosClient(ENDPOINT, credential=credential, connection_policy=policy)
 
 
 def canary_doc(tag, i):
@@ -133,10 +114,7 @@ def stranger_refused():
 
 def keyed_app():
     """A client-key app beside the Entra ones."""
-    policy = ConnectionPolicy()
-    policy.SSLConfiguration = SSLConfiguration()
-    policy.SSLConfiguration.SSLCaCerts = CA_FILE
-    c = CosmosClient(ENDPOINT, credential=os.environ["COSMOSEAL_AAD_CLIENT_KEY"], connection_policy=policy)
+    c = client(os.environ["COSMOSEAL_AAD_CLIENT_KEY"])  # a key is a credential too
     cont = c.get_database_client(DATABASE).get_container_client(CONTAINER)
     d = canary_doc("key", 0)
     cont.create_item(d)

@@ -11,8 +11,7 @@ import os
 import sys
 import traceback
 
-from azure.cosmos import CosmosClient, PartitionKey, exceptions
-from azure.cosmos.documents import ConnectionPolicy, SSLConfiguration
+from azure.cosmos import PartitionKey, exceptions
 from azure.identity import (
     CertificateCredential,
     ClientSecretCredential,
@@ -20,28 +19,9 @@ from azure.identity import (
     WorkloadIdentityCredential,
 )
 
-ENDPOINT = os.environ["COSMOSEAL_AAD_ENDPOINT"]
-CA_FILE = os.environ["COSMOSEAL_AAD_CA_FILE"]
-DATABASE = os.environ["COSMOSEAL_AAD_DATABASE"]
-CONTAINER = os.environ["COSMOSEAL_AAD_CONTAINER"]
-AUTHORITY = os.environ["AZURE_AUTHORITY_HOST"]
-TENANT = os.environ["AZURE_TENANT_ID"]
-CLIENT_ID = os.environ["AZURE_CLIENT_ID"]
+from aad_common import CLIENT_ID, CONTAINER, DATABASE, IDENTITY_OPTS, TENANT, client
+
 TAG = "[aad-direct-python]"
-
-# The provider is not login.microsoftonline.com: no instance discovery; its certificate is issued
-# by the test CA.
-IDENTITY_OPTS = {"authority": AUTHORITY, "disable_instance_discovery": True, "connection_verify": CA_FILE}
-
-
-def client(credential):
-    # Without an SSLConfiguration naming the CA the SDK stops verifying certificates for
-    # 127.0.0.1/localhost; with it the simulator's certificate is checked against the test CA.
-    policy = ConnectionPolicy()
-    policy.SSLConfiguration = SSLConfiguration()
-    policy.SSLConfiguration.SSLCaCerts = CA_FILE
-    policy.RequestTimeout = 30
-    return CosmosClient(ENDPOINT, credential=credential, connection_policy=policy)
 
 
 def data_plane(c, tag):
@@ -75,11 +55,8 @@ def control_plane_refused(c):
 
 
 def key_refused():
-    policy = ConnectionPolicy()
-    policy.SSLConfiguration = SSLConfiguration()
-    policy.SSLConfiguration.SSLCaCerts = CA_FILE
     try:
-        CosmosClient(ENDPOINT, credential=os.environ["COSMOSEAL_AAD_KEY"], connection_policy=policy).get_database_client(DATABASE).read()
+        client(os.environ["COSMOSEAL_AAD_KEY"]).get_database_client(DATABASE).read()
         raise AssertionError("the account key was accepted with local auth disabled")
     except exceptions.CosmosHttpResponseError as e:
         assert e.status_code == 401 and "Local Authorization is disabled" in e.message, (e.status_code, e.message)
