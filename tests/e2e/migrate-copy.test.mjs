@@ -12,19 +12,17 @@
 // Figures: `[migrate-figures] {...}` lines for the closing note.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { after, before, describe, test } from 'node:test';
 import { cosmos } from './lib/deps.mjs';
 import { createPki } from './lib/pki.mjs';
-import { requireBinary, runCosmoseal, startCosmoseal } from './lib/cosmoseal.mjs';
+import { runCosmoseal, startCosmoseal } from './lib/cosmoseal.mjs';
 import { randomKey } from './lib/keys.mjs';
 import { isEnvelope, makeKeyring } from './lib/enc.mjs';
-import { track, waitExit } from './lib/procs.mjs';
+import { figures, migrate } from './lib/migrate.mjs';
 import { startSimulator } from '../simulator/lib/server.mjs';
 
 const { CosmosClient, BulkOperationType } = cosmos;
@@ -47,41 +45,6 @@ const original = (i) => ({
   score: i / 4,
   profile: { email: `u${i}@canary.example`, age: i % 90 },
 });
-
-function figures(name, o) {
-  console.log(`[migrate-figures] ${JSON.stringify({ test: name, ...o })}`);
-}
-
-/** Runs `cosmoseal migrate ...`; resolves with {code, signal, lines (parsed JSON), summaries, stderr}. */
-function migrate(args, { onLine, timeoutMs = 240000 } = {}) {
-  const child = track(spawn(requireBinary(), ['migrate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  const lines = [];
-  const err = [];
-  child.stderr.on('data', (c) => err.push(c));
-  const rl = readline.createInterface({ input: child.stdout });
-  const closed = new Promise((res) => rl.once('close', res));
-  rl.on('line', (l) => {
-    let j;
-    try {
-      j = JSON.parse(l);
-    } catch {
-      j = { raw: l };
-    }
-    lines.push(j);
-    onLine?.(j, child);
-  });
-  const done = (async () => {
-    const r = await waitExit(child, timeoutMs);
-    if (!r) {
-      child.kill('SIGKILL');
-      throw new Error(`migrate ${args[0]} did not finish within ${timeoutMs} ms`);
-    }
-    await closed;
-    const summaries = lines.filter((l) => l.event === 'summary');
-    return { ...r, lines, summaries, summary: summaries[0], stderr: Buffer.concat(err).toString('utf8') };
-  })();
-  return { child, done };
-}
 
 describe('cosmoseal migrate copy: a protected partition key, 2,000 documents on 4 ranges with a live app', () => {
   let dir;

@@ -8,20 +8,18 @@
 // `[migrate-figures] {...}` lines for the closing note.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { cosmos } from './lib/deps.mjs';
 import { createPki } from './lib/pki.mjs';
-import { requireBinary, runCosmoseal, startCosmoseal } from './lib/cosmoseal.mjs';
+import { runCosmoseal, startCosmoseal } from './lib/cosmoseal.mjs';
 import { randomKey } from './lib/keys.mjs';
 import { envelopeKeyId, isEnvelope, makeKeyring } from './lib/enc.mjs';
-import { track, waitExit } from './lib/procs.mjs';
+import { figures, migrate } from './lib/migrate.mjs';
 import { startSimulator } from '../simulator/lib/server.mjs';
 
 const { CosmosClient, BulkOperationType } = cosmos;
@@ -42,41 +40,6 @@ const original = (i) => ({
   profile: { email: `u${i}@canary.example`, age: i % 90 },
   tags: ['a', { t: i % 7 }],
 });
-
-function figures(name, o) {
-  console.log(`[migrate-figures] ${JSON.stringify({ test: name, ...o })}`);
-}
-
-/** Runs `cosmoseal migrate ...`; resolves with {code, signal, lines (parsed JSON), summary, stderr}. */
-function migrate(args, { onLine, timeoutMs = 240000 } = {}) {
-  const bin = requireBinary();
-  const child = track(spawn(bin, ['migrate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
-  const lines = [];
-  const err = [];
-  child.stderr.on('data', (c) => err.push(c));
-  const rl = readline.createInterface({ input: child.stdout });
-  const closed = new Promise((res) => rl.once('close', res));
-  rl.on('line', (l) => {
-    let j;
-    try {
-      j = JSON.parse(l);
-    } catch {
-      j = { raw: l };
-    }
-    lines.push(j);
-    onLine?.(j, child);
-  });
-  const done = (async () => {
-    const r = await waitExit(child, timeoutMs);
-    if (!r) {
-      child.kill('SIGKILL');
-      throw new Error(`migrate ${args[0]} did not finish within ${timeoutMs} ms`);
-    }
-    await closed;
-    return { ...r, lines, summary: lines.find((l) => l.event === 'summary'), stderr: Buffer.concat(err).toString('utf8') };
-  })();
-  return { child, done };
-}
 
 describe('cosmoseal migrate: 10,000 documents on 4 ranges with a live app', () => {
   let dir;
