@@ -289,6 +289,18 @@ std::string compactUtc(int64_t unix_seconds) {
   return buf;
 }
 
+// FILE.pre-rewrap-<UTC>; when an earlier rewrap of the same second left that name, the first
+// free one of <UTC>-2, <UTC>-3, ... (copyToBackup still creates it exclusively).
+std::string backupName(const std::string& keyring_path, int64_t unix_seconds) {
+  const std::string base = keyring_path + ".pre-rewrap-" + compactUtc(unix_seconds);
+  std::string name = base;
+  struct stat st {};
+  for (int n = 2; n <= 1000 && ::lstat(name.c_str(), &st) == 0; ++n) {
+    name = base + "-" + std::to_string(n);
+  }
+  return name;
+}
+
 }  // namespace
 
 int runKeygen(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
@@ -497,7 +509,7 @@ int runKeyringRewrap(const Args& args, std::ostream& out, std::ostream& err,
                                               "nothing was written"));
   }
   // 4. Backup, then the atomic replace.
-  const std::string backup = keyring_path + ".pre-rewrap-" + compactUtc(clock.unixSeconds());
+  const std::string backup = backupName(keyring_path, clock.unixSeconds());
   common::Status s = copyToBackup(keyring_path, backup);
   if (s.isOk()) s = proxy::saveKeyringText(keyring_path, *text);
   if (!s.isOk()) return failure(err, s);

@@ -405,23 +405,26 @@ TEST_F(CliKeysTest, RewrapMovesAFileKeyringIntoAnHsmAndOnToAnotherHsmKey) {
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(materialOf(keyring_, hsm2), three);
 
-  // Same KEK on both sides, a backup name already taken, a wrong --from: refused, nothing written.
+  // Same KEK on both sides, a wrong --from: refused, nothing written.
   const std::string now = slurp(keyring_);
   r = rewrap({"--keyring", keyring_, "--from", hsm2, "--to", hsm2});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("same KEK"), std::string::npos) << r.err;
-  r = rewrap({"--keyring", keyring_, "--from", hsm2, "--to", "file:" + kek_});
-  EXPECT_EQ(r.code, 1);  // the backup of this second already exists
-  EXPECT_NE(r.err.find("keys.write_failed"), std::string::npos) << r.err;
   r = rewrap({"--keyring", keyring_, "--from", hsm1, "--to", "file:" + kek_});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("keys.unwrap_failed"), std::string::npos) << r.err;
   EXPECT_EQ(slurp(keyring_), now);
 
-  // And back to the file KEK.
-  clock_.setUnixSeconds(clock_.unixSeconds() + 1);
+  // And back to the file KEK, in the same second as the last rewrap: that backup name is taken,
+  // so this one gets the next free name; neither backup is overwritten.
+  const std::string taken = keyring_ + ".pre-rewrap-20261122T130548Z";
+  ASSERT_TRUE(fs::exists(taken));
+  const std::string taken_text = slurp(taken);
   r = rewrap({"--keyring", keyring_, "--from", hsm2, "--to", "file:" + kek_});
   ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(slurp(taken), taken_text);
+  EXPECT_EQ(materialOf(taken + "-2", hsm2), three) << r.out;  // the keyring as it was under hsm2
+  EXPECT_NE(r.out.find(taken + "-2"), std::string::npos) << r.out;
   EXPECT_EQ(materialOf(keyring_, "file:" + kek_), three);
   expectNoMaterial(r.out + r.err + g.out + s.out);
 }
