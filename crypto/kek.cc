@@ -123,6 +123,29 @@ common::Status checkAzureKeyVaultKekSpec(const AzureKeyVaultKekSpec& spec) {
 
 namespace {
 
+// The azure_key_vault spec's CLI parameters, in the order formatKekSpec writes them; a
+// parameter holding its default value is left out of the text.
+struct AzureParam {
+  const char* name;
+  std::string AzureKeyVaultKekSpec::*field;
+  const char* default_value;
+};
+constexpr AzureParam kAzureParams[] = {
+    {"vault", &AzureKeyVaultKekSpec::vault_url, nullptr},  // always written
+    {"key", &AzureKeyVaultKekSpec::key_name, nullptr},     // always written
+    {"alg", &AzureKeyVaultKekSpec::algorithm, "auto"},
+    {"auth", &AzureKeyVaultKekSpec::auth_type, "workload_identity"},
+    {"version", &AzureKeyVaultKekSpec::key_version, ""},
+    {"ca-file", &AzureKeyVaultKekSpec::ca_file, ""},
+    {"tenant", &AzureKeyVaultKekSpec::tenant_id, ""},
+    {"client", &AzureKeyVaultKekSpec::client_id, ""},
+    {"authority", &AzureKeyVaultKekSpec::authority_host, ""},
+    {"scope", &AzureKeyVaultKekSpec::scope, ""},
+    {"token-file", &AzureKeyVaultKekSpec::token_file, ""},
+    {"secret-file", &AzureKeyVaultKekSpec::secret_file, ""},
+    {"certificate-file", &AzureKeyVaultKekSpec::certificate_file, ""},
+    {"endpoint", &AzureKeyVaultKekSpec::endpoint, ""}};
+
 common::StatusOr<KekSpec> parseAzureKeyVault(std::string_view text, std::string_view rest) {
   KekSpec spec;
   spec.kind = KekKind::kAzureKeyVault;
@@ -132,29 +155,15 @@ common::StatusOr<KekSpec> parseAzureKeyVault(std::string_view text, std::string_
                        kSpecForms);
   }
   AzureKeyVaultKekSpec& a = spec.azure;
-  const std::pair<const char*, std::string*> fields[] = {{"vault", &a.vault_url},
-                                                         {"key", &a.key_name},
-                                                         {"version", &a.key_version},
-                                                         {"alg", &a.algorithm},
-                                                         {"ca-file", &a.ca_file},
-                                                         {"auth", &a.auth_type},
-                                                         {"tenant", &a.tenant_id},
-                                                         {"client", &a.client_id},
-                                                         {"authority", &a.authority_host},
-                                                         {"scope", &a.scope},
-                                                         {"token-file", &a.token_file},
-                                                         {"secret-file", &a.secret_file},
-                                                         {"certificate-file", &a.certificate_file},
-                                                         {"endpoint", &a.endpoint}};
   for (auto& [name, value] : params) {
-    std::string* target = nullptr;
-    for (const auto& [n, t] : fields) {
-      if (name == n) target = t;
+    const AzureParam* param = nullptr;
+    for (const AzureParam& p : kAzureParams) {
+      if (name == p.name) param = &p;
     }
-    if (target == nullptr) {
+    if (param == nullptr) {
       return configError("unknown azure_key_vault KEK parameter '" + name + "'; " + kSpecForms);
     }
-    *target = value;
+    a.*(param->field) = value;
   }
   while (!a.vault_url.empty() && a.vault_url.back() == '/') a.vault_url.pop_back();
   COSMOSEAL_RETURN_IF_ERROR(checkAzureKeyVaultKekSpec(a));
@@ -268,22 +277,12 @@ std::string formatKekSpec(const KekSpec& spec) {
     }
     case KekKind::kAzureKeyVault: {
       const AzureKeyVaultKekSpec& a = spec.azure;
-      std::string s = "azure_key_vault:vault=" + a.vault_url + ";key=" + a.key_name;
-      const std::pair<const char*, const std::string*> optional[] = {
-          {"version", &a.key_version},
-          {"ca-file", &a.ca_file},
-          {"tenant", &a.tenant_id},
-          {"client", &a.client_id},
-          {"authority", &a.authority_host},
-          {"scope", &a.scope},
-          {"token-file", &a.token_file},
-          {"secret-file", &a.secret_file},
-          {"certificate-file", &a.certificate_file},
-          {"endpoint", &a.endpoint}};
-      if (a.algorithm != "auto") s += ";alg=" + a.algorithm;
-      if (a.auth_type != "workload_identity") s += ";auth=" + a.auth_type;
-      for (const auto& [n, v] : optional) {
-        if (!v->empty()) s += std::string(";") + n + "=" + *v;
+      std::string s = "azure_key_vault:";
+      for (const AzureParam& p : kAzureParams) {
+        const std::string& v = a.*(p.field);
+        if (p.default_value != nullptr && v == p.default_value) continue;
+        if (s.back() != ':') s += ';';
+        s.append(p.name).append("=").append(v);
       }
       return s;
     }
